@@ -1,0 +1,78 @@
+import { hostname } from 'node:os';
+import type { ProbeProgramText } from '../plan/explain.js';
+import type { StagedPlan } from '../plan/planner.js';
+import type { CompiledProbe, Provider, RunningProbe } from '../probes/provider.js';
+import type { ProbeRegistry } from '../probes/registry.js';
+import { MachineStage, type MachineSink } from './machine-stage.js';
+
+export interface AgentRunOptions {
+  /** How often partials are read; with `windowed`, the window length. */
+  readonly flushPeriodMs: number;
+  readonly windowed: boolean;
+}
+
+/** A query compiled for this machine's providers, ready to start. */
+export interface CompiledQuery {
+  readonly programs: readonly ProbeProgramText[];
+  start(sink: MachineSink): RunningQuery;
+}
+
+export interface RunningQuery {
+  /** Resolves when every probe is attached, rejects with the first failure. */
+  readonly attached: Promise<void>;
+  /** Resolves when every probe is detached and its last partial delivered. */
+  readonly finished: Promise<void>;
+  stop(): Promise<void>;
+}
+
+/**
+ * The agent of one machine: compiles a plan's probe stage for each provider
+ * it involves, runs them, and feeds their output through the machine stage.
+ */
+export class Agent {
+  constructor(
+    readonly registry: ProbeRegistry,
+    readonly host: string = hostname(),
+  ) {}
+
+  compile(plan: StagedPlan, options: AgentRunOptions): CompiledQuery {
+    const byProvider = new Map<Provider, StagedPlan['probe']['sources'][number][]>();
+    for (const source of plan.probe.sources) {
+      const provider = this.registry.providerOf(source.schema.point);
+      if (!provider) throw new Error(`no provider for ${source.schema.point}`);
+      byProvider.set(provider, [...(byProvider.get(provider) ?? []), source]);
+    }
+    const compileOptions = { flushPeriodMs: options.flushPeriodMs, windowed: options.windowed, host: this.host };
+    const probes: CompiledProbe[] = [...byProvider].map(([provider, sources]) =>
+      provider.compile({ ...plan.probe, sources }, compileOptions),
+    );
+    return {
+      programs: probes.map((p) => p.program),
+      start: (sink) => this.start(plan, probes, sink, options),
+    };
+  }
+
+  private start(plan: StagedPlan, probes: readonly CompiledProbe[], sink: MachineSink, options: AgentRunOptions): RunningQuery {
+    const stage = new MachineStage(plan, this.host, sink, Date.now() * 1e6);
+    const running: RunningProbe[] = probes.map((p) => p.start(stage));
+    let timer: NodeJS.Timeout | undefined;
+    if (stage.aggregatesEvents) timer = setInterval(() => stage.tick(Date.now() * 1e6), options.flushPeriodMs);
+    const attached = Promise.all(running.map((r) => r.attached)).then(() => undefined);
+    let stopping: Promise<void> | undefined;
+    const stop = () =>
+      (stopping ??= (async () => {
+        await Promise.allSettled(running.map((r) => r.stop()));
+        if (timer) clearInterval(timer);
+        stage.tick(Date.now() * 1e6);
+      })());
+    // One probe failing to attach stops the others: a query runs whole or not at all.
+    attached.catch(() => void stop());
+    const finished = (async () => {
+      const results = await Promise.allSettled(running.map((r) => r.finished));
+      await stop();
+      const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+      if (failed) throw failed.reason;
+    })();
+    return { attached, finished, stop };
+  }
+}

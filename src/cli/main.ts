@@ -1,0 +1,164 @@
+#!/usr/bin/env node
+import { Command, CommanderError, Option } from 'commander';
+import { readFileSync } from 'node:fs';
+import { EmbeddedCluster, type QueryRun, type RunOptions } from '../cluster/embedded.js';
+import { FayError, UsageError } from '../errors.js';
+import { parseDurationFlag } from './format.js';
+import { QueryPrinter } from './output.js';
+import { renderTop, TOP_QUERY } from './top.js';
+
+const version = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+
+interface QueryFlags {
+  json?: boolean;
+  duration?: string;
+  every?: string;
+  refresh?: string;
+}
+
+function runOptions(flags: QueryFlags): RunOptions {
+  return {
+    ...(flags.duration !== undefined && { durationMs: parseDurationFlag(flags.duration, '--duration') }),
+    ...(flags.every !== undefined && { everyMs: parseDurationFlag(flags.every, '--every') }),
+    ...(flags.refresh !== undefined && { refreshMs: parseDurationFlag(flags.refresh, '--refresh') }),
+  };
+}
+
+/** Ctrl-C (or SIGTERM) stops the query cleanly and prints the final answer; a second one leaves at once. */
+function stopOnSignals(run: QueryRun): () => void {
+  let signals = 0;
+  const handler = () => {
+    signals++;
+    if (signals === 1) void run.stop();
+    else process.exit(130);
+  };
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, handler);
+  return () => {
+    for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.off(signal, handler);
+  };
+}
+
+async function follow(run: QueryRun, printer: QueryPrinter, live: boolean): Promise<void> {
+  const release = stopOnSignals(run);
+  try {
+    if (live) {
+      process.stderr.write('Attaching probes…\n');
+      await run.attached;
+      process.stderr.write('Tracing. Ctrl-C to stop.\n');
+    }
+    for await (const message of run) printer.message(message);
+    printer.finish();
+  } finally {
+    release();
+  }
+}
+
+async function query(text: string, flags: QueryFlags): Promise<void> {
+  const cluster = EmbeddedCluster.local();
+  const run = cluster.run(text, runOptions(flags));
+  const live = Boolean(process.stdout.isTTY) && !flags.json;
+  await follow(run, new QueryPrinter({ json: Boolean(flags.json), live, title: `fay: ${text.trim()}` }), live);
+}
+
+async function top(flags: QueryFlags & { rows?: string }): Promise<void> {
+  const rows = flags.rows === undefined ? undefined : Number(flags.rows);
+  if (rows !== undefined && !(Number.isInteger(rows) && rows > 0)) throw new UsageError('--rows takes a whole number');
+  const cluster = EmbeddedCluster.local();
+  const run = cluster.run(TOP_QUERY, { ...runOptions(flags), everyMs: parseDurationFlag(flags.every ?? '1s', '--every') });
+  if (flags.json) {
+    await follow(run, new QueryPrinter({ json: true, live: false, title: '' }), false);
+    return;
+  }
+  const live = Boolean(process.stdout.isTTY);
+  const release = stopOnSignals(run);
+  try {
+    if (live) process.stderr.write('Attaching to every system call…\n');
+    for await (const message of run) {
+      if (message.kind === 'notice') process.stderr.write(`fay: ${message.message}\n`);
+      if (message.kind !== 'result') continue;
+      const perTable = rows ?? (live ? Math.max(5, Math.floor(((process.stdout.rows || 40) - 8) / 2)) : 10);
+      const screen = renderTop(message, perTable).join('\n');
+      process.stdout.write(live ? `\x1b[H\x1b[J${screen}\n` : `${screen}\n\n`);
+    }
+  } finally {
+    release();
+  }
+}
+
+function explain(text: string, flags: QueryFlags): void {
+  process.stdout.write(`${EmbeddedCluster.local().explain(text, runOptions(flags))}\n`);
+}
+
+function probes(glob: string | undefined, flags: { json?: boolean }): void {
+  const listings = EmbeddedCluster.local().agent.registry.list(glob ?? '*');
+  if (listings.length === 0) throw new UsageError(`no probe point matches "${glob}"`, { hint: 'try fay probes "syscall:*" or fay probes "tracepoint:sched:*"' });
+  if (flags.json) {
+    for (const l of listings) process.stdout.write(`${JSON.stringify(l)}\n`);
+    return;
+  }
+  const width = Math.min(48, Math.max(...listings.map((l) => l.point.length)));
+  for (const l of listings) process.stdout.write(`${l.point.padEnd(width)}  ${l.available ? '' : '[unavailable] '}${l.description}\n`);
+}
+
+function build(): Command {
+  const program = new Command('fay')
+    .description('Ask the kernel and the programs of this machine anything: FayQL in, live answers out.')
+    .version(version)
+    .exitOverride()
+    .showHelpAfterError('(fay --help lists the commands)');
+  const durationFlags = (c: Command) =>
+    c
+      .option('-d, --duration <time>', 'stop after this long, e.g. 10s')
+      .option('-e, --every <period>', 'emit a result every period, each covering its own period')
+      .addOption(new Option('--refresh <period>', 'how often a running result refreshes').default(undefined));
+  durationFlags(
+    program
+      .command('query')
+      .description('run a FayQL query and show its live answer')
+      .argument('<query>', 'e.g. \'syscall:openat | count() by comm\'')
+      .option('--json', 'print results as NDJSON'),
+  ).action((text: string, flags: QueryFlags) => query(text, flags));
+  program
+    .command('explain')
+    .description('show the stages of a query, where each part runs, and the generated probe program')
+    .argument('<query>')
+    .option('-e, --every <period>', 'explain as if run with --every')
+    .action((text: string, flags: QueryFlags) => explain(text, flags));
+  program
+    .command('probes')
+    .description('list the probe points available on this machine')
+    .argument('[glob]', 'e.g. "syscall:open*", "tracepoint:kmem:*", "uprobe:/usr/bin/node:uv_fs_*"')
+    .option('--json', 'one JSON object per line')
+    .action((glob: string | undefined, flags: { json?: boolean }) => probes(glob, flags));
+  program
+    .command('top')
+    .description('system calls per second by process and by call, refreshing in the terminal')
+    .option('-d, --duration <time>', 'stop after this long')
+    .option('-e, --every <period>', 'refresh period', '1s')
+    .option('-n, --rows <n>', 'rows per table')
+    .option('--json', 'print each period as NDJSON')
+    .action((flags: QueryFlags & { rows?: string }) => top(flags));
+  return program;
+}
+
+async function main(argv: readonly string[]): Promise<void> {
+  const program = build();
+  if (argv.length === 0) {
+    program.outputHelp();
+    return;
+  }
+  await program.parseAsync(argv, { from: 'user' });
+}
+
+main(process.argv.slice(2)).then(
+  () => process.exit(0),
+  (error: unknown) => {
+    if (error instanceof CommanderError) process.exit(error.exitCode === 0 ? 0 : 2);
+    if (error instanceof FayError) {
+      process.stderr.write(`fay: ${error.describe()}\n`);
+      process.exit(error.exitCode);
+    }
+    process.stderr.write(`fay: internal error (a bug in Fay; please report it):\n${(error as Error)?.stack ?? String(error)}\n`);
+    process.exit(1);
+  },
+);

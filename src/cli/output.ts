@@ -1,0 +1,105 @@
+import type { QueryMessage, ResultMessage } from '../cluster/cluster-stage.js';
+import type { Cell } from '../cluster/rows.js';
+import { formatCell } from './format.js';
+import { renderResult, resultHeading } from './render.js';
+
+export interface OutputOptions {
+  /** One JSON object per line (NDJSON) instead of text. */
+  readonly json: boolean;
+  /** Redraw a live view in place (a terminal); otherwise append. */
+  readonly live: boolean;
+  /** Shown above a live view. */
+  readonly title: string;
+}
+
+/** A result row as a JSON object, histograms as their buckets. */
+export function rowObject(names: readonly string[], row: readonly Cell[]): Record<string, unknown> {
+  return Object.fromEntries(names.map((n, i) => [n, row[i] ?? null]));
+}
+
+/**
+ * Writes a query's messages: a live view redrawn in place on a terminal,
+ * complete results appended on a pipe, or NDJSON. Notices go to stderr.
+ */
+export class QueryPrinter {
+  private eventWidths: number[] | undefined;
+  private readonly notices: string[] = [];
+  private last: ResultMessage | undefined;
+
+  constructor(
+    private readonly options: OutputOptions,
+    private readonly out: NodeJS.WritableStream = process.stdout,
+    private readonly err: NodeJS.WritableStream = process.stderr,
+  ) {}
+
+  message(message: QueryMessage): void {
+    switch (message.kind) {
+      case 'result':
+        this.result(message);
+        break;
+      case 'events':
+        this.events(message.columns, message.rows, message.host);
+        break;
+      case 'notice':
+        this.notices.push(`${message.host}: ${message.message}`);
+        this.err.write(`fay: ${message.host}: ${message.message}\n`);
+        break;
+    }
+  }
+
+  private result(result: ResultMessage): void {
+    if (this.options.json) {
+      if (!result.complete) return;
+      const names = result.columns.map((c) => c.name);
+      this.out.write(
+        `${JSON.stringify({
+          type: 'result',
+          start_ns: result.startNs,
+          end_ns: result.endNs,
+          start: new Date(result.startNs / 1e6).toISOString(),
+          end: new Date(result.endNs / 1e6).toISOString(),
+          hosts: result.hosts,
+          rows: result.rows.map((r) => rowObject(names, r)),
+        })}\n`,
+      );
+      return;
+    }
+    if (this.options.live) {
+      this.last = result;
+      this.redraw(result);
+      return;
+    }
+    if (!result.complete) return;
+    this.out.write([`--- ${resultHeading(result)}`, ...renderResult(result), ''].join('\n') + '\n');
+  }
+
+  private redraw(result: ResultMessage): void {
+    const rows = (process.stdout.rows || 40) - 6 - Math.min(3, this.notices.length);
+    const lines = [this.options.title, resultHeading(result), '', ...renderResult(result, Math.max(5, rows))];
+    for (const n of this.notices.slice(-3)) lines.push(`! ${n}`);
+    // Home, clear to end of screen, draw.
+    this.out.write(`\x1b[H\x1b[J${lines.join('\n')}\n`);
+  }
+
+  private events(columns: readonly string[], rows: readonly (readonly Cell[])[], host: string): void {
+    if (this.options.json) {
+      for (const row of rows) this.out.write(`${JSON.stringify({ type: 'event', host, ...rowObject(columns, row) })}\n`);
+      return;
+    }
+    const text = rows.map((r) => r.map((c) => formatCell(c).replaceAll('\n', ' ')));
+    if (this.eventWidths === undefined) {
+      this.eventWidths = columns.map((c, i) => Math.max(c.length, ...text.map((r) => r[i]!.length)));
+      this.out.write(`${this.line(columns)}\n`);
+    }
+    for (const r of text) this.out.write(`${this.line(r)}\n`);
+  }
+
+  private line(cells: readonly string[]): string {
+    return cells.map((c, i) => c.padEnd(this.eventWidths![i] ?? 0)).join('  ').trimEnd();
+  }
+
+  /** Leaves the live view showing the final answer. */
+  finish(): void {
+    if (this.options.live && this.last) this.redraw(this.last);
+  }
+}

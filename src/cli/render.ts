@@ -1,0 +1,61 @@
+import type { HistResult } from '../agg/aggregates.js';
+import type { ResultMessage } from '../cluster/cluster-stage.js';
+import type { Cell } from '../cluster/rows.js';
+import { formatCell, formatClock, renderHistogram } from './format.js';
+
+function isHist(cell: Cell | undefined): cell is HistResult {
+  return typeof cell === 'object' && cell !== null;
+}
+
+function isStack(cell: Cell | undefined): boolean {
+  return typeof cell === 'string' && cell.includes('\n');
+}
+
+/** The heading of a result: what period it covers and from how many hosts. */
+export function resultHeading(result: ResultMessage): string {
+  const span = `${formatClock(result.startNs)} – ${formatClock(result.endNs)}`;
+  const hosts = result.hosts.length === 1 ? result.hosts[0]! : `${result.hosts.length} hosts`;
+  return `${span}  ${hosts}  ${result.rows.length} row${result.rows.length === 1 ? '' : 's'}`;
+}
+
+/**
+ * A result as text. Plain values make an aligned table; histograms and stacks
+ * make one block per row, the way bpftrace prints its maps.
+ */
+export function renderResult(result: ResultMessage, maxRows = Infinity): string[] {
+  const rows = result.rows.slice(0, maxRows);
+  const blocks = rows.some((r) => r.some((c) => isHist(c) || isStack(c)));
+  const lines = blocks ? renderBlocks(result, rows) : renderTable(result.columns.map((c) => c.name), rows);
+  if (rows.length < result.rows.length) lines.push(`… ${result.rows.length - rows.length} more rows`);
+  return lines;
+}
+
+/** An aligned table: numbers right-aligned, text left-aligned. */
+export function renderTable(names: readonly string[], rows: readonly (readonly Cell[])[]): string[] {
+  const text = rows.map((r) => names.map((_, i) => formatCell(r[i])));
+  const numeric = names.map((_, i) => rows.every((r) => typeof r[i] === 'number' || r[i] === null));
+  const widths = names.map((n, i) => Math.max(n.length, ...text.map((r) => r[i]!.length)));
+  const line = (cells: readonly string[]) =>
+    cells.map((c, i) => (numeric[i] ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join('  ').trimEnd();
+  return [line(names), ...text.map(line)];
+}
+
+function renderBlocks(result: ResultMessage, rows: readonly (readonly Cell[])[]): string[] {
+  const lines: string[] = [];
+  for (const row of rows) {
+    const plain: string[] = [];
+    const extra: string[] = [];
+    result.columns.forEach((column, i) => {
+      const cell = row[i];
+      if (isHist(cell)) {
+        extra.push(`${column.name}:`, ...renderHistogram(cell).map((l) => `  ${l}`));
+      } else if (isStack(cell)) {
+        extra.push(`${column.name}:`, ...(cell as string).split('\n').filter((l) => l.trim() !== '').map((l) => `  ${l.trim()}`));
+      } else {
+        plain.push(`${column.name}=${formatCell(cell)}`);
+      }
+    });
+    lines.push(plain.join('  '), ...extra, '');
+  }
+  return lines;
+}

@@ -1,0 +1,116 @@
+import { Agent, type RunningQuery } from '../agent/agent.js';
+import { UsageError } from '../errors.js';
+import { explainPlan } from '../plan/explain.js';
+import { planStages, type StagedPlan } from '../plan/planner.js';
+import { BpfProvider } from '../probes/bpf/provider.js';
+import { ProbeRegistry } from '../probes/registry.js';
+import { compileQuery } from '../query/compile.js';
+import { ClusterStage, type QueryMessage } from './cluster-stage.js';
+import { MessageQueue } from './message-queue.js';
+
+export interface RunOptions {
+  /** Stop this long after the probes are attached. Without it, the query runs until stop(). */
+  readonly durationMs?: number;
+  /** How often a running result (a query without `every`) is refreshed. Default 1000 ms. */
+  readonly refreshMs?: number;
+  /** Emit a window every this many ms, overriding the query's `every`. */
+  readonly everyMs?: number;
+}
+
+const DEFAULT_REFRESH_MS = 1000;
+
+/** How a run ended. */
+export type StopReason = 'stopped' | 'duration' | 'limit';
+
+/**
+ * One running query: an async iterable of its messages (results, events,
+ * notices), ending after the final result once the query stops.
+ */
+export class QueryRun implements AsyncIterable<QueryMessage> {
+  /** Resolves when every probe is attached; rejects if any cannot be. */
+  readonly attached: Promise<void>;
+  /** Resolves with why the run ended, once everything is detached and delivered. */
+  readonly ended: Promise<StopReason>;
+  private readonly queue = new MessageQueue<QueryMessage>();
+  private reason: StopReason = 'stopped';
+  private readonly running: RunningQuery;
+
+  constructor(
+    readonly plan: StagedPlan,
+    agent: Agent,
+    options: RunOptions,
+  ) {
+    const everyNs = options.everyMs !== undefined ? options.everyMs * 1e6 : plan.cluster.everyNs;
+    const windowed = everyNs !== undefined;
+    const flushPeriodMs = windowed ? Math.max(1, Math.round(everyNs / 1e6)) : (options.refreshMs ?? DEFAULT_REFRESH_MS);
+    const cluster = new ClusterStage(plan, windowed, (m) => this.queue.push(m), () => void this.stop('limit'));
+    this.running = agent.compile(plan, { flushPeriodMs, windowed }).start(cluster);
+    this.attached = this.running.attached;
+    let timer: NodeJS.Timeout | undefined;
+    if (options.durationMs !== undefined) {
+      const durationMs = options.durationMs;
+      this.attached.then(
+        () => void (timer = setTimeout(() => void this.stop('duration'), durationMs)),
+        () => undefined,
+      );
+    }
+    this.ended = this.running.finished.then(
+      () => {
+        if (timer) clearTimeout(timer);
+        cluster.finish(Date.now() * 1e6);
+        this.queue.close();
+        return this.reason;
+      },
+      (error: unknown) => {
+        if (timer) clearTimeout(timer);
+        this.queue.fail(error);
+        throw error;
+      },
+    );
+    // Failures reach the reader through the iterator; keep this promise from being reported as unhandled.
+    this.ended.catch(() => undefined);
+  }
+
+  /** Detaches every probe; the iteration ends after the final result. */
+  async stop(reason: StopReason = 'stopped'): Promise<void> {
+    if (this.reason === 'stopped') this.reason = reason;
+    await this.running.stop();
+  }
+
+  [Symbol.asyncIterator](): AsyncIterator<QueryMessage> {
+    return this.queue[Symbol.asyncIterator]();
+  }
+}
+
+/**
+ * Fay on this machine alone: the client, the cluster stage and one agent in
+ * one process, with no server to start. The default way to run a query.
+ */
+export class EmbeddedCluster {
+  constructor(readonly agent: Agent) {}
+
+  /** The embedded cluster of this machine, with its kernel provider. */
+  static local(host?: string): EmbeddedCluster {
+    return new EmbeddedCluster(new Agent(new ProbeRegistry([new BpfProvider()]), host));
+  }
+
+  /** Parses, checks and stages a FayQL query. */
+  plan(query: string): StagedPlan {
+    if (query.trim() === '') throw new UsageError('the query is empty', { hint: 'e.g. fay query "syscall:openat | count() by comm"' });
+    return planStages(compileQuery(query, this.agent.registry));
+  }
+
+  /** The stages of a query, where each part runs, and the generated probe programs. */
+  explain(query: string, options: RunOptions = {}): string {
+    const plan = this.plan(query);
+    const everyNs = options.everyMs !== undefined ? options.everyMs * 1e6 : plan.cluster.everyNs;
+    const flushPeriodMs = everyNs !== undefined ? everyNs / 1e6 : (options.refreshMs ?? DEFAULT_REFRESH_MS);
+    const compiled = this.agent.compile(plan, { flushPeriodMs, windowed: everyNs !== undefined });
+    return explainPlan(plan, compiled.programs);
+  }
+
+  run(query: string | StagedPlan, options: RunOptions = {}): QueryRun {
+    const plan = typeof query === 'string' ? this.plan(query) : query;
+    return new QueryRun(plan, this.agent, options);
+  }
+}

@@ -1,0 +1,86 @@
+import type { AggregateFunction, AggregateResult, HistResult } from '../agg/aggregates.js';
+import type { GroupTable } from '../agg/group-table.js';
+import { compileExpr } from '../plan/evaluate.js';
+import type { Value } from '../plan/expr.js';
+import type { AggregateOutput, RowOperation } from '../plan/logical.js';
+
+/** One value of a result: a key or computed value, an aggregate's result, or nothing. */
+export type Cell = Value | HistResult | null;
+
+export interface ResultColumn {
+  readonly name: string;
+  readonly role: 'key' | 'aggregate' | 'computed';
+  readonly function?: AggregateFunction;
+}
+
+/** Finalized rows of an aggregated query, in display order. */
+export interface ResultRows {
+  readonly columns: readonly ResultColumn[];
+  readonly rows: readonly (readonly Cell[])[];
+}
+
+/** A number for ranking and for expressions: a histogram counts as its total. */
+function numeric(cell: Cell | undefined): Value {
+  if (cell === null || cell === undefined) return 0;
+  if (typeof cell === 'object') return cell.total;
+  return cell;
+}
+
+/**
+ * Finalizes merged states into rows and applies the query's row operations
+ * (where, let, top, limit) in order. Without `top`, rows are ordered by the
+ * first aggregate, largest first.
+ */
+export function finalizeRows(table: GroupTable, output: AggregateOutput, operations: readonly RowOperation[]): ResultRows {
+  const columns: ResultColumn[] = [
+    ...output.keys.map((k) => ({ name: k.name, role: 'key' as const })),
+    ...output.aggregates.map((a) => ({ name: a.name, role: 'aggregate' as const, function: a.function })),
+  ];
+  let rows: Cell[][] = table.finalize().map((g) => [...g.key, ...(g.values as AggregateResult[])]);
+  const firstAggregate = output.keys.length;
+  rows.sort((a, b) => compareCells(b[firstAggregate], a[firstAggregate]) || compareKeys(a, b, firstAggregate));
+
+  for (const op of operations) {
+    const index = new Map(columns.map((c, i) => [c.name, i]));
+    const view = (row: Cell[]) => Object.fromEntries(columns.map((c, i) => [c.name, numeric(row[i])]));
+    switch (op.kind) {
+      case 'Filter': {
+        const predicate = compileExpr(op.predicate);
+        rows = rows.filter((row) => predicate(view(row)));
+        break;
+      }
+      case 'Compute':
+        for (const column of op.columns) {
+          const value = compileExpr(column.expr);
+          rows = rows.map((row) => [...row, value(view(row))]);
+          columns.push({ name: column.name, role: 'computed' });
+        }
+        break;
+      case 'Top': {
+        const at = index.get(op.by)!;
+        const sign = op.descending ? -1 : 1;
+        rows = [...rows].sort((a, b) => sign * compareCells(a[at], b[at]) || compareKeys(a, b, firstAggregate)).slice(0, op.count);
+        break;
+      }
+      case 'Limit':
+        rows = rows.slice(0, op.count);
+        break;
+    }
+  }
+  return { columns, rows };
+}
+
+function compareCells(a: Cell | undefined, b: Cell | undefined): number {
+  const x = numeric(a);
+  const y = numeric(b);
+  if (typeof x === 'number' && typeof y === 'number') return x - y;
+  return String(x).localeCompare(String(y));
+}
+
+function compareKeys(a: readonly Cell[], b: readonly Cell[], count: number): number {
+  for (let i = 0; i < count; i++) {
+    const c = compareCells(a[i], b[i]);
+    if (c !== 0) return c;
+  }
+  return 0;
+}

@@ -1,0 +1,57 @@
+import type { AggregateFunction } from '../agg/aggregates.js';
+import type { Expr, ValueType } from './expr.js';
+
+/** One field an event source offers. */
+export interface FieldSpec {
+  readonly name: string;
+  readonly type: ValueType;
+  readonly description: string;
+}
+
+/**
+ * What a provider can do inside the probe. Each method returns why something
+ * cannot run there, or undefined when it can; the planner moves what cannot
+ * to the machine stage and explain prints the reason.
+ */
+export interface ProbeCapabilities {
+  /** Why this predicate or value expression cannot be evaluated where the event fires. */
+  cannotEvaluate(e: Expr): string | undefined;
+  /** Why this aggregate cannot be kept in the probe. */
+  cannotAggregate(fn: AggregateFunction, argument: Expr | undefined): string | undefined;
+  /** Why this expression cannot be a group key in the probe. */
+  cannotGroupBy(e: Expr): string | undefined;
+}
+
+/** A probe point resolved on this machine: its canonical text, provider and fields. */
+export interface SourceSchema {
+  /** Canonical probe point, e.g. `syscall:openat` or `tracepoint:kmem:kmalloc`. */
+  readonly point: string;
+  /** The provider that runs it, e.g. `bpf`. */
+  readonly provider: string;
+  readonly fields: ReadonlyMap<string, FieldSpec>;
+  readonly capabilities: ProbeCapabilities;
+}
+
+/** Why a probe point could not be resolved, with the nearest valid names. */
+export interface ResolveFailure {
+  readonly reason: string;
+  readonly suggestions?: readonly string[];
+  readonly hint?: string;
+  /** Unavailable here (kernel policy, missing tool) rather than misspelled. */
+  readonly unavailable?: boolean;
+}
+
+/** Resolves probe points to schemas. Implemented by the providers; injected into the binder. */
+export interface ProbeCatalog {
+  resolve(point: string): SourceSchema | ResolveFailure;
+}
+
+export function isResolveFailure(r: SourceSchema | ResolveFailure): r is ResolveFailure {
+  return 'reason' in r;
+}
+
+/** Functions FayQL expressions may call, their argument and result types. */
+export const FUNCTIONS: Readonly<Record<string, { readonly args: readonly ValueType[]; readonly result: ValueType; readonly description: string }>> = {
+  now: { args: [], result: 'int', description: 'wall-clock time when the query started, in ns since the epoch' },
+  str: { args: ['int'], result: 'str', description: 'the NUL-terminated string at an address in the traced process' },
+};

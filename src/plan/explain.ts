@@ -1,0 +1,64 @@
+import { printExpr } from './print-expr.js';
+import { describeAggregate, describeRowOperation, type StagedPlan, type StageName } from './planner.js';
+
+/** A generated probe program, as a provider shows it. */
+export interface ProbeProgramText {
+  readonly provider: string;
+  readonly language: string;
+  readonly text: string;
+}
+
+const STAGE_TITLES: Record<StageName, string> = {
+  probe: 'probe stage    (where the event fires)',
+  machine: 'machine stage  (the agent on each host)',
+  cluster: 'cluster stage  (the client: all hosts)',
+};
+
+/** Prints the stages of a plan, where each part runs and why, and the generated probe programs. */
+export function explainPlan(plan: StagedPlan, programs: readonly ProbeProgramText[] = []): string {
+  const out: string[] = [];
+  const { probe, machine, cluster, logical } = plan;
+  out.push(`query: ${logical.query.trim().replace(/\s*\n\s*/g, ' ')}`);
+  out.push(`sources: ${probe.sources.map((s) => `${s.schema.point} (${s.schema.provider})`).join(', ')}`);
+  out.push('');
+
+  out.push(STAGE_TITLES.probe);
+  if (probe.filter) out.push(`  filter     ${printExpr(probe.filter)}`);
+  if (probe.action.kind === 'Aggregate') {
+    out.push(`  aggregate  ${describeAggregate(probe.action)}   (partial; deltas read every flush)`);
+  } else {
+    out.push(`  ship       ${probe.action.values.map((v) => v.name).join(', ') || '(nothing but the event itself)'}`);
+  }
+
+  out.push(STAGE_TITLES.machine);
+  if (machine.filter) out.push(`  filter     ${printExpr(machine.filter)}`);
+  if (machine.aggregate) out.push(`  aggregate  ${describeAggregate(machine.aggregate)}`);
+  else if (cluster.output.kind === 'Aggregate') out.push('  merge      partials from the probe, per flush period');
+  if (machine.columns) out.push(`  emit       ${machine.columns.map((c) => c.name).join(', ')}`);
+
+  out.push(STAGE_TITLES.cluster);
+  if (cluster.output.kind === 'Aggregate') out.push(`  merge      partials of every host; finalize ${describeAggregate(cluster.output)}`);
+  for (const op of cluster.rowOperations) out.push(`  ${op.kind.toLowerCase().padEnd(10)} ${describeRowOperation(op).replace(/^\w+ /, '')}`);
+  out.push(
+    `  emit       ${cluster.everyNs === undefined ? 'one running result (refreshed live), final at the end' : `every ${formatPeriod(cluster.everyNs)}, each covering its own period`}`,
+  );
+
+  out.push('');
+  out.push('placement:');
+  const width = Math.max(...plan.placements.map((p) => p.part.length));
+  for (const p of plan.placements) out.push(`  ${p.part.padEnd(width)}  ${p.stage.padEnd(7)}  ${p.reason}`);
+
+  for (const program of programs) {
+    out.push('');
+    out.push(`probe program (${program.provider}, ${program.language}):`);
+    out.push(...program.text.trimEnd().split('\n').map((l) => `  ${l}`));
+  }
+  return out.join('\n');
+}
+
+/** A period in ns as the shortest FayQL duration literal. */
+export function formatPeriod(ns: number): string {
+  const units: [string, number][] = [['d', 86400e9], ['h', 3600e9], ['m', 60e9], ['s', 1e9], ['ms', 1e6], ['us', 1e3]];
+  for (const [unit, size] of units) if (ns >= size && ns % size === 0) return `${ns / size}${unit}`;
+  return `${ns}ns`;
+}

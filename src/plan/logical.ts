@@ -1,0 +1,81 @@
+import type { AggregateFunction } from '../agg/aggregates.js';
+import type { SourceSpan } from '../errors.js';
+import type { SourceSchema } from './catalog.js';
+import type { Expr } from './expr.js';
+
+/** A probe point of the query, resolved on this machine. */
+export interface BoundSource {
+  readonly text: string;
+  readonly span: SourceSpan;
+  readonly schema: SourceSchema;
+}
+
+/** A named value: an output column, a group key, a shipped field. */
+export interface Column {
+  readonly name: string;
+  readonly expr: Expr;
+}
+
+/** One aggregate of the query: `lat = avg(duration)` has name `lat`, function `avg`, argument `duration`. */
+export interface AggregateSpec {
+  readonly name: string;
+  readonly function: AggregateFunction;
+  readonly argument: Expr | undefined;
+}
+
+/** Without an aggregate, a query streams events; with one, it produces grouped rows. */
+export type QueryOutput = EventsOutput | AggregateOutput;
+
+export interface EventsOutput {
+  readonly kind: 'Events';
+  readonly columns: readonly Column[];
+}
+
+export interface AggregateOutput {
+  readonly kind: 'Aggregate';
+  readonly keys: readonly Column[];
+  readonly aggregates: readonly AggregateSpec[];
+}
+
+/** Operations on aggregated rows (or, for Limit, on events), applied in order. */
+export type RowOperation = RowFilter | RowCompute | RowTop | RowLimit;
+
+export interface RowFilter {
+  readonly kind: 'Filter';
+  readonly predicate: Expr;
+}
+
+export interface RowCompute {
+  readonly kind: 'Compute';
+  readonly columns: readonly Column[];
+}
+
+export interface RowTop {
+  readonly kind: 'Top';
+  readonly count: number;
+  readonly by: string;
+  readonly descending: boolean;
+}
+
+export interface RowLimit {
+  readonly kind: 'Limit';
+  readonly count: number;
+}
+
+/**
+ * A query as data, independent of where each part will run: what to listen
+ * to, which events count, what to compute from them.
+ */
+export interface LogicalPlan {
+  /** The query text this came from. */
+  readonly query: string;
+  readonly sources: readonly BoundSource[];
+  /** Per-event predicate over fields (all `where`s before the aggregate, with `let`s inlined). */
+  readonly filter: Expr | undefined;
+  readonly output: QueryOutput;
+  readonly rowOperations: readonly RowOperation[];
+  /** Emit period (`every`): each emission covers its own period. Undefined: one running result. */
+  readonly everyNs: number | undefined;
+  /** What `now()` meant: wall-clock ns since the epoch when the query was planned. */
+  readonly startedAtNs: number;
+}

@@ -1,0 +1,313 @@
+import { type AnyAggregateKind, type HistState } from '../../agg/aggregates.js';
+import { GroupTable, type KeyPart } from '../../agg/group-table.js';
+import { log2BucketFromLow } from '../../agg/log2.js';
+import type { Value } from '../../plan/expr.js';
+import type { Row } from '../../plan/evaluate.js';
+import type { ProbePartial, ProbeSink } from '../provider.js';
+import {
+  MARK_END,
+  MARK_EXTREMES,
+  MARK_FLUSH,
+  RAW_SYSCALL_BASE,
+  type AggregateLayout,
+  type KeyDecoding,
+  type ProgramLayout,
+} from './layout.js';
+
+/** A printed map's entries: printed key → value (a number, or hist buckets). */
+type MapEntries = Map<string, number | Map<number, number>>;
+
+interface HistEntry {
+  min?: number;
+  max?: number;
+  count: number;
+}
+
+/**
+ * Reads bpftrace's JSON output (-f json) for one generated program and turns
+ * it into delta partials and shipped events. bpftrace maps are cumulative and
+ * never cleared while running (clearing races with writers and loses counts);
+ * each flush is subtracted from the previous one instead.
+ */
+export class BpftraceOutputDecoder {
+  private readonly previous = new Map<string, MapEntries>();
+  private readonly dictionaries = new Map<string, Map<number, string>>();
+  private collecting: { kind: 'flush' | 'extremes'; label: number; maps: Map<string, unknown> } | undefined;
+  private flushes = 0;
+  private windowStartNs: number;
+  /** Windows whose min/max buffers are still to come, by window index. */
+  private readonly pending = new Map<number, ProbePartial>();
+
+  constructor(
+    private readonly layout: ProgramLayout,
+    private readonly kinds: readonly AnyAggregateKind[],
+    private readonly sink: ProbeSink,
+    startNs: number,
+  ) {
+    this.windowStartNs = startNs;
+  }
+
+  /** The probes are attached: the first period starts now (wall-clock ns). */
+  startAt(ns: number): void {
+    this.windowStartNs = ns;
+  }
+
+  /** Feeds one line of bpftrace's standard output. Lines that are not JSON (blank separators) are skipped. */
+  line(text: string): void {
+    if (!text.startsWith('{')) return;
+    let message: { type?: string; data?: unknown };
+    try {
+      message = JSON.parse(text) as { type?: string; data?: unknown };
+    } catch {
+      this.sink.notice(`unreadable line from bpftrace: ${text.slice(0, 120)}`);
+      return;
+    }
+    switch (message.type) {
+      case 'printf':
+        this.marker(String(message.data));
+        break;
+      case 'map':
+      case 'hist':
+        if (this.collecting && message.data && typeof message.data === 'object') {
+          for (const [name, value] of Object.entries(message.data)) this.collecting.maps.set(name, value);
+        }
+        break;
+      case 'value':
+        if (this.layout.ship && Array.isArray(message.data)) this.sink.events([this.event(message.data)]);
+        break;
+      case 'lost_events': {
+        const lost = (message.data as { events?: number } | undefined)?.events ?? 0;
+        this.sink.notice(`the kernel dropped ${lost} events: they came faster than bpftrace could read them`);
+        break;
+      }
+      default:
+        break;
+    }
+  }
+
+  /** Delivers windows still waiting for their min/max buffers (at exit). */
+  finish(): void {
+    for (const index of [...this.pending.keys()].sort((a, b) => a - b)) {
+      this.sink.partial(this.pending.get(index)!);
+      this.pending.delete(index);
+    }
+  }
+
+  private marker(text: string): void {
+    if (text.startsWith(MARK_FLUSH)) {
+      this.collecting = { kind: 'flush', label: Number(text.slice(MARK_FLUSH.length)), maps: new Map() };
+    } else if (text.startsWith(MARK_EXTREMES)) {
+      this.collecting = { kind: 'extremes', label: Number(text.slice(MARK_EXTREMES.length)), maps: new Map() };
+    } else if (text.startsWith(MARK_END) && this.collecting) {
+      const done = this.collecting;
+      this.collecting = undefined;
+      if (done.kind === 'flush') this.flush(done.label, done.maps);
+      else this.extremes(done.label, done.maps);
+    }
+  }
+
+  private flush(kernelNs: number, maps: Map<string, unknown>): void {
+    const aggregate = this.layout.aggregate;
+    if (!aggregate) return;
+    this.flushMaps = maps;
+    for (const name of aggregate.dictionaries) this.readDictionary(name, maps.get(name));
+    const table = new GroupTable(this.kinds);
+    const groups = new Map<string, unknown[]>();
+    const stateOf = (printedKey: string): unknown[] => {
+      let states = groups.get(printedKey);
+      if (!states) {
+        states = table.group(this.decodeKey(printedKey, aggregate)).states;
+        groups.set(printedKey, states);
+      }
+      return states;
+    };
+
+    aggregate.aggregates.forEach((maps, i) => {
+      switch (maps.function) {
+        case 'count':
+          for (const [key, delta] of this.deltas(maps.count)) (stateOf(key)[i] as { count: number }).count = delta;
+          break;
+        case 'sum':
+          for (const [key, delta] of this.deltas(maps.sum)) (stateOf(key)[i] as { sum: number }).sum = delta;
+          break;
+        case 'avg':
+          for (const [key, delta] of this.deltas(maps.sum)) (stateOf(key)[i] as { sum: number }).sum = delta;
+          for (const [key, delta] of this.deltas(maps.count)) (stateOf(key)[i] as { count: number }).count = delta;
+          break;
+        case 'hist':
+          for (const [key, delta] of this.histDeltas(maps.hist)) (stateOf(key)[i] as HistState).buckets = delta;
+          break;
+        case 'min':
+        case 'max':
+          // Cumulative extremes merge idempotently: the current value is a valid partial.
+          if (maps.buffers.length === 1) {
+            const before = this.previous.get(maps.buffers[0]);
+            for (const [key, value] of this.entries(maps.buffers[0])) {
+              if (before?.get(key) !== value) (stateOf(key)[i] as { value: number | null }).value = value as number;
+            }
+          }
+          break;
+      }
+    });
+    // This flush becomes the baseline only after every delta was taken against the previous one.
+    for (const [name, entries] of this.parsed) this.previous.set(name, entries);
+    this.parsed.clear();
+
+    const endNs = kernelNs + this.layout.clockOffsetNs;
+    const partial: ProbePartial = { table, startNs: this.windowStartNs, endNs };
+    this.windowStartNs = endNs;
+    const index = this.flushes++;
+    if (aggregate.rotatingExtremes) this.pending.set(index, partial);
+    else this.sink.partial(partial);
+  }
+
+  private extremes(window: number, maps: Map<string, unknown>): void {
+    const aggregate = this.layout.aggregate;
+    const partial = this.pending.get(window);
+    if (!aggregate || !partial) return;
+    aggregate.aggregates.forEach((m, i) => {
+      if ((m.function !== 'min' && m.function !== 'max') || m.buffers.length !== 2) return;
+      for (const buffer of m.buffers) {
+        for (const [key, value] of parseEntries(maps.get(buffer), aggregate.printedParts > 0)) {
+          const state = partial.table.group(this.decodeKey(key, aggregate)).states[i] as { value: number | null };
+          this.kinds[i]!.merge(state, { value: value as number });
+        }
+      }
+    });
+    // Windows complete in order; an extremes print for an already delivered window is an empty repeat.
+    for (const index of [...this.pending.keys()].sort((a, b) => a - b)) {
+      if (index > window) break;
+      this.sink.partial(this.pending.get(index)!);
+      this.pending.delete(index);
+    }
+  }
+
+  /** The maps printed in the flush being read, and those parsed so far. */
+  private flushMaps = new Map<string, unknown>();
+  private readonly parsed = new Map<string, MapEntries>();
+
+  private entries(name: string): MapEntries {
+    let entries = this.parsed.get(name);
+    if (entries === undefined) {
+      entries = parseEntries(this.flushMaps.get(name), this.layout.aggregate!.printedParts > 0);
+      this.parsed.set(name, entries);
+    }
+    return entries;
+  }
+
+  private *deltas(name: string): Generator<[string, number]> {
+    const before = this.previous.get(name);
+    for (const [key, value] of this.entries(name)) {
+      const delta = (value as number) - ((before?.get(key) as number | undefined) ?? 0);
+      if (delta !== 0) yield [key, delta];
+    }
+  }
+
+  private *histDeltas(name: string): Generator<[string, Map<number, number>]> {
+    const before = this.previous.get(name);
+    for (const [key, value] of this.entries(name)) {
+      const old = before?.get(key) as Map<number, number> | undefined;
+      const delta = new Map<number, number>();
+      for (const [bucket, n] of value as Map<number, number>) {
+        const d = n - (old?.get(bucket) ?? 0);
+        if (d !== 0) delta.set(bucket, d);
+      }
+      if (delta.size > 0) yield [key, delta];
+    }
+  }
+
+  private readDictionary(name: string, raw: unknown): void {
+    let dictionary = this.dictionaries.get(name);
+    if (!dictionary) this.dictionaries.set(name, (dictionary = new Map()));
+    if (raw && typeof raw === 'object') {
+      for (const [id, value] of Object.entries(raw)) dictionary.set(Number(id), String(value));
+    }
+  }
+
+  private decodeKey(printed: string, aggregate: AggregateLayout): KeyPart[] {
+    const parts = splitKey(printed, aggregate.printedParts, aggregate.freePart);
+    return aggregate.keys.map((k) => (k.kind === 'const' ? k.value : this.decodeValue(parts[k.index] ?? '', k.decoding)));
+  }
+
+  private decodeValue(text: string | number, decoding: KeyDecoding): KeyPart {
+    if (typeof decoding === 'object') {
+      return this.dictionaries.get(decoding.dictionary)?.get(Number(text)) ?? `(unknown string #${text})`;
+    }
+    switch (decoding) {
+      case 'int':
+        return typeof text === 'number' ? text : parseInteger(text);
+      case 'bool':
+        return Number(text) !== 0;
+      case 'str':
+      case 'stack':
+        return String(text);
+      case 'probe':
+        return this.probeName(Number(text));
+    }
+  }
+
+  private probeName(id: number): string {
+    if (id >= RAW_SYSCALL_BASE) {
+      const nr = id - RAW_SYSCALL_BASE;
+      return `syscall:${this.layout.rawSyscallNames?.[nr] ?? `#${nr}`}`;
+    }
+    return this.layout.probeNames[id] ?? `(probe #${id})`;
+  }
+
+  private event(data: unknown[]): Row {
+    const row: Record<string, Value> = {};
+    this.layout.ship!.values.forEach((v, i) => {
+      const raw = data[i];
+      row[v.name] = typeof raw === 'number' || typeof raw === 'string' ? this.decodeValue(raw, v.decoding) : '';
+    });
+    return row;
+  }
+}
+
+/** Integers beyond 2^53 keep their exact decimal text rather than rounding into another group. */
+function parseInteger(text: string): number | string {
+  const n = Number(text);
+  return Number.isSafeInteger(n) || !Number.isFinite(n) ? n : text;
+}
+
+/**
+ * Splits a key printed by bpftrace (parts joined by commas). Every part but
+ * `freePart` is comma-free (numbers, or ids the program interned), so the free
+ * part is what lies between the known parts on its left and right.
+ */
+export function splitKey(printed: string, parts: number, freePart: number): string[] {
+  if (parts <= 1) return [printed];
+  const pieces = printed.split(',');
+  if (freePart < 0) return pieces;
+  const left = pieces.slice(0, freePart);
+  const rightCount = parts - 1 - freePart;
+  const right = rightCount === 0 ? [] : pieces.slice(pieces.length - rightCount);
+  const middle = pieces.slice(freePart, pieces.length - rightCount).join(',');
+  return [...left, middle, ...right];
+}
+
+/** Parses one printed map (keyed or not; counts or hist buckets) into entries. */
+export function parseEntries(raw: unknown, keyed: boolean): MapEntries {
+  const out: MapEntries = new Map();
+  if (raw === undefined || raw === null) return out;
+  if (!keyed) {
+    out.set('', parseValue(raw));
+    return out;
+  }
+  if (typeof raw !== 'object' || Array.isArray(raw)) return out;
+  for (const [key, value] of Object.entries(raw as Record<string, unknown>)) out.set(key, parseValue(value));
+  return out;
+}
+
+function parseValue(value: unknown): number | Map<number, number> {
+  if (Array.isArray(value)) {
+    const buckets = new Map<number, number>();
+    for (const entry of value as HistEntry[]) {
+      if (entry.count === 0) continue;
+      const bucket = log2BucketFromLow(entry.min);
+      buckets.set(bucket, (buckets.get(bucket) ?? 0) + entry.count);
+    }
+    return buckets;
+  }
+  return typeof value === 'number' ? value : Number(value);
+}

@@ -1,0 +1,111 @@
+import { AGGREGATES } from '../../agg/aggregates.js';
+import type { ResolveFailure, SourceSchema } from '../../plan/catalog.js';
+import { globToRegExp } from '../../plan/expr.js';
+import type { ProbeStage } from '../../plan/planner.js';
+import type { CompiledProbe, CompileOptions, ProbeListing, ProbeSink, Provider, RunningProbe } from '../provider.js';
+import { BPF_CAPABILITIES } from './bpf-expr.js';
+import { generateProgram } from './codegen.js';
+import { BpftraceOutputDecoder } from './decoder.js';
+import { ensureKernelTracing } from './environment.js';
+import { detectKernelFunctionSupport, type KernelFunctionSupport } from './kernel-support.js';
+import { BpftraceProcess } from './runner.js';
+import { BPF_PREFIXES, resolveBpfSource, syscallNames, type SourceContext } from './sources.js';
+import { BpftraceSymbolLister } from './symbols.js';
+import { Tracefs } from './tracefs.js';
+
+/** Wall-clock ns minus the monotonic clock bpf_ktime_get_ns() reads (both CLOCK_MONOTONIC). */
+export function clockOffsetNs(): number {
+  const mono = Number(process.hrtime.bigint());
+  return Math.round((performance.timeOrigin + performance.now()) * 1e6) - mono;
+}
+
+/**
+ * Kernel-side probes: system calls, tracepoints, uprobes, CPU sampling and
+ * timers, compiled to bpftrace programs that the kernel verifies and JITs.
+ */
+export class BpfProvider implements Provider {
+  readonly name = 'bpf';
+  readonly prefixes = BPF_PREFIXES;
+  private context: (SourceContext & { bpftrace: string }) | undefined;
+
+  private ctx(): SourceContext & { bpftrace: string } {
+    if (this.context === undefined) {
+      const { bpftrace, tracefs } = ensureKernelTracing();
+      let support: KernelFunctionSupport | undefined;
+      this.context = {
+        bpftrace,
+        tracefs: new Tracefs(tracefs),
+        symbols: new BpftraceSymbolLister(bpftrace),
+        kernelSupport: () => (support ??= detectKernelFunctionSupport(bpftrace, tracefs)),
+        capabilities: BPF_CAPABILITIES,
+      };
+    }
+    return this.context;
+  }
+
+  resolve(point: string): SourceSchema | ResolveFailure {
+    return resolveBpfSource(point, this.ctx());
+  }
+
+  list(glob: string): ProbeListing[] {
+    const ctx = this.ctx();
+    const out: ProbeListing[] = [];
+    const uprobe = /^uprobe:(.+):([^:]+)$/.exec(glob);
+    if (uprobe) {
+      const binary = ctx.symbols.resolveBinary(uprobe[1]!);
+      if (binary) {
+        for (const s of ctx.symbols.functions(binary, uprobe[2]!)) {
+          out.push({ point: `uprobe:${binary}:${s}`, description: 'function entry/return: args[0..5], ret, duration', available: true });
+        }
+      }
+      return out;
+    }
+    const want = globToRegExp(glob.includes(':') ? glob : `*${glob}*`);
+    for (const name of syscallNames(ctx.tracefs)) {
+      const point = `syscall:${name}`;
+      if (!want.test(point)) continue;
+      const args = ctx.tracefs.fields('syscalls', `sys_enter_${name}`) ?? [];
+      out.push({ point, description: `(${args.map((a) => a.name).join(', ')}) → ret, duration`, available: true });
+    }
+    for (const event of ctx.tracefs.listEvents()) {
+      const point = `tracepoint:${event}`;
+      if (!want.test(point)) continue;
+      const [category, name] = event.split(':') as [string, string];
+      const fields = ctx.tracefs.fields(category, name) ?? [];
+      out.push({ point, description: fields.map((f) => f.name).join(', '), available: true });
+    }
+    const support = ctx.kernelSupport();
+    for (const [point, description] of [
+      ['kernel:<function>', 'kernel function entry/return: args[0..5], ret, duration'],
+      ['uprobe:<binary>:<function>', 'function in a native binary or library; list with fay probes "uprobe:/path:*"'],
+      ['profile:<N>hz', 'CPU samples on every CPU, with kstack and ustack'],
+      ['interval:<period>', 'a timer, e.g. interval:1s'],
+    ] as const) {
+      if (!want.test(point) && !want.test(point.split(':')[0]! + ':')) continue;
+      const available = point !== 'kernel:<function>' || support.available;
+      out.push({ point, description: available ? description : `unavailable here: ${(support as { reason: string }).reason}`, available });
+    }
+    return out;
+  }
+
+  compile(stage: ProbeStage, options: CompileOptions): CompiledProbe {
+    const { bpftrace } = this.ctx();
+    const layout = generateProgram({ stage, options, clockOffsetNs: clockOffsetNs() });
+    const kinds = stage.action.kind === 'Aggregate' ? stage.action.aggregates.map((a) => AGGREGATES[a.function]) : [];
+    return {
+      program: { provider: 'bpf', language: 'bpftrace', text: layout.text },
+      start: (sink: ProbeSink): RunningProbe => {
+        const decoder = new BpftraceOutputDecoder(layout, kinds, sink, Date.now() * 1e6);
+        const process = new BpftraceProcess({
+          bpftrace,
+          program: layout.text,
+          onLine: (line) => decoder.line(line),
+          onAttached: () => decoder.startAt(Date.now() * 1e6),
+          onWarning: (message) => sink.notice(`bpftrace: ${message}`),
+        });
+        const finished = process.finished.then(() => decoder.finish());
+        return { attached: process.attached, finished, stop: () => process.stop() };
+      },
+    };
+  }
+}

@@ -1,0 +1,161 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { createInterface } from 'node:readline';
+import { EnvironmentError } from '../../errors.js';
+
+export interface BpftraceProcessOptions {
+  readonly bpftrace: string;
+  readonly program: string;
+  /** Each line bpftrace prints on standard output, in order. */
+  readonly onLine: (line: string) => void;
+  /** Called once, on the line that says every probe is attached, before any later line. */
+  readonly onAttached: () => void;
+  /** Warnings bpftrace prints after attaching. */
+  readonly onWarning: (message: string) => void;
+}
+
+/** How long each stop signal gets before the next, harder one. */
+const STOP_STEP_MS = 2000;
+
+/** bpftrace's own settings: more groups than its default 4096, and a bigger ring for shipped events. */
+const BPFTRACE_ENV = {
+  BPFTRACE_MAP_KEYS_MAX: '65536',
+  BPFTRACE_PERF_RB_PAGES: '256',
+};
+
+/** stderr lines that are noise on kernels that account BPF memory to cgroups. */
+const NOISE = [/couldn't set RLIMIT_MEMLOCK/, /^Attaching \d+ probes?\.\.\./];
+
+/**
+ * One bpftrace child process running a generated program. It dies with its
+ * parent (parent-death signal), so a killed Fay leaves no probe behind;
+ * stop() asks nicely first so that the final maps are printed.
+ */
+export class BpftraceProcess {
+  readonly attached: Promise<void>;
+  /** Resolves when bpftrace has exited and all its output was read; rejects if it failed. */
+  readonly finished: Promise<void>;
+  private readonly child: ChildProcess;
+  private stderr = '';
+  private exited = false;
+  private isAttached = false;
+  private stopping: Promise<void> | undefined;
+
+  constructor(private readonly options: BpftraceProcessOptions) {
+    const args = ['-f', 'json', '-B', 'line', '-e', options.program];
+    const [command, argv] = existsSync('/usr/bin/setpriv')
+      ? ['/usr/bin/setpriv', ['--pdeathsig', 'SIGKILL', '--', options.bpftrace, ...args]]
+      : [options.bpftrace, args];
+    // Its own process group: a Ctrl-C in the terminal reaches Fay, which stops bpftrace in order.
+    this.child = spawn(command, argv, {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true,
+      env: { ...process.env, ...BPFTRACE_ENV },
+    });
+
+    let markAttached!: () => void;
+    let failAttach!: (error: Error) => void;
+    this.attached = new Promise((resolve, reject) => {
+      markAttached = resolve;
+      failAttach = reject;
+    });
+    // A failure to attach is reported through `attached`; `finished` then rejects the same way.
+    this.attached.catch(() => undefined);
+
+    const stdoutClosed = new Promise<void>((resolve) => {
+      const lines = createInterface({ input: this.child.stdout!, crlfDelay: Infinity });
+      lines.on('line', (line) => {
+        if (!this.isAttached && line.startsWith('{"type": "attached_probes"')) {
+          this.isAttached = true;
+          options.onAttached();
+          markAttached();
+          return;
+        }
+        options.onLine(line);
+      });
+      lines.on('close', resolve);
+    });
+    this.child.stderr!.setEncoding('utf8');
+    this.child.stderr!.on('data', (chunk: string) => {
+      for (const line of chunk.split('\n')) {
+        if (line.trim() === '' || NOISE.some((n) => n.test(line))) continue;
+        if (this.stderr.length < 65536) this.stderr += `${line}\n`;
+        if (this.isAttached) options.onWarning(line.replace(/^(WARNING|ERROR): /, ''));
+      }
+    });
+    const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve, reject) => {
+      this.child.on('error', reject);
+      this.child.on('exit', (code, signal) => {
+        this.exited = true;
+        resolve({ code, signal });
+      });
+    });
+
+    this.finished = (async () => {
+      let status: { code: number | null; signal: NodeJS.Signals | null };
+      try {
+        status = await exit;
+      } catch (error) {
+        const failure = new EnvironmentError(`could not start bpftrace: ${(error as Error).message}`);
+        failAttach(failure);
+        throw failure;
+      }
+      await stdoutClosed;
+      if (!this.isAttached) {
+        const failure = startupFailure(this.stderr, options.program);
+        failAttach(failure);
+        throw failure;
+      }
+      const stoppedByUs = this.stopping !== undefined;
+      if (!stoppedByUs && status.code !== 0) {
+        throw new Error(`bpftrace exited unexpectedly (${status.signal ?? `code ${status.code}`}): ${this.stderr.trim()}`);
+      }
+    })();
+  }
+
+  get pid(): number | undefined {
+    return this.child.pid;
+  }
+
+  /** Stops bpftrace: SIGINT (it prints its final maps), again, then SIGTERM, then SIGKILL. Idempotent. */
+  stop(): Promise<void> {
+    this.stopping ??= (async () => {
+      for (const signal of ['SIGINT', 'SIGINT', 'SIGTERM', 'SIGKILL'] as const) {
+        if (this.exited) break;
+        this.child.kill(signal);
+        if (await this.exitsWithin(STOP_STEP_MS)) break;
+      }
+      await this.finished.catch(() => undefined);
+    })();
+    return this.stopping;
+  }
+
+  private exitsWithin(ms: number): Promise<boolean> {
+    if (this.exited) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => resolve(this.exited), ms);
+      this.child.once('exit', () => {
+        clearTimeout(timer);
+        resolve(true);
+      });
+    });
+  }
+}
+
+/** Turns bpftrace's complaint about a program it could not start into an error for the user, or a bug report. */
+function startupFailure(stderr: string, program: string): Error {
+  const text = stderr.trim();
+  const firstError = /ERROR: (.*)/.exec(text)?.[1] ?? text.split('\n')[0] ?? 'no output';
+  if (/only supports running as the root user|Permission denied|Operation not permitted/i.test(text)) {
+    return new EnvironmentError(`the kernel refused to load the probes: ${firstError}`, {
+      hint: 'run Fay as root (loading eBPF programs needs CAP_BPF and CAP_PERFMON)',
+    });
+  }
+  if (/Error attaching probe|Failed to attach|Error loading program|verifier|Could not resolve symbol|not traceable|Unknown error/i.test(text)) {
+    return new EnvironmentError(`the kernel refused a probe: ${firstError}`, {
+      hint: 'fay explain shows the generated program; fay probes lists what can be probed here',
+    });
+  }
+  // Anything else means Fay generated a program bpftrace does not accept: a bug in Fay.
+  return new Error(`bpftrace rejected the generated program:\n${text}\n--- program ---\n${program}`);
+}

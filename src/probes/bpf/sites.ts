@@ -1,0 +1,152 @@
+import type { BpfSource } from './sources.js';
+import { RAW_SYSCALL_BASE } from './layout.js';
+
+/**
+ * Where generated code runs for one probe of a source: the bpftrace attach
+ * points of its entry (and, for a call pair, its return), and how each field
+ * reads there.
+ */
+export interface ProbeSite {
+  readonly entry: readonly string[];
+  /** Return-side attach points, for sources that have a return. */
+  readonly exit: readonly string[] | undefined;
+  /** Extra entry predicate that selects the probe's events (raw system call numbers). */
+  readonly entryFilter: string | undefined;
+  /** A bpftrace expression for this probe's id, when the `probe` field is needed. */
+  readonly probeId: string | undefined;
+  /** Source-specific fields (args, ret) as read at entry, or undefined when absent there. */
+  readonly entryField: (name: string) => FieldReading | undefined;
+  /** Source-specific fields only the return side has (ret). */
+  readonly exitField: (name: string) => FieldReading | undefined;
+  /** Nested calls of the same thread are possible (functions), so entry state is kept per call depth. */
+  readonly nested: boolean;
+}
+
+/** A field read in bpftrace: `raw` is what can be saved in a map, `type` says whether to read it as a string. */
+export interface FieldReading {
+  readonly raw: string;
+  readonly type: 'int' | 'str';
+  /** A string field stored inline in the record (char arrays), which cannot be saved as a pointer. */
+  readonly inline?: boolean;
+}
+
+/** Assigns probe ids: index into the table of probe point names. */
+export class ProbeIds {
+  readonly names: string[] = [];
+
+  idOf(name: string): number {
+    let id = this.names.indexOf(name);
+    if (id < 0) id = this.names.push(name) - 1;
+    return id;
+  }
+}
+
+function quotePath(path: string): string {
+  return /^[A-Za-z0-9/._+-]+$/.test(path) ? path : `"${path}"`;
+}
+
+const none = (): undefined => undefined;
+
+/**
+ * The sites of one source. With `perProbe`, every probe point gets its own
+ * site so that its id is a literal; otherwise sites share attach lists.
+ */
+export function sitesOf(source: BpfSource, perProbe: boolean, ids: ProbeIds): ProbeSite[] {
+  switch (source.kind) {
+    case 'syscall': {
+      if (source.raw) {
+        const filter = source.raw.ids?.map((id) => `args->id == ${id}`).join(' || ');
+        return [
+          {
+            entry: ['tracepoint:raw_syscalls:sys_enter'],
+            exit: ['tracepoint:raw_syscalls:sys_exit'],
+            entryFilter: filter,
+            probeId: `(${RAW_SYSCALL_BASE} + args->id)`,
+            entryField: (name) => {
+              const index = positionalIndex(name);
+              return index === undefined ? undefined : { raw: `args->args[${index}]`, type: 'int' };
+            },
+            exitField: (name) => (name === 'ret' ? { raw: 'args->ret', type: 'int' } : undefined),
+            nested: false,
+          },
+        ];
+      }
+      return source.syscalls.map((syscall) => ({
+        entry: [`tracepoint:syscalls:sys_enter_${syscall.name}`],
+        exit: [`tracepoint:syscalls:sys_exit_${syscall.name}`],
+        entryFilter: undefined,
+        probeId: String(ids.idOf(`syscall:${syscall.name}`)),
+        entryField: (name) => {
+          const index = positionalIndex(name);
+          const arg = index === undefined ? syscall.args.find((a) => `args.${a.name}` === name) : syscall.args[index];
+          if (index !== undefined) return { raw: arg ? `args->${arg.name}` : '0', type: 'int' };
+          return arg ? { raw: `args->${arg.name}`, type: arg.type } : undefined;
+        },
+        exitField: (name) => (name === 'ret' ? { raw: 'args->ret', type: 'int' } : undefined),
+        nested: false,
+      }));
+    }
+    case 'tracepoint': {
+      const groups = perProbe ? source.tracepoints.map((t) => [t]) : [source.tracepoints];
+      return groups.map((group) => ({
+        entry: group.map((t) => `tracepoint:${t}`),
+        exit: undefined,
+        entryFilter: undefined,
+        probeId: perProbe ? String(ids.idOf(`tracepoint:${group[0]!}`)) : undefined,
+        entryField: (name) => {
+          const field = source.fields.find((f) => `args.${f.name}` === name);
+          if (!field) return undefined;
+          // char arrays are strings in place; pointers and __data_loc strings are read with str().
+          const inline = field.type === 'str' && field.cType.endsWith(']') && !field.cType.startsWith('__data_loc');
+          return { raw: `args->${field.name}`, type: field.type, inline };
+        },
+        exitField: none,
+        nested: false,
+      }));
+    }
+    case 'uprobe': {
+      const binary = quotePath(source.binary);
+      const groups = perProbe ? source.symbols.map((s) => [s]) : [[source.point.slice(source.point.lastIndexOf(':') + 1)]];
+      return groups.map((group) => ({
+        entry: group.map((s) => `uprobe:${binary}:${s}`),
+        exit: group.map((s) => `uretprobe:${binary}:${s}`),
+        entryFilter: undefined,
+        probeId: perProbe ? String(ids.idOf(`uprobe:${source.binary}:${group[0]!}`)) : undefined,
+        entryField: registerArgument,
+        exitField: (name) => (name === 'ret' ? { raw: 'retval', type: 'int' } : undefined),
+        nested: true,
+      }));
+    }
+    case 'kernel': {
+      const [enter, leave] = source.via === 'kprobe' ? ['kprobe', 'kretprobe'] : ['kfunc', 'kretfunc'];
+      const groups = perProbe ? source.functions.map((f) => [f]) : [source.functions];
+      return groups.map((group) => ({
+        entry: group.map((f) => `${enter}:${f}`),
+        exit: group.map((f) => `${leave}:${f}`),
+        entryFilter: undefined,
+        probeId: perProbe ? String(ids.idOf(`kernel:${group[0]!}`)) : undefined,
+        entryField: source.via === 'kprobe' ? registerArgument : none,
+        exitField: (name) => (name === 'ret' ? { raw: 'retval', type: 'int' } : undefined),
+        nested: true,
+      }));
+    }
+    case 'profile':
+      return [single(`profile:hz:${source.hz}`, ids.idOf(source.point))];
+    case 'interval':
+      return [single(`interval:ms:${source.periodMs}`, ids.idOf(source.point))];
+  }
+}
+
+function single(attach: string, id: number): ProbeSite {
+  return { entry: [attach], exit: undefined, entryFilter: undefined, probeId: String(id), entryField: none, exitField: none, nested: false };
+}
+
+function registerArgument(name: string): FieldReading | undefined {
+  const index = positionalIndex(name);
+  return index === undefined ? undefined : { raw: `arg${index}`, type: 'int' };
+}
+
+function positionalIndex(name: string): number | undefined {
+  const match = /^args\[(\d)\]$/.exec(name);
+  return match ? Number(match[1]) : undefined;
+}

@@ -1,0 +1,67 @@
+import type { GroupTable } from '../agg/group-table.js';
+import type { ResolveFailure, SourceSchema } from '../plan/catalog.js';
+import type { Row } from '../plan/evaluate.js';
+import type { ProbeProgramText } from '../plan/explain.js';
+import type { ProbeStage } from '../plan/planner.js';
+
+/** One probe point `fay probes` lists. */
+export interface ProbeListing {
+  readonly point: string;
+  readonly description: string;
+  /** False when the point exists in the language but cannot run here; description says why. */
+  readonly available: boolean;
+}
+
+export interface CompileOptions {
+  /** How often the probe's partials are read. With `windowed`, this is also the window length. */
+  readonly flushPeriodMs: number;
+  /** Each partial covers exactly its own period (`every`), rather than being a running delta. */
+  readonly windowed: boolean;
+  /** This machine's name, the value of the `host` field. */
+  readonly host: string;
+}
+
+/**
+ * Aggregate states of one period, read from a probe. The states are deltas:
+ * merging every partial of a run gives the run's whole aggregate.
+ */
+export interface ProbePartial {
+  readonly table: GroupTable;
+  /** Wall-clock ns since the epoch: the period this partial covers. */
+  readonly startNs: number;
+  readonly endNs: number;
+}
+
+/** Where a running probe delivers what it reads. Providers never print: they report here. */
+export interface ProbeSink {
+  partial(partial: ProbePartial): void;
+  /** Events shipped by the probe, with the values the plan asked for. */
+  events(rows: readonly Row[]): void;
+  /** Something the user must know about, e.g. events the kernel dropped. */
+  notice(message: string): void;
+}
+
+export interface RunningProbe {
+  /** Resolves once every probe is attached; rejects (with a user-facing error when it is one) if attaching fails. */
+  readonly attached: Promise<void>;
+  /** Resolves after the final partial has been delivered and nothing is left attached. */
+  readonly finished: Promise<void>;
+  /** Detaches, delivering a final partial first. Safe to call more than once. */
+  stop(): Promise<void>;
+}
+
+/** A probe stage compiled for one provider, ready to start. */
+export interface CompiledProbe {
+  readonly program: ProbeProgramText;
+  start(sink: ProbeSink): RunningProbe;
+}
+
+/** A source of events: resolves its probe points, lists them, compiles probe stages. */
+export interface Provider {
+  readonly name: string;
+  /** The probe point prefixes it owns, e.g. `syscall`, `tracepoint`. */
+  readonly prefixes: readonly string[];
+  resolve(point: string): SourceSchema | ResolveFailure;
+  list(glob: string): ProbeListing[];
+  compile(stage: ProbeStage, options: CompileOptions): CompiledProbe;
+}

@@ -1,0 +1,379 @@
+import { AGGREGATES, isAggregateFunction } from '../agg/aggregates.js';
+import { didYouMean, ProbeUnavailableError, QueryError, type SourceSpan } from '../errors.js';
+import { FUNCTIONS, isResolveFailure, type FieldSpec, type ProbeCatalog } from '../plan/catalog.js';
+import { expr, isArithmetic, type BinaryOperator, type Expr, type ValueType } from '../plan/expr.js';
+import type {
+  AggregateSpec,
+  BoundSource,
+  Column,
+  LogicalPlan,
+  QueryOutput,
+  RowOperation,
+} from '../plan/logical.js';
+import { arithmetic } from '../plan/evaluate.js';
+import { printExpr } from '../plan/print-expr.js';
+import type { AggregateNode, BindingNode, ExprNode, QueryNode } from './ast.js';
+import { printExpression } from './printer.js';
+
+export interface BindOptions {
+  readonly catalog: ProbeCatalog;
+  /** Wall-clock ns since the epoch that `now()` stands for. */
+  readonly nowNs?: number;
+}
+
+/** Resolves names and types in a parsed query and produces its logical plan. */
+export function bindQuery(query: QueryNode, source: string, options: BindOptions): LogicalPlan {
+  return new Binder(source, options).bind(query);
+}
+
+/** What a name in scope stands for: an event field, or a named expression over fields or columns. */
+type Scope = Map<string, Expr>;
+
+class Binder {
+  private readonly nowNs: number;
+
+  constructor(
+    private readonly source: string,
+    private readonly options: BindOptions,
+  ) {
+    this.nowNs = options.nowNs ?? Date.now() * 1e6;
+  }
+
+  bind(query: QueryNode): LogicalPlan {
+    const sources = this.resolveSources(query);
+    let scope: Scope = this.eventScope(sources);
+    let aggregated = false;
+    const filters: Expr[] = [];
+    let columns: Column[] | undefined;
+    let output: QueryOutput | undefined;
+    const rowOperations: RowOperation[] = [];
+    let everyNs: number | undefined;
+    let everySpan: SourceSpan | undefined;
+
+    const setEvery = (value: number, span: SourceSpan) => {
+      if (everySpan !== undefined) this.fail('every is given twice', span);
+      everyNs = value;
+      everySpan = span;
+    };
+
+    for (const stage of query.stages) {
+      switch (stage.kind) {
+        case 'Where': {
+          const predicate = this.expression(stage.predicate, scope);
+          this.expectType(predicate, 'bool', stage.predicate.span, 'a where clause needs a condition');
+          if (aggregated) rowOperations.push({ kind: 'Filter', predicate });
+          else filters.push(predicate);
+          break;
+        }
+        case 'Let': {
+          const computed: Column[] = [];
+          scope = new Map(scope);
+          for (const binding of stage.bindings) {
+            const name = binding.name!;
+            const value = this.expression(binding.expr, scope);
+            this.expectValue(value, binding.expr.span);
+            if (scope.has(name.name) && !aggregated && scope.get(name.name)!.kind === 'Field') {
+              this.fail(`${name.name} is already a field of this event; pick another name`, name.span);
+            }
+            scope.set(name.name, aggregated ? expr.column(name.name, value.type, name.span) : value);
+            computed.push({ name: name.name, expr: value });
+          }
+          if (aggregated) rowOperations.push({ kind: 'Compute', columns: computed });
+          break;
+        }
+        case 'Select': {
+          if (aggregated) this.fail('select comes before the aggregate; after it, use let to add columns', stage.span);
+          const selected = this.columns(stage.bindings, scope, 'select');
+          columns = selected;
+          scope = new Map(selected.map((c) => [c.name, c.expr]));
+          break;
+        }
+        case 'Aggregate': {
+          if (aggregated) {
+            this.fail('a query aggregates once; put all aggregates in one stage: count(), avg(x) by …', stage.span);
+          }
+          const aggregate = this.aggregate(stage, scope);
+          output = aggregate.output;
+          scope = aggregate.scope;
+          aggregated = true;
+          if (stage.every) setEvery(stage.every.value, stage.every.span);
+          break;
+        }
+        case 'Top': {
+          if (!aggregated) {
+            this.fail('top ranks aggregated rows; add an aggregate first, e.g. | count() by comm | top 10', stage.span);
+          }
+          const first = (output as Extract<QueryOutput, { kind: 'Aggregate' }>).aggregates[0]!;
+          const by = stage.by?.name ?? first.name;
+          if (stage.by && !scope.has(by)) {
+            this.fail(`top by ${by}: no such column`, stage.by.span, this.suggest(by, scope.keys()));
+          }
+          rowOperations.push({ kind: 'Top', count: stage.count.value, by, descending: stage.order !== 'asc' });
+          break;
+        }
+        case 'Limit':
+          rowOperations.push({ kind: 'Limit', count: stage.count.value });
+          break;
+        case 'Every':
+          if (!aggregated) {
+            this.fail('every sets how often aggregated results are emitted; put it after an aggregate such as count()', stage.span);
+          }
+          setEvery(stage.period.value, stage.period.span);
+          break;
+      }
+    }
+
+    const plan: LogicalPlan = {
+      query: this.source,
+      sources,
+      filter: filters.reduce<Expr | undefined>((acc, f) => (acc ? expr.binary('and', acc, f) : f), undefined),
+      output: output ?? { kind: 'Events', columns: columns ?? this.defaultColumns(sources) },
+      rowOperations,
+      everyNs,
+      startedAtNs: this.nowNs,
+    };
+    return Object.freeze(plan);
+  }
+
+  private resolveSources(query: QueryNode): BoundSource[] {
+    const sources: BoundSource[] = [];
+    const seen = new Set<string>();
+    for (const point of query.sources) {
+      const resolved = this.options.catalog.resolve(point.text);
+      if (isResolveFailure(resolved)) {
+        if (resolved.unavailable) {
+          throw new ProbeUnavailableError(point.text, resolved.reason, resolved.hint ? { hint: resolved.hint } : {});
+        }
+        const suggestion = resolved.suggestions?.length ? didYouMean(point.text, resolved.suggestions) ?? `did you mean ${resolved.suggestions.slice(0, 3).join(', ')}?` : undefined;
+        const hint = [suggestion, resolved.hint].filter(Boolean).join('\n');
+        throw new QueryError(resolved.reason, this.source, point.span, hint ? { hint } : {});
+      }
+      if (seen.has(resolved.point)) this.fail(`${resolved.point} is listed twice`, point.span);
+      seen.add(resolved.point);
+      sources.push({ text: point.text, span: point.span, schema: resolved });
+    }
+    return sources;
+  }
+
+  /** Fields every source offers (with the same type); the others are remembered to explain their absence. */
+  private readonly partialFields = new Map<string, string[]>();
+
+  private eventScope(sources: readonly BoundSource[]): Scope {
+    const scope: Scope = new Map();
+    const first = sources[0]!.schema;
+    for (const [name, spec] of first.fields) {
+      const lacking = sources.filter((s) => s.schema.fields.get(name)?.type !== spec.type).map((s) => s.schema.point);
+      if (lacking.length === 0) scope.set(name, expr.field(name, spec.type));
+      else this.partialFields.set(name, lacking);
+    }
+    for (const s of sources.slice(1)) {
+      for (const name of s.schema.fields.keys()) {
+        if (!scope.has(name) && !this.partialFields.has(name)) {
+          this.partialFields.set(name, sources.filter((o) => !o.schema.fields.has(name)).map((o) => o.schema.point));
+        }
+      }
+    }
+    return scope;
+  }
+
+  private defaultColumns(sources: readonly BoundSource[]): Column[] {
+    const fields: FieldSpec[] = [...sources[0]!.schema.fields.values()];
+    const shown = fields.filter(
+      (f) => ['time', 'pid', 'comm', 'probe'].includes(f.name) || (f.name.startsWith('args') && f.type !== 'stack'),
+    );
+    return shown
+      .filter((f) => sources.every((s) => s.schema.fields.get(f.name)?.type === f.type))
+      .map((f) => ({ name: f.name, expr: expr.field(f.name, f.type) }));
+  }
+
+  private aggregate(stage: AggregateNode, scope: Scope): { output: QueryOutput; scope: Scope } {
+    const keys = this.columns(stage.keys, scope, 'by');
+    for (const [i, key] of keys.entries()) {
+      if (key.expr.type === 'bool') continue;
+      if (key.expr.kind === 'Const') this.fail('a constant group key groups nothing', stage.keys[i]!.span);
+    }
+    const aggregates: AggregateSpec[] = [];
+    const names = new Set(keys.map((k) => k.name));
+    for (const call of stage.aggregates) {
+      const fn = call.function.name;
+      if (!isAggregateFunction(fn)) {
+        this.fail(`unknown aggregate ${fn}()`, call.function.span, this.suggest(fn, Object.keys(AGGREGATES)));
+      }
+      const kind = AGGREGATES[fn];
+      if (call.args.length !== kind.arity) {
+        this.fail(
+          kind.arity === 0 ? `${fn}() takes no argument` : `${fn}() takes one argument, e.g. ${fn}(duration)`,
+          call.span,
+        );
+      }
+      let argument: Expr | undefined;
+      if (call.args[0]) {
+        argument = this.expression(call.args[0], scope);
+        this.expectType(argument, 'int', call.args[0].span, `${fn}() needs a number`);
+      }
+      const name = call.name?.name ?? (argument ? `${fn}(${printExpr(argument)})` : fn);
+      if (names.has(name)) this.fail(`two columns are named ${name}; name one with name = …`, call.span);
+      names.add(name);
+      aggregates.push({ name, function: fn, argument });
+    }
+    const rowScope: Scope = new Map();
+    for (const k of keys) rowScope.set(k.name, expr.column(k.name, k.expr.type));
+    // A histogram column reads as its total count where a number is needed (top, where).
+    for (const a of aggregates) rowScope.set(a.name, expr.column(a.name, 'int'));
+    return { output: { kind: 'Aggregate', keys, aggregates }, scope: rowScope };
+  }
+
+  private columns(bindings: readonly BindingNode[], scope: Scope, clause: string): Column[] {
+    const columns: Column[] = [];
+    const names = new Set<string>();
+    for (const binding of bindings) {
+      const value = this.expression(binding.expr, scope);
+      this.expectValue(value, binding.expr.span);
+      const name = binding.name?.name ?? printExpression(binding.expr);
+      if (names.has(name)) this.fail(`${name} appears twice in ${clause}`, binding.span);
+      names.add(name);
+      columns.push({ name, expr: value });
+    }
+    return columns;
+  }
+
+  private expression(node: ExprNode, scope: Scope): Expr {
+    switch (node.kind) {
+      case 'Number':
+        return expr.const(node.value, 'int', node.span);
+      case 'Duration':
+        return expr.const(node.value, 'int', node.span);
+      case 'String':
+        return expr.const(node.value, 'str', node.span);
+      case 'Boolean':
+        return expr.const(node.value, 'bool', node.span);
+      case 'Field':
+        return this.field(node.path, node.span, scope);
+      case 'Unary': {
+        const operand = this.expression(node.operand, scope);
+        if (node.operator === '-') {
+          this.expectType(operand, 'int', node.operand.span, 'only numbers can be negated');
+          return operand.kind === 'Const' ? expr.const(-(operand.value as number), 'int', node.span) : expr.negate(operand, node.span);
+        }
+        this.expectType(operand, 'bool', node.operand.span, 'not needs a condition');
+        return expr.not(operand, node.span);
+      }
+      case 'Binary':
+        return this.binary(node, scope);
+      case 'In': {
+        const operand = this.expression(node.operand, scope);
+        this.expectValue(operand, node.operand.span);
+        if (node.values.length === 0) this.fail('in needs at least one value', node.span);
+        const parts = node.values.map((v) => {
+          const value = this.expression(v, scope);
+          this.expectType(value, operand.type, v.span, `the list holds ${operand.type === 'str' ? 'strings' : 'numbers'}`);
+          return expr.binary(node.negated ? '!=' : '==', operand, value, v.span);
+        });
+        return parts.reduce((acc, p) => expr.binary(node.negated ? 'and' : 'or', acc, p, node.span));
+      }
+      case 'Call':
+        return this.call(node, scope);
+    }
+  }
+
+  private field(path: readonly string[], span: SourceSpan, scope: Scope): Expr {
+    const name = path.map((p, i) => (i === 0 ? p : /^[0-9]+$/.test(p) ? `[${p}]` : `.${p}`)).join('');
+    const found = scope.get(name);
+    if (found) return found.kind === 'Field' || found.kind === 'Column' ? { ...found, span } : found;
+    const lacking = this.partialFields.get(name);
+    if (lacking && [...scope.values()].some((e) => e.kind === 'Field')) {
+      this.fail(`${name} is not a field of ${lacking.join(', ')}`, span, {
+        hint: 'every probe point of a query must offer each field the query reads; split the query or drop a probe point',
+      });
+    }
+    if (isAggregateFunction(name)) {
+      this.fail(`${name} is an aggregate; call it as a stage, e.g. | ${name}(${AGGREGATES[name].arity ? 'duration' : ''}) by comm`, span);
+    }
+    this.fail(`unknown field ${name}`, span, this.suggest(name, scope.keys()));
+  }
+
+  private binary(node: Extract<ExprNode, { kind: 'Binary' }>, scope: Scope): Expr {
+    const left = this.expression(node.left, scope);
+    if (node.operator === '=~' || node.operator === '!~') {
+      this.expectType(left, 'str', node.left.span, `${node.operator} matches strings`);
+      if (node.right.kind !== 'String') {
+        this.fail(`${node.operator} takes a string pattern such as "node*"`, node.right.span);
+      }
+      const match = expr.match(left, node.right.value, node.span);
+      return node.operator === '=~' ? match : expr.not(match, node.span);
+    }
+    const right = this.expression(node.right, scope);
+    const operator: BinaryOperator = node.operator === '&&' ? 'and' : node.operator === '||' ? 'or' : node.operator;
+    if (operator === 'and' || operator === 'or') {
+      this.expectType(left, 'bool', node.left.span, `${operator} joins conditions`);
+      this.expectType(right, 'bool', node.right.span, `${operator} joins conditions`);
+      return expr.binary(operator, left, right, node.span);
+    }
+    if (isArithmetic(operator)) {
+      this.expectType(left, 'int', node.left.span, `${operator} needs numbers`);
+      this.expectType(right, 'int', node.right.span, `${operator} needs numbers`);
+      if (left.kind === 'Const' && right.kind === 'Const') {
+        return expr.const(arithmetic(operator, left.value as number, right.value as number), 'int', node.span);
+      }
+      return expr.binary(operator, left, right, node.span);
+    }
+    this.expectValue(left, node.left.span);
+    this.expectType(right, left.type, node.right.span, `${printExpr(left)} is a ${typeName(left.type)}`);
+    if (left.type === 'str' && operator !== '==' && operator !== '!=') {
+      this.fail(`strings compare with == and != (or match with =~ "glob*"), not ${operator}`, node.span);
+    }
+    if (left.type === 'stack') this.fail('stacks can be grouped by, not compared', node.span);
+    return expr.binary(operator, left, right, node.span);
+  }
+
+  private call(node: Extract<ExprNode, { kind: 'Call' }>, scope: Scope): Expr {
+    const name = node.callee.name;
+    if (isAggregateFunction(name)) {
+      this.fail(`${name}() is an aggregate; use it as a stage of its own: | ${name}(…) by …`, node.callee.span);
+    }
+    const fn = FUNCTIONS[name];
+    if (fn === undefined) {
+      this.fail(`unknown function ${name}()`, node.callee.span, this.suggest(name, Object.keys(FUNCTIONS)));
+    }
+    if (node.args.length !== fn.args.length) {
+      this.fail(`${name}() takes ${fn.args.length === 0 ? 'no argument' : `${fn.args.length} argument(s)`}`, node.span);
+    }
+    if (name === 'now') return expr.const(this.nowNs, 'int', node.span);
+    const args = node.args.map((a, i) => {
+      const value = this.expression(a, scope);
+      this.expectType(value, fn.args[i]!, a.span, `${name}() takes a ${typeName(fn.args[i]!)}`);
+      return value;
+    });
+    return expr.call(name, args, fn.result, node.span);
+  }
+
+  private expectType(e: Expr, type: ValueType, span: SourceSpan, why: string): void {
+    if (e.type !== type) this.fail(`${why}, but ${printExpr(e)} is a ${typeName(e.type)}`, span);
+  }
+
+  private expectValue(e: Expr, span: SourceSpan): void {
+    if (e.type === 'stack' && e.kind !== 'Field') this.fail('stacks can only be used as they are', span);
+  }
+
+  private suggest(name: string, candidates: Iterable<string>): { hint?: string } {
+    const hint = didYouMean(name, candidates);
+    return hint ? { hint } : {};
+  }
+
+  private fail(message: string, span: SourceSpan, options: { hint?: string } = {}): never {
+    throw new QueryError(message, this.source, span, options);
+  }
+}
+
+function typeName(type: ValueType): string {
+  switch (type) {
+    case 'int':
+      return 'number';
+    case 'str':
+      return 'string';
+    case 'bool':
+      return 'condition';
+    case 'stack':
+      return 'stack';
+  }
+}
