@@ -37,6 +37,8 @@ export function finalizeRows(table: GroupTable, output: AggregateOutput, operati
     ...output.aggregates.map((a) => ({ name: a.name, role: 'aggregate' as const, function: a.function })),
   ];
   let rows: Cell[][] = table.finalize().map((g) => [...g.key, ...(g.values as AggregateResult[])]);
+  // Without keys there is always exactly one row: count() of nothing is 0.
+  if (output.keys.length === 0 && rows.length === 0) rows = [table.kinds.map((k) => k.finalize(k.empty()))];
   const firstAggregate = output.keys.length;
   rows.sort((a, b) => compareCells(b[firstAggregate], a[firstAggregate]) || compareKeys(a, b, firstAggregate));
 

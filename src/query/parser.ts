@@ -46,11 +46,14 @@ class Parser {
 
   query(): QueryNode {
     const sources: ProbePointNode[] = [];
-    do {
+    while (true) {
       const point = this.lexer.probePoint();
       sources.push({ kind: 'ProbePoint', text: point.text, span: point.span });
       this.token = this.lexer.next();
-    } while (this.accept(','));
+      if (!this.check(',')) break;
+      // The next probe point is lexed in its own mode, right after the comma.
+      this.lexer.reset(this.token.span.end);
+    }
     const stages: StageNode[] = [];
     while (this.accept('|')) stages.push(this.stage());
     this.expectEnd(stages.length === 0 ? '"|" or "," after the probe point' : '"|" before the next stage');

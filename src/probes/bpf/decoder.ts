@@ -6,11 +6,12 @@ import type { Row } from '../../plan/evaluate.js';
 import type { ProbePartial, ProbeSink } from '../provider.js';
 import {
   MARK_END,
-  MARK_EXTREMES,
   MARK_FLUSH,
+  MARK_ROTATED,
   RAW_SYSCALL_BASE,
   type AggregateLayout,
   type KeyDecoding,
+  type MapRef,
   type ProgramLayout,
 } from './layout.js';
 
@@ -32,10 +33,10 @@ interface HistEntry {
 export class BpftraceOutputDecoder {
   private readonly previous = new Map<string, MapEntries>();
   private readonly dictionaries = new Map<string, Map<number, string>>();
-  private collecting: { kind: 'flush' | 'extremes'; label: number; maps: Map<string, unknown> } | undefined;
+  private collecting: { kind: 'flush' | 'rotated'; label: number; maps: Map<string, unknown> } | undefined;
   private flushes = 0;
   private windowStartNs: number;
-  /** Windows whose min/max buffers are still to come, by window index. */
+  /** Windows whose alternating buffers are still to come, by window index. */
   private readonly pending = new Map<number, ProbePartial>();
 
   constructor(
@@ -96,13 +97,13 @@ export class BpftraceOutputDecoder {
   private marker(text: string): void {
     if (text.startsWith(MARK_FLUSH)) {
       this.collecting = { kind: 'flush', label: Number(text.slice(MARK_FLUSH.length)), maps: new Map() };
-    } else if (text.startsWith(MARK_EXTREMES)) {
-      this.collecting = { kind: 'extremes', label: Number(text.slice(MARK_EXTREMES.length)), maps: new Map() };
+    } else if (text.startsWith(MARK_ROTATED)) {
+      this.collecting = { kind: 'rotated', label: Number(text.slice(MARK_ROTATED.length)), maps: new Map() };
     } else if (text.startsWith(MARK_END) && this.collecting) {
       const done = this.collecting;
       this.collecting = undefined;
       if (done.kind === 'flush') this.flush(done.label, done.maps);
-      else this.extremes(done.label, done.maps);
+      else this.rotated(done.label, done.maps);
     }
   }
 
@@ -122,31 +123,43 @@ export class BpftraceOutputDecoder {
       return states;
     };
 
+    const cumulative = (ref: MapRef): string | undefined => (ref.length === 1 ? ref[0] : undefined);
     aggregate.aggregates.forEach((maps, i) => {
+      const count = (ref: MapRef) => {
+        const name = cumulative(ref);
+        if (name) for (const [key, delta] of this.deltas(name)) (stateOf(key)[i] as { count: number }).count = delta;
+      };
+      const sum = (ref: MapRef) => {
+        const name = cumulative(ref);
+        if (name) for (const [key, delta] of this.deltas(name)) (stateOf(key)[i] as { sum: number }).sum = delta;
+      };
       switch (maps.function) {
         case 'count':
-          for (const [key, delta] of this.deltas(maps.count)) (stateOf(key)[i] as { count: number }).count = delta;
+          count(maps.count);
           break;
         case 'sum':
-          for (const [key, delta] of this.deltas(maps.sum)) (stateOf(key)[i] as { sum: number }).sum = delta;
+          sum(maps.sum);
           break;
         case 'avg':
-          for (const [key, delta] of this.deltas(maps.sum)) (stateOf(key)[i] as { sum: number }).sum = delta;
-          for (const [key, delta] of this.deltas(maps.count)) (stateOf(key)[i] as { count: number }).count = delta;
+          sum(maps.sum);
+          count(maps.count);
           break;
-        case 'hist':
-          for (const [key, delta] of this.histDeltas(maps.hist)) (stateOf(key)[i] as HistState).buckets = delta;
+        case 'hist': {
+          const name = cumulative(maps.hist);
+          if (name) for (const [key, delta] of this.histDeltas(name)) (stateOf(key)[i] as HistState).buckets = delta;
           break;
+        }
         case 'min':
-        case 'max':
+        case 'max': {
           // Cumulative extremes merge idempotently: the current value is a valid partial.
-          if (maps.buffers.length === 1) {
-            const before = this.previous.get(maps.buffers[0]);
-            for (const [key, value] of this.entries(maps.buffers[0])) {
-              if (before?.get(key) !== value) (stateOf(key)[i] as { value: number | null }).value = value as number;
-            }
+          const name = cumulative(maps.value);
+          if (!name) break;
+          const before = this.previous.get(name);
+          for (const [key, value] of this.entries(name)) {
+            if (before?.get(key) !== value) (stateOf(key)[i] as { value: number | null }).value = value as number;
           }
           break;
+        }
       }
     });
     // This flush becomes the baseline only after every delta was taken against the previous one.
@@ -157,24 +170,46 @@ export class BpftraceOutputDecoder {
     const partial: ProbePartial = { table, startNs: this.windowStartNs, endNs };
     this.windowStartNs = endNs;
     const index = this.flushes++;
-    if (aggregate.rotatingExtremes) this.pending.set(index, partial);
+    if (aggregate.rotation !== 'none') this.pending.set(index, partial);
     else this.sink.partial(partial);
   }
 
-  private extremes(window: number, maps: Map<string, unknown>): void {
+  /** A window's alternating buffers, printed once it closed: their values are that window's states as they are. */
+  private rotated(window: number, maps: Map<string, unknown>): void {
     const aggregate = this.layout.aggregate;
     const partial = this.pending.get(window);
     if (!aggregate || !partial) return;
-    aggregate.aggregates.forEach((m, i) => {
-      if ((m.function !== 'min' && m.function !== 'max') || m.buffers.length !== 2) return;
-      for (const buffer of m.buffers) {
-        for (const [key, value] of parseEntries(maps.get(buffer), aggregate.printedParts > 0)) {
-          const state = partial.table.group(this.decodeKey(key, aggregate)).states[i] as { value: number | null };
-          this.kinds[i]!.merge(state, { value: value as number });
+    const keyed = aggregate.printedParts > 0;
+    const merge = (ref: MapRef, i: number, state: (value: number | Map<number, number>) => unknown) => {
+      if (ref.length !== 2) return;
+      for (const buffer of ref) {
+        for (const [key, value] of parseEntries(maps.get(buffer), keyed)) {
+          this.kinds[i]!.merge(partial.table.group(this.decodeKey(key, aggregate)).states[i], state(value));
         }
       }
+    };
+    aggregate.aggregates.forEach((m, i) => {
+      switch (m.function) {
+        case 'count':
+          merge(m.count, i, (v) => ({ count: v }));
+          break;
+        case 'sum':
+          merge(m.sum, i, (v) => ({ sum: v }));
+          break;
+        case 'avg':
+          merge(m.sum, i, (v) => ({ sum: v, count: 0 }));
+          merge(m.count, i, (v) => ({ sum: 0, count: v }));
+          break;
+        case 'hist':
+          merge(m.hist, i, (v) => ({ buckets: v }));
+          break;
+        case 'min':
+        case 'max':
+          merge(m.value, i, (v) => ({ value: v }));
+          break;
+      }
     });
-    // Windows complete in order; an extremes print for an already delivered window is an empty repeat.
+    // Windows complete in order; a print for an already delivered window is an empty repeat.
     for (const index of [...this.pending.keys()].sort((a, b) => a - b)) {
       if (index > window) break;
       this.sink.partial(this.pending.get(index)!);
@@ -220,7 +255,8 @@ export class BpftraceOutputDecoder {
     let dictionary = this.dictionaries.get(name);
     if (!dictionary) this.dictionaries.set(name, (dictionary = new Map()));
     if (raw && typeof raw === 'object') {
-      for (const [id, value] of Object.entries(raw)) dictionary.set(Number(id), String(value));
+      // The first name wins: a stack printed after its process exited loses its symbols.
+      for (const [id, value] of Object.entries(raw)) if (!dictionary.has(Number(id))) dictionary.set(Number(id), String(value));
     }
   }
 

@@ -28,17 +28,28 @@ export type KeyColumnLayout =
   | { readonly kind: 'const'; readonly value: Value }
   | { readonly kind: 'printed'; readonly index: number; readonly decoding: KeyDecoding; readonly type: ValueType };
 
+/**
+ * A bpftrace map holding one aggregate's state: one cumulative map (read as
+ * deltas between flushes), or two buffers that alternate by window, each
+ * printed and cleared half a period after its window closes.
+ */
+export type MapRef = readonly [string] | readonly [string, string];
+
 /** Where each aggregate of the query lives in bpftrace maps. */
 export type AggregateMaps =
-  | { readonly function: 'count'; readonly count: string }
-  | { readonly function: 'sum'; readonly sum: string }
-  | { readonly function: 'avg'; readonly sum: string; readonly count: string }
-  | { readonly function: 'hist'; readonly hist: string }
-  | {
-      readonly function: Extract<AggregateFunction, 'min' | 'max'>;
-      /** One map when the extremes are cumulative; two alternating buffers when windowed. */
-      readonly buffers: readonly [string] | readonly [string, string];
-    };
+  | { readonly function: 'count'; readonly count: MapRef }
+  | { readonly function: 'sum'; readonly sum: MapRef }
+  | { readonly function: 'avg'; readonly sum: MapRef; readonly count: MapRef }
+  | { readonly function: 'hist'; readonly hist: MapRef }
+  | { readonly function: Extract<AggregateFunction, 'min' | 'max'>; readonly value: MapRef };
+
+/**
+ * Which maps alternate: none; only min/max (they cannot be read as deltas, so
+ * windows need fresh ones); or all (stack keys: bpftrace names a stack when it
+ * prints it, and the name changes once its process is gone, so cumulative
+ * maps would count a stack twice under two names).
+ */
+export type Rotation = 'none' | 'extremes' | 'all';
 
 export interface AggregateLayout {
   readonly keys: readonly KeyColumnLayout[];
@@ -49,8 +60,24 @@ export interface AggregateLayout {
   readonly aggregates: readonly AggregateMaps[];
   /** Interning dictionaries (id → string), read every flush and kept. */
   readonly dictionaries: readonly string[];
-  /** Whether min/max use alternating buffers printed half a period after each window closes. */
-  readonly rotatingExtremes: boolean;
+  readonly rotation: Rotation;
+}
+
+/** Every map an aggregate uses. */
+export function mapRefsOf(maps: AggregateMaps): MapRef[] {
+  switch (maps.function) {
+    case 'count':
+      return [maps.count];
+    case 'sum':
+      return [maps.sum];
+    case 'avg':
+      return [maps.count, maps.sum];
+    case 'hist':
+      return [maps.hist];
+    case 'min':
+    case 'max':
+      return [maps.value];
+  }
 }
 
 /** Each shipped event is printed as a tuple; this names and decodes its elements. */
@@ -58,7 +85,16 @@ export interface ShipLayout {
   readonly values: readonly { readonly name: string; readonly decoding: KeyDecoding; readonly type: ValueType }[];
 }
 
+/**
+ * Printed by the program's BEGIN probe. bpftrace fires BEGIN only after every
+ * probe is attached, whereas its own "attached_probes" message comes before.
+ */
+export const MARK_READY = 'fay:ready';
+
+/** Printed once per CPU after the agent asked to stop: everything that CPU emitted before has been read. */
+export const MARK_DRAINED = 'fay:drained ';
+
 /** Markers the program prints around each flush. */
 export const MARK_FLUSH = 'fay:flush ';
-export const MARK_EXTREMES = 'fay:extremes ';
+export const MARK_ROTATED = 'fay:rotated ';
 export const MARK_END = 'fay:end';

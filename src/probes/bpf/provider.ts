@@ -1,3 +1,7 @@
+import { spawn } from 'node:child_process';
+import { randomInt } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { AGGREGATES } from '../../agg/aggregates.js';
 import type { ResolveFailure, SourceSchema } from '../../plan/catalog.js';
 import { globToRegExp } from '../../plan/expr.js';
@@ -17,6 +21,44 @@ import { Tracefs } from './tracefs.js';
 export function clockOffsetNs(): number {
   const mono = Number(process.hrtime.bigint());
   return Math.round((performance.timeOrigin + performance.now()) * 1e6) - mono;
+}
+
+/** CPU ids in a kernel list such as "0-3,8". */
+function cpuList(text: string): number[] {
+  return text
+    .trim()
+    .split(',')
+    .filter(Boolean)
+    .flatMap((range) => {
+      const [low, high] = range.split('-').map(Number) as [number, number | undefined];
+      return Array.from({ length: (high ?? low) - low + 1 }, (_, i) => low + i);
+    });
+}
+
+/** The online CPUs this process may run on: where the stop request can be made. */
+function reachableCpus(): number[] {
+  try {
+    const online = new Set(cpuList(readFileSync('/sys/devices/system/cpu/online', 'utf8')));
+    const allowed = /Cpus_allowed_list:\s*(\S+)/.exec(readFileSync('/proc/self/status', 'utf8'))?.[1] ?? '';
+    const cpus = cpuList(allowed).filter((c) => online.has(c));
+    if (cpus.length > 0) return cpus;
+  } catch {
+    // Fall through to every CPU Node knows of.
+  }
+  return Array.from({ length: availableParallelism() }, (_, i) => i);
+}
+
+/** Runs kill(token, 0) on one CPU; the generated program's stop clause listens for it. */
+function stopRequestOn(cpu: number, token: number): void {
+  const child = spawn('taskset', ['-c', String(cpu), 'sh', '-c', `kill -0 ${token} 2>/dev/null`], { stdio: 'ignore' });
+  child.on('error', () => {
+    // Without taskset, ask from this process (whatever CPU it is on); the drain then waits for its timeout.
+    try {
+      process.kill(token, 0);
+    } catch {
+      // ESRCH, as intended.
+    }
+  });
 }
 
 /**
@@ -90,21 +132,25 @@ export class BpfProvider implements Provider {
 
   compile(stage: ProbeStage, options: CompileOptions): CompiledProbe {
     const { bpftrace } = this.ctx();
-    const layout = generateProgram({ stage, options, clockOffsetNs: clockOffsetNs() });
+    // Above any pid the kernel can hand out (pid_max is at most 2^22), so kill(token, 0) only ever means "stop".
+    const stopToken = (1 << 23) + randomInt(1 << 29);
+    const layout = generateProgram({ stage, options, clockOffsetNs: clockOffsetNs(), stopToken });
     const kinds = stage.action.kind === 'Aggregate' ? stage.action.aggregates.map((a) => AGGREGATES[a.function]) : [];
     return {
       program: { provider: 'bpf', language: 'bpftrace', text: layout.text },
       start: (sink: ProbeSink): RunningProbe => {
         const decoder = new BpftraceOutputDecoder(layout, kinds, sink, Date.now() * 1e6);
-        const process = new BpftraceProcess({
+        const child = new BpftraceProcess({
           bpftrace,
           program: layout.text,
           onLine: (line) => decoder.line(line),
           onAttached: () => decoder.startAt(Date.now() * 1e6),
           onWarning: (message) => sink.notice(`bpftrace: ${message}`),
+          requestStop: (cpu) => stopRequestOn(cpu, stopToken),
+          cpus: reachableCpus(),
         });
-        const finished = process.finished.then(() => decoder.finish());
-        return { attached: process.attached, finished, stop: () => process.stop() };
+        const finished = child.finished.then(() => decoder.finish());
+        return { attached: child.attached, finished, stop: () => child.stop() };
       },
     };
   }

@@ -2,17 +2,25 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { EnvironmentError } from '../../errors.js';
+import { MARK_READY } from './layout.js';
 
 export interface BpftraceProcessOptions {
   readonly bpftrace: string;
   readonly program: string;
   /** Each line bpftrace prints on standard output, in order. */
   readonly onLine: (line: string) => void;
-  /** Called once, on the line that says every probe is attached, before any later line. */
+  /** Called once, when the program's BEGIN probe says every probe is attached, before any later line. */
   readonly onAttached: () => void;
   /** Warnings bpftrace prints after attaching. */
   readonly onWarning: (message: string) => void;
+  /** Asks the running program, from one CPU, to stop flushing and to mark that CPU (see codegen's stop protocol). */
+  readonly requestStop: (cpu: number) => void;
+  /** The CPUs to ask; each prints a drained marker. */
+  readonly cpus: readonly number[];
 }
+
+/** How long to wait for every CPU's drained marker before stopping anyway. */
+const DRAIN_TIMEOUT_MS = 3000;
 
 /** How long each stop signal gets before the next, harder one. */
 const STOP_STEP_MS = 2000;
@@ -40,6 +48,8 @@ export class BpftraceProcess {
   private exited = false;
   private isAttached = false;
   private stopping: Promise<void> | undefined;
+  private readonly drained = new Set<number>();
+  private onDrained: (() => void) | undefined;
 
   constructor(private readonly options: BpftraceProcessOptions) {
     const args = ['-f', 'json', '-B', 'line', '-e', options.program];
@@ -64,12 +74,22 @@ export class BpftraceProcess {
 
     const stdoutClosed = new Promise<void>((resolve) => {
       const lines = createInterface({ input: this.child.stdout!, crlfDelay: Infinity });
+      const debug = process.env.FAY_DEBUG_BPFTRACE === '1';
       lines.on('line', (line) => {
-        if (!this.isAttached && line.startsWith('{"type": "attached_probes"')) {
-          this.isAttached = true;
-          options.onAttached();
-          markAttached();
-          return;
+        if (debug) process.stderr.write(`bpftrace[${this.child.pid}]: ${line}\n`);
+        if (line.startsWith('{"type": "printf"')) {
+          if (!this.isAttached && line.includes(MARK_READY)) {
+            this.isAttached = true;
+            options.onAttached();
+            markAttached();
+            return;
+          }
+          const drained = /"fay:drained (\d+)/.exec(line);
+          if (drained) {
+            this.drained.add(Number(drained[1]));
+            if (options.cpus.every((c) => this.drained.has(c))) this.onDrained?.();
+            return;
+          }
         }
         options.onLine(line);
       });
@@ -117,9 +137,16 @@ export class BpftraceProcess {
     return this.child.pid;
   }
 
-  /** Stops bpftrace: SIGINT (it prints its final maps), again, then SIGTERM, then SIGKILL. Idempotent. */
+  /**
+   * Stops bpftrace: once attached, first drains what every CPU emitted (see the
+   * stop protocol); then SIGINT (it prints its final maps), again, then
+   * SIGTERM, then SIGKILL. Idempotent.
+   */
   stop(): Promise<void> {
     this.stopping ??= (async () => {
+      if (this.isAttached && !this.exited && !(await this.drain())) {
+        this.options.onWarning(`not every CPU confirmed within ${DRAIN_TIMEOUT_MS} ms that its events were read; the last ones may be missing`);
+      }
       for (const signal of ['SIGINT', 'SIGINT', 'SIGTERM', 'SIGKILL'] as const) {
         if (this.exited) break;
         this.child.kill(signal);
@@ -128,6 +155,21 @@ export class BpftraceProcess {
       await this.finished.catch(() => undefined);
     })();
     return this.stopping;
+  }
+
+  private drain(): Promise<boolean> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => resolve(false), DRAIN_TIMEOUT_MS);
+      this.onDrained = () => {
+        clearTimeout(timer);
+        resolve(true);
+      };
+      this.child.once('exit', () => {
+        clearTimeout(timer);
+        resolve(true);
+      });
+      for (const cpu of this.options.cpus) this.options.requestStop(cpu);
+    });
   }
 
   private exitsWithin(ms: number): Promise<boolean> {

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Makes this checkout ready to run: Debian packages, node modules, build, kernel tracing mounts.
+# Every step checks before it acts, so a second run takes a fraction of a second.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+say() { echo "setup: $*" >&2; }
+
+# Debian packages: bpftrace runs the kernel probes; bpftool lets tests check nothing is left
+# loaded; strace and gcc serve the benchmark and test workloads; nats-server the cluster bus.
+declare -A wanted=([bpftrace]=bpftrace [bpftool]=bpftool [strace]=strace [gcc]=gcc [nats-server]=nats-server)
+missing=()
+for cmd in "${!wanted[@]}"; do command -v "$cmd" >/dev/null 2>&1 || missing+=("${wanted[$cmd]}"); done
+if ((${#missing[@]})); then
+  if [ "$(id -u)" != 0 ]; then
+    say "these Debian packages are missing and installing them needs root: ${missing[*]}"
+    exit 3
+  fi
+  say "installing ${missing[*]} from Debian"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq >/dev/null
+  apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+# Node modules, exactly as locked.
+if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  say "installing node modules (npm ci)"
+  npm ci --no-audit --no-fund --loglevel=error >/dev/null
+fi
+
+# Build when any source is newer than the last build.
+if [ ! -f dist/.built ] || [ -n "$(find src package.json tsconfig.json tsconfig.build.json -newer dist/.built -print -quit)" ]; then
+  say "building"
+  rm -rf dist
+  node_modules/.bin/tsc -p tsconfig.build.json
+  touch dist/.built
+fi
+
+# bpftrace finds tracepoints through tracefs (and 0.17 still looks under debugfs).
+if [ "$(id -u)" = 0 ]; then
+  mountpoint -q /sys/kernel/tracing || mount -t tracefs nodev /sys/kernel/tracing 2>/dev/null || true
+  mountpoint -q /sys/kernel/debug || mount -t debugfs nodev /sys/kernel/debug 2>/dev/null || true
+fi

@@ -1,0 +1,61 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { EmbeddedCluster } from '../cluster/embedded.js';
+import { printExpr } from './print-expr.js';
+
+const cluster = EmbeddedCluster.local('testhost');
+
+describe('planner: what runs where', () => {
+  it('pushes the filter and the aggregate into the probe when bpftrace can run them', () => {
+    const plan = cluster.plan('syscall:openat | where comm =~ "no*" and ret < 0 | count(), avg(duration) by comm | top 5');
+    assert.equal(printExpr(plan.probe.filter!), 'comm =~ "no*" and ret < 0');
+    assert.equal(plan.probe.action.kind, 'Aggregate');
+    assert.equal(plan.machine.filter, undefined);
+    assert.equal(plan.machine.aggregate, undefined);
+    assert.deepEqual(
+      plan.placements.map((p) => [p.part, p.stage]),
+      [
+        ['where comm =~ "no*"', 'probe'],
+        ['where ret < 0', 'probe'],
+        ['count(), avg(duration) by comm', 'probe'],
+        ['merge and finalize', 'cluster'],
+        ['top 5 by count', 'cluster'],
+      ],
+    );
+  });
+
+  it('keeps what the kernel cannot evaluate in the machine stage, shipping only the values it needs', () => {
+    const plan = cluster.plan('syscall:openat | where comm == "cat" and args.filename =~ "*passwd*" | count() by pid');
+    assert.equal(printExpr(plan.probe.filter!), 'comm == "cat"');
+    assert.equal(printExpr(plan.machine.filter!), 'args.filename =~ "*passwd*"');
+    assert.ok(plan.probe.action.kind === 'Ship');
+    assert.deepEqual(plan.probe.action.values.map((v) => v.name).sort(), ['args.filename', 'pid']);
+    assert.equal(plan.machine.aggregate?.aggregates[0]?.function, 'count');
+    const machine = plan.placements.find((p) => p.part.startsWith('where args.filename'));
+    assert.equal(machine?.stage, 'machine');
+    assert.match(machine?.reason ?? '', /only exact strings and prefixes/);
+  });
+
+  it('ships the selected fields of an event query', () => {
+    const plan = cluster.plan('syscall:openat | where ret < 0 | select comm, file = args.filename, ret');
+    assert.ok(plan.probe.action.kind === 'Ship');
+    assert.deepEqual(plan.probe.action.values.map((v) => v.name), ['comm', 'args.filename', 'ret']);
+    assert.deepEqual(plan.machine.columns?.map((c) => c.name), ['comm', 'file', 'ret']);
+  });
+
+  it('explains the stages, the placement and the generated program', () => {
+    const text = cluster.explain('syscall:openat | where comm =~ "no*" | count() by comm every 1s');
+    for (const expected of [
+      'probe stage',
+      'machine stage',
+      'cluster stage',
+      'every 1s, each covering its own period',
+      'tracepoint:syscalls:sys_enter_openat',
+      'strncmp(comm, "no", 2) == 0',
+      '@fay_c[comm] = count();',
+      'interval:ms:1000',
+    ]) {
+      assert.ok(text.includes(expected), `explain lacks ${expected}:\n${text}`);
+    }
+  });
+});

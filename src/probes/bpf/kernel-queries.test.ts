@@ -1,0 +1,221 @@
+import assert from 'node:assert/strict';
+import { after, afterEach, before, describe, it } from 'node:test';
+import type { HistResult } from '../../agg/aggregates.js';
+import { EmbeddedCluster, type RunOptions } from '../../cluster/embedded.js';
+import { bpftraceProcesses, loadedBpfPrograms, newBpfPrograms } from '../../testing/kernel-state.js';
+import { collect, eventRows, rowsOf, type Collected } from '../../testing/query.js';
+import { runWorkload, waitingWorkload, workloadBinary } from '../../testing/workload.js';
+
+const cluster = EmbeddedCluster.local('testhost');
+
+/** Runs a query around a workload: the workload starts only once every probe is attached. */
+function around(query: string, workload: () => Promise<unknown>, options: RunOptions = {}): Promise<Collected> {
+  return collect(cluster.run(query, options), workload);
+}
+
+function histBuckets(cell: unknown): [number | null, number][] {
+  return (cell as HistResult).buckets.filter((b) => b.count > 0).map((b) => [b.low, b.count]);
+}
+
+describe('kernel queries on real probes and real workloads', () => {
+  let programsBefore: Set<number>;
+  before(() => {
+    workloadBinary();
+    programsBefore = loadedBpfPrograms();
+  });
+  afterEach(() => {
+    assert.deepEqual(bpftraceProcesses(), [], 'no bpftrace process is left');
+    assert.deepEqual(newBpfPrograms(programsBefore), [], 'no BPF program is left loaded');
+  });
+  after(() => assert.deepEqual(newBpfPrograms(programsBefore), []));
+
+  it('counts system calls exactly, grouped by pid and comm', async () => {
+    const first = waitingWorkload('fay-gp', 'getppid', 5000);
+    const second = waitingWorkload('fay-gp', 'getppid', 3210);
+    const result = await around('syscall:getppid | where comm == "fay-gp" | count() by pid, comm', async () => {
+      await Promise.all([first.go(), second.go()]);
+    });
+    assert.deepEqual(rowsOf(result.final).sort((a, b) => Number(a.pid) - Number(b.pid)), [
+      { pid: Math.min(first.pid, second.pid), comm: 'fay-gp', count: first.pid < second.pid ? 5000 : 3210 },
+      { pid: Math.max(first.pid, second.pid), comm: 'fay-gp', count: first.pid < second.pid ? 3210 : 5000 },
+    ]);
+  });
+
+  it('filters on a pid given in the query', async () => {
+    const workload = waitingWorkload('fay-pid', 'getppid', 777);
+    const result = await around(`syscall:getppid | where pid == ${workload.pid} | count()`, () => workload.go());
+    assert.deepEqual(rowsOf(result.final), [{ count: 777 }]);
+  });
+
+  it('keeps keys apart when strings contain commas, reading saved arguments on return', async () => {
+    const result = await around(
+      'syscall:openat | where comm =~ "fay,*" | count() by comm, args.filename, failed = ret < 0',
+      async () => {
+        await runWorkload('fay,one', 'open', '/tmp', 3);
+        await runWorkload('fay,two', 'open', '/nonexistent,dir/a,b', 2);
+        await runWorkload('fay,', 'open', ',', 1);
+      },
+    );
+    const rows = rowsOf(result.final).sort((a, b) => String(a.comm).localeCompare(String(b.comm)));
+    assert.deepEqual(rows, [
+      { comm: 'fay,', 'args.filename': ',', failed: true, count: 1 },
+      { comm: 'fay,one', 'args.filename': '/tmp', failed: false, count: 3 },
+      { comm: 'fay,two', 'args.filename': '/nonexistent,dir/a,b', failed: true, count: 2 },
+    ]);
+  });
+
+  it('puts each value in the histogram bucket that holds it', async () => {
+    const result = await around('syscall:read | where comm == "fay-read" | count(), h = hist(ret), min(ret), max(ret), sum(ret)', () =>
+      runWorkload('fay-read', 'read', 0, 1, 3, 100, 100, 5000),
+    );
+    const [row] = rowsOf(result.final);
+    assert.deepEqual(histBuckets(row!.h), [[0, 1], [1, 1], [2, 1], [64, 2], [4096, 1]]);
+    assert.deepEqual([row!.count, row!['min(ret)'], row!['max(ret)'], row!['sum(ret)']], [6, 0, 5000, 5204]);
+  });
+
+  it('pairs entry and return for durations and return values', async () => {
+    const result = await around(
+      'syscall:clock_nanosleep | where comm == "fay-sleep" | count(), min(duration), max(duration), max(ret)',
+      () => runWorkload('fay-sleep', 'sleep', 20, 3),
+    );
+    const [row] = rowsOf(result.final);
+    assert.equal(row!.count, 3);
+    assert.ok((row!['min(duration)'] as number) >= 20e6, `slept at least 20 ms: ${row!['min(duration)']}`);
+    assert.ok((row!['max(duration)'] as number) < 1e9);
+    assert.equal(row!['max(ret)'], 0);
+  });
+
+  it('counts failed calls with a predicate on the return value', async () => {
+    const result = await around('syscall:openat | where comm == "fay-open" and ret < 0 | count(), avg(ret)', async () => {
+      await runWorkload('fay-open', 'open', '/does/not/exist', 7);
+      await runWorkload('fay-open', 'open', '/etc/hostname', 4);
+    });
+    assert.deepEqual(rowsOf(result.final), [{ count: 7, 'avg(ret)': -2 }]);
+  });
+
+  it('probes a native function with a uprobe: arguments, return values, counts', async () => {
+    const binary = workloadBinary();
+    const result = await around(`uprobe:${binary}:fay_target | where comm == "fay-up" | count(), sum(args[0]), max(ret), min(ret)`, () =>
+      runWorkload('fay-up', 'target', 1000),
+    );
+    assert.deepEqual(rowsOf(result.final), [{ count: 1000, 'sum(args[0])': 499500, 'max(ret)': 1998, 'min(ret)': 0 }]);
+  });
+
+  it('pairs nested function calls by depth and names each probe', async () => {
+    const binary = workloadBinary();
+    const result = await around(`uprobe:${binary}:fay_* | where comm == "fay-nest" | count(), min(duration) by probe`, () =>
+      runWorkload('fay-nest', 'nested', 500),
+    );
+    const rows = rowsOf(result.final).sort((a, b) => String(a.probe).localeCompare(String(b.probe)));
+    assert.deepEqual(rows.map((r) => [r.probe, r.count]), [
+      [`uprobe:${binary}:fay_outer`, 500],
+      [`uprobe:${binary}:fay_target`, 500],
+    ]);
+    for (const r of rows) assert.ok((r['min(duration)'] as number) > 0);
+  });
+
+  it('reads tracepoint fields, numbers and inline strings', async () => {
+    const result = await around(
+      'tracepoint:signal:signal_generate | where comm == "fay-sig" and args.sig == 10 | count() by args.comm, args.sig',
+      () => runWorkload('fay-sig', 'signal', 42),
+    );
+    assert.deepEqual(rowsOf(result.final), [{ 'args.comm': 'fay-sig', 'args.sig': 10, count: 42 }]);
+  });
+
+  it('emits one window per period whose counts add up exactly', async () => {
+    const result = await around('syscall:getppid | where comm == "fay-win" | count() every 100ms', async () => {
+      await runWorkload('fay-win', 'getppid', 20000);
+      await runWorkload('fay-win', 'sleep', 250, 1);
+      await runWorkload('fay-win', 'getppid', 10000);
+    });
+    const windows = result.results;
+    assert.ok(windows.length >= 3, `several windows: ${windows.length}`);
+    assert.ok(windows.every((w) => w.complete && w.endNs > w.startNs));
+    for (let i = 1; i < windows.length; i++) assert.equal(windows[i]!.startNs, windows[i - 1]!.endNs, 'windows are contiguous');
+    const total = windows.flatMap(rowsOf).reduce((n, r) => n + (r.count as number), 0);
+    assert.equal(total, 30000);
+    assert.ok(windows.some((w) => rowsOf(w)[0]?.count === 0), 'the sleep leaves a window with no calls, counted as 0');
+  });
+
+  it('computes min and max per window (alternating buffers) without losing any', async () => {
+    const binary = workloadBinary();
+    const result = await around(`uprobe:${binary}:fay_target | where comm == "fay-mm" | count(), min(args[0]), max(args[0]) every 100ms`, async () => {
+      await runWorkload('fay-mm', 'target', 3000);
+      await runWorkload('fay-mm', 'sleep', 250, 1);
+      await runWorkload('fay-mm', 'target', 500);
+    });
+    const rows = result.results.flatMap(rowsOf);
+    assert.equal(rows.reduce((n, r) => n + (r.count as number), 0), 3500);
+    for (const r of rows) assert.ok((r['min(args[0])'] as number) <= (r['max(args[0])'] as number), JSON.stringify(r));
+    assert.equal(Math.min(...rows.map((r) => r['min(args[0])'] as number)), 0);
+    assert.equal(Math.max(...rows.map((r) => r['max(args[0])'] as number)), 2999);
+    assert.ok(rows.every((r) => r['min(args[0])'] !== null), 'every window that counted calls has its extremes');
+  });
+
+  it('falls back to the machine stage for a glob bpftrace cannot match, with the same exact answer', async () => {
+    const plan = cluster.plan('syscall:getppid | where comm =~ "*y-gl?b" | count() by comm');
+    assert.equal(plan.probe.action.kind, 'Ship');
+    const result = await around('syscall:getppid | where comm =~ "*y-gl?b" | count() by comm', () => runWorkload('fay-glob', 'getppid', 2500));
+    assert.deepEqual(rowsOf(result.final), [{ comm: 'fay-glob', count: 2500 }]);
+  });
+
+  it('streams events with the selected values, and stops by itself at its limit', async () => {
+    const run = cluster.run('syscall:openat | where comm == "fay-ev" | select file = args.filename, ret, comm | limit 3');
+    const result = await collect(run, () => runWorkload('fay-ev', 'open', '/etc/hostname', 5));
+    assert.equal(await run.ended, 'limit');
+    assert.deepEqual(
+      eventRows(result).map((r) => [r.file, (r.ret as number) >= 0, r.comm]),
+      [
+        ['/etc/hostname', true, 'fay-ev'],
+        ['/etc/hostname', true, 'fay-ev'],
+        ['/etc/hostname', true, 'fay-ev'],
+      ],
+    );
+  });
+
+  it('samples CPU stacks with profile and groups by user stack, named while the process lives', async () => {
+    // Stacks are named when printed, so the query reads its windows while the workload still runs.
+    const run = cluster.run('profile:199hz | where comm == "fay-spin" | count() by ustack', { refreshMs: 200 });
+    await run.attached;
+    const workload = runWorkload('fay-spin', 'spin', 1500);
+    let stack: string | undefined;
+    for await (const message of run) {
+      if (message.kind !== 'result') continue;
+      stack ??= rowsOf(message).map((r) => String(r.ustack)).find((s) => s.includes('spin_loop'));
+      if (stack) void run.stop();
+    }
+    await workload;
+    assert.match(stack ?? '', /spin_loop[\s\S]*main/, 'the spinning function is on the stack, under main');
+  });
+
+  it('fires interval probes on their period', async () => {
+    const run = cluster.run('interval:20ms | count()', { durationMs: 500 });
+    const messages = [];
+    for await (const m of run) messages.push(m);
+    assert.equal(await run.ended, 'duration');
+    const final = messages.filter((m) => m.kind === 'result' && m.complete).pop();
+    const count = rowsOf(final as Parameters<typeof rowsOf>[0])[0]?.count as number;
+    assert.ok(count >= 5 && count <= 30, `about 25 ticks in 500 ms: ${count}`);
+  });
+
+  it('groups by host, a constant of each machine', async () => {
+    const result = await around('syscall:getppid | where comm == "fay-host" | count() by host', () => runWorkload('fay-host', 'getppid', 10));
+    assert.deepEqual(rowsOf(result.final), [{ host: 'testhost', count: 10 }]);
+  });
+
+  it('ranks with top and filters aggregated rows', async () => {
+    const result = await around(
+      'syscall:getppid | where comm =~ "fay-r*" | n = count() by comm | where n > 100 | top 2 by n',
+      async () => {
+        await runWorkload('fay-r1', 'getppid', 300);
+        await runWorkload('fay-r2', 'getppid', 200);
+        await runWorkload('fay-r3', 'getppid', 400);
+        await runWorkload('fay-r4', 'getppid', 50);
+      },
+    );
+    assert.deepEqual(rowsOf(result.final), [
+      { comm: 'fay-r3', n: 400 },
+      { comm: 'fay-r1', n: 300 },
+    ]);
+  });
+});

@@ -1,0 +1,44 @@
+import { execFileSync } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
+
+/** Ids of every BPF program loaded in the kernel right now. */
+export function loadedBpfPrograms(): Set<number> {
+  const out = execFileSync('bpftool', ['prog', 'show', '--json'], { encoding: 'utf8' });
+  return new Set((JSON.parse(out) as { id: number }[]).map((p) => p.id));
+}
+
+/** BPF programs loaded now that were not loaded in `before`. */
+export function newBpfPrograms(before: ReadonlySet<number>): number[] {
+  return [...loadedBpfPrograms()].filter((id) => !before.has(id));
+}
+
+/** Pids of running bpftrace processes. */
+export function bpftraceProcesses(): number[] {
+  const pids: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      if (readFileSync(`/proc/${entry}/comm`, 'utf8').trim() === 'bpftrace') pids.push(Number(entry));
+    } catch {
+      // The process ended while we looked.
+    }
+  }
+  return pids;
+}
+
+/** Resolves when no process in `pids` is alive any more; rejects after `timeoutMs`. */
+export async function processesGone(pids: readonly number[], timeoutMs = 10000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  const alive = () => pids.filter((pid) => {
+    try {
+      process.kill(pid, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  });
+  while (alive().length > 0) {
+    if (Date.now() > deadline) throw new Error(`still running after ${timeoutMs} ms: ${alive().join(', ')}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}

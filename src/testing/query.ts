@@ -1,0 +1,41 @@
+import type { EventsMessage, NoticeMessage, QueryMessage, ResultMessage } from '../cluster/cluster-stage.js';
+import type { QueryRun } from '../cluster/embedded.js';
+import type { Cell } from '../cluster/rows.js';
+
+export interface Collected {
+  readonly results: ResultMessage[];
+  readonly events: EventsMessage[];
+  readonly notices: NoticeMessage[];
+  /** The last complete result. */
+  readonly final: ResultMessage | undefined;
+}
+
+/** Waits for the probes, runs `during` (a workload), stops the query and gathers everything it emitted. */
+export async function collect(run: QueryRun, during: () => Promise<unknown>): Promise<Collected> {
+  const messages: QueryMessage[] = [];
+  const reading = (async () => {
+    for await (const m of run) messages.push(m);
+  })();
+  await run.attached;
+  await during();
+  await run.stop();
+  await reading;
+  const results = messages.filter((m): m is ResultMessage => m.kind === 'result');
+  return {
+    results,
+    events: messages.filter((m): m is EventsMessage => m.kind === 'events'),
+    notices: messages.filter((m): m is NoticeMessage => m.kind === 'notice'),
+    final: results.filter((r) => r.complete).pop(),
+  };
+}
+
+/** Rows of a result as objects keyed by column name. */
+export function rowsOf(result: ResultMessage | undefined): Record<string, Cell>[] {
+  if (!result) return [];
+  return result.rows.map((row) => Object.fromEntries(result.columns.map((c, i) => [c.name, row[i] ?? null])));
+}
+
+/** Every event row as an object. */
+export function eventRows(collected: Collected): Record<string, Cell>[] {
+  return collected.events.flatMap((e) => e.rows.map((row) => Object.fromEntries(e.columns.map((c, i) => [c, row[i] ?? null]))));
+}

@@ -1,0 +1,105 @@
+// A workload with exactly known behaviour, for tests and benchmarks.
+// usage: workload <comm> <command> [args...]
+//   getppid N           N getppid system calls
+//   open PATH N         N openat(PATH) calls (each closed when it succeeds)
+//   read SIZE...        one read of SIZE bytes from /dev/zero per SIZE
+//   sleep MS N          N nanosleeps of MS milliseconds
+//   signal N            N SIGUSR1 sent to itself (handled)
+//   target N            fay_target(i) for i in 0..N-1; fay_target returns 2*i
+//   nested N            fay_outer(i) for i in 0..N-1, each calling fay_target(i)
+//   spin MS             burns CPU in spin_loop() for MS milliseconds
+//   bench N             N getppid calls, then prints ns per call
+// With WORKLOAD_WAIT=1 it first waits for one byte on stdin, so that a test can
+// attach probes (e.g. with the workload's pid) before anything happens.
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+__attribute__((noinline)) long fay_target(long x) {
+  __asm__ volatile("" ::: "memory");
+  return 2 * x;
+}
+
+__attribute__((noinline)) long fay_outer(long x) {
+  long r = fay_target(x);
+  __asm__ volatile("" ::: "memory");
+  return r + 1;
+}
+
+static volatile unsigned long sink;
+
+__attribute__((noinline)) void spin_loop(long ms) {
+  struct timespec start, now;
+  clock_gettime(CLOCK_MONOTONIC, &start);
+  do {
+    for (int i = 0; i < 100000; i++) sink += i;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+  } while ((now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000 < ms);
+}
+
+static void on_signal(int sig) { (void)sig; }
+
+int main(int argc, char **argv) {
+  if (argc < 3) {
+    fprintf(stderr, "usage: workload <comm> <command> [args...]\n");
+    return 2;
+  }
+  prctl(PR_SET_NAME, argv[1], 0, 0, 0);
+  if (getenv("WORKLOAD_WAIT")) {
+    char go;
+    if (read(0, &go, 1) != 1) return 3;
+  }
+  const char *cmd = argv[2];
+  if (!strcmp(cmd, "getppid")) {
+    long n = atol(argv[3]);
+    for (long i = 0; i < n; i++) syscall(SYS_getppid);
+  } else if (!strcmp(cmd, "open")) {
+    long n = atol(argv[4]);
+    for (long i = 0; i < n; i++) {
+      int fd = openat(AT_FDCWD, argv[3], O_RDONLY);
+      if (fd >= 0) close(fd);
+    }
+  } else if (!strcmp(cmd, "read")) {
+    int fd = open("/dev/zero", O_RDONLY);
+    static char buf[1 << 20];
+    for (int i = 3; i < argc; i++) {
+      long size = atol(argv[i]);
+      if (read(fd, buf, size) != size) return 4;
+    }
+    close(fd);
+  } else if (!strcmp(cmd, "sleep")) {
+    long ms = atol(argv[3]), n = atol(argv[4]);
+    struct timespec t = {ms / 1000, (ms % 1000) * 1000000L};
+    for (long i = 0; i < n; i++) nanosleep(&t, NULL);
+  } else if (!strcmp(cmd, "signal")) {
+    signal(SIGUSR1, on_signal);
+    long n = atol(argv[3]);
+    for (long i = 0; i < n; i++) raise(SIGUSR1);
+  } else if (!strcmp(cmd, "target")) {
+    long n = atol(argv[3]);
+    for (long i = 0; i < n; i++) sink += fay_target(i);
+  } else if (!strcmp(cmd, "nested")) {
+    long n = atol(argv[3]);
+    for (long i = 0; i < n; i++) sink += fay_outer(i);
+  } else if (!strcmp(cmd, "spin")) {
+    spin_loop(atol(argv[3]));
+  } else if (!strcmp(cmd, "bench")) {
+    long n = atol(argv[3]);
+    struct timespec a, b;
+    clock_gettime(CLOCK_MONOTONIC, &a);
+    for (long i = 0; i < n; i++) syscall(SYS_getppid);
+    clock_gettime(CLOCK_MONOTONIC, &b);
+    printf("%.2f\n", ((b.tv_sec - a.tv_sec) * 1e9 + (b.tv_nsec - a.tv_nsec)) / n);
+  } else {
+    fprintf(stderr, "unknown command %s\n", cmd);
+    return 2;
+  }
+  return 0;
+}
