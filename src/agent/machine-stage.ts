@@ -1,5 +1,5 @@
 import { AGGREGATES } from '../agg/aggregates.js';
-import { GroupTable, type KeyPart } from '../agg/group-table.js';
+import { GroupTable } from '../agg/group-table.js';
 import { compileExpr, type Evaluator, type Row } from '../plan/evaluate.js';
 import type { StagedPlan } from '../plan/planner.js';
 import type { ProbePartial, ProbeSink } from '../probes/provider.js';
@@ -65,7 +65,7 @@ export class MachineStage implements ProbeSink {
     if (this.table) {
       for (const row of passed) {
         this.table.add(
-          this.keys.map((k) => k(row) as KeyPart),
+          this.keys.map((k) => k(row)),
           this.args.map((a) => a(row) as number),
         );
       }

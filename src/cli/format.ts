@@ -12,11 +12,12 @@ export function formatCell(cell: Cell | undefined): string {
   return cell;
 }
 
-/** Wall-clock ns since the epoch as local HH:MM:SS.mmm. */
-export function formatClock(ns: number): string {
+/** Wall-clock ns since the epoch as local HH:MM:SS.mmm (or .uuuuuu with microseconds). */
+export function formatClock(ns: number, microseconds = false): string {
   const d = new Date(ns / 1e6);
   const pad = (n: number, w = 2) => String(n).padStart(w, '0');
-  return `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}.${pad(d.getMilliseconds(), 3)}`;
+  const fraction = microseconds ? pad(Math.floor((ns / 1e3) % 1e6), 6) : pad(d.getMilliseconds(), 3);
+  return `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}.${fraction}`;
 }
 
 /** bpftrace's compact power-of-two numbers: 1K, 2M, … */

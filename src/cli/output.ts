@@ -1,6 +1,6 @@
 import type { QueryMessage, ResultMessage } from '../cluster/cluster-stage.js';
 import type { Cell } from '../cluster/rows.js';
-import { formatCell } from './format.js';
+import { formatCell, formatClock } from './format.js';
 import { renderResult, resultHeading } from './render.js';
 
 export interface OutputOptions {
@@ -86,7 +86,10 @@ export class QueryPrinter {
       for (const row of rows) this.out.write(`${JSON.stringify({ type: 'event', host, ...rowObject(columns, row) })}\n`);
       return;
     }
-    const text = rows.map((r) => r.map((c) => formatCell(c).replaceAll('\n', ' ')));
+    // Event times read as a clock; NDJSON keeps the nanoseconds.
+    const text = rows.map((r) =>
+      r.map((c, i) => (columns[i] === 'time' && typeof c === 'number' ? formatClock(c, true) : formatCell(c).replaceAll('\n', ' '))),
+    );
     if (this.eventWidths === undefined) {
       this.eventWidths = columns.map((c, i) => Math.max(c.length, ...text.map((r) => r[i]!.length)));
       this.out.write(`${this.line(columns)}\n`);

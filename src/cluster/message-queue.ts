@@ -3,7 +3,7 @@ export class MessageQueue<T> implements AsyncIterable<T> {
   private readonly items: T[] = [];
   private waiting: ((result: IteratorResult<T>) => void) | undefined;
   private closed = false;
-  private failure: { error: unknown } | undefined;
+  private failure: { error: Error } | undefined;
   private failWaiting: ((error: unknown) => void) | undefined;
 
   push(item: T): void {
@@ -25,7 +25,8 @@ export class MessageQueue<T> implements AsyncIterable<T> {
   }
 
   /** Ends the iteration with an error, after what is already queued. */
-  fail(error: unknown): void {
+  fail(reason: unknown): void {
+    const error = reason instanceof Error ? reason : new Error(String(reason));
     this.failure = { error };
     this.closed = true;
     this.failWaiting?.(error);
@@ -36,7 +37,7 @@ export class MessageQueue<T> implements AsyncIterable<T> {
     return {
       next: () => {
         if (this.items.length > 0) return Promise.resolve({ value: this.items.shift()!, done: false });
-        if (this.failure) return Promise.reject(this.failure.error as Error);
+        if (this.failure) return Promise.reject(this.failure.error);
         if (this.closed) return Promise.resolve({ value: undefined, done: true });
         return new Promise((resolve, reject) => {
           this.waiting = resolve;

@@ -1,5 +1,5 @@
 import type { ProbeCapabilities } from './catalog.js';
-import { conjoin, conjuncts, type CallExpr, type Expr } from './expr.js';
+import { conjoin, conjuncts, type Expr } from './expr.js';
 import type {
   AggregateOutput,
   AggregateSpec,
@@ -172,7 +172,7 @@ function shippedValues(exprs: readonly Expr[]): Column[] {
         values.set(e.name, e);
         break;
       case 'Call':
-        values.set(printExpr(e as CallExpr), e);
+        values.set(printExpr(e), e);
         break;
       case 'Negate':
       case 'Not':

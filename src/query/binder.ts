@@ -179,7 +179,7 @@ class Binder {
   private defaultColumns(sources: readonly BoundSource[]): Column[] {
     const fields: FieldSpec[] = [...sources[0]!.schema.fields.values()];
     const shown = fields.filter(
-      (f) => ['time', 'pid', 'comm', 'probe'].includes(f.name) || (f.name.startsWith('args') && f.type !== 'stack'),
+      (f) => ['time', 'pid', 'comm', 'probe'].includes(f.name) || f.name.startsWith('args.'),
     );
     return shown
       .filter((f) => sources.every((s) => s.schema.fields.get(f.name)?.type === f.type))

@@ -247,7 +247,7 @@ class ProgramBuilder {
   }
 
   private clause(attach: readonly string[], predicate: readonly (string | undefined)[], body: readonly string[]): void {
-    const parts = predicate.filter((p): p is string => Boolean(p));
+    const parts = predicate.filter((p): p is string => Boolean(p)).map(unwrap);
     const when = parts.length === 0 ? '' : ` /${parts.map((p) => (parts.length > 1 ? `(${p})` : p)).join(' && ')}/`;
     this.out.push('', `${attach.join(',\n')}${when}`, '{', ...indent(body), '}');
   }
@@ -457,6 +457,26 @@ function internLines(dictionary: number, value: string): string[] {
     ]),
     '}',
   ];
+}
+
+/** Drops parentheses around a whole expression: `(a == b)` → `a == b`. */
+function unwrap(text: string): string {
+  if (!text.startsWith('(') || !text.endsWith(')')) return text;
+  let depth = 0;
+  let quoted = false;
+  for (let i = 0; i < text.length; i++) {
+    const ch = text[i];
+    if (quoted) {
+      if (ch === '\\') i++;
+      else if (ch === '"') quoted = false;
+      continue;
+    }
+    if (ch === '"') quoted = true;
+    else if (ch === '(') depth++;
+    else if (ch === ')') depth--;
+    if (depth === 0 && i < text.length - 1) return text;
+  }
+  return text.slice(1, -1);
 }
 
 function readAs(reading: FieldReading | undefined): string | undefined {

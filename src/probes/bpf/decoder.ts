@@ -253,7 +253,7 @@ export class BpftraceOutputDecoder {
 
   private readDictionary(name: string, raw: unknown): void {
     let dictionary = this.dictionaries.get(name);
-    if (!dictionary) this.dictionaries.set(name, (dictionary = new Map()));
+    if (!dictionary) this.dictionaries.set(name, (dictionary = new Map<number, string>()));
     if (raw && typeof raw === 'object') {
       // The first name wins: a stack printed after its process exited loses its symbols.
       for (const [id, value] of Object.entries(raw)) if (!dictionary.has(Number(id))) dictionary.set(Number(id), String(value));

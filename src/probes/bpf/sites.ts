@@ -1,4 +1,5 @@
 import type { BpfSource } from './sources.js';
+import type { TracepointField } from './tracefs.js';
 import { RAW_SYSCALL_BASE } from './layout.js';
 
 /**
@@ -79,8 +80,8 @@ export function sitesOf(source: BpfSource, perProbe: boolean, ids: ProbeIds): Pr
         entryField: (name) => {
           const index = positionalIndex(name);
           const arg = index === undefined ? syscall.args.find((a) => `args.${a.name}` === name) : syscall.args[index];
-          if (index !== undefined) return { raw: arg ? `args->${arg.name}` : '0', type: 'int' };
-          return arg ? { raw: `args->${arg.name}`, type: arg.type } : undefined;
+          if (!arg) return index === undefined ? undefined : { raw: '0', type: 'int' };
+          return { raw: `${syscallArgumentCast(arg)}args->${arg.name}`, type: arg.type };
         },
         exitField: (name) => (name === 'ret' ? { raw: 'args->ret', type: 'int' } : undefined),
         nested: false,
@@ -135,6 +136,21 @@ export function sitesOf(source: BpfSource, perProbe: boolean, ids: ProbeIds): Pr
     case 'interval':
       return [single(`interval:ms:${source.periodMs}`, ids.idOf(source.point))];
   }
+}
+
+const SIGNED_32 = new Set(['int', 'pid_t', 'key_t', 'clockid_t', 'timer_t', 'mqd_t', 'const int']);
+const SIGNED_64 = new Set(['long', 'long long', 'loff_t', 'off_t', 'ssize_t', 'time_t', 's64', '__s64']);
+
+/**
+ * System call tracepoints store every argument in an unsigned 8-byte slot;
+ * the declared C type says how to read it back (AT_FDCWD is -100, not 4294967196).
+ */
+function syscallArgumentCast(arg: TracepointField): string {
+  const cType = arg.cType.replace(/^const\s+/, '');
+  if (arg.type !== 'int') return '';
+  if (SIGNED_32.has(cType)) return '(int32)';
+  if (SIGNED_64.has(cType)) return '(int64)';
+  return '';
 }
 
 function single(attach: string, id: number): ProbeSite {

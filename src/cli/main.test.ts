@@ -1,0 +1,141 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { runFay, startFay } from '../testing/cli.js';
+import { bpftraceProcesses, loadedBpfPrograms, newBpfPrograms, processesGone } from '../testing/kernel-state.js';
+import { runWorkload, workloadBinary } from '../testing/workload.js';
+
+function noStackTrace(stderr: string): void {
+  assert.doesNotMatch(stderr, /^\s+at .+\(.*:\d+:\d+\)$/m, `a user error printed a stack trace:\n${stderr}`);
+}
+
+/** Sums a column over the rows of every NDJSON result line that pass a filter. */
+function total(lines: readonly string[], column: string, keep: (row: Record<string, unknown>) => boolean = () => true): number {
+  return lines
+    .map((l) => JSON.parse(l) as { type: string; rows?: Record<string, unknown>[] })
+    .filter((m) => m.type === 'result')
+    .flatMap((m) => m.rows ?? [])
+    .filter(keep)
+    .reduce((n, r) => n + (r[column] as number), 0);
+}
+
+describe('the fay command', () => {
+  let programsBefore: Set<number>;
+  before(() => {
+    workloadBinary();
+    programsBefore = loadedBpfPrograms();
+  });
+  after(() => {
+    assert.deepEqual(bpftraceProcesses(), []);
+    assert.deepEqual(newBpfPrograms(programsBefore), []);
+  });
+
+  it('prints a syntax error with a caret, exit code 2, no stack trace', async () => {
+    const { code, stderr } = await runFay(['query', 'syscall:openat | where comm == | count()']);
+    assert.equal(code, 2);
+    assert.match(stderr, /error at line 1, column 32: expected an expression, found "\|"/);
+    assert.match(stderr, /1 \| syscall:openat \| where comm == \| count\(\)\n {35}\^/);
+    noStackTrace(stderr);
+  });
+
+  it('says why kernel functions cannot be probed here, exit code 3', async () => {
+    const { code, stderr } = await runFay(['query', 'kernel:vfs_read | count()']);
+    assert.equal(code, 3);
+    assert.match(stderr, /kernel:vfs_read cannot be probed on this machine: .*kprobes.*fentry/);
+    assert.match(stderr, /use a tracepoint instead, e.g. syscall:read/);
+    noStackTrace(stderr);
+  });
+
+  it('tells a user who is not root what to do', async () => {
+    const { code, stderr } = await runFay(['query', 'syscall:openat | count()'], {
+      wrapper: ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', '--'],
+    });
+    assert.equal(code, 3);
+    assert.match(stderr, /kernel probes need root/);
+    assert.match(stderr, /run Fay as root/);
+    noStackTrace(stderr);
+  });
+
+  it('tells the user when bpftrace is missing', async () => {
+    const { code, stderr } = await runFay(['query', 'syscall:openat | count()'], { env: { ...process.env, FAY_BPFTRACE: '/nonexistent/bpftrace' } });
+    assert.equal(code, 3);
+    assert.match(stderr, /bpftrace is not installed/);
+    assert.match(stderr, /apt-get install -y bpftrace/);
+  });
+
+  it('rejects bad flags with exit code 2', async () => {
+    const { code, stderr } = await runFay(['query', '--duration', 'soon', 'syscall:openat | count()']);
+    assert.equal(code, 2);
+    assert.match(stderr, /--duration takes a duration such as 5s/);
+  });
+
+  it('stops cleanly on Ctrl-C with every event counted and nothing left behind', async () => {
+    const fay = startFay(['query', '--json', '--every', '100ms', 'syscall:getppid | where comm == "fay-cli" | count()']);
+    assert.ok(await fay.nextLine(), 'a first window arrives once the probes are attached');
+    await runWorkload('fay-cli', 'getppid', 4321);
+    fay.child.kill('SIGINT');
+    const { code, lines } = await fay.exit;
+    assert.equal(code, 0);
+    assert.equal(total(lines, 'count'), 4321);
+    assert.deepEqual(bpftraceProcesses(), []);
+    assert.deepEqual(newBpfPrograms(programsBefore), []);
+  });
+
+  it('leaves no probe behind when it is killed outright', async () => {
+    const fay = startFay(['query', '--json', '--every', '100ms', 'syscall:getppid | count()']);
+    assert.ok(await fay.nextLine());
+    const children = bpftraceProcesses();
+    assert.equal(children.length, 1, 'one bpftrace runs the query');
+    fay.child.kill('SIGKILL');
+    await fay.exit;
+    await processesGone(children);
+    assert.deepEqual(newBpfPrograms(programsBefore), []);
+  });
+
+  it('runs for --duration and exits by itself', async () => {
+    const { code, lines } = await runFay(['query', '--json', '--duration', '300ms', 'interval:50ms | count()']);
+    assert.equal(code, 0);
+    assert.equal(lines.length, 1, 'one final result');
+    assert.ok(total(lines, 'count') >= 2);
+  });
+
+  it('shows system calls per process and per call with fay top', async () => {
+    const fay = startFay(['top', '--json', '--every', '200ms']);
+    assert.ok(await fay.nextLine());
+    await runWorkload('fay-top', 'getppid', 6000);
+    fay.child.kill('SIGINT');
+    const { code, lines } = await fay.exit;
+    assert.equal(code, 0);
+    assert.equal(total(lines, 'calls', (r) => r.comm === 'fay-top' && r.probe === 'syscall:getppid'), 6000);
+  });
+
+  it('draws histograms with bars, as bpftrace does', async () => {
+    const fay = startFay(['query', '--every', '100ms', 'syscall:read | where comm == "fay-bars" | hist(ret)']);
+    assert.ok(await fay.nextLine());
+    await runWorkload('fay-bars', 'read', 100, 100, 100, 5000);
+    fay.child.kill('SIGINT');
+    const { code, lines } = await fay.exit;
+    assert.equal(code, 0);
+    const text = lines.join('\n');
+    assert.match(text, /\[64, 128\)\s+3 \|@{52}\|/);
+    assert.match(text, /\[4K, 8K\)\s+1 \|@{17} {35}\|/);
+  });
+
+  it('lists probe points: system calls with their arguments, functions of a binary, and what is unavailable', async () => {
+    const syscalls = await runFay(['probes', 'syscall:open*']);
+    assert.equal(syscalls.code, 0);
+    assert.ok(syscalls.lines.some((l) => /^syscall:openat\s+\(dfd, filename, flags, mode\)/.test(l)), syscalls.lines.join('\n'));
+    const functions = await runFay(['probes', `uprobe:${workloadBinary()}:fay_*`]);
+    assert.deepEqual(functions.lines.map((l) => l.split(/\s+/)[0]), [`uprobe:${workloadBinary()}:fay_outer`, `uprobe:${workloadBinary()}:fay_target`]);
+    const kernel = await runFay(['probes', 'kernel:*']);
+    assert.match(kernel.lines.join('\n'), /kernel:<function>\s+\[unavailable\] unavailable here: .*kprobes/);
+  });
+
+  it('explains a query: stages, placement and the generated program', async () => {
+    const { code, lines } = await runFay(['explain', 'syscall:openat | where comm == "cat" | count() by args.filename']);
+    assert.equal(code, 0);
+    const text = lines.join('\n');
+    assert.match(text, /probe stage/);
+    assert.match(text, /tracepoint:syscalls:sys_enter_openat \/comm == "cat"\//);
+    assert.match(text, /@fay_c\[str\(args->filename\)\] = count\(\);/);
+  });
+});

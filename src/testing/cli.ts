@@ -1,0 +1,52 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+
+const MAIN = fileURLToPath(new URL('../cli/main.ts', import.meta.url));
+
+/** A running `fay` command: its process, its stdout lines as they come, its stderr so far. */
+export interface FayProcess {
+  readonly child: ChildProcess;
+  /** Resolves with the next stdout line (or undefined at the end). */
+  nextLine(): Promise<string | undefined>;
+  /** Resolves when it exits, with its exit code, all remaining stdout lines and all stderr. */
+  readonly exit: Promise<{ code: number | null; signal: NodeJS.Signals | null; lines: string[]; stderr: string }>;
+}
+
+/** Starts `fay <args>` from the sources, optionally under another command (e.g. setpriv). */
+export function startFay(args: readonly string[], options: { env?: NodeJS.ProcessEnv; wrapper?: readonly string[] } = {}): FayProcess {
+  const command = [...(options.wrapper ?? []), process.execPath, '--import', 'tsx', MAIN, ...args];
+  const child = spawn(command[0]!, command.slice(1), { stdio: ['ignore', 'pipe', 'pipe'], env: options.env ?? process.env });
+  const pending: string[] = [];
+  const waiters: ((line: string | undefined) => void)[] = [];
+  let closed = false;
+  createInterface({ input: child.stdout })
+    .on('line', (line) => {
+      const waiter = waiters.shift();
+      if (waiter) waiter(line);
+      else pending.push(line);
+    })
+    .on('close', () => {
+      closed = true;
+      for (const w of waiters.splice(0)) w(undefined);
+    });
+  let stderr = '';
+  child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+  const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null; lines: string[]; stderr: string }>((resolve) => {
+    child.on('close', (code, signal) => resolve({ code, signal, lines: pending.splice(0), stderr }));
+  });
+  return {
+    child,
+    nextLine: () => {
+      if (pending.length > 0) return Promise.resolve(pending.shift());
+      if (closed) return Promise.resolve(undefined);
+      return new Promise((resolve) => waiters.push(resolve));
+    },
+    exit,
+  };
+}
+
+/** Runs `fay <args>` to the end. */
+export function runFay(args: readonly string[], options: { env?: NodeJS.ProcessEnv; wrapper?: readonly string[] } = {}) {
+  return startFay(args, options).exit;
+}
