@@ -101,6 +101,12 @@ describe('kernel queries on real probes and real workloads', () => {
     assert.deepEqual(rowsOf(result.final), [{ count: 1000, 'sum(args[0])': 499500, 'max(ret)': 1998, 'min(ret)': 0 }]);
   });
 
+  it('probes a shared library by name', async () => {
+    // The workload makes its system calls through libc's syscall() wrapper.
+    const result = await around('uprobe:libc:syscall | where comm == "fay-libc" | count() by args[0]', () => runWorkload('fay-libc', 'getppid', 321));
+    assert.deepEqual(rowsOf(result.final), [{ 'args[0]': 110, count: 321 }]);
+  });
+
   it('pairs nested function calls by depth and names each probe', async () => {
     const binary = workloadBinary();
     const result = await around(`uprobe:${binary}:fay_* | where comm == "fay-nest" | count(), min(duration) by probe`, () =>

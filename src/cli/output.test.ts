@@ -1,0 +1,78 @@
+import assert from 'node:assert/strict';
+import { Writable } from 'node:stream';
+import { describe, it } from 'node:test';
+import type { ResultMessage } from '../cluster/cluster-stage.js';
+import { QueryPrinter } from './output.js';
+import { renderTop } from './top.js';
+
+function sink(): { stream: Writable; text: () => string } {
+  let text = '';
+  const stream = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      text += chunk.toString();
+      done();
+    },
+  });
+  return { stream, text: () => text };
+}
+
+const result = (rows: (string | number)[][], complete: boolean): ResultMessage => ({
+  kind: 'result',
+  columns: [
+    { name: 'comm', role: 'key' },
+    { name: 'count', role: 'aggregate', function: 'count' },
+  ],
+  rows,
+  startNs: Date.UTC(2026, 10, 26, 10, 0, 0) * 1e6,
+  endNs: Date.UTC(2026, 10, 26, 10, 0, 1) * 1e6,
+  complete,
+  hosts: ['vm'],
+});
+
+describe('terminal output', () => {
+  it('redraws a live view in place and leaves the final answer on screen', () => {
+    const out = sink();
+    const printer = new QueryPrinter({ json: false, live: true, title: 'fay: q' }, out.stream, sink().stream);
+    printer.message(result([['node', 3]], false));
+    printer.message(result([['node', 5], ['bash', 1]], true));
+    printer.finish();
+    const frames = out.text().split('\x1b[H\x1b[J').filter(Boolean);
+    assert.equal(frames.length, 3, 'each result redraws from the top of the screen');
+    assert.match(frames[2]!, /^fay: q\n.* vm {2}2 rows\n\ncomm {2}count\nnode {6}5\nbash {6}1\n$/);
+  });
+
+  it('appends only complete results on a pipe, and prints NDJSON with --json', () => {
+    const plain = sink();
+    const pipe = new QueryPrinter({ json: false, live: false, title: '' }, plain.stream, sink().stream);
+    pipe.message(result([['node', 3]], false));
+    pipe.message(result([['node', 5]], true));
+    assert.doesNotMatch(plain.text(), /node {6}3/);
+    assert.match(plain.text(), /^--- .* vm {2}1 row\ncomm {2}count\nnode {6}5\n/);
+
+    const json = sink();
+    const nd = new QueryPrinter({ json: true, live: false, title: '' }, json.stream, sink().stream);
+    nd.message(result([['node', 3]], false));
+    nd.message(result([['node', 5]], true));
+    const lines = json.text().trim().split('\n').map((l) => JSON.parse(l) as { rows: unknown[]; start: string });
+    assert.deepEqual(lines.map((l) => l.rows), [[{ comm: 'node', count: 5 }]]);
+    assert.equal(lines[0]!.start, '2026-11-26T10:00:00.000Z');
+  });
+
+  it('rolls fay top up by process and by call, per second', () => {
+    const top: ResultMessage = {
+      ...result([], true),
+      startNs: 0,
+      endNs: 2e9,
+      columns: ['pid', 'comm', 'probe', 'calls'].map((name) => ({ name, role: 'key' as const })),
+      rows: [
+        [10, 'node', 'syscall:read', 400],
+        [10, 'node', 'syscall:write', 200],
+        [20, 'bash', 'syscall:read', 100],
+      ],
+    };
+    const screen = renderTop(top, 5).join('\n');
+    assert.match(screen, /350 calls\/s from 2 processes, 2 distinct calls/);
+    assert.match(screen, /calls\/s {2}pid {2}comm\n {4}300 {3}10 {2}node\n {5}50 {3}20 {2}bash/);
+    assert.match(screen, /calls\/s {2}syscall\n {4}250 {2}read\n {4}100 {2}write/);
+  });
+});
