@@ -17,13 +17,8 @@ export interface CompiledQuery {
   start(sink: MachineSink): RunningQuery;
 }
 
-export interface RunningQuery {
-  /** Resolves when every probe is attached, rejects with the first failure. */
-  readonly attached: Promise<void>;
-  /** Resolves when every probe is detached and its last partial delivered. */
-  readonly finished: Promise<void>;
-  stop(): Promise<void>;
-}
+/** A query running on this machine: attached, finished and stopped as one, like each of its probes. */
+export type RunningQuery = RunningProbe;
 
 /**
  * The agent of one machine: compiles a plan's probe stage for each provider

@@ -1,4 +1,4 @@
-import { Agent, type RunningQuery } from '../agent/agent.js';
+import { Agent, type AgentRunOptions, type RunningQuery } from '../agent/agent.js';
 import { UsageError } from '../errors.js';
 import { explainPlan } from '../plan/explain.js';
 import { planStages, type StagedPlan } from '../plan/planner.js';
@@ -19,6 +19,13 @@ export interface RunOptions {
 
 const DEFAULT_REFRESH_MS = 1000;
 
+/** How often the agent reads partials, and whether each read closes a window (`every`). */
+function agentSettings(plan: StagedPlan, options: RunOptions): AgentRunOptions {
+  const everyNs = options.everyMs !== undefined ? options.everyMs * 1e6 : plan.cluster.everyNs;
+  if (everyNs === undefined) return { flushPeriodMs: options.refreshMs ?? DEFAULT_REFRESH_MS, windowed: false };
+  return { flushPeriodMs: Math.max(1, Math.round(everyNs / 1e6)), windowed: true };
+}
+
 /** How a run ended. */
 export type StopReason = 'stopped' | 'duration' | 'limit';
 
@@ -32,7 +39,7 @@ export class QueryRun implements AsyncIterable<QueryMessage> {
   /** Resolves with why the run ended, once everything is detached and delivered. */
   readonly ended: Promise<StopReason>;
   private readonly queue = new MessageQueue<QueryMessage>();
-  private reason: StopReason = 'stopped';
+  private reason: StopReason | undefined;
   private readonly running: RunningQuery;
 
   constructor(
@@ -40,11 +47,9 @@ export class QueryRun implements AsyncIterable<QueryMessage> {
     agent: Agent,
     options: RunOptions,
   ) {
-    const everyNs = options.everyMs !== undefined ? options.everyMs * 1e6 : plan.cluster.everyNs;
-    const windowed = everyNs !== undefined;
-    const flushPeriodMs = windowed ? Math.max(1, Math.round(everyNs / 1e6)) : (options.refreshMs ?? DEFAULT_REFRESH_MS);
-    const cluster = new ClusterStage(plan, windowed, (m) => this.queue.push(m), () => void this.stop('limit'));
-    this.running = agent.compile(plan, { flushPeriodMs, windowed }).start(cluster);
+    const settings = agentSettings(plan, options);
+    const cluster = new ClusterStage(plan, settings.windowed, (m) => this.queue.push(m), () => void this.stop('limit'));
+    this.running = agent.compile(plan, settings).start(cluster);
     this.attached = this.running.attached;
     let timer: NodeJS.Timeout | undefined;
     if (options.durationMs !== undefined) {
@@ -59,7 +64,7 @@ export class QueryRun implements AsyncIterable<QueryMessage> {
         if (timer) clearTimeout(timer);
         cluster.finish(Date.now() * 1e6);
         this.queue.close();
-        return this.reason;
+        return this.reason ?? 'stopped';
       },
       (error: unknown) => {
         if (timer) clearTimeout(timer);
@@ -73,7 +78,7 @@ export class QueryRun implements AsyncIterable<QueryMessage> {
 
   /** Detaches every probe; the iteration ends after the final result. */
   async stop(reason: StopReason = 'stopped'): Promise<void> {
-    if (this.reason === 'stopped') this.reason = reason;
+    this.reason ??= reason;
     await this.running.stop();
   }
 
@@ -103,9 +108,7 @@ export class EmbeddedCluster {
   /** The stages of a query, where each part runs, and the generated probe programs. */
   explain(query: string, options: RunOptions = {}): string {
     const plan = this.plan(query);
-    const everyNs = options.everyMs !== undefined ? options.everyMs * 1e6 : plan.cluster.everyNs;
-    const flushPeriodMs = everyNs !== undefined ? everyNs / 1e6 : (options.refreshMs ?? DEFAULT_REFRESH_MS);
-    const compiled = this.agent.compile(plan, { flushPeriodMs, windowed: everyNs !== undefined });
+    const compiled = this.agent.compile(plan, agentSettings(plan, options));
     return explainPlan(plan, compiled.programs);
   }
 

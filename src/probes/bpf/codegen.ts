@@ -9,7 +9,6 @@ import {
   MARK_FLUSH,
   MARK_READY,
   MARK_ROTATED,
-  RAW_SYSCALL_BASE,
   mapRefsOf,
   type AggregateLayout,
   type AggregateMaps,
@@ -105,7 +104,7 @@ class ProgramBuilder {
     for (const source of stage.sources) {
       const bpf = (source.schema as BpfSourceSchema).bpf;
       for (const site of sitesOf(bpf, perProbe, this.ids)) {
-        if (paired) this.pairedClauses(site, entryFilters, exitFilters, action, [...filters, ...used]);
+        if (paired) this.pairedClauses(site, entryFilters, exitFilters, action, used);
         else this.singleClause(site, entryFilters, action);
       }
     }
@@ -124,14 +123,16 @@ class ProgramBuilder {
   }
 
   /**
-   * How the agent stops the program without losing output. It runs
-   * kill(token, 0) once on every CPU (the call fails harmlessly: no process
-   * has that id). From the first, nothing more is flushed or shipped; each
-   * prints a marker from its own CPU. A CPU's output buffer is in order, so
-   * once every marker has been read, everything emitted before the request
-   * has been read too, and bpftrace is idle when it gets SIGINT (a signal
-   * during a blocked write costs it the rest of its output, and at exit it
-   * drops events it has not read).
+   * How the agent stops the program without losing output. It calls
+   * kill(token, 0), which fails harmlessly (no process has that id); from then
+   * on nothing more is flushed or shipped, and the call prints a marker from
+   * the CPU it ran on. Aggregates are read from the maps at exit, so one
+   * request and no flush in progress suffice. Shipped events need more:
+   * bpftrace drops events it has not read when it exits, so the agent repeats
+   * the request pinned to every CPU. A CPU's output buffer is in order: once
+   * its marker is read, everything it emitted before was read too. Either
+   * way bpftrace is idle when it gets SIGINT (a signal during a blocked write
+   * would cost it the rest of its output).
    */
   private stopProtocol(): void {
     this.stateMaps.add('@fay_stop');
@@ -142,29 +143,7 @@ class ProgramBuilder {
   }
 
   private identity(site: ProbeSite): ProbeIdentity | undefined {
-    if (site.probeId === undefined) return undefined;
-    const names = this.ids.names;
-    return {
-      idExpr: site.probeId,
-      idOf: (name) => {
-        const id = names.indexOf(name);
-        if (id >= 0) return id;
-        const raw = /^syscall:(.+)$/.exec(name);
-        if (raw && site.probeId!.includes('args->id')) {
-          const entry = Object.entries(this.rawNames()).find(([, n]) => n === raw[1]);
-          return entry ? RAW_SYSCALL_BASE + Number(entry[0]) : undefined;
-        }
-        return undefined;
-      },
-    };
-  }
-
-  private rawNames(): Readonly<Record<number, string>> {
-    for (const s of this.input.stage.sources) {
-      const bpf = (s.schema as BpfSourceSchema).bpf;
-      if (bpf.kind === 'syscall' && bpf.raw) return bpf.raw.names;
-    }
-    return {};
+    return site.probeId === undefined ? undefined : { idExpr: site.probeId, idOf: site.probeIdOf };
   }
 
   private core(name: string): string | undefined {

@@ -213,6 +213,16 @@ describe('kernel queries on real probes and real workloads', () => {
     assert.deepEqual(rowsOf(result.final), [{ host: 'testhost', count: 10 }]);
   });
 
+  it('watches every system call through raw_syscalls and compares probe names in the kernel', async () => {
+    const query = 'syscall:* | where comm == "fay-raw" and probe != "syscall:getppid" | count() by probe | where probe == "syscall:openat"';
+    assert.match(cluster.explain(query), /tracepoint:raw_syscalls:sys_enter \/.*\(1000000 \+ args->id\) != 1000110/);
+    const result = await around(query, async () => {
+      await runWorkload('fay-raw', 'getppid', 50);
+      await runWorkload('fay-raw', 'open', '/etc/hostname', 3);
+    });
+    assert.deepEqual(rowsOf(result.final), [{ probe: 'syscall:openat', count: 3 }]);
+  });
+
   it('ranks with top and filters aggregated rows', async () => {
     const result = await around(
       'syscall:getppid | where comm =~ "fay-r*" | n = count() by comm | where n > 100 | top 2 by n',

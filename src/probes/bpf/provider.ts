@@ -48,17 +48,18 @@ function reachableCpus(): number[] {
   return Array.from({ length: availableParallelism() }, (_, i) => i);
 }
 
-/** Runs kill(token, 0) on one CPU; the generated program's stop clause listens for it. */
-function stopRequestOn(cpu: number, token: number): void {
-  const child = spawn('taskset', ['-c', String(cpu), 'sh', '-c', `kill -0 ${token} 2>/dev/null`], { stdio: 'ignore' });
-  child.on('error', () => {
-    // Without taskset, ask from this process (whatever CPU it is on); the drain then waits for its timeout.
+/** Runs kill(token, 0), here or pinned to one CPU; the generated program's stop clause listens for it. */
+function stopRequest(token: number, cpu: number | undefined): void {
+  const here = () => {
     try {
       process.kill(token, 0);
     } catch {
-      // ESRCH, as intended.
+      // ESRCH, as intended: no process has that id.
     }
-  });
+  };
+  if (cpu === undefined) return here();
+  // Without taskset, the request made here already stopped the program; the drain then waits for its timeout.
+  spawn('taskset', ['-c', String(cpu), 'sh', '-c', `kill -0 ${token} 2>/dev/null`], { stdio: 'ignore' }).on('error', here);
 }
 
 /**
@@ -146,8 +147,8 @@ export class BpfProvider implements Provider {
           onLine: (line) => decoder.line(line),
           onAttached: () => decoder.startAt(Date.now() * 1e6),
           onWarning: (message) => sink.notice(`bpftrace: ${message}`),
-          requestStop: (cpu) => stopRequestOn(cpu, stopToken),
-          cpus: reachableCpus(),
+          requestStop: (cpu) => stopRequest(stopToken, cpu),
+          drainCpus: stage.action.kind === 'Ship' ? reachableCpus() : [],
         });
         const finished = child.finished.then(() => decoder.finish());
         return { attached: child.attached, finished, stop: () => child.stop() };

@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { EnvironmentError } from '../../errors.js';
-import { MARK_READY } from './layout.js';
+import { MARK_END, MARK_FLUSH, MARK_READY, MARK_ROTATED } from './layout.js';
 
 export interface BpftraceProcessOptions {
   readonly bpftrace: string;
@@ -13,13 +13,21 @@ export interface BpftraceProcessOptions {
   readonly onAttached: () => void;
   /** Warnings bpftrace prints after attaching. */
   readonly onWarning: (message: string) => void;
-  /** Asks the running program, from one CPU, to stop flushing and to mark that CPU (see codegen's stop protocol). */
-  readonly requestStop: (cpu: number) => void;
-  /** The CPUs to ask; each prints a drained marker. */
-  readonly cpus: readonly number[];
+  /**
+   * Asks the running program to stop flushing and shipping and to mark the CPU
+   * the request ran on (see codegen's stop protocol): from this process when
+   * `cpu` is undefined, else from a process pinned to that CPU.
+   */
+  readonly requestStop: (cpu: number | undefined) => void;
+  /**
+   * CPUs whose every emitted event must be read before stopping: all of them
+   * when the program ships events; none when it only aggregates (its maps are
+   * read at exit, so it is enough that it stopped flushing).
+   */
+  readonly drainCpus: readonly number[];
 }
 
-/** How long to wait for every CPU's drained marker before stopping anyway. */
+/** How long to wait for the program to confirm the stop before stopping anyway. */
 const DRAIN_TIMEOUT_MS = 3000;
 
 /** How long each stop signal gets before the next, harder one. */
@@ -49,7 +57,9 @@ export class BpftraceProcess {
   private isAttached = false;
   private stopping: Promise<void> | undefined;
   private readonly drained = new Set<number>();
-  private onDrained: (() => void) | undefined;
+  /** Inside a flush's output (between its start marker and fay:end). */
+  private flushing = false;
+  private onStopProgress: (() => void) | undefined;
 
   constructor(private readonly options: BpftraceProcessOptions) {
     const args = ['-f', 'json', '-B', 'line', '-e', options.program];
@@ -87,8 +97,13 @@ export class BpftraceProcess {
           const drained = /"fay:drained (\d+)/.exec(line);
           if (drained) {
             this.drained.add(Number(drained[1]));
-            if (options.cpus.every((c) => this.drained.has(c))) this.onDrained?.();
+            this.onStopProgress?.();
             return;
+          }
+          if (line.includes(`"${MARK_FLUSH}`) || line.includes(`"${MARK_ROTATED}`)) this.flushing = true;
+          else if (line.includes(`"${MARK_END}`)) {
+            this.flushing = false;
+            this.onStopProgress?.();
           }
         }
         options.onLine(line);
@@ -138,14 +153,15 @@ export class BpftraceProcess {
   }
 
   /**
-   * Stops bpftrace: once attached, first drains what every CPU emitted (see the
-   * stop protocol); then SIGINT (it prints its final maps), again, then
-   * SIGTERM, then SIGKILL. Idempotent.
+   * Stops bpftrace: once attached, first asks the program to stop and waits
+   * until it is idle with everything needed read (see the stop protocol); then
+   * SIGINT (it prints its final maps), again, then SIGTERM, then SIGKILL.
+   * Idempotent.
    */
   stop(): Promise<void> {
     this.stopping ??= (async () => {
       if (this.isAttached && !this.exited && !(await this.drain())) {
-        this.options.onWarning(`not every CPU confirmed within ${DRAIN_TIMEOUT_MS} ms that its events were read; the last ones may be missing`);
+        this.options.onWarning(`the probe program did not confirm within ${DRAIN_TIMEOUT_MS} ms that all its events were read; the last ones may be missing`);
       }
       for (const signal of ['SIGINT', 'SIGINT', 'SIGTERM', 'SIGKILL'] as const) {
         if (this.exited) break;
@@ -158,17 +174,22 @@ export class BpftraceProcess {
   }
 
   private drain(): Promise<boolean> {
+    const { drainCpus } = this.options;
     return new Promise((resolve) => {
-      const timer = setTimeout(() => resolve(false), DRAIN_TIMEOUT_MS);
-      this.onDrained = () => {
+      const finish = (ok: boolean) => {
         clearTimeout(timer);
-        resolve(true);
+        this.onStopProgress = undefined;
+        resolve(ok);
       };
-      this.child.once('exit', () => {
-        clearTimeout(timer);
-        resolve(true);
-      });
-      for (const cpu of this.options.cpus) this.options.requestStop(cpu);
+      const timer = setTimeout(() => finish(false), DRAIN_TIMEOUT_MS);
+      this.onStopProgress = () => {
+        const seen = this.drained.size > 0 && drainCpus.every((c) => this.drained.has(c));
+        if (seen && !this.flushing) finish(true);
+      };
+      this.child.once('exit', () => finish(true));
+      // From here first: the stop flag is set before any helper process starts, so theirs are not shipped.
+      this.options.requestStop(undefined);
+      for (const cpu of drainCpus) this.options.requestStop(cpu);
     });
   }
 

@@ -15,6 +15,8 @@ export interface ProbeSite {
   readonly entryFilter: string | undefined;
   /** A bpftrace expression for this probe's id, when the `probe` field is needed. */
   readonly probeId: string | undefined;
+  /** The id a probe point name has at this site (to compare `probe` with a name); undefined: not one of its probes. */
+  readonly probeIdOf: (name: string) => number | undefined;
   /** Source-specific fields (args, ret) as read at entry, or undefined when absent there. */
   readonly entryField: (name: string) => FieldReading | undefined;
   /** Source-specific fields only the return side has (ret). */
@@ -36,9 +38,12 @@ export class ProbeIds {
   readonly names: string[] = [];
 
   idOf(name: string): number {
-    let id = this.names.indexOf(name);
-    if (id < 0) id = this.names.push(name) - 1;
-    return id;
+    return this.find(name) ?? this.names.push(name) - 1;
+  }
+
+  find(name: string): number | undefined {
+    const id = this.names.indexOf(name);
+    return id < 0 ? undefined : id;
   }
 }
 
@@ -63,6 +68,10 @@ export function sitesOf(source: BpfSource, perProbe: boolean, ids: ProbeIds): Pr
             exit: ['tracepoint:raw_syscalls:sys_exit'],
             entryFilter: filter,
             probeId: `(${RAW_SYSCALL_BASE} + args->id)`,
+            probeIdOf: (name) => {
+              const nr = Object.entries(source.raw!.names).find(([, n]) => `syscall:${n}` === name)?.[0];
+              return nr === undefined ? undefined : RAW_SYSCALL_BASE + Number(nr);
+            },
             entryField: (name) => {
               const index = positionalIndex(name);
               return index === undefined ? undefined : { raw: `args->args[${index}]`, type: 'int' };
@@ -77,6 +86,7 @@ export function sitesOf(source: BpfSource, perProbe: boolean, ids: ProbeIds): Pr
         exit: [`tracepoint:syscalls:sys_exit_${syscall.name}`],
         entryFilter: undefined,
         probeId: String(ids.idOf(`syscall:${syscall.name}`)),
+        probeIdOf: (name) => ids.find(name),
         entryField: (name) => {
           const index = positionalIndex(name);
           const arg = index === undefined ? syscall.args.find((a) => `args.${a.name}` === name) : syscall.args[index];
@@ -94,6 +104,7 @@ export function sitesOf(source: BpfSource, perProbe: boolean, ids: ProbeIds): Pr
         exit: undefined,
         entryFilter: undefined,
         probeId: perProbe ? String(ids.idOf(`tracepoint:${group[0]!}`)) : undefined,
+        probeIdOf: (name) => ids.find(name),
         entryField: (name) => {
           const field = source.fields.find((f) => `args.${f.name}` === name);
           if (!field) return undefined;
@@ -113,6 +124,7 @@ export function sitesOf(source: BpfSource, perProbe: boolean, ids: ProbeIds): Pr
         exit: group.map((s) => `uretprobe:${binary}:${s}`),
         entryFilter: undefined,
         probeId: perProbe ? String(ids.idOf(`uprobe:${source.binary}:${group[0]!}`)) : undefined,
+        probeIdOf: (name) => ids.find(name),
         entryField: registerArgument,
         exitField: (name) => (name === 'ret' ? { raw: 'retval', type: 'int' } : undefined),
         nested: true,
@@ -126,15 +138,16 @@ export function sitesOf(source: BpfSource, perProbe: boolean, ids: ProbeIds): Pr
         exit: group.map((f) => `${leave}:${f}`),
         entryFilter: undefined,
         probeId: perProbe ? String(ids.idOf(`kernel:${group[0]!}`)) : undefined,
+        probeIdOf: (name) => ids.find(name),
         entryField: source.via === 'kprobe' ? registerArgument : none,
         exitField: (name) => (name === 'ret' ? { raw: 'retval', type: 'int' } : undefined),
         nested: true,
       }));
     }
     case 'profile':
-      return [single(`profile:hz:${source.hz}`, ids.idOf(source.point))];
+      return [single(`profile:hz:${source.hz}`, ids.idOf(source.point), ids)];
     case 'interval':
-      return [single(`interval:ms:${source.periodMs}`, ids.idOf(source.point))];
+      return [single(`interval:ms:${source.periodMs}`, ids.idOf(source.point), ids)];
   }
 }
 
@@ -153,8 +166,17 @@ function syscallArgumentCast(arg: TracepointField): string {
   return '';
 }
 
-function single(attach: string, id: number): ProbeSite {
-  return { entry: [attach], exit: undefined, entryFilter: undefined, probeId: String(id), entryField: none, exitField: none, nested: false };
+function single(attach: string, id: number, ids: ProbeIds): ProbeSite {
+  return {
+    entry: [attach],
+    exit: undefined,
+    entryFilter: undefined,
+    probeId: String(id),
+    probeIdOf: (name) => ids.find(name),
+    entryField: none,
+    exitField: none,
+    nested: false,
+  };
 }
 
 function registerArgument(name: string): FieldReading | undefined {
