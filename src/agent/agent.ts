@@ -51,7 +51,7 @@ export class Agent {
     const stage = new MachineStage(plan, this.host, sink, Date.now() * 1e6);
     const running: RunningProbe[] = probes.map((p) => p.start(stage));
     let timer: NodeJS.Timeout | undefined;
-    if (stage.aggregatesEvents) timer = setInterval(() => stage.tick(Date.now() * 1e6), options.flushPeriodMs);
+    if (stage.ticksItself) timer = setInterval(() => stage.tick(Date.now() * 1e6), options.flushPeriodMs);
     const attached = Promise.all(running.map((r) => r.attached)).then(() => undefined);
     let stopping: Promise<void> | undefined;
     const stop = () =>

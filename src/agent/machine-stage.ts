@@ -1,12 +1,15 @@
-import { AGGREGATES } from '../agg/aggregates.js';
+import type { AggregateKind } from '../agg/aggregate.js';
 import { GroupTable } from '../agg/group-table.js';
+import { createAggregate } from '../agg/registry.js';
 import { compileExpr, type Evaluator, type Row } from '../plan/evaluate.js';
+import type { AggregateSpec } from '../plan/logical.js';
 import type { StagedPlan } from '../plan/planner.js';
 import type { ProbePartial, ProbeSink } from '../probes/provider.js';
 
 /** One machine's aggregate states for one period. */
 export interface MachineWindow {
   readonly host: string;
+  /** States of every aggregate of the query, in the query's order. */
   readonly table: GroupTable;
   /** Wall-clock ns since the epoch. */
   readonly startNs: number;
@@ -20,16 +23,34 @@ export interface MachineSink {
   notice(host: string, message: string): void;
 }
 
+export interface MachineStageOptions {
+  /** Groups kept per period before the rest fold into (other). */
+  readonly maxGroups?: number;
+}
+
+/** How the machine stage reads one aggregate's input from a shipped event. */
+function inputOf(spec: AggregateSpec): (row: Row) => unknown {
+  if (spec.function === 'sample') {
+    const columns = (spec.columns ?? []).map((c) => ({ name: c.name, value: compileExpr(c.expr) }));
+    return (row) => Object.fromEntries(columns.map((c) => [c.name, c.value(row)]));
+  }
+  return spec.argument ? compileExpr(spec.argument) : () => undefined;
+}
+
 /**
  * The agent's part of a query on one machine: finishes what the probe could
- * not (filters, aggregation of shipped events, projection) and hands on
- * per-period partials. Partials the probe aggregated pass straight through.
+ * not (filters, aggregates it cannot keep, projection) and hands on one
+ * partial per period with every aggregate of the query in place: the
+ * probe's own partial states and those computed here from shipped events.
  */
 export class MachineStage implements ProbeSink {
   private readonly filter: Evaluator | undefined;
   private readonly keys: Evaluator[] = [];
-  private readonly args: Evaluator[] = [];
+  private readonly inputs: ((row: Row) => unknown)[] = [];
   private readonly columns: { name: string; value: Evaluator }[] | undefined;
+  /** Every aggregate of the query, in order; empty for an event query. */
+  private readonly kinds: readonly AggregateKind[];
+  private readonly machineKinds: readonly AggregateKind[];
   private table: GroupTable | undefined;
   private periodStartNs: number;
 
@@ -38,25 +59,39 @@ export class MachineStage implements ProbeSink {
     private readonly host: string,
     private readonly sink: MachineSink,
     startNs: number,
+    private readonly options: MachineStageOptions = {},
   ) {
-    const { machine } = plan;
+    const { machine, cluster } = plan;
     this.filter = machine.filter && compileExpr(machine.filter);
+    this.kinds = cluster.output.kind === 'Aggregate' ? cluster.output.aggregates.map(createAggregate) : [];
+    this.machineKinds = machine.aggregate?.slots.map((slot) => this.kinds[slot]!) ?? [];
     if (machine.aggregate) {
       this.keys = machine.aggregate.keys.map((k) => compileExpr(k.expr));
-      this.args = machine.aggregate.aggregates.map((a) => (a.argument ? compileExpr(a.argument) : () => 0));
+      this.inputs = machine.aggregate.aggregates.map(inputOf);
       this.table = this.newTable();
     }
     this.columns = machine.columns?.map((c) => ({ name: c.name, value: compileExpr(c.expr) }));
     this.periodStartNs = startNs;
   }
 
-  /** Whether this stage aggregates shipped events itself, and so must be ticked every period. */
-  get aggregatesEvents(): boolean {
-    return this.table !== undefined;
+  /** Whether periods end on this stage's own clock: it aggregates events and no probe flushes partials. */
+  get ticksItself(): boolean {
+    return this.table !== undefined && this.plan.probe.aggregate === undefined;
   }
 
+  /** A probe's partial closes a period: its states and those gathered here since the last one go on together. */
   partial(partial: ProbePartial): void {
-    this.sink.window({ host: this.host, table: partial.table, startNs: partial.startNs, endNs: partial.endNs });
+    const probe = this.plan.probe.aggregate!;
+    const identity = this.table === undefined && probe.slots.every((slot, i) => slot === i) && probe.slots.length === this.kinds.length;
+    let table = partial.table;
+    if (!identity) {
+      table = this.newTable(this.kinds);
+      table.mergeSlots(partial.table, probe.slots);
+      if (this.table) table.mergeSlots(this.table, this.plan.machine.aggregate!.slots);
+      this.table = this.table && this.newTable();
+    }
+    this.sink.window({ host: this.host, table, startNs: partial.startNs, endNs: partial.endNs });
+    this.periodStartNs = partial.endNs;
   }
 
   events(rows: readonly Row[]): void {
@@ -64,9 +99,11 @@ export class MachineStage implements ProbeSink {
     if (passed.length === 0) return;
     if (this.table) {
       for (const row of passed) {
+        const time = typeof row.time === 'number' ? row.time : Date.now() * 1e6;
         this.table.add(
           this.keys.map((k) => k(row)),
-          this.args.map((a) => a(row) as number),
+          this.inputs.map((input) => input(row)),
+          time,
         );
       }
       return;
@@ -84,15 +121,17 @@ export class MachineStage implements ProbeSink {
     this.sink.notice(this.host, message);
   }
 
-  /** Closes the current period of a stage that aggregates shipped events. */
+  /** Closes the current period of a stage that keeps its own clock (see ticksItself). */
   tick(endNs: number): void {
-    if (!this.table) return;
-    this.sink.window({ host: this.host, table: this.table, startNs: this.periodStartNs, endNs });
+    if (!this.ticksItself) return;
+    const table = this.newTable(this.kinds);
+    table.mergeSlots(this.table!, this.plan.machine.aggregate!.slots);
+    this.sink.window({ host: this.host, table, startNs: this.periodStartNs, endNs });
     this.table = this.newTable();
     this.periodStartNs = endNs;
   }
 
-  private newTable(): GroupTable {
-    return new GroupTable(this.plan.machine.aggregate!.aggregates.map((a) => AGGREGATES[a.function]));
+  private newTable(kinds: readonly AggregateKind[] = this.machineKinds): GroupTable {
+    return new GroupTable(kinds, this.options.maxGroups === undefined ? {} : { maxGroups: this.options.maxGroups });
   }
 }

@@ -1,7 +1,11 @@
-import type { AggregateResult, AnyAggregateKind } from './aggregates.js';
+import { wireArray, wireNumber, type AggregateKind, type AggregateResult } from './aggregate.js';
+import { distinct, type DistinctState } from './hyperloglog.js';
 
 /** One part of a group key: a number, a string (also a printed stack) or a boolean. */
 export type KeyPart = number | string | boolean;
+
+/** The key part of the row that holds the groups beyond a table's cap. */
+export const OTHER = '(other)';
 
 /** One group: its key and one state per aggregate of the query, in order. */
 export interface Group {
@@ -15,37 +19,64 @@ export interface GroupResult {
   readonly values: readonly AggregateResult[];
 }
 
+export interface GroupTableOptions {
+  /** Beyond this many groups, new groups fold into one `(other)` row. */
+  readonly maxGroups?: number;
+}
+
+/** The version of the wire form below; decode refuses others. */
+export const WIRE_VERSION = 1;
+
 /**
- * Grouped aggregate states: a map from group key to one state per aggregate.
- * Merging two tables merges the states of equal keys; merge order does not matter.
+ * Grouped aggregate states: group key → one state per aggregate. Merging two
+ * tables merges the states of equal keys, in any order. Past `maxGroups`, new
+ * groups fold into an `(other)` row, and the table keeps (approximately, in a
+ * distinct sketch) how many groups it folded, so a capped answer says so.
  */
 export class GroupTable {
   private readonly groups = new Map<string, Group>();
+  private readonly maxGroups: number;
+  /** Keys of the groups folded into (other); a mergeable distinct sketch. */
+  private readonly folded: DistinctState = distinct.empty();
 
-  constructor(readonly kinds: readonly AnyAggregateKind[]) {}
+  constructor(
+    readonly kinds: readonly AggregateKind[],
+    options: GroupTableOptions = {},
+  ) {
+    this.maxGroups = options.maxGroups ?? Infinity;
+  }
 
+  /** Groups held, the (other) row included. */
   get size(): number {
     return this.groups.size;
   }
 
-  /** The group for a key, created empty when new. */
+  /** How many distinct groups went to (other) (exact up to 256, then within ~1.6%). */
+  get foldedGroups(): number {
+    return distinct.finalize(this.folded);
+  }
+
+  /** The group for a key: created empty when new, or the (other) row when the table is full. */
   group(key: readonly KeyPart[]): Group {
     const id = JSON.stringify(key);
     let group = this.groups.get(id);
-    if (group === undefined) {
-      group = { key, states: this.kinds.map((k) => k.empty() as unknown) };
-      this.groups.set(id, group);
+    if (group !== undefined) return group;
+    if (this.groups.size >= this.maxGroups && !key.every((p) => p === OTHER)) {
+      distinct.add(this.folded, id, 0);
+      return this.group(key.map(() => OTHER));
     }
+    group = { key, states: this.kinds.map((k) => k.empty()) };
+    this.groups.set(id, group);
     return group;
   }
 
-  /** Adds one event's aggregate arguments (one per aggregate; ignored for count) to its group. */
-  add(key: readonly KeyPart[], args: readonly number[]): void {
+  /** Adds one event to its group: one value per aggregate (ignored by count). */
+  add(key: readonly KeyPart[], values: readonly unknown[], timeNs: number): void {
     const group = this.group(key);
-    for (let i = 0; i < this.kinds.length; i++) this.kinds[i]!.add(group.states[i], args[i] ?? 0);
+    for (let i = 0; i < this.kinds.length; i++) this.kinds[i]!.add(group.states[i], values[i], timeNs);
   }
 
-  /** Merges the states of one group into this table. */
+  /** Merges one group's states into this table. */
   mergeGroup(key: readonly KeyPart[], states: readonly unknown[]): void {
     const group = this.group(key);
     for (let i = 0; i < this.kinds.length; i++) this.kinds[i]!.merge(group.states[i], states[i]);
@@ -53,6 +84,19 @@ export class GroupTable {
 
   merge(other: GroupTable): void {
     for (const group of other.groups.values()) this.mergeGroup(group.key, group.states);
+    distinct.merge(this.folded, other.folded);
+  }
+
+  /**
+   * Merges a table that holds some of this table's aggregates: its i-th state
+   * goes to this table's aggregate `slots[i]`.
+   */
+  mergeSlots(other: GroupTable, slots: readonly number[]): void {
+    for (const from of other.groups.values()) {
+      const group = this.group(from.key);
+      slots.forEach((slot, i) => this.kinds[slot]!.merge(group.states[slot], from.states[i]));
+    }
+    distinct.merge(this.folded, other.folded);
   }
 
   *entries(): IterableIterator<Group> {
@@ -66,26 +110,44 @@ export class GroupTable {
     }));
   }
 
-  /** JSON-safe form: [[key, [state…]], …]. */
+  /**
+   * Compact, versioned, JSON-safe form, by column: the key parts of every group
+   * one after another, then each aggregate's states in group order.
+   * `{ v, arity, keys: [k0a, k0b, k1a, k1b, …], states: [[agg0 states…], [agg1 states…]], folded? }`
+   */
   encode(): unknown {
-    return [...this.groups.values()].map((g) => [g.key, g.states.map((s, i) => this.kinds[i]!.encode(s))]);
+    const groups = [...this.groups.values()];
+    const arity = groups[0]?.key.length ?? 0;
+    return {
+      v: WIRE_VERSION,
+      arity,
+      keys: groups.flatMap((g) => g.key),
+      states: this.kinds.map((kind, i) => groups.map((g) => kind.encode(g.states[i]))),
+      ...(this.folded.hashes || this.folded.registers ? { folded: distinct.encode(this.folded) } : {}),
+    };
   }
 
-  static decode(kinds: readonly AnyAggregateKind[], wire: unknown): GroupTable {
-    const table = new GroupTable(kinds);
-    if (!Array.isArray(wire)) throw new TypeError('a group table is an array of [key, states]');
-    for (const entry of wire) {
-      if (!Array.isArray(entry) || entry.length !== 2 || !Array.isArray(entry[0]) || !Array.isArray(entry[1])) {
-        throw new TypeError('a group is [key, states]');
-      }
-      const key = entry[0] as KeyPart[];
-      const states = (entry[1] as unknown[]).map((s, i) => {
-        const kind = kinds[i];
-        if (kind === undefined) throw new TypeError('more states than aggregates');
-        return kind.decode(s) as unknown;
-      });
-      table.mergeGroup(key, states);
+  /** Reads the wire form back; throws a TypeError (never anything worse) on malformed input. */
+  static decode(kinds: readonly AggregateKind[], wire: unknown, options: GroupTableOptions = {}): GroupTable {
+    if (!wire || typeof wire !== 'object') throw new TypeError('a group table is an object');
+    const { v, arity, keys, states, folded } = wire as Record<string, unknown>;
+    if (v !== WIRE_VERSION) throw new TypeError(`unsupported group table version ${String(v)} (this Fay reads ${WIRE_VERSION})`);
+    const width = wireNumber(arity);
+    const parts = wireArray(keys);
+    const columns = wireArray(states, kinds.length);
+    const count = width === 0 ? (wireArray(columns[0] ?? []).length) : parts.length / width;
+    if (!Number.isInteger(count) || (kinds.length === 0 && width === 0 && parts.length > 0)) throw new TypeError('key parts do not fill whole keys');
+    const table = new GroupTable(kinds, options);
+    const decodedColumns = columns.map((column, i) => {
+      const list = wireArray(column, count);
+      return list.map((s) => kinds[i]!.decode(s));
+    });
+    for (let g = 0; g < count; g++) {
+      const key = parts.slice(g * width, (g + 1) * width);
+      for (const part of key) if (!['number', 'string', 'boolean'].includes(typeof part)) throw new TypeError('a key part is a scalar');
+      table.mergeGroup(key as KeyPart[], decodedColumns.map((c) => c[g]));
     }
+    if (folded !== undefined) distinct.merge(table.folded, distinct.decode(folded));
     return table;
   }
 }

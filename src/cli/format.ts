@@ -1,15 +1,34 @@
-import type { HistResult } from '../agg/aggregates.js';
+import type { HistResult, QuantilesResult } from '../agg/aggregate.js';
 import { DURATION_UNITS } from '../query/tokens.js';
 import { UsageError } from '../errors.js';
 import type { Cell } from '../cluster/rows.js';
 
-/** A cell as text in a table: numbers as they are, averages with two decimals, stacks on one line. */
+/** A cell as text in a table: numbers as they are, averages with two decimals, quantiles as p50=… p99=…. */
 export function formatCell(cell: Cell | undefined): string {
   if (cell === null || cell === undefined) return '-';
-  if (typeof cell === 'number') return Number.isInteger(cell) ? String(cell) : cell.toFixed(2);
-  if (typeof cell === 'object') return `hist(${cell.total})`;
+  if (typeof cell === 'number') return formatNumber(cell);
   if (typeof cell === 'boolean') return String(cell);
-  return cell;
+  if (typeof cell === 'string') return cell;
+  switch (cell.kind) {
+    case 'quantiles':
+      return formatQuantiles(cell);
+    case 'hist':
+      return `hist(${cell.total})`;
+    case 'topk':
+      return `topk(${cell.items.length} of ${cell.total})`;
+    case 'sample':
+      return `sample(${cell.events.length} of ${cell.seen})`;
+  }
+}
+
+function formatNumber(n: number): string {
+  if (Number.isInteger(n)) return String(n);
+  return Math.abs(n) >= 100 ? String(Math.round(n)) : n.toFixed(2);
+}
+
+/** `p50=1203 p99=8192`; quantiles are within 1%, so they print as whole numbers once large. */
+export function formatQuantiles(q: QuantilesResult): string {
+  return q.quantiles.map(({ p, value }) => `p${+(p * 100).toFixed(3)}=${value === null ? '-' : formatNumber(value)}`).join(' ');
 }
 
 /** Wall-clock ns since the epoch as local HH:MM:SS.mmm (or .uuuuuu with microseconds). */
@@ -24,15 +43,16 @@ export function formatClock(ns: number, microseconds = false): string {
 function compact(n: number): string {
   const units = ['', 'K', 'M', 'G', 'T', 'P', 'E'];
   let i = 0;
-  while (n >= 1024 && n % 1024 === 0 && i < units.length - 1) {
+  while (Math.abs(n) >= 1024 && n % 1024 === 0 && i < units.length - 1) {
     n /= 1024;
     i++;
   }
   return `${n}${units[i]}`;
 }
 
-function bucketLabel(low: number | null, high: number): string {
-  if (low === null) return '(..., 0)';
+function bucketLabel(low: number | null, high: number | null): string {
+  if (low === null) return `(..., ${compact((high ?? -1) + 1)})`;
+  if (high === null) return `[${compact(low)}, ...)`;
   if (low === high) return `[${compact(low)}]`;
   return `[${compact(low)}, ${compact(high + 1)})`;
 }

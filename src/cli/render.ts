@@ -1,10 +1,13 @@
-import type { HistResult } from '../agg/aggregates.js';
+import type { AggregateResult } from '../agg/aggregate.js';
 import type { ResultMessage } from '../cluster/cluster-stage.js';
 import type { Cell } from '../cluster/rows.js';
 import { formatCell, formatClock, renderHistogram } from './format.js';
 
-function isHist(cell: Cell | undefined): cell is HistResult {
-  return typeof cell === 'object' && cell !== null;
+type Block = Extract<AggregateResult, { kind: 'hist' | 'topk' | 'sample' }>;
+
+/** Results drawn as a block under their row rather than in a table cell. */
+function isBlock(cell: Cell | undefined): cell is Block {
+  return typeof cell === 'object' && cell !== null && cell.kind !== 'quantiles';
 }
 
 function isStack(cell: Cell | undefined): boolean {
@@ -24,7 +27,7 @@ export function resultHeading(result: ResultMessage): string {
  */
 export function renderResult(result: ResultMessage, maxRows = Infinity): string[] {
   const rows = result.rows.slice(0, maxRows);
-  const blocks = rows.some((r) => r.some((c) => isHist(c) || isStack(c)));
+  const blocks = rows.some((r) => r.some((c) => isBlock(c) || isStack(c)));
   const lines = blocks ? renderBlocks(result, rows) : renderTable(result.columns.map((c) => c.name), rows);
   if (rows.length < result.rows.length) lines.push(`… ${result.rows.length - rows.length} more rows`);
   return lines;
@@ -47,8 +50,8 @@ function renderBlocks(result: ResultMessage, rows: readonly (readonly Cell[])[])
     const extra: string[] = [];
     result.columns.forEach((column, i) => {
       const cell = row[i];
-      if (isHist(cell)) {
-        extra.push(`${column.name}:`, ...renderHistogram(cell).map((l) => `  ${l}`));
+      if (isBlock(cell)) {
+        extra.push(`${column.name}:`, ...renderBlock(cell).map((l) => `  ${l}`));
       } else if (isStack(cell)) {
         extra.push(`${column.name}:`, ...(cell as string).split('\n').filter((l) => l.trim() !== '').map((l) => `  ${l.trim()}`));
       } else {
@@ -58,4 +61,20 @@ function renderBlocks(result: ResultMessage, rows: readonly (readonly Cell[])[])
     lines.push(plain.join('  '), ...extra, '');
   }
   return lines;
+}
+
+function renderBlock(cell: Block): string[] {
+  switch (cell.kind) {
+    case 'hist':
+      return renderHistogram(cell);
+    case 'topk':
+      return renderTable(
+        ['count', 'value'],
+        cell.items.map((i) => [i.error > 0 ? `${i.count} (±${i.error})` : i.count, i.value]),
+      );
+    case 'sample': {
+      const names = [...new Set(cell.events.flatMap((e) => Object.keys(e)))];
+      return [`${cell.events.length} of ${cell.seen} events`, ...renderTable(names, cell.events.map((e) => names.map((n) => e[n] ?? null)))];
+    }
+  }
 }

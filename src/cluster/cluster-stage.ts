@@ -1,5 +1,5 @@
-import { AGGREGATES } from '../agg/aggregates.js';
 import { GroupTable } from '../agg/group-table.js';
+import { createAggregate } from '../agg/registry.js';
 import type { MachineSink, MachineWindow } from '../agent/machine-stage.js';
 import type { Row } from '../plan/evaluate.js';
 import type { StagedPlan } from '../plan/planner.js';
@@ -101,6 +101,6 @@ export class ClusterStage implements MachineSink {
 
   private emptyTable(): GroupTable {
     const output = this.plan.cluster.output;
-    return new GroupTable(output.kind === 'Aggregate' ? output.aggregates.map((a) => AGGREGATES[a.function]) : []);
+    return new GroupTable(output.kind === 'Aggregate' ? output.aggregates.map(createAggregate) : []);
   }
 }

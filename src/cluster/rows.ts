@@ -1,11 +1,11 @@
-import type { AggregateFunction, AggregateResult, HistResult } from '../agg/aggregates.js';
+import type { AggregateFunction, AggregateResult } from '../agg/aggregate.js';
 import type { GroupTable } from '../agg/group-table.js';
 import { compileExpr } from '../plan/evaluate.js';
 import type { Value } from '../plan/expr.js';
 import type { AggregateOutput, RowOperation } from '../plan/logical.js';
 
 /** One value of a result: a key or computed value, an aggregate's result, or nothing. */
-export type Cell = Value | HistResult | null;
+export type Cell = Value | AggregateResult;
 
 export interface ResultColumn {
   readonly name: string;
@@ -19,11 +19,19 @@ export interface ResultRows {
   readonly rows: readonly (readonly Cell[])[];
 }
 
-/** A number for ranking and for expressions: a histogram counts as its total. */
+/** A value for ranking and for expressions: a histogram, quantiles, topk or sample counts as its count. */
 function numeric(cell: Cell | undefined): Value {
   if (cell === null || cell === undefined) return 0;
-  if (typeof cell === 'object') return cell.total;
-  return cell;
+  if (typeof cell !== 'object') return cell;
+  switch (cell.kind) {
+    case 'hist':
+    case 'topk':
+      return cell.total;
+    case 'quantiles':
+      return cell.count;
+    case 'sample':
+      return cell.seen;
+  }
 }
 
 /**

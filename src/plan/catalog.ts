@@ -1,4 +1,4 @@
-import type { AggregateFunction } from '../agg/aggregates.js';
+import type { AggregateSpec } from './logical.js';
 import type { Expr, ValueType } from './expr.js';
 
 /** One field an event source offers. */
@@ -17,7 +17,7 @@ export interface ProbeCapabilities {
   /** Why this predicate or value expression cannot be evaluated where the event fires. */
   cannotEvaluate(e: Expr): string | undefined;
   /** Why this aggregate cannot be kept in the probe. */
-  cannotAggregate(fn: AggregateFunction, argument: Expr | undefined): string | undefined;
+  cannotAggregate(aggregate: AggregateSpec): string | undefined;
   /** Why this expression cannot be a group key in the probe. */
   cannotGroupBy(e: Expr): string | undefined;
 }

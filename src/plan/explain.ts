@@ -24,16 +24,15 @@ export function explainPlan(plan: StagedPlan, programs: readonly ProbeProgramTex
 
   out.push(STAGE_TITLES.probe);
   if (probe.filter) out.push(`  filter     ${printExpr(probe.filter)}`);
-  if (probe.action.kind === 'Aggregate') {
-    out.push(`  aggregate  ${describeAggregate(probe.action)}   (partial; deltas read every flush)`);
-  } else {
-    out.push(`  ship       ${probe.action.values.map((v) => v.name).join(', ') || '(nothing but the event itself)'}`);
-  }
+  if (probe.aggregate) out.push(`  aggregate  ${describeAggregate(probe.aggregate)}   (partial; read every flush)`);
+  if (probe.ship) out.push(`  ship       ${probe.ship.values.map((v) => v.name).join(', ') || '(each event, no values)'}`);
 
   out.push(STAGE_TITLES.machine);
   if (machine.filter) out.push(`  filter     ${printExpr(machine.filter)}`);
-  if (machine.aggregate) out.push(`  aggregate  ${describeAggregate(machine.aggregate)}`);
-  else if (cluster.output.kind === 'Aggregate') out.push('  merge      partials from the probe, per flush period');
+  if (machine.aggregate) out.push(`  aggregate  ${describeAggregate(machine.aggregate)}   (from shipped events)`);
+  if (cluster.output.kind === 'Aggregate') {
+    out.push(`  merge      ${probe.aggregate ? "the probe's partials" : ''}${probe.aggregate && machine.aggregate ? ' and ' : ''}${machine.aggregate ? 'its own' : ''}, per flush period`);
+  }
   if (machine.columns) out.push(`  emit       ${machine.columns.map((c) => c.name).join(', ')}`);
 
   out.push(STAGE_TITLES.cluster);

@@ -1,4 +1,4 @@
-import type { AggregateFunction } from '../agg/aggregates.js';
+import type { AggregateFunction } from '../agg/aggregate.js';
 import type { SourceSpan } from '../errors.js';
 import type { SourceSchema } from './catalog.js';
 import type { Expr } from './expr.js';
@@ -16,11 +16,19 @@ export interface Column {
   readonly expr: Expr;
 }
 
-/** One aggregate of the query: `lat = avg(duration)` has name `lat`, function `avg`, argument `duration`. */
+/**
+ * One aggregate of the query: `p = quantiles(duration, 0.5, 0.99)` has name
+ * `p`, function `quantiles`, argument `duration` and params [0.5, 0.99].
+ */
 export interface AggregateSpec {
   readonly name: string;
   readonly function: AggregateFunction;
+  /** The value aggregated; undefined for count() and sample(n). */
   readonly argument: Expr | undefined;
+  /** Constant parameters: lhist's min, max, step; quantiles' p; topk's k; sample's n. */
+  readonly params: readonly number[];
+  /** sample(n) keeps whole events: these columns of each. */
+  readonly columns?: readonly Column[];
 }
 
 /** Without an aggregate, a query streams events; with one, it produces grouped rows. */

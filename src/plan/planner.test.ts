@@ -9,7 +9,8 @@ describe('planner: what runs where', () => {
   it('pushes the filter and the aggregate into the probe when bpftrace can run them', () => {
     const plan = cluster.plan('syscall:openat | where comm =~ "no*" and ret < 0 | count(), avg(duration) by comm | top 5');
     assert.equal(printExpr(plan.probe.filter!), 'comm =~ "no*" and ret < 0');
-    assert.equal(plan.probe.action.kind, 'Aggregate');
+    assert.equal(plan.probe.aggregate?.aggregates.length, 2);
+    assert.equal(plan.probe.ship, undefined);
     assert.equal(plan.machine.filter, undefined);
     assert.equal(plan.machine.aggregate, undefined);
     assert.deepEqual(
@@ -17,7 +18,8 @@ describe('planner: what runs where', () => {
       [
         ['where comm =~ "no*"', 'probe'],
         ['where ret < 0', 'probe'],
-        ['count(), avg(duration) by comm', 'probe'],
+        ['count() by comm', 'probe'],
+        ['avg(duration) by comm', 'probe'],
         ['merge and finalize', 'cluster'],
         ['top 5 by count', 'cluster'],
       ],
@@ -28,8 +30,8 @@ describe('planner: what runs where', () => {
     const plan = cluster.plan('syscall:openat | where comm == "cat" and args.filename =~ "*passwd*" | count() by pid');
     assert.equal(printExpr(plan.probe.filter!), 'comm == "cat"');
     assert.equal(printExpr(plan.machine.filter!), 'args.filename =~ "*passwd*"');
-    assert.ok(plan.probe.action.kind === 'Ship');
-    assert.deepEqual(plan.probe.action.values.map((v) => v.name).sort(), ['args.filename', 'pid']);
+    assert.equal(plan.probe.aggregate, undefined);
+    assert.deepEqual(plan.probe.ship?.values.map((v) => v.name).sort(), ['args.filename', 'pid']);
     assert.equal(plan.machine.aggregate?.aggregates[0]?.function, 'count');
     const machine = plan.placements.find((p) => p.part.startsWith('where args.filename'));
     assert.equal(machine?.stage, 'machine');
@@ -38,9 +40,20 @@ describe('planner: what runs where', () => {
 
   it('ships the selected fields of an event query', () => {
     const plan = cluster.plan('syscall:openat | where ret < 0 | select comm, file = args.filename, ret');
-    assert.ok(plan.probe.action.kind === 'Ship');
-    assert.deepEqual(plan.probe.action.values.map((v) => v.name), ['comm', 'args.filename', 'ret']);
+    assert.deepEqual(plan.probe.ship?.values.map((v) => v.name), ['comm', 'args.filename', 'ret']);
     assert.deepEqual(plan.machine.columns?.map((c) => c.name), ['comm', 'file', 'ret']);
+  });
+
+  it('places each aggregate on its own: what bpftrace can keep stays in the kernel, the rest ships', () => {
+    const plan = cluster.plan('syscall:read | n = count(), quantiles(ret, 0.5), lhist(ret, 0, 100, 10), distinct(pid) by comm');
+    assert.deepEqual(plan.probe.aggregate?.aggregates.map((a) => a.function), ['count', 'lhist']);
+    assert.deepEqual(plan.probe.aggregate?.slots, [0, 2]);
+    assert.deepEqual(plan.machine.aggregate?.aggregates.map((a) => a.function), ['quantiles', 'distinct']);
+    assert.deepEqual(plan.machine.aggregate?.slots, [1, 3]);
+    assert.deepEqual(plan.probe.ship?.values.map((v) => v.name).sort(), ['comm', 'pid', 'ret']);
+    const quantiles = plan.placements.find((p) => p.part.startsWith('quantiles'));
+    assert.equal(quantiles?.stage, 'machine');
+    assert.match(quantiles?.reason ?? '', /no quantile sketch; the probe ships the values it needs/);
   });
 
   it('explains the stages, the placement and the generated program', () => {

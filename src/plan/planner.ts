@@ -1,7 +1,6 @@
 import type { ProbeCapabilities } from './catalog.js';
 import { conjoin, conjuncts, type Expr } from './expr.js';
 import type {
-  AggregateOutput,
   AggregateSpec,
   BoundSource,
   Column,
@@ -11,22 +10,21 @@ import type {
 } from './logical.js';
 import { printExpr } from './print-expr.js';
 
-/** What the probe does with an event that passes its filter. */
-export type ProbeAction = ProbeAggregate | ProbeShip;
-
-/** Aggregate inside the probe; the agent reads the partial state every flush period. */
+/**
+ * Aggregates kept inside the probe, read every flush as partial states.
+ * `slots` gives each one's position among the query's aggregates.
+ */
 export interface ProbeAggregate {
-  readonly kind: 'Aggregate';
   readonly keys: readonly Column[];
   readonly aggregates: readonly AggregateSpec[];
+  readonly slots: readonly number[];
 }
 
 /**
- * Send these values of each event to the machine stage. A value is a field
+ * Values of each passing event sent to the machine stage. A value is a field
  * (named as itself) or a provider function call (named by its printed text).
  */
 export interface ProbeShip {
-  readonly kind: 'Ship';
   readonly values: readonly Column[];
 }
 
@@ -34,15 +32,25 @@ export interface ProbeShip {
 export interface ProbeStage {
   readonly sources: readonly BoundSource[];
   readonly filter: Expr | undefined;
-  readonly action: ProbeAction;
+  /** What the probe aggregates itself; undefined when it aggregates nothing. */
+  readonly aggregate: ProbeAggregate | undefined;
+  /** What it ships per event; undefined when the machine stage needs no events. */
+  readonly ship: ProbeShip | undefined;
+}
+
+/** Aggregates the machine stage computes from shipped events; `slots` as in ProbeAggregate. */
+export interface MachineAggregate {
+  readonly keys: readonly Column[];
+  readonly aggregates: readonly AggregateSpec[];
+  readonly slots: readonly number[];
 }
 
 /** Runs in the agent, one per machine: what the probe could not do, then merging. */
 export interface MachineStage {
   /** Predicate over shipped values that the probe could not evaluate. */
   readonly filter: Expr | undefined;
-  /** Aggregation of shipped events, when the probe could not aggregate. */
-  readonly aggregate: AggregateOutput | undefined;
+  /** Aggregation of shipped events, for the aggregates the probe does not keep. */
+  readonly aggregate: MachineAggregate | undefined;
   /** Event columns to emit, when the query does not aggregate. */
   readonly columns: readonly Column[] | undefined;
 }
@@ -74,9 +82,10 @@ export interface StagedPlan {
 
 /**
  * Splits a logical plan into stages. Predicates go into the probe when every
- * provider involved can evaluate them; aggregation goes into the probe when the
- * whole filter is there and every key and aggregate is supported; otherwise the
- * probe ships the few values the machine stage needs.
+ * provider involved can evaluate them. Each aggregate goes into the probe when
+ * the providers can keep it there and the whole filter runs there too (else
+ * the probe would count events the machine stage rejects); the others are
+ * computed by the machine stage from the few values the probe ships.
  */
 export function planStages(logical: LogicalPlan): StagedPlan {
   const placements: Placement[] = [];
@@ -98,27 +107,47 @@ export function planStages(logical: LogicalPlan): StagedPlan {
   }
 
   const output = logical.output;
-  let action: ProbeAction;
+  let aggregate: ProbeAggregate | undefined;
+  let shipped: Expr[] = [...machineFilters];
   let machine: MachineStage;
   if (output.kind === 'Aggregate') {
-    const text = describeAggregate(output);
-    const reason =
+    const keyReason =
       machineFilters.length > 0
         ? 'a predicate before it runs in the machine stage'
-        : reasonAgainst((c) => firstReason(output, c));
-    if (reason === undefined) {
-      action = { kind: 'Aggregate', keys: output.keys, aggregates: output.aggregates };
-      machine = { filter: undefined, aggregate: undefined, columns: undefined };
-      placements.push({ part: text, stage: 'probe', reason: 'partial aggregate kept in the probe; the agent reads it every flush' });
-    } else {
-      const needed = [...machineFilters, ...output.keys.map((k) => k.expr), ...output.aggregates.flatMap((a) => (a.argument ? [a.argument] : []))];
-      action = { kind: 'Ship', values: shippedValues(needed) };
-      machine = { filter: conjoin(machineFilters), aggregate: output, columns: undefined };
-      placements.push({ part: text, stage: 'machine', reason });
+        : output.keys.map((k) => reasonAgainst((c) => c.cannotGroupBy(k.expr) ?? c.cannotEvaluate(k.expr))).find(Boolean);
+    const inProbe: number[] = [];
+    const inMachine: number[] = [];
+    output.aggregates.forEach((a, slot) => {
+      const reason =
+        keyReason ?? reasonAgainst((c) => c.cannotAggregate(a) ?? (a.argument ? c.cannotEvaluate(a.argument) : undefined));
+      const part = `${describeCall(a)}${output.keys.length ? ` by ${output.keys.map((k) => k.name).join(', ')}` : ''}`;
+      if (reason === undefined) {
+        inProbe.push(slot);
+        placements.push({ part, stage: 'probe', reason: 'partial aggregate kept in the probe; the agent reads it every flush' });
+      } else {
+        inMachine.push(slot);
+        placements.push({ part, stage: 'machine', reason: `${reason}; the probe ships the values it needs` });
+      }
+    });
+    const pick = (slots: number[]) => ({ keys: output.keys, aggregates: slots.map((i) => output.aggregates[i]!), slots });
+    aggregate = inProbe.length > 0 ? pick(inProbe) : undefined;
+    if (inMachine.length > 0) {
+      const machineAggregates = inMachine.map((i) => output.aggregates[i]!);
+      shipped.push(...output.keys.map((k) => k.expr));
+      for (const a of machineAggregates) {
+        if (a.argument) shipped.push(a.argument);
+        for (const c of a.columns ?? []) shipped.push(c.expr);
+      }
+      if (machineAggregates.some((a) => ['first', 'last', 'sample'].includes(a.function))) shipped.push(TIME);
     }
+    machine = { filter: conjoin(machineFilters), aggregate: inMachine.length > 0 ? pick(inMachine) : undefined, columns: undefined };
+    placements.push({
+      part: 'merge and finalize',
+      stage: 'cluster',
+      reason: 'every host’s partials are merged before values such as avg are computed',
+    });
   } else {
-    const needed = [...machineFilters, ...output.columns.map((c) => c.expr)];
-    action = { kind: 'Ship', values: shippedValues(needed) };
+    shipped = [...machineFilters, ...output.columns.map((c) => c.expr)];
     machine = { filter: conjoin(machineFilters), aggregate: undefined, columns: output.columns };
     placements.push({
       part: `events (${output.columns.map((c) => c.name).join(', ')})`,
@@ -126,41 +155,30 @@ export function planStages(logical: LogicalPlan): StagedPlan {
       reason: 'no aggregate: each matching event is shipped to the agent',
     });
   }
-
-  if (output.kind === 'Aggregate') {
-    placements.push({
-      part: 'merge and finalize',
-      stage: 'cluster',
-      reason: 'every host’s partials are merged before values such as avg are computed',
-    });
-  }
   for (const op of logical.rowOperations) {
     placements.push({ part: describeRowOperation(op), stage: 'cluster', reason: 'needs the merged rows of every host' });
   }
 
+  const needsEvents = output.kind === 'Events' || machine.aggregate !== undefined;
   return Object.freeze({
     logical,
-    probe: { sources: logical.sources, filter: conjoin(probeFilters), action },
+    probe: {
+      sources: logical.sources,
+      filter: conjoin(probeFilters),
+      aggregate,
+      ship: needsEvents ? { values: shippedValues(shipped) } : undefined,
+    },
     machine,
     cluster: { output, rowOperations: logical.rowOperations, everyNs: logical.everyNs },
     placements,
   });
 }
 
+/** Event time, shipped for aggregates that order or keep events by it. */
+const TIME: Expr = Object.freeze({ kind: 'Field', name: 'time', type: 'int' });
+
 function uniqueCapabilities(sources: readonly BoundSource[]): ProbeCapabilities[] {
   return [...new Set(sources.map((s) => s.schema.capabilities))];
-}
-
-function firstReason(output: AggregateOutput, c: ProbeCapabilities): string | undefined {
-  for (const key of output.keys) {
-    const reason = c.cannotGroupBy(key.expr) ?? c.cannotEvaluate(key.expr);
-    if (reason) return `by ${key.name}: ${reason}`;
-  }
-  for (const a of output.aggregates) {
-    const reason = c.cannotAggregate(a.function, a.argument) ?? (a.argument ? c.cannotEvaluate(a.argument) : undefined);
-    if (reason) return `${a.name}: ${reason}`;
-  }
-  return undefined;
 }
 
 /** Fields read outside any call, and provider calls as whole values: what the probe must send. */
@@ -192,13 +210,16 @@ function shippedValues(exprs: readonly Expr[]): Column[] {
   return [...values].map(([name, e]) => ({ name, expr: e }));
 }
 
-export function describeAggregate(output: AggregateOutput): string {
-  const calls = output.aggregates
-    .map((a) => {
-      const call = `${a.function}(${a.argument ? printExpr(a.argument) : ''})`;
-      return a.name === call || (a.name === a.function && !a.argument) ? call : `${a.name} = ${call}`;
-    })
-    .join(', ');
+/** An aggregate call as written: `p = quantiles(duration, 0.5, 0.99)`. */
+export function describeCall(a: AggregateSpec): string {
+  const args = [...(a.argument ? [printExpr(a.argument)] : []), ...a.params.map(String)].join(', ');
+  const call = `${a.function}(${args})`;
+  return a.name === call || (a.name === a.function && args === '') ? call : `${a.name} = ${call}`;
+}
+
+/** Aggregates and keys as written: `count(), avg(duration) by comm`. */
+export function describeAggregate(output: { readonly keys: readonly Column[]; readonly aggregates: readonly AggregateSpec[] }): string {
+  const calls = output.aggregates.map(describeCall).join(', ');
   const keys = output.keys.map((k) => (k.name === printExpr(k.expr) ? k.name : `${k.name} = ${printExpr(k.expr)}`));
   return keys.length > 0 ? `${calls} by ${keys.join(', ')}` : calls;
 }

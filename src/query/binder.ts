@@ -1,4 +1,4 @@
-import { AGGREGATES, isAggregateFunction } from '../agg/aggregates.js';
+import { isAggregateFunction, SIGNATURES, type AggregateFunction } from '../agg/aggregate.js';
 import { didYouMean, ProbeUnavailableError, QueryError, type SourceSpan } from '../errors.js';
 import { FUNCTIONS, isResolveFailure, type FieldSpec, type ProbeCatalog } from '../plan/catalog.js';
 import { expr, isArithmetic, type BinaryOperator, type Expr, type ValueType } from '../plan/expr.js';
@@ -12,7 +12,7 @@ import type {
 } from '../plan/logical.js';
 import { arithmetic } from '../plan/evaluate.js';
 import { printExpr } from '../plan/print-expr.js';
-import type { AggregateNode, BindingNode, ExprNode, QueryNode } from './ast.js';
+import type { AggregateCallNode, AggregateNode, BindingNode, ExprNode, QueryNode } from './ast.js';
 import { printExpression } from './printer.js';
 
 export interface BindOptions {
@@ -92,7 +92,7 @@ class Binder {
           if (aggregated) {
             this.fail('a query aggregates once; put all aggregates in one stage: count(), avg(x) by …', stage.span);
           }
-          const aggregate = this.aggregate(stage, scope);
+          const aggregate = this.aggregate(stage, scope, columns ?? this.defaultColumns(sources));
           output = aggregate.output;
           scope = aggregate.scope;
           aggregated = true;
@@ -186,7 +186,7 @@ class Binder {
       .map((f) => ({ name: f.name, expr: expr.field(f.name, f.type) }));
   }
 
-  private aggregate(stage: AggregateNode, scope: Scope): { output: QueryOutput; scope: Scope } {
+  private aggregate(stage: AggregateNode, scope: Scope, eventColumns: readonly Column[]): { output: QueryOutput; scope: Scope } {
     const keys = this.columns(stage.keys, scope, 'by');
     for (const [i, key] of keys.entries()) {
       if (key.expr.type === 'bool') continue;
@@ -195,32 +195,90 @@ class Binder {
     const aggregates: AggregateSpec[] = [];
     const names = new Set(keys.map((k) => k.name));
     for (const call of stage.aggregates) {
-      const fn = call.function.name;
-      if (!isAggregateFunction(fn)) {
-        this.fail(`unknown aggregate ${fn}()`, call.function.span, this.suggest(fn, Object.keys(AGGREGATES)));
-      }
-      const kind = AGGREGATES[fn];
-      if (call.args.length !== kind.arity) {
-        this.fail(
-          kind.arity === 0 ? `${fn}() takes no argument` : `${fn}() takes one argument, e.g. ${fn}(duration)`,
-          call.span,
-        );
-      }
-      let argument: Expr | undefined;
-      if (call.args[0]) {
-        argument = this.expression(call.args[0], scope);
-        this.expectType(argument, 'int', call.args[0].span, `${fn}() needs a number`);
-      }
-      const name = call.name?.name ?? (argument ? `${fn}(${printExpr(argument)})` : fn);
-      if (names.has(name)) this.fail(`two columns are named ${name}; name one with name = …`, call.span);
-      names.add(name);
-      aggregates.push({ name, function: fn, argument });
+      const spec = this.aggregateCall(call, scope, eventColumns);
+      if (names.has(spec.name)) this.fail(`two columns are named ${spec.name}; name one with name = …`, call.span);
+      names.add(spec.name);
+      aggregates.push(spec);
     }
     const rowScope: Scope = new Map();
     for (const k of keys) rowScope.set(k.name, expr.column(k.name, k.expr.type));
-    // A histogram column reads as its total count where a number is needed (top, where).
-    for (const a of aggregates) rowScope.set(a.name, expr.column(a.name, 'int'));
+    for (const a of aggregates) {
+      // first/last keep their value's type; every other aggregate reads as a number after grouping
+      // (a histogram, quantiles, topk or sample as its count).
+      const type = (a.function === 'first' || a.function === 'last') && a.argument ? a.argument.type : 'int';
+      rowScope.set(a.name, expr.column(a.name, type));
+    }
     return { output: { kind: 'Aggregate', keys, aggregates }, scope: rowScope };
+  }
+
+  private aggregateCall(call: AggregateCallNode, scope: Scope, eventColumns: readonly Column[]): AggregateSpec {
+    const fn = call.function.name;
+    if (!isAggregateFunction(fn)) {
+      this.fail(`unknown aggregate ${fn}()`, call.function.span, this.suggest(fn, Object.keys(SIGNATURES)));
+    }
+    const signature = SIGNATURES[fn];
+    const valueArgs = signature.input === 'none' ? 0 : 1;
+    const { min, max, example } = signature.params;
+    if (call.args.length < valueArgs + min || call.args.length > valueArgs + max) {
+      this.fail(`${fn}() takes ${describeArity(valueArgs, min, max)}, e.g. ${example}`, call.span);
+    }
+    let argument: Expr | undefined;
+    if (valueArgs === 1) {
+      argument = this.expression(call.args[0]!, scope);
+      if (signature.input === 'number') this.expectType(argument, 'int', call.args[0]!.span, `${fn}() needs a number`);
+      else if (argument.type === 'stack') this.fail(`${fn}() takes a number or a string, not a stack`, call.args[0]!.span);
+    }
+    const paramNodes = call.args.slice(valueArgs);
+    const params = paramNodes.map((node) => this.constant(node, `the parameters of ${fn}() are constants, e.g. ${example}`));
+    this.checkParams(fn, params, paramNodes, call.span);
+    const printed = call.args.map(printExpression).join(', ');
+    return {
+      name: call.name?.name ?? (call.args.length === 0 ? fn : `${fn}(${printed})`),
+      function: fn,
+      argument,
+      params,
+      ...(fn === 'sample' && { columns: eventColumns }),
+    };
+  }
+
+  private checkParams(fn: AggregateFunction, params: readonly number[], nodes: readonly ExprNode[], span: SourceSpan): void {
+    const at = (i: number) => nodes[i]?.span ?? span;
+    const whole = (i: number, low: number, high: number, what: string) => {
+      const v = params[i]!;
+      if (!Number.isInteger(v) || v < low || v > high) this.fail(`${what} is a whole number from ${low} to ${high}`, at(i));
+    };
+    switch (fn) {
+      case 'lhist': {
+        const [low, high, step] = params as [number, number, number];
+        for (let i = 0; i < 3; i++) whole(i, -(2 ** 53), 2 ** 53, ['min', 'max', 'step'][i]!);
+        if (high <= low) this.fail('lhist(x, min, max, step) needs min < max', at(1));
+        if (step <= 0) this.fail('the step of lhist must be positive', at(2));
+        if ((high - low) / step > 1000) this.fail('lhist would have more than 1000 buckets; take a larger step', at(2));
+        break;
+      }
+      case 'quantiles':
+        params.forEach((p, i) => {
+          if (!(p >= 0 && p <= 1)) this.fail('a quantile is from 0 to 1, e.g. 0.99', at(i));
+        });
+        break;
+      case 'topk':
+        whole(0, 1, 1000, 'k');
+        break;
+      case 'sample':
+        whole(0, 1, 10000, 'n');
+        break;
+      default:
+        break;
+    }
+  }
+
+  /** A constant number: a literal, a duration, or a negated one. Fractions are allowed here. */
+  private constant(node: ExprNode, why: string): number {
+    if (node.kind === 'Number' || node.kind === 'Duration') return node.value;
+    if (node.kind === 'Unary' && node.operator === '-' && (node.operand.kind === 'Number' || node.operand.kind === 'Duration')) {
+      return -node.operand.value;
+    }
+    this.fail(why, node.span);
   }
 
   private columns(bindings: readonly BindingNode[], scope: Scope, clause: string): Column[] {
@@ -240,6 +298,9 @@ class Binder {
   private expression(node: ExprNode, scope: Scope): Expr {
     switch (node.kind) {
       case 'Number':
+        if (!Number.isInteger(node.value)) {
+          this.fail('numbers in expressions are integers; fractions are for durations (1.5ms) and quantiles(x, 0.99)', node.span);
+        }
         return expr.const(node.value, 'int', node.span);
       case 'Duration':
         return expr.const(node.value, 'int', node.span);
@@ -287,7 +348,7 @@ class Binder {
       });
     }
     if (isAggregateFunction(name)) {
-      this.fail(`${name} is an aggregate; call it as a stage, e.g. | ${name}(${AGGREGATES[name].arity ? 'duration' : ''}) by comm`, span);
+      this.fail(`${name} is an aggregate; call it as a stage, e.g. | ${SIGNATURES[name].params.example} by comm`, span);
     }
     this.fail(`unknown field ${name}`, span, this.suggest(name, scope.keys()));
   }
@@ -376,4 +437,11 @@ function typeName(type: ValueType): string {
     case 'stack':
       return 'stack';
   }
+}
+
+function describeArity(values: number, min: number, max: number): string {
+  const value = values === 1 ? 'a value' : '';
+  if (max === 0) return values === 1 ? 'one value' : 'no argument';
+  const params = min === max ? `${min} constant${min === 1 ? '' : 's'}` : `${min} to ${max} constants`;
+  return value ? `${value} and ${params}` : params;
 }

@@ -110,12 +110,7 @@ export class Lexer {
     while (/[A-Za-zµ]/.test(source[this.offset] ?? '')) this.offset++;
     const unit = source.slice(unitStart, this.offset);
     const span = { start, end: this.offset };
-    if (unit === '') {
-      if (!Number.isInteger(value)) {
-        throw new QueryError('numbers are integers; only durations may have a fraction (e.g. 1.5ms)', source, span);
-      }
-      return { kind: 'number', text: source.slice(start, this.offset), span, value };
-    }
+    if (unit === '') return { kind: 'number', text: source.slice(start, this.offset), span, value };
     const scale = DURATION_UNITS[unit];
     if (scale === undefined) {
       throw new QueryError(`unknown unit "${unit}"`, source, { start: unitStart, end: this.offset }, {

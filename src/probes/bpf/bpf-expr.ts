@@ -1,7 +1,7 @@
-import type { AggregateFunction } from '../../agg/aggregates.js';
 import type { ProbeCapabilities } from '../../plan/catalog.js';
 import { compileExpr } from '../../plan/evaluate.js';
 import { expr, isGlob, type Expr } from '../../plan/expr.js';
+import type { AggregateSpec } from '../../plan/logical.js';
 
 /** How a field reads in the bpftrace clause being generated; undefined when it does not exist there. */
 export type FieldReader = (name: string) => string | undefined;
@@ -60,12 +60,30 @@ export const BPF_CAPABILITIES: ProbeCapabilities = {
         return e.args.map((a) => this.cannotEvaluate(a)).find((r) => r !== undefined);
     }
   },
-  cannotAggregate(_fn: AggregateFunction, _argument: Expr | undefined): string | undefined {
-    return undefined;
+  cannotAggregate(aggregate: AggregateSpec): string | undefined {
+    return KERNEL_AGGREGATES[aggregate.function];
   },
   cannotGroupBy(_e: Expr): string | undefined {
     return undefined;
   },
+};
+
+/** Why bpftrace cannot keep an aggregate in a kernel map, or undefined when it can. */
+const KERNEL_AGGREGATES: Readonly<Record<AggregateSpec['function'], string | undefined>> = {
+  count: undefined,
+  sum: undefined,
+  min: undefined,
+  max: undefined,
+  avg: undefined,
+  hist: undefined,
+  lhist: undefined,
+  stddev: 'bpftrace has no variance, and a kernel sum of squares overflows 64 bits past 3 s in ns',
+  quantiles: 'bpftrace has no quantile sketch',
+  distinct: 'bpftrace cannot count distinct values without keeping every one',
+  topk: 'bpftrace cannot rank values inside the kernel',
+  first: 'bpftrace keeps no order of events across CPUs',
+  last: 'bpftrace keeps no order of events across CPUs',
+  sample: 'whole events are sampled by the agent',
 };
 
 function isProbeField(e: Expr): boolean {

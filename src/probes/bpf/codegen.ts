@@ -72,24 +72,26 @@ class ProgramBuilder {
     const fold = (e: Expr) => foldConstants(e, this.constants);
     const filters = conjuncts(stage.filter).map(fold).filter((c) => !(c.kind === 'Const' && c.value === true));
 
+    const actions: Action[] = [];
+    const used: Expr[] = [];
     let aggregate: AggregateLayout | undefined;
-    let ship: ShipLayout | undefined;
-    let action: Action;
-    let used: Expr[];
-    if (stage.action.kind === 'Aggregate') {
-      const keys = stage.action.keys.map((k) => ({ name: k.name, expr: fold(k.expr) }));
-      const aggregates = stage.action.aggregates.map((a) => ({ ...a, argument: a.argument && fold(a.argument) }));
+    if (stage.aggregate) {
+      const keys = stage.aggregate.keys.map((k) => ({ name: k.name, expr: fold(k.expr) }));
+      const aggregates = stage.aggregate.aggregates.map((a) => ({ ...a, argument: a.argument && fold(a.argument) }));
       const built = this.aggregateAction(keys, aggregates);
       aggregate = built.layout;
-      action = built.action;
-      used = [...keys.map((k) => k.expr), ...aggregates.flatMap((a) => (a.argument ? [a.argument] : []))];
-    } else {
-      const values = stage.action.values.map((v) => ({ name: v.name, expr: fold(v.expr) }));
+      actions.push(built.action);
+      used.push(...keys.map((k) => k.expr), ...aggregates.flatMap((a) => (a.argument ? [a.argument] : [])));
+    }
+    let ship: ShipLayout | undefined;
+    if (stage.ship) {
+      const values = stage.ship.values.map((v) => ({ name: v.name, expr: fold(v.expr) }));
       const built = this.shipAction(values);
       ship = built.layout;
-      action = built.action;
-      used = values.map((v) => v.expr);
+      actions.push(built.action);
+      used.push(...values.map((v) => v.expr));
     }
+    const action: Action = { emit: (read, probe) => actions.flatMap((a) => a.emit(read, probe)) };
 
     const needed = new Set<string>();
     for (const e of [...filters, ...used]) fieldsOf(e, needed);
@@ -272,6 +274,14 @@ class ProgramBuilder {
           return { function: 'avg', sum: ref(`@fay_s${i}`, additive), count: countRef };
         case 'hist':
           return { function: 'hist', hist: ref(`@fay_h${i}`, additive) };
+        case 'lhist':
+          return {
+            function: 'lhist',
+            hist: ref(`@fay_h${i}`, additive),
+            buckets: { min: a.params[0]!, max: a.params[1]!, step: a.params[2]! },
+          };
+        default:
+          throw new Error(`${a.function} cannot be kept in a bpftrace map`);
         case 'min':
         case 'max':
           return { function: a.function, value: ref(`@fay_${a.function === 'min' ? 'lo' : 'hi'}${i}`, rotation !== 'none') };
@@ -324,6 +334,9 @@ class ProgramBuilder {
               break;
             case 'hist':
               write(maps.hist, `hist(${argument(a)})`);
+              break;
+            case 'lhist':
+              write(maps.hist, `lhist(${argument(a)}, ${maps.buckets.min}, ${maps.buckets.max}, ${maps.buckets.step})`);
               break;
             case 'min':
             case 'max':

@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { count, hist, max } from '../../agg/aggregates.js';
+import { count, max } from '../../agg/basic.js';
+import { hist } from '../../agg/histograms.js';
+import type { AggregateKind } from '../../agg/aggregate.js';
 import type { ProbePartial } from '../provider.js';
 import { BpftraceOutputDecoder, parseEntries, splitKey } from './decoder.js';
 import type { ProgramLayout } from './layout.js';
@@ -54,7 +56,7 @@ describe('reading bpftrace output', () => {
       },
     };
     const partials: ProbePartial[] = [];
-    const decoder = new BpftraceOutputDecoder(layout, [count, hist, max], { partial: (p) => partials.push(p), events: () => undefined, notice: () => undefined }, 0);
+    const decoder = new BpftraceOutputDecoder(layout, [count, hist, max] as AggregateKind[], { partial: (p) => partials.push(p), events: () => undefined, notice: () => undefined }, 0);
     decoder.startAt(5000);
     const flush = (ns: number, maps: Record<string, unknown>) => {
       decoder.line(JSON.stringify({ type: 'printf', data: `fay:flush ${ns}\n` }));

@@ -1,4 +1,5 @@
-import { type AnyAggregateKind, type HistState } from '../../agg/aggregates.js';
+import type { AggregateKind } from '../../agg/aggregate.js';
+import { linearBucketOfEntry, type HistState } from '../../agg/histograms.js';
 import { GroupTable, type KeyPart } from '../../agg/group-table.js';
 import { log2BucketFromLow } from '../../agg/log2.js';
 import type { Value } from '../../plan/expr.js';
@@ -10,6 +11,7 @@ import {
   MARK_ROTATED,
   RAW_SYSCALL_BASE,
   type AggregateLayout,
+  type AggregateMaps,
   type KeyDecoding,
   type MapRef,
   type ProgramLayout,
@@ -41,7 +43,7 @@ export class BpftraceOutputDecoder {
 
   constructor(
     private readonly layout: ProgramLayout,
-    private readonly kinds: readonly AnyAggregateKind[],
+    private readonly kinds: readonly AggregateKind[],
     private readonly sink: ProbeSink,
     startNs: number,
   ) {
@@ -144,9 +146,11 @@ export class BpftraceOutputDecoder {
           sum(maps.sum);
           count(maps.count);
           break;
-        case 'hist': {
+        case 'hist':
+        case 'lhist': {
           const name = cumulative(maps.hist);
-          if (name) for (const [key, delta] of this.histDeltas(name)) (stateOf(key)[i] as HistState).buckets = delta;
+          const bucketOf = bucketMapping(maps);
+          if (name) for (const [key, delta] of this.histDeltas(name, bucketOf)) (stateOf(key)[i] as HistState).buckets = delta;
           break;
         }
         case 'min':
@@ -180,10 +184,10 @@ export class BpftraceOutputDecoder {
     const partial = this.pending.get(window);
     if (!aggregate || !partial) return;
     const keyed = aggregate.printedParts > 0;
-    const merge = (ref: MapRef, i: number, state: (value: number | Map<number, number>) => unknown) => {
+    const merge = (ref: MapRef, i: number, state: (value: number | Map<number, number>) => unknown, bucketOf?: BucketOfEntry) => {
       if (ref.length !== 2) return;
       for (const buffer of ref) {
-        for (const [key, value] of parseEntries(maps.get(buffer), keyed)) {
+        for (const [key, value] of parseEntries(maps.get(buffer), keyed, bucketOf)) {
           this.kinds[i]!.merge(partial.table.group(this.decodeKey(key, aggregate)).states[i], state(value));
         }
       }
@@ -201,7 +205,8 @@ export class BpftraceOutputDecoder {
           merge(m.count, i, (v) => ({ sum: 0, count: v }));
           break;
         case 'hist':
-          merge(m.hist, i, (v) => ({ buckets: v }));
+        case 'lhist':
+          merge(m.hist, i, (v) => ({ buckets: v }), bucketMapping(m));
           break;
         case 'min':
         case 'max':
@@ -221,10 +226,10 @@ export class BpftraceOutputDecoder {
   private flushMaps = new Map<string, unknown>();
   private readonly parsed = new Map<string, MapEntries>();
 
-  private entries(name: string): MapEntries {
+  private entries(name: string, bucketOf?: BucketOfEntry): MapEntries {
     let entries = this.parsed.get(name);
     if (entries === undefined) {
-      entries = parseEntries(this.flushMaps.get(name), this.layout.aggregate!.printedParts > 0);
+      entries = parseEntries(this.flushMaps.get(name), this.layout.aggregate!.printedParts > 0, bucketOf);
       this.parsed.set(name, entries);
     }
     return entries;
@@ -238,9 +243,9 @@ export class BpftraceOutputDecoder {
     }
   }
 
-  private *histDeltas(name: string): Generator<[string, Map<number, number>]> {
+  private *histDeltas(name: string, bucketOf: BucketOfEntry): Generator<[string, Map<number, number>]> {
     const before = this.previous.get(name);
-    for (const [key, value] of this.entries(name)) {
+    for (const [key, value] of this.entries(name, bucketOf)) {
       const old = before?.get(key) as Map<number, number> | undefined;
       const delta = new Map<number, number>();
       for (const [bucket, n] of value as Map<number, number>) {
@@ -300,6 +305,10 @@ export class BpftraceOutputDecoder {
   }
 }
 
+function bucketMapping(maps: AggregateMaps): BucketOfEntry {
+  return maps.function === 'lhist' ? (entry) => linearBucketOfEntry(entry, maps.buckets) : log2BucketOfEntry;
+}
+
 /** Integers beyond 2^53 keep their exact decimal text rather than rounding into another group. */
 function parseInteger(text: string): number | string {
   const n = Number(text);
@@ -322,25 +331,31 @@ export function splitKey(printed: string, parts: number, freePart: number): stri
   return [...left, middle, ...right];
 }
 
-/** Parses one printed map (keyed or not; counts or hist buckets) into entries. */
-export function parseEntries(raw: unknown, keyed: boolean): MapEntries {
+/** Which histogram bucket a bpftrace hist()/lhist() entry ({min, max, count}) describes. */
+export type BucketOfEntry = (entry: { min?: number; max?: number }) => number;
+
+/** bpftrace's hist(): open below (no min) is the negative bucket, else by its min. */
+export const log2BucketOfEntry: BucketOfEntry = (entry) => log2BucketFromLow(entry.min);
+
+/** Parses one printed map (keyed or not; counts or histogram buckets) into entries. */
+export function parseEntries(raw: unknown, keyed: boolean, bucketOf: BucketOfEntry = log2BucketOfEntry): MapEntries {
   const out: MapEntries = new Map();
   if (raw === undefined || raw === null) return out;
   if (!keyed) {
-    out.set('', parseValue(raw));
+    out.set('', parseValue(raw, bucketOf));
     return out;
   }
   if (typeof raw !== 'object' || Array.isArray(raw)) return out;
-  for (const [key, value] of Object.entries(raw as Record<string, unknown>)) out.set(key, parseValue(value));
+  for (const [key, value] of Object.entries(raw as Record<string, unknown>)) out.set(key, parseValue(value, bucketOf));
   return out;
 }
 
-function parseValue(value: unknown): number | Map<number, number> {
+function parseValue(value: unknown, bucketOf: BucketOfEntry): number | Map<number, number> {
   if (Array.isArray(value)) {
     const buckets = new Map<number, number>();
     for (const entry of value as HistEntry[]) {
       if (entry.count === 0) continue;
-      const bucket = log2BucketFromLow(entry.min);
+      const bucket = bucketOf(entry);
       buckets.set(bucket, (buckets.get(bucket) ?? 0) + entry.count);
     }
     return buckets;

@@ -1,4 +1,5 @@
-import type { AggregateFunction } from '../../agg/aggregates.js';
+import type { AggregateFunction } from '../../agg/aggregate.js';
+import type { LinearBuckets } from '../../agg/histograms.js';
 import type { Value, ValueType } from '../../plan/expr.js';
 
 /**
@@ -41,6 +42,7 @@ export type AggregateMaps =
   | { readonly function: 'sum'; readonly sum: MapRef }
   | { readonly function: 'avg'; readonly sum: MapRef; readonly count: MapRef }
   | { readonly function: 'hist'; readonly hist: MapRef }
+  | { readonly function: 'lhist'; readonly hist: MapRef; readonly buckets: LinearBuckets }
   | { readonly function: Extract<AggregateFunction, 'min' | 'max'>; readonly value: MapRef };
 
 /**
@@ -73,6 +75,7 @@ export function mapRefsOf(maps: AggregateMaps): MapRef[] {
     case 'avg':
       return [maps.count, maps.sum];
     case 'hist':
+    case 'lhist':
       return [maps.hist];
     case 'min':
     case 'max':

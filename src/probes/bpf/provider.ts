@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { randomInt } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import { AGGREGATES } from '../../agg/aggregates.js';
+import { createAggregate } from '../../agg/registry.js';
 import type { ResolveFailure, SourceSchema } from '../../plan/catalog.js';
 import { globToRegExp } from '../../plan/expr.js';
 import type { ProbeStage } from '../../plan/planner.js';
@@ -136,7 +136,7 @@ export class BpfProvider implements Provider {
     // Above any pid the kernel can hand out (pid_max is at most 2^22), so kill(token, 0) only ever means "stop".
     const stopToken = (1 << 23) + randomInt(1 << 29);
     const layout = generateProgram({ stage, options, clockOffsetNs: clockOffsetNs(), stopToken });
-    const kinds = stage.action.kind === 'Aggregate' ? stage.action.aggregates.map((a) => AGGREGATES[a.function]) : [];
+    const kinds = stage.aggregate?.aggregates.map(createAggregate) ?? [];
     return {
       program: { provider: 'bpf', language: 'bpftrace', text: layout.text },
       start: (sink: ProbeSink): RunningProbe => {
@@ -148,7 +148,7 @@ export class BpfProvider implements Provider {
           onAttached: () => decoder.startAt(Date.now() * 1e6),
           onWarning: (message) => sink.notice(`bpftrace: ${message}`),
           requestStop: (cpu) => stopRequest(stopToken, cpu),
-          drainCpus: stage.action.kind === 'Ship' ? reachableCpus() : [],
+          drainCpus: stage.ship ? reachableCpus() : [],
         });
         const finished = child.finished.then(() => decoder.finish());
         return { attached: child.attached, finished, stop: () => child.stop() };
