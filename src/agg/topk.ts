@@ -33,6 +33,12 @@ function keepLargest(s: TopKState, capacity: number): void {
   s.counters = new Map(kept);
 }
 
+/** Ties rank numbers by value, then anything else by its text. */
+function compareScalars(a: Scalar, b: Scalar): number {
+  if (typeof a === 'number' && typeof b === 'number') return a - b;
+  return scalarKey(a) < scalarKey(b) ? -1 : scalarKey(a) > scalarKey(b) ? 1 : 0;
+}
+
 export function topk(k: number): AggregateKind<TopKState, TopKResult> {
   const capacity = Math.max(4 * k, 64);
   return {
@@ -79,7 +85,7 @@ export function topk(k: number): AggregateKind<TopKState, TopKResult> {
     finalize: (s) => ({
       kind: 'topk',
       items: [...s.counters.values()]
-        .sort((a, b) => b.count - a.count || (scalarKey(a.value) < scalarKey(b.value) ? -1 : 1))
+        .sort((a, b) => b.count - a.count || compareScalars(a.value, b.value))
         .slice(0, k)
         .map((c) => ({ value: c.value, count: c.count, error: c.error })),
       total: s.total,

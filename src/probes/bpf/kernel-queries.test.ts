@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, afterEach, before, describe, it } from 'node:test';
-import type { HistResult } from '../../agg/aggregate.js';
+import type { HistResult, QuantilesResult, SampleResult, TopKResult } from '../../agg/aggregate.js';
 import { EmbeddedCluster, type RunOptions } from '../../cluster/embedded.js';
 import { bpftraceProcesses, loadedBpfPrograms, newBpfPrograms } from '../../testing/kernel-state.js';
 import { collect, eventRows, rowsOf, type Collected } from '../../testing/query.js';
@@ -159,6 +159,29 @@ describe('kernel queries on real probes and real workloads', () => {
     // A call at a window's edge may count in one window and set extremes in the next; a busy window has both.
     assert.ok(counted.filter((r) => (r.count as number) > 10).every((r) => r['min(args[0])'] !== null), 'busy windows have their extremes');
     assert.ok(rows.some((r) => r.count === 0 && r['min(args[0])'] === null), 'a quiet window has a count of 0 and no extremes');
+  });
+
+  it('merges aggregates kept in the kernel with those the agent computes from shipped values', async () => {
+    const query =
+      'syscall:read | where comm == "fay-mix" | n = count(), l = lhist(ret, 0, 1000, 100), q = quantiles(ret, 0.5, 1), ' +
+      'd = distinct(ret), t = topk(ret, 2), f = first(ret), z = last(ret), s = stddev(ret), e = sample(2)';
+    const plan = cluster.plan(query);
+    assert.deepEqual(plan.probe.aggregate?.aggregates.map((a) => a.name), ['n', 'l']);
+    const result = await around(query, () => runWorkload('fay-mix', 'read', 7, 250, 250, 999, 1000, 250));
+    const [row] = rowsOf(result.final);
+    assert.equal(row!.n, 6);
+    assert.deepEqual(histBuckets(row!.l), [[0, 1], [200, 3], [900, 1], [1000, 1]]);
+    const q = row!.q as QuantilesResult;
+    assert.equal(q.count, 6);
+    assert.ok(Math.abs(q.quantiles[0]!.value! - 250) <= 2.5 && Math.abs(q.quantiles[1]!.value! - 1000) <= 10, JSON.stringify(q));
+    assert.equal(row!.d, 4);
+    assert.deepEqual((row!.t as TopKResult).items.map((i) => [i.value, i.count, i.error]), [[250, 3, 0], [7, 1, 0]]);
+    assert.deepEqual([row!.f, row!.z], [7, 250]);
+    assert.ok(Math.abs((row!.s as number) - 391.4987) < 0.001, String(row!.s));
+    const sample = row!.e as SampleResult;
+    assert.equal(sample.seen, 6);
+    assert.equal(sample.events.length, 2);
+    for (const event of sample.events) assert.equal(event.comm, 'fay-mix');
   });
 
   it('falls back to the machine stage for a glob bpftrace cannot match, with the same exact answer', async () => {
