@@ -27,6 +27,7 @@ const result = (rows: (string | number)[][], complete: boolean): ResultMessage =
   endNs: Date.UTC(2026, 10, 26, 10, 0, 1) * 1e6,
   complete,
   hosts: ['vm'],
+  foldedGroups: 0,
 });
 
 describe('terminal output', () => {

@@ -59,6 +59,7 @@ export class QueryPrinter {
           start: new Date(result.startNs / 1e6).toISOString(),
           end: new Date(result.endNs / 1e6).toISOString(),
           hosts: result.hosts,
+          ...(result.foldedGroups > 0 && { folded_groups: result.foldedGroups }),
           rows: result.rows.map((r) => rowObject(names, r)),
         })}\n`,
       );

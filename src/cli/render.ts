@@ -18,7 +18,8 @@ function isStack(cell: Cell | undefined): boolean {
 export function resultHeading(result: ResultMessage): string {
   const span = `${formatClock(result.startNs)} – ${formatClock(result.endNs)}`;
   const hosts = result.hosts.length === 1 ? result.hosts[0]! : `${result.hosts.length} hosts`;
-  return `${span}  ${hosts}  ${result.rows.length} row${result.rows.length === 1 ? '' : 's'}`;
+  const folded = result.foldedGroups > 0 ? `  (${result.foldedGroups} more groups folded into (other))` : '';
+  return `${span}  ${hosts}  ${result.rows.length} row${result.rows.length === 1 ? '' : 's'}${folded}`;
 }
 
 /**

@@ -4,6 +4,7 @@ import type { MachineSink, MachineWindow } from '../agent/machine-stage.js';
 import type { Row } from '../plan/evaluate.js';
 import type { StagedPlan } from '../plan/planner.js';
 import { finalizeRows, type Cell, type ResultColumn } from './rows.js';
+import { Windower, type Emission } from './windows.js';
 
 /** What a running query emits, in order. */
 export type QueryMessage = ResultMessage | EventsMessage | NoticeMessage;
@@ -20,6 +21,8 @@ export interface ResultMessage {
   readonly complete: boolean;
   /** Hosts whose partials are in these rows. */
   readonly hosts: readonly string[];
+  /** Groups beyond the cap, folded into the (other) row (0: none). */
+  readonly foldedGroups: number;
 }
 
 export interface EventsMessage {
@@ -37,38 +40,30 @@ export interface NoticeMessage {
 
 /**
  * The client's part of a query: merges every machine's partials, finalizes
- * them, applies ranking and limits, and emits results. With `every`, each
- * window is emitted on its own; otherwise one running result grows.
+ * them, applies ranking and limits, and emits results: one per period,
+ * covering what the query's window says (see Windower).
  */
 export class ClusterStage implements MachineSink {
-  private running: GroupTable | undefined;
-  private readonly hosts = new Set<string>();
-  private startNs: number | undefined;
-  private endNs = 0;
+  private readonly windows: Windower;
   private eventsLeft: number;
 
   constructor(
     private readonly plan: StagedPlan,
-    private readonly windowed: boolean,
+    /** How long one period is at run time (the query's, or the refresh period). */
+    periodNs: number,
     private readonly emit: (message: QueryMessage) => void,
     /** Called once when an event query has all the events its limit allows. */
     private readonly onLimitReached: () => void,
   ) {
     const limit = plan.cluster.rowOperations.find((op) => op.kind === 'Limit');
     this.eventsLeft = plan.cluster.output.kind === 'Events' && limit ? limit.count : Infinity;
+    const { coverNs } = plan.cluster.windowing;
+    this.windows = new Windower(() => this.emptyTable(), coverNs === undefined ? undefined : Math.max(1, Math.round(coverNs / periodNs)));
   }
 
   window(window: MachineWindow): void {
-    this.hosts.add(window.host);
-    if (this.windowed) {
-      this.emitRows(window.table, window.startNs, window.endNs, true, [window.host]);
-      return;
-    }
-    this.running ??= this.emptyTable();
-    this.running.merge(window.table);
-    this.startNs ??= window.startNs;
-    this.endNs = window.endNs;
-    this.emitRows(this.running, this.startNs, this.endNs, false, [...this.hosts]);
+    const emission = this.windows.push({ table: window.table, startNs: window.startNs, endNs: window.endNs, hosts: [window.host] });
+    this.emitRows(emission);
   }
 
   events(host: string, rows: readonly Row[]): void {
@@ -88,15 +83,24 @@ export class ClusterStage implements MachineSink {
 
   /** The query is over: a running result is emitted once more, as the final answer. */
   finish(endNs: number): void {
-    if (this.windowed || this.plan.cluster.output.kind !== 'Aggregate') return;
-    this.emitRows(this.running ?? this.emptyTable(), this.startNs ?? endNs, Math.max(this.endNs, this.startNs ?? endNs), true, [...this.hosts]);
+    const emission = this.windows.finish(endNs);
+    if (emission) this.emitRows(emission);
   }
 
-  private emitRows(table: GroupTable, startNs: number, endNs: number, complete: boolean, hosts: string[]): void {
+  private emitRows(emission: Emission): void {
     const output = this.plan.cluster.output;
     if (output.kind !== 'Aggregate') return;
-    const { columns, rows } = finalizeRows(table, output, this.plan.cluster.rowOperations);
-    this.emit({ kind: 'result', columns, rows, startNs, endNs, complete, hosts });
+    const { columns, rows } = finalizeRows(emission.table, output, this.plan.cluster.rowOperations);
+    this.emit({
+      kind: 'result',
+      columns,
+      rows,
+      startNs: emission.startNs,
+      endNs: emission.endNs,
+      complete: emission.complete,
+      hosts: emission.hosts,
+      foldedGroups: emission.table.foldedGroups,
+    });
   }
 
   private emptyTable(): GroupTable {

@@ -1,6 +1,7 @@
 import { Agent, type AgentRunOptions, type RunningQuery } from '../agent/agent.js';
 import { UsageError } from '../errors.js';
 import { explainPlan } from '../plan/explain.js';
+import type { Windowing } from '../plan/logical.js';
 import { planStages, type StagedPlan } from '../plan/planner.js';
 import { BpfProvider } from '../probes/bpf/provider.js';
 import { ProbeRegistry } from '../probes/registry.js';
@@ -13,17 +14,24 @@ export interface RunOptions {
   readonly durationMs?: number;
   /** How often a running result (a query without `every`) is refreshed. Default 1000 ms. */
   readonly refreshMs?: number;
-  /** Emit a window every this many ms, overriding the query's `every`. */
+  /** Emit a result every this many ms, overriding the query's period (tumbling windows if it has none). */
   readonly everyMs?: number;
 }
 
 const DEFAULT_REFRESH_MS = 1000;
 
-/** How often the agent reads partials, and whether each read closes a window (`every`). */
-function agentSettings(plan: StagedPlan, options: RunOptions): AgentRunOptions {
-  const everyNs = options.everyMs !== undefined ? options.everyMs * 1e6 : plan.cluster.everyNs;
-  if (everyNs === undefined) return { flushPeriodMs: options.refreshMs ?? DEFAULT_REFRESH_MS, windowed: false };
-  return { flushPeriodMs: Math.max(1, Math.round(everyNs / 1e6)), windowed: true };
+/** The plan with the command line's timing: --every sets the period (tumbling windows when the query has none). */
+function withWindowing(plan: StagedPlan, options: RunOptions): StagedPlan {
+  if (options.everyMs === undefined) return plan;
+  const periodNs = options.everyMs * 1e6;
+  const windowing: Windowing = { periodNs, coverNs: plan.cluster.windowing.coverNs ?? periodNs };
+  return { ...plan, cluster: { ...plan.cluster, windowing } };
+}
+
+/** How often the agent reads partials, and whether each read closes a period of its own (any window). */
+function agentSettings(windowing: Windowing, options: RunOptions): AgentRunOptions {
+  const periodMs = windowing.periodNs === undefined ? (options.refreshMs ?? DEFAULT_REFRESH_MS) : windowing.periodNs / 1e6;
+  return { flushPeriodMs: Math.max(1, Math.round(periodMs)), windowed: windowing.coverNs !== undefined };
 }
 
 /** How a run ended. */
@@ -47,9 +55,10 @@ export class QueryRun implements AsyncIterable<QueryMessage> {
     agent: Agent,
     options: RunOptions,
   ) {
-    const settings = agentSettings(plan, options);
-    const cluster = new ClusterStage(plan, settings.windowed, (m) => this.queue.push(m), () => void this.stop('limit'));
-    this.running = agent.compile(plan, settings).start(cluster);
+    const staged = withWindowing(plan, options);
+    const settings = agentSettings(staged.cluster.windowing, options);
+    const cluster = new ClusterStage(staged, settings.flushPeriodMs * 1e6, (m) => this.queue.push(m), () => void this.stop('limit'));
+    this.running = agent.compile(staged, settings).start(cluster);
     this.attached = this.running.attached;
     let timer: NodeJS.Timeout | undefined;
     if (options.durationMs !== undefined) {
@@ -107,8 +116,8 @@ export class EmbeddedCluster {
 
   /** The stages of a query, where each part runs, and the generated probe programs. */
   explain(query: string, options: RunOptions = {}): string {
-    const plan = this.plan(query);
-    const compiled = this.agent.compile(plan, agentSettings(plan, options));
+    const plan = withWindowing(this.plan(query), options);
+    const compiled = this.agent.compile(plan, agentSettings(plan.cluster.windowing, options));
     return explainPlan(plan, compiled.programs);
   }
 

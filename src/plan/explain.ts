@@ -1,3 +1,4 @@
+import type { Windowing } from './logical.js';
 import { printExpr } from './print-expr.js';
 import { describeAggregate, describeRowOperation, type StagedPlan, type StageName } from './planner.js';
 
@@ -38,9 +39,7 @@ export function explainPlan(plan: StagedPlan, programs: readonly ProbeProgramTex
   out.push(STAGE_TITLES.cluster);
   if (cluster.output.kind === 'Aggregate') out.push(`  merge      partials of every host; finalize ${describeAggregate(cluster.output)}`);
   for (const op of cluster.rowOperations) out.push(`  ${op.kind.toLowerCase().padEnd(10)} ${describeRowOperation(op).replace(/^\w+ /, '')}`);
-  out.push(
-    `  emit       ${cluster.everyNs === undefined ? 'one running result (refreshed live), final at the end' : `every ${formatPeriod(cluster.everyNs)}, each covering its own period`}`,
-  );
+  out.push(`  emit       ${describeWindowing(cluster.windowing)}`);
 
   out.push('');
   out.push('placement:');
@@ -53,6 +52,13 @@ export function explainPlan(plan: StagedPlan, programs: readonly ProbeProgramTex
     out.push(...program.text.trimEnd().split('\n').map((l) => `  ${l}`));
   }
   return out.join('\n');
+}
+
+function describeWindowing({ periodNs, coverNs }: Windowing): string {
+  const period = periodNs === undefined ? 'every refresh period' : `every ${formatPeriod(periodNs)}`;
+  if (coverNs === undefined) return `one running result, refreshed ${period}, final at the end`;
+  if (coverNs === periodNs) return `${period}, each covering its own period`;
+  return `${period}, each covering the last ${formatPeriod(coverNs)}`;
 }
 
 /** A period in ns as the shortest FayQL duration literal. */

@@ -71,6 +71,20 @@ export interface RowLimit {
 }
 
 /**
+ * When results are emitted and what each covers. Every query is read in
+ * periods; each period ends with a result. `every 1s` and `window 1s` cover
+ * one period each (tumbling); `window 1m slide 10s` and `last 1m every 10s`
+ * cover the last six; without any, one running result covers everything since
+ * the start and is refreshed every period.
+ */
+export interface Windowing {
+  /** Length of a period in ns; undefined: the refresh period chosen when the query runs. */
+  readonly periodNs: number | undefined;
+  /** What each result covers in ns (a multiple of the period); undefined: everything since the start. */
+  readonly coverNs: number | undefined;
+}
+
+/**
  * A query as data, independent of where each part will run: what to listen
  * to, which events count, what to compute from them.
  */
@@ -82,8 +96,7 @@ export interface LogicalPlan {
   readonly filter: Expr | undefined;
   readonly output: QueryOutput;
   readonly rowOperations: readonly RowOperation[];
-  /** Emit period (`every`): each emission covers its own period. Undefined: one running result. */
-  readonly everyNs: number | undefined;
+  readonly windowing: Windowing;
   /** What `now()` meant: wall-clock ns since the epoch when the query was planned. */
   readonly startedAtNs: number;
 }

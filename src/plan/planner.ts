@@ -7,6 +7,7 @@ import type {
   LogicalPlan,
   QueryOutput,
   RowOperation,
+  Windowing,
 } from './logical.js';
 import { printExpr } from './print-expr.js';
 
@@ -59,7 +60,7 @@ export interface MachineStage {
 export interface ClusterStage {
   readonly output: QueryOutput;
   readonly rowOperations: readonly RowOperation[];
-  readonly everyNs: number | undefined;
+  readonly windowing: Windowing;
 }
 
 export type StageName = 'probe' | 'machine' | 'cluster';
@@ -169,7 +170,7 @@ export function planStages(logical: LogicalPlan): StagedPlan {
       ship: needsEvents ? { values: shippedValues(shipped) } : undefined,
     },
     machine,
-    cluster: { output, rowOperations: logical.rowOperations, everyNs: logical.everyNs },
+    cluster: { output, rowOperations: logical.rowOperations, windowing: logical.windowing },
     placements,
   });
 }

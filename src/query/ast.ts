@@ -15,7 +15,7 @@ export interface ProbePointNode {
   readonly span: SourceSpan;
 }
 
-export type StageNode = WhereNode | LetNode | SelectNode | AggregateNode | TopNode | LimitNode | EveryNode;
+export type StageNode = WhereNode | LetNode | SelectNode | AggregateNode | TopNode | LimitNode | EveryNode | WindowNode | LastNode;
 
 export interface WhereNode {
   readonly kind: 'Where';
@@ -78,6 +78,21 @@ export interface LimitNode {
 export interface EveryNode {
   readonly kind: 'Every';
   readonly period: DurationNode;
+  readonly span: SourceSpan;
+}
+
+/** `window 10s` (tumbling) or `window 1m slide 10s` (sliding). */
+export interface WindowNode {
+  readonly kind: 'Window';
+  readonly size: DurationNode;
+  readonly slide: DurationNode | undefined;
+  readonly span: SourceSpan;
+}
+
+/** `last 5m`: each result covers the most recent 5 minutes. */
+export interface LastNode {
+  readonly kind: 'Last';
+  readonly length: DurationNode;
   readonly span: SourceSpan;
 }
 

@@ -87,6 +87,52 @@ describe('binding queries to this machine’s probe points', () => {
     }
   });
 
+  it('reads every, window, slide and last as a period and what each result covers', () => {
+    const cases: [string, { periodNs: number | undefined; coverNs: number | undefined }][] = [
+      ['syscall:read | count()', { periodNs: undefined, coverNs: undefined }],
+      ['syscall:read | count() every 2s', { periodNs: 2e9, coverNs: 2e9 }],
+      ['syscall:read | count() | window 10s', { periodNs: 10e9, coverNs: 10e9 }],
+      ['syscall:read | count() | window 1m slide 10s', { periodNs: 10e9, coverNs: 60e9 }],
+      ['syscall:read | count() | window 1m | every 10s', { periodNs: 10e9, coverNs: 60e9 }],
+      ['syscall:read | count() | last 5m', { periodNs: undefined, coverNs: 300e9 }],
+      ['syscall:read | count() | last 5m | every 30s', { periodNs: 30e9, coverNs: 300e9 }],
+    ];
+    for (const [query, windowing] of cases) assert.deepEqual(compileQuery(query, catalog, NOW).windowing, windowing, query);
+    const errors: [string, RegExp][] = [
+      ['syscall:read | count() | window 1m slide 7s', /1m is not a whole number of periods of 7s/],
+      ['syscall:read | count() | window 5s slide 10s', /covers 5s, less than the period/],
+      ['syscall:read | count() | window 1m | last 1m', /window or last, not both/],
+      ['syscall:read | count() | window 1m slide 10s | every 5s', /drop every/],
+      ['syscall:read | window 1s', /window sets when aggregated results are emitted/],
+      ['syscall:read | count() every 1s | every 2s', /every is given twice/],
+    ];
+    for (const [query, message] of errors) assert.match(rejected(query).message, message, query);
+  });
+
+  it('takes the parameters aggregates need, and checks them', () => {
+    const plan = compileQuery('syscall:read | quantiles(ret, 0.5, 0.999), lhist(ret, 0, 100, 10), topk(comm, 5), sample(3)', catalog, NOW);
+    assert.ok(plan.output.kind === 'Aggregate');
+    assert.deepEqual(plan.output.aggregates.map((a) => [a.name, a.params]), [
+      ['quantiles(ret, 0.5, 0.999)', [0.5, 0.999]],
+      ['lhist(ret, 0, 100, 10)', [0, 100, 10]],
+      ['topk(comm, 5)', [5]],
+      ['sample(3)', [3]],
+    ]);
+    assert.deepEqual(plan.output.aggregates[3]!.columns?.map((c) => c.name), ['time', 'probe', 'pid', 'comm', 'args.fd', 'args.buf', 'args.count']);
+    const errors: [string, RegExp][] = [
+      ['syscall:read | quantiles(ret)', /quantiles\(\) takes a value and 1 to 16 constants, e.g. quantiles\(duration, 0.5, 0.99\)/],
+      ['syscall:read | quantiles(ret, 1.5)', /a quantile is from 0 to 1/],
+      ['syscall:read | lhist(ret, 10, 0, 1)', /needs min < max/],
+      ['syscall:read | lhist(ret, 0, 100000, 1)', /more than 1000 buckets/],
+      ['syscall:read | topk(comm, 0)', /k is a whole number from 1 to 1000/],
+      ['syscall:read | topk(comm, pid)', /the parameters of topk\(\) are constants/],
+      ['syscall:read | sample(0)', /n is a whole number from 1 to 10000/],
+      ['syscall:read | distinct(kstack)', /a number or a string, not a stack/],
+      ['syscall:read | where ret > 1.5 | count()', /numbers in expressions are integers/],
+    ];
+    for (const [query, message] of errors) assert.match(rejected(query).message, message, query);
+  });
+
   it('says plainly that kernel functions cannot be probed here, and why', () => {
     assert.throws(
       () => compileQuery('kernel:vfs_read | count()', catalog, NOW),

@@ -9,10 +9,11 @@ import type {
   LogicalPlan,
   QueryOutput,
   RowOperation,
+  Windowing,
 } from '../plan/logical.js';
 import { arithmetic } from '../plan/evaluate.js';
 import { printExpr } from '../plan/print-expr.js';
-import type { AggregateCallNode, AggregateNode, BindingNode, ExprNode, QueryNode } from './ast.js';
+import type { AggregateCallNode, AggregateNode, BindingNode, DurationNode, ExprNode, LastNode, QueryNode, WindowNode } from './ast.js';
 import { printExpression } from './printer.js';
 
 export interface BindOptions {
@@ -24,6 +25,13 @@ export interface BindOptions {
 /** Resolves names and types in a parsed query and produces its logical plan. */
 export function bindQuery(query: QueryNode, source: string, options: BindOptions): LogicalPlan {
   return new Binder(source, options).bind(query);
+}
+
+/** The timing clauses of a query, as written. */
+interface TimingClauses {
+  every?: DurationNode;
+  window?: WindowNode;
+  last?: LastNode;
 }
 
 /** What a name in scope stands for: an event field, or a named expression over fields or columns. */
@@ -47,13 +55,13 @@ class Binder {
     let columns: Column[] | undefined;
     let output: QueryOutput | undefined;
     const rowOperations: RowOperation[] = [];
-    let everyNs: number | undefined;
-    let everySpan: SourceSpan | undefined;
-
-    const setEvery = (value: number, span: SourceSpan) => {
-      if (everySpan !== undefined) this.fail('every is given twice', span);
-      everyNs = value;
-      everySpan = span;
+    const timing: TimingClauses = {};
+    const setTiming = (clause: keyof TimingClauses, node: TimingClauses[keyof TimingClauses] & object) => {
+      if (!aggregated) {
+        this.fail(`${clause} sets when aggregated results are emitted; put it after an aggregate such as count()`, node.span);
+      }
+      if (timing[clause]) this.fail(`${clause} is given twice`, node.span);
+      (timing as Record<string, unknown>)[clause] = node;
     };
 
     for (const stage of query.stages) {
@@ -96,7 +104,7 @@ class Binder {
           output = aggregate.output;
           scope = aggregate.scope;
           aggregated = true;
-          if (stage.every) setEvery(stage.every.value, stage.every.span);
+          if (stage.every) setTiming('every', stage.every);
           break;
         }
         case 'Top': {
@@ -115,10 +123,13 @@ class Binder {
           rowOperations.push({ kind: 'Limit', count: stage.count.value });
           break;
         case 'Every':
-          if (!aggregated) {
-            this.fail('every sets how often aggregated results are emitted; put it after an aggregate such as count()', stage.span);
-          }
-          setEvery(stage.period.value, stage.period.span);
+          setTiming('every', stage.period);
+          break;
+        case 'Window':
+          setTiming('window', stage);
+          break;
+        case 'Last':
+          setTiming('last', stage);
           break;
       }
     }
@@ -129,10 +140,36 @@ class Binder {
       filter: filters.reduce<Expr | undefined>((acc, f) => (acc ? expr.binary('and', acc, f) : f), undefined),
       output: output ?? { kind: 'Events', columns: columns ?? this.defaultColumns(sources) },
       rowOperations,
-      everyNs,
+      windowing: this.windowing(timing),
       startedAtNs: this.nowNs,
     };
     return Object.freeze(plan);
+  }
+
+  /** every, window and last, resolved into one period length and what each result covers. */
+  private windowing(timing: TimingClauses): Windowing {
+    const { every, window, last } = timing;
+    if (window && last) this.fail('a query takes window or last, not both', last.span);
+    if (window?.slide && every) this.fail('window … slide sets the emit period already; drop every', every.span);
+    let periodNs: number | undefined;
+    let coverNs: number | undefined;
+    if (window) {
+      coverNs = window.size.value;
+      periodNs = window.slide?.value ?? every?.value ?? coverNs;
+    } else if (last) {
+      coverNs = last.length.value;
+      periodNs = every?.value;
+    } else if (every) {
+      coverNs = periodNs = every.value;
+    }
+    const covering = window?.size ?? last?.length;
+    if (covering && periodNs !== undefined) {
+      if (periodNs > coverNs!) this.fail(`each result covers ${covering.text}, less than the period it is emitted every`, covering.span);
+      if (coverNs! % periodNs !== 0) {
+        this.fail(`${covering.text} is not a whole number of periods of ${(window?.slide ?? every)!.text}`, covering.span);
+      }
+    }
+    return { periodNs, coverNs };
   }
 
   private resolveSources(query: QueryNode): BoundSource[] {

@@ -29,7 +29,7 @@ export function parseExpression(source: string): ExprNode {
   return expr;
 }
 
-const STAGE_WORDS = ['where', 'let', 'select', 'top', 'limit', 'every'];
+const STAGE_WORDS = ['where', 'let', 'select', 'top', 'limit', 'every', 'window', 'last'];
 const COMPARISONS: readonly BinaryOperator[] = ['==', '!=', '<', '<=', '>', '>=', '=~', '!~'];
 
 class Parser {
@@ -116,12 +116,23 @@ class Parser {
           const period = this.duration('every');
           return { kind: 'Every', period, span: this.spanFrom(start, period.span) };
         }
+        case 'window': {
+          this.advance();
+          const size = this.duration('window');
+          const slide = this.acceptWord('slide') ? this.duration('slide') : undefined;
+          return { kind: 'Window', size, slide, span: this.spanFrom(start, (slide ?? size).span) };
+        }
+        case 'last': {
+          this.advance();
+          const length = this.duration('last');
+          return { kind: 'Last', length, span: this.spanFrom(start, length.span) };
+        }
         default:
           if (!KEYWORDS.has(token.text)) return this.aggregation();
       }
     }
     this.fail(
-      `expected a stage (where, let, select, an aggregate such as count(), top, limit or every), found ${this.describe(token)}`,
+      `expected a stage (where, let, select, an aggregate such as count(), top, limit, every, window or last), found ${this.describe(token)}`,
     );
   }
 

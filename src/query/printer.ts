@@ -29,6 +29,10 @@ export function printStage(stage: StageNode): string {
       return `limit ${stage.count.text}`;
     case 'Every':
       return `every ${stage.period.text}`;
+    case 'Window':
+      return `window ${stage.size.text}${stage.slide ? ` slide ${stage.slide.text}` : ''}`;
+    case 'Last':
+      return `last ${stage.length.text}`;
   }
 }
 

@@ -143,6 +143,20 @@ describe('kernel queries on real probes and real workloads', () => {
     assert.ok(windows.some((w) => rowsOf(w)[0]?.count === 0), 'the sleep leaves a window with no calls, counted as 0');
   });
 
+  it('slides a window over periods: a burst shows in every window that covers it, then drops out', async () => {
+    const result = await around('syscall:getppid | where comm == "fay-slide" | n = count(), max(pid) | window 300ms slide 100ms', async () => {
+      await runWorkload('fay-slide', 'getppid', 20000);
+      await runWorkload('fay-slide', 'sleep', 450, 1);
+    });
+    const windows = result.results.map((r) => ({ span: (r.endNs - r.startNs) / 1e6, n: rowsOf(r)[0]!.n as number }));
+    // The last period runs from the last tick to the stop, so only the windows before it are bounded.
+    assert.ok(windows.slice(0, -1).every((w) => w.span <= 330), `no window covers more than three periods: ${JSON.stringify(windows)}`);
+    const burst = windows.findIndex((w) => w.n === 20000);
+    assert.ok(burst >= 0, `some window holds the whole burst: ${JSON.stringify(windows)}`);
+    assert.ok(windows.slice(burst).some((w) => w.n === 0), 'and a later one no longer does');
+    assert.ok(windows.every((w) => w.n === 0 || w.n === 20000), 'a window holds all of the burst or none of it');
+  });
+
   it('computes min and max per window (alternating buffers) without losing any', async () => {
     const binary = workloadBinary();
     const result = await around(`uprobe:${binary}:fay_target | where comm == "fay-mm" | count(), min(args[0]), max(args[0]) every 100ms`, async () => {
