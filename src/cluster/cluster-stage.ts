@@ -23,6 +23,8 @@ export interface ResultMessage {
   readonly hosts: readonly string[];
   /** Groups beyond the cap, folded into the (other) row (0: none). */
   readonly foldedGroups: number;
+  /** Set when the query samples events: the probability each was kept with. */
+  readonly sampleRate?: number;
 }
 
 export interface EventsMessage {
@@ -90,7 +92,7 @@ export class ClusterStage implements MachineSink {
   private emitRows(emission: Emission): void {
     const output = this.plan.cluster.output;
     if (output.kind !== 'Aggregate') return;
-    const { columns, rows } = finalizeRows(emission.table, output, this.plan.cluster.rowOperations);
+    const { columns, rows } = finalizeRows(emission.table, output, this.plan.cluster.rowOperations, this.plan.cluster.sampleRate);
     this.emit({
       kind: 'result',
       columns,
@@ -100,6 +102,7 @@ export class ClusterStage implements MachineSink {
       complete: emission.complete,
       hosts: emission.hosts,
       foldedGroups: emission.table.foldedGroups,
+      ...(this.plan.cluster.sampleRate !== undefined && { sampleRate: this.plan.cluster.sampleRate }),
     });
   }
 

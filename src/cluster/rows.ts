@@ -39,12 +39,21 @@ function numeric(cell: Cell | undefined): Value {
  * (where, let, top, limit) in order. Without `top`, rows are ordered by the
  * first aggregate, largest first.
  */
-export function finalizeRows(table: GroupTable, output: AggregateOutput, operations: readonly RowOperation[]): ResultRows {
+export function finalizeRows(
+  table: GroupTable,
+  output: AggregateOutput,
+  operations: readonly RowOperation[],
+  sampleRate = 1,
+): ResultRows {
   const columns: ResultColumn[] = [
     ...output.keys.map((k) => ({ name: k.name, role: 'key' as const })),
     ...output.aggregates.map((a) => ({ name: a.name, role: 'aggregate' as const, function: a.function })),
   ];
-  let rows: Cell[][] = table.finalize().map((g) => [...g.key, ...(g.values as AggregateResult[])]);
+  // `scaled` aggregates of a sampled query estimate the unsampled total.
+  const scale = output.aggregates.map((a) => (a.scaled ? 1 / sampleRate : 1));
+  let rows: Cell[][] = table
+    .finalize()
+    .map((g) => [...g.key, ...g.values.map((v, i) => (scale[i] !== 1 && typeof v === 'number' ? Math.round(v * scale[i]!) : v))]);
   // Without keys there is always exactly one row: count() of nothing is 0.
   if (output.keys.length === 0 && rows.length === 0) rows = [table.kinds.map((k) => k.finalize(k.empty()))];
   const firstAggregate = output.keys.length;

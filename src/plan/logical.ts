@@ -29,6 +29,8 @@ export interface AggregateSpec {
   readonly params: readonly number[];
   /** sample(n) keeps whole events: these columns of each. */
   readonly columns?: readonly Column[];
+  /** Scale the result by 1 / the sampling rate (count and sum of a sampled query). */
+  readonly scaled?: boolean;
 }
 
 /** Without an aggregate, a query streams events; with one, it produces grouped rows. */
@@ -97,6 +99,8 @@ export interface LogicalPlan {
   readonly output: QueryOutput;
   readonly rowOperations: readonly RowOperation[];
   readonly windowing: Windowing;
+  /** Probability with which each event is kept (`sample 1%`), decided where it fires; undefined: all. */
+  readonly sampleRate: number | undefined;
   /** What `now()` meant: wall-clock ns since the epoch when the query was planned. */
   readonly startedAtNs: number;
 }

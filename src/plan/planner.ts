@@ -33,6 +33,8 @@ export interface ProbeShip {
 export interface ProbeStage {
   readonly sources: readonly BoundSource[];
   readonly filter: Expr | undefined;
+  /** Keep each event that passes the filter with this probability (undefined: all). */
+  readonly sampleRate: number | undefined;
   /** What the probe aggregates itself; undefined when it aggregates nothing. */
   readonly aggregate: ProbeAggregate | undefined;
   /** What it ships per event; undefined when the machine stage needs no events. */
@@ -61,6 +63,8 @@ export interface ClusterStage {
   readonly output: QueryOutput;
   readonly rowOperations: readonly RowOperation[];
   readonly windowing: Windowing;
+  /** The query's sampling rate, reported with each result. */
+  readonly sampleRate: number | undefined;
 }
 
 export type StageName = 'probe' | 'machine' | 'cluster';
@@ -96,6 +100,9 @@ export function planStages(logical: LogicalPlan): StagedPlan {
 
   const probeFilters: Expr[] = [];
   const machineFilters: Expr[] = [];
+  if (logical.sampleRate !== undefined) {
+    placements.push({ part: `sample ${+(logical.sampleRate * 100).toPrecision(6)}%`, stage: 'probe', reason: 'decided where the event fires, after the filter' });
+  }
   for (const part of conjuncts(logical.filter)) {
     const reason = reasonAgainst((c) => c.cannotEvaluate(part));
     if (reason === undefined) {
@@ -166,11 +173,12 @@ export function planStages(logical: LogicalPlan): StagedPlan {
     probe: {
       sources: logical.sources,
       filter: conjoin(probeFilters),
+      sampleRate: logical.sampleRate,
       aggregate,
       ship: needsEvents ? { values: shippedValues(shipped) } : undefined,
     },
     machine,
-    cluster: { output, rowOperations: logical.rowOperations, windowing: logical.windowing },
+    cluster: { output, rowOperations: logical.rowOperations, windowing: logical.windowing, sampleRate: logical.sampleRate },
     placements,
   });
 }
@@ -214,7 +222,7 @@ function shippedValues(exprs: readonly Expr[]): Column[] {
 /** An aggregate call as written: `p = quantiles(duration, 0.5, 0.99)`. */
 export function describeCall(a: AggregateSpec): string {
   const args = [...(a.argument ? [printExpr(a.argument)] : []), ...a.params.map(String)].join(', ');
-  const call = `${a.function}(${args})`;
+  const call = `${a.function}(${args})${a.scaled ? ' scaled' : ''}`;
   return a.name === call || (a.name === a.function && args === '') ? call : `${a.name} = ${call}`;
 }
 

@@ -15,7 +15,26 @@ export interface ProbePointNode {
   readonly span: SourceSpan;
 }
 
-export type StageNode = WhereNode | LetNode | SelectNode | AggregateNode | TopNode | LimitNode | EveryNode | WindowNode | LastNode;
+export type StageNode =
+  | WhereNode
+  | LetNode
+  | SelectNode
+  | SampleNode
+  | AggregateNode
+  | TopNode
+  | LimitNode
+  | EveryNode
+  | WindowNode
+  | LastNode;
+
+/** `sample 1%` or `sample 1 in 100`: keep each event with that probability, decided where it fires. */
+export interface SampleNode {
+  readonly kind: 'Sample';
+  /** As written: `1%` or `1 in 100`. */
+  readonly text: string;
+  readonly rate: number;
+  readonly span: SourceSpan;
+}
 
 export interface WhereNode {
   readonly kind: 'Where';
@@ -43,12 +62,14 @@ export interface SelectNode {
   readonly span: SourceSpan;
 }
 
-/** `[name =] agg(args)`, e.g. `lat = avg(duration)`. */
+/** `[name =] agg(args) [scaled]`, e.g. `lat = avg(duration)`, `count() scaled`. */
 export interface AggregateCallNode {
   readonly kind: 'AggregateCall';
   readonly name: IdentifierNode | undefined;
   readonly function: IdentifierNode;
   readonly args: readonly ExprNode[];
+  /** Scale the result up by the sampling rate (count and sum). */
+  readonly scaled: boolean;
   readonly span: SourceSpan;
 }
 

@@ -56,6 +56,7 @@ class Binder {
     let output: QueryOutput | undefined;
     const rowOperations: RowOperation[] = [];
     const timing: TimingClauses = {};
+    let sampleRate: number | undefined;
     const setTiming = (clause: keyof TimingClauses, node: TimingClauses[keyof TimingClauses] & object) => {
       if (!aggregated) {
         this.fail(`${clause} sets when aggregated results are emitted; put it after an aggregate such as count()`, node.span);
@@ -89,6 +90,12 @@ class Binder {
           if (aggregated) rowOperations.push({ kind: 'Compute', columns: computed });
           break;
         }
+        case 'Sample': {
+          if (aggregated) this.fail('sample picks events, so it comes before the aggregate', stage.span);
+          if (sampleRate !== undefined) this.fail('sample is given twice', stage.span);
+          sampleRate = stage.rate;
+          break;
+        }
         case 'Select': {
           if (aggregated) this.fail('select comes before the aggregate; after it, use let to add columns', stage.span);
           const selected = this.columns(stage.bindings, scope, 'select');
@@ -100,7 +107,7 @@ class Binder {
           if (aggregated) {
             this.fail('a query aggregates once; put all aggregates in one stage: count(), avg(x) by …', stage.span);
           }
-          const aggregate = this.aggregate(stage, scope, columns ?? this.defaultColumns(sources));
+          const aggregate = this.aggregate(stage, scope, columns ?? this.defaultColumns(sources), sampleRate);
           output = aggregate.output;
           scope = aggregate.scope;
           aggregated = true;
@@ -141,6 +148,7 @@ class Binder {
       output: output ?? { kind: 'Events', columns: columns ?? this.defaultColumns(sources) },
       rowOperations,
       windowing: this.windowing(timing),
+      sampleRate,
       startedAtNs: this.nowNs,
     };
     return Object.freeze(plan);
@@ -223,7 +231,12 @@ class Binder {
       .map((f) => ({ name: f.name, expr: expr.field(f.name, f.type) }));
   }
 
-  private aggregate(stage: AggregateNode, scope: Scope, eventColumns: readonly Column[]): { output: QueryOutput; scope: Scope } {
+  private aggregate(
+    stage: AggregateNode,
+    scope: Scope,
+    eventColumns: readonly Column[],
+    sampleRate: number | undefined,
+  ): { output: QueryOutput; scope: Scope } {
     const keys = this.columns(stage.keys, scope, 'by');
     for (const [i, key] of keys.entries()) {
       if (key.expr.type === 'bool') continue;
@@ -233,6 +246,10 @@ class Binder {
     const names = new Set(keys.map((k) => k.name));
     for (const call of stage.aggregates) {
       const spec = this.aggregateCall(call, scope, eventColumns);
+      if (call.scaled) {
+        if (spec.function !== 'count' && spec.function !== 'sum') this.fail('only count() and sum() can be scaled', call.span);
+        if (sampleRate === undefined) this.fail('scaled makes up for sampling; add a stage such as | sample 1% before the aggregate', call.span);
+      }
       if (names.has(spec.name)) this.fail(`two columns are named ${spec.name}; name one with name = …`, call.span);
       names.add(spec.name);
       aggregates.push(spec);
@@ -275,6 +292,7 @@ class Binder {
       argument,
       params,
       ...(fn === 'sample' && { columns: eventColumns }),
+      ...(call.scaled && { scaled: true }),
     };
   }
 

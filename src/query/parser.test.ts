@@ -40,6 +40,8 @@ const QUERIES = [
   'syscall:openat | where comm == "tab\\there \\"quoted\\" \\\\ back" | count()',
   "uprobe:\"/opt/my app/bin\":main | count()",
   'js:comm=node:./lib/db.js#query* | count()',
+  'syscall:read | sample 1% | n = count() scaled, sample(5) by comm | window 1m slide 10s',
+  'syscall:read | sample 1 in 100 | count() | last 5m | every 10s',
 ];
 
 describe('FayQL parser', () => {

@@ -29,7 +29,7 @@ export function parseExpression(source: string): ExprNode {
   return expr;
 }
 
-const STAGE_WORDS = ['where', 'let', 'select', 'top', 'limit', 'every', 'window', 'last'];
+const STAGE_WORDS = ['where', 'let', 'select', 'top', 'limit', 'every', 'window', 'last', 'sample'];
 const COMPARISONS: readonly BinaryOperator[] = ['==', '!=', '<', '<=', '>', '>=', '=~', '!~'];
 
 class Parser {
@@ -122,6 +122,12 @@ class Parser {
           const slide = this.acceptWord('slide') ? this.duration('slide') : undefined;
           return { kind: 'Window', size, slide, span: this.spanFrom(start, (slide ?? size).span) };
         }
+        case 'sample': {
+          // `sample 1%` / `sample 1 in 100` is a stage; `sample(10)` is the aggregate.
+          if (this.peekIs('(')) return this.aggregation();
+          this.advance();
+          return this.sampling(start);
+        }
         case 'last': {
           this.advance();
           const length = this.duration('last');
@@ -134,6 +140,30 @@ class Parser {
     this.fail(
       `expected a stage (where, let, select, an aggregate such as count(), top, limit, every, window or last), found ${this.describe(token)}`,
     );
+  }
+
+  private sampling(start: number): StageNode {
+    const amount = this.token;
+    if (amount.kind !== 'number') this.fail(`expected a rate such as 1% or 1 in 100 after sample, found ${this.describe(amount)}`);
+    this.advance();
+    const value = amount.value as number;
+    if (this.check('%')) {
+      const end = this.token.span.end;
+      this.advance();
+      if (!(value > 0 && value <= 100)) this.fail('a sampling rate is more than 0% and at most 100%', amount.span);
+      return { kind: 'Sample', text: `${amount.text}%`, rate: value / 100, span: { start, end } };
+    }
+    if (this.acceptWord('in')) {
+      const total = this.token;
+      if (total.kind !== 'number') this.fail(`expected a number after "in", e.g. sample 1 in 100`);
+      this.advance();
+      const of = total.value as number;
+      if (!(Number.isInteger(value) && Number.isInteger(of) && value >= 1 && value <= of)) {
+        this.fail('sample N in M takes whole numbers with 1 ≤ N ≤ M', { start: amount.span.start, end: total.span.end });
+      }
+      return { kind: 'Sample', text: `${amount.text} in ${total.text}`, rate: value / of, span: { start, end: total.span.end } };
+    }
+    this.fail('expected % or in after the sampling rate, e.g. sample 1% or sample 1 in 100');
   }
 
   private aggregation(): AggregateNode {
@@ -168,7 +198,9 @@ class Parser {
       this.fail(`expected "(" after ${fn.name}: aggregates are called like count() or sum(duration)`);
     }
     const { args, end } = this.argumentList();
-    return { kind: 'AggregateCall', name, function: fn, args, span: { start, end } };
+    const scaledAt = this.token.span.end;
+    const scaled = this.acceptWord('scaled');
+    return { kind: 'AggregateCall', name, function: fn, args, scaled, span: { start, end: scaled ? scaledAt : end } };
   }
 
   private bindings(nameRequired: boolean): BindingNode[] {
@@ -407,6 +439,14 @@ class Parser {
     if (this.token.kind !== 'identifier' || this.token.text !== word) return false;
     this.advance();
     return true;
+  }
+
+  /** Whether the token after the current one is this operator. */
+  private peekIs(op: string): boolean {
+    const at = this.lexer.position;
+    const next = this.lexer.next();
+    this.lexer.reset(at);
+    return next.kind === 'operator' && next.text === op;
   }
 
   private peekWord(word: string): boolean {

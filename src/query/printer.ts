@@ -17,7 +17,7 @@ export function printStage(stage: StageNode): string {
       return `select ${stage.bindings.map(printBinding).join(', ')}`;
     case 'Aggregate': {
       const calls = stage.aggregates
-        .map((a) => `${a.name ? `${a.name.name} = ` : ''}${a.function.name}(${a.args.map(printExpression).join(', ')})`)
+        .map((a) => `${a.name ? `${a.name.name} = ` : ''}${a.function.name}(${a.args.map(printExpression).join(', ')})${a.scaled ? ' scaled' : ''}`)
         .join(', ');
       const keys = stage.keys.length > 0 ? ` by ${stage.keys.map(printBinding).join(', ')}` : '';
       const every = stage.every ? ` every ${stage.every.text}` : '';
@@ -29,6 +29,8 @@ export function printStage(stage: StageNode): string {
       return `limit ${stage.count.text}`;
     case 'Every':
       return `every ${stage.period.text}`;
+    case 'Sample':
+      return `sample ${stage.text}`;
     case 'Window':
       return `window ${stage.size.text}${stage.slide ? ` slide ${stage.slide.text}` : ''}`;
     case 'Last':

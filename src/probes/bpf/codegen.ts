@@ -61,10 +61,15 @@ class ProgramBuilder {
   private readonly constants: ReadonlyMap<string, string | number>;
   private readonly windowed: boolean;
   private readonly saved = new Map<string, string>();
+  /** The sampling test, appended to each entry predicate, or undefined when every event is kept. */
+  private readonly sampling: string | undefined;
 
   constructor(private readonly input: CodegenInput) {
     this.constants = new Map([['host', input.options.host]]);
     this.windowed = input.options.windowed;
+    const rate = input.stage.sampleRate;
+    // rand is 32 random bits; 24 of them give the rate to within 6e-8.
+    this.sampling = rate === undefined || rate >= 1 ? undefined : `(rand & 16777215) < ${Math.round(rate * 2 ** 24)}`;
   }
 
   build(): ProgramLayout {
@@ -156,7 +161,7 @@ class ProgramBuilder {
   private singleClause(site: ProbeSite, filters: readonly Expr[], action: Action): void {
     const read: FieldReader = (name) => this.core(name) ?? readAs(site.entryField(name));
     const identity = this.identity(site);
-    const predicate = [site.entryFilter, ...filters.map((f) => toBpf(f, read, identity))].filter(Boolean);
+    const predicate = [site.entryFilter, ...filters.map((f) => toBpf(f, read, identity)), this.sampling];
     this.clause(site.entry, predicate, action.emit(read, identity));
   }
 
@@ -180,7 +185,9 @@ class ProgramBuilder {
 
     const entryRead: FieldReader = (name) => this.core(name) ?? readAs(site.entryField(name));
     const identity = this.identity(site);
-    const entryPredicate = [site.entryFilter, ...entryFilters.map((f) => toBpf(f, entryRead, identity))].filter(Boolean) as string[];
+    const entryPredicate = [site.entryFilter, ...entryFilters.map((f) => toBpf(f, entryRead, identity)), this.sampling].filter(
+      (p): p is string => p !== undefined,
+    );
     const record = [`@fay_t0${key} = nsecs;`, ...saves];
     if (site.nested) {
       // Depth moves on every call, filtered or not, so that returns pair with their own entries.

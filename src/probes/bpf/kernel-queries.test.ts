@@ -157,6 +157,18 @@ describe('kernel queries on real probes and real workloads', () => {
     assert.ok(windows.every((w) => w.n === 0 || w.n === 20000), 'a window holds all of the burst or none of it');
   });
 
+  it('samples events where they fire: a 1% sample of a known workload lands within the binomial bound', async () => {
+    const calls = 100_000;
+    const query = 'syscall:getppid | where comm == "fay-smp" | sample 1% | n = count(), est = count() scaled';
+    assert.match(cluster.explain(query), /\/\(comm == "fay-smp"\) && \(\(rand & 16777215\) < 167772\)\//);
+    const result = await around(query, () => runWorkload('fay-smp', 'getppid', calls));
+    const [row] = rowsOf(result.final);
+    const sigma = Math.sqrt(calls * 0.01 * 0.99);
+    assert.ok(Math.abs((row!.n as number) - 1000) <= 5 * sigma, `sampled count ${row!.n as number} is 1000 ± ${5 * sigma}`);
+    assert.equal(row!.est, Math.round((row!.n as number) * 100));
+    assert.equal(result.final?.sampleRate, 0.01);
+  });
+
   it('computes min and max per window (alternating buffers) without losing any', async () => {
     const binary = workloadBinary();
     const result = await around(`uprobe:${binary}:fay_target | where comm == "fay-mm" | count(), min(args[0]), max(args[0]) every 100ms`, async () => {
