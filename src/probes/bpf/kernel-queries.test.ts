@@ -203,7 +203,7 @@ describe('kernel queries on real probes and real workloads', () => {
     assert.equal(row!.d, 4);
     assert.deepEqual((row!.t as TopKResult).items.map((i) => [i.value, i.count, i.error]), [[250, 3, 0], [7, 1, 0]]);
     assert.deepEqual([row!.f, row!.z], [7, 250]);
-    assert.ok(Math.abs((row!.s as number) - 391.4987) < 0.001, String(row!.s));
+    assert.ok(Math.abs((row!.s as number) - 391.4987) < 0.001, `stddev ${row!.s as number}`);
     const sample = row!.e as SampleResult;
     assert.equal(sample.seen, 6);
     assert.equal(sample.events.length, 2);
