@@ -9,6 +9,9 @@ export interface AgentRunOptions {
   /** How often partials are read; with `windowed`, the window length. */
   readonly flushPeriodMs: number;
   readonly windowed: boolean;
+  /** Groups a table keeps (the memory cap already applied). */
+  readonly maxGroups: number;
+  readonly maxEventsPerSecond: number;
 }
 
 /** A query compiled for this machine's providers, ready to start. */
@@ -37,7 +40,7 @@ export class Agent {
       if (!provider) throw new Error(`no provider for ${source.schema.point}`);
       byProvider.set(provider, [...(byProvider.get(provider) ?? []), source]);
     }
-    const compileOptions = { flushPeriodMs: options.flushPeriodMs, windowed: options.windowed, host: this.host };
+    const compileOptions = { ...options, host: this.host };
     const probes: CompiledProbe[] = [...byProvider].map(([provider, sources]) =>
       provider.compile({ ...plan.probe, sources }, compileOptions),
     );
@@ -48,7 +51,7 @@ export class Agent {
   }
 
   private start(plan: StagedPlan, probes: readonly CompiledProbe[], sink: MachineSink, options: AgentRunOptions): RunningQuery {
-    const stage = new MachineStage(plan, this.host, sink, Date.now() * 1e6);
+    const stage = new MachineStage(plan, this.host, sink, Date.now() * 1e6, { maxGroups: options.maxGroups });
     const running: RunningProbe[] = probes.map((p) => p.start(stage));
     let timer: NodeJS.Timeout | undefined;
     if (stage.ticksItself) timer = setInterval(() => stage.tick(Date.now() * 1e6), options.flushPeriodMs);

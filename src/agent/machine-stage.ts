@@ -14,6 +14,8 @@ export interface MachineWindow {
   /** Wall-clock ns since the epoch. */
   readonly startNs: number;
   readonly endNs: number;
+  /** Events the probes dropped in this period (over the events-per-second cap). */
+  readonly droppedEvents: number;
 }
 
 /** Where a machine stage delivers what it produces. */
@@ -53,6 +55,7 @@ export class MachineStage implements ProbeSink {
   private readonly machineKinds: readonly AggregateKind[];
   private table: GroupTable | undefined;
   private periodStartNs: number;
+  private droppedEvents = 0;
 
   constructor(
     private readonly plan: StagedPlan,
@@ -90,7 +93,7 @@ export class MachineStage implements ProbeSink {
       if (this.table) table.mergeSlots(this.table, this.plan.machine.aggregate!.slots);
       this.table = this.table && this.newTable();
     }
-    this.sink.window({ host: this.host, table, startNs: partial.startNs, endNs: partial.endNs });
+    this.sink.window({ host: this.host, table, startNs: partial.startNs, endNs: partial.endNs, droppedEvents: this.takeDropped() });
     this.periodStartNs = partial.endNs;
   }
 
@@ -121,12 +124,24 @@ export class MachineStage implements ProbeSink {
     this.sink.notice(this.host, message);
   }
 
+  /** Aggregated queries report drops with their next period; event queries say so at once. */
+  dropped(events: number): void {
+    if (this.kinds.length > 0) this.droppedEvents += events;
+    else this.sink.notice(this.host, `${events} events over the cap of events per second were dropped where they fired`);
+  }
+
+  private takeDropped(): number {
+    const n = this.droppedEvents;
+    this.droppedEvents = 0;
+    return n;
+  }
+
   /** Closes the current period of a stage that keeps its own clock (see ticksItself). */
   tick(endNs: number): void {
     if (!this.ticksItself) return;
     const table = this.newTable(this.kinds);
     table.mergeSlots(this.table!, this.plan.machine.aggregate!.slots);
-    this.sink.window({ host: this.host, table, startNs: this.periodStartNs, endNs });
+    this.sink.window({ host: this.host, table, startNs: this.periodStartNs, endNs, droppedEvents: this.takeDropped() });
     this.table = this.newTable();
     this.periodStartNs = endNs;
   }

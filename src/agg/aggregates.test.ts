@@ -7,6 +7,7 @@ import { GroupTable, OTHER } from './group-table.js';
 import { DISTINCT_STANDARD_ERROR } from './hyperloglog.js';
 import { log2Bucket, log2BucketHigh, log2BucketLow } from './log2.js';
 import { createAggregate, type AggregateCall } from './registry.js';
+import { effectiveMaxGroups } from '../plan/limits.js';
 
 interface Event {
   readonly key: readonly (string | number)[];
@@ -163,6 +164,14 @@ describe('mergeable aggregates', () => {
     assert.equal(b.foldedGroups, 7, 'the same folded groups are not counted twice');
     assert.equal(byKey(b).find((g) => g.key[0] === OTHER)!.values[0], 14);
     assert.equal(byKey(b).find((g) => g.key[0] === 'k0')!.values[0], 2);
+  });
+
+  it('turns a memory cap into a group cap from what the states of each group can take', () => {
+    const spec = (fn: AggregateCall['function'], params: number[] = []) => ({ name: fn, function: fn, argument: undefined, params });
+    const limits = { maxGroups: 1_000_000, maxEventsPerSecond: 1, maxMemoryBytes: 64 * 1024 * 1024 };
+    assert.equal(effectiveMaxGroups([spec('count')], limits), Math.floor(limits.maxMemoryBytes / 160));
+    assert.equal(effectiveMaxGroups([spec('quantiles', [0.5])], limits), Math.floor(limits.maxMemoryBytes / (128 + 65536)));
+    assert.equal(effectiveMaxGroups([spec('count')], { ...limits, maxGroups: 10 }), 10);
   });
 
   it('refuses malformed or foreign wire forms with a TypeError', () => {

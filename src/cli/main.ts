@@ -3,7 +3,8 @@ import { Command, CommanderError, Option } from 'commander';
 import { readFileSync } from 'node:fs';
 import { EmbeddedCluster, type QueryRun, type RunOptions } from '../cluster/embedded.js';
 import { FayError, UsageError } from '../errors.js';
-import { parseDurationFlag } from './format.js';
+import { DEFAULT_LIMITS } from '../plan/limits.js';
+import { parseCountFlag, parseDurationFlag, parseSizeFlag } from './format.js';
 import { QueryPrinter } from './output.js';
 import { renderTop, TOP_QUERY } from './top.js';
 
@@ -14,6 +15,9 @@ interface QueryFlags {
   duration?: string;
   every?: string;
   refresh?: string;
+  maxGroups?: string;
+  maxEvents?: string;
+  maxMemory?: string;
 }
 
 function runOptions(flags: QueryFlags): RunOptions {
@@ -21,7 +25,20 @@ function runOptions(flags: QueryFlags): RunOptions {
     ...(flags.duration !== undefined && { durationMs: parseDurationFlag(flags.duration, '--duration') }),
     ...(flags.every !== undefined && { everyMs: parseDurationFlag(flags.every, '--every') }),
     ...(flags.refresh !== undefined && { refreshMs: parseDurationFlag(flags.refresh, '--refresh') }),
+    limits: {
+      ...(flags.maxGroups !== undefined && { maxGroups: parseCountFlag(flags.maxGroups, '--max-groups') }),
+      ...(flags.maxEvents !== undefined && { maxEventsPerSecond: parseCountFlag(flags.maxEvents, '--max-events') }),
+      ...(flags.maxMemory !== undefined && { maxMemoryBytes: parseSizeFlag(flags.maxMemory, '--max-memory') }),
+    },
   };
+}
+
+/** The caps every query command takes. */
+function limitFlags(command: Command): Command {
+  return command
+    .option('--max-groups <n>', `groups kept per result before the rest fold into (other) (default ${DEFAULT_LIMITS.maxGroups})`)
+    .option('--max-events <n>', `events shipped per second per machine; the rest are dropped and counted (default ${DEFAULT_LIMITS.maxEventsPerSecond})`)
+    .option('--max-memory <size>', 'memory for aggregate states per result, e.g. 256M; lowers --max-groups to fit (default 256M)');
 }
 
 /** Ctrl-C (or SIGTERM) stops the query cleanly and prints the final answer; a second one leaves at once. */
@@ -112,8 +129,7 @@ function build(): Command {
       .option('-e, --every <period>', 'emit a result every period, each covering its own period')
       .addOption(new Option('--refresh <period>', 'how often a running result refreshes').default(undefined));
   durationFlags(
-    program
-      .command('query')
+    limitFlags(program.command('query'))
       .description('run a FayQL query and show its live answer')
       .argument('<query>', 'e.g. \'syscall:openat | count() by comm\'')
       .option('--json', 'print results as NDJSON'),
@@ -130,8 +146,7 @@ function build(): Command {
     .argument('[glob]', 'e.g. "syscall:open*", "tracepoint:kmem:*", "uprobe:/usr/bin/node:uv_fs_*"')
     .option('--json', 'one JSON object per line')
     .action((glob: string | undefined, flags: { json?: boolean }) => probes(glob, flags));
-  program
-    .command('top')
+  limitFlags(program.command('top'))
     .description('system calls per second by process and by call, refreshing in the terminal')
     .option('-d, --duration <time>', 'stop after this long')
     .option('-e, --every <period>', 'refresh period', '1s')

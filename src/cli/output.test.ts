@@ -28,6 +28,7 @@ const result = (rows: (string | number)[][], complete: boolean): ResultMessage =
   complete,
   hosts: ['vm'],
   foldedGroups: 0,
+  droppedEvents: 0,
 });
 
 describe('terminal output', () => {

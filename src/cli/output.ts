@@ -60,6 +60,7 @@ export class QueryPrinter {
           end: new Date(result.endNs / 1e6).toISOString(),
           hosts: result.hosts,
           ...(result.foldedGroups > 0 && { folded_groups: result.foldedGroups }),
+          ...(result.droppedEvents > 0 && { dropped_events: result.droppedEvents }),
           ...(result.sampleRate !== undefined && { sample_rate: result.sampleRate }),
           rows: result.rows.map((r) => rowObject(names, r)),
         })}\n`,

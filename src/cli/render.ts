@@ -19,8 +19,9 @@ export function resultHeading(result: ResultMessage): string {
   const span = `${formatClock(result.startNs)} – ${formatClock(result.endNs)}`;
   const hosts = result.hosts.length === 1 ? result.hosts[0]! : `${result.hosts.length} hosts`;
   const folded = result.foldedGroups > 0 ? `  (${result.foldedGroups} more groups folded into (other))` : '';
+  const dropped = result.droppedEvents > 0 ? `  (${result.droppedEvents} events dropped over the cap)` : '';
   const sampled = result.sampleRate === undefined ? '' : `  sampled ${+(result.sampleRate * 100).toPrecision(6)}%`;
-  return `${span}  ${hosts}  ${result.rows.length} row${result.rows.length === 1 ? '' : 's'}${sampled}${folded}`;
+  return `${span}  ${hosts}  ${result.rows.length} row${result.rows.length === 1 ? '' : 's'}${sampled}${folded}${dropped}`;
 }
 
 /**

@@ -23,6 +23,8 @@ export interface ResultMessage {
   readonly hosts: readonly string[];
   /** Groups beyond the cap, folded into the (other) row (0: none). */
   readonly foldedGroups: number;
+  /** Events dropped where they fired, over the cap of events per second (0: none). */
+  readonly droppedEvents: number;
   /** Set when the query samples events: the probability each was kept with. */
   readonly sampleRate?: number;
 }
@@ -53,6 +55,8 @@ export class ClusterStage implements MachineSink {
     private readonly plan: StagedPlan,
     /** How long one period is at run time (the query's, or the refresh period). */
     periodNs: number,
+    /** Groups a result keeps before folding the rest into (other). */
+    private readonly maxGroups: number,
     private readonly emit: (message: QueryMessage) => void,
     /** Called once when an event query has all the events its limit allows. */
     private readonly onLimitReached: () => void,
@@ -64,7 +68,7 @@ export class ClusterStage implements MachineSink {
   }
 
   window(window: MachineWindow): void {
-    const emission = this.windows.push({ table: window.table, startNs: window.startNs, endNs: window.endNs, hosts: [window.host] });
+    const emission = this.windows.push({ ...window, hosts: [window.host] });
     this.emitRows(emission);
   }
 
@@ -102,12 +106,13 @@ export class ClusterStage implements MachineSink {
       complete: emission.complete,
       hosts: emission.hosts,
       foldedGroups: emission.table.foldedGroups,
+      droppedEvents: emission.droppedEvents,
       ...(this.plan.cluster.sampleRate !== undefined && { sampleRate: this.plan.cluster.sampleRate }),
     });
   }
 
   private emptyTable(): GroupTable {
     const output = this.plan.cluster.output;
-    return new GroupTable(output.kind === 'Aggregate' ? output.aggregates.map(createAggregate) : []);
+    return new GroupTable(output.kind === 'Aggregate' ? output.aggregates.map(createAggregate) : [], { maxGroups: this.maxGroups });
   }
 }

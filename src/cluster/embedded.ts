@@ -1,6 +1,7 @@
 import { Agent, type AgentRunOptions, type RunningQuery } from '../agent/agent.js';
 import { UsageError } from '../errors.js';
 import { explainPlan } from '../plan/explain.js';
+import { DEFAULT_LIMITS, effectiveMaxGroups, type QueryLimits } from '../plan/limits.js';
 import type { Windowing } from '../plan/logical.js';
 import { planStages, type StagedPlan } from '../plan/planner.js';
 import { BpfProvider } from '../probes/bpf/provider.js';
@@ -16,6 +17,8 @@ export interface RunOptions {
   readonly refreshMs?: number;
   /** Emit a result every this many ms, overriding the query's period (tumbling windows if it has none). */
   readonly everyMs?: number;
+  /** Caps on groups, shipped events and memory; defaults in DEFAULT_LIMITS. */
+  readonly limits?: Partial<QueryLimits>;
 }
 
 const DEFAULT_REFRESH_MS = 1000;
@@ -28,10 +31,20 @@ function withWindowing(plan: StagedPlan, options: RunOptions): StagedPlan {
   return { ...plan, cluster: { ...plan.cluster, windowing } };
 }
 
-/** How often the agent reads partials, and whether each read closes a period of its own (any window). */
-function agentSettings(windowing: Windowing, options: RunOptions): AgentRunOptions {
+/**
+ * How the agent runs a plan: how often it reads partials, whether each read closes
+ * a period of its own (any window), and the caps, the memory cap turned into groups.
+ */
+function agentSettings(plan: StagedPlan, options: RunOptions): AgentRunOptions {
+  const { windowing, output } = plan.cluster;
   const periodMs = windowing.periodNs === undefined ? (options.refreshMs ?? DEFAULT_REFRESH_MS) : windowing.periodNs / 1e6;
-  return { flushPeriodMs: Math.max(1, Math.round(periodMs)), windowed: windowing.coverNs !== undefined };
+  const limits = { ...DEFAULT_LIMITS, ...options.limits };
+  return {
+    flushPeriodMs: Math.max(1, Math.round(periodMs)),
+    windowed: windowing.coverNs !== undefined,
+    maxGroups: effectiveMaxGroups(output.kind === 'Aggregate' ? output.aggregates : [], limits),
+    maxEventsPerSecond: limits.maxEventsPerSecond,
+  };
 }
 
 /** How a run ended. */
@@ -56,8 +69,8 @@ export class QueryRun implements AsyncIterable<QueryMessage> {
     options: RunOptions,
   ) {
     const staged = withWindowing(plan, options);
-    const settings = agentSettings(staged.cluster.windowing, options);
-    const cluster = new ClusterStage(staged, settings.flushPeriodMs * 1e6, (m) => this.queue.push(m), () => void this.stop('limit'));
+    const settings = agentSettings(staged, options);
+    const cluster = new ClusterStage(staged, settings.flushPeriodMs * 1e6, settings.maxGroups, (m) => this.queue.push(m), () => void this.stop('limit'));
     this.running = agent.compile(staged, settings).start(cluster);
     this.attached = this.running.attached;
     let timer: NodeJS.Timeout | undefined;
@@ -117,7 +130,7 @@ export class EmbeddedCluster {
   /** The stages of a query, where each part runs, and the generated probe programs. */
   explain(query: string, options: RunOptions = {}): string {
     const plan = withWindowing(this.plan(query), options);
-    const compiled = this.agent.compile(plan, agentSettings(plan.cluster.windowing, options));
+    const compiled = this.agent.compile(plan, agentSettings(plan, options));
     return explainPlan(plan, compiled.programs);
   }
 

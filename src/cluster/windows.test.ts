@@ -12,7 +12,7 @@ const T0 = 1_800_000_000 * SECOND;
 function period(i: number, events: [string, number][]) {
   const table = new GroupTable(kinds);
   for (const [key, value] of events) table.add([key], [undefined, value], T0 + i * SECOND);
-  return { table, startNs: T0 + i * SECOND, endNs: T0 + (i + 1) * SECOND, hosts: ['h1'] };
+  return { table, startNs: T0 + i * SECOND, endNs: T0 + (i + 1) * SECOND, hosts: ['h1'], droppedEvents: i };
 }
 
 const PERIODS = [
@@ -49,6 +49,7 @@ describe('windows over periods (event times, no clock)', () => {
       { a: [2, 9], b: [1, 1] },
     ]);
     assert.deepEqual(out.map((e) => [(e.startNs - T0) / SECOND, (e.endNs - T0) / SECOND]), [[0, 1], [0, 2], [0, 3], [1, 4], [2, 5]]);
+    assert.deepEqual(out.map((e) => e.droppedEvents), [0, 1, 3, 6, 9], 'drops add up over the periods a window covers');
     // The max of period 0 (5) is gone once period 0 left the window.
     assert.equal(rows(out[4]!).a![1], 9);
     assert.equal(rows(out[3]!).a![1], 2);

@@ -7,6 +7,8 @@ export interface Period {
   readonly startNs: number;
   readonly endNs: number;
   readonly hosts: readonly string[];
+  /** Events dropped over the events-per-second cap in this period. */
+  readonly droppedEvents: number;
 }
 
 /**
@@ -26,6 +28,7 @@ export interface Emission extends Period {
  */
 export class Windower {
   private running: GroupTable | undefined;
+  private runningDropped = 0;
   private runningStartNs: number | undefined;
   private lastEndNs: number | undefined;
   private readonly hosts = new Set<string>();
@@ -42,9 +45,10 @@ export class Windower {
     if (this.periods === undefined) {
       this.running ??= this.empty();
       this.running.merge(period.table);
+      this.runningDropped += period.droppedEvents;
       this.runningStartNs ??= period.startNs;
       this.lastEndNs = period.endNs;
-      return { table: this.running, startNs: this.runningStartNs, endNs: period.endNs, hosts: [...this.hosts], complete: false };
+      return this.runningEmission(period.endNs, false);
     }
     this.ring.push(period);
     while (this.ring.length > this.periods) this.ring.shift();
@@ -52,13 +56,24 @@ export class Windower {
     const table = this.empty();
     for (const p of this.ring) table.merge(p.table);
     const hosts = [...new Set(this.ring.flatMap((p) => p.hosts))];
-    return { table, startNs: this.ring[0]!.startNs, endNs: period.endNs, hosts, complete: true };
+    const droppedEvents = this.ring.reduce((n, p) => n + p.droppedEvents, 0);
+    return { table, startNs: this.ring[0]!.startNs, endNs: period.endNs, hosts, droppedEvents, complete: true };
+  }
+
+  private runningEmission(endNs: number, complete: boolean): Emission {
+    return {
+      table: this.running ?? this.empty(),
+      startNs: this.runningStartNs ?? endNs,
+      endNs,
+      hosts: [...this.hosts],
+      droppedEvents: this.runningDropped,
+      complete,
+    };
   }
 
   /** The final answer of a running result (windows were each emitted complete already). */
   finish(endNs: number): Emission | undefined {
     if (this.periods !== undefined) return undefined;
-    const start = this.runningStartNs ?? endNs;
-    return { table: this.running ?? this.empty(), startNs: start, endNs: this.lastEndNs ?? endNs, hosts: [...this.hosts], complete: true };
+    return this.runningEmission(this.lastEndNs ?? endNs, true);
   }
 }

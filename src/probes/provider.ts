@@ -19,6 +19,10 @@ export interface CompileOptions {
   readonly windowed: boolean;
   /** This machine's name, the value of the `host` field. */
   readonly host: string;
+  /** Groups a partial keeps before folding the rest into (other). */
+  readonly maxGroups: number;
+  /** Events this probe may ship per second; the rest are dropped where they fire and counted. */
+  readonly maxEventsPerSecond: number;
 }
 
 /**
@@ -39,6 +43,8 @@ export interface ProbeSink {
   events(rows: readonly Row[]): void;
   /** Something the user must know about, e.g. events the kernel dropped. */
   notice(message: string): void;
+  /** Events not shipped because of the events-per-second cap, since the last report. */
+  dropped(events: number): void;
 }
 
 export interface RunningProbe {

@@ -115,7 +115,9 @@ class ProgramBuilder {
         else this.singleClause(site, entryFilters, action);
       }
     }
-    this.flushClauses(aggregate);
+    const dropCounter = ship ? '@fay_dropped' : undefined;
+    if (ship) this.stateMaps.add('@fay_rs').add('@fay_rn');
+    this.flushClauses(aggregate, dropCounter);
 
     const raw = stage.sources.map((s) => (s.schema as BpfSourceSchema).bpf).find((b) => b.kind === 'syscall' && b.raw);
     return {
@@ -126,6 +128,7 @@ class ProgramBuilder {
       rawSyscallNames: raw?.kind === 'syscall' ? raw.raw?.names : undefined,
       clockOffsetNs: this.input.clockOffsetNs,
       windowed: this.windowed,
+      dropCounter,
     };
   }
 
@@ -376,20 +379,32 @@ class ProgramBuilder {
           const parts = values.map((v) => toBpf(v.expr, read, probe));
           // A one-element tuple is not a tuple in bpftrace: pad it.
           if (parts.length < 2) parts.push('0');
-          return [`if (!@fay_stop) { print((${parts.join(', ')})); }`];
+          // A budget of events per second; increments race across CPUs, so it may let a few more through,
+          // but every event it refuses is counted (per CPU, exactly) and reported.
+          return [
+            '$fay_sec = nsecs / 1000000000;',
+            'if (@fay_rs != $fay_sec) { @fay_rs = $fay_sec; @fay_rn = 0; }',
+            `if (@fay_rn < ${this.input.options.maxEventsPerSecond}) {`,
+            '  @fay_rn = @fay_rn + 1;',
+            `  if (!@fay_stop) { print((${parts.join(', ')})); }`,
+            '} else {',
+            '  @fay_dropped = count();',
+            '}',
+          ];
         },
       },
     };
   }
 
-  private flushClauses(aggregate: AggregateLayout | undefined): void {
+  private flushClauses(aggregate: AggregateLayout | undefined, dropCounter: string | undefined): void {
     const period = this.input.options.flushPeriodMs;
-    if (aggregate === undefined) {
+    const refs = aggregate ? [...new Map(aggregate.aggregates.flatMap(mapRefsOf).map((r) => [r[0], r])).values()] : [];
+    const cumulative = [...refs.filter((r) => r.length === 1).map((r) => r[0]), ...(aggregate?.dictionaries ?? [])];
+    if (dropCounter) cumulative.push(dropCounter);
+    if (cumulative.length === 0 && refs.length === 0) {
       this.out.push('', 'END', '{', ...indent(this.clearAll([])), '}');
       return;
     }
-    const refs = [...new Map(aggregate.aggregates.flatMap(mapRefsOf).map((r) => [r[0], r])).values()];
-    const cumulative = [...refs.filter((r) => r.length === 1).map((r) => r[0]), ...aggregate.dictionaries];
     const buffers = (parity: 0 | 1) => refs.flatMap((r) => (r.length === 2 ? [r[parity]] : []));
     const flush = [`printf("${MARK_FLUSH}%llu\\n", nsecs);`, ...cumulative.map((m) => `print(${m});`), `printf("${MARK_END}\\n");`];
     const printRotated = (label: string, parity: 0 | 1, clear: boolean) => [
@@ -399,7 +414,7 @@ class ProgramBuilder {
     ];
     const allMaps = [...cumulative, ...buffers(0), ...buffers(1)];
 
-    if (aggregate.rotation === 'none') {
+    if ((aggregate?.rotation ?? 'none') === 'none') {
       this.out.push('', `interval:ms:${period} /!@fay_stop/`, '{', ...indent(flush), '}');
       this.out.push('', 'END', '{', ...indent([...flush, ...this.clearAll(allMaps)]), '}');
       return;

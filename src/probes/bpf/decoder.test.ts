@@ -38,6 +38,7 @@ describe('reading bpftrace output', () => {
       rawSyscallNames: undefined,
       clockOffsetNs: 1000,
       windowed: false,
+      dropCounter: undefined,
       aggregate: {
         keys: [
           { kind: 'printed', index: 0, decoding: { dictionary: '@fay_nm0' }, type: 'str' },
@@ -56,7 +57,7 @@ describe('reading bpftrace output', () => {
       },
     };
     const partials: ProbePartial[] = [];
-    const decoder = new BpftraceOutputDecoder(layout, [count, hist, max] as AggregateKind[], { partial: (p) => partials.push(p), events: () => undefined, notice: () => undefined }, 0);
+    const decoder = new BpftraceOutputDecoder(layout, [count, hist, max] as AggregateKind[], { partial: (p) => partials.push(p), events: () => undefined, notice: () => undefined, dropped: () => undefined }, 0, { maxGroups: 100, mapKeysMax: 4096 });
     decoder.startAt(5000);
     const flush = (ns: number, maps: Record<string, unknown>) => {
       decoder.line(JSON.stringify({ type: 'printf', data: `fay:flush ${ns}\n` }));

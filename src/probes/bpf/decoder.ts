@@ -17,6 +17,13 @@ import {
   type ProgramLayout,
 } from './layout.js';
 
+export interface DecoderOptions {
+  /** Groups a partial keeps before folding the rest into (other). */
+  readonly maxGroups: number;
+  /** The size of the kernel maps (BPFTRACE_MAP_KEYS_MAX). */
+  readonly mapKeysMax: number;
+}
+
 /** A printed map's entries: printed key → value (a number, or hist buckets). */
 type MapEntries = Map<string, number | Map<number, number>>;
 
@@ -46,6 +53,7 @@ export class BpftraceOutputDecoder {
     private readonly kinds: readonly AggregateKind[],
     private readonly sink: ProbeSink,
     startNs: number,
+    private readonly options: DecoderOptions,
   ) {
     this.windowStartNs = startNs;
   }
@@ -110,11 +118,18 @@ export class BpftraceOutputDecoder {
   }
 
   private flush(kernelNs: number, maps: Map<string, unknown>): void {
+    this.flushMaps = maps;
+    const drops = this.layout.dropCounter;
+    if (drops) {
+      const before = (this.previous.get(drops)?.get('') as number | undefined) ?? 0;
+      const now = (parseEntries(maps.get(drops), false).get('') as number | undefined) ?? 0;
+      this.previous.set(drops, new Map([['', now]]));
+      if (now > before) this.sink.dropped(now - before);
+    }
     const aggregate = this.layout.aggregate;
     if (!aggregate) return;
-    this.flushMaps = maps;
     for (const name of aggregate.dictionaries) this.readDictionary(name, maps.get(name));
-    const table = new GroupTable(this.kinds);
+    const table = new GroupTable(this.kinds, { maxGroups: this.options.maxGroups });
     const groups = new Map<string, unknown[]>();
     const stateOf = (printedKey: string): unknown[] => {
       let states = groups.get(printedKey);
@@ -126,31 +141,28 @@ export class BpftraceOutputDecoder {
     };
 
     const cumulative = (ref: MapRef): string | undefined => (ref.length === 1 ? ref[0] : undefined);
+    // Merged, not assigned: past the group cap several keys share the (other) row.
+    const merge = (key: string, i: number, state: unknown) => this.kinds[i]!.merge(stateOf(key)[i], state);
     aggregate.aggregates.forEach((maps, i) => {
-      const count = (ref: MapRef) => {
+      const deltas = (ref: MapRef, state: (delta: number) => unknown) => {
         const name = cumulative(ref);
-        if (name) for (const [key, delta] of this.deltas(name)) (stateOf(key)[i] as { count: number }).count = delta;
-      };
-      const sum = (ref: MapRef) => {
-        const name = cumulative(ref);
-        if (name) for (const [key, delta] of this.deltas(name)) (stateOf(key)[i] as { sum: number }).sum = delta;
+        if (name) for (const [key, delta] of this.deltas(name)) merge(key, i, state(delta));
       };
       switch (maps.function) {
         case 'count':
-          count(maps.count);
+          deltas(maps.count, (count) => ({ count }));
           break;
         case 'sum':
-          sum(maps.sum);
+          deltas(maps.sum, (sum) => ({ sum }));
           break;
         case 'avg':
-          sum(maps.sum);
-          count(maps.count);
+          deltas(maps.sum, (sum) => ({ sum, count: 0 }));
+          deltas(maps.count, (count) => ({ sum: 0, count }));
           break;
         case 'hist':
         case 'lhist': {
           const name = cumulative(maps.hist);
-          const bucketOf = bucketMapping(maps);
-          if (name) for (const [key, delta] of this.histDeltas(name, bucketOf)) (stateOf(key)[i] as HistState).buckets = delta;
+          if (name) for (const [key, buckets] of this.histDeltas(name, bucketMapping(maps))) merge(key, i, { buckets } satisfies HistState);
           break;
         }
         case 'min':
@@ -159,9 +171,7 @@ export class BpftraceOutputDecoder {
           const name = cumulative(maps.value);
           if (!name) break;
           const before = this.previous.get(name);
-          for (const [key, value] of this.entries(name)) {
-            if (before?.get(key) !== value) (stateOf(key)[i] as { value: number | null }).value = value as number;
-          }
+          for (const [key, value] of this.entries(name)) if (before?.get(key) !== value) merge(key, i, { value });
           break;
         }
       }
@@ -231,8 +241,20 @@ export class BpftraceOutputDecoder {
     if (entries === undefined) {
       entries = parseEntries(this.flushMaps.get(name), this.layout.aggregate!.printedParts > 0, bucketOf);
       this.parsed.set(name, entries);
+      this.checkFull(name, entries.size);
     }
     return entries;
+  }
+
+  private readonly full = new Set<string>();
+
+  /** A kernel map at its size takes no new groups: their events go uncounted. Said once per map. */
+  private checkFull(name: string, size: number): void {
+    if (size < this.options.mapKeysMax || this.full.has(name) || this.layout.aggregate!.printedParts === 0) return;
+    this.full.add(name);
+    this.sink.notice(
+      `the kernel map ${name} is full (${size} groups): events of further groups are not counted; raise --max-groups or group by fewer keys`,
+    );
   }
 
   private *deltas(name: string): Generator<[string, number]> {

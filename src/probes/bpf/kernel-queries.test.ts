@@ -169,6 +169,31 @@ describe('kernel queries on real probes and real workloads', () => {
     assert.equal(result.final?.sampleRate, 0.01);
   });
 
+  it('folds groups beyond the cap into (other), with exact totals, and says how many', async () => {
+    const result = await around(
+      'syscall:getppid | where comm =~ "fay-cap*" | count() by comm',
+      async () => {
+        for (let i = 1; i <= 5; i++) await runWorkload(`fay-cap${i}`, 'getppid', 100 * i);
+      },
+      { limits: { maxGroups: 2 } },
+    );
+    const rows = rowsOf(result.final);
+    assert.equal(rows.length, 3, JSON.stringify(rows));
+    assert.equal(rows.reduce((n, r) => n + (r.count as number), 0), 1500);
+    assert.ok(rows.some((r) => r.comm === '(other)'));
+    assert.equal(result.final?.foldedGroups, 3);
+  });
+
+  it('drops shipped events over the per-second cap where they fire, and counts every one it drops', async () => {
+    // The probe drops before the machine stage filters: the exact filter keeps other processes out of the count.
+    const query = 'syscall:getppid | where comm == "fay-drop" and comm =~ "*y-dr?p" | count()';
+    assert.ok(cluster.plan(query).probe.ship, 'the glob makes the probe ship events');
+    const result = await around(query, () => runWorkload('fay-drop', 'getppid', 5000), { limits: { maxEventsPerSecond: 1000 } });
+    const shipped = rowsOf(result.final)[0]!.count as number;
+    assert.ok(shipped >= 1000 && shipped < 5000, `about 1000 shipped: ${shipped}`);
+    assert.equal(shipped + result.final!.droppedEvents, 5000, 'shipped and dropped add up to every event');
+  });
+
   it('computes min and max per window (alternating buffers) without losing any', async () => {
     const binary = workloadBinary();
     const result = await around(`uprobe:${binary}:fay_target | where comm == "fay-mm" | count(), min(args[0]), max(args[0]) every 100ms`, async () => {

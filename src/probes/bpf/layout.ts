@@ -16,6 +16,8 @@ export interface ProgramLayout {
   /** Wall-clock ns minus the kernel's monotonic ns, as used in the program for `time`. */
   readonly clockOffsetNs: number;
   readonly windowed: boolean;
+  /** Counts events the ship clause dropped over the events-per-second cap; printed every flush. */
+  readonly dropCounter: string | undefined;
 }
 
 /** Probe ids of raw system calls are this plus the system call number. */

@@ -140,10 +140,13 @@ export class BpfProvider implements Provider {
     return {
       program: { provider: 'bpf', language: 'bpftrace', text: layout.text },
       start: (sink: ProbeSink): RunningProbe => {
-        const decoder = new BpftraceOutputDecoder(layout, kinds, sink, Date.now() * 1e6);
+        // Kernel maps get room for twice the groups a partial keeps: the excess folds into (other) here, not lost there.
+        const mapKeysMax = Math.min(1 << 20, Math.max(4096, 2 * options.maxGroups));
+        const decoder = new BpftraceOutputDecoder(layout, kinds, sink, Date.now() * 1e6, { maxGroups: options.maxGroups, mapKeysMax });
         const child = new BpftraceProcess({
           bpftrace,
           program: layout.text,
+          mapKeysMax,
           onLine: (line) => decoder.line(line),
           onAttached: () => decoder.startAt(Date.now() * 1e6),
           onWarning: (message) => sink.notice(`bpftrace: ${message}`),

@@ -7,6 +7,8 @@ import { MARK_END, MARK_FLUSH, MARK_READY, MARK_ROTATED } from './layout.js';
 export interface BpftraceProcessOptions {
   readonly bpftrace: string;
   readonly program: string;
+  /** Entries of each kernel map (BPFTRACE_MAP_KEYS_MAX). */
+  readonly mapKeysMax: number;
   /** Each line bpftrace prints on standard output, in order. */
   readonly onLine: (line: string) => void;
   /** Called once, when the program's BEGIN probe says every probe is attached, before any later line. */
@@ -33,11 +35,8 @@ const DRAIN_TIMEOUT_MS = 3000;
 /** How long each stop signal gets before the next, harder one. */
 const STOP_STEP_MS = 2000;
 
-/** bpftrace's own settings: more groups than its default 4096, and a bigger ring for shipped events. */
-const BPFTRACE_ENV = {
-  BPFTRACE_MAP_KEYS_MAX: '65536',
-  BPFTRACE_PERF_RB_PAGES: '256',
-};
+/** A bigger ring per CPU for shipped events than bpftrace's default 64 pages. */
+const PERF_RING_PAGES = '256';
 
 /** stderr lines that are noise on kernels that account BPF memory to cgroups. */
 const NOISE = [/couldn't set RLIMIT_MEMLOCK/, /^Attaching \d+ probes?\.\.\./];
@@ -70,7 +69,7 @@ export class BpftraceProcess {
     this.child = spawn(command, argv, {
       stdio: ['ignore', 'pipe', 'pipe'],
       detached: true,
-      env: { ...process.env, ...BPFTRACE_ENV },
+      env: { ...process.env, BPFTRACE_MAP_KEYS_MAX: String(options.mapKeysMax), BPFTRACE_PERF_RB_PAGES: PERF_RING_PAGES },
     });
 
     let markAttached!: () => void;

@@ -1,0 +1,47 @@
+import type { AggregateSpec } from './logical.js';
+
+/** Caps of one query. When one is hit, results say what was folded or dropped. */
+export interface QueryLimits {
+  /** Groups a table keeps; the rest fold into one (other) row, counted. */
+  readonly maxGroups: number;
+  /** Events one machine's probes may ship per second; the rest are dropped where they fire, counted. */
+  readonly maxEventsPerSecond: number;
+  /** Bytes the aggregate states of one table may take; lowers maxGroups to fit. */
+  readonly maxMemoryBytes: number;
+}
+
+export const DEFAULT_LIMITS: QueryLimits = {
+  maxGroups: 10_000,
+  maxEventsPerSecond: 100_000,
+  maxMemoryBytes: 256 * 1024 * 1024,
+};
+
+/** The most one group's state for an aggregate can take, in bytes (the sketches at their bounds). */
+function stateBytes(a: AggregateSpec): number {
+  switch (a.function) {
+    case 'hist':
+      return 66 * 16;
+    case 'lhist':
+      return (Math.ceil((a.params[1]! - a.params[0]!) / a.params[2]!) + 2) * 16;
+    case 'quantiles':
+      return 2 * 2048 * 16;
+    case 'distinct':
+      return 4096 + 256 * 16;
+    case 'topk':
+      return Math.max(4 * a.params[0]!, 64) * 64;
+    case 'sample':
+      return a.params[0]! * 256;
+    default:
+      return 32;
+  }
+}
+
+/** Bytes one group may take: its key and every aggregate's state at its largest. */
+export function groupBytes(aggregates: readonly AggregateSpec[]): number {
+  return 128 + aggregates.reduce((n, a) => n + stateBytes(a), 0);
+}
+
+/** How many groups a table may keep: the group cap, lowered so that the states fit in memory. */
+export function effectiveMaxGroups(aggregates: readonly AggregateSpec[], limits: QueryLimits): number {
+  return Math.max(1, Math.min(limits.maxGroups, Math.floor(limits.maxMemoryBytes / groupBytes(aggregates))));
+}
