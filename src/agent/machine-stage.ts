@@ -4,7 +4,7 @@ import { createAggregate } from '../agg/registry.js';
 import { compileExpr, type Evaluator, type Row } from '../plan/evaluate.js';
 import type { AggregateSpec } from '../plan/logical.js';
 import type { StagedPlan } from '../plan/planner.js';
-import type { ProbePartial, ProbeSink } from '../probes/provider.js';
+import type { ProbePartial, ProbeSink, RecordingDump } from '../probes/provider.js';
 
 /** One machine's aggregate states for one period. */
 export interface MachineWindow {
@@ -23,6 +23,7 @@ export interface MachineSink {
   window(window: MachineWindow): void;
   events(host: string, rows: readonly Row[]): void;
   notice(host: string, message: string): void;
+  dump(host: string, dump: RecordingDump): void;
 }
 
 export interface MachineStageOptions {
@@ -128,6 +129,10 @@ export class MachineStage implements ProbeSink {
   dropped(events: number): void {
     if (this.kinds.length > 0) this.droppedEvents += events;
     else this.sink.notice(this.host, `${events} events over the cap of events per second were dropped where they fired`);
+  }
+
+  dump(dump: RecordingDump): void {
+    this.sink.dump(this.host, dump);
   }
 
   private takeDropped(): number {

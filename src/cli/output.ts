@@ -1,7 +1,7 @@
-import type { QueryMessage, ResultMessage } from '../cluster/cluster-stage.js';
+import type { DumpMessage, QueryMessage, ResultMessage } from '../cluster/cluster-stage.js';
 import type { Cell } from '../cluster/rows.js';
 import { formatCell, formatClock } from './format.js';
-import { renderResult, resultHeading } from './render.js';
+import { renderResult, renderTable, resultHeading } from './render.js';
 
 export interface OutputOptions {
   /** One JSON object per line (NDJSON) instead of text. */
@@ -39,6 +39,9 @@ export class QueryPrinter {
         break;
       case 'events':
         this.events(message.columns, message.rows, message.host);
+        break;
+      case 'dump':
+        this.dump(message);
         break;
       case 'notice':
         this.notices.push(`${message.host}: ${message.message}`);
@@ -82,6 +85,23 @@ export class QueryPrinter {
     for (const n of this.notices.slice(-3)) lines.push(`! ${n}`);
     // Home, clear to end of screen, draw.
     this.out.write(`\x1b[H\x1b[J${lines.join('\n')}\n`);
+  }
+
+  private dump(dump: DumpMessage): void {
+    if (this.options.json) {
+      this.out.write(
+        `${JSON.stringify({
+          type: 'dump',
+          host: dump.host,
+          ...(dump.triggerNs !== undefined && { trigger_ns: dump.triggerNs }),
+          events: dump.rows.map((r) => rowObject(dump.columns, r)),
+        })}\n`,
+      );
+      return;
+    }
+    const when = dump.triggerNs === undefined ? 'at the end' : `triggered at ${formatClock(dump.triggerNs, true)}`;
+    const rows = dump.rows.map((r) => r.map((c, i) => (dump.columns[i] === 'time' && typeof c === 'number' ? formatClock(c, true) : c)));
+    this.out.write([`--- flight recorder on ${dump.host}, ${when}: ${dump.rows.length} events`, ...renderTable(dump.columns, rows), ''].join('\n') + '\n');
   }
 
   private events(columns: readonly string[], rows: readonly (readonly Cell[])[], host: string): void {

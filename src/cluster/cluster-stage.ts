@@ -1,13 +1,24 @@
 import { GroupTable } from '../agg/group-table.js';
 import { createAggregate } from '../agg/registry.js';
 import type { MachineSink, MachineWindow } from '../agent/machine-stage.js';
+import type { RecordingDump } from '../probes/provider.js';
 import type { Row } from '../plan/evaluate.js';
 import type { StagedPlan } from '../plan/planner.js';
 import { finalizeRows, type Cell, type ResultColumn } from './rows.js';
 import { Windower, type Emission } from './windows.js';
 
 /** What a running query emits, in order. */
-export type QueryMessage = ResultMessage | EventsMessage | NoticeMessage;
+export type QueryMessage = ResultMessage | EventsMessage | NoticeMessage | DumpMessage;
+
+/** A flight recorder's events from one host: the last N up to its trigger (or up to the end). */
+export interface DumpMessage {
+  readonly kind: 'dump';
+  readonly host: string;
+  readonly columns: readonly string[];
+  readonly rows: readonly (readonly Cell[])[];
+  /** Wall-clock ns of the event that triggered it; undefined for the dump at the end. */
+  readonly triggerNs: number | undefined;
+}
 
 /** Aggregated rows: a closed window, a running snapshot, or the final answer. */
 export interface ResultMessage {
@@ -85,6 +96,13 @@ export class ClusterStage implements MachineSink {
 
   notice(host: string, message: string): void {
     this.emit({ kind: 'notice', host, message });
+  }
+
+  dump(host: string, dump: RecordingDump): void {
+    const output = this.plan.cluster.output;
+    if (output.kind !== 'Record') return;
+    const columns = output.columns.map((c) => c.name);
+    this.emit({ kind: 'dump', host, columns, rows: dump.rows.map((r) => columns.map((c) => r[c] ?? null)), triggerNs: dump.triggerNs });
   }
 
   /** The query is over: a running result is emitted once more, as the final answer. */

@@ -27,6 +27,10 @@ export function explainPlan(plan: StagedPlan, programs: readonly ProbeProgramTex
   if (probe.filter) out.push(`  filter     ${printExpr(probe.filter)}`);
   if (probe.aggregate) out.push(`  aggregate  ${describeAggregate(probe.aggregate)}   (partial; read every flush)`);
   if (probe.ship) out.push(`  ship       ${probe.ship.values.map((v) => v.name).join(', ') || '(each event, no values)'}`);
+  if (probe.record) {
+    const trigger = probe.record.trigger ? `, dump when ${printExpr(probe.record.trigger)}` : ', dump at the end';
+    out.push(`  record     last ${probe.record.size} of ${probe.record.columns.map((c) => c.name).join(', ')}${trigger}`);
+  }
 
   out.push(STAGE_TITLES.machine);
   if (machine.filter) out.push(`  filter     ${printExpr(machine.filter)}`);

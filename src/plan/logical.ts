@@ -33,8 +33,20 @@ export interface AggregateSpec {
   readonly scaled?: boolean;
 }
 
-/** Without an aggregate, a query streams events; with one, it produces grouped rows. */
-export type QueryOutput = EventsOutput | AggregateOutput;
+/** Without an aggregate, a query streams events; with one, it produces grouped rows; with record, dumps. */
+export type QueryOutput = EventsOutput | AggregateOutput | RecordOutput;
+
+/**
+ * The flight recorder: each machine keeps its most recent `size` events (these
+ * columns of each) where they fire, and writes them out when `trigger` holds
+ * for an event (that event last), or when the query ends if there is none.
+ */
+export interface RecordOutput {
+  readonly kind: 'Record';
+  readonly columns: readonly Column[];
+  readonly size: number;
+  readonly trigger: Expr | undefined;
+}
 
 export interface EventsOutput {
   readonly kind: 'Events';

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { EmbeddedCluster } from '../cluster/embedded.js';
 import { printExpr } from './print-expr.js';
+import { QueryError } from '../errors.js';
 
 const cluster = EmbeddedCluster.local('testhost');
 
@@ -54,6 +55,22 @@ describe('planner: what runs where', () => {
     const quantiles = plan.placements.find((p) => p.part.startsWith('quantiles'));
     assert.equal(quantiles?.stage, 'machine');
     assert.match(quantiles?.reason ?? '', /no quantile sketch; the probe ships the values it needs/);
+  });
+
+  it('keeps a recording where events fire, and refuses one whose filter cannot run there', () => {
+    const plan = cluster.plan('syscall:openat | where ret < 0 | select comm, args.filename | record last 100 dump when comm == "cat"');
+    assert.equal(plan.probe.record?.size, 100);
+    assert.equal(plan.probe.ship, undefined);
+    const query = 'syscall:openat | where comm =~ "*at*" | record last 100';
+    assert.throws(
+      () => cluster.plan(query),
+      (error: unknown) => {
+        assert.ok(error instanceof QueryError);
+        assert.match(error.message, /record keeps events where they fire, but where comm =~ "\*at\*" cannot run there/);
+        assert.equal(query.slice(error.span.start, error.span.end), 'comm =~ "*at*"');
+        return true;
+      },
+    );
   });
 
   it('explains the stages, the placement and the generated program', () => {

@@ -6,9 +6,11 @@ import type {
   Column,
   LogicalPlan,
   QueryOutput,
+  RecordOutput,
   RowOperation,
   Windowing,
 } from './logical.js';
+import { QueryError } from '../errors.js';
 import { printExpr } from './print-expr.js';
 
 /**
@@ -39,6 +41,8 @@ export interface ProbeStage {
   readonly aggregate: ProbeAggregate | undefined;
   /** What it ships per event; undefined when the machine stage needs no events. */
   readonly ship: ProbeShip | undefined;
+  /** The flight recorder kept where events fire, if the query records. */
+  readonly record: RecordOutput | undefined;
 }
 
 /** Aggregates the machine stage computes from shipped events; `slots` as in ProbeAggregate. */
@@ -115,6 +119,7 @@ export function planStages(logical: LogicalPlan): StagedPlan {
   }
 
   const output = logical.output;
+  if (output.kind === 'Record') return planRecording(logical, output, probeFilters, machineFilters, placements, reasonAgainst);
   let aggregate: ProbeAggregate | undefined;
   let shipped: Expr[] = [...machineFilters];
   let machine: MachineStage;
@@ -176,8 +181,51 @@ export function planStages(logical: LogicalPlan): StagedPlan {
       sampleRate: logical.sampleRate,
       aggregate,
       ship: needsEvents ? { values: shippedValues(shipped) } : undefined,
+      record: undefined,
     },
     machine,
+    cluster: { output, rowOperations: logical.rowOperations, windowing: logical.windowing, sampleRate: logical.sampleRate },
+    placements,
+  });
+}
+
+/**
+ * A recording lives where events fire: its filter, its columns and its
+ * trigger must all run in the probe, or the query is refused with the reason.
+ */
+function planRecording(
+  logical: LogicalPlan,
+  output: RecordOutput,
+  probeFilters: readonly Expr[],
+  machineFilters: readonly Expr[],
+  placements: Placement[],
+  reasonAgainst: (check: (c: ProbeCapabilities) => string | undefined) => string | undefined,
+): StagedPlan {
+  const refuse = (what: string, e: Expr, reason: string): never => {
+    const span = e.span ?? { start: 0, end: logical.query.length };
+    throw new QueryError(`record keeps events where they fire, but ${what} cannot run there: ${reason}`, logical.query, span, {
+      hint: 'record with a filter, columns and trigger the probe can evaluate (fay explain shows what runs where)',
+    });
+  };
+  for (const part of machineFilters) refuse(`where ${printExpr(part)}`, part, reasonAgainst((c) => c.cannotEvaluate(part))!);
+  for (const column of output.columns) {
+    const reason = reasonAgainst((c) => c.cannotEvaluate(column.expr));
+    if (reason) refuse(`the column ${column.name}`, column.expr, reason);
+  }
+  if (output.trigger) {
+    const trigger = output.trigger;
+    const reason = reasonAgainst((c) => c.cannotEvaluate(trigger));
+    if (reason) refuse(`dump when ${printExpr(trigger)}`, trigger, reason);
+  }
+  placements.push({
+    part: `record last ${output.size}${output.trigger ? ` dump when ${printExpr(output.trigger)}` : ''}`,
+    stage: 'probe',
+    reason: output.trigger ? 'a ring per CPU where events fire, written out when the trigger holds' : 'a ring per CPU where events fire, written out at the end',
+  });
+  return Object.freeze({
+    logical,
+    probe: { sources: logical.sources, filter: conjoin([...probeFilters]), sampleRate: logical.sampleRate, aggregate: undefined, ship: undefined, record: output },
+    machine: { filter: undefined, aggregate: undefined, columns: undefined },
     cluster: { output, rowOperations: logical.rowOperations, windowing: logical.windowing, sampleRate: logical.sampleRate },
     placements,
   });

@@ -45,6 +45,16 @@ export interface ProbeSink {
   notice(message: string): void;
   /** Events not shipped because of the events-per-second cap, since the last report. */
   dropped(events: number): void;
+  /** The flight recorder's events, oldest first, when its trigger held (or at the end). */
+  dump(dump: RecordingDump): void;
+}
+
+/** What a flight recorder wrote out. */
+export interface RecordingDump {
+  /** The recorded columns of each event, oldest first; the triggering event last. */
+  readonly rows: readonly Row[];
+  /** Wall-clock ns of the triggering event; undefined for the dump at the end of the query. */
+  readonly triggerNs: number | undefined;
 }
 
 export interface RunningProbe {

@@ -25,7 +25,16 @@ export type StageNode =
   | LimitNode
   | EveryNode
   | WindowNode
-  | LastNode;
+  | LastNode
+  | RecordNode;
+
+/** `record last 10000 [dump when <predicate>]`: the flight recorder. */
+export interface RecordNode {
+  readonly kind: 'Record';
+  readonly size: NumberNode;
+  readonly trigger: ExprNode | undefined;
+  readonly span: SourceSpan;
+}
 
 /** `sample 1%` or `sample 1 in 100`: keep each event with that probability, decided where it fires. */
 export interface SampleNode {

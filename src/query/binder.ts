@@ -104,6 +104,7 @@ class Binder {
           break;
         }
         case 'Aggregate': {
+          if (output?.kind === 'Record') this.fail('record is the output of its query; aggregate in another query', stage.span);
           if (aggregated) {
             this.fail('a query aggregates once; put all aggregates in one stage: count(), avg(x) by …', stage.span);
           }
@@ -127,8 +128,21 @@ class Binder {
           break;
         }
         case 'Limit':
+          if (output?.kind === 'Record') this.fail('a recording is dumped whole; limit it with record last N', stage.span);
           rowOperations.push({ kind: 'Limit', count: stage.count.value });
           break;
+        case 'Record': {
+          if (aggregated || output) this.fail('record keeps events, so it cannot follow an aggregate or another record', stage.span);
+          const size = stage.size.value;
+          if (!Number.isInteger(size) || size < 1 || size > 1_000_000) this.fail('record last N takes N from 1 to 1000000', stage.size.span);
+          let trigger: Expr | undefined;
+          if (stage.trigger) {
+            trigger = this.expression(stage.trigger, scope);
+            this.expectType(trigger, 'bool', stage.trigger.span, 'dump when needs a condition');
+          }
+          output = { kind: 'Record', columns: columns ?? this.defaultColumns(sources), size, trigger };
+          break;
+        }
         case 'Every':
           setTiming('every', stage.period);
           break;

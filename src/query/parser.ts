@@ -29,7 +29,7 @@ export function parseExpression(source: string): ExprNode {
   return expr;
 }
 
-const STAGE_WORDS = ['where', 'let', 'select', 'top', 'limit', 'every', 'window', 'last', 'sample'];
+const STAGE_WORDS = ['where', 'let', 'select', 'top', 'limit', 'every', 'window', 'last', 'sample', 'record'];
 const COMPARISONS: readonly BinaryOperator[] = ['==', '!=', '<', '<=', '>', '>=', '=~', '!~'];
 
 class Parser {
@@ -128,6 +128,17 @@ class Parser {
           this.advance();
           return this.sampling(start);
         }
+        case 'record': {
+          this.advance();
+          if (!this.acceptWord('last')) this.fail(`expected last after record, e.g. record last 10000`);
+          const size = this.count('record last');
+          let trigger: ExprNode | undefined;
+          if (this.acceptWord('dump')) {
+            if (!this.acceptWord('when')) this.fail('expected when after dump, e.g. dump when ret < 0');
+            trigger = this.expression();
+          }
+          return { kind: 'Record', size, trigger, span: this.spanFrom(start, (trigger ?? size).span) };
+        }
         case 'last': {
           this.advance();
           const length = this.duration('last');
@@ -138,7 +149,7 @@ class Parser {
       }
     }
     this.fail(
-      `expected a stage (where, let, select, an aggregate such as count(), top, limit, every, window or last), found ${this.describe(token)}`,
+      `expected a stage (where, let, select, sample, an aggregate such as count(), top, limit, every, window, last or record), found ${this.describe(token)}`,
     );
   }
 

@@ -29,6 +29,8 @@ export function printStage(stage: StageNode): string {
       return `limit ${stage.count.text}`;
     case 'Every':
       return `every ${stage.period.text}`;
+    case 'Record':
+      return `record last ${stage.size.text}${stage.trigger ? ` dump when ${printExpression(stage.trigger)}` : ''}`;
     case 'Sample':
       return `sample ${stage.text}`;
     case 'Window':

@@ -1,4 +1,4 @@
-import type { EventsMessage, NoticeMessage, QueryMessage, ResultMessage } from '../cluster/cluster-stage.js';
+import type { DumpMessage, EventsMessage, NoticeMessage, QueryMessage, ResultMessage } from '../cluster/cluster-stage.js';
 import type { QueryRun } from '../cluster/embedded.js';
 import type { Cell } from '../cluster/rows.js';
 
@@ -6,6 +6,7 @@ export interface Collected {
   readonly results: ResultMessage[];
   readonly events: EventsMessage[];
   readonly notices: NoticeMessage[];
+  readonly dumps: DumpMessage[];
   /** The last complete result. */
   readonly final: ResultMessage | undefined;
 }
@@ -25,6 +26,7 @@ export async function collect(run: QueryRun, during: () => Promise<unknown>): Pr
     results,
     events: messages.filter((m): m is EventsMessage => m.kind === 'events'),
     notices: messages.filter((m): m is NoticeMessage => m.kind === 'notice'),
+    dumps: messages.filter((m): m is DumpMessage => m.kind === 'dump'),
     final: results.filter((r) => r.complete).pop(),
   };
 }

@@ -5,10 +5,12 @@ import type { CompileOptions } from '../provider.js';
 import { foldConstants, toBpf, type FieldReader, type ProbeIdentity } from './bpf-expr.js';
 import {
   MARK_DRAINED,
+  MARK_DUMP,
   MARK_END,
   MARK_FLUSH,
   MARK_READY,
   MARK_ROTATED,
+  RING_SLACK,
   mapRefsOf,
   type AggregateLayout,
   type AggregateMaps,
@@ -16,6 +18,7 @@ import {
   type KeyDecoding,
   type MapRef,
   type ProgramLayout,
+  type RecordLayout,
   type Rotation,
   type ShipLayout,
 } from './layout.js';
@@ -29,6 +32,8 @@ export interface CodegenInput {
   readonly clockOffsetNs: number;
   /** The number the agent passes to kill(2) to ask the program to stop; no process has it (see stopProtocol). */
   readonly stopToken: number;
+  /** The number it passes to re-arm the flight recorder after reading a dump. */
+  readonly rearmToken: number;
 }
 
 /** Generates the bpftrace program for a probe stage, and the layout to read its output back. */
@@ -63,6 +68,8 @@ class ProgramBuilder {
   private readonly saved = new Map<string, string>();
   /** The sampling test, appended to each entry predicate, or undefined when every event is kept. */
   private readonly sampling: string | undefined;
+  /** Whether anything reads `duration` (else the return side need not compute it). */
+  private needsDuration = false;
 
   constructor(private readonly input: CodegenInput) {
     this.constants = new Map([['host', input.options.host]]);
@@ -96,11 +103,21 @@ class ProgramBuilder {
       actions.push(built.action);
       used.push(...values.map((v) => v.expr));
     }
+    let record: RecordLayout | undefined;
+    if (stage.record) {
+      const columns = stage.record.columns.map((c) => ({ name: c.name, expr: fold(c.expr) }));
+      const trigger = stage.record.trigger && fold(stage.record.trigger);
+      const built = this.recordAction(columns, stage.record.size, trigger);
+      record = built.layout;
+      actions.push(built.action);
+      used.push(...columns.map((c) => c.expr), ...(trigger ? [trigger] : []));
+    }
     const action: Action = { emit: (read, probe) => actions.flatMap((a) => a.emit(read, probe)) };
 
     const needed = new Set<string>();
     for (const e of [...filters, ...used]) fieldsOf(e, needed);
     const paired = needed.has('ret') || needed.has('duration');
+    this.needsDuration = needed.has('duration');
     const perProbe = needed.has('probe');
     const entryFilters = paired ? filters.filter((f) => ![...fieldsOf(f)].some((n) => RETURN_FIELDS.has(n))) : filters;
     const exitFilters = paired ? filters.filter((f) => !entryFilters.includes(f)) : [];
@@ -118,6 +135,7 @@ class ProgramBuilder {
     const dropCounter = ship ? '@fay_dropped' : undefined;
     if (ship) this.stateMaps.add('@fay_rs').add('@fay_rn');
     this.flushClauses(aggregate, dropCounter);
+    if (record) this.recordClauses(record, stage.record?.trigger !== undefined);
 
     const raw = stage.sources.map((s) => (s.schema as BpfSourceSchema).bpf).find((b) => b.kind === 'syscall' && b.raw);
     return {
@@ -129,6 +147,7 @@ class ProgramBuilder {
       clockOffsetNs: this.input.clockOffsetNs,
       windowed: this.windowed,
       dropCounter,
+      record,
     };
   }
 
@@ -218,12 +237,12 @@ class ProgramBuilder {
         '@fay_depth[tid] = $fay_d - 1;',
         '$fay_t = @fay_t0[tid, $fay_d];',
         'if ($fay_t) {',
-        ...indent(['$fay_dur = nsecs - $fay_t;', ...emit, ...deletes]),
+        ...indent([...(this.needsDuration ? ['$fay_dur = nsecs - $fay_t;'] : []), ...emit, ...deletes]),
         '}',
         'if ($fay_d <= 1) { delete(@fay_depth[tid]); }',
       ]);
     } else {
-      this.clause(exit, ['@fay_t0[tid]'], ['$fay_dur = nsecs - @fay_t0[tid];', ...emit, ...deletes]);
+      this.clause(exit, ['@fay_t0[tid]'], [...(this.needsDuration ? ['$fay_dur = nsecs - @fay_t0[tid];'] : []), ...emit, ...deletes]);
     }
   }
 
@@ -394,6 +413,59 @@ class ProgramBuilder {
         },
       },
     };
+  }
+
+  /**
+   * The flight recorder: each event goes into its CPU's ring (unless frozen);
+   * an event that meets the trigger freezes every ring and prints them. The
+   * agent re-arms the recorder once it has read the dump.
+   */
+  private recordAction(columns: readonly Column[], size: number, trigger: Expr | undefined): { layout: RecordLayout; action: Action } {
+    const slots = size + RING_SLACK;
+    this.stateMaps.add('@fay_ring').add('@fay_ri');
+    if (trigger) this.stateMaps.add('@fay_frozen');
+    const layout: RecordLayout = {
+      ring: '@fay_ring',
+      size,
+      columns: columns.map((c) => ({
+        name: c.name,
+        type: c.expr.type,
+        decoding: c.expr.kind === 'Field' && c.expr.name === 'probe' ? 'probe' : c.expr.type,
+      })),
+    };
+    return {
+      layout,
+      action: {
+        emit: (read, probe) => {
+          const values = columns.map((c) => toBpf(c.expr, read, probe));
+          const dump = trigger
+            ? [
+                `if (${toBpf(trigger, read, probe)}) {`,
+                ...indent(['@fay_frozen = 1;', `printf("${MARK_DUMP}%llu\\n", nsecs);`, 'print(@fay_ring);', `printf("${MARK_END}\\n");`]),
+                '}',
+              ]
+            : [];
+          const write = [
+            '$fay_r = @fay_ri[cpu];',
+            `@fay_ring[cpu, $fay_r % ${slots}] = (nsecs, ${values.join(', ')});`,
+            '@fay_ri[cpu] = $fay_r + 1;',
+          ];
+          // Only a recorder with a trigger ever freezes.
+          return trigger ? ['if (!@fay_frozen) {', ...indent([...write, ...dump]), '}'] : write;
+        },
+      },
+    };
+  }
+
+  /** Re-arming after a dump, and the dump at the end when there is no trigger. */
+  private recordClauses(record: RecordLayout, triggered: boolean): void {
+    if (triggered) {
+      this.clause(['tracepoint:syscalls:sys_enter_kill'], [`args->pid == ${this.input.rearmToken} && args->sig == 0`], ['@fay_frozen = 0;']);
+      return;
+    }
+    const end = this.out.lastIndexOf('END');
+    // The last dump goes before END clears the maps.
+    this.out.splice(end + 2, 0, ...indent([`printf("${MARK_DUMP}end\\n");`, `print(${record.ring});`, `printf("${MARK_END}\\n");`]));
   }
 
   private flushClauses(aggregate: AggregateLayout | undefined, dropCounter: string | undefined): void {

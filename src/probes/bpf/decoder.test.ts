@@ -39,6 +39,7 @@ describe('reading bpftrace output', () => {
       clockOffsetNs: 1000,
       windowed: false,
       dropCounter: undefined,
+      record: undefined,
       aggregate: {
         keys: [
           { kind: 'printed', index: 0, decoding: { dictionary: '@fay_nm0' }, type: 'str' },
@@ -57,7 +58,7 @@ describe('reading bpftrace output', () => {
       },
     };
     const partials: ProbePartial[] = [];
-    const decoder = new BpftraceOutputDecoder(layout, [count, hist, max] as AggregateKind[], { partial: (p) => partials.push(p), events: () => undefined, notice: () => undefined, dropped: () => undefined }, 0, { maxGroups: 100, mapKeysMax: 4096 });
+    const decoder = new BpftraceOutputDecoder(layout, [count, hist, max] as AggregateKind[], { partial: (p) => partials.push(p), events: () => undefined, notice: () => undefined, dropped: () => undefined, dump: () => undefined }, 0, { maxGroups: 100, mapKeysMax: 4096 });
     decoder.startAt(5000);
     const flush = (ns: number, maps: Record<string, unknown>) => {
       decoder.line(JSON.stringify({ type: 'printf', data: `fay:flush ${ns}\n` }));

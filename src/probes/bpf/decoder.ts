@@ -6,6 +6,7 @@ import type { Value } from '../../plan/expr.js';
 import type { Row } from '../../plan/evaluate.js';
 import type { ProbePartial, ProbeSink } from '../provider.js';
 import {
+  MARK_DUMP,
   MARK_END,
   MARK_FLUSH,
   MARK_ROTATED,
@@ -22,6 +23,8 @@ export interface DecoderOptions {
   readonly maxGroups: number;
   /** The size of the kernel maps (BPFTRACE_MAP_KEYS_MAX). */
   readonly mapKeysMax: number;
+  /** Called once a triggered dump has been read, to re-arm the recorder. */
+  readonly onDumpRead?: () => void;
 }
 
 /** A printed map's entries: printed key → value (a number, or hist buckets). */
@@ -42,7 +45,7 @@ interface HistEntry {
 export class BpftraceOutputDecoder {
   private readonly previous = new Map<string, MapEntries>();
   private readonly dictionaries = new Map<string, Map<number, string>>();
-  private collecting: { kind: 'flush' | 'rotated'; label: number; maps: Map<string, unknown> } | undefined;
+  private collecting: { kind: 'flush' | 'rotated' | 'dump'; label: number; maps: Map<string, unknown> } | undefined;
   private flushes = 0;
   private windowStartNs: number;
   /** Windows whose alternating buffers are still to come, by window index. */
@@ -107,12 +110,16 @@ export class BpftraceOutputDecoder {
   private marker(text: string): void {
     if (text.startsWith(MARK_FLUSH)) {
       this.collecting = { kind: 'flush', label: Number(text.slice(MARK_FLUSH.length)), maps: new Map() };
+    } else if (text.startsWith(MARK_DUMP)) {
+      // "fay:dump <kernel ns of the trigger>", or "fay:dump end" for the last dump.
+      this.collecting = { kind: 'dump', label: Number(text.slice(MARK_DUMP.length)), maps: new Map() };
     } else if (text.startsWith(MARK_ROTATED)) {
       this.collecting = { kind: 'rotated', label: Number(text.slice(MARK_ROTATED.length)), maps: new Map() };
     } else if (text.startsWith(MARK_END) && this.collecting) {
       const done = this.collecting;
       this.collecting = undefined;
       if (done.kind === 'flush') this.flush(done.label, done.maps);
+      else if (done.kind === 'dump') this.dump(done.label, done.maps);
       else this.rotated(done.label, done.maps);
     }
   }
@@ -186,6 +193,33 @@ export class BpftraceOutputDecoder {
     const index = this.flushes++;
     if (aggregate.rotation !== 'none') this.pending.set(index, partial);
     else this.sink.partial(partial);
+  }
+
+  /**
+   * The flight recorder's rings: the last `size` events by kernel time, up to
+   * the trigger's time (events on other CPUs may race past it), oldest first.
+   */
+  private dump(triggerKernelNs: number, maps: Map<string, unknown>): void {
+    const record = this.layout.record;
+    if (!record) return;
+    const raw = maps.get(record.ring);
+    const slots = raw && typeof raw === 'object' ? Object.values(raw as Record<string, unknown>) : [];
+    const triggered = !Number.isNaN(triggerKernelNs);
+    const events = slots
+      .filter((e): e is [number, ...unknown[]] => Array.isArray(e) && typeof e[0] === 'number')
+      .filter((e) => !triggered || e[0] <= triggerKernelNs)
+      .sort((a, b) => a[0] - b[0])
+      .slice(-record.size);
+    const rows = events.map((event) => {
+      const row: Record<string, Value> = {};
+      record.columns.forEach((c, i) => {
+        const value = event[i + 1];
+        row[c.name] = typeof value === 'number' || typeof value === 'string' ? this.decodeValue(value, c.decoding) : '';
+      });
+      return row;
+    });
+    this.sink.dump({ rows, triggerNs: triggered ? triggerKernelNs + this.layout.clockOffsetNs : undefined });
+    if (triggered) this.options.onDumpRead?.();
   }
 
   /** A window's alternating buffers, printed once it closed: their values are that window's states as they are. */

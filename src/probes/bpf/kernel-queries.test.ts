@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, afterEach, before, describe, it } from 'node:test';
 import type { HistResult, QuantilesResult, SampleResult, TopKResult } from '../../agg/aggregate.js';
+import type { DumpMessage } from '../../cluster/cluster-stage.js';
 import { EmbeddedCluster, type RunOptions } from '../../cluster/embedded.js';
 import { bpftraceProcesses, loadedBpfPrograms, newBpfPrograms } from '../../testing/kernel-state.js';
 import { collect, eventRows, rowsOf, type Collected } from '../../testing/query.js';
@@ -192,6 +193,39 @@ describe('kernel queries on real probes and real workloads', () => {
     const shipped = rowsOf(result.final)[0]!.count as number;
     assert.ok(shipped >= 1000 && shipped < 5000, `about 1000 shipped: ${shipped}`);
     assert.equal(shipped + result.final!.droppedEvents, 5000, 'shipped and dropped add up to every event');
+  });
+
+  it('keeps a flight recorder and dumps exactly the last N events up to the trigger, then records again', async () => {
+    const run = cluster.run('syscall:read | where comm == "fay-rec" | select ret, comm | record last 10 dump when ret == 20 or ret == 40');
+    const dumps: DumpMessage[] = [];
+    let firstDump!: () => void;
+    const dumped = new Promise<void>((resolve) => (firstDump = resolve));
+    const reading = (async () => {
+      for await (const m of run) {
+        if (m.kind !== 'dump') continue;
+        dumps.push(m);
+        firstDump();
+      }
+    })();
+    await run.attached;
+    const sizes = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i);
+    await runWorkload('fay-rec', 'read', ...sizes(1, 30));
+    await dumped;
+    // Once the first dump is read the recorder is re-armed; the next trigger dumps the events since.
+    await runWorkload('fay-rec', 'read', ...sizes(31, 45));
+    await run.stop();
+    await reading;
+    assert.equal(dumps.length, 2, JSON.stringify(dumps.map((d) => d.rows.length)));
+    assert.deepEqual(dumps[0]!.rows.map((r) => r[0]), sizes(11, 20), 'the ten events before the trigger, the trigger last');
+    assert.deepEqual(dumps[1]!.rows.map((r) => r[0]), sizes(31, 40));
+    assert.ok(dumps.every((d) => d.triggerNs !== undefined && d.rows.every((r) => r[1] === 'fay-rec')));
+  });
+
+  it('dumps the recording at the end when it has no trigger', async () => {
+    const result = await around('syscall:read | where comm == "fay-rec2" | select ret | record last 3', () => runWorkload('fay-rec2', 'read', 5, 6, 7, 8, 9));
+    assert.equal(result.dumps.length, 1);
+    assert.deepEqual(result.dumps[0]!.rows, [[7], [8], [9]]);
+    assert.equal(result.dumps[0]!.triggerNs, undefined);
   });
 
   it('computes min and max per window (alternating buffers) without losing any', async () => {

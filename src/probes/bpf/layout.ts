@@ -18,7 +18,25 @@ export interface ProgramLayout {
   readonly windowed: boolean;
   /** Counts events the ship clause dropped over the events-per-second cap; printed every flush. */
   readonly dropCounter: string | undefined;
+  readonly record: RecordLayout | undefined;
 }
+
+/**
+ * The flight recorder's ring: `@fay_ring[cpu, slot] = (ktime, column…)`, a
+ * ring per CPU with room for `size` events and some slack (events on other
+ * CPUs that race the trigger must not evict the ones before it).
+ */
+export interface RecordLayout {
+  readonly ring: string;
+  readonly size: number;
+  readonly columns: readonly { readonly name: string; readonly decoding: KeyDecoding; readonly type: ValueType }[];
+}
+
+/** Extra ring slots per CPU beyond the recording's size. */
+export const RING_SLACK = 1024;
+
+/** Printed before a dump of the ring: the trigger's kernel time, or "end". */
+export const MARK_DUMP = 'fay:dump ';
 
 /** Probe ids of raw system calls are this plus the system call number. */
 export const RAW_SYSCALL_BASE = 1_000_000;

@@ -10,6 +10,7 @@ import type { CompiledProbe, CompileOptions, ProbeListing, ProbeSink, Provider, 
 import { BPF_CAPABILITIES } from './bpf-expr.js';
 import { generateProgram } from './codegen.js';
 import { BpftraceOutputDecoder } from './decoder.js';
+import { RING_SLACK } from './layout.js';
 import { ensureKernelTracing } from './environment.js';
 import { detectKernelFunctionSupport, type KernelFunctionSupport } from './kernel-support.js';
 import { BpftraceProcess } from './runner.js';
@@ -35,10 +36,19 @@ function cpuList(text: string): number[] {
     });
 }
 
+/** Every online CPU. */
+function onlineCpus(): number[] {
+  try {
+    return cpuList(readFileSync('/sys/devices/system/cpu/online', 'utf8'));
+  } catch {
+    return Array.from({ length: availableParallelism() }, (_, i) => i);
+  }
+}
+
 /** The online CPUs this process may run on: where the stop request can be made. */
 function reachableCpus(): number[] {
   try {
-    const online = new Set(cpuList(readFileSync('/sys/devices/system/cpu/online', 'utf8')));
+    const online = new Set(onlineCpus());
     const allowed = /Cpus_allowed_list:\s*(\S+)/.exec(readFileSync('/proc/self/status', 'utf8'))?.[1] ?? '';
     const cpus = cpuList(allowed).filter((c) => online.has(c));
     if (cpus.length > 0) return cpus;
@@ -48,7 +58,7 @@ function reachableCpus(): number[] {
   return Array.from({ length: availableParallelism() }, (_, i) => i);
 }
 
-/** Runs kill(token, 0), here or pinned to one CPU; the generated program's stop clause listens for it. */
+/** Runs kill(token, 0), here or pinned to one CPU; a clause of the generated program listens for it (stop, re-arm). */
 function stopRequest(token: number, cpu: number | undefined): void {
   const here = () => {
     try {
@@ -135,14 +145,21 @@ export class BpfProvider implements Provider {
     const { bpftrace } = this.ctx();
     // Above any pid the kernel can hand out (pid_max is at most 2^22), so kill(token, 0) only ever means "stop".
     const stopToken = (1 << 23) + randomInt(1 << 29);
-    const layout = generateProgram({ stage, options, clockOffsetNs: clockOffsetNs(), stopToken });
+    const rearmToken = stopToken + 1;
+    const layout = generateProgram({ stage, options, clockOffsetNs: clockOffsetNs(), stopToken, rearmToken });
     const kinds = stage.aggregate?.aggregates.map(createAggregate) ?? [];
     return {
       program: { provider: 'bpf', language: 'bpftrace', text: layout.text },
       start: (sink: ProbeSink): RunningProbe => {
         // Kernel maps get room for twice the groups a partial keeps: the excess folds into (other) here, not lost there.
-        const mapKeysMax = Math.min(1 << 20, Math.max(4096, 2 * options.maxGroups));
-        const decoder = new BpftraceOutputDecoder(layout, kinds, sink, Date.now() * 1e6, { maxGroups: options.maxGroups, mapKeysMax });
+        // The recorder's ring map holds every CPU's ring.
+        const ringKeys = stage.record ? onlineCpus().length * (stage.record.size + RING_SLACK) : 0;
+        const mapKeysMax = Math.max(ringKeys, Math.min(1 << 20, Math.max(4096, 2 * options.maxGroups)));
+        const decoder = new BpftraceOutputDecoder(layout, kinds, sink, Date.now() * 1e6, {
+          maxGroups: options.maxGroups,
+          mapKeysMax,
+          onDumpRead: () => stopRequest(rearmToken, undefined),
+        });
         const child = new BpftraceProcess({
           bpftrace,
           program: layout.text,
