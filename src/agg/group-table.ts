@@ -58,7 +58,11 @@ export class GroupTable {
 
   /** The group for a key: created empty when new, or the (other) row when the table is full. */
   group(key: readonly KeyPart[]): Group {
-    const id = JSON.stringify(key);
+    return this.groupById(JSON.stringify(key), key);
+  }
+
+  /** As group(), with the key's identity already computed (merging reuses the other table's). */
+  private groupById(id: string, key: readonly KeyPart[]): Group {
     let group = this.groups.get(id);
     if (group !== undefined) return group;
     if (this.groups.size >= this.maxGroups && !key.every((p) => p === OTHER)) {
@@ -83,7 +87,11 @@ export class GroupTable {
   }
 
   merge(other: GroupTable): void {
-    for (const group of other.groups.values()) this.mergeGroup(group.key, group.states);
+    const kinds = this.kinds;
+    for (const [id, from] of other.groups) {
+      const group = this.groupById(id, from.key);
+      for (let i = 0; i < kinds.length; i++) kinds[i]!.merge(group.states[i], from.states[i]);
+    }
     distinct.merge(this.folded, other.folded);
   }
 
@@ -92,8 +100,8 @@ export class GroupTable {
    * goes to this table's aggregate `slots[i]`.
    */
   mergeSlots(other: GroupTable, slots: readonly number[]): void {
-    for (const from of other.groups.values()) {
-      const group = this.group(from.key);
+    for (const [id, from] of other.groups) {
+      const group = this.groupById(id, from.key);
       slots.forEach((slot, i) => this.kinds[slot]!.merge(group.states[slot], from.states[i]));
     }
     distinct.merge(this.folded, other.folded);
@@ -143,9 +151,16 @@ export class GroupTable {
       return list.map((s) => kinds[i]!.decode(s));
     });
     for (let g = 0; g < count; g++) {
-      const key = parts.slice(g * width, (g + 1) * width);
-      for (const part of key) if (!['number', 'string', 'boolean'].includes(typeof part)) throw new TypeError('a key part is a scalar');
-      table.mergeGroup(key as KeyPart[], decodedColumns.map((c) => c[g]));
+      const key = parts.slice(g * width, (g + 1) * width) as KeyPart[];
+      for (const part of key) {
+        const type = typeof part;
+        if (type !== 'number' && type !== 'string' && type !== 'boolean') throw new TypeError('a key part is a scalar');
+      }
+      const states = decodedColumns.map((c) => c[g]);
+      const id = JSON.stringify(key);
+      // A new group takes its decoded states as they are; a repeated one (malformed, but possible) merges.
+      if (!table.groups.has(id) && table.groups.size < table.maxGroups) table.groups.set(id, { key, states });
+      else table.mergeGroup(key, states);
     }
     if (folded !== undefined) distinct.merge(table.folded, distinct.decode(folded));
     return table;
