@@ -38,6 +38,6 @@ export function rowsOf(result: ResultMessage | undefined): Record<string, Cell>[
 }
 
 /** Every event row as an object. */
-export function eventRows(collected: Collected): Record<string, Cell>[] {
+export function eventRows(collected: Pick<Collected, 'events'>): Record<string, Cell>[] {
   return collected.events.flatMap((e) => e.rows.map((row) => Object.fromEntries(e.columns.map((c, i) => [c, row[i] ?? null]))));
 }

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, afterEach, before, describe, it } from 'node:test';
 import type { HistResult, QuantilesResult, SampleResult, TopKResult } from '../../agg/aggregate.js';
-import type { DumpMessage } from '../../cluster/cluster-stage.js';
+import type { DumpMessage, EventsMessage, QueryMessage } from '../../cluster/cluster-stage.js';
 import { EmbeddedCluster, type RunOptions } from '../../cluster/embedded.js';
 import { bpftraceProcesses, loadedBpfPrograms, newBpfPrograms } from '../../testing/kernel-state.js';
 import { collect, eventRows, rowsOf, type Collected } from '../../testing/query.js';
@@ -278,8 +278,16 @@ describe('kernel queries on real probes and real workloads', () => {
 
   it('streams events with the selected values, and stops by itself at its limit', async () => {
     const run = cluster.run('syscall:openat | where comm == "fay-ev" | select file = args.filename, ret, comm, args.dfd | limit 3');
-    const result = await collect(run, () => runWorkload('fay-ev', 'open', '/etc/hostname', 5));
+    const messages: QueryMessage[] = [];
+    const reading = (async () => {
+      for await (const m of run) messages.push(m);
+    })();
+    await run.attached;
+    await runWorkload('fay-ev', 'open', '/etc/hostname', 5);
+    // No stop(): the query ends by itself once it has its three events.
+    await reading;
     assert.equal(await run.ended, 'limit');
+    const result = { events: messages.filter((m): m is EventsMessage => m.kind === 'events') };
     // dfd is AT_FDCWD: an int the tracepoint stores in an unsigned 8-byte slot.
     assert.deepEqual(
       eventRows(result).map((r) => [r.file, (r.ret as number) >= 0, r.comm, r['args.dfd']]),
