@@ -1,6 +1,16 @@
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
+/** Plain JavaScript (no type information): the typed rules this config turns on are turned off again. */
+const UNTYPED_RULES = {
+  ...tseslint.configs.disableTypeChecked.rules,
+  '@typescript-eslint/no-floating-promises': 'off',
+  '@typescript-eslint/no-misused-promises': 'off',
+  '@typescript-eslint/await-thenable': 'off',
+  '@typescript-eslint/switch-exhaustiveness-check': 'off',
+  '@typescript-eslint/no-unused-expressions': 'off',
+};
+
 export default tseslint.config(
   { ignores: ['dist/', 'node_modules/', 'eslint.config.js'] },
   js.configs.recommended,
@@ -21,5 +31,26 @@ export default tseslint.config(
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
       'no-constant-condition': ['error', { checkLoops: false }],
     },
+  },
+  {
+    // Code that runs inside traced processes: plain JavaScript, evaluated as text there.
+    files: ['src/probes/node/target/**/*.js'],
+    ...tseslint.configs.disableTypeChecked,
+    languageOptions: {
+      ...tseslint.configs.disableTypeChecked.languageOptions,
+      sourceType: 'script',
+      globals: { globalThis: 'readonly', process: 'readonly', Reflect: 'readonly', Buffer: 'readonly' },
+    },
+    rules: UNTYPED_RULES,
+  },
+  {
+    // Programs the tests trace: plain JavaScript, run as they are.
+    files: ['src/testing/node-targets/**/*.{cjs,mjs}'],
+    ...tseslint.configs.disableTypeChecked,
+    languageOptions: {
+      ...tseslint.configs.disableTypeChecked.languageOptions,
+      globals: { process: 'readonly', console: 'readonly', require: 'readonly', module: 'writable', setTimeout: 'readonly', Proxy: 'readonly' },
+    },
+    rules: { ...UNTYPED_RULES, '@typescript-eslint/no-require-imports': 'off' },
   },
 );

@@ -33,6 +33,8 @@ if [ ! -f dist/.built ] || [ -n "$(find src package.json tsconfig.json tsconfig.
   say "building"
   rm -rf dist
   node_modules/.bin/tsc -p tsconfig.build.json
+  # The runtime injected into traced Node.js processes is read as text, beside its loader.
+  mkdir -p dist/probes/node/target && cp src/probes/node/target/*.js dist/probes/node/target/
   touch dist/.built
 fi
 

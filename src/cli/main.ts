@@ -106,8 +106,8 @@ function explain(text: string, flags: QueryFlags): void {
   process.stdout.write(`${EmbeddedCluster.local().explain(text, runOptions(flags))}\n`);
 }
 
-function probes(glob: string | undefined, flags: { json?: boolean }): void {
-  const listings = EmbeddedCluster.local().agent.registry.list(glob ?? '*');
+async function probes(glob: string | undefined, flags: { json?: boolean }): Promise<void> {
+  const listings = await EmbeddedCluster.local().agent.registry.list(glob ?? '*');
   if (listings.length === 0) throw new UsageError(`no probe point matches "${glob}"`, { hint: 'try fay probes "syscall:*" or fay probes "tracepoint:sched:*"' });
   if (flags.json) {
     for (const l of listings) process.stdout.write(`${JSON.stringify(l)}\n`);

@@ -5,6 +5,7 @@ import { DEFAULT_LIMITS, effectiveMaxGroups, type QueryLimits } from '../plan/li
 import type { Windowing } from '../plan/logical.js';
 import { planStages, type StagedPlan } from '../plan/planner.js';
 import { BpfProvider } from '../probes/bpf/provider.js';
+import { NodeProvider } from '../probes/node/provider.js';
 import { ProbeRegistry } from '../probes/registry.js';
 import { compileQuery } from '../query/compile.js';
 import { ClusterStage, type QueryMessage } from './cluster-stage.js';
@@ -118,7 +119,7 @@ export class EmbeddedCluster {
 
   /** The embedded cluster of this machine, with its kernel provider. */
   static local(host?: string): EmbeddedCluster {
-    return new EmbeddedCluster(new Agent(new ProbeRegistry([new BpfProvider()]), host));
+    return new EmbeddedCluster(new Agent(new ProbeRegistry([new BpfProvider(), new NodeProvider()]), host));
   }
 
   /** Parses, checks and stages a FayQL query. */

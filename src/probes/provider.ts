@@ -78,6 +78,7 @@ export interface Provider {
   /** The probe point prefixes it owns, e.g. `syscall`, `tracepoint`. */
   readonly prefixes: readonly string[];
   resolve(point: string): SourceSchema | ResolveFailure;
-  list(glob: string): ProbeListing[];
+  /** Probe points matching a glob; may attach to processes to find them. */
+  list(glob: string): Promise<ProbeListing[]>;
   compile(stage: ProbeStage, options: CompileOptions): CompiledProbe;
 }

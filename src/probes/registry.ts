@@ -4,7 +4,6 @@ import type { ProbeListing, Provider } from './provider.js';
 
 /** Probe point prefixes that belong to providers this version does not have yet. */
 const NOT_YET: Readonly<Record<string, string>> = {
-  js: 'JavaScript function probes (js:) are not part of this version of Fay yet',
   dc: 'diagnostics_channel probes (dc:) are not part of this version of Fay yet',
 };
 
@@ -31,7 +30,8 @@ export class ProbeRegistry implements ProbeCatalog {
     };
   }
 
-  list(glob: string): ProbeListing[] {
-    return this.providers.flatMap((p) => p.list(glob));
+  async list(glob: string): Promise<ProbeListing[]> {
+    const lists = await Promise.all(this.providers.map((p) => p.list(glob)));
+    return lists.flat();
   }
 }

@@ -17,7 +17,12 @@ export async function collect(run: QueryRun, during: () => Promise<unknown>): Pr
   const reading = (async () => {
     for await (const m of run) messages.push(m);
   })();
-  await run.attached;
+  try {
+    await run.attached;
+  } catch (error) {
+    await reading.catch(() => undefined);
+    throw error;
+  }
   await during();
   await run.stop();
   await reading;

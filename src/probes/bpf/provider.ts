@@ -100,7 +100,11 @@ export class BpfProvider implements Provider {
     return resolveBpfSource(point, this.ctx());
   }
 
-  list(glob: string): ProbeListing[] {
+  list(glob: string): Promise<ProbeListing[]> {
+    return Promise.resolve(this.listNow(glob));
+  }
+
+  private listNow(glob: string): ProbeListing[] {
     const ctx = this.ctx();
     const out: ProbeListing[] = [];
     const uprobe = /^uprobe:(.+):([^:]+)$/.exec(glob);

@@ -1,0 +1,129 @@
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { EnvironmentError } from '../../errors.js';
+import { InspectorClient } from './inspector-client.js';
+
+/** Node's default inspector port, which SIGUSR1 opens. */
+export const INSPECTOR_PORT = 9229;
+/** How long a process gets to open its inspector after SIGUSR1. */
+const OPEN_TIMEOUT_MS = 2000;
+/** How long to wait for another attach (from this or another Fay) to free the port. */
+const LOCK_TIMEOUT_MS = 15000;
+
+/** A process Fay cannot attach to, and why. */
+export class AttachError extends EnvironmentError {}
+
+const lockPath = join(tmpdir(), `fay-inspector-${INSPECTOR_PORT}.lock`);
+
+/**
+ * Holds the inspector port for one attach at a time, across every Fay process
+ * on the machine: a lock directory holding its owner's pid (a dead owner's lock is taken over).
+ */
+async function lockPort(): Promise<() => void> {
+  const deadline = Date.now() + LOCK_TIMEOUT_MS;
+  while (true) {
+    try {
+      mkdirSync(lockPath);
+      writeFileSync(join(lockPath, 'pid'), String(process.pid));
+      return () => rmSync(lockPath, { recursive: true, force: true });
+    } catch {
+      let owner = 0;
+      try {
+        owner = Number(readFileSync(join(lockPath, 'pid'), 'utf8'));
+      } catch {
+        // Being created or removed right now.
+      }
+      if (owner && !alive(owner)) rmSync(lockPath, { recursive: true, force: true });
+      if (Date.now() > deadline) {
+        throw new AttachError(`another attach has held the inspector port ${INSPECTOR_PORT} for ${LOCK_TIMEOUT_MS / 1000} s`, {
+          hint: `only one process can be attached through port ${INSPECTOR_PORT} at a time; try again`,
+        });
+      }
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** The WebSocket URL of whatever inspector listens on the port now, if any. */
+async function listening(): Promise<string | undefined> {
+  try {
+    const response = await fetch(`http://127.0.0.1:${INSPECTOR_PORT}/json/list`, { signal: AbortSignal.timeout(500) });
+    const targets = (await response.json()) as { webSocketDebuggerUrl?: string }[];
+    return targets[0]?.webSocketDebuggerUrl;
+  } catch {
+    return undefined;
+  }
+}
+
+/** An inspector session with one process, holding the port until released. */
+export interface Attachment {
+  readonly client: InspectorClient;
+  /** Closes the target's inspector (its probes stay, talking to the agent on their own channel) and frees the port. */
+  release(): Promise<void>;
+}
+
+/**
+ * Attaches to a running Node.js process: SIGUSR1 opens its inspector on
+ * 127.0.0.1:9229, and the pid behind the port is checked before anything is
+ * installed. A process that handles SIGUSR1 itself never opens it, and is
+ * refused with that reason.
+ */
+export async function attach(pid: number): Promise<Attachment> {
+  const unlock = await lockPort();
+  try {
+    const already = await listening();
+    if (already === undefined) {
+      try {
+        process.kill(pid, 'SIGUSR1');
+      } catch (error) {
+        const code = (error as NodeJS.ErrnoException).code;
+        throw new AttachError(
+          code === 'ESRCH' ? `process ${pid} is gone` : `cannot signal process ${pid} (${code ?? 'error'})`,
+          code === 'EPERM' ? { hint: 'attach as root or as the user the process runs as' } : {},
+        );
+      }
+    }
+    let url = already;
+    const deadline = Date.now() + OPEN_TIMEOUT_MS;
+    while (url === undefined && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 10));
+      url = await listening();
+    }
+    if (url === undefined) {
+      throw new AttachError(`process ${pid} did not open its inspector after SIGUSR1`, {
+        hint: 'it handles SIGUSR1 itself (process.on("SIGUSR1")) or runs with --disable-sigusr1; Fay cannot attach to it',
+      });
+    }
+    const client = await InspectorClient.connect(url);
+    const actual = await client.evaluate<number>('process.pid');
+    if (actual !== pid) {
+      client.close();
+      throw new AttachError(`port ${INSPECTOR_PORT} is held by the inspector of process ${actual}, not ${pid}`, {
+        hint: `stop that inspector (or the process) first; Fay attaches through port ${INSPECTOR_PORT} one process at a time`,
+      });
+    }
+    return {
+      client,
+      release: async () => {
+        // inspector.close() ends this very connection, so its reply may never come: wait for the close instead.
+        client.evaluate("process.getBuiltinModule('inspector').close()").catch(() => undefined);
+        await Promise.race([client.closed, new Promise((r) => setTimeout(r, 2000))]);
+        client.close();
+        unlock();
+      },
+    };
+  } catch (error) {
+    unlock();
+    throw error;
+  }
+}

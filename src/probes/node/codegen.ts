@@ -1,0 +1,196 @@
+import { OTHER } from '../../agg/group-table.js';
+import { fieldsOf, globToRegExp, type Expr } from '../../plan/expr.js';
+import type { AggregateSpec } from '../../plan/logical.js';
+import type { ProbeStage } from '../../plan/planner.js';
+
+/** Fields that exist only once the call has returned (or thrown). */
+const RETURN_FIELDS = /^(ret(\..+)?|duration|threw|error)$/;
+
+/** The JavaScript the target runs per call, and what the agent needs to read its output. */
+export interface NodeProgram {
+  /** A factory `(H, S) => (probeName) => handler`, evaluated in the target next to the runtime. */
+  readonly source: string;
+  /** Whether the probe needs the return side (value, exception, duration). */
+  readonly exit: boolean;
+  /** Names of the shipped values, in the order of each shipped row. */
+  readonly shipped: readonly string[];
+}
+
+/** How a field reads inside a handler `(args, ret, threw, error, ms)`; H holds the safe projections. */
+function fieldReading(name: string): string {
+  const projection = /^(args\[(\d+)\]|ret)(?:\.(type|length|number))?$/.exec(name);
+  if (projection) {
+    const value = projection[2] !== undefined ? `args[${projection[2]}]` : 'ret';
+    switch (projection[3]) {
+      case 'type':
+        return `H.type(${value})`;
+      case 'length':
+        return `H.length(${value})`;
+      case 'number':
+        return `H.number(${value})`;
+      default:
+        return `H.text(${value})`;
+    }
+  }
+  switch (name) {
+    case 'argc':
+      return 'args.length';
+    case 'duration':
+      return 'Math.round(ms * 1e6)';
+    case 'threw':
+      return 'threw';
+    case 'error':
+      return '(threw ? H.message(error) : "")';
+    case 'time':
+      return 'H.timeNs()';
+    case 'pid':
+    case 'tid':
+      return 'H.pid';
+    case 'comm':
+      return 'H.comm';
+    case 'host':
+      return 'H.host';
+    case 'probe':
+      return 'probeName';
+    default:
+      throw new Error(`field ${name} has no reading in a JavaScript probe`);
+  }
+}
+
+/** Compiles a plan expression to JavaScript over the handler's locals; globs become regex constants. */
+function toJs(e: Expr, locals: Map<string, string>, globs: string[]): string {
+  const go = (x: Expr) => toJs(x, locals, globs);
+  switch (e.kind) {
+    case 'Const':
+      return JSON.stringify(e.value);
+    case 'Field': {
+      const local = locals.get(e.name);
+      if (local === undefined) throw new Error(`field ${e.name} was not read`);
+      return local;
+    }
+    case 'Column':
+      throw new Error('columns do not exist in the probe');
+    case 'Negate':
+      return `(-${go(e.operand)})`;
+    case 'Not':
+      return `(!${go(e.operand)})`;
+    case 'Match': {
+      globs.push(globToRegExp(e.pattern).source);
+      return `G${globs.length - 1}.test(${go(e.operand)})`;
+    }
+    case 'Binary': {
+      const [l, r] = [go(e.left), go(e.right)];
+      switch (e.operator) {
+        case 'and':
+          return `(${l} && ${r})`;
+        case 'or':
+          return `(${l} || ${r})`;
+        case '==':
+          return `(${l} === ${r})`;
+        case '!=':
+          return `(${l} !== ${r})`;
+        case '/':
+          return `div(${l}, ${r})`;
+        case '%':
+          return `mod(${l}, ${r})`;
+        default:
+          return `(${l} ${e.operator} ${r})`;
+      }
+    }
+    case 'Call':
+      throw new Error(`${e.function}() cannot run in a JavaScript probe`);
+  }
+}
+
+/** Initial wire-form state and per-call update for each aggregate the probe keeps (states as GroupTable's wire form, hist as an object). */
+function aggregateCode(a: AggregateSpec, slot: number, value: string | undefined): { init: string; update: string } {
+  const s = `s[${slot}]`;
+  switch (a.function) {
+    case 'count':
+      return { init: '0', update: `${s}++;` };
+    case 'sum':
+      return { init: '0', update: `${s} += ${value};` };
+    case 'min':
+      return { init: 'null', update: `{ const v = ${value}; if (${s} === null || v < ${s}) ${s} = v; }` };
+    case 'max':
+      return { init: 'null', update: `{ const v = ${value}; if (${s} === null || v > ${s}) ${s} = v; }` };
+    case 'avg':
+      return { init: '[0, 0]', update: `${s}[0] += ${value}; ${s}[1]++;` };
+    case 'hist':
+      return { init: '{}', update: `{ const b = log2(${value}); ${s}[b] = (${s}[b] || 0) + 1; }` };
+    case 'lhist': {
+      const [low, high, step] = a.params as [number, number, number];
+      const count = Math.ceil((high - low) / step);
+      return {
+        init: '{}',
+        update: `{ const v = ${value}; const b = v < ${low} ? -1 : v >= ${high} ? ${count} : Math.floor((v - ${low}) / ${step}); ${s}[b] = (${s}[b] || 0) + 1; }`,
+      };
+    }
+    default:
+      throw new Error(`${a.function} is not kept in a JavaScript probe`);
+  }
+}
+
+/**
+ * Generates the handler factory for a probe stage. A handler computes only
+ * the fields the query reads, filters, samples, updates the probe's partial
+ * states (one group per key) and queues the values the machine stage needs.
+ */
+export function generateHandlers(stage: ProbeStage): NodeProgram {
+  const keys = stage.aggregate?.keys ?? [];
+  const aggregates = stage.aggregate?.aggregates ?? [];
+  const shipped = stage.ship?.values ?? [];
+  const used: Expr[] = [...(stage.filter ? [stage.filter] : []), ...keys.map((k) => k.expr), ...aggregates.flatMap((a) => (a.argument ? [a.argument] : [])), ...shipped.map((v) => v.expr)];
+  const fields = new Set<string>();
+  for (const e of used) fieldsOf(e, fields);
+  const exit = [...fields].some((f) => RETURN_FIELDS.test(f));
+
+  const locals = new Map<string, string>();
+  const lines: string[] = [];
+  [...fields].forEach((name, i) => {
+    locals.set(name, `f${i}`);
+    lines.push(`const f${i} = ${fieldReading(name)};`);
+  });
+  const globs: string[] = [];
+  if (stage.filter) lines.push(`if (!${toJs(stage.filter, locals, globs)}) return;`);
+  if (stage.sampleRate !== undefined && stage.sampleRate < 1) lines.push(`if (Math.random() >= ${stage.sampleRate}) return;`);
+
+  if (stage.aggregate) {
+    const keyValues = keys.map((k) => toJs(k.expr, locals, globs));
+    const code = aggregates.map((a, i) => aggregateCode(a, i, a.argument ? toJs(a.argument, locals, globs) : undefined));
+    const init = `[${code.map((c) => c.init).join(', ')}]`;
+    lines.push(
+      keyValues.length === 0 ? 'const key = []; const id = "";' : `const key = [${keyValues.join(', ')}]; const id = JSON.stringify(key);`,
+      'let g = S.groups.get(id);',
+      'if (g === undefined) {',
+      '  if (S.groups.size >= S.maxGroups) {',
+      // Past the cap, groups fold into one (other) row; the calls folded are counted and reported.
+      `    S.folded++; g = S.groups.get("(other)"); if (g === undefined) { g = { key: key.map(() => ${JSON.stringify(OTHER)}), s: ${init} }; S.groups.set("(other)", g); }`,
+      '  } else {',
+      `    g = { key, s: ${init} }; S.groups.set(id, g);`,
+      '  }',
+      '}',
+      'const s = g.s;',
+      ...code.map((c) => c.update),
+    );
+  }
+  if (stage.ship) {
+    lines.push(`if (S.rows.length < S.maxRows) S.rows.push([${shipped.map((v) => toJs(v.expr, locals, globs)).join(', ')}]); else S.dropped++;`);
+  }
+
+  const source = [
+    '(function (H, S) {',
+    '  "use strict";',
+    '  const div = (a, b) => (b === 0 ? 0 : Math.trunc(a / b));',
+    '  const mod = (a, b) => (b === 0 ? a : a % b);',
+    '  const log2 = (v) => { if (v < 0) return -1; if (v < 1) return 0; let k = 1, bound = 2; while (v >= bound) { bound *= 2; k++; } return k; };',
+    ...globs.map((g, i) => `  const G${i} = new RegExp(${JSON.stringify(g)}, "s");`),
+    '  return function (probeName) {',
+    '    return function (args, ret, threw, error, ms) {',
+    ...lines.map((l) => `      ${l}`),
+    '    };',
+    '  };',
+    '})',
+  ].join('\n');
+  return { source, exit, shipped: shipped.map((v) => v.name) };
+}

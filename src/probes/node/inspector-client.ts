@@ -1,0 +1,103 @@
+import WebSocket from 'ws';
+
+/** A failed call of the inspector protocol: what the target said. */
+export class InspectorCallError extends Error {
+  constructor(
+    readonly method: string,
+    message: string,
+  ) {
+    super(`${method}: ${message}`);
+    this.name = 'InspectorCallError';
+  }
+}
+
+type Listener = (params: Record<string, unknown>) => void;
+
+/** A client of the Chrome DevTools protocol that Node's inspector speaks, over its WebSocket. */
+export class InspectorClient {
+  private nextId = 0;
+  private readonly pending = new Map<number, { resolve: (r: unknown) => void; reject: (e: Error) => void; method: string }>();
+  private readonly listeners = new Map<string, Listener[]>();
+  readonly closed: Promise<void>;
+
+  private constructor(private readonly socket: WebSocket) {
+    socket.on('message', (data: Buffer) => this.receive(data.toString('utf8')));
+    this.closed = new Promise((resolve) => {
+      socket.on('close', () => {
+        for (const p of this.pending.values()) p.reject(new InspectorCallError(p.method, 'the inspector connection closed'));
+        this.pending.clear();
+        resolve();
+      });
+    });
+  }
+
+  /** Connects to a target's WebSocket debugger URL. */
+  static connect(url: string, timeoutMs = 5000): Promise<InspectorClient> {
+    return new Promise((resolve, reject) => {
+      const socket = new WebSocket(url, { perMessageDeflate: false, handshakeTimeout: timeoutMs, maxPayload: 256 << 20 });
+      socket.once('open', () => resolve(new InspectorClient(socket)));
+      socket.once('error', reject);
+    });
+  }
+
+  /** Calls a protocol method and resolves with its result. */
+  call<T = Record<string, unknown>>(method: string, params: Record<string, unknown> = {}, timeoutMs = 15000): Promise<T> {
+    const id = ++this.nextId;
+    return new Promise<T>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.pending.delete(id);
+        reject(new InspectorCallError(method, `no answer within ${timeoutMs} ms`));
+      }, timeoutMs);
+      this.pending.set(id, {
+        method,
+        resolve: (r) => {
+          clearTimeout(timer);
+          resolve(r as T);
+        },
+        reject: (e) => {
+          clearTimeout(timer);
+          reject(e);
+        },
+      });
+      this.socket.send(JSON.stringify({ id, method, params }));
+    });
+  }
+
+  /** Evaluates an expression in the target and returns its value (by value); throws if it threw. */
+  async evaluate<T>(expression: string, options: { awaitPromise?: boolean } = {}): Promise<T> {
+    const reply = await this.call<{ result: { value?: unknown }; exceptionDetails?: { exception?: { description?: string }; text?: string } }>(
+      'Runtime.evaluate',
+      { expression, returnByValue: true, awaitPromise: options.awaitPromise ?? false, includeCommandLineAPI: false, silent: true },
+    );
+    if (reply.exceptionDetails) {
+      throw new InspectorCallError('Runtime.evaluate', reply.exceptionDetails.exception?.description ?? reply.exceptionDetails.text ?? 'threw');
+    }
+    return reply.result.value as T;
+  }
+
+  on(event: string, listener: Listener): void {
+    this.listeners.set(event, [...(this.listeners.get(event) ?? []), listener]);
+  }
+
+  close(): void {
+    this.socket.close();
+  }
+
+  private receive(text: string): void {
+    let message: { id?: number; result?: unknown; error?: { message?: string }; method?: string; params?: Record<string, unknown> };
+    try {
+      message = JSON.parse(text) as typeof message;
+    } catch {
+      return;
+    }
+    if (message.id !== undefined) {
+      const pending = this.pending.get(message.id);
+      if (!pending) return;
+      this.pending.delete(message.id);
+      if (message.error) pending.reject(new InspectorCallError(pending.method, message.error.message ?? 'error'));
+      else pending.resolve(message.result);
+      return;
+    }
+    if (message.method) for (const l of this.listeners.get(message.method) ?? []) l(message.params ?? {});
+  }
+}

@@ -1,0 +1,189 @@
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { globToRegExp } from '../../plan/expr.js';
+import { attach, AttachError } from './attach.js';
+import type { AgentChannel, TargetConnection } from './channel.js';
+import { findFunctions, instrumentation, type ScriptFunction } from './functions.js';
+import type { InspectorClient } from './inspector-client.js';
+import type { NodeProcess } from './processes.js';
+import type { FunctionPattern } from './sources.js';
+
+const RUNTIME = readFileSync(new URL('./target/runtime.js', import.meta.url), 'utf8').trim().replace(/;$/, '');
+
+/** What one attach installs: the handler factory, and settings shared by every process. */
+export interface InstallPlan {
+  readonly session: string;
+  readonly patterns: readonly FunctionPattern[];
+  readonly handlers: string;
+  readonly exit: boolean;
+  readonly host: string;
+  readonly maxGroups: number;
+  readonly maxRows: number;
+}
+
+/** Whether each function a query named is probed in a process, and if not, why. */
+export interface ProbeReport {
+  readonly name: string;
+  readonly probed: boolean;
+  readonly reason?: string;
+  readonly note?: string;
+}
+
+interface BuiltinTarget {
+  name: string;
+  module?: string;
+  global?: string;
+  path: readonly string[];
+  key: string;
+  exit: boolean;
+  async: boolean;
+}
+
+interface ScriptEdit {
+  url: string;
+  length: number;
+  functions: { fid: number; name: string; async: boolean; insertions: { offset: number; text: string }[] }[];
+}
+
+/** User scripts the inspector knows: file URLs and paths, not Node's own. */
+function isUserScript(url: string): boolean {
+  return url.startsWith('file://') || url.startsWith('/');
+}
+
+function scriptPath(url: string): string {
+  return url.startsWith('file://') ? fileURLToPath(url) : url;
+}
+
+/** Expands built-in patterns in the target: the function-valued data properties whose names match. */
+async function builtinTargets(client: InspectorClient, pattern: Extract<FunctionPattern, { kind: 'builtin' }>, exit: boolean): Promise<BuiltinTarget[]> {
+  const owner = [
+    pattern.module ? `process.getBuiltinModule(${JSON.stringify(pattern.module)})` : `globalThis[${JSON.stringify(pattern.global)}]`,
+    ...pattern.path.map((p) => `[${JSON.stringify(p)}]`),
+  ].join('?.');
+  // Descriptors only: listing must not run getters in the target.
+  const keys = await client.evaluate<string[] | null>(
+    `(() => { const o = ${owner}; if (o === null || typeof o !== 'object' && typeof o !== 'function') return null;` +
+      ' return Object.getOwnPropertyNames(o).filter((k) => { const d = Object.getOwnPropertyDescriptor(o, k); return d && typeof d.value === "function"; }); })()',
+  );
+  const prefix = [pattern.module ?? pattern.global, ...pattern.path].join('.');
+  if (keys === null) throw new AttachError(`${prefix} is not an object in this process`);
+  const match = globToRegExp(pattern.key);
+  return keys
+    .filter((k) => match.test(k))
+    .sort()
+    .map((key) => ({
+      name: `js:${prefix}.${key}`,
+      ...(pattern.module ? { module: pattern.module } : { global: pattern.global! }),
+      path: pattern.path,
+      key,
+      exit,
+      async: false,
+    }));
+}
+
+/** Finds the user functions the patterns name, in the scripts the process has loaded. */
+async function userFunctions(client: InspectorClient, patterns: readonly Extract<FunctionPattern, { kind: 'user' }>[]) {
+  // Only the URLs come from this session: it also lists stale versions that earlier live edits left.
+  const urls = new Set<string>();
+  client.on('Debugger.scriptParsed', (p) => {
+    if (typeof p.url === 'string' && isUserScript(p.url)) urls.add(p.url);
+  });
+  await client.call('Debugger.enable');
+  await client.call('Debugger.disable');
+  const wanted = [...urls].filter((url) => {
+    const path = scriptPath(url);
+    return patterns.some((p) => (p.file ? path.endsWith(p.file) : !path.includes('/node_modules/')));
+  });
+  // The runtime's own session knows each script's live version.
+  const sources = await client.evaluate<Record<string, string>>(`__fay$.sources(${JSON.stringify(wanted)})`, { awaitPromise: true });
+  const found: { url: string; source: string; path: string; fn: ScriptFunction }[] = [];
+  const skipped: ProbeReport[] = [];
+  for (const [url, source] of Object.entries(sources)) {
+    const path = scriptPath(url);
+    const functions = findFunctions(source);
+    if (typeof functions === 'string') continue;
+    const mine = patterns.filter((p) => (p.file ? path.endsWith(p.file) : !path.includes('/node_modules/')));
+    for (const fn of functions) {
+      if (!mine.some((p) => globToRegExp(p.name).test(fn.name))) continue;
+      if (fn.generator) skipped.push({ name: `js:${path}#${fn.name}`, probed: false, reason: 'generators are not probed' });
+      else found.push({ url, source, path, fn });
+    }
+  }
+  return { found, skipped };
+}
+
+/**
+ * Attaches to one process and installs the query's probes: the runtime, wrappers on
+ * built-ins, live edits of user functions, and the connection back to this agent.
+ * The inspector port is released before returning.
+ */
+export async function install(
+  target: NodeProcess,
+  plan: InstallPlan,
+  channel: AgentChannel,
+  onNotice: (message: string) => void,
+): Promise<{ connection: TargetConnection; reports: ProbeReport[] }> {
+  const attachment = await attach(target.pid);
+  try {
+    const { client } = attachment;
+    await client.evaluate(`(${RUNTIME})(null)`);
+
+    const builtins: BuiltinTarget[] = [];
+    for (const p of plan.patterns) if (p.kind === 'builtin') builtins.push(...(await builtinTargets(client, p, plan.exit)));
+    const userPatterns = plan.patterns.filter((p): p is Extract<FunctionPattern, { kind: 'user' }> => p.kind === 'user');
+    const { found, skipped } = userPatterns.length > 0 ? await userFunctions(client, userPatterns) : { found: [], skipped: [] };
+
+    const edits = new Map<string, ScriptEdit>();
+    if (found.length > 0) {
+      let fid = await client.evaluate<number>(`__fay$.reserve(${found.length})`);
+      for (const f of found) {
+        const edit = edits.get(f.url) ?? { url: f.url, length: f.source.length, functions: [] };
+        edit.functions.push({ fid, name: `js:${f.path}#${f.fn.name}`, async: f.fn.async, insertions: instrumentation(f.fn, fid, plan.exit) });
+        edits.set(f.url, edit);
+        fid++;
+      }
+    }
+    if (builtins.length === 0 && edits.size === 0) {
+      const why = skipped.map((s) => `${s.name}: ${s.reason ?? ''}`).join('; ');
+      throw new AttachError(`no function in process ${target.pid} matches ${plan.patterns.map(describePattern).join(', ')}${why ? ` (${why})` : ''}`, {
+        hint: `fay probes "js:pid=${target.pid}:*" lists what can be probed there`,
+      });
+    }
+
+    const expected = channel.expect(onNotice);
+    // If installing fails below, nobody will wait for this connection.
+    expected.connection.catch(() => undefined);
+    const config = {
+      session: plan.session,
+      token: expected.token,
+      socket: channel.path,
+      pid: target.pid,
+      comm: target.comm,
+      host: plan.host,
+      maxGroups: plan.maxGroups,
+      maxRows: plan.maxRows,
+      builtins,
+      edits: [...edits.values()],
+    };
+    const reports = await client.evaluate<ProbeReport[]>(`(${RUNTIME})(${JSON.stringify(config)}, ${plan.handlers})`, { awaitPromise: true });
+    const connection = await expected.connection;
+    return { connection, reports: [...reports, ...skipped] };
+  } finally {
+    await attachment.release();
+  }
+}
+
+export function describePattern(p: FunctionPattern): string {
+  return p.kind === 'builtin' ? [p.module ?? p.global, ...p.path, p.key].join('.') : `${p.file ? `${p.file}#` : ''}${p.name}`;
+}
+
+/** Lists what can be probed in a process: its user functions and the functions of common built-ins. */
+export async function listFunctions(target: NodeProcess): Promise<string[]> {
+  const attachment = await attach(target.pid);
+  try {
+    const { found } = await userFunctions(attachment.client, [{ kind: 'user', file: undefined, name: '*' }]);
+    return found.map((f) => `js:pid=${target.pid}:${f.path}#${f.fn.name}`);
+  } finally {
+    await attachment.release();
+  }
+}

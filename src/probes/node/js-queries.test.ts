@@ -1,0 +1,226 @@
+import assert from 'node:assert/strict';
+import { request } from 'node:http';
+import { after, before, describe, it } from 'node:test';
+import { EmbeddedCluster } from '../../cluster/embedded.js';
+import { startFay } from '../../testing/cli.js';
+import { startNodeTarget, type NodeTarget } from '../../testing/node-target.js';
+import { collect, rowsOf, type Collected } from '../../testing/query.js';
+import { AttachError, INSPECTOR_PORT } from './attach.js';
+import { AgentChannel } from './channel.js';
+import { install } from './install.js';
+import { nodeProcess } from './processes.js';
+
+const cluster = EmbeddedCluster.local('testhost');
+
+function around(query: string, during: () => Promise<unknown>): Promise<Collected> {
+  return collect(cluster.run(query), during);
+}
+
+/** Whether anything listens on the inspector port. */
+async function inspectorOpen(): Promise<boolean> {
+  try {
+    await fetch(`http://127.0.0.1:${INSPECTOR_PORT}/json/list`, { signal: AbortSignal.timeout(500) });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function get(port: number, path = '/'): Promise<string> {
+  return new Promise((resolve, reject) => {
+    request({ host: '127.0.0.1', port, path }, (res) => {
+      let body = '';
+      res.setEncoding('utf8').on('data', (d: string) => (body += d)).on('end', () => resolve(body));
+    })
+      .on('error', reject)
+      .end();
+  });
+}
+
+async function state(target: NodeTarget): Promise<Record<string, boolean>> {
+  return JSON.parse(await target.run('state', 0)) as Record<string, boolean>;
+}
+
+describe('JavaScript probes in live Node.js processes', () => {
+  let app: NodeTarget;
+  before(async () => {
+    app = await startNodeTarget('app.cjs');
+  });
+  after(async () => {
+    await app.stop();
+  });
+
+  it('counts calls of an application function exactly, with arguments and return values', async () => {
+    const file = './lib.cjs';
+    const result = await around(`js:pid=${app.pid}:${file}#query | count(), sum(args[0].number), max(ret.number), min(ret.number)`, () =>
+      app.run('query', 1000),
+    );
+    assert.deepEqual(rowsOf(result.final), [{ count: 1000, 'sum(args[0].number)': 499500, 'max(ret.number)': 1998, 'min(ret.number)': 0 }]);
+    assert.deepEqual(await state(app), { statSyncOriginal: true, parseOriginal: true, querySourceOriginal: true }, 'detached: originals back');
+    assert.equal(await inspectorOpen(), false, 'the inspector port is closed again');
+  });
+
+  it('projects arguments safely: type, length and a string prefix', async () => {
+    const result = await around(`js:pid=${app.pid}:./lib.cjs#describeArgs | count() by args[0].type, args[1].type, args[1].length, long = args[0].length > 70, p = args[0]`, () =>
+      app.run('args', 3),
+    );
+    assert.deepEqual(
+      rowsOf(result.final).sort((a, b) => (a.p as string).localeCompare(b.p as string)),
+      [
+        { 'args[0].type': 'string', 'args[1].type': 'array', 'args[1].length': 3, long: false, p: '', count: 1 },
+        { 'args[0].type': 'string', 'args[1].type': 'array', 'args[1].length': 3, long: false, p: 'x', count: 1 },
+        { 'args[0].type': 'string', 'args[1].type': 'array', 'args[1].length': 3, long: false, p: 'xx', count: 1 },
+      ],
+    );
+  });
+
+  it('times an async function to its settling, within the clock’s resolution of a known sleep', async () => {
+    const result = await around(`js:pid=${app.pid}:./lib.cjs#slowQuery | count(), min(duration), max(duration), max(ret.number)`, () => app.run('slow', 3, 30));
+    const [row] = rowsOf(result.final);
+    assert.equal(row!.count, 3);
+    // libuv's timers have 1 ms resolution (and may start from a loop time cached just before the call).
+    assert.ok((row!['min(duration)'] as number) >= 29e6, `the 30 ms sleep, to 1 ms: ${row!['min(duration)'] as number}`);
+    assert.ok((row!['max(duration)'] as number) < 30e6 + 25e6, `and not much more: ${row!['max(duration)'] as number}`);
+    assert.equal(row!['max(ret.number)'], 30);
+  });
+
+  it('sees thrown errors, which the target still gets', async () => {
+    let answer = '';
+    const result = await around(`js:pid=${app.pid}:./lib.cjs#failing | count() by threw, error`, async () => {
+      answer = await app.run('fail', 3);
+    });
+    assert.equal(answer, '3', 'the target caught every one of its own errors');
+    assert.deepEqual(
+      rowsOf(result.final).sort((a, b) => (a.error as string).localeCompare(b.error as string)),
+      ['boom 0', 'boom 1', 'boom 2'].map((error) => ({ threw: true, error, count: 1 })),
+    );
+  });
+
+  it('reaches class methods, private ones included, and a frozen export, by live-editing their source', async () => {
+    const result = await around(`js:pid=${app.pid}:./lib.cjs#Cart.prototype.*, js:pid=${app.pid}:./lib.cjs#frozen.* | count() by probe`, async () => {
+      assert.equal(await app.run('cart', 4), '10');
+      assert.equal(await app.run('frozen', 6), '6');
+    });
+    const counts = Object.fromEntries(rowsOf(result.final).map((r) => [(r.probe as string).replace(/^[^#]*#/, ''), r.count]));
+    assert.deepEqual(counts, { 'Cart.prototype.add': 4, 'Cart.prototype.total': 1, 'Cart.prototype.#total': 1, 'frozen.frozenWork': 6 });
+  });
+
+  it('counts calls through references captured before the attach when it can live-edit, and says when it cannot', async () => {
+    const edited = await around(`js:pid=${app.pid}:./lib.cjs#statCaptured | count()`, () => app.run('captured', 5));
+    assert.deepEqual(rowsOf(edited.final), [{ count: 5 }]);
+    // fs.statSync is a built-in: wrapped, so the module's destructured copy is not counted, and the query says so.
+    const wrapped = await around(`js:pid=${app.pid}:fs.statSync | count()`, async () => {
+      await app.run('captured', 5);
+      await app.run('stat', 7);
+    });
+    assert.deepEqual(rowsOf(wrapped.final), [{ count: 7 }]);
+    assert.ok(wrapped.notices.some((n) => /references taken before the attach .* are not counted/.test(n.message)));
+  });
+
+  it('wraps built-ins and globals, and leaves nothing behind', async () => {
+    const result = await around(`js:pid=${app.pid}:JSON.parse | count(), max(args[0].length)`, () => app.run('json', 250));
+    assert.deepEqual(rowsOf(result.final), [{ count: 250, 'max(args[0].length)': 9 }]);
+    assert.deepEqual(await state(app), { statSyncOriginal: true, parseOriginal: true, querySourceOriginal: true });
+  });
+
+  it('probes the request handler of a CommonJS HTTP server, which keeps serving after', async () => {
+    const result = await around(`js:pid=${app.pid}:./app.cjs#handle | count()`, async () => {
+      for (let i = 0; i < 12; i++) assert.equal(await get(app.port!), 'ok');
+    });
+    assert.deepEqual(rowsOf(result.final), [{ count: 12 }]);
+    assert.equal(await get(app.port!), 'ok');
+  });
+
+  it('attaches to the same process ten times in a row, exact each time', async () => {
+    for (let i = 1; i <= 10; i++) {
+      const result = await around(`js:pid=${app.pid}:./lib.cjs#query | count()`, () => app.run('query', i));
+      assert.deepEqual(rowsOf(result.final), [{ count: i }], `attach ${i}`);
+    }
+    assert.equal((await state(app)).querySourceOriginal, true);
+  });
+
+  it('disables a probe that throws, without changing what the target computes', async () => {
+    const channel = await AgentChannel.open();
+    const notices: string[] = [];
+    const faulty = '(function () { return function () { return function () { throw new Error("a bug in the probe"); }; }; })';
+    const { connection } = await install(
+      nodeProcess(app.pid)!,
+      { session: 'faulty', patterns: [{ kind: 'user', file: '/lib.cjs', name: 'query' }], handlers: faulty, exit: false, host: 'h', maxGroups: 10, maxRows: 10 },
+      channel,
+      (m) => notices.push(m),
+    );
+    assert.equal(await app.run('query', 10), '18', 'the target computes the same');
+    await connection.flush(1, 1e9, 1);
+    assert.ok(notices.some((n) => /probe js:.*#query threw and was disabled: a bug in the probe/.test(n)), notices.join('\n'));
+    await connection.detach();
+    channel.close();
+    assert.equal((await state(app)).querySourceOriginal, true);
+  });
+
+  it('removes its probes by itself when the agent disappears', async () => {
+    const fay = startFay(['query', '--json', '--every', '100ms', `js:pid=${app.pid}:./lib.cjs#query | count()`]);
+    assert.ok(await fay.nextLine(), 'attached and reporting');
+    assert.equal((await state(app)).querySourceOriginal, false, 'instrumented while attached');
+    fay.child.kill('SIGKILL');
+    await fay.exit;
+    // The runtime notices the closed connection and undoes its edits on its own.
+    const deadline = Date.now() + 5000;
+    while (!(await state(app)).querySourceOriginal && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    assert.deepEqual(await state(app), { statSyncOriginal: true, parseOriginal: true, querySourceOriginal: true });
+    assert.equal(await app.run('query', 3), '4');
+  });
+
+  it('refuses a process that handles SIGUSR1 itself, plainly', async () => {
+    const trapping = await startNodeTarget('app.cjs', { trapSigusr1: true });
+    try {
+      await assert.rejects(
+        collect(cluster.run(`js:pid=${trapping.pid}:./lib.cjs#query | count()`), () => Promise.resolve()),
+        (error: unknown) => {
+          assert.ok(error instanceof AttachError);
+          assert.match(error.message, /did not open its inspector after SIGUSR1/);
+          assert.match(error.hint ?? '', /handles SIGUSR1 itself/);
+          return true;
+        },
+      );
+    } finally {
+      await trapping.stop();
+    }
+  });
+
+  it('probes an ES module: an export through a captured alias; a top-level arrow V8 will not edit is reported', async () => {
+    const esm = await startNodeTarget('app.mjs');
+    try {
+      const result = await around(`js:pid=${esm.pid}:./app.mjs#* | count(), max(ret.number) by probe`, async () => {
+        assert.equal(await esm.run('compute', 7), '18');
+        assert.equal(await esm.run('arrow', 5), '5');
+      });
+      const rows = Object.fromEntries(rowsOf(result.final).map((r) => [(r.probe as string).replace(/^[^#]*#/, ''), [r.count, r['max(ret.number)']]]));
+      assert.deepEqual(rows, { compute: [7, 18], 'commands.compute': [1, 18], 'commands.arrow': [1, 5] });
+      assert.ok(
+        result.notices.some((n) => /app\.mjs#arrow is not probed: V8 refused the live edit: BlockedByTopLevelEsModuleChange/.test(n.message)),
+        result.notices.map((n) => n.message).join('\n'),
+      );
+    } finally {
+      await esm.stop();
+    }
+  });
+
+  it('selects processes by name and merges them into one answer', async () => {
+    const [a, b] = await Promise.all([startNodeTarget('app.cjs', { title: 'fay-svc' }), startNodeTarget('app.cjs', { title: 'fay-svc' })]);
+    try {
+      const result = await around('js:comm=fay-svc:./lib.cjs#query | count() by pid', async () => {
+        await a.run('query', 30);
+        await b.run('query', 40);
+      });
+      assert.deepEqual(
+        rowsOf(result.final).sort((x, y) => (x.pid as number) - (y.pid as number)),
+        [
+          { pid: Math.min(a.pid, b.pid), count: a.pid < b.pid ? 30 : 40 },
+          { pid: Math.max(a.pid, b.pid), count: a.pid < b.pid ? 40 : 30 },
+        ],
+      );
+    } finally {
+      await Promise.all([a.stop(), b.stop()]);
+    }
+  });
+});

@@ -1,0 +1,65 @@
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { basename } from 'node:path';
+
+/** A running Node.js process that a js: probe point can select. */
+export interface NodeProcess {
+  readonly pid: number;
+  readonly comm: string;
+  /** The command line, for listings. */
+  readonly command: string;
+}
+
+/** Which processes a js: probe point means: `pid=N`, `comm=NAME` (a glob) or `*`. */
+export type ProcessSelector =
+  | { readonly kind: 'pid'; readonly pid: number }
+  | { readonly kind: 'comm'; readonly comm: string }
+  | { readonly kind: 'all' };
+
+/** Parses a selector, or returns why it is not one. */
+export function parseSelector(text: string): ProcessSelector | string {
+  if (text === '*') return { kind: 'all' };
+  const pid = /^pid=(\d+)$/.exec(text);
+  if (pid) return { kind: 'pid', pid: Number(pid[1]) };
+  const comm = /^comm=(.+)$/.exec(text);
+  if (comm) return { kind: 'comm', comm: comm[1]! };
+  return `"${text}" is not a process selector: use pid=N, comm=NAME or *`;
+}
+
+export function selectorText(selector: ProcessSelector): string {
+  switch (selector.kind) {
+    case 'pid':
+      return `pid=${selector.pid}`;
+    case 'comm':
+      return `comm=${selector.comm}`;
+    case 'all':
+      return '*';
+  }
+}
+
+/** A process, if it exists and runs Node.js (its executable is a node binary). */
+export function nodeProcess(pid: number): NodeProcess | undefined {
+  try {
+    const exe = basename(readlinkSync(`/proc/${pid}/exe`));
+    if (!/^node(js)?(\d+)?$/.test(exe)) return undefined;
+    const comm = readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
+    const command = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean).join(' ');
+    return { pid, comm, command };
+  } catch {
+    return undefined;
+  }
+}
+
+/** Every Node.js process a selector picks, this process excluded. */
+export function selectProcesses(selector: ProcessSelector, matchComm: (comm: string) => boolean = () => true): NodeProcess[] {
+  if (selector.kind === 'pid') {
+    const p = nodeProcess(selector.pid);
+    return p ? [p] : [];
+  }
+  const found: NodeProcess[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
+    const p = nodeProcess(Number(entry));
+    if (p && (selector.kind === 'all' || matchComm(p.comm))) found.push(p);
+  }
+  return found;
+}

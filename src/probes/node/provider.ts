@@ -1,0 +1,82 @@
+import { createAggregate } from '../../agg/registry.js';
+import { UsageError } from '../../errors.js';
+import type { ResolveFailure, SourceSchema } from '../../plan/catalog.js';
+import { globToRegExp } from '../../plan/expr.js';
+import type { ProbeStage } from '../../plan/planner.js';
+import type { CompiledProbe, CompileOptions, ProbeListing, ProbeSink, Provider } from '../provider.js';
+import { AgentChannel } from './channel.js';
+import { generateHandlers } from './codegen.js';
+import { listFunctions } from './install.js';
+import { parseSelector, selectProcesses, selectorText } from './processes.js';
+import { NodeRun } from './run.js';
+import { resolveJsPoint, type NodeSourceSchema } from './sources.js';
+
+/**
+ * Live Node.js processes: functions of built-in modules (wrapped) and of the
+ * application's own scripts (live-edited), probed in-process with the
+ * filters and partial aggregates of the plan, read through a connection back
+ * to this agent.
+ */
+export class NodeProvider implements Provider {
+  readonly name = 'node';
+  readonly prefixes = ['js'];
+  private channel: Promise<AgentChannel> | undefined;
+
+  resolve(point: string): SourceSchema | ResolveFailure {
+    return resolveJsPoint(point);
+  }
+
+  async list(glob: string): Promise<ProbeListing[]> {
+    const match = /^js:([^:]+)(?::(.*))?$/.exec(glob);
+    if (!match) {
+      return globToRegExp(glob.includes(':') ? glob : `*${glob}*`).test('js:')
+        ? [{ point: 'js:<pid=N|comm=NAME|*>:<function>', description: 'functions of live Node.js processes; fay probes "js:*" lists them', available: true }]
+        : [];
+    }
+    const selector = parseSelector(match[1]!);
+    if (typeof selector === 'string') throw new UsageError(selector);
+    const processes = selectProcesses(selector, (comm) => selector.kind === 'comm' && globToRegExp(selector.comm).test(comm));
+    if (match[2] === undefined) {
+      return processes.map((p) => ({ point: `js:pid=${p.pid}:*`, description: `${p.comm}: ${p.command}`, available: true }));
+    }
+    const want = globToRegExp(`*${match[2]}`);
+    const listings: ProbeListing[] = [];
+    for (const p of processes) {
+      for (const point of await listFunctions(p)) {
+        if (want.test(point)) listings.push({ point, description: 'function of the application (live-edited)', available: true });
+      }
+    }
+    return listings;
+  }
+
+  compile(stage: ProbeStage, options: CompileOptions): CompiledProbe {
+    if (stage.record) throw new UsageError('record keeps events in kernel maps; it is for kernel probe points, not js:');
+    const schemas = stage.sources.map((s) => (s.schema as NodeSourceSchema).node);
+    const selectors = new Set(schemas.map((s) => selectorText(s.selector)));
+    if (selectors.size > 1) {
+      throw new UsageError(`the js: probe points of one query pick one set of processes, not ${[...selectors].join(' and ')}`, {
+        hint: 'use the same selector (pid=, comm= or *) in every js: probe point of the query',
+      });
+    }
+    const program = generateHandlers(stage);
+    const aggregates = stage.aggregate?.aggregates ?? [];
+    return {
+      program: { provider: 'node', language: 'javascript', text: program.source },
+      start: (sink: ProbeSink) =>
+        new NodeRun(
+          {
+            selector: schemas[0]!.selector,
+            patterns: schemas.map((s) => s.pattern),
+            handlers: program.source,
+            exit: program.exit,
+            shipped: program.shipped,
+            aggregates,
+            kinds: aggregates.map(createAggregate),
+          },
+          options,
+          (this.channel ??= AgentChannel.open()),
+          sink,
+        ),
+    };
+  }
+}

@@ -1,0 +1,169 @@
+import { randomBytes } from 'node:crypto';
+import type { AggregateKind } from '../../agg/aggregate.js';
+import { GroupTable, type KeyPart } from '../../agg/group-table.js';
+import { globToRegExp } from '../../plan/expr.js';
+import type { Row } from '../../plan/evaluate.js';
+import type { AggregateSpec } from '../../plan/logical.js';
+import type { CompileOptions, ProbeSink, RunningProbe } from '../provider.js';
+import { AttachError } from './attach.js';
+import type { AgentChannel, TargetConnection, TargetPartial } from './channel.js';
+import { describePattern, install, type InstallPlan } from './install.js';
+import { selectProcesses, selectorText, type NodeProcess, type ProcessSelector } from './processes.js';
+import type { FunctionPattern } from './sources.js';
+
+/** Calls per second a single probe handles in full before it counts one call in N (and says so). */
+export const CALLS_PER_SECOND_CAP = 2_000_000;
+
+/** The wire form (GroupTable) of a state kept by the in-process handler; histograms arrive as objects. */
+function wireState(spec: AggregateSpec, state: unknown): unknown {
+  if ((spec.function === 'hist' || spec.function === 'lhist') && state && typeof state === 'object') {
+    return Object.entries(state as Record<string, number>).flatMap(([bucket, n]) => [Number(bucket), n]);
+  }
+  return state;
+}
+
+export interface NodeRunSettings {
+  readonly selector: ProcessSelector;
+  readonly patterns: readonly FunctionPattern[];
+  readonly handlers: string;
+  readonly exit: boolean;
+  readonly shipped: readonly string[];
+  readonly aggregates: readonly AggregateSpec[];
+  readonly kinds: readonly AggregateKind[];
+}
+
+/**
+ * JavaScript probes in every process a selector picks: attached one after
+ * another (one inspector port), then read each period by asking every
+ * process for its partial and merging them into one.
+ */
+export class NodeRun implements RunningProbe {
+  readonly attached: Promise<void>;
+  readonly finished: Promise<void>;
+  private readonly connections: TargetConnection[] = [];
+  private timer: NodeJS.Timeout | undefined;
+  private period = 0;
+  private periodStartNs = Date.now() * 1e6;
+  private stopping: Promise<void> | undefined;
+  private flushing: Promise<void> = Promise.resolve();
+  private resolveFinished!: () => void;
+  private rejectFinished!: (e: unknown) => void;
+
+  constructor(
+    private readonly settings: NodeRunSettings,
+    private readonly options: CompileOptions,
+    private readonly channel: Promise<AgentChannel>,
+    private readonly sink: ProbeSink,
+  ) {
+    this.finished = new Promise((resolve, reject) => {
+      this.resolveFinished = resolve;
+      this.rejectFinished = reject;
+    });
+    this.finished.catch(() => undefined);
+    this.attached = this.attachAll();
+    this.attached.then(
+      () => {
+        this.periodStartNs = Date.now() * 1e6;
+        this.timer = setInterval(() => this.schedule(), options.flushPeriodMs);
+      },
+      (error: unknown) => this.rejectFinished(error),
+    );
+  }
+
+  private async attachAll(): Promise<void> {
+    const { selector } = this.settings;
+    const targets = selectProcesses(selector, (comm) => selector.kind === 'comm' && globToRegExp(selector.comm).test(comm));
+    if (targets.length === 0) {
+      throw new AttachError(`no Node.js process matches ${selectorText(selector)}`, { hint: 'fay probes "js:*:*" lists the Node.js processes here' });
+    }
+    const channel = await this.channel;
+    const plan: InstallPlan = {
+      session: randomBytes(8).toString('hex'),
+      patterns: this.settings.patterns,
+      handlers: this.settings.handlers,
+      exit: this.settings.exit,
+      host: this.options.host,
+      maxGroups: this.options.maxGroups,
+      maxRows: Math.max(1, Math.ceil((this.options.maxEventsPerSecond * this.options.flushPeriodMs) / 1000)),
+    };
+    const failures: string[] = [];
+    for (const target of targets) {
+      try {
+        await this.attachOne(target, plan, channel);
+      } catch (error) {
+        // With one process the query fails; with several, the others go on and this one is reported.
+        if (targets.length === 1) throw error;
+        failures.push(`${target.pid}: ${(error as Error).message}`);
+      }
+    }
+    for (const f of failures) this.sink.notice(`not attached to process ${f}`);
+    if (this.connections.length === 0) throw new AttachError(`could not attach to any process matching ${selectorText(selector)}`);
+  }
+
+  private async attachOne(target: NodeProcess, plan: InstallPlan, channel: AgentChannel): Promise<void> {
+    const { connection, reports } = await install(target, plan, channel, (m) => this.sink.notice(`process ${target.pid}: ${m}`));
+    this.connections.push(connection);
+    void connection.closed.then(() => {
+      if (!this.stopping) this.sink.notice(`process ${target.pid} ended or disconnected; its probes are gone`);
+    });
+    for (const r of reports) {
+      if (!r.probed) this.sink.notice(`process ${target.pid}: ${r.name} is not probed: ${r.reason ?? ''}`);
+      else if (r.note) this.sink.notice(`process ${target.pid}: ${r.name}: ${r.note}`);
+    }
+    if (!reports.some((r) => r.probed)) {
+      throw new AttachError(`nothing could be probed in process ${target.pid} for ${this.settings.patterns.map(describePattern).join(', ')}`);
+    }
+  }
+
+  private schedule(): void {
+    this.flushing = this.flushing.then(() => this.flush());
+  }
+
+  /** Reads one period from every process and delivers it as one partial. */
+  private async flush(): Promise<void> {
+    const period = ++this.period;
+    const endNs = Date.now() * 1e6;
+    const seconds = (endNs - this.periodStartNs) / 1e9;
+    const partials = await Promise.all(this.connections.map((c) => c.flush(period, CALLS_PER_SECOND_CAP, seconds)));
+    const { aggregates, kinds, shipped } = this.settings;
+    const table = new GroupTable(kinds, { maxGroups: this.options.maxGroups });
+    const rows: Row[] = [];
+    let dropped = 0;
+    partials.forEach((p: TargetPartial | undefined, i) => {
+      if (!p) return;
+      for (const group of p.groups) {
+        try {
+          table.mergeGroup(group.key as KeyPart[], group.s.map((s, a) => kinds[a]!.decode(wireState(aggregates[a]!, s))));
+        } catch {
+          this.sink.notice(`process ${this.connections[i]!.pid} sent a malformed partial; it was skipped`);
+        }
+      }
+      for (const row of p.rows) rows.push(Object.fromEntries(shipped.map((name, v) => [name, row[v] as Row[string]])));
+      dropped += p.dropped;
+      if (p.folded > 0) this.sink.notice(`process ${this.connections[i]!.pid}: ${p.folded} calls of groups beyond the cap went to (other)`);
+      for (const s of p.sampling) {
+        this.sink.notice(
+          s.every > 1
+            ? `${s.name} is called ${s.rate} times a second, over the cap of ${CALLS_PER_SECOND_CAP}: it now handles 1 call in ${s.every}`
+            : `${s.name} is back under the cap: every call is handled again`,
+        );
+      }
+    });
+    if (rows.length > 0) this.sink.events(rows);
+    if (dropped > 0) this.sink.dropped(dropped);
+    if (this.settings.aggregates.length > 0) this.sink.partial({ table, startNs: this.periodStartNs, endNs });
+    this.periodStartNs = endNs;
+  }
+
+  stop(): Promise<void> {
+    this.stopping ??= (async () => {
+      await this.attached.catch(() => undefined);
+      if (this.timer) clearInterval(this.timer);
+      this.schedule();
+      await this.flushing;
+      await Promise.all(this.connections.map((c) => c.detach()));
+      this.resolveFinished();
+    })();
+    return this.stopping;
+  }
+}

@@ -1,0 +1,132 @@
+import { builtinModules } from 'node:module';
+import type { FieldSpec, ProbeCapabilities, ResolveFailure, SourceSchema } from '../../plan/catalog.js';
+import type { Expr } from '../../plan/expr.js';
+import type { AggregateSpec } from '../../plan/logical.js';
+import { nodeProcess, parseSelector, type ProcessSelector } from './processes.js';
+
+/** What a js: pattern names: a built-in module's or global's function, or functions in the process's own scripts. */
+export type FunctionPattern =
+  | {
+      readonly kind: 'builtin';
+      /** `fs` for fs.readFile*, undefined for a global such as JSON. */
+      readonly module: string | undefined;
+      readonly global: string | undefined;
+      /** Properties from the module or global to the owner object, e.g. ['Server', 'prototype']. */
+      readonly path: readonly string[];
+      /** The function's property name, a glob. */
+      readonly key: string;
+    }
+  | {
+      readonly kind: 'user';
+      /** A script path suffix (`./lib/db.js` → ends with /lib/db.js); undefined: every script of the application. */
+      readonly file: string | undefined;
+      /** The function's name as functions.ts names it, a glob. */
+      readonly name: string;
+    };
+
+export interface NodeSource {
+  readonly point: string;
+  readonly selector: ProcessSelector;
+  readonly pattern: FunctionPattern;
+}
+
+export interface NodeSourceSchema extends SourceSchema {
+  readonly node: NodeSource;
+}
+
+/** Globals whose functions can be probed by name, e.g. JSON.parse. */
+const GLOBALS = new Set(['JSON', 'Math', 'Reflect', 'Object', 'Array', 'Promise', 'Date', 'Buffer', 'process', 'console', 'globalThis', 'URL', 'String', 'Number']);
+
+export function parsePattern(text: string): FunctionPattern | string {
+  const hash = text.indexOf('#');
+  if (hash >= 0 && !text.slice(0, hash).includes('.prototype') && /[/.]/.test(text.slice(0, hash))) {
+    const file = text.slice(0, hash).replace(/^\.\//, '/');
+    const name = text.slice(hash + 1);
+    if (name === '') return `"${text}" names a file but no function: add #name`;
+    return { kind: 'user', file, name };
+  }
+  const parts = text.split('.');
+  const first = parts[0]!;
+  const module = builtinModules.includes(first) ? first : undefined;
+  const global = module === undefined && GLOBALS.has(first) ? first : undefined;
+  if (module !== undefined || global !== undefined) {
+    if (parts.length < 2) return `"${text}" names a module, not a function in it, e.g. ${first}.readFile*`;
+    return { kind: 'builtin', module, global, path: parts.slice(1, -1), key: parts[parts.length - 1]! };
+  }
+  return { kind: 'user', file: undefined, name: text };
+}
+
+/** Safe projections of a JavaScript value: what js: probes can read of arguments and return values. */
+function projections(base: string, what: string): FieldSpec[] {
+  return [
+    { name: base, type: 'str', description: `${what} as text: strings (first 64 characters), numbers, booleans; otherwise its type` },
+    { name: `${base}.type`, type: 'str', description: `typeof ${what} (null and array told apart)` },
+    { name: `${base}.length`, type: 'int', description: `length of ${what} if a string or an array, else 0` },
+    { name: `${base}.number`, type: 'int', description: `${what} if a finite number (truncated), else 0` },
+  ];
+}
+
+const FIELDS: readonly FieldSpec[] = [
+  { name: 'time', type: 'int', description: 'when the call returned (or began, for entry-only probes), ns since the epoch' },
+  { name: 'host', type: 'str', description: 'the machine the process runs on' },
+  { name: 'probe', type: 'str', description: 'the function probed, e.g. js:fs.readFileSync' },
+  { name: 'pid', type: 'int', description: 'process id' },
+  { name: 'tid', type: 'int', description: 'thread id (the process id on the main thread)' },
+  { name: 'comm', type: 'str', description: 'process name' },
+  { name: 'argc', type: 'int', description: 'how many arguments the call passed' },
+  ...Array.from({ length: 8 }, (_, i) => projections(`args[${i}]`, `argument ${i}`)).flat(),
+  ...projections('ret', 'the return value (an async function’s settled value)'),
+  { name: 'duration', type: 'int', description: 'ns from call to return (for an async function: to settling)' },
+  { name: 'threw', type: 'bool', description: 'whether the call threw (or the async function rejected)' },
+  { name: 'error', type: 'str', description: 'the message of what it threw, else empty' },
+];
+
+/** Aggregates an in-process probe keeps itself. */
+const KEPT = new Set(['count', 'sum', 'min', 'max', 'avg', 'hist', 'lhist']);
+
+/** What a JavaScript probe can run inside the traced process. */
+export const NODE_CAPABILITIES: ProbeCapabilities = {
+  cannotEvaluate(e: Expr): string | undefined {
+    switch (e.kind) {
+      case 'Call':
+        return `${e.function}() reads kernel or native memory; JavaScript probes read values through safe projections`;
+      case 'Negate':
+      case 'Not':
+      case 'Match':
+        return NODE_CAPABILITIES.cannotEvaluate(e.operand);
+      case 'Binary':
+        return NODE_CAPABILITIES.cannotEvaluate(e.left) ?? NODE_CAPABILITIES.cannotEvaluate(e.right);
+      default:
+        return undefined;
+    }
+  },
+  cannotAggregate(a: AggregateSpec): string | undefined {
+    return KEPT.has(a.function) ? undefined : `an in-process probe keeps only ${[...KEPT].join(', ')}`;
+  },
+  cannotGroupBy(): string | undefined {
+    return undefined;
+  },
+};
+
+/** Resolves `js:<selector>:<pattern>`: the selector and pattern are checked here; functions are found when attaching. */
+export function resolveJsPoint(point: string): NodeSourceSchema | ResolveFailure {
+  const rest = point.slice('js:'.length);
+  const colon = rest.indexOf(':');
+  if (colon <= 0) {
+    return { reason: `a JavaScript probe point is js:<selector>:<function>, e.g. js:pid=1234:fs.readFile* or js:comm=node:./lib/db.js#query*` };
+  }
+  const selector = parseSelector(rest.slice(0, colon));
+  if (typeof selector === 'string') return { reason: selector };
+  if (selector.kind === 'pid' && nodeProcess(selector.pid) === undefined) {
+    return { reason: `no Node.js process has pid ${selector.pid}`, hint: 'fay probes "js:*:*" lists the Node.js processes here' };
+  }
+  const pattern = parsePattern(rest.slice(colon + 1));
+  if (typeof pattern === 'string') return { reason: pattern };
+  return {
+    point,
+    provider: 'node',
+    fields: new Map(FIELDS.map((f) => [f.name, f])),
+    capabilities: NODE_CAPABILITIES,
+    node: { point, selector, pattern },
+  };
+}

@@ -1,0 +1,55 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+
+/** A traced Node.js process started by a test: commands on stdin, answers on stdout. */
+export interface NodeTarget {
+  readonly pid: number;
+  readonly child: ChildProcess;
+  /** The HTTP port of app.cjs. */
+  readonly port: number | undefined;
+  /** Everything it printed on stderr (the inspector announces itself there). */
+  readonly stderr: () => string;
+  /** Runs a command n times in the target and resolves with its result. */
+  run(command: string, n: number, arg?: string | number): Promise<string>;
+  stop(): Promise<void>;
+}
+
+/** Starts one of the test targets in src/testing/node-targets and waits until it is ready. */
+export async function startNodeTarget(
+  script: 'app.cjs' | 'app.mjs',
+  options: { title?: string; trapSigusr1?: boolean } = {},
+): Promise<NodeTarget> {
+  const path = fileURLToPath(new URL(`./node-targets/${script}`, import.meta.url));
+  const env: NodeJS.ProcessEnv = { ...process.env, NODE_OPTIONS: '' };
+  if (options.title) env.TITLE = options.title;
+  if (options.trapSigusr1) env.TRAP_SIGUSR1 = '1';
+  const child = spawn(process.execPath, [path], { stdio: ['pipe', 'pipe', 'pipe'], env });
+  let stderr = '';
+  child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+  const waiting: ((line: string) => void)[] = [];
+  const lines = createInterface({ input: child.stdout });
+  lines.on('line', (line) => waiting.shift()?.(line));
+  const next = () => new Promise<string>((resolve) => waiting.push(resolve));
+  const first = await next();
+  const port = /^listening (\d+)$/.exec(first)?.[1];
+  const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
+  return {
+    pid: child.pid!,
+    child,
+    port: port === undefined ? undefined : Number(port),
+    stderr: () => stderr,
+    async run(command, n, arg) {
+      const answer = next();
+      child.stdin.write(`${command} ${n}${arg === undefined ? '' : ` ${arg}`}\n`);
+      const line = await answer;
+      const match = /^done (\S+) (.*)$/.exec(line);
+      if (!match || match[1] !== command) throw new Error(`unexpected answer from the target: ${line}`);
+      return match[2]!;
+    },
+    async stop() {
+      child.kill();
+      await exited;
+    },
+  };
+}

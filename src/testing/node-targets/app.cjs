@@ -1,0 +1,51 @@
+// A CommonJS service: an HTTP server, and commands on stdin ("<command> <n> [arg]") that call
+// functions of lib.cjs n times and answer "done <command> <result>" on stdout.
+const http = require('http');
+const fs = require('fs');
+const lib = require('./lib.cjs');
+
+// What the probes may touch, as it was before any attach: the state command compares against it.
+const originals = { statSync: fs.statSync, parse: JSON.parse, querySource: lib.query.toString() };
+
+if (process.env.TITLE) process.title = process.env.TITLE;
+if (process.env.TRAP_SIGUSR1) process.on('SIGUSR1', () => console.error('the target handled SIGUSR1 itself'));
+
+function handle(req, res) {
+  res.end('ok');
+}
+
+const server = http.createServer(handle);
+server.listen(Number(process.env.PORT || 0), '127.0.0.1', () => {
+  console.log(`listening ${server.address().port}`);
+});
+
+const commands = {
+  query: (n) => { let r; for (let i = 0; i < n; i++) r = lib.query(i); return r; },
+  slow: async (n, ms) => { for (let i = 0; i < n; i++) await lib.slowQuery(Number(ms)); return n; },
+  fail: (n) => { let thrown = 0; for (let i = 0; i < n; i++) { try { lib.failing('boom ' + i); } catch (e) { if (e.message === 'boom ' + i) thrown++; } } return thrown; },
+  args: (n) => { let r; for (let i = 0; i < n; i++) r = lib.describeArgs('x'.repeat(i), [1, 2, 3]); return r; },
+  cart: (n) => { const c = lib.Cart.create(); for (let i = 1; i <= n; i++) c.add(i); return c.total(); },
+  frozen: (n) => { let r = 0; for (let i = 0; i < n; i++) r = lib.frozen.frozenWork(r); return r; },
+  captured: (n) => { let r; for (let i = 0; i < n; i++) r = lib.statCaptured('/'); return r; },
+  stat: (n) => { let r; for (let i = 0; i < n; i++) r = lib.statThroughModule('/'); return r; },
+  json: (n) => { let r; for (let i = 0; i < n; i++) r = JSON.parse('{"a":' + i + '}'); return r.a; },
+  state: () => JSON.stringify({
+    statSyncOriginal: fs.statSync === originals.statSync,
+    parseOriginal: JSON.parse === originals.parse,
+    querySourceOriginal: lib.query.toString() === originals.querySource,
+  }),
+  proxy: (n) => { const { proxy, revoke } = Proxy.revocable([], {}); revoke(); let r; for (let i = 0; i < n; i++) r = lib.describeArgs(proxy, i); return r; },
+};
+
+let buffer = '';
+process.stdin.setEncoding('utf8');
+process.stdin.on('data', async (chunk) => {
+  buffer += chunk;
+  let at;
+  while ((at = buffer.indexOf('\n')) >= 0) {
+    const [name, n, arg] = buffer.slice(0, at).trim().split(' ');
+    buffer = buffer.slice(at + 1);
+    const result = await commands[name](Number(n), arg);
+    console.log(`done ${name} ${result}`);
+  }
+});

@@ -1,0 +1,52 @@
+// Functions the tests probe. Some are hard to reach on purpose.
+const { statSync } = require('fs'); // captured before any attach
+const fs = require('fs');
+
+function query(n) {
+  return n * 2;
+}
+
+async function slowQuery(ms) {
+  await new Promise((resolve) => setTimeout(resolve, ms));
+  return ms;
+}
+
+function failing(message) {
+  throw new Error(message);
+}
+
+function describeArgs(a, b) {
+  return typeof a + typeof b;
+}
+
+class Cart {
+  #items = [];
+  add(item) {
+    this.#items.push(item);
+    return this.#items.length;
+  }
+  #total() {
+    return this.#items.reduce((sum, item) => sum + item, 0);
+  }
+  total() {
+    return this.#total();
+  }
+  static create() {
+    return new Cart();
+  }
+}
+
+function statCaptured(path) {
+  return statSync(path).isDirectory();
+}
+
+function statThroughModule(path) {
+  return fs.statSync(path).isDirectory();
+}
+
+module.exports = { query, slowQuery, failing, describeArgs, Cart, statCaptured, statThroughModule };
+module.exports.frozen = Object.freeze({
+  frozenWork(x) {
+    return x + 1;
+  },
+});
