@@ -29,6 +29,8 @@ export interface SourceSchema {
   /** The provider that runs it, e.g. `bpf`. */
   readonly provider: string;
   readonly fields: ReadonlyMap<string, FieldSpec>;
+  /** Fields not listed in advance (a message's own fields), looked up by name; undefined when there are none. */
+  readonly fieldFor?: (name: string) => FieldSpec | undefined;
   readonly capabilities: ProbeCapabilities;
 }
 

@@ -3,17 +3,21 @@ import type { ProbeCatalog, ResolveFailure, SourceSchema } from '../plan/catalog
 import type { ProbeListing, Provider } from './provider.js';
 
 /** Probe point prefixes that belong to providers this version does not have yet. */
-const NOT_YET: Readonly<Record<string, string>> = {
-  dc: 'diagnostics_channel probes (dc:) are not part of this version of Fay yet',
-};
+const NOT_YET: Readonly<Record<string, string>> = {};
 
 /** All providers of this machine, as one catalog: each probe point goes to the provider of its prefix. */
 export class ProbeRegistry implements ProbeCatalog {
   constructor(readonly providers: readonly Provider[]) {}
 
+  /** The provider owning the longest prefix of the point (`profile:js:…` is Node's, `profile:…` the kernel's). */
   providerOf(point: string): Provider | undefined {
-    const prefix = point.split(':', 1)[0]!;
-    return this.providers.find((p) => p.prefixes.includes(prefix));
+    let best: { provider: Provider; length: number } | undefined;
+    for (const provider of this.providers) {
+      for (const prefix of provider.prefixes) {
+        if (point.startsWith(`${prefix}:`) && prefix.length > (best?.length ?? -1)) best = { provider, length: prefix.length };
+      }
+    }
+    return best?.provider;
   }
 
   resolve(point: string): SourceSchema | ResolveFailure {

@@ -49,6 +49,7 @@ class Binder {
 
   bind(query: QueryNode): LogicalPlan {
     const sources = this.resolveSources(query);
+    this.sources = sources;
     let scope: Scope = this.eventScope(sources);
     let aggregated = false;
     const filters: Expr[] = [];
@@ -235,6 +236,16 @@ class Binder {
     return scope;
   }
 
+  /** A field the sources do not list but know by name (message fields), while events are in scope. */
+  private dynamicField(name: string, scope: Scope): FieldSpec | undefined {
+    if (![...scope.values()].some((e) => e.kind === 'Field')) return undefined;
+    const specs = this.sources.map((s) => s.schema.fieldFor?.(name));
+    const first = specs[0];
+    return first && specs.every((s) => s?.type === first.type) ? first : undefined;
+  }
+
+  private sources: readonly BoundSource[] = [];
+
   private defaultColumns(sources: readonly BoundSource[]): Column[] {
     const fields: FieldSpec[] = [...sources[0]!.schema.fields.values()];
     const shown = fields.filter(
@@ -410,6 +421,8 @@ class Binder {
     const name = path.map((p, i) => (i === 0 ? p : /^[0-9]+$/.test(p) ? `[${p}]` : `.${p}`)).join('');
     const found = scope.get(name);
     if (found) return found.kind === 'Field' || found.kind === 'Column' ? { ...found, span } : found;
+    const dynamic = this.dynamicField(name, scope);
+    if (dynamic) return expr.field(name, dynamic.type, span);
     const lacking = this.partialFields.get(name);
     if (lacking && [...scope.values()].some((e) => e.kind === 'Field')) {
       this.fail(`${name} is not a field of ${lacking.join(', ')}`, span, {

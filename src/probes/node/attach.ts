@@ -96,7 +96,7 @@ export async function attach(pid: number): Promise<Attachment> {
     let url = already;
     const deadline = Date.now() + OPEN_TIMEOUT_MS;
     while (url === undefined && Date.now() < deadline) {
-      await new Promise((r) => setTimeout(r, 10));
+      await new Promise((r) => setTimeout(r, 5));
       url = await listening();
     }
     if (url === undefined) {

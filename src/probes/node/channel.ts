@@ -64,6 +64,15 @@ export class TargetConnection {
     });
   }
 
+  /**
+   * Resolves once the runtime has also taken its edits back out of the source and hung up (it
+   * switches probes off first, at detach); after timeoutMs the connection is dropped instead.
+   */
+  done(timeoutMs = 5000): Promise<void> {
+    const timer = setTimeout(() => this.socket.destroy(), timeoutMs);
+    return this.closed.finally(() => clearTimeout(timer));
+  }
+
   private send(message: unknown): void {
     if (!this.socket.destroyed) this.socket.write(`${JSON.stringify(message)}\n`);
   }

@@ -12,6 +12,8 @@ export interface NodeProgram {
   readonly source: string;
   /** Whether the probe needs the return side (value, exception, duration). */
   readonly exit: boolean;
+  /** Whether it reads the arguments (else instrumented code passes none, and no arguments object is made). */
+  readonly args: boolean;
   /** Names of the shipped values, in the order of each shipped row. */
   readonly shipped: readonly string[];
 }
@@ -32,7 +34,19 @@ function fieldReading(name: string): string {
         return `H.text(${value})`;
     }
   }
+  const message = /^msg((?:\.[A-Za-z_$][\w$]*)+)$/.exec(name);
+  if (message) {
+    const path = message[1]!.slice(1).split('.');
+    const last = path[path.length - 1]!;
+    const projection = ['type', 'length', 'number'].includes(last) && path.length > 1 ? path.pop() : undefined;
+    const value = `H.path(args[0], ${JSON.stringify(path)})`;
+    return projection === undefined ? `H.text(${value})` : `H.${projection}(${value})`;
+  }
   switch (name) {
+    case 'channel':
+      return 'probeName.slice(3)';
+    case 'jsstack':
+      return 'args[0]';
     case 'argc':
       return 'args.length';
     case 'duration':
@@ -159,8 +173,15 @@ export function generateHandlers(stage: ProbeStage): NodeProgram {
     const keyValues = keys.map((k) => toJs(k.expr, locals, globs));
     const code = aggregates.map((a, i) => aggregateCode(a, i, a.argument ? toJs(a.argument, locals, globs) : undefined));
     const init = `[${code.map((c) => c.init).join(', ')}]`;
-    lines.push(
-      keyValues.length === 0 ? 'const key = []; const id = "";' : `const key = [${keyValues.join(', ')}]; const id = JSON.stringify(key);`,
+    if (keyValues.length === 0) {
+      // One group: found once per flush (S.epoch moves at each), not looked up on every call.
+      lines.push(
+        'if (epoch !== S.epoch) { epoch = S.epoch; single = S.groups.get(""); if (single === undefined) { single = { key: [], s: ' + init + ' }; S.groups.set("", single); } }',
+        'const s = single.s;',
+        ...code.map((c) => c.update),
+      );
+    } else lines.push(
+      `const key = [${keyValues.join(', ')}]; const id = JSON.stringify(key);`,
       'let g = S.groups.get(id);',
       'if (g === undefined) {',
       '  if (S.groups.size >= S.maxGroups) {',
@@ -186,11 +207,13 @@ export function generateHandlers(stage: ProbeStage): NodeProgram {
     '  const log2 = (v) => { if (v < 0) return -1; if (v < 1) return 0; let k = 1, bound = 2; while (v >= bound) { bound *= 2; k++; } return k; };',
     ...globs.map((g, i) => `  const G${i} = new RegExp(${JSON.stringify(g)}, "s");`),
     '  return function (probeName) {',
+    '    let epoch = -1, single;',
     '    return function (args, ret, threw, error, ms) {',
     ...lines.map((l) => `      ${l}`),
     '    };',
     '  };',
     '})',
   ].join('\n');
-  return { source, exit, shipped: shipped.map((v) => v.name) };
+  const args = [...fields].some((f) => f.startsWith('args[') || f === 'argc' || f.startsWith('msg.') || f === 'jsstack');
+  return { source, exit, args, shipped: shipped.map((v) => v.name) };
 }

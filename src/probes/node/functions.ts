@@ -180,33 +180,48 @@ export function findFunctions(source: string): ScriptFunction[] | string {
 }
 
 /**
+ * One piece of text to insert before `offset`. Several probes (of several
+ * queries) may insert at one offset; the runtime puts openers first, then one
+ * copy of each value, then closers, so that their wrappings nest.
+ */
+export interface Insertion {
+  offset: number;
+  text: string;
+  place: 'open' | 'value' | 'close';
+}
+
+/**
  * Where and what to insert so that a function calls the runtime's hooks (see
  * target/runtime.js). V8 applies live edits that add calls and locals, but
  * silently ignores ones that add a try statement or a function, so the return
  * side is plain calls: a frame begins at entry, each return hands its value
  * through r(), each throw its exception through t(), falling off the end
  * calls r(); exceptions from callees leave the frame open, which the runtime
- * notices. Nothing adds a line, so line numbers do not move.
+ * notices. Nothing adds a line, so line numbers do not move. Names carry the
+ * probe's id, so that the insertions of several probes on one function compose.
  */
-export function instrumentation(fn: ScriptFunction, fid: number, exit: boolean): { offset: number; text: string }[] {
-  // Derived-class constructors cannot touch `this` before super(); constructors pass no receiver.
-  const self = fn.arrow || fn.constructor ? 'undefined' : 'this';
-  const args = fn.arrow ? fn.parameters : 'arguments';
+export function instrumentation(fn: ScriptFunction, fid: number, exit: boolean, withArgs: boolean): Insertion[] {
+  // The arguments only when the probe reads them: an arguments object costs an allocation per call.
+  const args = withArgs ? `, ${fn.arrow ? fn.parameters : 'arguments'}` : '';
   const { start, end, block } = fn.body;
+  const open = (offset: number, text: string): Insertion => ({ offset, text, place: 'open' });
+  const close = (offset: number): Insertion => ({ offset, text: ')', place: 'close' });
   if (!exit) {
-    const call = `__fay$.e(${fid}, ${self}, ${args})`;
-    return block ? [{ offset: fn.prologueEnd, text: ` ${call};` }] : [{ offset: start, text: `(${call}, ` }, { offset: end, text: ')' }];
+    const call = `__fay$.e(${fid}${args})`;
+    return block ? [open(fn.prologueEnd, ` ${call};`)] : [open(start, `(${call}, `), close(end)];
   }
-  if (!block) return [{ offset: start, text: `__fay$.r(__fay$.b(${fid}, ${self}, ${args}), ` }, { offset: end, text: ')' }];
-  const insertions = [{ offset: fn.prologueEnd, text: ` const __fay$f = __fay$.b(${fid}, ${self}, ${args});` }];
+  if (!block) return [open(start, `__fay$.r(__fay$.b(${fid}${args}), `), close(end)];
+  const frame = `__fay$f${fid}`;
+  const insertions = [open(fn.prologueEnd, ` const ${frame} = __fay$.b(${fid}${args});`)];
   for (const x of fn.exits) {
     const hook = x.kind === 'return' ? 'r' : 't';
     if (x.argument) {
-      insertions.push({ offset: x.argument.start, text: `__fay$.${hook}(__fay$f, ` }, { offset: x.argument.end, text: ')' });
+      insertions.push(open(x.argument.start, `__fay$.${hook}(${frame}, `), close(x.argument.end));
     } else {
-      insertions.push({ offset: x.start + 'return'.length, text: ` __fay$.r(__fay$f, undefined)` });
+      const at = x.start + 'return'.length;
+      insertions.push(open(at, ` __fay$.r(${frame}, `), { offset: at, text: 'undefined', place: 'value' }, close(at));
     }
   }
-  if (!fn.endsInExit) insertions.push({ offset: end - 1, text: ' __fay$.r(__fay$f, undefined);' });
+  if (!fn.endsInExit) insertions.push(open(end - 1, ` __fay$.r(${frame}, undefined);`));
   return insertions;
 }

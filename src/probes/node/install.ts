@@ -3,7 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { globToRegExp } from '../../plan/expr.js';
 import { attach, AttachError } from './attach.js';
 import type { AgentChannel, TargetConnection } from './channel.js';
-import { findFunctions, instrumentation, type ScriptFunction } from './functions.js';
+import { findFunctions, instrumentation, type Insertion, type ScriptFunction } from './functions.js';
 import type { InspectorClient } from './inspector-client.js';
 import type { NodeProcess } from './processes.js';
 import type { FunctionPattern } from './sources.js';
@@ -16,6 +16,8 @@ export interface InstallPlan {
   readonly patterns: readonly FunctionPattern[];
   readonly handlers: string;
   readonly exit: boolean;
+  /** Whether handlers read the arguments. */
+  readonly args: boolean;
   readonly host: string;
   readonly maxGroups: number;
   readonly maxRows: number;
@@ -42,12 +44,7 @@ interface BuiltinTarget {
 interface ScriptEdit {
   url: string;
   length: number;
-  functions: { fid: number; name: string; async: boolean; insertions: { offset: number; text: string }[] }[];
-}
-
-/** User scripts the inspector knows: file URLs and paths, not Node's own. */
-function isUserScript(url: string): boolean {
-  return url.startsWith('file://') || url.startsWith('/');
+  functions: { fid: number; name: string; async: boolean; insertions: Insertion[] }[];
 }
 
 function scriptPath(url: string): string {
@@ -81,21 +78,20 @@ async function builtinTargets(client: InspectorClient, pattern: Extract<Function
     }));
 }
 
-/** Finds the user functions the patterns name, in the scripts the process has loaded. */
+/** How many function ids one attach may use. */
+const MAX_FUNCTIONS = 4096;
+
+/**
+ * Finds the user functions the patterns name, in the scripts the process has
+ * loaded: the runtime reads their live sources in-process (one debugger pass)
+ * and reserves the function ids their instrumentation will use.
+ */
 async function userFunctions(client: InspectorClient, patterns: readonly Extract<FunctionPattern, { kind: 'user' }>[]) {
-  // Only the URLs come from this session: it also lists stale versions that earlier live edits left.
-  const urls = new Set<string>();
-  client.on('Debugger.scriptParsed', (p) => {
-    if (typeof p.url === 'string' && isUserScript(p.url)) urls.add(p.url);
-  });
-  await client.call('Debugger.enable');
-  await client.call('Debugger.disable');
-  const wanted = [...urls].filter((url) => {
-    const path = scriptPath(url);
-    return patterns.some((p) => (p.file ? path.endsWith(p.file) : !path.includes('/node_modules/')));
-  });
-  // The runtime's own session knows each script's live version.
-  const sources = await client.evaluate<Record<string, string>>(`__fay$.sources(${JSON.stringify(wanted)})`, { awaitPromise: true });
+  const suffixes = [...new Set(patterns.map((p) => p.file ?? ''))];
+  const { sources, base } = await client.evaluate<{ sources: Record<string, string>; base: number }>(
+    `__fay$.sources(${JSON.stringify(suffixes)}, ${MAX_FUNCTIONS})`,
+    { awaitPromise: true },
+  );
   const found: { url: string; source: string; path: string; fn: ScriptFunction }[] = [];
   const skipped: ProbeReport[] = [];
   for (const [url, source] of Object.entries(sources)) {
@@ -109,7 +105,8 @@ async function userFunctions(client: InspectorClient, patterns: readonly Extract
       else found.push({ url, source, path, fn });
     }
   }
-  return { found, skipped };
+  if (found.length > MAX_FUNCTIONS) throw new AttachError(`the pattern matches ${found.length} functions; narrow it to at most ${MAX_FUNCTIONS}`);
+  return { found, skipped, base };
 }
 
 /**
@@ -131,19 +128,22 @@ export async function install(
     const builtins: BuiltinTarget[] = [];
     for (const p of plan.patterns) if (p.kind === 'builtin') builtins.push(...(await builtinTargets(client, p, plan.exit)));
     const userPatterns = plan.patterns.filter((p): p is Extract<FunctionPattern, { kind: 'user' }> => p.kind === 'user');
-    const { found, skipped } = userPatterns.length > 0 ? await userFunctions(client, userPatterns) : { found: [], skipped: [] };
+    const { found, skipped, base } = userPatterns.length > 0 ? await userFunctions(client, userPatterns) : { found: [], skipped: [], base: 0 };
 
     const edits = new Map<string, ScriptEdit>();
     if (found.length > 0) {
-      let fid = await client.evaluate<number>(`__fay$.reserve(${found.length})`);
+      let fid = base;
       for (const f of found) {
         const edit = edits.get(f.url) ?? { url: f.url, length: f.source.length, functions: [] };
-        edit.functions.push({ fid, name: `js:${f.path}#${f.fn.name}`, async: f.fn.async, insertions: instrumentation(f.fn, fid, plan.exit) });
+        edit.functions.push({ fid, name: `js:${f.path}#${f.fn.name}`, async: f.fn.async, insertions: instrumentation(f.fn, fid, plan.exit, plan.args) });
         edits.set(f.url, edit);
         fid++;
       }
     }
-    if (builtins.length === 0 && edits.size === 0) {
+    // Channels and the profiler need no search: they are there in every process.
+    const channels = plan.patterns.flatMap((p) => (p.kind === 'channel' ? [{ name: p.name, probe: `dc:${p.name}` }] : []));
+    const profile = plan.patterns.find((p): p is Extract<FunctionPattern, { kind: 'profile' }> => p.kind === 'profile');
+    if (builtins.length === 0 && edits.size === 0 && channels.length === 0 && !profile) {
       const why = skipped.map((s) => `${s.name}: ${s.reason ?? ''}`).join('; ');
       throw new AttachError(`no function in process ${target.pid} matches ${plan.patterns.map(describePattern).join(', ')}${why ? ` (${why})` : ''}`, {
         hint: `fay probes "js:pid=${target.pid}:*" lists what can be probed there`,
@@ -164,6 +164,8 @@ export async function install(
       maxRows: plan.maxRows,
       builtins,
       edits: [...edits.values()],
+      channels,
+      profile: profile ? { hz: profile.hz, probe: `profile:js:${profile.hz}hz` } : undefined,
     };
     const reports = await client.evaluate<ProbeReport[]>(`(${RUNTIME})(${JSON.stringify(config)}, ${plan.handlers})`, { awaitPromise: true });
     const connection = await expected.connection;
@@ -174,13 +176,24 @@ export async function install(
 }
 
 export function describePattern(p: FunctionPattern): string {
-  return p.kind === 'builtin' ? [p.module ?? p.global, ...p.path, p.key].join('.') : `${p.file ? `${p.file}#` : ''}${p.name}`;
+  switch (p.kind) {
+    case 'builtin':
+      return [p.module ?? p.global, ...p.path, p.key].join('.');
+    case 'user':
+      return `${p.file ? `${p.file}#` : ''}${p.name}`;
+    case 'channel':
+      return `dc:${p.name}`;
+    case 'profile':
+      return `profile:js:${p.hz}hz`;
+  }
 }
 
 /** Lists what can be probed in a process: its user functions and the functions of common built-ins. */
 export async function listFunctions(target: NodeProcess): Promise<string[]> {
   const attachment = await attach(target.pid);
   try {
+    // The runtime reads the live sources (it installs no probe by itself).
+    await attachment.client.evaluate(`(${RUNTIME})(null)`);
     const { found } = await userFunctions(attachment.client, [{ kind: 'user', file: undefined, name: '*' }]);
     return found.map((f) => `js:pid=${target.pid}:${f.path}#${f.fn.name}`);
   } finally {

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { request } from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import { EmbeddedCluster } from '../../cluster/embedded.js';
-import { startFay } from '../../testing/cli.js';
+import { runFay, startFay } from '../../testing/cli.js';
 import { startNodeTarget, type NodeTarget } from '../../testing/node-target.js';
 import { collect, rowsOf, type Collected } from '../../testing/query.js';
 import { AttachError, INSPECTOR_PORT } from './attach.js';
@@ -131,6 +131,47 @@ describe('JavaScript probes in live Node.js processes', () => {
     assert.equal(await get(app.port!), 'ok');
   });
 
+  it('subscribes to diagnostics_channel messages, with their fields', async () => {
+    const result = await around(`dc:pid=${app.pid}:http.server.request.start | count() by msg.request.method, msg.request.url`, async () => {
+      for (let i = 0; i < 4; i++) assert.equal(await get(app.port!, '/a'), 'ok');
+      assert.equal(await get(app.port!, '/b'), 'ok');
+    });
+    assert.deepEqual(
+      rowsOf(result.final).sort((a, b) => (a['msg.request.url'] as string).localeCompare(b['msg.request.url'] as string)),
+      [
+        { 'msg.request.method': 'GET', 'msg.request.url': '/a', count: 4 },
+        { 'msg.request.method': 'GET', 'msg.request.url': '/b', count: 1 },
+      ],
+    );
+  });
+
+  it('samples JavaScript CPU stacks with the inspector profiler', async () => {
+    const run = cluster.run(`profile:js:pid=${app.pid}:199hz | count() by jsstack`, { refreshMs: 200 });
+    await run.attached;
+    let burning: Promise<string> | undefined = app.run('spin', 600);
+    let stack: string | undefined;
+    for await (const message of run) {
+      if (message.kind !== 'result') continue;
+      stack ??= rowsOf(message).map((r) => r.jsstack as string).find((s) => s.startsWith('burn'));
+      if (stack || !burning) void run.stop();
+      if (burning) {
+        await burning;
+        burning = undefined;
+      }
+    }
+    assert.match(stack ?? '', /^burn \(app\.cjs:\d+\)\n.*spin/s, 'the busy function leads the stack, under its caller');
+  });
+
+  it('lists what can be probed in a process', async () => {
+    const { code, lines } = await runFay(['probes', `js:pid=${app.pid}:*`]);
+    assert.equal(code, 0);
+    const points = lines.map((l) => l.split(/\s+/)[0]!);
+    for (const name of ['lib.cjs#query', 'lib.cjs#Cart.prototype.#total', 'lib.cjs#frozen.frozenWork', 'app.cjs#handle']) {
+      assert.ok(points.some((p) => p.startsWith(`js:pid=${app.pid}:`) && p.endsWith(name)), `${name} in:\n${lines.join('\n')}`);
+    }
+    assert.equal((await state(app)).querySourceOriginal, true, 'listing changes nothing');
+  });
+
   it('attaches to the same process ten times in a row, exact each time', async () => {
     for (let i = 1; i <= 10; i++) {
       const result = await around(`js:pid=${app.pid}:./lib.cjs#query | count()`, () => app.run('query', i));
@@ -139,13 +180,33 @@ describe('JavaScript probes in live Node.js processes', () => {
     assert.equal((await state(app)).querySourceOriginal, true);
   });
 
+  it('runs two queries on one function at once, each exact, each detaching alone', async () => {
+    const probe = `js:pid=${app.pid}:./lib.cjs#classify`;
+    let inner: Collected | undefined;
+    const outer = await around(`${probe} | count() by ret.type`, async () => {
+      assert.equal(await app.run('classify', 4), '2'); // -1..2: a bare return, two 'even', a fall-through
+      inner = await around(`${probe} | count(), sum(args[0].number)`, () => app.run('classify', 6));
+      assert.equal((await state(app)).querySourceOriginal, false, 'the first query is still attached');
+      assert.equal(await app.run('classify', 3), '1');
+    });
+    assert.deepEqual(rowsOf(inner?.final), [{ count: 6, 'sum(args[0].number)': 9 }]);
+    assert.deepEqual(
+      rowsOf(outer.final).sort((a, b) => (a['ret.type'] as string).localeCompare(b['ret.type'] as string)),
+      [
+        { 'ret.type': 'string', count: 6 },
+        { 'ret.type': 'undefined', count: 7 },
+      ],
+    );
+    assert.deepEqual(await state(app), { statSyncOriginal: true, parseOriginal: true, querySourceOriginal: true });
+  });
+
   it('disables a probe that throws, without changing what the target computes', async () => {
     const channel = await AgentChannel.open();
     const notices: string[] = [];
     const faulty = '(function () { return function () { return function () { throw new Error("a bug in the probe"); }; }; })';
     const { connection } = await install(
       nodeProcess(app.pid)!,
-      { session: 'faulty', patterns: [{ kind: 'user', file: '/lib.cjs', name: 'query' }], handlers: faulty, exit: false, host: 'h', maxGroups: 10, maxRows: 10 },
+      { session: 'faulty', patterns: [{ kind: 'user', file: '/lib.cjs', name: 'query' }], handlers: faulty, exit: false, args: false, host: 'h', maxGroups: 10, maxRows: 10 },
       channel,
       (m) => notices.push(m),
     );
@@ -153,6 +214,7 @@ describe('JavaScript probes in live Node.js processes', () => {
     await connection.flush(1, 1e9, 1);
     assert.ok(notices.some((n) => /probe js:.*#query threw and was disabled: a bug in the probe/.test(n)), notices.join('\n'));
     await connection.detach();
+    await connection.done();
     channel.close();
     assert.equal((await state(app)).querySourceOriginal, true);
   });

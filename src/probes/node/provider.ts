@@ -9,7 +9,7 @@ import { generateHandlers } from './codegen.js';
 import { listFunctions } from './install.js';
 import { parseSelector, selectProcesses, selectorText } from './processes.js';
 import { NodeRun } from './run.js';
-import { resolveJsPoint, type NodeSourceSchema } from './sources.js';
+import { resolveChannelPoint, resolveJsPoint, resolveProfilePoint, type NodeSourceSchema } from './sources.js';
 
 /**
  * Live Node.js processes: functions of built-in modules (wrapped) and of the
@@ -19,10 +19,12 @@ import { resolveJsPoint, type NodeSourceSchema } from './sources.js';
  */
 export class NodeProvider implements Provider {
   readonly name = 'node';
-  readonly prefixes = ['js'];
+  readonly prefixes = ['js', 'dc', 'profile:js'];
   private channel: Promise<AgentChannel> | undefined;
 
   resolve(point: string): SourceSchema | ResolveFailure {
+    if (point.startsWith('dc:')) return resolveChannelPoint(point);
+    if (point.startsWith('profile:js:')) return resolveProfilePoint(point);
     return resolveJsPoint(point);
   }
 
@@ -69,6 +71,7 @@ export class NodeProvider implements Provider {
             patterns: schemas.map((s) => s.pattern),
             handlers: program.source,
             exit: program.exit,
+            args: program.args,
             shipped: program.shipped,
             aggregates,
             kinds: aggregates.map(createAggregate),

@@ -27,6 +27,7 @@ export interface NodeRunSettings {
   readonly patterns: readonly FunctionPattern[];
   readonly handlers: string;
   readonly exit: boolean;
+  readonly args: boolean;
   readonly shipped: readonly string[];
   readonly aggregates: readonly AggregateSpec[];
   readonly kinds: readonly AggregateKind[];
@@ -82,6 +83,7 @@ export class NodeRun implements RunningProbe {
       patterns: this.settings.patterns,
       handlers: this.settings.handlers,
       exit: this.settings.exit,
+      args: this.settings.args,
       host: this.options.host,
       maxGroups: this.options.maxGroups,
       maxRows: Math.max(1, Math.ceil((this.options.maxEventsPerSecond * this.options.flushPeriodMs) / 1000)),
@@ -162,6 +164,8 @@ export class NodeRun implements RunningProbe {
       this.schedule();
       await this.flushing;
       await Promise.all(this.connections.map((c) => c.detach()));
+      // Probes are off; the run ends once the processes' sources are their own again.
+      await Promise.all(this.connections.map((c) => c.done()));
       this.resolveFinished();
     })();
     return this.stopping;

@@ -22,7 +22,11 @@ export type FunctionPattern =
       readonly file: string | undefined;
       /** The function's name as functions.ts names it, a glob. */
       readonly name: string;
-    };
+    }
+  /** A diagnostics_channel channel: one event per message published on it. */
+  | { readonly kind: 'channel'; readonly name: string }
+  /** CPU samples of the JavaScript thread, through the inspector's Profiler. */
+  | { readonly kind: 'profile'; readonly hz: number };
 
 export interface NodeSource {
   readonly point: string;
@@ -81,6 +85,28 @@ const FIELDS: readonly FieldSpec[] = [
   { name: 'error', type: 'str', description: 'the message of what it threw, else empty' },
 ];
 
+const CORE = FIELDS.filter((f) => ['time', 'host', 'probe', 'pid', 'tid', 'comm'].includes(f.name));
+
+const CHANNEL_FIELDS: readonly FieldSpec[] = [
+  ...CORE,
+  { name: 'channel', type: 'str', description: 'the diagnostics_channel the message was published on' },
+];
+
+/** `msg.a.b` reads own data properties of the message (never getters); `.type`, `.length`, `.number` project the value. */
+function messageField(name: string): FieldSpec | undefined {
+  const match = /^msg((?:\.[A-Za-z_$][\w$]*)+)$/.exec(name);
+  if (!match) return undefined;
+  const last = name.slice(name.lastIndexOf('.') + 1);
+  const projection = ['type', 'length', 'number'].includes(last) && match[1]!.split('.').length > 2 ? last : undefined;
+  const type = projection === 'length' || projection === 'number' ? 'int' : 'str';
+  return { name, type, description: 'a field of the published message (own data properties only)' };
+}
+
+const PROFILE_FIELDS: readonly FieldSpec[] = [
+  ...CORE,
+  { name: 'jsstack', type: 'stack', description: 'the JavaScript stack of a CPU sample, innermost frame first' },
+];
+
 /** Aggregates an in-process probe keeps itself. */
 const KEPT = new Set(['count', 'sum', 'min', 'max', 'avg', 'hist', 'lhist']);
 
@@ -107,6 +133,43 @@ export const NODE_CAPABILITIES: ProbeCapabilities = {
     return undefined;
   },
 };
+
+/** `dc:<channel>` (every Node.js process) or `dc:<selector>:<channel>`; channel names may hold colons. */
+export function resolveChannelPoint(point: string): NodeSourceSchema | ResolveFailure {
+  const rest = point.slice('dc:'.length);
+  const explicit = /^(pid=\d+|comm=[^:]+|\*):(.+)$/.exec(rest);
+  const selector = explicit ? parseSelector(explicit[1]!) : ({ kind: 'all' } as const);
+  const channel = explicit ? explicit[2]! : rest;
+  if (typeof selector === 'string') return { reason: selector };
+  if (channel === '') return { reason: 'a diagnostics_channel probe point names a channel, e.g. dc:http.client.request.start' };
+  if (selector.kind === 'pid' && nodeProcess(selector.pid) === undefined) return { reason: `no Node.js process has pid ${selector.pid}` };
+  return {
+    point,
+    provider: 'node',
+    fields: new Map(CHANNEL_FIELDS.map((f) => [f.name, f])),
+    fieldFor: messageField,
+    capabilities: NODE_CAPABILITIES,
+    node: { point, selector, pattern: { kind: 'channel', name: channel } },
+  };
+}
+
+/** `profile:js:<selector>:<N>hz`: CPU samples of JavaScript, with their stacks. */
+export function resolveProfilePoint(point: string): NodeSourceSchema | ResolveFailure {
+  const match = /^profile:js:([^:]+):(\d+)hz$/.exec(point);
+  if (!match) return { reason: 'a JavaScript CPU profile is profile:js:<selector>:<N>hz, e.g. profile:js:pid=1234:99hz' };
+  const selector = parseSelector(match[1]!);
+  if (typeof selector === 'string') return { reason: selector };
+  const hz = Number(match[2]);
+  if (!(hz >= 1 && hz <= 10000)) return { reason: 'the sampling rate is from 1 to 10000 hz' };
+  if (selector.kind === 'pid' && nodeProcess(selector.pid) === undefined) return { reason: `no Node.js process has pid ${selector.pid}` };
+  return {
+    point,
+    provider: 'node',
+    fields: new Map(PROFILE_FIELDS.map((f) => [f.name, f])),
+    capabilities: NODE_CAPABILITIES,
+    node: { point, selector, pattern: { kind: 'profile', hz } },
+  };
+}
 
 /** Resolves `js:<selector>:<pattern>`: the selector and pattern are checked here; functions are found when attaching. */
 export function resolveJsPoint(point: string): NodeSourceSchema | ResolveFailure {

@@ -5,10 +5,17 @@ const fs = require('fs');
 const lib = require('./lib.cjs');
 
 // What the probes may touch, as it was before any attach: the state command compares against it.
-const originals = { statSync: fs.statSync, parse: JSON.parse, querySource: lib.query.toString() };
+const originals = { statSync: fs.statSync, parse: JSON.parse, querySource: lib.query.toString() + lib.classify.toString() };
 
 if (process.env.TITLE) process.title = process.env.TITLE;
 if (process.env.TRAP_SIGUSR1) process.on('SIGUSR1', () => console.error('the target handled SIGUSR1 itself'));
+
+function burn(ms) {
+  const until = Date.now() + ms;
+  let x = 0;
+  while (Date.now() < until) x += Math.sqrt(x + 1);
+  return x > 0 ? ms : 0;
+}
 
 function handle(req, res) {
   res.end('ok');
@@ -21,6 +28,7 @@ server.listen(Number(process.env.PORT || 0), '127.0.0.1', () => {
 
 const commands = {
   query: (n) => { let r; for (let i = 0; i < n; i++) r = lib.query(i); return r; },
+  classify: (n) => { let even = 0; for (let i = 0; i < n; i++) if (lib.classify(i - 1) === 'even') even++; return even; },
   slow: async (n, ms) => { for (let i = 0; i < n; i++) await lib.slowQuery(Number(ms)); return n; },
   fail: (n) => { let thrown = 0; for (let i = 0; i < n; i++) { try { lib.failing('boom ' + i); } catch (e) { if (e.message === 'boom ' + i) thrown++; } } return thrown; },
   args: (n) => { let r; for (let i = 0; i < n; i++) r = lib.describeArgs('x'.repeat(i), [1, 2, 3]); return r; },
@@ -29,10 +37,11 @@ const commands = {
   captured: (n) => { let r; for (let i = 0; i < n; i++) r = lib.statCaptured('/'); return r; },
   stat: (n) => { let r; for (let i = 0; i < n; i++) r = lib.statThroughModule('/'); return r; },
   json: (n) => { let r; for (let i = 0; i < n; i++) r = JSON.parse('{"a":' + i + '}'); return r.a; },
+  spin: (n) => burn(n),
   state: () => JSON.stringify({
     statSyncOriginal: fs.statSync === originals.statSync,
     parseOriginal: JSON.parse === originals.parse,
-    querySourceOriginal: lib.query.toString() === originals.querySource,
+    querySourceOriginal: lib.query.toString() + lib.classify.toString() === originals.querySource,
   }),
   proxy: (n) => { const { proxy, revoke } = Proxy.revocable([], {}); revoke(); let r; for (let i = 0; i < n; i++) r = lib.describeArgs(proxy, i); return r; },
 };

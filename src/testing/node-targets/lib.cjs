@@ -15,6 +15,13 @@ function failing(message) {
   throw new Error(message);
 }
 
+let odd = 0;
+function classify(n) {
+  if (n < 0) return;
+  if (n % 2 === 0) return 'even';
+  odd++;
+}
+
 function describeArgs(a, b) {
   return typeof a + typeof b;
 }
@@ -44,7 +51,7 @@ function statThroughModule(path) {
   return fs.statSync(path).isDirectory();
 }
 
-module.exports = { query, slowQuery, failing, describeArgs, Cart, statCaptured, statThroughModule };
+module.exports = { query, classify, oddCount: () => odd, slowQuery, failing, describeArgs, Cart, statCaptured, statThroughModule };
 module.exports.frozen = Object.freeze({
   frozenWork(x) {
     return x + 1;

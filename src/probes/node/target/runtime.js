@@ -30,10 +30,19 @@
     let debug;
     /** url → script id, as this session first saw it. */
     const scriptIds = new Map();
+    /** script id → { pristine source, session id → the insertions it applied } while any session edits it. */
+    const editedScripts = new Map();
+    /** Debugger work (reading sources, editing, undoing) runs one piece at a time, in order. */
+    let debuggerQueue = Promise.resolve();
+    const exclusive = (work) => {
+      const result = debuggerQueue.then(work);
+      debuggerQueue = result.catch(() => undefined);
+      return result;
+    };
     /** Set while a handler runs: calls it makes to probed functions are not probed again. */
     let inHandler = false;
 
-    function run(probe, self, args, ret, threw, error, ms) {
+    function run(probe, args, ret, threw, error, ms) {
       if (probe.disabled || inHandler) return;
       probe.calls++;
       if (probe.every > 1 && probe.calls % probe.every !== 0) return;
@@ -61,21 +70,21 @@
 
     function finish(frame, value, threw, error) {
       frame.done = true;
-      run(frame.probe, frame.self, frame.args, value, threw, error, clock.now() - frame.start);
+      run(frame.probe, frame.args, value, threw, error, clock.now() - frame.start);
     }
 
     const rt = {
       version: VERSION,
       /** Entry-only probes: called first thing in an instrumented function. */
-      e(fid, self, args) {
+      e(fid, args) {
         const probe = probes[fid];
-        if (probe) run(probe, self, args, undefined, false, undefined, 0);
+        if (probe) run(probe, args, undefined, false, undefined, 0);
       },
       /** Begins a frame for a probe that needs the return side (live-edited code). */
-      b(fid, self, args) {
+      b(fid, args) {
         const probe = probes[fid];
         if (!probe || probe.disabled || inHandler) return undefined;
-        const frame = { probe, self, args, start: clock.now(), done: false };
+        const frame = { probe, args, start: clock.now(), done: false };
         // Synchronous frames nest strictly; an async function's frame outlives its caller's.
         if (!probe.async) probe.stack.push(frame);
         return frame;
@@ -97,7 +106,7 @@
         return error;
       },
       /** Entry and return around a call (wrappers of built-ins, which are not live-edited). */
-      x(fid, self, args, body) {
+      x(fid, args, body) {
         const probe = probes[fid];
         if (!probe || probe.disabled || inHandler) return body();
         const start = clock.now();
@@ -105,7 +114,7 @@
         try {
           result = body();
         } catch (error) {
-          run(probe, self, args, undefined, true, error, clock.now() - start);
+          run(probe, args, undefined, true, error, clock.now() - start);
           throw error;
         }
         if (probe.async && result !== null && typeof result === 'object' && typeof result.then === 'function') {
@@ -113,42 +122,53 @@
           // it settles with the same value or reason, once the settle time is taken.
           return result.then(
             (value) => {
-              run(probe, self, args, value, false, undefined, clock.now() - start);
+              run(probe, args, value, false, undefined, clock.now() - start);
               return value;
             },
             (error) => {
-              run(probe, self, args, undefined, true, error, clock.now() - start);
+              run(probe, args, undefined, true, error, clock.now() - start);
               throw error;
             },
           );
         }
-        run(probe, self, args, result, false, undefined, clock.now() - start);
+        run(probe, args, result, false, undefined, clock.now() - start);
         return result;
       },
-      /** The current source of each script (by url), for the agent to find functions in. */
-      async sources(urls) {
-        const session = await debugging();
-        const out = {};
-        try {
-          for (const url of urls) {
-            const scriptId = scriptIds.get(url);
-            if (scriptId !== undefined) out[url] = (await post(session, 'Debugger.getScriptSource', { scriptId })).scriptSource;
-          }
-        } finally {
-          await post(session, 'Debugger.disable');
-        }
-        return out;
-      },
-      /** Reserves function ids for the instrumentation the agent is about to write. */
-      reserve(n) {
-        const base = nextFid;
-        nextFid += n;
-        return base;
+      /**
+       * The current source of the application's scripts whose path ends with one of `suffixes`
+       * (all but node_modules for an empty suffix), and a block of function ids for their instrumentation.
+       */
+      sources(suffixes, reserve) {
+        return exclusive(() => readSources(suffixes, reserve));
       },
       open,
       sessions,
     };
     return rt;
+
+    async function readSources(suffixes, reserveCount) {
+      const session = await debugging();
+      const out = {};
+      try {
+        for (const [url, scriptId] of scriptIds) {
+          if (!url.startsWith('file://') && !url.startsWith('/')) continue;
+          const path = url.startsWith('file://') ? decodeURIComponent(url.slice(7)) : url;
+          if (!suffixes.some((s) => (s === '' ? !path.includes('/node_modules/') : path.endsWith(s)))) continue;
+          const edited = editedScripts.get(scriptId);
+          out[url] = edited ? edited.pristine : (await post(session, 'Debugger.getScriptSource', { scriptId })).scriptSource;
+        }
+      } finally {
+        await post(session, 'Debugger.disable');
+      }
+      return { sources: out, base: reserve(reserveCount) };
+    }
+
+    /** Reserves function ids for instrumentation. */
+    function reserve(n) {
+      const base = nextFid;
+      nextFid += n;
+      return base;
+    }
 
     async function open(cfg, factory) {
       const session = {
@@ -157,7 +177,7 @@
         wraps: [],
         edits: [],
         socket: undefined,
-        state: { groups: new Map(), rows: [], dropped: 0, folded: 0 },
+        state: { groups: new Map(), rows: [], dropped: 0, folded: 0, epoch: 0 },
         closed: false,
         notice(message) {
           send({ type: 'notice', message });
@@ -177,7 +197,7 @@
           report.push({ name: target.name, probed: false, reason: found });
           continue;
         }
-        const fid = rt.reserve(1);
+        const fid = reserve(1);
         const original = found.owner[found.key];
         const wrapper = makeWrapper(fid, original, target.exit);
         try {
@@ -207,44 +227,34 @@
 
       // User code: live edits the agent computed, applied through an in-process inspector session
       // so that they can be undone here even if the agent disappears.
-      if (cfg.edits.length > 0) {
+      if (cfg.edits.length > 0) await exclusive(() => applyEdits(cfg, session, report, handlerFor, addProbe));
+
+      // diagnostics_channel: one event per message, the message as args[0].
+      const dc = mod('diagnostics_channel');
+      session.channels = [];
+      for (const channel of cfg.channels) {
+        const fid = reserve(1);
+        addProbe(fid, channel.probe, false, handlerFor(channel.probe));
+        const listener = (message) => {
+          const probe = probes[fid];
+          if (probe) run(probe, [message], undefined, false, undefined, 0);
+        };
+        dc.subscribe(channel.name, listener);
+        session.channels.push({ name: channel.name, listener });
+        report.push({ name: channel.probe, probed: true });
+      }
+
+      // CPU samples of this thread, through the runtime's own inspector session.
+      if (cfg.profile) {
+        const fid = reserve(1);
+        addProbe(fid, cfg.profile.probe, false, handlerFor(cfg.profile.probe));
+        session.profile = { fid };
         const inspector = await debugging();
-        try {
-          for (const edit of cfg.edits) {
-            const scriptId = scriptIds.get(edit.url);
-            const scriptSource = scriptId === undefined ? '' : (await post(inspector, 'Debugger.getScriptSource', { scriptId })).scriptSource;
-            if (scriptId === undefined || scriptSource.length !== edit.length) {
-              for (const f of edit.functions) report.push({ name: f.name, probed: false, reason: 'its script changed since it was read' });
-              continue;
-            }
-            // All at once; if V8 refuses, one function at a time, keeping those it accepts.
-            const apply = async (functions) => {
-              let edited = scriptSource;
-              const insertions = functions.flatMap((f) => f.insertions).sort((a, b) => b.offset - a.offset);
-              for (const insertion of insertions) edited = edited.slice(0, insertion.offset) + insertion.text + edited.slice(insertion.offset);
-              const result = await post(inspector, 'Debugger.setScriptSource', { scriptId, scriptSource: edited }).catch((e) => ({ error: e }));
-              if (!result.error && (!result.status || result.status === 'Ok')) return undefined;
-              return result.error ? String(result.error.message || result.error) : result.status;
-            };
-            let accepted = edit.functions;
-            if ((await apply(accepted)) !== undefined) {
-              accepted = [];
-              for (const f of edit.functions) {
-                const refused = await apply([...accepted, f]);
-                if (refused === undefined) accepted.push(f);
-                else report.push({ name: f.name, probed: false, reason: `V8 refused the live edit: ${refused}` });
-              }
-              if (accepted.length > 0 && accepted.length < edit.functions.length) await apply(accepted);
-            }
-            if (accepted.length > 0) session.edits.push({ scriptId, original: scriptSource });
-            for (const f of accepted) {
-              addProbe(f.fid, f.name, f.async, handlerFor(f.name));
-              report.push({ name: f.name, probed: true });
-            }
-          }
-        } finally {
-          await post(inspector, 'Debugger.disable');
-        }
+        await post(inspector, 'Debugger.disable');
+        await post(inspector, 'Profiler.enable');
+        await post(inspector, 'Profiler.setSamplingInterval', { interval: Math.max(1, Math.round(1e6 / cfg.profile.hz)) });
+        await post(inspector, 'Profiler.start');
+        report.push({ name: cfg.profile.probe, probed: true });
       }
 
       function addProbe(fid, name, async, handler) {
@@ -270,7 +280,12 @@
           } catch {
             continue;
           }
-          if (message.type === 'flush') send(flush(message.period, message.capPerSecond, message.seconds));
+          if (message.type === 'flush') {
+            samples().then(
+              () => send(flush(message.period, message.capPerSecond, message.seconds)),
+              () => send(flush(message.period, message.capPerSecond, message.seconds)),
+            );
+          }
           else if (message.type === 'detach') detach('detach');
         }
       });
@@ -292,6 +307,7 @@
         }
         const groups = [...S.groups.values()];
         S.groups = new Map();
+        S.epoch++;
         const rows = S.rows;
         S.rows = [];
         const dropped = S.dropped;
@@ -312,10 +328,53 @@
         return { type: 'partial', period, groups, rows, dropped, folded, sampling };
       }
 
+      /** Feeds the profile of the period to its probe, one event per sample, and starts the next one. */
+      async function samples() {
+        if (!session.profile || session.closed) return;
+        const inspector = await debugging();
+        await post(inspector, 'Debugger.disable');
+        const { profile } = await post(inspector, 'Profiler.stop');
+        if (!session.closed) await post(inspector, 'Profiler.start');
+        const probe = probes[session.profile.fid];
+        if (!probe || !profile) return;
+        const parent = new Map();
+        const byId = new Map();
+        for (const node of profile.nodes) {
+          byId.set(node.id, node);
+          for (const child of node.children || []) parent.set(child, node.id);
+        }
+        const stacks = new Map();
+        const stackOf = (id) => {
+          let stack = stacks.get(id);
+          if (stack === undefined) {
+            const frames = [];
+            for (let at = id; at !== undefined; at = parent.get(at)) {
+              const frame = byId.get(at).callFrame;
+              if (frame.functionName === '(root)') continue;
+              const where = frame.url ? ` (${frame.url.slice(frame.url.lastIndexOf('/') + 1)}:${frame.lineNumber + 1})` : '';
+              frames.push(`${frame.functionName || '(anonymous)'}${where}`);
+            }
+            stack = frames.join('\n');
+            stacks.set(id, stack);
+          }
+          return stack;
+        };
+        for (const id of profile.samples || []) run(probe, [stackOf(id)], undefined, false, undefined, 0);
+      }
+
       function detach(reason) {
         if (session.closed) return;
         session.closed = true;
+        // From here every probe of the session passes straight through; undoing the edits can come after.
         for (const fid of session.fids) probes[fid] = null;
+        if (reason === 'detach') send({ type: 'detached' });
+        for (const c of session.channels) dc.unsubscribe(c.name, c.listener);
+        if (session.profile) {
+          debugging()
+            .then((inspector) => post(inspector, 'Profiler.stop').then(() => post(inspector, 'Profiler.disable')))
+            .catch(() => undefined)
+            .finally(() => debug && post(debug, 'Debugger.disable').catch(() => undefined));
+        }
         for (const w of session.wraps) {
           // Only put the original back if nobody replaced our wrapper since.
           if (w.owner[w.key] === w.wrapper) {
@@ -333,26 +392,102 @@
             // As above.
           }
         }
-        const undo = session.edits.length > 0 ? revert(session) : Promise.resolve();
+        const undo = session.edits.length > 0 ? exclusive(() => revert(session)) : Promise.resolve();
         undo.finally(() => {
           sessions.delete(session.id);
-          if (reason === 'detach') {
-            send({ type: 'detached' });
-            session.socket.end();
-          }
+          if (reason === 'detach') session.socket.end();
         });
       }
     }
 
-    async function revert(session) {
+    /**
+     * Applies the agent's live edits, all at once or, when V8 refuses, function by function. The agent
+     * computed them on the pristine source; the script gets them on top of other sessions' edits.
+     */
+    async function applyEdits(cfg, session, report, handlerFor, addProbe) {
       const inspector = await debugging();
       try {
-        for (const edit of session.edits) {
-          await post(inspector, 'Debugger.setScriptSource', { scriptId: edit.scriptId, scriptSource: edit.original }).catch(() => undefined);
+        for (const edit of cfg.edits) {
+          const scriptId = scriptIds.get(edit.url);
+          const script =
+            scriptId === undefined
+              ? undefined
+              : editedScripts.get(scriptId) || {
+                  pristine: (await post(inspector, 'Debugger.getScriptSource', { scriptId })).scriptSource,
+                  bySession: new Map(),
+                };
+          if (script === undefined || script.pristine.length !== edit.length) {
+            for (const f of edit.functions) report.push({ name: f.name, probed: false, reason: 'its script changed since it was read' });
+            continue;
+          }
+          const apply = (functions) =>
+            setSource(inspector, scriptId, script, [...script.bySession.values(), functions.flatMap((f) => f.insertions)]);
+          let accepted = edit.functions;
+          if ((await apply(accepted)) !== undefined) {
+            accepted = [];
+            for (const f of edit.functions) {
+              const refused = await apply([...accepted, f]);
+              if (refused === undefined) accepted.push(f);
+              else report.push({ name: f.name, probed: false, reason: `V8 refused the live edit: ${refused}` });
+            }
+            if (accepted.length > 0 && accepted.length < edit.functions.length) await apply(accepted);
+          }
+          if (accepted.length > 0) {
+            script.bySession.set(session.id, accepted.flatMap((f) => f.insertions));
+            editedScripts.set(scriptId, script);
+            session.edits.push(scriptId);
+          }
+          for (const f of accepted) {
+            addProbe(f.fid, f.name, f.async, handlerFor(f.name));
+            report.push({ name: f.name, probed: true });
+          }
         }
       } finally {
         await post(inspector, 'Debugger.disable');
       }
+    }
+
+    /** Takes a session's edits out of its scripts, leaving other sessions' in place. */
+    async function revert(session) {
+      const inspector = await debugging();
+      try {
+        for (const scriptId of session.edits) {
+          const script = editedScripts.get(scriptId);
+          if (!script) continue;
+          script.bySession.delete(session.id);
+          if (script.bySession.size === 0) editedScripts.delete(scriptId);
+          await setSource(inspector, scriptId, script, [...script.bySession.values()]);
+        }
+      } finally {
+        await post(inspector, 'Debugger.disable');
+      }
+    }
+
+    /**
+     * Sets a script to its pristine source plus insertions; undefined when V8 took it, else why not.
+     * At one offset openers come first, then one copy of each value, then closers, so wrappings nest.
+     */
+    async function setSource(inspector, scriptId, script, insertionLists) {
+      const atOffset = new Map();
+      for (const list of insertionLists) {
+        for (const insertion of list) {
+          let at = atOffset.get(insertion.offset);
+          if (!at) atOffset.set(insertion.offset, (at = { open: [], value: [], close: [] }));
+          if (insertion.place !== 'value' || !at.value.includes(insertion.text)) at[insertion.place].push(insertion.text);
+        }
+      }
+      const offsets = [...atOffset.keys()].sort((a, b) => a - b);
+      const parts = [];
+      let from = 0;
+      for (const offset of offsets) {
+        const at = atOffset.get(offset);
+        parts.push(script.pristine.slice(from, offset), ...at.open, ...at.value, ...at.close);
+        from = offset;
+      }
+      parts.push(script.pristine.slice(from));
+      const result = await post(inspector, 'Debugger.setScriptSource', { scriptId, scriptSource: parts.join('') }).catch((e) => ({ error: e }));
+      if (!result.error && (!result.status || result.status === 'Ok')) return undefined;
+      return result.error ? String(result.error.message || result.error) : result.status;
     }
 
     /** The runtime's inspector session with the debugger enabled (disable it again when done). */
@@ -401,12 +536,12 @@
       const wrapper = exit
         ? function (...args) {
             return new.target
-              ? rt.x(fid, undefined, args, () => Reflect.construct(original, args, new.target))
-              : rt.x(fid, this, args, () => Reflect.apply(original, this, args));
+              ? rt.x(fid, args, () => Reflect.construct(original, args, new.target))
+              : rt.x(fid, args, () => Reflect.apply(original, this, args));
           }
         : function () {
             const probe = probes[fid];
-            if (probe) run(probe, this, arguments, undefined, false, undefined, 0);
+            if (probe) run(probe, arguments, undefined, false, undefined, 0);
             return new.target ? Reflect.construct(original, arguments, new.target) : Reflect.apply(original, this, arguments);
           };
       try {
@@ -455,12 +590,23 @@
         }
         return text(e);
       };
+      /** A value down a path of own data properties; never a getter, never through a proxy. */
+      const path = (v, steps) => {
+        for (const step of steps) {
+          if (v === null || (typeof v !== 'object' && typeof v !== 'function') || types.isProxy(v)) return undefined;
+          const d = Object.getOwnPropertyDescriptor(v, step);
+          if (!d || !('value' in d)) return undefined;
+          v = d.value;
+        }
+        return v;
+      };
       return {
         text,
         type,
         length,
         number,
         message,
+        path,
         timeNs: () => Math.round((clock.timeOrigin + clock.now()) * 1e6),
         pid: cfg.pid,
         comm: cfg.comm,

@@ -1,0 +1,121 @@
+/**
+ * JavaScript probes in a live process, side by side in one run on a small function called 10M times:
+ * plain call; Fay counting probe; Fay probe with a rejecting predicate; Fay timing probe (duration
+ * histogram); a hand-written counting wrapper; two clock reads per call; and an inspector logpoint
+ * (conditional breakpoint) on fewer calls, measured first, on the script as it was loaded. Targets:
+ * counting within 1.5× of the hand-written wrapper's added cost; timing within 1.2× of two clock reads;
+ * at least 1000× cheaper than the logpoint; attach under 50 ms and detach under 10 ms. Attach and
+ * detach are timed both as a query sees them and for the install alone (probes on; probes off; the
+ * source restored).
+ */
+import { EmbeddedCluster } from '../src/cluster/embedded.js';
+import { attach } from '../src/probes/node/attach.js';
+import { AgentChannel } from '../src/probes/node/channel.js';
+import { install } from '../src/probes/node/install.js';
+import { nodeProcess } from '../src/probes/node/processes.js';
+import { startNodeTarget } from '../src/testing/node-target.js';
+
+const CALLS = Number(process.env.FAY_BENCH_JS_CALLS ?? 10_000_000);
+const LOGPOINT_CALLS = 2_000;
+const ROUNDS = Number(process.env.FAY_BENCH_ROUNDS ?? 7);
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+const cluster = EmbeddedCluster.local();
+const target = await startNodeTarget('bench-target.cjs');
+const ns = async (command: string, calls = CALLS) => Number(await target.run(command, calls));
+
+const attachMs: number[] = [];
+const stopMs: number[] = [];
+async function underFay(query: string): Promise<number> {
+  const started = performance.now();
+  const run = cluster.run(query);
+  await run.attached;
+  attachMs.push(performance.now() - started);
+  const result = await ns('plain');
+  const stopping = performance.now();
+  await run.stop();
+  stopMs.push(performance.now() - stopping);
+  for await (const _ of run) {
+    // Drain.
+  }
+  return result;
+}
+
+/** An inspector logpoint: a breakpoint whose condition logs nothing and never pauses, as DevTools makes them. */
+async function underLogpoint(): Promise<number> {
+  const attachment = await attach(target.pid);
+  const { client } = attachment;
+  const urls: { scriptId: string; url: string }[] = [];
+  client.on('Debugger.scriptParsed', (p) => urls.push({ scriptId: String(p.scriptId), url: String(p.url) }));
+  await client.call('Debugger.enable');
+  const script = urls.find((u) => u.url.endsWith('bench-target.cjs'))!;
+  const { scriptSource } = await client.call<{ scriptSource: string }>('Debugger.getScriptSource', { scriptId: script.scriptId });
+  const line = scriptSource.slice(0, scriptSource.indexOf('return x + 1;')).split('\n').length - 1;
+  await client.call('Debugger.setBreakpoint', { location: { scriptId: script.scriptId, lineNumber: line }, condition: '(globalThis.__logpoints = (globalThis.__logpoints || 0) + 1, false)' });
+  const result = await ns('plain', LOGPOINT_CALLS);
+  await client.call('Debugger.disable');
+  await attachment.release();
+  return result;
+}
+
+/** The install alone, no query around it: probes on, probes off, the source restored. */
+async function installTimes(): Promise<{ on: number; off: number; restored: number }> {
+  const channel = await AgentChannel.open();
+  const handlers = '(function () { return function () { return function () {}; }; })';
+  const plan = { session: `bench-${Math.random()}`, patterns: [{ kind: 'user' as const, file: '/bench-target.cjs', name: 'work' }], handlers, exit: false, args: false, host: 'h', maxGroups: 10, maxRows: 10 };
+  const t0 = performance.now();
+  const { connection } = await install(nodeProcess(target.pid)!, plan, channel, () => undefined);
+  const t1 = performance.now();
+  await connection.detach();
+  const t2 = performance.now();
+  await connection.done();
+  const t3 = performance.now();
+  channel.close();
+  return { on: t1 - t0, off: t2 - t1, restored: t3 - t1 };
+}
+
+const logpoint = await underLogpoint();
+
+const query = (rest: string) => `js:pid=${target.pid}:./bench-target.cjs#work | ${rest}`;
+const cases = {
+  plain: () => ns('plain'),
+  wrapper: () => ns('wrapped'),
+  clocks: () => ns('clocks'),
+  counting: () => underFay(query('count()')),
+  rejecting: () => underFay(query('where args[0].number < 0 | count()')),
+  timing: () => underFay(query('hist(duration)')),
+};
+type Case = keyof typeof cases;
+const times: Record<Case, number[]> = { plain: [], wrapper: [], clocks: [], counting: [], rejecting: [], timing: [] };
+for (let round = 0; round < ROUNDS; round++) {
+  for (const c of (Object.keys(cases) as Case[]).sort(() => Math.random() - 0.5)) times[c].push(await cases[c]());
+  process.stderr.write(`round ${round + 1}/${ROUNDS}\n`);
+}
+const installs = [];
+for (let i = 0; i < ROUNDS; i++) installs.push(await installTimes());
+await target.stop();
+
+const m = Object.fromEntries(Object.entries(times).map(([k, v]) => [k, median(v)])) as Record<Case, number>;
+const added = (c: Case) => m[c] - m.plain;
+const rows: [string, number, string][] = [
+  ['plain call', m.plain, ''],
+  ['hand-written counting wrapper', m.wrapper, 'baseline for counting'],
+  ['fay: count()', m.counting, `added ${added('counting').toFixed(2)} ns vs wrapper's ${added('wrapper').toFixed(2)} ns (target ≤ 1.5×; both near zero when inlined)`],
+  ['fay: where args[0].number < 0 | count()', m.rejecting, `added ${added('rejecting').toFixed(2)} ns`],
+  ['two clock reads per call', m.clocks, 'baseline for timing'],
+  ['fay: hist(duration)', m.timing, `${(m.timing / m.clocks).toFixed(2)}× two clock reads (target ≤ 1.2×)`],
+  [`inspector logpoint (${LOGPOINT_CALLS} calls)`, logpoint, `${(logpoint / m.counting).toFixed(0)}× fay count() (target ≥ 1000×)`],
+];
+console.log(`a small function called ${CALLS.toLocaleString('en')} times in a live process; medians of ${ROUNDS} rounds`);
+for (const [name, value, note] of rows) console.log(`${name.padEnd(44)}${value.toFixed(2).padStart(12)} ns/call  ${note}`);
+const install_ms = {
+  probes_on: median(installs.map((i) => i.on)),
+  probes_off: median(installs.map((i) => i.off)),
+  source_restored: median(installs.map((i) => i.restored)),
+};
+console.log(`query: attached in ${median(attachMs).toFixed(1)} ms (target < 50), stopped in ${median(stopMs).toFixed(1)} ms, medians of ${attachMs.length}`);
+console.log(
+  `install alone: probes on in ${install_ms.probes_on.toFixed(1)} ms (target < 50), off in ${install_ms.probes_off.toFixed(1)} ms (target < 10), ` +
+    `source restored ${install_ms.source_restored.toFixed(1)} ms after detach, medians of ${installs.length}`,
+);
+console.log(JSON.stringify({ bench: 'js-probes', ns_per_call: m, logpoint_ns: logpoint, attach_ms: median(attachMs), stop_ms: median(stopMs), install_ms }));
