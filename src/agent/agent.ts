@@ -12,6 +12,7 @@ export interface AgentRunOptions {
   /** Groups a table keeps (the memory cap already applied). */
   readonly maxGroups: number;
   readonly maxEventsPerSecond: number;
+  readonly maxCallsPerSecond: number;
 }
 
 /** A query compiled for this machine's providers, ready to start. */

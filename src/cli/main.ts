@@ -18,6 +18,7 @@ interface QueryFlags {
   maxGroups?: string;
   maxEvents?: string;
   maxMemory?: string;
+  maxCalls?: string;
 }
 
 function runOptions(flags: QueryFlags): RunOptions {
@@ -28,6 +29,7 @@ function runOptions(flags: QueryFlags): RunOptions {
     limits: {
       ...(flags.maxGroups !== undefined && { maxGroups: parseCountFlag(flags.maxGroups, '--max-groups') }),
       ...(flags.maxEvents !== undefined && { maxEventsPerSecond: parseCountFlag(flags.maxEvents, '--max-events') }),
+      ...(flags.maxCalls !== undefined && { maxCallsPerSecond: parseCountFlag(flags.maxCalls, '--max-calls') }),
       ...(flags.maxMemory !== undefined && { maxMemoryBytes: parseSizeFlag(flags.maxMemory, '--max-memory') }),
     },
   };
@@ -38,6 +40,7 @@ function limitFlags(command: Command): Command {
   return command
     .option('--max-groups <n>', `groups kept per result before the rest fold into (other) (default ${DEFAULT_LIMITS.maxGroups})`)
     .option('--max-events <n>', `events shipped per second per machine; the rest are dropped and counted (default ${DEFAULT_LIMITS.maxEventsPerSecond})`)
+    .option('--max-calls <n>', `calls a second one JavaScript probe handles in full per process; above it, one in N, said in a notice (default ${DEFAULT_LIMITS.maxCallsPerSecond})`)
     .option('--max-memory <size>', 'memory for aggregate states per result, e.g. 256M; lowers --max-groups to fit (default 256M)');
 }
 

@@ -45,6 +45,7 @@ function agentSettings(plan: StagedPlan, options: RunOptions): AgentRunOptions {
     windowed: windowing.coverNs !== undefined,
     maxGroups: effectiveMaxGroups(output.kind === 'Aggregate' ? output.aggregates : [], limits),
     maxEventsPerSecond: limits.maxEventsPerSecond,
+    maxCallsPerSecond: limits.maxCallsPerSecond,
   };
 }
 

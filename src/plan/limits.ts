@@ -8,12 +8,15 @@ export interface QueryLimits {
   readonly maxEventsPerSecond: number;
   /** Bytes the aggregate states of one table may take; lowers maxGroups to fit. */
   readonly maxMemoryBytes: number;
+  /** Calls a second one JavaScript probe handles in full in one process; above it, it handles one call in N and says so. */
+  readonly maxCallsPerSecond: number;
 }
 
 export const DEFAULT_LIMITS: QueryLimits = {
   maxGroups: 10_000,
   maxEventsPerSecond: 100_000,
   maxMemoryBytes: 256 * 1024 * 1024,
+  maxCallsPerSecond: 2_000_000,
 };
 
 /** The most one group's state for an aggregate can take, in bytes (the sketches at their bounds). */
@@ -42,6 +45,6 @@ export function groupBytes(aggregates: readonly AggregateSpec[]): number {
 }
 
 /** How many groups a table may keep: the group cap, lowered so that the states fit in memory. */
-export function effectiveMaxGroups(aggregates: readonly AggregateSpec[], limits: QueryLimits): number {
+export function effectiveMaxGroups(aggregates: readonly AggregateSpec[], limits: Pick<QueryLimits, 'maxGroups' | 'maxMemoryBytes'>): number {
   return Math.max(1, Math.min(limits.maxGroups, Math.floor(limits.maxMemoryBytes / groupBytes(aggregates))));
 }

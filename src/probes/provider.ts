@@ -23,6 +23,8 @@ export interface CompileOptions {
   readonly maxGroups: number;
   /** Events this probe may ship per second; the rest are dropped where they fire and counted. */
   readonly maxEventsPerSecond: number;
+  /** Calls a second a JavaScript probe handles in full; above it, one in N (and says so). */
+  readonly maxCallsPerSecond: number;
 }
 
 /**

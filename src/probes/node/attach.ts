@@ -14,6 +14,9 @@ const LOCK_TIMEOUT_MS = 15000;
 /** A process Fay cannot attach to, and why. */
 export class AttachError extends EnvironmentError {}
 
+/** A process was reached, but none of its functions matches the query's patterns. */
+export class NoMatchingFunctionError extends AttachError {}
+
 const lockPath = join(tmpdir(), `fay-inspector-${INSPECTOR_PORT}.lock`);
 
 /**

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { globToRegExp } from '../../plan/expr.js';
-import { attach, AttachError } from './attach.js';
+import { attach, AttachError, NoMatchingFunctionError } from './attach.js';
 import type { AgentChannel, TargetConnection } from './channel.js';
 import { findFunctions, instrumentation, type Insertion, type ScriptFunction } from './functions.js';
 import type { InspectorClient } from './inspector-client.js';
@@ -57,10 +57,17 @@ async function builtinTargets(client: InspectorClient, pattern: Extract<Function
     pattern.module ? `process.getBuiltinModule(${JSON.stringify(pattern.module)})` : `globalThis[${JSON.stringify(pattern.global)}]`,
     ...pattern.path.map((p) => `[${JSON.stringify(p)}]`),
   ].join('?.');
-  // Descriptors only: listing must not run getters in the target.
+  // Descriptors only: listing must not run getters in the target. A pattern without wildcards also
+  // reaches an inherited method (http.Server.prototype.emit is EventEmitter's): it is wrapped on the owner.
+  const exact = /[*?]/.test(pattern.key) ? null : pattern.key;
   const keys = await client.evaluate<string[] | null>(
     `(() => { const o = ${owner}; if (o === null || typeof o !== 'object' && typeof o !== 'function') return null;` +
-      ' return Object.getOwnPropertyNames(o).filter((k) => { const d = Object.getOwnPropertyDescriptor(o, k); return d && typeof d.value === "function"; }); })()',
+      ' const fn = (d) => d && typeof d.value === "function";' +
+      ' const own = Object.getOwnPropertyNames(o).filter((k) => fn(Object.getOwnPropertyDescriptor(o, k)));' +
+      ` const exact = ${JSON.stringify(exact)};` +
+      ' if (exact !== null && !own.includes(exact)) for (let p = Object.getPrototypeOf(o); p; p = Object.getPrototypeOf(p)) {' +
+      ' const d = Object.getOwnPropertyDescriptor(p, exact); if (d) { if (fn(d)) own.push(exact); break; } }' +
+      ' return own; })()',
   );
   const prefix = [pattern.module ?? pattern.global, ...pattern.path].join('.');
   if (keys === null) throw new AttachError(`${prefix} is not an object in this process`);
@@ -145,7 +152,7 @@ export async function install(
     const profile = plan.patterns.find((p): p is Extract<FunctionPattern, { kind: 'profile' }> => p.kind === 'profile');
     if (builtins.length === 0 && edits.size === 0 && channels.length === 0 && !profile) {
       const why = skipped.map((s) => `${s.name}: ${s.reason ?? ''}`).join('; ');
-      throw new AttachError(`no function in process ${target.pid} matches ${plan.patterns.map(describePattern).join(', ')}${why ? ` (${why})` : ''}`, {
+      throw new NoMatchingFunctionError(`no function in process ${target.pid} matches ${plan.patterns.map(describePattern).join(', ')}${why ? ` (${why})` : ''}`, {
         hint: `fay probes "js:pid=${target.pid}:*" lists what can be probed there`,
       });
     }

@@ -8,7 +8,7 @@ import { collect, rowsOf, type Collected } from '../../testing/query.js';
 import { AttachError, INSPECTOR_PORT } from './attach.js';
 import { AgentChannel } from './channel.js';
 import { install } from './install.js';
-import { nodeProcess } from './processes.js';
+import { nodeProcess, selectProcesses } from './processes.js';
 
 const cluster = EmbeddedCluster.local('testhost');
 
@@ -37,6 +37,9 @@ function get(port: number, path = '/'): Promise<string> {
   });
 }
 
+/** What the app's state command says when nothing of Fay is left in it. */
+const UNTOUCHED = { statSyncOriginal: true, parseOriginal: true, querySourceOriginal: true, serverEmitInherited: true };
+
 async function state(target: NodeTarget): Promise<Record<string, boolean>> {
   return JSON.parse(await target.run('state', 0)) as Record<string, boolean>;
 }
@@ -56,7 +59,7 @@ describe('JavaScript probes in live Node.js processes', () => {
       app.run('query', 1000),
     );
     assert.deepEqual(rowsOf(result.final), [{ count: 1000, 'sum(args[0].number)': 499500, 'max(ret.number)': 1998, 'min(ret.number)': 0 }]);
-    assert.deepEqual(await state(app), { statSyncOriginal: true, parseOriginal: true, querySourceOriginal: true }, 'detached: originals back');
+    assert.deepEqual(await state(app), UNTOUCHED, 'detached: originals back');
     assert.equal(await inspectorOpen(), false, 'the inspector port is closed again');
   });
 
@@ -120,7 +123,7 @@ describe('JavaScript probes in live Node.js processes', () => {
   it('wraps built-ins and globals, and leaves nothing behind', async () => {
     const result = await around(`js:pid=${app.pid}:JSON.parse | count(), max(args[0].length)`, () => app.run('json', 250));
     assert.deepEqual(rowsOf(result.final), [{ count: 250, 'max(args[0].length)': 9 }]);
-    assert.deepEqual(await state(app), { statSyncOriginal: true, parseOriginal: true, querySourceOriginal: true });
+    assert.deepEqual(await state(app), UNTOUCHED);
   });
 
   it('probes the request handler of a CommonJS HTTP server, which keeps serving after', async () => {
@@ -129,6 +132,17 @@ describe('JavaScript probes in live Node.js processes', () => {
     });
     assert.deepEqual(rowsOf(result.final), [{ count: 12 }]);
     assert.equal(await get(app.port!), 'ok');
+  });
+
+  it('wraps an inherited built-in method on the object named, and takes the wrapper off again', async () => {
+    // http.Server.prototype.emit is EventEmitter's: only the HTTP servers' emits are counted.
+    const result = await around(`js:pid=${app.pid}:http.Server.prototype.emit | count() by event = args[0]`, async () => {
+      for (let i = 0; i < 5; i++) assert.equal(await get(app.port!), 'ok');
+      assert.equal(await app.run('json', 3), '2'); // emits nothing on a server
+    });
+    assert.equal(rowsOf(result.final).find((r) => r.event === 'request')?.count, 5, JSON.stringify(rowsOf(result.final)));
+    assert.ok(result.notices.some((n) => /an inherited method, wrapped on this object/.test(n.message)));
+    assert.deepEqual(await state(app), UNTOUCHED);
   });
 
   it('subscribes to diagnostics_channel messages, with their fields', async () => {
@@ -197,7 +211,37 @@ describe('JavaScript probes in live Node.js processes', () => {
         { 'ret.type': 'undefined', count: 7 },
       ],
     );
-    assert.deepEqual(await state(app), { statSyncOriginal: true, parseOriginal: true, querySourceOriginal: true });
+    assert.deepEqual(await state(app), UNTOUCHED);
+  });
+
+  it('switches a probe called over the cap to one call in N, exactly, and back', async () => {
+    const channel = await AgentChannel.open();
+    // Each handled call ships a row: the rows count what the probe handled.
+    const shipping = '(function (H, S) { return function () { return function () { S.rows.push([1]); }; }; })';
+    const { connection } = await install(
+      nodeProcess(app.pid)!,
+      { session: 'capped', patterns: [{ kind: 'user', file: '/lib.cjs', name: 'query' }], handlers: shipping, exit: false, args: false, host: 'h', maxGroups: 10, maxRows: 1e6 },
+      channel,
+      () => undefined,
+    );
+    try {
+      await app.run('query', 10_000);
+      const first = await connection.flush(1, 1000, 1);
+      assert.equal(first?.rows.length, 10_000, 'under no cap yet: every call');
+      assert.deepEqual(first?.sampling, [{ name: first?.sampling[0]?.name, every: 10, rate: 10_000 }]);
+      await app.run('query', 10_000);
+      const second = await connection.flush(2, 1000, 1);
+      assert.equal(second?.rows.length, 1000, 'one call in 10');
+      assert.deepEqual(second?.sampling, [], 'still over the cap: no change to report');
+      await app.run('query', 500);
+      const third = await connection.flush(3, 1000, 1);
+      assert.equal(third?.rows.length, 50);
+      assert.equal(third?.sampling[0]?.every, 1, 'back under the cap');
+    } finally {
+      await connection.detach();
+      await connection.done();
+      channel.close();
+    }
   });
 
   it('disables a probe that throws, without changing what the target computes', async () => {
@@ -228,7 +272,7 @@ describe('JavaScript probes in live Node.js processes', () => {
     // The runtime notices the closed connection and undoes its edits on its own.
     const deadline = Date.now() + 5000;
     while (!(await state(app)).querySourceOriginal && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-    assert.deepEqual(await state(app), { statSyncOriginal: true, parseOriginal: true, querySourceOriginal: true });
+    assert.deepEqual(await state(app), UNTOUCHED);
     assert.equal(await app.run('query', 3), '4');
   });
 
@@ -270,6 +314,9 @@ describe('JavaScript probes in live Node.js processes', () => {
   it('selects processes by name and merges them into one answer', async () => {
     const [a, b] = await Promise.all([startNodeTarget('app.cjs', { title: 'fay-svc' }), startNodeTarget('app.cjs', { title: 'fay-svc' })]);
     try {
+      // `*` picks every Node.js process but this one (not attached here: it would reach the test runner too).
+      const all = selectProcesses({ kind: 'all' }).map((p) => p.pid);
+      assert.ok(all.includes(a.pid) && all.includes(b.pid) && !all.includes(process.pid), `${all.join(' ')}`);
       const result = await around('js:comm=fay-svc:./lib.cjs#query | count() by pid', async () => {
         await a.run('query', 30);
         await b.run('query', 40);

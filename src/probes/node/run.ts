@@ -5,14 +5,11 @@ import { globToRegExp } from '../../plan/expr.js';
 import type { Row } from '../../plan/evaluate.js';
 import type { AggregateSpec } from '../../plan/logical.js';
 import type { CompileOptions, ProbeSink, RunningProbe } from '../provider.js';
-import { AttachError } from './attach.js';
+import { AttachError, NoMatchingFunctionError } from './attach.js';
 import type { AgentChannel, TargetConnection, TargetPartial } from './channel.js';
 import { describePattern, install, type InstallPlan } from './install.js';
 import { selectProcesses, selectorText, type NodeProcess, type ProcessSelector } from './processes.js';
 import type { FunctionPattern } from './sources.js';
-
-/** Calls per second a single probe handles in full before it counts one call in N (and says so). */
-export const CALLS_PER_SECOND_CAP = 2_000_000;
 
 /** The wire form (GroupTable) of a state kept by the in-process handler; histograms arrive as objects. */
 function wireState(spec: AggregateSpec, state: unknown): unknown {
@@ -89,17 +86,28 @@ export class NodeRun implements RunningProbe {
       maxRows: Math.max(1, Math.ceil((this.options.maxEventsPerSecond * this.options.flushPeriodMs) / 1000)),
     };
     const failures: string[] = [];
+    let unmatched = 0;
     for (const target of targets) {
       try {
         await this.attachOne(target, plan, channel);
       } catch (error) {
         // With one process the query fails; with several, the others go on and this one is reported.
         if (targets.length === 1) throw error;
-        failures.push(`${target.pid}: ${(error as Error).message}`);
+        if (error instanceof NoMatchingFunctionError) unmatched++;
+        else failures.push(`${target.pid}: ${(error as Error).message}`);
       }
     }
     for (const f of failures) this.sink.notice(`not attached to process ${f}`);
-    if (this.connections.length === 0) throw new AttachError(`could not attach to any process matching ${selectorText(selector)}`);
+    if (unmatched > 0 && this.connections.length > 0) {
+      const what = this.settings.patterns.map(describePattern).join(', ');
+      this.sink.notice(`${unmatched} more Node.js process${unmatched === 1 ? ' has' : 'es have'} no function matching ${what}`);
+    }
+    if (this.connections.length === 0) {
+      const what = this.settings.patterns.map(describePattern).join(', ');
+      throw unmatched === targets.length
+        ? new NoMatchingFunctionError(`no function matches ${what} in any of the ${targets.length} processes matching ${selectorText(selector)}`)
+        : new AttachError(`could not attach to any process matching ${selectorText(selector)}: ${failures.join('; ')}`);
+    }
   }
 
   private async attachOne(target: NodeProcess, plan: InstallPlan, channel: AgentChannel): Promise<void> {
@@ -126,7 +134,7 @@ export class NodeRun implements RunningProbe {
     const period = ++this.period;
     const endNs = Date.now() * 1e6;
     const seconds = (endNs - this.periodStartNs) / 1e9;
-    const partials = await Promise.all(this.connections.map((c) => c.flush(period, CALLS_PER_SECOND_CAP, seconds)));
+    const partials = await Promise.all(this.connections.map((c) => c.flush(period, this.options.maxCallsPerSecond, seconds)));
     const { aggregates, kinds, shipped } = this.settings;
     const table = new GroupTable(kinds, { maxGroups: this.options.maxGroups });
     const rows: Row[] = [];
@@ -146,7 +154,7 @@ export class NodeRun implements RunningProbe {
       for (const s of p.sampling) {
         this.sink.notice(
           s.every > 1
-            ? `${s.name} is called ${s.rate} times a second, over the cap of ${CALLS_PER_SECOND_CAP}: it now handles 1 call in ${s.every}`
+            ? `${s.name} is called ${s.rate} times a second, over the cap of ${this.options.maxCallsPerSecond} (--max-calls): it now handles 1 call in ${s.every}, and counts only those`
             : `${s.name} is back under the cap: every call is handled again`,
         );
       }

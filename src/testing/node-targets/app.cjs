@@ -42,12 +42,15 @@ const commands = {
     statSyncOriginal: fs.statSync === originals.statSync,
     parseOriginal: JSON.parse === originals.parse,
     querySourceOriginal: lib.query.toString() + lib.classify.toString() === originals.querySource,
+    serverEmitInherited: !Object.hasOwn(http.Server.prototype, 'emit'),
   }),
   proxy: (n) => { const { proxy, revoke } = Proxy.revocable([], {}); revoke(); let r; for (let i = 0; i < n; i++) r = lib.describeArgs(proxy, i); return r; },
 };
 
 let buffer = '';
 process.stdin.setEncoding('utf8');
+// Whoever started this process is gone when its stdin closes: leave no stray target behind.
+process.stdin.on('end', () => process.exit(0));
 process.stdin.on('data', async (chunk) => {
   buffer += chunk;
   let at;

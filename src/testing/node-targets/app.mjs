@@ -14,6 +14,8 @@ const commands = {
 
 let buffer = '';
 process.stdin.setEncoding('utf8');
+// Whoever started this process is gone when its stdin closes: leave no stray target behind.
+process.stdin.on('end', () => process.exit(0));
 process.stdin.on('data', (chunk) => {
   buffer += chunk;
   let at;

@@ -209,12 +209,14 @@
           report.push({ name: target.name, probed: false, reason: 'its object is frozen or the property is read-only' });
           continue;
         }
-        session.wraps.push({ owner: found.owner, key: found.key, original, wrapper });
+        session.wraps.push({ owner: found.owner, key: found.key, own: found.own, original, wrapper });
         addProbe(fid, target.name, target.async || isAsync(original), handlerFor(target.name));
         report.push({
           name: target.name,
           probed: true,
-          note: 'a wrapper on the property: references taken before the attach (e.g. destructured at load) call the original and are not counted',
+          note: found.own
+            ? 'a wrapper on the property: references taken before the attach (e.g. destructured at load) call the original and are not counted'
+            : 'an inherited method, wrapped on this object: only calls through it (e.g. on its instances) are counted',
         });
       }
       if (session.wraps.length > 0) {
@@ -322,7 +324,10 @@
           const rate = (probe.calls - probe.seen) / Math.max(seconds, 1e-3);
           probe.seen = probe.calls;
           const every = capPerSecond > 0 && rate > capPerSecond ? Math.ceil(rate / capPerSecond) : 1;
-          if (every !== probe.every) sampling.push({ name: probe.name, every, rate: Math.round(rate) });
+          // While sampling, small swings of the rate keep the step (and say nothing): within a factor of 1.5.
+          const steady = every > 1 && probe.every > 1 && every <= probe.every * 1.5 && every * 1.5 >= probe.every;
+          if (every === probe.every || steady) continue;
+          sampling.push({ name: probe.name, every, rate: Math.round(rate) });
           probe.every = every;
         }
         return { type: 'partial', period, groups, rows, dropped, folded, sampling };
@@ -379,7 +384,8 @@
           // Only put the original back if nobody replaced our wrapper since.
           if (w.owner[w.key] === w.wrapper) {
             try {
-              w.owner[w.key] = w.original;
+              if (w.own) w.owner[w.key] = w.original;
+              else delete w.owner[w.key];
             } catch {
               // Left in place: it passes straight through now.
             }
@@ -529,7 +535,7 @@
       }
       const value = owner[target.key];
       if (typeof value !== 'function') return `${target.key} is not a function`;
-      return { owner, key: target.key };
+      return { owner, key: target.key, own: Object.prototype.hasOwnProperty.call(owner, target.key) };
     }
 
     function makeWrapper(fid, original, exit) {
