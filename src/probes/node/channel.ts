@@ -10,6 +10,8 @@ export interface TargetPartial {
   readonly dropped: number;
   readonly folded: number;
   readonly sampling: readonly { readonly name: string; readonly every: number; readonly rate: number }[];
+  /** Calls of async functions begun but not settled (absent from older runtimes). */
+  readonly pending?: readonly { readonly name: string; readonly calls: number }[];
 }
 
 /** The connection of one runtime (one traced process) to this agent. */

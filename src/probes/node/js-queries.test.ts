@@ -87,6 +87,26 @@ describe('JavaScript probes in live Node.js processes', () => {
     assert.equal(row!['max(ret.number)'], 30);
   });
 
+  it('times an async function that returns a promise to when that promise settles', async () => {
+    const result = await around(`js:pid=${app.pid}:./lib.cjs#delegate | count(), min(duration), max(ret.number), max(ret.length)`, () => app.run('delegate', 2, 20));
+    const [row] = rowsOf(result.final);
+    assert.equal(row!.count, 2);
+    assert.ok((row!['min(duration)'] as number) >= 19e6, `the 20 ms sleep: ${row!['min(duration)'] as number}`);
+    assert.equal(row!['max(ret.number)'], 20, 'the settled value, not the promise');
+  });
+
+  it('says how many async calls it could not see end, rather than counting them as nothing', async () => {
+    let caught = '';
+    const result = await around(`js:pid=${app.pid}:./lib.cjs#rejectInside | count(), max(duration)`, async () => {
+      caught = await app.run('reject', 2, 1);
+    });
+    assert.equal(caught, '2', 'the target still gets its rejections');
+    assert.ok(
+      result.notices.some((n) => /2 calls of js:.*#rejectInside had not settled when the query ended .*rejected by something it awaited/.test(n.message)),
+      result.notices.map((n) => n.message).join('\n'),
+    );
+  });
+
   it('sees thrown errors, which the target still gets', async () => {
     let answer = '';
     const result = await around(`js:pid=${app.pid}:./lib.cjs#failing | count() by threw, error`, async () => {

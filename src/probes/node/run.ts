@@ -125,12 +125,12 @@ export class NodeRun implements RunningProbe {
     }
   }
 
-  private schedule(): void {
-    this.flushing = this.flushing.then(() => this.flush());
+  private schedule(last = false): void {
+    this.flushing = this.flushing.then(() => this.flush(last));
   }
 
   /** Reads one period from every process and delivers it as one partial. */
-  private async flush(): Promise<void> {
+  private async flush(last: boolean): Promise<void> {
     const period = ++this.period;
     const endNs = Date.now() * 1e6;
     const seconds = (endNs - this.periodStartNs) / 1e9;
@@ -151,6 +151,12 @@ export class NodeRun implements RunningProbe {
       for (const row of p.rows) rows.push(Object.fromEntries(shipped.map((name, v) => [name, row[v] as Row[string]])));
       dropped += p.dropped;
       if (p.folded > 0) this.sink.notice(`process ${this.connections[i]!.pid}: ${p.folded} calls of groups beyond the cap went to (other)`);
+      for (const s of last ? (p.pending ?? []) : []) {
+        this.sink.notice(
+          `process ${this.connections[i]!.pid}: ${s.calls} call${s.calls === 1 ? '' : 's'} of ${s.name} had not settled when the query ended ` +
+            '(still pending, or rejected by something it awaited, which Fay does not see in live-edited async functions): they are not counted',
+        );
+      }
       for (const s of p.sampling) {
         this.sink.notice(
           s.every > 1
@@ -169,7 +175,7 @@ export class NodeRun implements RunningProbe {
     this.stopping ??= (async () => {
       await this.attached.catch(() => undefined);
       if (this.timer) clearInterval(this.timer);
-      this.schedule();
+      this.schedule(true);
       await this.flushing;
       await Promise.all(this.connections.map((c) => c.detach()));
       // Probes are off; the run ends once the processes' sources are their own again.

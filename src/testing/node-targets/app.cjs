@@ -30,6 +30,8 @@ const commands = {
   query: (n) => { let r; for (let i = 0; i < n; i++) r = lib.query(i); return r; },
   classify: (n) => { let even = 0; for (let i = 0; i < n; i++) if (lib.classify(i - 1) === 'even') even++; return even; },
   slow: async (n, ms) => { for (let i = 0; i < n; i++) await lib.slowQuery(Number(ms)); return n; },
+  delegate: async (n, ms) => { let r; for (let i = 0; i < n; i++) r = await lib.delegate(Number(ms)); return r; },
+  reject: async (n, ms) => { let caught = 0; for (let i = 0; i < n; i++) await lib.rejectInside(Number(ms)).catch(() => caught++); return caught; },
   fail: (n) => { let thrown = 0; for (let i = 0; i < n; i++) { try { lib.failing('boom ' + i); } catch (e) { if (e.message === 'boom ' + i) thrown++; } } return thrown; },
   args: (n) => { let r; for (let i = 0; i < n; i++) r = lib.describeArgs('x'.repeat(i), [1, 2, 3]); return r; },
   cart: (n) => { const c = lib.Cart.create(); for (let i = 1; i <= n; i++) c.add(i); return c.total(); },

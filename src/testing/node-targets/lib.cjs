@@ -11,6 +11,15 @@ async function slowQuery(ms) {
   return ms;
 }
 
+async function delegate(ms) {
+  return slowQuery(ms);
+}
+
+async function rejectInside(ms) {
+  await slowQuery(ms);
+  await Promise.reject(new Error('rejected inside'));
+}
+
 function failing(message) {
   throw new Error(message);
 }
@@ -51,7 +60,7 @@ function statThroughModule(path) {
   return fs.statSync(path).isDirectory();
 }
 
-module.exports = { query, classify, oddCount: () => odd, slowQuery, failing, describeArgs, Cart, statCaptured, statThroughModule };
+module.exports = { query, classify, oddCount: () => odd, slowQuery, delegate, rejectInside, failing, describeArgs, Cart, statCaptured, statThroughModule };
 module.exports.frozen = Object.freeze({
   frozenWork(x) {
     return x + 1;

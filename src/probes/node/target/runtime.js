@@ -39,6 +39,8 @@
       debuggerQueue = result.catch(() => undefined);
       return result;
     };
+    const promiseThen = Promise.prototype.then;
+    const nativePromise = (v) => v !== null && typeof v === 'object' && mod('util').types.isPromise(v);
     /** Set while a handler runs: calls it makes to probed functions are not probed again. */
     let inHandler = false;
 
@@ -70,6 +72,7 @@
 
     function finish(frame, value, threw, error) {
       frame.done = true;
+      if (frame.probe.async) frame.probe.pending--;
       run(frame.probe, frame.args, value, threw, error, clock.now() - frame.start);
     }
 
@@ -87,12 +90,24 @@
         const frame = { probe, args, start: clock.now(), done: false };
         // Synchronous frames nest strictly; an async function's frame outlives its caller's.
         if (!probe.async) probe.stack.push(frame);
+        else probe.pending++;
         return frame;
       },
-      /** A return: hands the value through, and ends the frame. */
+      /** A return: hands the value through, and ends the frame (an async function's returned promise: once it settles). */
       r(frame, value) {
         if (frame !== undefined && !frame.done) {
           if (!frame.probe.async) unwind(frame.probe, frame);
+          else if (nativePromise(value)) {
+            // The async function's own promise adopts this one, so it is handled already: a second
+            // reaction that swallows changes nothing the program can see.
+            frame.done = true;
+            promiseThen.call(
+              value,
+              (v) => ((frame.done = false), finish(frame, v, false, undefined)),
+              (e) => ((frame.done = false), finish(frame, undefined, true, e)),
+            );
+            return value;
+          }
           finish(frame, value, false, undefined);
         }
         return value;
@@ -260,7 +275,7 @@
       }
 
       function addProbe(fid, name, async, handler) {
-        probes[fid] = { name, async, handler, session, disabled: false, calls: 0, every: 1, seen: 0, stack: [] };
+        probes[fid] = { name, async, handler, session, disabled: false, calls: 0, every: 1, seen: 0, stack: [], pending: 0 };
         session.fids.push(fid);
       }
 
@@ -330,7 +345,14 @@
           sampling.push({ name: probe.name, every, rate: Math.round(rate) });
           probe.every = every;
         }
-        return { type: 'partial', period, groups, rows, dropped, folded, sampling };
+        // Calls of async functions not settled yet: still pending, or rejected through an await,
+        // which live-edited code cannot see (it has no catch).
+        const pending = [];
+        for (const fid of session.fids) {
+          const probe = probes[fid];
+          if (probe && probe.pending > 0) pending.push({ name: probe.name, calls: probe.pending });
+        }
+        return { type: 'partial', period, groups, rows, dropped, folded, sampling, pending };
       }
 
       /** Feeds the profile of the period to its probe, one event per sample, and starts the next one. */
