@@ -2,7 +2,7 @@
  * JavaScript probes in a live process, side by side in one run on a small function called 10M times:
  * plain call; Fay counting probe; Fay probe with a rejecting predicate; Fay timing probe (duration
  * histogram); a hand-written counting wrapper; two clock reads per call; and an inspector logpoint
- * (conditional breakpoint) on fewer calls, measured first, on the script as it was loaded. Targets:
+ * (conditional breakpoint) on fewer calls, in a process of its own. Targets:
  * counting within 1.5× of the hand-written wrapper's added cost; timing within 1.2× of two clock reads;
  * at least 1000× cheaper than the logpoint; attach under 50 ms and detach under 10 ms. Attach and
  * detach are timed both as a query sees them and for the install alone (probes on; probes off; the
@@ -31,6 +31,7 @@ async function underFay(query: string): Promise<number> {
   const run = cluster.run(query);
   await run.attached;
   attachMs.push(performance.now() - started);
+  if (process.env.FAY_BENCH_VERBOSE) process.stderr.write(`attach ${query} ${(performance.now() - started).toFixed(1)} ms\n`);
   const result = await ns('plain');
   const stopping = performance.now();
   await run.stop();
@@ -41,9 +42,13 @@ async function underFay(query: string): Promise<number> {
   return result;
 }
 
-/** An inspector logpoint: a breakpoint whose condition logs nothing and never pauses, as DevTools makes them. */
+/**
+ * An inspector logpoint: a breakpoint whose condition logs nothing and never pauses, as DevTools
+ * makes them. In a process of its own: a process that has been debugged stays slower to live-edit.
+ */
 async function underLogpoint(): Promise<number> {
-  const attachment = await attach(target.pid);
+  const debugged = await startNodeTarget('bench-target.cjs');
+  const attachment = await attach(debugged.pid);
   const { client } = attachment;
   const urls: { scriptId: string; url: string }[] = [];
   client.on('Debugger.scriptParsed', (p) => urls.push({ scriptId: String(p.scriptId), url: String(p.url) }));
@@ -51,10 +56,15 @@ async function underLogpoint(): Promise<number> {
   const script = urls.find((u) => u.url.endsWith('bench-target.cjs'))!;
   const { scriptSource } = await client.call<{ scriptSource: string }>('Debugger.getScriptSource', { scriptId: script.scriptId });
   const line = scriptSource.slice(0, scriptSource.indexOf('return x + 1;')).split('\n').length - 1;
-  await client.call('Debugger.setBreakpoint', { location: { scriptId: script.scriptId, lineNumber: line }, condition: '(globalThis.__logpoints = (globalThis.__logpoints || 0) + 1, false)' });
-  const result = await ns('plain', LOGPOINT_CALLS);
+  const { breakpointId } = await client.call<{ breakpointId: string }>('Debugger.setBreakpoint', {
+    location: { scriptId: script.scriptId, lineNumber: line },
+    condition: '(globalThis.__logpoints = (globalThis.__logpoints || 0) + 1, false)',
+  });
+  const result = Number(await debugged.run('plain', LOGPOINT_CALLS));
+  await client.call('Debugger.removeBreakpoint', { breakpointId });
   await client.call('Debugger.disable');
   await attachment.release();
+  await debugged.stop();
   return result;
 }
 
@@ -74,7 +84,6 @@ async function installTimes(): Promise<{ on: number; off: number; restored: numb
   return { on: t1 - t0, off: t2 - t1, restored: t3 - t1 };
 }
 
-const logpoint = await underLogpoint();
 
 const query = (rest: string) => `js:pid=${target.pid}:./bench-target.cjs#work | ${rest}`;
 const cases = {
@@ -91,6 +100,7 @@ for (let round = 0; round < ROUNDS; round++) {
   for (const c of (Object.keys(cases) as Case[]).sort(() => Math.random() - 0.5)) times[c].push(await cases[c]());
   process.stderr.write(`round ${round + 1}/${ROUNDS}\n`);
 }
+const logpoint = await underLogpoint();
 const installs = [];
 for (let i = 0; i < ROUNDS; i++) installs.push(await installTimes());
 await target.stop();

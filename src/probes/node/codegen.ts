@@ -208,9 +208,10 @@ export function generateHandlers(stage: ProbeStage): NodeProgram {
     ...globs.map((g, i) => `  const G${i} = new RegExp(${JSON.stringify(g)}, "s");`),
     '  return function (probeName) {',
     '    let epoch = -1, single;',
-    '    return function (args, ret, threw, error, ms) {',
+    '    const handler = function (args, ret, threw, error, ms) {',
     ...lines.map((l) => `      ${l}`),
     '    };',
+    '    return handler;',
     '  };',
     '})',
   ].join('\n');

@@ -191,8 +191,8 @@ export interface Insertion {
 }
 
 /**
- * Where and what to insert so that a function calls the runtime's hooks (see
- * target/runtime.js). V8 applies live edits that add calls and locals, but
+ * Where and what to insert so that a function calls its probe's hooks,
+ * `__fay$.h[fid]` (see target/runtime.js). V8 applies live edits that add calls and locals, but
  * silently ignores ones that add a try statement or a function, so the return
  * side is plain calls: a frame begins at entry, each return hands its value
  * through r(), each throw its exception through t(), falling off the end
@@ -200,28 +200,29 @@ export interface Insertion {
  * notices. Nothing adds a line, so line numbers do not move. Names carry the
  * probe's id, so that the insertions of several probes on one function compose.
  */
-export function instrumentation(fn: ScriptFunction, fid: number, exit: boolean, withArgs: boolean): Insertion[] {
+export function instrumentation(fn: ScriptFunction, fid: number | string, exit: boolean, withArgs: boolean): Insertion[] {
   // The arguments only when the probe reads them: an arguments object costs an allocation per call.
-  const args = withArgs ? `, ${fn.arrow ? fn.parameters : 'arguments'}` : '';
+  const args = withArgs ? (fn.arrow ? fn.parameters : 'arguments') : '';
+  const hooks = `__fay$.h[${fid}]`;
   const { start, end, block } = fn.body;
   const open = (offset: number, text: string): Insertion => ({ offset, text, place: 'open' });
   const close = (offset: number): Insertion => ({ offset, text: ')', place: 'close' });
   if (!exit) {
-    const call = `__fay$.e(${fid}${args})`;
+    const call = `${hooks}.e(${args})`;
     return block ? [open(fn.prologueEnd, ` ${call};`)] : [open(start, `(${call}, `), close(end)];
   }
-  if (!block) return [open(start, `__fay$.r(__fay$.b(${fid}${args}), `), close(end)];
+  if (!block) return [open(start, `${hooks}.r(${hooks}.b(${args}), `), close(end)];
   const frame = `__fay$f${fid}`;
-  const insertions = [open(fn.prologueEnd, ` const ${frame} = __fay$.b(${fid}${args});`)];
+  const insertions = [open(fn.prologueEnd, ` const ${frame} = ${hooks}.b(${args});`)];
   for (const x of fn.exits) {
     const hook = x.kind === 'return' ? 'r' : 't';
     if (x.argument) {
-      insertions.push(open(x.argument.start, `__fay$.${hook}(${frame}, `), close(x.argument.end));
+      insertions.push(open(x.argument.start, `${hooks}.${hook}(${frame}, `), close(x.argument.end));
     } else {
       const at = x.start + 'return'.length;
-      insertions.push(open(at, ` __fay$.r(${frame}, `), { offset: at, text: 'undefined', place: 'value' }, close(at));
+      insertions.push(open(at, ` ${hooks}.r(${frame}, `), { offset: at, text: 'undefined', place: 'value' }, close(at));
     }
   }
-  if (!fn.endsInExit) insertions.push(open(end - 1, ` __fay$.r(${frame}, undefined);`));
+  if (!fn.endsInExit) insertions.push(open(end - 1, ` ${hooks}.r(${frame}, undefined);`));
   return insertions;
 }

@@ -44,7 +44,7 @@ interface BuiltinTarget {
 interface ScriptEdit {
   url: string;
   length: number;
-  functions: { fid: number; name: string; async: boolean; insertions: Insertion[] }[];
+  functions: { name: string; async: boolean; insertions: Insertion[] }[];
 }
 
 function scriptPath(url: string): string {
@@ -85,20 +85,17 @@ async function builtinTargets(client: InspectorClient, pattern: Extract<Function
     }));
 }
 
-/** How many function ids one attach may use. */
+/** How many functions one attach may probe. */
 const MAX_FUNCTIONS = 4096;
 
 /**
  * Finds the user functions the patterns name, in the scripts the process has
- * loaded: the runtime reads their live sources in-process (one debugger pass)
- * and reserves the function ids their instrumentation will use.
+ * loaded: the runtime reads their sources in-process (one debugger pass), as
+ * they were before any other query's probes edited them.
  */
 async function userFunctions(client: InspectorClient, patterns: readonly Extract<FunctionPattern, { kind: 'user' }>[]) {
   const suffixes = [...new Set(patterns.map((p) => p.file ?? ''))];
-  const { sources, base } = await client.evaluate<{ sources: Record<string, string>; base: number }>(
-    `__fay$.sources(${JSON.stringify(suffixes)}, ${MAX_FUNCTIONS})`,
-    { awaitPromise: true },
-  );
+  const sources = await client.evaluate<Record<string, string>>(`__fay$.sources(${JSON.stringify(suffixes)})`, { awaitPromise: true });
   const found: { url: string; source: string; path: string; fn: ScriptFunction }[] = [];
   const skipped: ProbeReport[] = [];
   for (const [url, source] of Object.entries(sources)) {
@@ -113,7 +110,7 @@ async function userFunctions(client: InspectorClient, patterns: readonly Extract
     }
   }
   if (found.length > MAX_FUNCTIONS) throw new AttachError(`the pattern matches ${found.length} functions; narrow it to at most ${MAX_FUNCTIONS}`);
-  return { found, skipped, base };
+  return { found, skipped };
 }
 
 /**
@@ -135,17 +132,14 @@ export async function install(
     const builtins: BuiltinTarget[] = [];
     for (const p of plan.patterns) if (p.kind === 'builtin') builtins.push(...(await builtinTargets(client, p, plan.exit)));
     const userPatterns = plan.patterns.filter((p): p is Extract<FunctionPattern, { kind: 'user' }> => p.kind === 'user');
-    const { found, skipped, base } = userPatterns.length > 0 ? await userFunctions(client, userPatterns) : { found: [], skipped: [], base: 0 };
+    const { found, skipped } = userPatterns.length > 0 ? await userFunctions(client, userPatterns) : { found: [], skipped: [] };
 
+    // The runtime hands out probe ids when it applies the edits; "@fid" marks where each goes.
     const edits = new Map<string, ScriptEdit>();
-    if (found.length > 0) {
-      let fid = base;
-      for (const f of found) {
-        const edit = edits.get(f.url) ?? { url: f.url, length: f.source.length, functions: [] };
-        edit.functions.push({ fid, name: `js:${f.path}#${f.fn.name}`, async: f.fn.async, insertions: instrumentation(f.fn, fid, plan.exit, plan.args) });
-        edits.set(f.url, edit);
-        fid++;
-      }
+    for (const f of found) {
+      const edit = edits.get(f.url) ?? { url: f.url, length: f.source.length, functions: [] };
+      edit.functions.push({ name: `js:${f.path}#${f.fn.name}`, async: f.fn.async, insertions: instrumentation(f.fn, '@fid', plan.exit, plan.args) });
+      edits.set(f.url, edit);
     }
     // Channels and the profiler need no search: they are there in every process.
     const channels = plan.patterns.flatMap((p) => (p.kind === 'channel' ? [{ name: p.name, probe: `dc:${p.name}` }] : []));

@@ -15,14 +15,18 @@
 
   function createRuntime() {
     const mod = (name) => process.getBuiltinModule(name);
+    const utilTypes = mod('util').types;
     const clock = G.performance;
     // Captured before any probe can wrap them, so that the runtime's own use is never counted.
     const toJson = JSON.stringify;
     const fromJson = JSON.parse;
-    /** fid → live probe, or null once detached (instrumented code then passes straight through). */
-    const probes = [];
+    /**
+     * fid → live probe, or null once detached (instrumented code then passes straight through).
+     * Kept dense (every slot filled, ids handed out in order): a sparse array would make V8 look
+     * each id up in a dictionary, on every call of every probed function.
+     */
+    const probes = [null];
     const sessions = new Map();
-    let nextFid = 1;
     /**
      * One in-process inspector session for the runtime's whole life: within a session a script keeps
      * its id across live edits, whereas a new session also lists the stale versions each edit leaves.
@@ -39,97 +43,106 @@
       debuggerQueue = result.catch(() => undefined);
       return result;
     };
-    const promiseThen = Promise.prototype.then;
-    const nativePromise = (v) => v !== null && typeof v === 'object' && mod('util').types.isPromise(v);
-    /** Set while a handler runs: calls it makes to probed functions are not probed again. */
-    let inHandler = false;
-
-    function run(probe, args, ret, threw, error, ms) {
-      if (probe.disabled || inHandler) return;
-      probe.calls++;
-      if (probe.every > 1 && probe.calls % probe.every !== 0) return;
-      inHandler = true;
-      try {
-        probe.handler(args, ret, threw, error, ms);
-      } catch (e) {
-        // A probe that throws is switched off and reported; the traced call goes on unchanged.
-        probe.disabled = true;
-        probe.session.notice(`probe ${probe.name} threw and was disabled: ${e && e.message ? e.message : String(e)}`);
-      } finally {
-        inHandler = false;
+    /** busy: set while a handler runs, so that calls it makes to probed functions are not probed again. */
+    const R = {
+      busy: false,
+      fail,
+      isPromise: (v) => v !== null && typeof v === 'object' && utilTypes.isPromise(v),
+      then: Promise.prototype.then,
+    };
+    /**
+     * The hooks of one probe, which instrumented code calls as __fay$.h[fid].e/b/r/t. Compiled
+     * afresh for every probe from this constant text (no text from outside the runtime): V8 keeps
+     * type feedback per function literal, so each probe's calls stay monomorphic and inline,
+     * however many probes and sessions came before.
+     */
+    const HOOKS = `'use strict';
+      const handler = P.handler;
+      function run(args, ret, threw, error, ms) {
+        if (P.disabled || R.busy) return;
+        P.calls++;
+        if (P.every > 1 && P.calls % P.every !== 0) return;
+        R.busy = true;
+        try { handler(args, ret, threw, error, ms); } catch (e) { R.fail(P, e); } finally { R.busy = false; }
       }
-    }
-
-    /** Ends the frames above `frame` on its probe's stack: calls that a callee's exception ended. */
-    function unwind(probe, frame) {
-      const stack = probe.stack;
-      while (stack.length > 0) {
-        const top = stack.pop();
-        if (top === frame) return;
-        finish(top, undefined, true, undefined);
+      function finish(frame, value, threw, error) {
+        frame.done = true;
+        if (P.async) P.pending--;
+        run(frame.args, value, threw, error, clock.now() - frame.start);
       }
-    }
+      // Ends the frames above this one: calls that a callee's exception ended.
+      function unwind(frame) {
+        const stack = P.stack;
+        while (stack.length > 0) {
+          const top = stack.pop();
+          if (top === frame) return;
+          finish(top, undefined, true, undefined);
+        }
+      }
+      return {
+        run,
+        finish,
+        // Entry-only probes: called first thing in an instrumented function.
+        e(args) { run(args, undefined, false, undefined, 0); },
+        // Begins a frame; synchronous frames nest strictly, an async function's outlives its caller's.
+        b(args) {
+          if (P.disabled || R.busy) return undefined;
+          const frame = { args, start: clock.now(), done: false };
+          if (!P.async) P.stack.push(frame);
+          else P.pending++;
+          return frame;
+        },
+        // A return hands the value through and ends the frame; an async function's returned native
+        // promise, once it settles (the function's own promise adopts it, so it is handled already:
+        // a second reaction that swallows changes nothing the program can see).
+        r(frame, value) {
+          if (frame !== undefined && !frame.done) {
+            if (!P.async) unwind(frame);
+            else if (R.isPromise(value)) {
+              frame.done = true;
+              R.then.call(value, (v) => { frame.done = false; finish(frame, v, false, undefined); }, (e) => { frame.done = false; finish(frame, undefined, true, e); });
+              return value;
+            }
+            finish(frame, value, false, undefined);
+          }
+          return value;
+        },
+        // A throw statement hands the exception through and ends the frame.
+        t(frame, error) {
+          if (frame !== undefined && !frame.done) {
+            if (!P.async) unwind(frame);
+            finish(frame, undefined, true, error);
+          }
+          return error;
+        },
+      };`;
+    const makeHooks = (probe) => new Function('P', 'R', 'clock', HOOKS)(probe, R, clock);
+    const noop = () => undefined;
+    /** The hooks of a slot with no live probe: everything passes straight through. */
+    const DETACHED = Object.freeze({ run: noop, finish: noop, e: noop, b: noop, r: (frame, value) => value, t: (frame, error) => error });
+    /** fid → hooks, parallel to probes. */
+    const hooks = [DETACHED];
 
-    function finish(frame, value, threw, error) {
-      frame.done = true;
-      if (frame.probe.async) frame.probe.pending--;
-      run(frame.probe, frame.args, value, threw, error, clock.now() - frame.start);
+    /** A probe that throws is switched off and reported; the traced call goes on unchanged. */
+    function fail(probe, e) {
+      probe.disabled = true;
+      probe.session.notice(`probe ${probe.name} threw and was disabled: ${e && e.message ? e.message : String(e)}`);
     }
 
     const rt = {
       version: VERSION,
-      /** Entry-only probes: called first thing in an instrumented function. */
-      e(fid, args) {
-        const probe = probes[fid];
-        if (probe) run(probe, args, undefined, false, undefined, 0);
-      },
-      /** Begins a frame for a probe that needs the return side (live-edited code). */
-      b(fid, args) {
-        const probe = probes[fid];
-        if (!probe || probe.disabled || inHandler) return undefined;
-        const frame = { probe, args, start: clock.now(), done: false };
-        // Synchronous frames nest strictly; an async function's frame outlives its caller's.
-        if (!probe.async) probe.stack.push(frame);
-        else probe.pending++;
-        return frame;
-      },
-      /** A return: hands the value through, and ends the frame (an async function's returned promise: once it settles). */
-      r(frame, value) {
-        if (frame !== undefined && !frame.done) {
-          if (!frame.probe.async) unwind(frame.probe, frame);
-          else if (nativePromise(value)) {
-            // The async function's own promise adopts this one, so it is handled already: a second
-            // reaction that swallows changes nothing the program can see.
-            frame.done = true;
-            promiseThen.call(
-              value,
-              (v) => ((frame.done = false), finish(frame, v, false, undefined)),
-              (e) => ((frame.done = false), finish(frame, undefined, true, e)),
-            );
-            return value;
-          }
-          finish(frame, value, false, undefined);
-        }
-        return value;
-      },
-      /** A throw statement: hands the exception through, and ends the frame. */
-      t(frame, error) {
-        if (frame !== undefined && !frame.done) {
-          if (!frame.probe.async) unwind(frame.probe, frame);
-          finish(frame, undefined, true, error);
-        }
-        return error;
-      },
+      h: hooks,
       /** Entry and return around a call (wrappers of built-ins, which are not live-edited). */
       x(fid, args, body) {
         const probe = probes[fid];
-        if (!probe || probe.disabled || inHandler) return body();
+        if (!probe || probe.disabled || R.busy) return body();
+        const { run } = hooks[fid];
         const start = clock.now();
         let result;
         try {
           result = body();
         } catch (error) {
-          run(probe, args, undefined, true, error, clock.now() - start);
+          run(args, undefined, true, error, clock.now() - start);
           throw error;
         }
         if (probe.async && result !== null && typeof result === 'object' && typeof result.then === 'function') {
@@ -137,31 +150,31 @@
           // it settles with the same value or reason, once the settle time is taken.
           return result.then(
             (value) => {
-              run(probe, args, value, false, undefined, clock.now() - start);
+              run(args, value, false, undefined, clock.now() - start);
               return value;
             },
             (error) => {
-              run(probe, args, undefined, true, error, clock.now() - start);
+              run(args, undefined, true, error, clock.now() - start);
               throw error;
             },
           );
         }
-        run(probe, args, result, false, undefined, clock.now() - start);
+        run(args, result, false, undefined, clock.now() - start);
         return result;
       },
       /**
-       * The current source of the application's scripts whose path ends with one of `suffixes`
-       * (all but node_modules for an empty suffix), and a block of function ids for their instrumentation.
+       * The source of the application's scripts whose path ends with one of `suffixes` (all but
+       * node_modules for an empty suffix), as they were before any probe edited them.
        */
-      sources(suffixes, reserve) {
-        return exclusive(() => readSources(suffixes, reserve));
+      sources(suffixes) {
+        return exclusive(() => readSources(suffixes));
       },
       open,
       sessions,
     };
     return rt;
 
-    async function readSources(suffixes, reserveCount) {
+    async function readSources(suffixes) {
       const session = await debugging();
       const out = {};
       try {
@@ -175,13 +188,16 @@
       } finally {
         await post(session, 'Debugger.disable');
       }
-      return { sources: out, base: reserve(reserveCount) };
+      return out;
     }
 
     /** Reserves function ids for instrumentation. */
     function reserve(n) {
-      const base = nextFid;
-      nextFid += n;
+      const base = probes.length;
+      for (let i = 0; i < n; i++) {
+        probes.push(null);
+        hooks.push(DETACHED);
+      }
       return base;
     }
 
@@ -252,10 +268,7 @@
       for (const channel of cfg.channels) {
         const fid = reserve(1);
         addProbe(fid, channel.probe, false, handlerFor(channel.probe));
-        const listener = (message) => {
-          const probe = probes[fid];
-          if (probe) run(probe, [message], undefined, false, undefined, 0);
-        };
+        const listener = (message) => hooks[fid].run([message], undefined, false, undefined, 0);
         dc.subscribe(channel.name, listener);
         session.channels.push({ name: channel.name, listener });
         report.push({ name: channel.probe, probed: true });
@@ -275,7 +288,9 @@
       }
 
       function addProbe(fid, name, async, handler) {
-        probes[fid] = { name, async, handler, session, disabled: false, calls: 0, every: 1, seen: 0, stack: [], pending: 0 };
+        const probe = { name, async, handler, session, disabled: false, calls: 0, every: 1, seen: 0, stack: [], pending: 0 };
+        probes[fid] = probe;
+        hooks[fid] = makeHooks(probe);
         session.fids.push(fid);
       }
 
@@ -320,7 +335,7 @@
         for (const fid of session.fids) {
           const probe = probes[fid];
           if (!probe) continue;
-          while (probe.stack.length > 0) finish(probe.stack.pop(), undefined, true, undefined);
+          while (probe.stack.length > 0) hooks[fid].finish(probe.stack.pop(), undefined, true, undefined);
         }
         const groups = [...S.groups.values()];
         S.groups = new Map();
@@ -362,8 +377,8 @@
         await post(inspector, 'Debugger.disable');
         const { profile } = await post(inspector, 'Profiler.stop');
         if (!session.closed) await post(inspector, 'Profiler.start');
-        const probe = probes[session.profile.fid];
-        if (!probe || !profile) return;
+        const { run } = hooks[session.profile.fid];
+        if (!profile) return;
         const parent = new Map();
         const byId = new Map();
         for (const node of profile.nodes) {
@@ -386,14 +401,17 @@
           }
           return stack;
         };
-        for (const id of profile.samples || []) run(probe, [stackOf(id)], undefined, false, undefined, 0);
+        for (const id of profile.samples || []) run([stackOf(id)], undefined, false, undefined, 0);
       }
 
       function detach(reason) {
         if (session.closed) return;
         session.closed = true;
         // From here every probe of the session passes straight through; undoing the edits can come after.
-        for (const fid of session.fids) probes[fid] = null;
+        for (const fid of session.fids) {
+          probes[fid] = null;
+          hooks[fid] = DETACHED;
+        }
         if (reason === 'detach') send({ type: 'detached' });
         for (const c of session.channels) dc.unsubscribe(c.name, c.listener);
         if (session.profile) {
@@ -447,6 +465,11 @@
           if (script === undefined || script.pristine.length !== edit.length) {
             for (const f of edit.functions) report.push({ name: f.name, probed: false, reason: 'its script changed since it was read' });
             continue;
+          }
+          // The agent wrote "@fid" where each function's probe id goes.
+          for (const f of edit.functions) {
+            f.fid = reserve(1);
+            f.insertions = f.insertions.map((i) => ({ offset: i.offset, place: i.place, text: i.text.split('@fid').join(String(f.fid)) }));
           }
           const apply = (functions) =>
             setSource(inspector, scriptId, script, [...script.bySession.values(), functions.flatMap((f) => f.insertions)]);
@@ -568,8 +591,7 @@
               : rt.x(fid, args, () => Reflect.apply(original, this, args));
           }
         : function () {
-            const probe = probes[fid];
-            if (probe) run(probe, arguments, undefined, false, undefined, 0);
+            hooks[fid].run(arguments, undefined, false, undefined, 0);
             return new.target ? Reflect.construct(original, arguments, new.target) : Reflect.apply(original, this, arguments);
           };
       try {
