@@ -32,6 +32,8 @@ export class Agent {
   constructor(
     readonly registry: ProbeRegistry,
     readonly host: string = hostname(),
+    /** When set, this agent's probes see only the processes of this cgroup (v2, absolute path). */
+    readonly cgroup?: string,
   ) {}
 
   compile(plan: StagedPlan, options: AgentRunOptions): CompiledQuery {
@@ -41,7 +43,7 @@ export class Agent {
       if (!provider) throw new Error(`no provider for ${source.schema.point}`);
       byProvider.set(provider, [...(byProvider.get(provider) ?? []), source]);
     }
-    const compileOptions = { ...options, host: this.host };
+    const compileOptions = { ...options, host: this.host, ...(this.cgroup !== undefined && { cgroup: this.cgroup }) };
     const probes: CompiledProbe[] = [...byProvider].map(([provider, sources]) =>
       provider.compile({ ...plan.probe, sources }, compileOptions),
     );

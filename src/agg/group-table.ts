@@ -107,6 +107,20 @@ export class GroupTable {
     distinct.merge(this.folded, other.folded);
   }
 
+  /**
+   * The table cut into `parts` tables of about equal group counts (sharing this one's states),
+   * which merge back into it; the folded-groups sketch goes with the first. For messages that
+   * must stay under a size limit.
+   */
+  split(parts: number): GroupTable[] {
+    const groups = [...this.groups.entries()];
+    const n = Math.max(1, Math.min(parts, groups.length));
+    const tables = Array.from({ length: n }, () => new GroupTable(this.kinds));
+    groups.forEach(([id, group], i) => tables[Math.floor((i * n) / groups.length)]!.groups.set(id, group));
+    distinct.merge(tables[0]!.folded, this.folded);
+    return tables;
+  }
+
   *entries(): IterableIterator<Group> {
     yield* this.groups.values();
   }

@@ -1,16 +1,22 @@
 #!/usr/bin/env node
 import { Command, CommanderError, Option } from 'commander';
 import { readFileSync } from 'node:fs';
-import { EmbeddedCluster, type QueryRun, type RunOptions } from '../cluster/embedded.js';
+import { NatsBus } from '../bus/nats.js';
+import { ClusterClient } from '../cluster/cluster-client.js';
+import { EmbeddedCluster, localRegistry, type QueryHandle, type RunOptions } from '../cluster/embedded.js';
 import { FayError, UsageError } from '../errors.js';
 import { DEFAULT_LIMITS } from '../plan/limits.js';
 import { parseCountFlag, parseDurationFlag, parseSizeFlag } from './format.js';
 import { QueryPrinter } from './output.js';
+import { runAgent, type AgentFlags } from './agent-command.js';
+import { clusterFlags, clusterSettings, type ClusterFlags } from './cluster-config.js';
+import { renderTable } from './render.js';
 import { renderTop, TOP_QUERY } from './top.js';
 
 const version = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
-interface QueryFlags {
+interface QueryFlags extends ClusterFlags {
+  hosts?: string;
   json?: boolean;
   duration?: string;
   every?: string;
@@ -45,7 +51,7 @@ function limitFlags(command: Command): Command {
 }
 
 /** Ctrl-C (or SIGTERM) stops the query cleanly and prints the final answer; a second one leaves at once. */
-function stopOnSignals(run: QueryRun): () => void {
+function stopOnSignals(run: QueryHandle): () => void {
   let signals = 0;
   const handler = () => {
     signals++;
@@ -58,7 +64,7 @@ function stopOnSignals(run: QueryRun): () => void {
   };
 }
 
-async function follow(run: QueryRun, printer: QueryPrinter, live: boolean): Promise<void> {
+async function follow(run: QueryHandle, printer: QueryPrinter, live: boolean): Promise<void> {
   const release = stopOnSignals(run);
   try {
     if (live) {
@@ -73,11 +79,61 @@ async function follow(run: QueryRun, printer: QueryPrinter, live: boolean): Prom
   }
 }
 
+/** The cluster's client, if the flags or the config file name a cluster; undefined: this machine alone. */
+async function clusterClient(flags: ClusterFlags): Promise<ClusterClient | undefined> {
+  const settings = clusterSettings(flags, 'fay client');
+  if (settings === undefined) return undefined;
+  return new ClusterClient(await NatsBus.connect(settings), localRegistry());
+}
+
 async function query(text: string, flags: QueryFlags): Promise<void> {
-  const cluster = EmbeddedCluster.local();
-  const run = cluster.run(text, runOptions(flags));
-  const live = Boolean(process.stdout.isTTY) && !flags.json;
-  await follow(run, new QueryPrinter({ json: Boolean(flags.json), live, title: `fay: ${text.trim()}` }), live);
+  const client = await clusterClient(flags);
+  if (client === undefined && flags.hosts !== undefined) throw new UsageError('--hosts selects hosts of a cluster', { hint: 'add --cluster nats://… (or set "cluster" in the config file)' });
+  try {
+    const hosts = flags.hosts?.split(',').map((h) => h.trim()).filter(Boolean);
+    const run = client ? client.run(text, { ...runOptions(flags), ...(hosts !== undefined && { hosts }) }) : EmbeddedCluster.local().run(text, runOptions(flags));
+    const live = Boolean(process.stdout.isTTY) && !flags.json;
+    await follow(run, new QueryPrinter({ json: Boolean(flags.json), live, title: `fay: ${text.trim()}` }), live);
+  } finally {
+    await client?.close();
+  }
+}
+
+async function ps(flags: ClusterFlags & { json?: boolean }): Promise<void> {
+  const client = await clusterClient(flags);
+  if (client === undefined) throw new UsageError('fay ps lists the queries running on a cluster', { hint: 'add --cluster nats://… (or set "cluster" in the config file)' });
+  try {
+    const answers = await client.list();
+    const byId = new Map<string, { text: string; client: string; startedNs: number; hosts: string[] }>();
+    for (const a of answers) {
+      for (const q of a.queries) {
+        const entry = byId.get(q.id) ?? { text: q.text, client: q.client, startedNs: q.startedNs, hosts: [] };
+        entry.hosts.push(a.host);
+        byId.set(q.id, entry);
+      }
+    }
+    if (flags.json) {
+      for (const [id, q] of byId) process.stdout.write(`${JSON.stringify({ id, ...q })}\n`);
+      return;
+    }
+    const rows = [...byId].map(([id, q]) => [id, `${q.hosts.length}/${answers.length}`, q.client, `${Math.round((Date.now() - q.startedNs / 1e6) / 1000)}s`, q.text]);
+    process.stdout.write(`${renderTable(['id', 'hosts', 'client', 'age', 'query'], rows).join('\n')}\n`);
+  } finally {
+    await client.close();
+  }
+}
+
+async function stopQuery(id: string, flags: ClusterFlags): Promise<void> {
+  const client = await clusterClient(flags);
+  if (client === undefined) throw new UsageError('fay stop stops a query running on a cluster', { hint: 'add --cluster nats://… (or set "cluster" in the config file)' });
+  try {
+    const running = (await client.list()).filter((a) => a.queries.some((q) => q.id === id)).map((a) => a.host);
+    if (running.length === 0) throw new UsageError(`no agent runs a query ${id}`, { hint: 'fay ps lists the running queries' });
+    client.stop(id);
+    process.stderr.write(`fay: asked ${running.length} agent${running.length === 1 ? '' : 's'} to stop ${id} (${running.join(', ')})\n`);
+  } finally {
+    await client.close();
+  }
 }
 
 async function top(flags: QueryFlags & { rows?: string }): Promise<void> {
@@ -132,11 +188,27 @@ function build(): Command {
       .option('-e, --every <period>', 'emit a result every period, each covering its own period')
       .addOption(new Option('--refresh <period>', 'how often a running result refreshes').default(undefined));
   durationFlags(
-    limitFlags(program.command('query'))
-      .description('run a FayQL query and show its live answer')
+    clusterFlags(limitFlags(program.command('query')))
+      .description('run a FayQL query and show its live answer (on this machine, or with --cluster on every agent)')
       .argument('<query>', 'e.g. \'syscall:openat | count() by comm\'')
+      .option('--hosts <globs>', 'with --cluster: only hosts whose names match one of these comma-separated globs')
       .option('--json', 'print results as NDJSON'),
   ).action((text: string, flags: QueryFlags) => query(text, flags));
+  clusterFlags(program.command('agent'), 'the same as --nats')
+    .description('run this machine\'s agent on a cluster\'s NATS bus (in the foreground)')
+    .option('--nats <url>', 'the NATS server, e.g. nats://fay-agent:secret@10.0.0.5:4222')
+    .option('--name <host>', 'the host name to announce (default: this machine\'s)')
+    .option('--cgroup <path>', 'only see the processes of this cgroup (v2): an agent per container')
+    .option('--heartbeat <period>', 'how often to say it is alive', '1s')
+    .action((flags: AgentFlags) => runAgent(flags, version));
+  clusterFlags(program.command('ps'))
+    .description('list the queries running on a cluster')
+    .option('--json', 'one JSON object per line')
+    .action((flags: ClusterFlags & { json?: boolean }) => ps(flags));
+  clusterFlags(program.command('stop'))
+    .description('stop a query running on a cluster (its id from fay ps)')
+    .argument('<id>')
+    .action((id: string, flags: ClusterFlags) => stopQuery(id, flags));
   program
     .command('explain')
     .description('show the stages of a query, where each part runs, and the generated probe program')

@@ -62,6 +62,11 @@ export class QueryPrinter {
           start: new Date(result.startNs / 1e6).toISOString(),
           end: new Date(result.endNs / 1e6).toISOString(),
           hosts: result.hosts,
+          ...(result.coverage !== undefined && {
+            hosts_expected: result.coverage.expected,
+            hosts_late: result.coverage.late,
+            hosts_missing: result.coverage.missing,
+          }),
           ...(result.foldedGroups > 0 && { folded_groups: result.foldedGroups }),
           ...(result.droppedEvents > 0 && { dropped_events: result.droppedEvents }),
           ...(result.sampleRate !== undefined && { sample_rate: result.sampleRate }),

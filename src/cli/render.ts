@@ -1,5 +1,6 @@
 import type { AggregateResult } from '../agg/aggregate.js';
 import type { ResultMessage } from '../cluster/cluster-stage.js';
+import type { Coverage } from '../cluster/period-aligner.js';
 import type { Cell } from '../cluster/rows.js';
 import { formatCell, formatClock, renderHistogram } from './format.js';
 
@@ -15,9 +16,16 @@ function isStack(cell: Cell | undefined): boolean {
 }
 
 /** The heading of a result: what period it covers and from how many hosts. */
+/** Which hosts a cluster result covers: `3/3 hosts`, or `2/3 hosts (late: b) (missing: c)`. */
+export function coverageText(coverage: Coverage): string {
+  const late = coverage.late.length > 0 ? ` (late: ${coverage.late.join(', ')})` : '';
+  const missing = coverage.missing.length > 0 ? ` (missing: ${coverage.missing.join(', ')})` : '';
+  return `${coverage.reporting.length}/${coverage.expected.length} hosts${late}${missing}`;
+}
+
 export function resultHeading(result: ResultMessage): string {
   const span = `${formatClock(result.startNs)} – ${formatClock(result.endNs)}`;
-  const hosts = result.hosts.length === 1 ? result.hosts[0]! : `${result.hosts.length} hosts`;
+  const hosts = result.coverage ? coverageText(result.coverage) : result.hosts.length === 1 ? result.hosts[0]! : `${result.hosts.length} hosts`;
   const folded = result.foldedGroups > 0 ? `  (${result.foldedGroups} more groups folded into (other))` : '';
   const dropped = result.droppedEvents > 0 ? `  (${result.droppedEvents} events dropped over the cap)` : '';
   const sampled = result.sampleRate === undefined ? '' : `  sampled ${+(result.sampleRate * 100).toPrecision(6)}%`;

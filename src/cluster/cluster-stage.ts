@@ -5,7 +5,8 @@ import type { RecordingDump } from '../probes/provider.js';
 import type { Row } from '../plan/evaluate.js';
 import type { StagedPlan } from '../plan/planner.js';
 import { finalizeRows, type Cell, type ResultColumn } from './rows.js';
-import { Windower, type Emission } from './windows.js';
+import type { Coverage } from './period-aligner.js';
+import { Windower, type Emission, type Period } from './windows.js';
 
 /** What a running query emits, in order. */
 export type QueryMessage = ResultMessage | EventsMessage | NoticeMessage | DumpMessage;
@@ -38,6 +39,8 @@ export interface ResultMessage {
   readonly droppedEvents: number;
   /** Set when the query samples events: the probability each was kept with. */
   readonly sampleRate?: number;
+  /** In cluster mode: which hosts these rows cover and which they do not. */
+  readonly coverage?: Coverage;
 }
 
 export interface EventsMessage {
@@ -83,6 +86,11 @@ export class ClusterStage implements MachineSink {
     this.emitRows(emission);
   }
 
+  /** One period of many hosts, lined up and merged (cluster mode), with who is in it. */
+  period(period: Period, coverage: Coverage): void {
+    this.emitRows(this.windows.push(period), coverage);
+  }
+
   events(host: string, rows: readonly Row[]): void {
     if (this.eventsLeft <= 0) return;
     const output = this.plan.cluster.output;
@@ -106,12 +114,12 @@ export class ClusterStage implements MachineSink {
   }
 
   /** The query is over: a running result is emitted once more, as the final answer. */
-  finish(endNs: number): void {
+  finish(endNs: number, coverage?: Coverage): void {
     const emission = this.windows.finish(endNs);
-    if (emission) this.emitRows(emission);
+    if (emission) this.emitRows(emission, coverage);
   }
 
-  private emitRows(emission: Emission): void {
+  private emitRows(emission: Emission, coverage?: Coverage): void {
     const output = this.plan.cluster.output;
     if (output.kind !== 'Aggregate') return;
     const { columns, rows } = finalizeRows(emission.table, output, this.plan.cluster.rowOperations, this.plan.cluster.sampleRate);
@@ -126,6 +134,7 @@ export class ClusterStage implements MachineSink {
       foldedGroups: emission.table.foldedGroups,
       droppedEvents: emission.droppedEvents,
       ...(this.plan.cluster.sampleRate !== undefined && { sampleRate: this.plan.cluster.sampleRate }),
+      ...(coverage !== undefined && { coverage }),
     });
   }
 

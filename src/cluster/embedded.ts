@@ -1,8 +1,7 @@
-import { Agent, type AgentRunOptions, type RunningQuery } from '../agent/agent.js';
+import { Agent, type RunningQuery } from '../agent/agent.js';
+import { agentSettings, withWindowing, type QuerySettings } from '../agent/run-settings.js';
 import { UsageError } from '../errors.js';
 import { explainPlan } from '../plan/explain.js';
-import { DEFAULT_LIMITS, effectiveMaxGroups, type QueryLimits } from '../plan/limits.js';
-import type { Windowing } from '../plan/logical.js';
 import { planStages, type StagedPlan } from '../plan/planner.js';
 import { BpfProvider } from '../probes/bpf/provider.js';
 import { NodeProvider } from '../probes/node/provider.js';
@@ -11,52 +10,33 @@ import { compileQuery } from '../query/compile.js';
 import { ClusterStage, type QueryMessage } from './cluster-stage.js';
 import { MessageQueue } from './message-queue.js';
 
-export interface RunOptions {
+export interface RunOptions extends QuerySettings {
   /** Stop this long after the probes are attached. Without it, the query runs until stop(). */
   readonly durationMs?: number;
-  /** How often a running result (a query without `every`) is refreshed. Default 1000 ms. */
-  readonly refreshMs?: number;
-  /** Emit a result every this many ms, overriding the query's period (tumbling windows if it has none). */
-  readonly everyMs?: number;
-  /** Caps on groups, shipped events and memory; defaults in DEFAULT_LIMITS. */
-  readonly limits?: Partial<QueryLimits>;
-}
-
-const DEFAULT_REFRESH_MS = 1000;
-
-/** The plan with the command line's timing: --every sets the period (tumbling windows when the query has none). */
-function withWindowing(plan: StagedPlan, options: RunOptions): StagedPlan {
-  if (options.everyMs === undefined) return plan;
-  const periodNs = options.everyMs * 1e6;
-  const windowing: Windowing = { periodNs, coverNs: plan.cluster.windowing.coverNs ?? periodNs };
-  return { ...plan, cluster: { ...plan.cluster, windowing } };
-}
-
-/**
- * How the agent runs a plan: how often it reads partials, whether each read closes
- * a period of its own (any window), and the caps, the memory cap turned into groups.
- */
-function agentSettings(plan: StagedPlan, options: RunOptions): AgentRunOptions {
-  const { windowing, output } = plan.cluster;
-  const periodMs = windowing.periodNs === undefined ? (options.refreshMs ?? DEFAULT_REFRESH_MS) : windowing.periodNs / 1e6;
-  const limits = { ...DEFAULT_LIMITS, ...options.limits };
-  return {
-    flushPeriodMs: Math.max(1, Math.round(periodMs)),
-    windowed: windowing.coverNs !== undefined,
-    maxGroups: effectiveMaxGroups(output.kind === 'Aggregate' ? output.aggregates : [], limits),
-    maxEventsPerSecond: limits.maxEventsPerSecond,
-    maxCallsPerSecond: limits.maxCallsPerSecond,
-  };
 }
 
 /** How a run ended. */
 export type StopReason = 'stopped' | 'duration' | 'limit';
 
+/** A running query as its reader sees it, embedded or across a cluster. */
+export interface QueryHandle extends AsyncIterable<QueryMessage> {
+  /** Resolves when the probes are attached (everywhere that answered); rejects if none could be. */
+  readonly attached: Promise<void>;
+  /** Resolves with why the run ended, once everything is detached and delivered. */
+  readonly ended: Promise<StopReason>;
+  stop(reason?: StopReason): Promise<void>;
+}
+
+/** This machine's probe providers: the kernel's and Node.js'. */
+export function localRegistry(): ProbeRegistry {
+  return new ProbeRegistry([new BpfProvider(), new NodeProvider()]);
+}
+
 /**
  * One running query: an async iterable of its messages (results, events,
  * notices), ending after the final result once the query stops.
  */
-export class QueryRun implements AsyncIterable<QueryMessage> {
+export class QueryRun implements QueryHandle {
   /** Resolves when every probe is attached; rejects if any cannot be. */
   readonly attached: Promise<void>;
   /** Resolves with why the run ended, once everything is detached and delivered. */
@@ -120,7 +100,7 @@ export class EmbeddedCluster {
 
   /** The embedded cluster of this machine, with its kernel provider. */
   static local(host?: string): EmbeddedCluster {
-    return new EmbeddedCluster(new Agent(new ProbeRegistry([new BpfProvider(), new NodeProvider()]), host));
+    return new EmbeddedCluster(new Agent(localRegistry(), host));
   }
 
   /** Parses, checks and stages a FayQL query. */

@@ -1,5 +1,5 @@
 import type { DumpMessage, EventsMessage, NoticeMessage, QueryMessage, ResultMessage } from '../cluster/cluster-stage.js';
-import type { QueryRun } from '../cluster/embedded.js';
+import type { QueryHandle } from '../cluster/embedded.js';
 import type { Cell } from '../cluster/rows.js';
 
 export interface Collected {
@@ -12,7 +12,7 @@ export interface Collected {
 }
 
 /** Waits for the probes, runs `during` (a workload), stops the query and gathers everything it emitted. */
-export async function collect(run: QueryRun, during: () => Promise<unknown>): Promise<Collected> {
+export async function collect(run: QueryHandle, during: () => Promise<unknown>): Promise<Collected> {
   const messages: QueryMessage[] = [];
   const reading = (async () => {
     for await (const m of run) messages.push(m);

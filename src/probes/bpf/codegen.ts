@@ -180,14 +180,24 @@ class ProgramBuilder {
     return CORE_READINGS[name];
   }
 
-  private singleClause(site: ProbeSite, filters: readonly Expr[], action: Action): void {
+  /** The site with the agent's cgroup scope added to its entry predicate (timers have no process to scope). */
+  private scoped(site: ProbeSite): ProbeSite {
+    const cgroup = this.input.options.cgroup;
+    if (cgroup === undefined || site.entry.every((a) => a.startsWith('interval:'))) return site;
+    const scope = `cgroup == cgroupid(${JSON.stringify(cgroup)})`;
+    return { ...site, entryFilter: site.entryFilter ? `(${site.entryFilter}) && ${scope}` : scope };
+  }
+
+  private singleClause(unscoped: ProbeSite, filters: readonly Expr[], action: Action): void {
+    const site = this.scoped(unscoped);
     const read: FieldReader = (name) => this.core(name) ?? readAs(site.entryField(name));
     const identity = this.identity(site);
     const predicate = [site.entryFilter, ...filters.map((f) => toBpf(f, read, identity)), this.sampling];
     this.clause(site.entry, predicate, action.emit(read, identity));
   }
 
-  private pairedClauses(site: ProbeSite, entryFilters: readonly Expr[], exitFilters: readonly Expr[], action: Action, used: readonly Expr[]): void {
+  private pairedClauses(unscoped: ProbeSite, entryFilters: readonly Expr[], exitFilters: readonly Expr[], action: Action, used: readonly Expr[]): void {
+    const site = this.scoped(unscoped);
     const exit = site.exit;
     if (exit === undefined) throw new Error('a paired query reached a source without a return probe');
     const key = site.nested ? '[tid, $fay_d]' : '[tid]';

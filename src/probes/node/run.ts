@@ -5,6 +5,7 @@ import { globToRegExp } from '../../plan/expr.js';
 import type { Row } from '../../plan/evaluate.js';
 import type { AggregateSpec } from '../../plan/logical.js';
 import type { CompileOptions, ProbeSink, RunningProbe } from '../provider.js';
+import { processInCgroup } from '../cgroup.js';
 import { AttachError, NoMatchingFunctionError } from './attach.js';
 import type { AgentChannel, TargetConnection, TargetPartial } from './channel.js';
 import { describePattern, install, type InstallPlan } from './install.js';
@@ -70,9 +71,14 @@ export class NodeRun implements RunningProbe {
 
   private async attachAll(): Promise<void> {
     const { selector } = this.settings;
-    const targets = selectProcesses(selector, (comm) => selector.kind === 'comm' && globToRegExp(selector.comm).test(comm));
+    const { cgroup } = this.options;
+    const targets = selectProcesses(selector, (comm) => selector.kind === 'comm' && globToRegExp(selector.comm).test(comm)).filter(
+      (p) => cgroup === undefined || processInCgroup(p.pid, cgroup),
+    );
     if (targets.length === 0) {
-      throw new AttachError(`no Node.js process matches ${selectorText(selector)}`, { hint: 'fay probes "js:*:*" lists the Node.js processes here' });
+      throw new AttachError(`no Node.js process matches ${selectorText(selector)}${cgroup === undefined ? '' : ` in cgroup ${cgroup}`}`, {
+        hint: 'fay probes "js:*:*" lists the Node.js processes here',
+      });
     }
     const channel = await this.channel;
     const plan: InstallPlan = {

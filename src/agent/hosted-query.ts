@@ -1,0 +1,213 @@
+import type { AggregateKind } from '../agg/aggregate.js';
+import { GroupTable } from '../agg/group-table.js';
+import { createAggregate } from '../agg/registry.js';
+import type { Bus } from '../bus/bus.js';
+import { MAX_MESSAGE_BYTES, SUBJECTS, writeMessage, type AgentMessage, type QuerySpec } from '../bus/protocol.js';
+import type { Row } from '../plan/evaluate.js';
+import type { StagedPlan } from '../plan/planner.js';
+import type { RecordingDump } from '../probes/provider.js';
+import type { CompiledQuery, RunningQuery } from './agent.js';
+import type { MachineSink, MachineWindow } from './machine-stage.js';
+
+/** Event rows per message. */
+const ROWS_PER_MESSAGE = 2000;
+/** Event rows kept while the bus is away; beyond, they are dropped and counted. */
+const MAX_BUFFERED_ROWS = 20_000;
+/** Aim for messages well under the limit, compressed. */
+const TARGET_MESSAGE_BYTES = MAX_MESSAGE_BYTES / 2;
+
+export interface HostedQueryHooks {
+  onAttached(): void;
+  onRefused(error: unknown): void;
+  /** `final`: it must not be started again by renewals still on their way (stopped by its client, or failed). */
+  onEnded(why: string, final: boolean): void;
+  reasonOf(error: unknown): string;
+}
+
+type From = Pick<AgentMessage, 'v' | 'id' | 'host' | 'incarnation'>;
+
+/** A window not yet sent: while the bus is away, later windows merge into it (one per query, bounded). */
+interface PendingWindow {
+  table: GroupTable;
+  seq: number;
+  seqEnd: number;
+  startNs: number;
+  endNs: number;
+  droppedEvents: number;
+}
+
+/**
+ * One query on one agent: runs its stages, publishes what they produce on
+ * the query's subject, and holds it back boundedly while the bus is away
+ * (windows coalesce, events up to a cap). Ends when stopped or when its lease
+ * is not renewed in time.
+ */
+export class HostedQuery implements MachineSink {
+  private running: RunningQuery | undefined;
+  private seq = 0;
+  private pending: PendingWindow | undefined;
+  private buffered: { kind: 'events' | 'dump' | 'notice'; message: AgentMessage; rows: number }[] = [];
+  private bufferedRows = 0;
+  private droppedRows = 0;
+  private lease: NodeJS.Timeout | undefined;
+  private stopping: Promise<void> | undefined;
+  private endReason = 'its probes finished';
+  private expired = false;
+  private readonly kinds: readonly AggregateKind[];
+
+  constructor(
+    readonly spec: QuerySpec,
+    private readonly plan: StagedPlan,
+    private readonly compiled: CompiledQuery,
+    private readonly bus: Bus,
+    private readonly from: From,
+    private readonly hooks: HostedQueryHooks,
+  ) {
+    const output = plan.cluster.output;
+    this.kinds = output.kind === 'Aggregate' ? output.aggregates.map(createAggregate) : [];
+  }
+
+  private publish(message: AgentMessage): void {
+    this.bus.publish(SUBJECTS.results(this.spec.id), writeMessage(message));
+  }
+
+  start(): void {
+    this.renew();
+    const running = (this.running = this.compiled.start(this));
+    running.attached.then(
+      () => {
+        this.publish({ ...this.from, kind: 'status', state: 'accepted' });
+        this.hooks.onAttached();
+      },
+      (error: unknown) => {
+        this.endReason = `it could not attach: ${this.hooks.reasonOf(error)}`;
+        this.publish({ ...this.from, kind: 'status', state: 'refused', reason: this.hooks.reasonOf(error) });
+        this.hooks.onRefused(error);
+      },
+    );
+    running.finished.then(
+      () => this.finish(undefined),
+      (error: unknown) => this.finish(this.hooks.reasonOf(error)),
+    );
+  }
+
+  private finish(error: string | undefined): void {
+    if (this.lease) clearTimeout(this.lease);
+    this.resume();
+    this.publish({ ...this.from, kind: 'done', windows: this.seq, ...(error !== undefined && { error }) });
+    this.hooks.onEnded(error ?? this.endReason, !this.expired);
+  }
+
+  /** The client renewed the lease. */
+  renew(): void {
+    if (this.lease) clearTimeout(this.lease);
+    this.lease = setTimeout(() => {
+      this.expired = true;
+      void this.stop(`its lease ran out (no renewal for ${this.spec.leaseMs} ms: the client is gone or cut off)`);
+    }, this.spec.leaseMs);
+    this.lease.unref();
+  }
+
+  /** Detaches every probe; the last window and `done` follow. */
+  stop(why: string): Promise<void> {
+    this.endReason = why;
+    this.stopping ??= (async () => {
+      if (this.lease) clearTimeout(this.lease);
+      await this.running?.stop();
+    })();
+    return this.stopping;
+  }
+
+  /** The bus is back: send what was held back, oldest first. */
+  resume(): void {
+    if (!this.bus.connected) return;
+    if (this.pending) {
+      const p = this.pending;
+      this.pending = undefined;
+      this.sendWindow(p);
+    }
+    for (const b of this.buffered) this.publish(b.message);
+    this.buffered = [];
+    this.bufferedRows = 0;
+    if (this.droppedRows > 0) {
+      this.publish({ ...this.from, kind: 'notice', message: `${this.droppedRows} events were dropped on this host while the bus was away` });
+      this.droppedRows = 0;
+    }
+  }
+
+  window(window: MachineWindow): void {
+    const seq = this.seq++;
+    const next: PendingWindow = { table: window.table, seq, seqEnd: seq, startNs: window.startNs, endNs: window.endNs, droppedEvents: window.droppedEvents };
+    if (this.bus.connected && this.pending === undefined) {
+      this.sendWindow(next);
+      return;
+    }
+    if (this.pending === undefined) {
+      // A copy: the machine stage's table is not this query's to keep.
+      this.pending = { ...next, table: GroupTable.decode(this.kinds, window.table.encode()) };
+    } else {
+      this.pending.table.merge(window.table);
+      this.pending.seqEnd = seq;
+      this.pending.endNs = window.endNs;
+      this.pending.droppedEvents += window.droppedEvents;
+    }
+    this.resume();
+  }
+
+  /** One window, in as many parts as it takes to keep each message under the size target. */
+  private sendWindow(w: PendingWindow): void {
+    const whole = w.table.encode();
+    const size = writeMessage({ ...this.from, kind: 'window', seq: w.seq, seqEnd: w.seqEnd, part: 0, parts: 1, startNs: w.startNs, endNs: w.endNs, droppedEvents: w.droppedEvents, table: whole }).length;
+    const tables = size <= TARGET_MESSAGE_BYTES ? [w.table] : w.table.split(Math.ceil(size / TARGET_MESSAGE_BYTES) * 2);
+    tables.forEach((table, part) =>
+      this.publish({
+        ...this.from,
+        kind: 'window',
+        seq: w.seq,
+        seqEnd: w.seqEnd,
+        part,
+        parts: tables.length,
+        startNs: w.startNs,
+        endNs: w.endNs,
+        droppedEvents: part === 0 ? w.droppedEvents : 0,
+        table: tables.length === 1 ? whole : table.encode(),
+      }),
+    );
+  }
+
+  private send(kind: 'events' | 'dump' | 'notice', message: AgentMessage, rows: number): void {
+    if (this.bus.connected && this.buffered.length === 0) {
+      this.publish(message);
+      return;
+    }
+    if (this.bufferedRows + rows > MAX_BUFFERED_ROWS) {
+      this.droppedRows += rows;
+      return;
+    }
+    this.buffered.push({ kind, message, rows });
+    this.bufferedRows += rows;
+    this.resume();
+  }
+
+  events(_host: string, rows: readonly Row[]): void {
+    const output = this.plan.cluster.output;
+    if (output.kind !== 'Events') return;
+    const columns = output.columns.map((c) => c.name);
+    for (let i = 0; i < rows.length; i += ROWS_PER_MESSAGE) {
+      const chunk = rows.slice(i, i + ROWS_PER_MESSAGE).map((r) => columns.map((c) => r[c] ?? null));
+      this.send('events', { ...this.from, kind: 'events', columns, rows: chunk, dropped: 0 }, chunk.length);
+    }
+  }
+
+  notice(_host: string, message: string): void {
+    this.send('notice', { ...this.from, kind: 'notice', message: message.slice(0, 8192) }, 0);
+  }
+
+  dump(_host: string, dump: RecordingDump): void {
+    const output = this.plan.cluster.output;
+    if (output.kind !== 'Record') return;
+    const columns = output.columns.map((c) => c.name);
+    const rows = dump.rows.map((r) => columns.map((c) => r[c] ?? null));
+    this.send('dump', { ...this.from, kind: 'dump', columns, rows, triggerNs: dump.triggerNs ?? null }, rows.length);
+  }
+}

@@ -1,0 +1,198 @@
+import { randomBytes } from 'node:crypto';
+import { release } from 'node:os';
+import type { Bus } from '../bus/bus.js';
+import { BusMessageError } from '../bus/codec.js';
+import {
+  ClientMessage,
+  PROTOCOL_VERSION,
+  readMessage,
+  SUBJECTS,
+  writeMessage,
+  type AgentAnnouncement,
+  type AgentMessage,
+  type QuerySpec,
+} from '../bus/protocol.js';
+import { FayError } from '../errors.js';
+import { globToRegExp } from '../plan/expr.js';
+import { planStages } from '../plan/planner.js';
+import { compileQuery } from '../query/compile.js';
+import type { Agent } from './agent.js';
+import { HostedQuery } from './hosted-query.js';
+import { agentSettings, withWindowing } from './run-settings.js';
+
+export interface AgentServiceOptions {
+  /** Fay's version, announced. */
+  readonly version: string;
+  /** How often the agent says it is alive. */
+  readonly heartbeatMs?: number;
+  /** Notes for the operator (queries accepted, refused, expired). */
+  readonly log?: (line: string) => void;
+}
+
+/** What a user error says, with its hint, as one line for the client. */
+function reasonOf(error: unknown): string {
+  if (error instanceof FayError) return error.hint ? `${error.message} (${error.hint})` : error.message;
+  return error instanceof Error ? error.message : String(error);
+}
+
+/**
+ * The agent of one machine on a bus: announces itself, accepts the queries
+ * whose lease names it, runs their probe and machine stages, publishes
+ * windows, and removes every probe when a query stops or its lease runs out.
+ */
+export class AgentService {
+  readonly incarnation = randomBytes(6).toString('hex');
+  private readonly queries = new Map<string, HostedQuery>();
+  /** Runs of queries here so far: each run's windows count from 0 under an incarnation of its own. */
+  private runs = 0;
+  /** Queries that ended here, until their lease would have run out: late renewals must not restart them. */
+  private readonly ended = new Map<string, number>();
+  private readonly unsubscribe: (() => void)[] = [];
+  private heartbeat: NodeJS.Timeout | undefined;
+  private rejected = 0;
+  private closing: Promise<void> | undefined;
+  private readonly heartbeatMs: number;
+  private readonly log: (line: string) => void;
+
+  constructor(
+    private readonly bus: Bus,
+    private readonly agent: Agent,
+    private readonly options: AgentServiceOptions,
+  ) {
+    this.heartbeatMs = options.heartbeatMs ?? 1000;
+    this.log = options.log ?? (() => undefined);
+  }
+
+  get host(): string {
+    return this.agent.host;
+  }
+
+  /** Subscribes and says hello. */
+  start(): void {
+    this.unsubscribe.push(
+      this.bus.subscribe(SUBJECTS.lease, (data) => this.receive(data, undefined)),
+      this.bus.subscribe(SUBJECTS.stop, (data) => this.receive(data, undefined)),
+      this.bus.subscribe(SUBJECTS.list, (data, reply) => this.receive(data, reply)),
+      this.bus.subscribe(SUBJECTS.ping, (data, reply) => this.receive(data, reply)),
+    );
+    this.bus.onStatus((status) => {
+      if (status === 'reconnected') {
+        this.announce('hello');
+        for (const q of this.queries.values()) q.resume();
+      }
+    });
+    this.announce('hello');
+    this.heartbeat = setInterval(() => this.announce('heartbeat'), this.heartbeatMs);
+    this.heartbeat.unref();
+  }
+
+  private announcement(kind: AgentAnnouncement['kind']): AgentAnnouncement {
+    return {
+      v: PROTOCOL_VERSION,
+      kind,
+      host: this.host,
+      incarnation: this.incarnation,
+      version: this.options.version,
+      kernel: release(),
+      providers: this.agent.registry.providers.map((p) => p.name),
+      queries: [...this.queries.keys()],
+      rejected: this.rejected,
+      heartbeatMs: this.heartbeatMs,
+    };
+  }
+
+  private announce(kind: AgentAnnouncement['kind'], reply?: string): void {
+    if (this.bus.connected) this.bus.publish(reply ?? SUBJECTS.agents, writeMessage(this.announcement(kind)));
+  }
+
+  /** Every message from the bus comes through here: checked, then acted on; bad ones are counted and dropped. */
+  private receive(data: Uint8Array, reply: string | undefined): void {
+    let message: ClientMessage;
+    try {
+      message = readMessage(ClientMessage, data);
+    } catch (error) {
+      if (!(error instanceof BusMessageError)) throw error;
+      this.rejected++;
+      return;
+    }
+    switch (message.kind) {
+      case 'ping':
+        if (reply !== undefined) this.announce('hello', reply);
+        return;
+      case 'list':
+        if (reply !== undefined) {
+          const queries = [...this.queries.values()].map((q) => ({ id: q.spec.id, text: q.spec.text, client: q.spec.client, startedNs: q.spec.startedNs }));
+          this.bus.publish(reply, writeMessage({ v: PROTOCOL_VERSION, kind: 'running', host: this.host, queries }));
+        }
+        return;
+      case 'lease':
+        this.lease(message.spec);
+        return;
+      case 'stop':
+        void this.queries.get(message.id)?.stop('stopped by its client');
+        return;
+    }
+  }
+
+  private selects(spec: QuerySpec): boolean {
+    return spec.hosts === undefined || spec.hosts.some((glob) => globToRegExp(glob).test(this.host));
+  }
+
+  private lease(spec: QuerySpec): void {
+    const now = Date.now();
+    for (const [id, until] of this.ended) if (until < now) this.ended.delete(id);
+    const running = this.queries.get(spec.id);
+    if (running) {
+      running.renew();
+      return;
+    }
+    if (this.ended.has(spec.id) || this.closing || !this.selects(spec)) return;
+    this.startQuery(spec);
+  }
+
+  private startQuery(spec: QuerySpec): void {
+    const publish = (message: AgentMessage) => this.bus.publish(SUBJECTS.results(spec.id), writeMessage(message));
+    const from = { v: PROTOCOL_VERSION, id: spec.id, host: this.host, incarnation: `${this.incarnation}.${++this.runs}` } as const;
+    let compiled;
+    let plan;
+    try {
+      plan = withWindowing(planStages(compileQuery(spec.text, this.agent.registry)), spec.options);
+      compiled = this.agent.compile(plan, agentSettings(plan, spec.options));
+    } catch (error) {
+      this.log(`refused query ${spec.id} from ${spec.client}: ${reasonOf(error)}`);
+      this.ended.set(spec.id, Date.now() + spec.leaseMs * 2);
+      publish({ ...from, kind: 'status', state: 'refused', reason: reasonOf(error) });
+      return;
+    }
+    const hosted = new HostedQuery(spec, plan, compiled, this.bus, from, {
+      onAttached: () => this.log(`running query ${spec.id} from ${spec.client}: ${spec.text}`),
+      onRefused: (error) => this.log(`could not attach query ${spec.id}: ${reasonOf(error)}`),
+      onEnded: (why, final) => {
+        this.queries.delete(spec.id);
+        // Stopped by its client: renewals still in flight must not start it again. A lease that ran
+        // out (a cut-off) may be renewed again once the client is back, and then the query rejoins.
+        if (final) this.ended.set(spec.id, Date.now() + spec.leaseMs * 2);
+        this.log(`query ${spec.id} ended: ${why}`);
+      },
+      reasonOf,
+    });
+    this.queries.set(spec.id, hosted);
+    hosted.start();
+  }
+
+  /** Ids of the queries running here. */
+  get running(): readonly string[] {
+    return [...this.queries.keys()];
+  }
+
+  /** Stops every query (removing its probes), says goodbye and leaves the bus. */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      if (this.heartbeat) clearInterval(this.heartbeat);
+      await Promise.allSettled([...this.queries.values()].map((q) => q.stop('the agent is shutting down')));
+      this.announce('bye');
+      for (const u of this.unsubscribe) u();
+    })();
+    return this.closing;
+  }
+}

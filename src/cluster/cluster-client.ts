@@ -1,0 +1,126 @@
+import { hostname, userInfo } from 'node:os';
+import type { Bus } from '../bus/bus.js';
+import { BusMessageError } from '../bus/codec.js';
+import { AgentAnnouncement, PROTOCOL_VERSION, readMessage, RunningQueries, SUBJECTS, writeMessage } from '../bus/protocol.js';
+import type { ProbeCatalog } from '../plan/catalog.js';
+import { ClusterQueryRun, type ClusterRunOptions } from './cluster-run.js';
+
+/** An agent as the client last heard of it. */
+export interface KnownAgent {
+  readonly announcement: AgentAnnouncement;
+  /** When it was last heard (ms). */
+  readonly seenMs: number;
+  /** Said goodbye. */
+  readonly gone: boolean;
+}
+
+/** Missed heartbeats after which an agent counts as gone. */
+const MISSED_HEARTBEATS = 3;
+
+/**
+ * The client's side of a cluster: knows the agents (from their announcements
+ * and heartbeats), runs queries across them, lists and stops running ones.
+ */
+export class ClusterClient {
+  private readonly agents = new Map<string, KnownAgent>();
+  private readonly unsubscribe: (() => void)[] = [];
+  /** Messages from the bus that failed their checks (malformed, oversize, wrong version). */
+  rejected = 0;
+  readonly name = `${userInfo().username}@${hostname()}`;
+
+  constructor(
+    readonly bus: Bus,
+    /** Resolves probe points to check and plan a query here before it goes out. */
+    readonly catalog: ProbeCatalog,
+  ) {
+    this.unsubscribe.push(bus.subscribe(SUBJECTS.agents, (data) => this.hear(data)));
+  }
+
+  private hear(data: Uint8Array): void {
+    let announcement: AgentAnnouncement;
+    try {
+      announcement = readMessage(AgentAnnouncement, data);
+    } catch (error) {
+      if (!(error instanceof BusMessageError)) throw error;
+      this.rejected++;
+      return;
+    }
+    this.agents.set(announcement.host, { announcement, seenMs: Date.now(), gone: announcement.kind === 'bye' });
+  }
+
+  /** Whether an agent is alive: heard within a few of its heartbeats, and not gone. */
+  alive(host: string, now = Date.now()): boolean {
+    const agent = this.agents.get(host);
+    return agent !== undefined && !agent.gone && now - agent.seenMs <= agent.announcement.heartbeatMs * MISSED_HEARTBEATS;
+  }
+
+  /** The agents alive now. */
+  liveAgents(): AgentAnnouncement[] {
+    return [...this.agents.values()].filter((a) => this.alive(a.announcement.host)).map((a) => a.announcement);
+  }
+
+  /** Asks every agent to announce itself and waits until answers stop coming (quietMs), at most maxMs. */
+  async discover(quietMs = 150, maxMs = 2000): Promise<AgentAnnouncement[]> {
+    const inbox = this.bus.inbox();
+    await new Promise<void>((resolve) => {
+      const deadline = setTimeout(done, maxMs);
+      let quiet = setTimeout(done, quietMs * 2);
+      const stop = this.bus.subscribe(inbox, (data) => {
+        this.hear(data);
+        clearTimeout(quiet);
+        quiet = setTimeout(done, quietMs);
+      });
+      function done(): void {
+        clearTimeout(deadline);
+        clearTimeout(quiet);
+        stop();
+        resolve();
+      }
+      this.bus.publish(SUBJECTS.ping, writeMessage({ v: PROTOCOL_VERSION, kind: 'ping' }), inbox);
+    });
+    return this.liveAgents();
+  }
+
+  /** Runs a query on every agent it selects; results merge into one stream. */
+  run(text: string, options: ClusterRunOptions = {}): ClusterQueryRun {
+    return new ClusterQueryRun(this, text, options);
+  }
+
+  /** What runs where: the answer of every live agent (waiting at most waitMs for them). */
+  async list(waitMs = 2000): Promise<RunningQueries[]> {
+    const hosts = new Set((await this.discover()).map((a) => a.host));
+    const inbox = this.bus.inbox();
+    const answers = new Map<string, RunningQueries>();
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(done, waitMs);
+      const stop = this.bus.subscribe(inbox, (data) => {
+        try {
+          const answer = readMessage(RunningQueries, data);
+          answers.set(answer.host, answer);
+        } catch (error) {
+          if (!(error instanceof BusMessageError)) throw error;
+          this.rejected++;
+        }
+        if ([...hosts].every((h) => answers.has(h))) done();
+      });
+      function done(): void {
+        clearTimeout(timer);
+        stop();
+        resolve();
+      }
+      this.bus.publish(SUBJECTS.list, writeMessage({ v: PROTOCOL_VERSION, kind: 'list' }), inbox);
+      if (hosts.size === 0) done();
+    });
+    return [...answers.values()].sort((a, b) => a.host.localeCompare(b.host));
+  }
+
+  /** Asks every agent to stop a query (whoever started it). */
+  stop(queryId: string): void {
+    this.bus.publish(SUBJECTS.stop, writeMessage({ v: PROTOCOL_VERSION, kind: 'stop', id: queryId }));
+  }
+
+  async close(): Promise<void> {
+    for (const u of this.unsubscribe) u();
+    await this.bus.close();
+  }
+}

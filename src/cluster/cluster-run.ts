@@ -1,0 +1,271 @@
+import { randomBytes } from 'node:crypto';
+import type { AggregateKind } from '../agg/aggregate.js';
+import { GroupTable } from '../agg/group-table.js';
+import { createAggregate } from '../agg/registry.js';
+import { agentSettings, withWindowing } from '../agent/run-settings.js';
+import { BusMessageError } from '../bus/codec.js';
+import { AgentMessage, PROTOCOL_VERSION, readMessage, SUBJECTS, writeMessage, type QuerySpec } from '../bus/protocol.js';
+import { EnvironmentError, UsageError } from '../errors.js';
+import { globToRegExp } from '../plan/expr.js';
+import { planStages, type StagedPlan } from '../plan/planner.js';
+import { compileQuery } from '../query/compile.js';
+import type { ClusterClient } from './cluster-client.js';
+import { ClusterStage, type QueryMessage } from './cluster-stage.js';
+import type { QueryHandle, RunOptions, StopReason } from './embedded.js';
+import { MessageQueue } from './message-queue.js';
+import { PeriodAligner, type Coverage } from './period-aligner.js';
+
+export interface ClusterRunOptions extends RunOptions {
+  /** Host name globs the query runs on; default every agent. */
+  readonly hosts?: readonly string[];
+  /** How long agents keep the query without a renewal; default 3 periods, at least 3 s. */
+  readonly leaseMs?: number;
+  /** How long every agent has to answer (attach or refuse) before it counts as missing. */
+  readonly answerTimeoutMs?: number;
+}
+
+/** What the client knows of one host in one query. */
+interface HostState {
+  state: 'waiting' | 'accepted' | 'refused' | 'done';
+  incarnation?: string;
+  reason?: string;
+}
+
+/**
+ * One query across the cluster: sends it out under a lease it keeps renewing,
+ * lines the hosts' windows up into periods, and emits results that say which
+ * hosts they cover. Same shape as the embedded QueryRun.
+ */
+export class ClusterQueryRun implements QueryHandle {
+  readonly id = randomBytes(6).toString('hex');
+  readonly plan: StagedPlan;
+  readonly attached: Promise<void>;
+  readonly ended: Promise<StopReason>;
+  private readonly queue = new MessageQueue<QueryMessage>();
+  private readonly hosts = new Map<string, HostState>();
+  private readonly stage: ClusterStage;
+  private readonly aligner: PeriodAligner;
+  private readonly kinds: readonly AggregateKind[];
+  private readonly maxGroups: number;
+  private readonly spec: QuerySpec;
+  private unsubscribe: (() => void) | undefined;
+  private renewal: NodeJS.Timeout | undefined;
+  private stopping: Promise<void> | undefined;
+  private reason: StopReason | undefined;
+  private resolveEnded!: (reason: StopReason) => void;
+  private rejectEnded!: (error: unknown) => void;
+  private allDone: (() => void) | undefined;
+  private answered: (() => void) | undefined;
+
+  constructor(
+    private readonly client: ClusterClient,
+    text: string,
+    private readonly options: ClusterRunOptions,
+  ) {
+    if (text.trim() === '') throw new UsageError('the query is empty', { hint: 'e.g. fay query --cluster nats://… "syscall:openat | count() by host, comm"' });
+    // Checked and planned here first: a bad query fails before anything goes out.
+    this.plan = withWindowing(planStages(compileQuery(text, client.catalog)), options);
+    const settings = agentSettings(this.plan, options);
+    const output = this.plan.cluster.output;
+    this.kinds = output.kind === 'Aggregate' ? output.aggregates.map(createAggregate) : [];
+    this.maxGroups = settings.maxGroups;
+    const periodMs = settings.flushPeriodMs;
+    this.spec = {
+      id: this.id,
+      text,
+      client: client.name,
+      startedNs: Date.now() * 1e6,
+      leaseMs: options.leaseMs ?? Math.max(3 * periodMs, 3000),
+      ...(options.hosts !== undefined && { hosts: [...options.hosts] }),
+      options: {
+        ...(options.refreshMs !== undefined && { refreshMs: options.refreshMs }),
+        ...(options.everyMs !== undefined && { everyMs: options.everyMs }),
+        ...(options.limits !== undefined && { limits: options.limits }),
+      },
+    };
+    this.stage = new ClusterStage(this.plan, periodMs * 1e6, this.maxGroups, (m) => this.queue.push(m), () => void this.stop('limit'));
+    this.aligner = new PeriodAligner(periodMs, Math.max(250, periodMs / 2), this.plan.cluster.windowing.coverNs === undefined, {
+      onPeriod: (period, coverage) => this.stage.period(period, coverage),
+      onLate: (host, startNs, endNs) =>
+        this.stage.notice(host, `its window ${new Date(startNs / 1e6).toISOString()} – ${new Date(endNs / 1e6).toISOString()} arrived after that window closed; it is not in it`),
+      expected: () => this.expected(),
+      empty: () => new GroupTable(this.kinds, { maxGroups: this.maxGroups }),
+    });
+    this.ended = new Promise((resolve, reject) => {
+      this.resolveEnded = resolve;
+      this.rejectEnded = reject;
+    });
+    this.ended.catch(() => undefined);
+    this.attached = this.launch();
+    this.attached.then(
+      () => {
+        this.aligner.begin();
+        if (options.durationMs !== undefined) setTimeout(() => void this.stop('duration'), options.durationMs).unref();
+      },
+      (error: unknown) => {
+        this.shutdown();
+        this.queue.fail(error);
+        this.rejectEnded(error);
+      },
+    );
+  }
+
+  /** Hosts in the query (accepted or done), and which of them are alive. */
+  private expected(): { all: string[]; alive: Set<string> } {
+    const all = [...this.hosts].filter(([, s]) => s.state === 'accepted' || s.state === 'done').map(([h]) => h).sort();
+    return { all, alive: new Set(all.filter((h) => this.hosts.get(h)!.state === 'accepted' && this.client.alive(h))) };
+  }
+
+  private selects(host: string): boolean {
+    return this.options.hosts === undefined || this.options.hosts.some((g) => globToRegExp(g).test(host));
+  }
+
+  /** Finds the agents, sends the query, and waits until each has attached or refused. */
+  private async launch(): Promise<void> {
+    const agents = (await this.client.discover()).filter((a) => this.selects(a.host));
+    if (agents.length === 0) {
+      const which = this.options.hosts === undefined ? '' : ` matching ${this.options.hosts.join(', ')}`;
+      throw new EnvironmentError(`no Fay agent${which} is connected to the bus`, { hint: 'start one on each machine with: fay agent --nats nats://…' });
+    }
+    for (const a of agents) this.hosts.set(a.host, { state: 'waiting' });
+    this.unsubscribe = this.client.bus.subscribe(SUBJECTS.results(this.id), (data) => this.receive(data));
+    const lease = () => this.client.bus.publish(SUBJECTS.lease, writeMessage({ v: PROTOCOL_VERSION, kind: 'lease', spec: this.spec }));
+    lease();
+    this.renewal = setInterval(lease, Math.max(100, this.spec.leaseMs / 3));
+    this.renewal.unref();
+
+    const timeoutMs = this.options.answerTimeoutMs ?? 15_000;
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(done, timeoutMs);
+      const check = () => {
+        if ([...this.hosts.values()].every((h) => h.state !== 'waiting')) done();
+      };
+      function done(): void {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.answered = check;
+      check();
+    });
+    this.answered = undefined;
+    const silent = [...this.hosts].filter(([, s]) => s.state === 'waiting').map(([h]) => h);
+    for (const host of silent) {
+      this.hosts.set(host, { state: 'refused', reason: `no answer within ${timeoutMs} ms` });
+      this.stage.notice(host, `did not answer within ${timeoutMs} ms; counted as missing`);
+    }
+    const refused = [...this.hosts].filter(([, s]) => s.state === 'refused');
+    if (refused.length === this.hosts.size) {
+      const reasons = [...new Set(refused.map(([, s]) => s.reason ?? 'refused'))];
+      const where = refused.map(([h]) => h).join(', ');
+      throw new UsageError(reasons.length === 1 ? `every agent refused the query (${where}): ${reasons[0]}` : `every agent refused the query: ${refused.map(([h, s]) => `${h}: ${s.reason ?? 'refused'}`).join('; ')}`);
+    }
+    for (const [host, s] of refused) if (s.reason !== undefined && !silent.includes(host)) this.stage.notice(host, `refused the query: ${s.reason}`);
+  }
+
+  private receive(data: Uint8Array): void {
+    let message: AgentMessage;
+    try {
+      message = readMessage(AgentMessage, data);
+    } catch (error) {
+      if (!(error instanceof BusMessageError)) throw error;
+      this.client.rejected++;
+      return;
+    }
+    if (message.id !== this.id) return;
+    let host = this.hosts.get(message.host);
+    if (host === undefined) {
+      // A host that joined after the start (a new or restarted agent that saw a renewal).
+      if (!this.selects(message.host)) return;
+      host = { state: 'waiting' };
+      this.hosts.set(message.host, host);
+    }
+    if (host.incarnation !== undefined && host.incarnation !== message.incarnation && message.kind === 'status') {
+      this.stage.notice(message.host, 'the agent restarted and rejoined the query');
+    }
+    host.incarnation = message.incarnation;
+    switch (message.kind) {
+      case 'status':
+        if (host.state === 'waiting' || host.state === 'done' || message.state === 'accepted') host.state = message.state;
+        if (message.reason !== undefined) host.reason = message.reason;
+        if (this.answered === undefined && message.state === 'refused') this.stage.notice(message.host, `refused the query: ${message.reason ?? ''}`);
+        this.answered?.();
+        break;
+      case 'window': {
+        let table: GroupTable;
+        try {
+          table = GroupTable.decode(this.kinds, message.table, { maxGroups: this.maxGroups });
+        } catch (error) {
+          this.client.rejected++;
+          this.stage.notice(message.host, `sent a window that does not decode (${(error as Error).message}); it is left out`);
+          return;
+        }
+        this.aligner.add({ ...message, table });
+        break;
+      }
+      case 'events':
+        this.stage.events(message.host, message.rows.map((r) => Object.fromEntries(message.columns.map((c, i) => [c, r[i] as never]))));
+        break;
+      case 'notice':
+        this.stage.notice(message.host, message.message);
+        break;
+      case 'dump':
+        this.stage.dump(message.host, {
+          rows: message.rows.map((r) => Object.fromEntries(message.columns.map((c, i) => [c, r[i] as never]))),
+          triggerNs: message.triggerNs ?? undefined,
+        });
+        break;
+      case 'done':
+        host.state = 'done';
+        if (message.error !== undefined) this.stage.notice(message.host, `its part of the query failed: ${message.error}`);
+        else if (!this.stopping) this.stage.notice(message.host, 'its part of the query ended');
+        this.allDone?.();
+        break;
+    }
+  }
+
+  /** Stops the query everywhere; the final result follows once every host is done (or gone). */
+  stop(reason: StopReason = 'stopped'): Promise<void> {
+    this.reason ??= reason;
+    this.stopping ??= (async () => {
+      await this.attached.catch(() => undefined);
+      if (this.renewal) clearInterval(this.renewal);
+      this.client.bus.publish(SUBJECTS.stop, writeMessage({ v: PROTOCOL_VERSION, kind: 'stop', id: this.id }));
+      // Each host sends its last window, then done; a host that died or is cut off is waited for no longer than this.
+      const patienceMs = Math.max(5000, 2 * agentSettings(this.plan, this.options).flushPeriodMs);
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(finish, patienceMs);
+        const check = () => {
+          const waiting = [...this.hosts].filter(([h, s]) => s.state === 'accepted' && this.client.alive(h));
+          if (waiting.length === 0) finish();
+        };
+        function finish(): void {
+          clearTimeout(timer);
+          resolve();
+        }
+        this.allDone = check;
+        check();
+      });
+      this.aligner.finish();
+      this.stage.finish(Date.now() * 1e6, this.finalCoverage());
+      this.shutdown();
+      this.queue.close();
+      this.resolveEnded(this.reason ?? 'stopped');
+    })();
+    return this.stopping;
+  }
+
+  private finalCoverage(): Coverage {
+    const { all } = this.expected();
+    const reporting = all.filter((h) => this.hosts.get(h)!.state === 'done');
+    return { expected: all, reporting, late: [], missing: all.filter((h) => !reporting.includes(h)) };
+  }
+
+  private shutdown(): void {
+    if (this.renewal) clearInterval(this.renewal);
+    this.unsubscribe?.();
+  }
+
+  [Symbol.asyncIterator](): AsyncIterator<QueryMessage> {
+    return this.queue[Symbol.asyncIterator]();
+  }
+}

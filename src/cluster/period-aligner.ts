@@ -1,0 +1,194 @@
+import type { GroupTable } from '../agg/group-table.js';
+import type { Period } from './windows.js';
+
+/** Which hosts a result covers, and which it does not. */
+export interface Coverage {
+  /** Hosts the query runs on (accepted it), joiners included. */
+  readonly expected: readonly string[];
+  /** Hosts whose partials are in the result. */
+  readonly reporting: readonly string[];
+  /** Hosts still alive that had not delivered their partial when the period closed. */
+  readonly late: readonly string[];
+  /** Hosts gone: no heartbeat, stopped, or never answered. */
+  readonly missing: readonly string[];
+}
+
+/** One host's window, already decoded: what the aligner needs of it. */
+export interface HostWindow {
+  readonly host: string;
+  readonly incarnation: string;
+  readonly seq: number;
+  readonly seqEnd: number;
+  readonly part: number;
+  readonly parts: number;
+  readonly startNs: number;
+  readonly endNs: number;
+  readonly droppedEvents: number;
+  readonly table: GroupTable;
+}
+
+interface OpenPeriod {
+  readonly index: number;
+  table: GroupTable;
+  startNs: number;
+  endNs: number;
+  droppedEvents: number;
+  /** host → parts received of its window for this period. */
+  readonly parts: Map<string, { received: number; parts: number }>;
+  /** When its first part arrived (ms), which starts the grace time. */
+  firstArrivalMs: number | undefined;
+}
+
+export interface AlignerHooks {
+  /** A period closed: its merged table and who is in it. */
+  onPeriod(period: Period, coverage: Coverage): void;
+  /** A host's window that came after its period closed (for windows; a running result takes it in the next period). */
+  onLate(host: string, startNs: number, endNs: number): void;
+  /** Hosts expected right now and, of them, which are alive. */
+  expected(): { all: readonly string[]; alive: ReadonlySet<string> };
+  empty(): GroupTable;
+}
+
+/**
+ * Lines up the windows of many hosts into the query's periods. Agents flush
+ * on their own clocks, each from when it attached; the first window of all
+ * sets period 0, and a host's n-th window belongs to period k0 + n, where k0
+ * is where its first window ended relative to that one (a host that attached
+ * a period later starts a period later, and was late before). A period closes
+ * as soon as every live expected host has delivered it, or `graceMs` after its
+ * first part arrived (or a period after the previous one closed, when nothing
+ * comes at all); periods close in order, once `begin()` was called.
+ */
+export class PeriodAligner {
+  private readonly open = new Map<number, OpenPeriod>();
+  /** host → its incarnation and the period of its window seq 0. */
+  private readonly offsets = new Map<string, { incarnation: string; base: number }>();
+  private nextToClose = 0;
+  private lastCloseMs = Date.now();
+  private timer: NodeJS.Timeout | undefined;
+  /** Where the first window of all ended: the end of period 0. */
+  private refEndNs: number | undefined;
+  private started = false;
+
+  constructor(
+    private readonly periodMs: number,
+    private readonly graceMs: number,
+    /** A running result (no window) takes late windows into the next period instead of reporting them. */
+    private readonly running: boolean,
+    private readonly hooks: AlignerHooks,
+  ) {}
+
+  /** Periods start closing from now (call it once every host has answered, so that slow attaches are not late). */
+  begin(): void {
+    this.started = true;
+    this.lastCloseMs = Date.now();
+    this.closeReady();
+  }
+
+  private periodOf(w: HostWindow): number {
+    const periodNs = this.periodMs * 1e6;
+    let offset = this.offsets.get(w.host);
+    if (offset === undefined || offset.incarnation !== w.incarnation) {
+      this.refEndNs ??= w.endNs - (w.seqEnd - w.seq) * periodNs;
+      const endIndex = Math.round((w.endNs - this.refEndNs) / periodNs);
+      offset = { incarnation: w.incarnation, base: endIndex - w.seqEnd };
+      this.offsets.set(w.host, offset);
+    }
+    return offset.base + w.seqEnd;
+  }
+
+  /** Takes one host's window (or part of one). */
+  add(w: HostWindow): void {
+    let index = this.periodOf(w);
+    if (index < this.nextToClose) {
+      if (!this.running) {
+        this.hooks.onLate(w.host, w.startNs, w.endNs);
+        return;
+      }
+      index = this.nextToClose;
+    }
+    const period = this.periodAt(index);
+    period.table.merge(w.table);
+    period.startNs = Math.min(period.startNs, w.startNs);
+    period.endNs = Math.max(period.endNs, w.endNs);
+    period.droppedEvents += w.droppedEvents;
+    const got = period.parts.get(w.host) ?? { received: 0, parts: w.parts };
+    got.received++;
+    period.parts.set(w.host, got);
+    period.firstArrivalMs ??= Date.now();
+    this.closeReady();
+  }
+
+  private periodAt(index: number): OpenPeriod {
+    let period = this.open.get(index);
+    if (period === undefined) {
+      period = { index, table: this.hooks.empty(), startNs: Infinity, endNs: -Infinity, droppedEvents: 0, parts: new Map(), firstArrivalMs: undefined };
+      this.open.set(index, period);
+    }
+    return period;
+  }
+
+  private complete(period: OpenPeriod, alive: ReadonlySet<string>): boolean {
+    for (const host of alive) {
+      const got = period.parts.get(host);
+      if (!got || got.received < got.parts) return false;
+    }
+    return true;
+  }
+
+  /** Closes every period that is due, in order; arms a timer for the next deadline. */
+  closeReady(now = Date.now()): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    if (!this.started) return;
+    while (true) {
+      const period = this.open.get(this.nextToClose);
+      const { alive } = this.hooks.expected();
+      const deadline = (period?.firstArrivalMs ?? this.lastCloseMs + this.periodMs) + this.graceMs;
+      if (period !== undefined && this.complete(period, alive)) {
+        this.close(period);
+        continue;
+      }
+      if (now >= deadline) {
+        this.close(period ?? this.periodAt(this.nextToClose));
+        continue;
+      }
+      this.timer = setTimeout(() => this.closeReady(), deadline - now);
+      this.timer.unref();
+      return;
+    }
+  }
+
+  private close(period: OpenPeriod): void {
+    this.open.delete(period.index);
+    this.nextToClose = period.index + 1;
+    this.lastCloseMs = Date.now();
+    const { all, alive } = this.hooks.expected();
+    const reporting = [...period.parts].filter(([, got]) => got.received >= got.parts).map(([host]) => host);
+    const coverage: Coverage = {
+      expected: [...all],
+      reporting,
+      late: all.filter((h) => alive.has(h) && !reporting.includes(h)),
+      missing: all.filter((h) => !alive.has(h) && !reporting.includes(h)),
+    };
+    const nowNs = Date.now() * 1e6;
+    this.hooks.onPeriod(
+      {
+        table: period.table,
+        startNs: Number.isFinite(period.startNs) ? period.startNs : nowNs - this.periodMs * 1e6,
+        endNs: Number.isFinite(period.endNs) ? period.endNs : nowNs,
+        hosts: reporting,
+        droppedEvents: period.droppedEvents,
+      },
+      coverage,
+    );
+  }
+
+  /** The query is over: closes whatever is open, in order, without waiting. */
+  finish(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    const indexes = [...this.open.keys()].sort((a, b) => a - b);
+    for (const index of indexes) if (index >= this.nextToClose) this.close(this.open.get(index)!);
+  }
+}

@@ -1,0 +1,95 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, rmdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { cgroup2Mount } from '../probes/cgroup.js';
+import { waitingWorkload, type WorkloadResult } from './workload.js';
+
+const MAIN = fileURLToPath(new URL('../cli/main.ts', import.meta.url));
+
+/** A cgroup (v2) of its own for a simulated host: its agent sees only the processes put in it. */
+export class TestCgroup {
+  readonly path: string;
+
+  constructor(name: string) {
+    const mount = cgroup2Mount();
+    if (mount === undefined) throw new Error('no cgroup v2 hierarchy is mounted');
+    this.path = join(mount, `fay-test-${name}-${randomBytes(3).toString('hex')}`);
+    mkdirSync(this.path);
+  }
+
+  /** Runs the test workload inside this cgroup, to completion. */
+  async run(comm: string, ...args: (string | number)[]): Promise<WorkloadResult> {
+    const workload = waitingWorkload(comm, ...args);
+    writeFileSync(join(this.path, 'cgroup.procs'), String(workload.pid));
+    return workload.go();
+  }
+
+  remove(): void {
+    try {
+      rmdirSync(this.path);
+    } catch {
+      // Still has processes (a failed test): left for the next boot.
+    }
+  }
+}
+
+/** A `fay agent` process, started from the sources, that dies with the test. */
+export class TestAgent {
+  private lines: string[] = [];
+  private readonly waiters: { pattern: RegExp; resolve: (line: string) => void }[] = [];
+  readonly exited: Promise<number | null>;
+
+  private constructor(
+    readonly name: string,
+    readonly child: ChildProcess,
+  ) {
+    createInterface({ input: child.stderr! }).on('line', (line) => {
+      this.lines.push(line);
+      for (const w of [...this.waiters]) {
+        if (w.pattern.test(line)) {
+          this.waiters.splice(this.waiters.indexOf(w), 1);
+          w.resolve(line);
+        }
+      }
+    });
+    this.exited = new Promise((resolve) => child.on('close', (code) => resolve(code)));
+  }
+
+  /** Starts an agent and resolves once it is on the bus. */
+  static async start(name: string, url: string, options: { cgroup?: string; heartbeat?: string } = {}): Promise<TestAgent> {
+    const args = ['agent', '--nats', url, '--name', name, ...(options.cgroup ? ['--cgroup', options.cgroup] : []), '--heartbeat', options.heartbeat ?? '200ms'];
+    const child = spawn('setpriv', ['--pdeathsig', 'SIGTERM', process.execPath, '--import', 'tsx', MAIN, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const agent = new TestAgent(name, child);
+    await Promise.race([
+      agent.logged(/ready \(incarnation/),
+      agent.exited.then((code) => Promise.reject(new Error(`agent ${name} exited with ${code}:\n${agent.log}`))),
+    ]);
+    return agent;
+  }
+
+  get log(): string {
+    return this.lines.join('\n');
+  }
+
+  /** Resolves with the first line of the agent's log (from now on, or already logged) matching a pattern. */
+  logged(pattern: RegExp): Promise<string> {
+    const seen = this.lines.find((l) => pattern.test(l));
+    if (seen !== undefined) return Promise.resolve(seen);
+    return new Promise((resolve) => this.waiters.push({ pattern, resolve }));
+  }
+
+  /** Stops it as an operator would (SIGTERM: it removes its probes first). */
+  async stop(): Promise<number | null> {
+    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGTERM');
+    return this.exited;
+  }
+
+  /** Kills it outright, as a crash would. */
+  async kill(): Promise<void> {
+    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGKILL');
+    await this.exited;
+  }
+}

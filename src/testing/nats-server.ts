@@ -1,0 +1,76 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+const SAMPLE_CONFIG = new URL('../../deploy/nats-server.conf', import.meta.url);
+
+/** A port nobody listens on right now, on loopback. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** A real nats-server on loopback, configured from the repository's sample configuration. */
+export class NatsServer {
+  private child: ChildProcess | undefined;
+  private readonly dir = mkdtempSync(join(tmpdir(), 'fay-nats-'));
+  readonly passwords = { agent: randomBytes(12).toString('hex'), client: randomBytes(12).toString('hex') };
+
+  private constructor(readonly port: number) {
+    const config = readFileSync(SAMPLE_CONFIG, 'utf8')
+      .replace(/^listen: .*$/m, `listen: 127.0.0.1:${port}`)
+      .replace('CHANGE-ME-AGENT-PASSWORD', this.passwords.agent)
+      .replace('CHANGE-ME-CLIENT-PASSWORD', this.passwords.client);
+    writeFileSync(join(this.dir, 'nats-server.conf'), config);
+  }
+
+  static async start(): Promise<NatsServer> {
+    const server = new NatsServer(await freePort());
+    await server.launch();
+    return server;
+  }
+
+  /** nats://user:password@127.0.0.1:port for a role; `anonymous` has no credentials. */
+  url(role: 'agent' | 'client' | 'anonymous'): string {
+    if (role === 'anonymous') return `nats://127.0.0.1:${this.port}`;
+    return `nats://fay-${role}:${this.passwords[role]}@127.0.0.1:${this.port}`;
+  }
+
+  /** Starts the server and resolves once it says it is ready. */
+  launch(): Promise<void> {
+    const child = spawn('nats-server', ['-c', join(this.dir, 'nats-server.conf')], { stdio: ['ignore', 'ignore', 'pipe'] });
+    this.child = child;
+    return new Promise((resolve, reject) => {
+      let log = '';
+      child.stderr!.setEncoding('utf8').on('data', (d: string) => {
+        log += d;
+        if (log.includes('Server is ready')) resolve();
+      });
+      child.on('error', reject);
+      child.on('exit', (code) => reject(new Error(`nats-server exited with ${code}:\n${log}`)));
+    });
+  }
+
+  /** Stops the server (SIGKILL: as abruptly as a crash) and waits for it to be gone. */
+  async kill(): Promise<void> {
+    const child = this.child;
+    if (!child || child.exitCode !== null || child.signalCode !== null) return;
+    const gone = new Promise((resolve) => child.once('exit', resolve));
+    child.kill('SIGKILL');
+    await gone;
+  }
+
+  async stop(): Promise<void> {
+    await this.kill();
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
