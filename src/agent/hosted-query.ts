@@ -53,6 +53,12 @@ export class HostedQuery implements MachineSink {
   private stopping: Promise<void> | undefined;
   private endReason = 'its probes finished';
   private expired = false;
+  /**
+   * Whether the client can hear this query's messages. After the bus was lost, not until a
+   * renewal comes: the agent may be back before its client is, and NATS drops messages that
+   * nobody is subscribed to.
+   */
+  private reachable = true;
   private readonly kinds: readonly AggregateKind[];
 
   constructor(
@@ -93,13 +99,24 @@ export class HostedQuery implements MachineSink {
 
   private finish(error: string | undefined): void {
     if (this.lease) clearTimeout(this.lease);
+    // The last word goes out whether or not the client was heard lately: there is no later.
+    this.reachable = true;
     this.resume();
     this.publish({ ...this.from, kind: 'done', windows: this.seq, ...(error !== undefined && { error }) });
     this.hooks.onEnded(error ?? this.endReason, !this.expired);
   }
 
-  /** The client renewed the lease. */
+  /** The bus is gone: hold everything back until the client is heard again. */
+  pause(): void {
+    this.reachable = false;
+  }
+
+  /** The client renewed the lease (so it is there to hear what was held back). */
   renew(): void {
+    if (!this.reachable) {
+      this.reachable = true;
+      this.resume();
+    }
     if (this.lease) clearTimeout(this.lease);
     this.lease = setTimeout(() => {
       this.expired = true;
@@ -109,8 +126,12 @@ export class HostedQuery implements MachineSink {
   }
 
   /** Detaches every probe; the last window and `done` follow. */
-  stop(why: string): Promise<void> {
+  stop(why: string, fromClient = false): Promise<void> {
     this.endReason = why;
+    if (fromClient && !this.reachable) {
+      this.reachable = true;
+      this.resume();
+    }
     this.stopping ??= (async () => {
       if (this.lease) clearTimeout(this.lease);
       await this.running?.stop();
@@ -118,9 +139,9 @@ export class HostedQuery implements MachineSink {
     return this.stopping;
   }
 
-  /** The bus is back: send what was held back, oldest first. */
+  /** Sends what was held back, oldest first, if the client can hear it. */
   resume(): void {
-    if (!this.bus.connected) return;
+    if (!this.bus.connected || !this.reachable) return;
     if (this.pending) {
       const p = this.pending;
       this.pending = undefined;
@@ -138,7 +159,7 @@ export class HostedQuery implements MachineSink {
   window(window: MachineWindow): void {
     const seq = this.seq++;
     const next: PendingWindow = { table: window.table, seq, seqEnd: seq, startNs: window.startNs, endNs: window.endNs, droppedEvents: window.droppedEvents };
-    if (this.bus.connected && this.pending === undefined) {
+    if (this.bus.connected && this.reachable && this.pending === undefined) {
       this.sendWindow(next);
       return;
     }
@@ -176,7 +197,7 @@ export class HostedQuery implements MachineSink {
   }
 
   private send(kind: 'events' | 'dump' | 'notice', message: AgentMessage, rows: number): void {
-    if (this.bus.connected && this.buffered.length === 0) {
+    if (this.bus.connected && this.reachable && this.buffered.length === 0) {
       this.publish(message);
       return;
     }

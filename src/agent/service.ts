@@ -76,10 +76,9 @@ export class AgentService {
       this.bus.subscribe(SUBJECTS.ping, (data, reply) => this.receive(data, reply)),
     );
     this.bus.onStatus((status) => {
-      if (status === 'reconnected') {
-        this.announce('hello');
-        for (const q of this.queries.values()) q.resume();
-      }
+      if (status === 'reconnected') this.announce('hello');
+      // Queries send again once their client renews: see HostedQuery.reachable.
+      if (status === 'disconnected') for (const q of this.queries.values()) q.pause();
     });
     this.announce('hello');
     this.heartbeat = setInterval(() => this.announce('heartbeat'), this.heartbeatMs);
@@ -129,7 +128,7 @@ export class AgentService {
         this.lease(message.spec);
         return;
       case 'stop':
-        void this.queries.get(message.id)?.stop('stopped by its client');
+        void this.queries.get(message.id)?.stop('stopped by its client', true);
         return;
     }
   }

@@ -133,6 +133,20 @@ export class ClusterQueryRun implements QueryHandle {
     lease();
     this.renewal = setInterval(lease, Math.max(100, this.spec.leaseMs / 3));
     this.renewal.unref();
+    // Back on the bus: renew at once (agents hold their windows back until they hear from us), and say
+    // what may be missing: agents that stayed connected sent windows nobody was there to receive.
+    let lostAt: number | undefined;
+    this.client.bus.onStatus((status) => {
+      if (this.stopping && status !== 'reconnected') return;
+      if (status === 'disconnected') lostAt = Date.now();
+      if (status === 'reconnected') {
+        lease();
+        if (lostAt !== undefined) {
+          this.stage.notice(this.client.name, `this client was off the bus for ${Date.now() - lostAt} ms; hosts that stayed on it may have sent windows it did not receive`);
+        }
+        lostAt = undefined;
+      }
+    });
 
     const timeoutMs = this.options.answerTimeoutMs ?? 15_000;
     await new Promise<void>((resolve) => {
@@ -219,6 +233,8 @@ export class ClusterQueryRun implements QueryHandle {
         if (message.error !== undefined) this.stage.notice(message.host, `its part of the query failed: ${message.error}`);
         else if (!this.stopping) this.stage.notice(message.host, 'its part of the query ended');
         this.allDone?.();
+        // Stopped everywhere (fay stop, or every probe finished): the query is over here too.
+        if (!this.stopping && [...this.hosts.values()].every((h) => h.state === 'done' || h.state === 'refused')) void this.stop();
         break;
     }
   }

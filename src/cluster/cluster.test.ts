@@ -1,13 +1,50 @@
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { NatsBus } from '../bus/nats.js';
 import { TestAgent, TestCgroup } from '../testing/cluster.js';
 import { bpftraceProcesses, loadedBpfPrograms, newBpfPrograms, processesGone } from '../testing/kernel-state.js';
 import { NatsServer } from '../testing/nats-server.js';
+import { runFay, startFay } from '../testing/cli.js';
 import { collect, rowsOf } from '../testing/query.js';
 import { ClusterClient } from './cluster-client.js';
-import type { ResultMessage } from './cluster-stage.js';
-import { localRegistry } from './embedded.js';
+import type { QueryMessage, ResultMessage } from './cluster-stage.js';
+import { localRegistry, type QueryHandle } from './embedded.js';
+
+/** Reads a run's messages until one satisfies `test`; fails after timeoutMs (a bound, not a wait). */
+async function until<T extends QueryMessage>(reader: AsyncIterator<QueryMessage>, test: (m: QueryMessage) => m is T, timeoutMs = 20_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const next = await Promise.race([reader.next(), new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), deadline - Date.now()).unref())]);
+    if (next === 'timeout' || next.done) break;
+    if (test(next.value)) return next.value;
+  }
+  throw new Error('the awaited message did not come');
+}
+
+/** The parent of a process. */
+function parentOf(pid: number): number {
+  try {
+    return Number(readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')[1]);
+  } catch {
+    return 0;
+  }
+}
+
+const isResult = (test: (r: ResultMessage) => boolean) => (m: QueryMessage): m is ResultMessage => m.kind === 'result' && test(m);
+
+/** Total of a count() by host result, per host. */
+function countsByHost(result: ResultMessage | undefined): Record<string, number> {
+  return Object.fromEntries(rowsOf(result).map((r) => [r.host as string, r.count as number]));
+}
+
+/** Reads a run to its end, returning its final complete result. */
+async function finalOf(run: QueryHandle, reader: AsyncIterator<QueryMessage>): Promise<ResultMessage | undefined> {
+  await run.stop();
+  let last: ResultMessage | undefined;
+  for (let next = await reader.next(); !next.done; next = await reader.next()) if (next.value.kind === 'result' && next.value.complete) last = next.value;
+  return last;
+}
 
 /** Simulated hosts: an agent each, scoped to a cgroup of its own, so that each sees only its own workload. */
 const HOSTS = ['host-a', 'host-b', 'host-c'] as const;
@@ -48,5 +85,112 @@ describe('one query across several agents on a real NATS server', () => {
     const final = result.final as ResultMessage;
     assert.deepEqual(final.coverage, { expected: [...HOSTS], reporting: [...HOSTS], late: [], missing: [] });
     assert.deepEqual(newBpfPrograms(programsBefore), [], 'every probe removed at the end');
+  });
+
+  it('goes on without an agent killed mid-query, which it marks missing, the others exact', async () => {
+    const cgroup = new TestCgroup('host-doomed');
+    const doomed = await TestAgent.start('host-doomed', nats.url('agent'), { cgroup: cgroup.path });
+    try {
+      const run = client.run('syscall:getppid | count() by host', { refreshMs: 300, hosts: ['host-a', 'host-doomed'] });
+      const reader = run[Symbol.asyncIterator]();
+      await run.attached;
+      await Promise.all([cgroups.get('host-a')!.run('fay-cl', 'getppid', 1000), cgroup.run('fay-cl', 'getppid', 2000)]);
+      await until(reader, isResult((r) => countsByHost(r)['host-doomed'] === 2000 && countsByHost(r)['host-a'] === 1000));
+      const itsProbes = bpftraceProcesses().filter((pid) => parentOf(pid) === doomed.child.pid);
+      assert.equal(itsProbes.length, 1, 'its bpftrace runs');
+      await doomed.kill();
+      await cgroups.get('host-a')!.run('fay-cl', 'getppid', 500);
+      const missing = await until(reader, isResult((r) => r.coverage?.missing.includes('host-doomed') === true));
+      assert.deepEqual(missing.coverage?.reporting, ['host-a']);
+      const final = await finalOf(run, reader);
+      assert.deepEqual(countsByHost(final), { 'host-a': 1500, 'host-doomed': 2000 }, 'what the lost host reported before stays in');
+      assert.deepEqual(final?.coverage?.missing, ['host-doomed']);
+      // Its probes died with it (bpftrace gets a death signal from its agent).
+      await processesGone(itsProbes, 5000);
+    } finally {
+      await doomed.kill();
+      cgroup.remove();
+    }
+  });
+
+  it('resumes results after the NATS server restarts mid-query, losing nothing', async () => {
+    const run = client.run('syscall:getppid | count() by host', { refreshMs: 300, hosts: ['host-b'] });
+    const reader = run[Symbol.asyncIterator]();
+    await run.attached;
+    await cgroups.get('host-b')!.run('fay-cl', 'getppid', 1000);
+    await until(reader, isResult((r) => countsByHost(r)['host-b'] === 1000));
+    await nats.kill();
+    // The probes stay (the lease outlasts a short outage); the agent holds its windows back meanwhile.
+    await cgroups.get('host-b')!.run('fay-cl', 'getppid', 2000);
+    await nats.launch();
+    await cgroups.get('host-b')!.run('fay-cl', 'getppid', 4000);
+    await until(reader, isResult((r) => countsByHost(r)['host-b'] === 7000));
+    const final = await finalOf(run, reader);
+    assert.deepEqual(countsByHost(final), { 'host-b': 7000 });
+  });
+
+  it('removes every probe on every agent within the lease when its client dies', async () => {
+    const before = loadedBpfPrograms();
+    const fay = startFay(['query', '--cluster', nats.url('client'), '--json', '--every', '500ms', '--hosts', 'host-a,host-c', 'syscall:getppid | count() by host']);
+    assert.ok(await fay.nextLine(), 'the query runs and reports');
+    assert.ok(newBpfPrograms(before).length > 0, 'probes are loaded');
+    const agentPids = ['host-a', 'host-c'].map((h) => agents.get(h)!.child.pid);
+    const bpftraces = bpftraceProcesses().filter((pid) => agentPids.includes(parentOf(pid)));
+    assert.equal(bpftraces.length, 2, 'one bpftrace per agent');
+    fay.child.kill('SIGKILL');
+    await fay.exit;
+    const killedAt = Date.now();
+    // The lease is 3 periods, at least 3 s: a bound, so the wait has one too.
+    await processesGone(bpftraces, 3000 + 2000);
+    const took = Date.now() - killedAt;
+    assert.deepEqual(newBpfPrograms(before), []);
+    assert.ok(took < 5000, `removed after ${took} ms`);
+    await Promise.all(['host-a', 'host-c'].map((h) => agents.get(h)!.logged(/lease ran out/)));
+  });
+
+  it('lists running queries and stops one from another client', async () => {
+    const run = client.run('syscall:getppid | count() by host', { refreshMs: 300 });
+    const reader = run[Symbol.asyncIterator]();
+    await run.attached;
+    const ps = await runFay(['ps', '--cluster', nats.url('client'), '--json']);
+    assert.equal(ps.code, 0, ps.stderr);
+    const listed = ps.lines.map((l) => JSON.parse(l) as { id: string; hosts: string[]; text: string });
+    const mine = listed.find((q) => q.id === run.id);
+    assert.deepEqual(mine?.hosts.sort(), [...HOSTS]);
+    assert.equal(mine?.text, 'syscall:getppid | count() by host');
+    const stop = await runFay(['stop', '--cluster', nats.url('client'), run.id]);
+    assert.equal(stop.code, 0, stop.stderr);
+    // Stopped by somebody else: the run ends by itself, with a final result from every host.
+    for (let next = await reader.next(); !next.done; next = await reader.next()) {
+      // Drain to the end.
+    }
+    assert.equal(await run.ended, 'stopped');
+  });
+
+  it('refuses connections without valid credentials, and messages a role may not send', async () => {
+    await assert.rejects(NatsBus.connect({ url: nats.url('client').replace(/:[0-9a-f]+@/, ':wrong@'), name: 'intruder' }), /refused these credentials/);
+    await assert.rejects(NatsBus.connect({ url: nats.url('anonymous'), name: 'intruder' }), /needs NATS credentials/);
+
+    const run = client.run('syscall:getppid | count() by host', { refreshMs: 300, hosts: ['host-c'] });
+    const reader = run[Symbol.asyncIterator]();
+    await run.attached;
+    // A client posing as an agent: the server refuses to carry it.
+    const impostor = await NatsBus.connect({ url: nats.url('client'), name: 'impostor' });
+    const forged = { v: 1, kind: 'window', id: run.id, host: 'host-c', incarnation: 'x', seq: 0, seqEnd: 0, part: 0, parts: 1, startNs: 0, endNs: 0, droppedEvents: 0, table: { v: 1, arity: 1, keys: ['host-c'], states: [[1_000_000]] } };
+    impostor.publish(`fay.results.${run.id}`, Buffer.from(JSON.stringify(forged)));
+    await impostor.flush();
+    // An agent sending garbage: dropped and counted, nothing breaks.
+    const broken = await NatsBus.connect({ url: nats.url('agent'), name: 'broken agent' });
+    const rejectedBefore = client.rejected;
+    broken.publish(`fay.results.${run.id}`, Buffer.from('{"v":1,"kind":"window","id":"nonsense'));
+    broken.publish(`fay.results.${run.id}`, Buffer.from(JSON.stringify({ ...forged, v: 99 })));
+    await broken.flush();
+    await cgroups.get('host-c')!.run('fay-cl', 'getppid', 1234);
+    await until(reader, isResult((r) => countsByHost(r)['host-c'] === 1234));
+    const final = await finalOf(run, reader);
+    assert.deepEqual(countsByHost(final), { 'host-c': 1234 }, 'the forged window is not in it');
+    assert.equal(client.rejected - rejectedBefore, 2);
+    await impostor.close();
+    await broken.close();
   });
 });
