@@ -51,7 +51,7 @@ export class NatsServer {
     this.child = child;
     return new Promise((resolve, reject) => {
       let log = '';
-      child.stderr!.setEncoding('utf8').on('data', (d: string) => {
+      child.stderr.setEncoding('utf8').on('data', (d: string) => {
         log += d;
         if (log.includes('Server is ready')) resolve();
       });
