@@ -1,10 +1,13 @@
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { NatsBus } from '../bus/nats.js';
 import { TestAgent, TestCgroup } from '../testing/cluster.js';
 import { bpftraceProcesses, loadedBpfPrograms, newBpfPrograms, processesGone } from '../testing/kernel-state.js';
 import { NatsServer } from '../testing/nats-server.js';
+import { TestNetns } from '../testing/netns.js';
+import { startNodeTarget } from '../testing/node-target.js';
 import { runFay, startFay } from '../testing/cli.js';
 import { collect, rowsOf } from '../testing/query.js';
 import { ClusterClient } from './cluster-client.js';
@@ -137,6 +140,7 @@ describe('one query across several agents on a real NATS server', () => {
     const agentPids = ['host-a', 'host-c'].map((h) => agents.get(h)!.child.pid);
     const bpftraces = bpftraceProcesses().filter((pid) => agentPids.includes(parentOf(pid)));
     assert.equal(bpftraces.length, 2, 'one bpftrace per agent');
+    const marks = ['host-a', 'host-c'].map((h) => agents.get(h)!.mark());
     fay.child.kill('SIGKILL');
     await fay.exit;
     const killedAt = Date.now();
@@ -145,7 +149,27 @@ describe('one query across several agents on a real NATS server', () => {
     const took = Date.now() - killedAt;
     assert.deepEqual(newBpfPrograms(before), []);
     assert.ok(took < 5000, `removed after ${took} ms`);
-    await Promise.all(['host-a', 'host-c'].map((h) => agents.get(h)!.logged(/lease ran out/)));
+    await Promise.all(['host-a', 'host-c'].map((h, i) => agents.get(h)!.logged(/lease ran out/, marks[i])));
+  });
+
+  it('takes its probes out of live Node.js processes too when its client dies', async () => {
+    const app = await startNodeTarget('app.cjs');
+    try {
+      writeFileSync(join(cgroups.get('host-a')!.path, 'cgroup.procs'), String(app.pid));
+      const fay = startFay(['query', '--cluster', nats.url('client'), '--json', '--every', '500ms', '--hosts', 'host-a', 'js:*:./lib.cjs#query | count() by host']);
+      assert.ok(await fay.nextLine(), 'the query runs and reports');
+      assert.equal(await app.run('query', 5), '8');
+      assert.equal((JSON.parse(await app.run('state', 0)) as { querySourceOriginal: boolean }).querySourceOriginal, false, 'instrumented');
+      const mark = agents.get('host-a')!.mark();
+      fay.child.kill('SIGKILL');
+      await fay.exit;
+      const killedAt = Date.now();
+      await agents.get('host-a')!.logged(/query \S+ ended: its lease ran out/, mark);
+      assert.ok(Date.now() - killedAt < 5000);
+      assert.deepEqual(JSON.parse(await app.run('state', 0)), { statSyncOriginal: true, parseOriginal: true, querySourceOriginal: true, serverEmitInherited: true });
+    } finally {
+      await app.stop();
+    }
   });
 
   it('lists running queries and stops one from another client', async () => {
@@ -192,5 +216,52 @@ describe('one query across several agents on a real NATS server', () => {
     assert.equal(client.rejected - rejectedBefore, 2);
     await impostor.close();
     await broken.close();
+  });
+});
+
+describe('a host cut off from the network', () => {
+  let netns: TestNetns;
+  let nats: NatsServer;
+  let far: TestAgent;
+  let near: TestAgent;
+  let client: ClusterClient;
+  const cgroups = { far: new TestCgroup('far'), near: new TestCgroup('near') };
+
+  before(async () => {
+    netns = new TestNetns();
+    // The server listens on this side of the namespace's link, where the near agent and the client reach it too.
+    nats = await NatsServer.start(netns.hostAddress);
+    [far, near] = await Promise.all([
+      TestAgent.start('host-far', nats.url('agent'), { cgroup: cgroups.far.path, heartbeat: '1s', prefix: netns.exec }),
+      TestAgent.start('host-near', nats.url('agent'), { cgroup: cgroups.near.path }),
+    ]);
+    client = new ClusterClient(await NatsBus.connect({ url: nats.url('client'), name: 'test client' }), localRegistry());
+  });
+
+  after(async () => {
+    netns?.restore();
+    await client?.close();
+    await Promise.all([far?.stop(), near?.stop()]);
+    await nats?.stop();
+    netns?.remove();
+    cgroups.far.remove();
+    cgroups.near.remove();
+  });
+
+  it('marks it late, then missing, while the other host goes on', async () => {
+    const run = client.run('syscall:getppid | count() by host', { refreshMs: 400 });
+    const reader = run[Symbol.asyncIterator]();
+    await run.attached;
+    await Promise.all([cgroups.far.run('fay-cl', 'getppid', 300), cgroups.near.run('fay-cl', 'getppid', 400)]);
+    await until(reader, isResult((r) => countsByHost(r)['host-far'] === 300 && countsByHost(r)['host-near'] === 400));
+    netns.cut();
+    // Heartbeats every second: for up to three seconds it is late (alive, but silent), then missing.
+    await until(reader, isResult((r) => r.coverage?.late.includes('host-far') === true && r.coverage.reporting.includes('host-near')));
+    await cgroups.near.run('fay-cl', 'getppid', 600);
+    const missing = await until(reader, isResult((r) => r.coverage?.missing.includes('host-far') === true));
+    assert.deepEqual(missing.coverage?.reporting, ['host-near']);
+    const final = await finalOf(run, reader);
+    assert.deepEqual(countsByHost(final), { 'host-far': 300, 'host-near': 1000 });
+    assert.deepEqual(final?.coverage?.missing, ['host-far']);
   });
 });

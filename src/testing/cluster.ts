@@ -58,10 +58,11 @@ export class TestAgent {
     this.exited = new Promise((resolve) => child.on('close', (code) => resolve(code)));
   }
 
-  /** Starts an agent and resolves once it is on the bus. */
-  static async start(name: string, url: string, options: { cgroup?: string; heartbeat?: string } = {}): Promise<TestAgent> {
+  /** Starts an agent (inside a network namespace, with its `exec` as prefix) and resolves once it is on the bus. */
+  static async start(name: string, url: string, options: { cgroup?: string; heartbeat?: string; prefix?: readonly string[] } = {}): Promise<TestAgent> {
     const args = ['agent', '--nats', url, '--name', name, ...(options.cgroup ? ['--cgroup', options.cgroup] : []), '--heartbeat', options.heartbeat ?? '200ms'];
-    const child = spawn('setpriv', ['--pdeathsig', 'SIGTERM', process.execPath, '--import', 'tsx', MAIN, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const command = [...(options.prefix ?? []), 'setpriv', '--pdeathsig', 'SIGTERM', process.execPath, '--import', 'tsx', MAIN, ...args];
+    const child = spawn(command[0]!, command.slice(1), { stdio: ['ignore', 'ignore', 'pipe'] });
     const agent = new TestAgent(name, child);
     await Promise.race([
       agent.logged(/ready \(incarnation/),
@@ -74,9 +75,14 @@ export class TestAgent {
     return this.lines.join('\n');
   }
 
-  /** Resolves with the first line of the agent's log (from now on, or already logged) matching a pattern. */
-  logged(pattern: RegExp): Promise<string> {
-    const seen = this.lines.find((l) => pattern.test(l));
+  /** How many lines it has logged so far: a mark to pass to logged(). */
+  mark(): number {
+    return this.lines.length;
+  }
+
+  /** Resolves with the first line of the agent's log from line `from` on (already logged, or to come) matching a pattern. */
+  logged(pattern: RegExp, from = 0): Promise<string> {
+    const seen = this.lines.slice(from).find((l) => pattern.test(l));
     if (seen !== undefined) return Promise.resolve(seen);
     return new Promise((resolve) => this.waiters.push({ pattern, resolve }));
   }

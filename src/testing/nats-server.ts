@@ -25,24 +25,28 @@ export class NatsServer {
   private readonly dir = mkdtempSync(join(tmpdir(), 'fay-nats-'));
   readonly passwords = { agent: randomBytes(12).toString('hex'), client: randomBytes(12).toString('hex') };
 
-  private constructor(readonly port: number) {
+  private constructor(
+    readonly port: number,
+    /** The address it listens on: loopback, or this side of a test network namespace's link. */
+    readonly address: string,
+  ) {
     const config = readFileSync(SAMPLE_CONFIG, 'utf8')
-      .replace(/^listen: .*$/m, `listen: 127.0.0.1:${port}`)
+      .replace(/^listen: .*$/m, `listen: ${address}:${port}`)
       .replace('CHANGE-ME-AGENT-PASSWORD', this.passwords.agent)
       .replace('CHANGE-ME-CLIENT-PASSWORD', this.passwords.client);
     writeFileSync(join(this.dir, 'nats-server.conf'), config);
   }
 
-  static async start(): Promise<NatsServer> {
-    const server = new NatsServer(await freePort());
+  static async start(address = '127.0.0.1'): Promise<NatsServer> {
+    const server = new NatsServer(await freePort(), address);
     await server.launch();
     return server;
   }
 
-  /** nats://user:password@127.0.0.1:port for a role; `anonymous` has no credentials. */
+  /** nats://user:password@address:port for a role; `anonymous` has no credentials. */
   url(role: 'agent' | 'client' | 'anonymous'): string {
-    if (role === 'anonymous') return `nats://127.0.0.1:${this.port}`;
-    return `nats://fay-${role}:${this.passwords[role]}@127.0.0.1:${this.port}`;
+    if (role === 'anonymous') return `nats://${this.address}:${this.port}`;
+    return `nats://fay-${role}:${this.passwords[role]}@${this.address}:${this.port}`;
   }
 
   /** Starts the server and resolves once it says it is ready. */
