@@ -9,8 +9,9 @@ import type { RecordingDump } from '../probes/provider.js';
 import type { CompiledQuery, RunningQuery } from './agent.js';
 import type { MachineSink, MachineWindow } from './machine-stage.js';
 
-/** Event rows per message. */
+/** Event rows per message, at most; fewer go out after EVENT_BATCH_MS. */
 const ROWS_PER_MESSAGE = 2000;
+const EVENT_BATCH_MS = 50;
 /** Event rows kept while the bus is away; beyond, they are dropped and counted. */
 const MAX_BUFFERED_ROWS = 20_000;
 /** Aim for messages well under the limit, compressed. */
@@ -60,6 +61,9 @@ export class HostedQuery implements MachineSink {
    */
   private reachable = true;
   private readonly kinds: readonly AggregateKind[];
+  /** Event rows not sent yet: batched, so that a message carries many. */
+  private batch: { columns: string[]; rows: unknown[][] } | undefined;
+  private batchTimer: NodeJS.Timeout | undefined;
 
   constructor(
     readonly spec: QuerySpec,
@@ -99,6 +103,7 @@ export class HostedQuery implements MachineSink {
 
   private finish(error: string | undefined): void {
     if (this.lease) clearTimeout(this.lease);
+    this.sendBatch();
     // The last word goes out whether or not the client was heard lately: there is no later.
     this.reachable = true;
     this.resume();
@@ -214,13 +219,27 @@ export class HostedQuery implements MachineSink {
     const output = this.plan.cluster.output;
     if (output.kind !== 'Events') return;
     const columns = output.columns.map((c) => c.name);
-    for (let i = 0; i < rows.length; i += ROWS_PER_MESSAGE) {
-      const chunk = rows.slice(i, i + ROWS_PER_MESSAGE).map((r) => columns.map((c) => r[c] ?? null));
-      this.send('events', { ...this.from, kind: 'events', columns, rows: chunk, dropped: 0 }, chunk.length);
+    this.batch ??= { columns, rows: [] };
+    for (const r of rows) {
+      this.batch.rows.push(columns.map((c) => r[c] ?? null));
+      if (this.batch.rows.length >= ROWS_PER_MESSAGE) this.sendBatch();
+    }
+    if (this.batch && this.batch.rows.length > 0 && this.batchTimer === undefined) {
+      this.batchTimer = setTimeout(() => this.sendBatch(), EVENT_BATCH_MS);
     }
   }
 
+  private sendBatch(): void {
+    if (this.batchTimer) clearTimeout(this.batchTimer);
+    this.batchTimer = undefined;
+    const batch = this.batch;
+    this.batch = undefined;
+    if (batch && batch.rows.length > 0) this.send('events', { ...this.from, kind: 'events', columns: batch.columns, rows: batch.rows, dropped: 0 }, batch.rows.length);
+  }
+
   notice(_host: string, message: string): void {
+    // In order: events before the notice that follows them (e.g. a count of dropped ones).
+    this.sendBatch();
     this.send('notice', { ...this.from, kind: 'notice', message: message.slice(0, 8192) }, 0);
   }
 

@@ -1,7 +1,7 @@
 import { gunzipSync, gzipSync } from 'node:zlib';
 
-/** Messages bigger than this travel gzipped (JSON of partials compresses about 4×). */
-const COMPRESS_ABOVE = 16 * 1024;
+/** Messages bigger than this travel gzipped when that makes them smaller (JSON of partials shrinks 3–10×). */
+const COMPRESS_ABOVE = 512;
 const GZIP_MAGIC = [0x1f, 0x8b];
 
 /** A message from the bus that could not be read: too big, not JSON, or not a message Fay knows. */
@@ -12,7 +12,9 @@ export class BusMessageError extends Error {
 /** A message as bytes on the bus: JSON, gzipped when large. */
 export function encodeMessage(message: unknown): Uint8Array {
   const json = Buffer.from(JSON.stringify(message), 'utf8');
-  return json.length > COMPRESS_ABOVE ? gzipSync(json) : json;
+  if (json.length <= COMPRESS_ABOVE) return json;
+  const packed = gzipSync(json);
+  return packed.length < json.length ? packed : json;
 }
 
 /** Bytes from the bus back to a value; throws BusMessageError. `maxBytes` bounds the decompressed size too. */

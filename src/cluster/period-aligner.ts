@@ -35,9 +35,13 @@ interface OpenPeriod {
   droppedEvents: number;
   /** host → parts received of its window for this period. */
   readonly parts: Map<string, { received: number; parts: number }>;
-  /** When its first part arrived (ms), which starts the grace time. */
+  /** When its first part arrived (ms), which starts the grace time, and its latest. */
   firstArrivalMs: number | undefined;
+  lastArrivalMs: number;
 }
+
+/** Parts still arriving this recently keep a period open past its grace (up to a period more). */
+const QUIET_MS = 50;
 
 export interface AlignerHooks {
   /** A period closed: its merged table and who is in it. */
@@ -116,13 +120,14 @@ export class PeriodAligner {
     got.received++;
     period.parts.set(w.host, got);
     period.firstArrivalMs ??= Date.now();
+    period.lastArrivalMs = Date.now();
     this.closeReady();
   }
 
   private periodAt(index: number): OpenPeriod {
     let period = this.open.get(index);
     if (period === undefined) {
-      period = { index, table: this.hooks.empty(), startNs: Infinity, endNs: -Infinity, droppedEvents: 0, parts: new Map(), firstArrivalMs: undefined };
+      period = { index, table: this.hooks.empty(), startNs: Infinity, endNs: -Infinity, droppedEvents: 0, parts: new Map(), firstArrivalMs: undefined, lastArrivalMs: 0 };
       this.open.set(index, period);
     }
     return period;
@@ -144,7 +149,11 @@ export class PeriodAligner {
     while (true) {
       const period = this.open.get(this.nextToClose);
       const { alive } = this.hooks.expected();
-      const deadline = (period?.firstArrivalMs ?? this.lastCloseMs + this.periodMs) + this.graceMs;
+      let deadline = (period?.firstArrivalMs ?? this.lastCloseMs + this.periodMs) + this.graceMs;
+      // Still arriving (a busy client reads hundreds of windows one after another): wait until they stop.
+      if (period?.firstArrivalMs !== undefined) {
+        deadline = Math.max(deadline, Math.min(period.lastArrivalMs + QUIET_MS, period.firstArrivalMs + this.graceMs + this.periodMs));
+      }
       if (period !== undefined && this.complete(period, alive)) {
         this.close(period);
         continue;
