@@ -23,6 +23,7 @@ export interface HostedQueryHooks {
   /** `final`: it must not be started again by renewals still on their way (stopped by its client, or failed). */
   onEnded(why: string, final: boolean): void;
   reasonOf(error: unknown): string;
+  refusal(error: unknown): Pick<Extract<AgentMessage, { kind: 'status' }>, 'reason' | 'hint' | 'exitCode'>;
 }
 
 type From = Pick<AgentMessage, 'v' | 'id' | 'host' | 'incarnation'>;
@@ -91,7 +92,7 @@ export class HostedQuery implements MachineSink {
       },
       (error: unknown) => {
         this.endReason = `it could not attach: ${this.hooks.reasonOf(error)}`;
-        this.publish({ ...this.from, kind: 'status', state: 'refused', reason: this.hooks.reasonOf(error) });
+        this.publish({ ...this.from, kind: 'status', state: 'refused', ...this.hooks.refusal(error) });
         this.hooks.onRefused(error);
       },
     );

@@ -29,10 +29,16 @@ export interface AgentServiceOptions {
   readonly log?: (line: string) => void;
 }
 
-/** What a user error says, with its hint, as one line for the client. */
+/** What a user error says, with its hint, as one line for the log. */
 function reasonOf(error: unknown): string {
   if (error instanceof FayError) return error.hint ? `${error.message} (${error.hint})` : error.message;
   return error instanceof Error ? error.message : String(error);
+}
+
+/** A refusal as the client gets it: the message, and for a user's error its hint and exit code. */
+export function refusal(error: unknown): { reason: string; hint?: string; exitCode?: 2 | 3 } {
+  if (error instanceof FayError) return { reason: error.message, ...(error.hint !== undefined && { hint: error.hint }), exitCode: error.exitCode };
+  return { reason: error instanceof Error ? error.message : String(error) };
 }
 
 /**
@@ -160,7 +166,7 @@ export class AgentService {
     } catch (error) {
       this.log(`refused query ${spec.id} from ${spec.client}: ${reasonOf(error)}`);
       this.ended.set(spec.id, Date.now() + spec.leaseMs * 2);
-      publish({ ...from, kind: 'status', state: 'refused', reason: reasonOf(error) });
+      publish({ ...from, kind: 'status', state: 'refused', ...refusal(error) });
       return;
     }
     const hosted = new HostedQuery(spec, plan, compiled, this.bus, from, {
@@ -174,6 +180,7 @@ export class AgentService {
         this.log(`query ${spec.id} ended: ${why}`);
       },
       reasonOf,
+      refusal,
     });
     this.queries.set(spec.id, hosted);
     hosted.start();

@@ -90,7 +90,15 @@ const cells = z.array(z.array(z.unknown()).max(1024)).max(100_000);
 const fromAgent = { v, id: queryId, host: name, incarnation: text(64) };
 
 export const AgentMessage = z.discriminatedUnion('kind', [
-  z.object({ ...fromAgent, kind: z.literal('status'), state: z.enum(['accepted', 'refused']), reason: text(8192).optional() }),
+  z.object({
+    ...fromAgent,
+    kind: z.literal('status'),
+    state: z.enum(['accepted', 'refused']),
+    reason: text(8192).optional(),
+    /** For a refusal the user caused or can fix: what to do next, and the exit code it means (2 usage, 3 machine). */
+    hint: text(4096).optional(),
+    exitCode: z.union([z.literal(2), z.literal(3)]).optional(),
+  }),
   z.object({
     ...fromAgent,
     kind: z.literal('window'),

@@ -16,8 +16,9 @@ function isStack(cell: Cell | undefined): boolean {
 }
 
 /** The heading of a result: what period it covers and from how many hosts. */
-/** Which hosts a cluster result covers: `3/3 hosts`, or `2/3 hosts (late: b) (missing: c)`. */
+/** Which hosts a result covers: `3/3 hosts`, `2/3 hosts (late: b) (missing: c)`, or one host's name. */
 export function coverageText(coverage: Coverage): string {
+  if (coverage.expected.length === 1 && coverage.reporting.length === 1) return coverage.reporting[0]!;
   const late = coverage.late.length > 0 ? ` (late: ${coverage.late.join(', ')})` : '';
   const missing = coverage.missing.length > 0 ? ` (missing: ${coverage.missing.join(', ')})` : '';
   return `${coverage.reporting.length}/${coverage.expected.length} hosts${late}${missing}`;

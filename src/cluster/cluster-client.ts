@@ -59,8 +59,12 @@ export class ClusterClient {
     return [...this.agents.values()].filter((a) => this.alive(a.announcement.host)).map((a) => a.announcement);
   }
 
-  /** Asks every agent to announce itself and waits until answers stop coming (quietMs), at most maxMs. */
-  async discover(quietMs = 150, maxMs = 2000): Promise<AgentAnnouncement[]> {
+  /**
+   * Asks every agent to announce itself and waits until answers stop coming (quietMs), at most
+   * maxMs, or until `expect` agents answered.
+   */
+  async discover(expect = Infinity, quietMs = 150, maxMs = 2000): Promise<AgentAnnouncement[]> {
+    let answers = 0;
     const inbox = this.bus.inbox();
     await new Promise<void>((resolve) => {
       const deadline = setTimeout(done, maxMs);
@@ -69,6 +73,7 @@ export class ClusterClient {
         this.hear(data);
         clearTimeout(quiet);
         quiet = setTimeout(done, quietMs);
+        if (++answers >= expect) done();
       });
       function done(): void {
         clearTimeout(deadline);

@@ -11,7 +11,7 @@ import { planStages, type StagedPlan } from '../plan/planner.js';
 import { compileQuery } from '../query/compile.js';
 import type { ClusterClient } from './cluster-client.js';
 import { ClusterStage, type QueryMessage } from './cluster-stage.js';
-import type { QueryHandle, RunOptions, StopReason } from './embedded.js';
+import type { QueryHandle, RunOptions, StopReason } from './query-handle.js';
 import { MessageQueue } from './message-queue.js';
 import { PeriodAligner, type Coverage } from './period-aligner.js';
 
@@ -20,8 +20,10 @@ export interface ClusterRunOptions extends RunOptions {
   readonly hosts?: readonly string[];
   /** How long agents keep the query without a renewal; default 3 periods, at least 3 s. */
   readonly leaseMs?: number;
-  /** How long every agent has to answer (attach or refuse) before it counts as missing. */
+  /** How long every agent has to answer (attach or refuse) before it counts as missing. Default 60 s. */
   readonly answerTimeoutMs?: number;
+  /** How many agents to expect: discovery ends as soon as that many answered (the embedded bus has one). */
+  readonly expectAgents?: number;
 }
 
 /** What the client knows of one host in one query. */
@@ -29,6 +31,23 @@ interface HostState {
   state: 'waiting' | 'accepted' | 'refused' | 'done';
   incarnation?: string;
   reason?: string;
+  hint?: string;
+  exitCode?: 2 | 3;
+}
+
+/** The error to raise when every host refused: the agents' own kind of error when they agree. */
+function refusedEverywhere(refused: readonly [string, HostState][]): Error {
+  const reasons = new Set(refused.map(([, s]) => s.reason ?? 'refused'));
+  if (reasons.size === 1) {
+    const [, first] = refused[0]!;
+    const where = refused.length > 1 ? ` (on ${refused.map(([h]) => h).join(', ')})` : '';
+    const message = `${first.reason ?? 'refused'}${where}`;
+    const options = first.hint !== undefined ? { hint: first.hint } : {};
+    if (first.exitCode === 3) return new EnvironmentError(message, options);
+    if (first.exitCode === 2) return new UsageError(message, options);
+    return new Error(message);
+  }
+  return new UsageError(`every agent refused the query: ${refused.map(([h, s]) => `${h}: ${s.reason ?? 'refused'}`).join('; ')}`);
 }
 
 /**
@@ -122,7 +141,7 @@ export class ClusterQueryRun implements QueryHandle {
 
   /** Finds the agents, sends the query, and waits until each has attached or refused. */
   private async launch(): Promise<void> {
-    const agents = (await this.client.discover()).filter((a) => this.selects(a.host));
+    const agents = (await this.client.discover(this.options.expectAgents)).filter((a) => this.selects(a.host));
     if (agents.length === 0) {
       const which = this.options.hosts === undefined ? '' : ` matching ${this.options.hosts.join(', ')}`;
       throw new EnvironmentError(`no Fay agent${which} is connected to the bus`, { hint: 'start one on each machine with: fay agent --nats nats://…' });
@@ -148,7 +167,7 @@ export class ClusterQueryRun implements QueryHandle {
       }
     });
 
-    const timeoutMs = this.options.answerTimeoutMs ?? 15_000;
+    const timeoutMs = this.options.answerTimeoutMs ?? 60_000;
     await new Promise<void>((resolve) => {
       const timer = setTimeout(done, timeoutMs);
       const check = () => {
@@ -168,11 +187,7 @@ export class ClusterQueryRun implements QueryHandle {
       this.stage.notice(host, `did not answer within ${timeoutMs} ms; counted as missing`);
     }
     const refused = [...this.hosts].filter(([, s]) => s.state === 'refused');
-    if (refused.length === this.hosts.size) {
-      const reasons = [...new Set(refused.map(([, s]) => s.reason ?? 'refused'))];
-      const where = refused.map(([h]) => h).join(', ');
-      throw new UsageError(reasons.length === 1 ? `every agent refused the query (${where}): ${reasons[0]}` : `every agent refused the query: ${refused.map(([h, s]) => `${h}: ${s.reason ?? 'refused'}`).join('; ')}`);
-    }
+    if (refused.length === this.hosts.size) throw refusedEverywhere(refused);
     for (const [host, s] of refused) if (s.reason !== undefined && !silent.includes(host)) this.stage.notice(host, `refused the query: ${s.reason}`);
   }
 
@@ -201,6 +216,8 @@ export class ClusterQueryRun implements QueryHandle {
       case 'status':
         if (host.state === 'waiting' || host.state === 'done' || message.state === 'accepted') host.state = message.state;
         if (message.reason !== undefined) host.reason = message.reason;
+        if (message.hint !== undefined) host.hint = message.hint;
+        if (message.exitCode !== undefined) host.exitCode = message.exitCode;
         if (this.answered === undefined && message.state === 'refused') this.stage.notice(message.host, `refused the query: ${message.reason ?? ''}`);
         this.answered?.();
         break;

@@ -5,7 +5,8 @@ import { EmbeddedCluster } from '../../cluster/embedded.js';
 import { runFay, startFay } from '../../testing/cli.js';
 import { startNodeTarget, type NodeTarget } from '../../testing/node-target.js';
 import { collect, rowsOf, type Collected } from '../../testing/query.js';
-import { AttachError, INSPECTOR_PORT } from './attach.js';
+import { EnvironmentError } from '../../errors.js';
+import { INSPECTOR_PORT } from './attach.js';
 import { AgentChannel } from './channel.js';
 import { install } from './install.js';
 import { nodeProcess, selectProcesses } from './processes.js';
@@ -302,7 +303,8 @@ describe('JavaScript probes in live Node.js processes', () => {
       await assert.rejects(
         collect(cluster.run(`js:pid=${trapping.pid}:./lib.cjs#query | count()`), () => Promise.resolve()),
         (error: unknown) => {
-          assert.ok(error instanceof AttachError);
+          // Across the bus an attach error arrives as what it is to the user: a machine problem (exit code 3).
+          assert.ok(error instanceof EnvironmentError && error.exitCode === 3);
           assert.match(error.message, /did not open its inspector after SIGUSR1/);
           assert.match(error.hint ?? '', /handles SIGUSR1 itself/);
           return true;
