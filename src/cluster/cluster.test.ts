@@ -116,6 +116,32 @@ describe('one query across several agents on a real NATS server', () => {
     }
   });
 
+  it('takes a restarted agent back into a running query, clean', async () => {
+    const cgroup = new TestCgroup('host-phoenix');
+    let phoenix = await TestAgent.start('host-phoenix', nats.url('agent'), { cgroup: cgroup.path });
+    try {
+      const run = client.run('syscall:getppid | count() by host', { refreshMs: 300, hosts: ['host-phoenix'] });
+      const reader = run[Symbol.asyncIterator]();
+      await run.attached;
+      await cgroup.run('fay-cl', 'getppid', 1000);
+      await until(reader, isResult((r) => countsByHost(r)['host-phoenix'] === 1000));
+      const before = bpftraceProcesses().filter((pid) => parentOf(pid) === phoenix.child.pid);
+      await phoenix.kill();
+      await processesGone(before, 5000);
+      phoenix = await TestAgent.start('host-phoenix', nats.url('agent'), { cgroup: cgroup.path });
+      // The next renewal reaches the new agent, which starts the query afresh (a new incarnation).
+      await phoenix.logged(/running query/);
+      await cgroup.run('fay-cl', 'getppid', 500);
+      await until(reader, isResult((r) => countsByHost(r)['host-phoenix'] === 1500 && r.coverage?.reporting.includes('host-phoenix') === true));
+      const final = await finalOf(run, reader);
+      assert.deepEqual(countsByHost(final), { 'host-phoenix': 1500 });
+      assert.deepEqual(final?.coverage?.missing, []);
+    } finally {
+      await phoenix.stop();
+      cgroup.remove();
+    }
+  });
+
   it('resumes results after the NATS server restarts mid-query, losing nothing', async () => {
     const run = client.run('syscall:getppid | count() by host', { refreshMs: 300, hosts: ['host-b'] });
     const reader = run[Symbol.asyncIterator]();
