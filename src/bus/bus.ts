@@ -17,7 +17,8 @@ export interface Bus {
   subscribe(subject: string, handler: BusHandler): () => void;
   /** A fresh subject only this connection listens on, for replies. */
   inbox(): string;
-  onStatus(listener: (status: BusStatus) => void): void;
+  /** Listens for connection news; the returned function stops listening. */
+  onStatus(listener: (status: BusStatus) => void): () => void;
   close(): Promise<void>;
 }
 

@@ -25,8 +25,9 @@ export class InProcessBus implements Bus {
     return `_INBOX.${randomBytes(8).toString('hex')}`;
   }
 
-  onStatus(_listener: (status: BusStatus) => void): void {
+  onStatus(_listener: (status: BusStatus) => void): () => void {
     // Never disconnects.
+    return () => undefined;
   }
 
   close(): Promise<void> {

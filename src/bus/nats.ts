@@ -135,8 +135,12 @@ export class NatsBus implements Bus {
     return `_INBOX.${Math.random().toString(36).slice(2)}${Date.now().toString(36)}`;
   }
 
-  onStatus(listener: (status: BusStatus) => void): void {
+  onStatus(listener: (status: BusStatus) => void): () => void {
     this.listeners.push(listener);
+    return () => {
+      const at = this.listeners.indexOf(listener);
+      if (at >= 0) this.listeners.splice(at, 1);
+    };
   }
 
   /** Sends what is buffered, then closes. */

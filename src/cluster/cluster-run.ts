@@ -68,6 +68,7 @@ export class ClusterQueryRun implements QueryHandle {
   private readonly maxGroups: number;
   private readonly spec: QuerySpec;
   private unsubscribe: (() => void) | undefined;
+  private unlisten: (() => void) | undefined;
   private renewal: NodeJS.Timeout | undefined;
   private stopping: Promise<void> | undefined;
   private reason: StopReason | undefined;
@@ -155,8 +156,12 @@ export class ClusterQueryRun implements QueryHandle {
     // Back on the bus: renew at once (agents hold their windows back until they hear from us), and say
     // what may be missing: agents that stayed connected sent windows nobody was there to receive.
     let lostAt: number | undefined;
-    this.client.bus.onStatus((status) => {
-      if (this.stopping && status !== 'reconnected') return;
+    this.unlisten = this.client.bus.onStatus((status) => {
+      // Stopping: never renew; say stop again in case the first one was lost with the connection.
+      if (this.stopping) {
+        if (status === 'reconnected') this.sayStop();
+        return;
+      }
       if (status === 'disconnected') lostAt = Date.now();
       if (status === 'reconnected') {
         lease();
@@ -262,7 +267,7 @@ export class ClusterQueryRun implements QueryHandle {
     this.stopping ??= (async () => {
       await this.attached.catch(() => undefined);
       if (this.renewal) clearInterval(this.renewal);
-      this.client.bus.publish(SUBJECTS.stop, writeMessage({ v: PROTOCOL_VERSION, kind: 'stop', id: this.id }));
+      this.sayStop();
       // Each host sends its last window, then done; a host that died or is cut off is waited for no longer than this.
       const patienceMs = Math.max(5000, 2 * agentSettings(this.plan, this.options).flushPeriodMs);
       await new Promise<void>((resolve) => {
@@ -287,6 +292,10 @@ export class ClusterQueryRun implements QueryHandle {
     return this.stopping;
   }
 
+  private sayStop(): void {
+    this.client.bus.publish(SUBJECTS.stop, writeMessage({ v: PROTOCOL_VERSION, kind: 'stop', id: this.id }));
+  }
+
   private finalCoverage(): Coverage {
     const { all } = this.expected();
     const reporting = all.filter((h) => this.hosts.get(h)!.state === 'done');
@@ -296,6 +305,7 @@ export class ClusterQueryRun implements QueryHandle {
   private shutdown(): void {
     if (this.renewal) clearInterval(this.renewal);
     this.unsubscribe?.();
+    this.unlisten?.();
   }
 
   [Symbol.asyncIterator](): AsyncIterator<QueryMessage> {
