@@ -13,9 +13,11 @@ import {
   type QuerySpec,
 } from '../bus/protocol.js';
 import { FayError } from '../errors.js';
-import { globToRegExp } from '../plan/expr.js';
+import { HostSelection } from '../plan/host-selection.js';
 import { planStages } from '../plan/planner.js';
+import { bindHostCondition } from '../query/binder.js';
 import { compileQuery } from '../query/compile.js';
+import { parseQuery } from '../query/parser.js';
 import type { Agent } from './agent.js';
 import { HostedQuery } from './hosted-query.js';
 import { agentSettings, withWindowing } from './run-settings.js';
@@ -140,7 +142,13 @@ export class AgentService {
   }
 
   private selects(spec: QuerySpec): boolean {
-    return spec.hosts === undefined || spec.hosts.some((glob) => globToRegExp(glob).test(this.host));
+    let on;
+    try {
+      on = bindHostCondition(parseQuery(spec.text), spec.text);
+    } catch {
+      return true; // Compiling it in full refuses it, with the reason.
+    }
+    return new HostSelection(on, spec.hosts).includes(this.host);
   }
 
   private lease(spec: QuerySpec): void {

@@ -6,7 +6,7 @@ import { agentSettings, withWindowing } from '../agent/run-settings.js';
 import { BusMessageError } from '../bus/codec.js';
 import { AgentMessage, PROTOCOL_VERSION, readMessage, SUBJECTS, writeMessage, type QuerySpec } from '../bus/protocol.js';
 import { EnvironmentError, UsageError } from '../errors.js';
-import { globToRegExp } from '../plan/expr.js';
+import { HostSelection } from '../plan/host-selection.js';
 import { planStages, type StagedPlan } from '../plan/planner.js';
 import { compileQuery } from '../query/compile.js';
 import type { ClusterClient } from './cluster-client.js';
@@ -67,6 +67,7 @@ export class ClusterQueryRun implements QueryHandle {
   private readonly kinds: readonly AggregateKind[];
   private readonly maxGroups: number;
   private readonly spec: QuerySpec;
+  private readonly selection: HostSelection;
   private unsubscribe: (() => void) | undefined;
   private unlisten: (() => void) | undefined;
   private renewal: NodeJS.Timeout | undefined;
@@ -85,6 +86,7 @@ export class ClusterQueryRun implements QueryHandle {
     if (text.trim() === '') throw new UsageError('the query is empty', { hint: 'e.g. fay query --cluster nats://… "syscall:openat | count() by host, comm"' });
     // Checked and planned here first: a bad query fails before anything goes out.
     this.plan = withWindowing(planStages(compileQuery(text, client.catalog)), options);
+    this.selection = new HostSelection(this.plan.logical.hosts, options.hosts);
     const settings = agentSettings(this.plan, options);
     const output = this.plan.cluster.output;
     this.kinds = output.kind === 'Aggregate' ? output.aggregates.map(createAggregate) : [];
@@ -137,15 +139,21 @@ export class ClusterQueryRun implements QueryHandle {
   }
 
   private selects(host: string): boolean {
-    return this.options.hosts === undefined || this.options.hosts.some((g) => globToRegExp(g).test(host));
+    return this.selection.includes(host);
   }
 
   /** Finds the agents, sends the query, and waits until each has attached or refused. */
   private async launch(): Promise<void> {
-    const agents = (await this.client.discover(this.options.expectAgents)).filter((a) => this.selects(a.host));
+    const known = await this.client.discover(this.options.expectAgents);
+    const agents = known.filter((a) => this.selects(a.host));
+    if (agents.length === 0 && known.length > 0) {
+      const names = known.map((a) => a.host).sort();
+      throw new UsageError(`no host${this.selection.describe()}: the agents connected are ${names.slice(0, 20).join(', ')}${names.length > 20 ? ', …' : ''}`, {
+        hint: 'change the on condition or --hosts, or start an agent on the host you mean',
+      });
+    }
     if (agents.length === 0) {
-      const which = this.options.hosts === undefined ? '' : ` matching ${this.options.hosts.join(', ')}`;
-      throw new EnvironmentError(`no Fay agent${which} is connected to the bus`, { hint: 'start one on each machine with: fay agent --nats nats://…' });
+      throw new EnvironmentError(`no Fay agent${this.selection.describe()} is connected to the bus`, { hint: 'start one on each machine with: fay agent --nats nats://…' });
     }
     for (const a of agents) this.hosts.set(a.host, { state: 'waiting' });
     this.unsubscribe = this.client.bus.subscribe(SUBJECTS.results(this.id), (data) => this.receive(data));

@@ -90,6 +90,17 @@ describe('one query across several agents on a real NATS server', () => {
     assert.deepEqual(newBpfPrograms(programsBefore), [], 'every probe removed at the end');
   });
 
+  it('runs only on the hosts its on condition picks, and expects only those', async () => {
+    const calls = { 'host-a': 1100, 'host-b': 1200, 'host-c': 1300 };
+    const marks = new Map(HOSTS.map((h) => [h, agents.get(h)!.mark()]));
+    const run = client.run('syscall:getppid | on host =~ "host-[ab]" | count() by host', { refreshMs: 300 });
+    const result = await collect(run, () => Promise.all(HOSTS.map((h) => cgroups.get(h)!.run('fay-cl', 'getppid', calls[h]))));
+    assert.deepEqual(countsByHost(result.final), { 'host-a': 1100, 'host-b': 1200 });
+    assert.deepEqual((result.final as ResultMessage).coverage, { expected: ['host-a', 'host-b'], reporting: ['host-a', 'host-b'], late: [], missing: [] });
+    for (const h of ['host-a', 'host-b'] as const) assert.match(agents.get(h)!.logSince(marks.get(h)!), /running query/);
+    assert.doesNotMatch(agents.get('host-c')!.logSince(marks.get('host-c')!), /query/, 'host-c never even compiled it');
+  });
+
   it('goes on without an agent killed mid-query, which it marks missing, the others exact', async () => {
     const cgroup = new TestCgroup('host-doomed');
     const doomed = await TestAgent.start('host-doomed', nats.url('agent'), { cgroup: cgroup.path });

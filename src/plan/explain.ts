@@ -21,6 +21,7 @@ export function explainPlan(plan: StagedPlan, programs: readonly ProbeProgramTex
   const { probe, machine, cluster, logical } = plan;
   out.push(`query: ${logical.query.trim().replace(/\s*\n\s*/g, ' ')}`);
   out.push(`sources: ${probe.sources.map((s) => `${s.schema.point} (${s.schema.provider})`).join(', ')}`);
+  if (logical.hosts) out.push(`hosts: those where ${printExpr(logical.hosts)} (each agent checks its own name; the client expects only those)`);
   out.push('');
 
   out.push(STAGE_TITLES.probe);

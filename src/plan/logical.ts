@@ -113,6 +113,8 @@ export interface LogicalPlan {
   readonly windowing: Windowing;
   /** Probability with which each event is kept (`sample 1%`), decided where it fires; undefined: all. */
   readonly sampleRate: number | undefined;
+  /** Which hosts run the query (`on host =~ "web-*"`), a condition on `host`; undefined: every host. */
+  readonly hosts: Expr | undefined;
   /** What `now()` meant: wall-clock ns since the epoch when the query was planned. */
   readonly startedAtNs: number;
 }

@@ -26,7 +26,15 @@ export type StageNode =
   | EveryNode
   | WindowNode
   | LastNode
-  | RecordNode;
+  | RecordNode
+  | OnNode;
+
+/** `on host =~ "web-*"`: which hosts run the query; a condition on `host` alone. */
+export interface OnNode {
+  readonly kind: 'On';
+  readonly predicate: ExprNode;
+  readonly span: SourceSpan;
+}
 
 /** `record last 10000 [dump when <predicate>]`: the flight recorder. */
 export interface RecordNode {

@@ -42,6 +42,16 @@ describe('binding queries to this machine’s probe points', () => {
     assert.deepEqual(plan.output.aggregates.map((a) => a.name), ['n', 'avg(ret)', 'hist(ret)']);
   });
 
+  it('reads on as a condition on the host alone, kept apart from the event filter', () => {
+    const plan = compileQuery('syscall:openat | on host =~ "web-*" and host != "web-9" | where ret < 0 | count()', catalog, NOW);
+    assert.equal(printExpr(plan.hosts!), 'host =~ "web-*" and host != "web-9"');
+    assert.equal(printExpr(plan.filter!), 'ret < 0');
+    assert.equal(compileQuery('syscall:openat | count()', catalog, NOW).hosts, undefined);
+    assert.match(rejected('syscall:openat | on comm == "web" | count()').message, /on picks hosts by name, so it reads host alone/);
+    assert.match(rejected('syscall:openat | on host | count()').message, /on needs a condition on host/);
+    assert.match(rejected('syscall:openat | on host == "a" | on host == "b" | count()').message, /on is given twice/);
+  });
+
   it('offers only the fields every probe point has', () => {
     const error = rejected('syscall:openat, tracepoint:kmem:kmalloc | count() by args.filename');
     assert.match(error.message, /args.filename is not a field of tracepoint:kmem:kmalloc/);

@@ -13,7 +13,7 @@ import type {
 } from '../plan/logical.js';
 import { arithmetic } from '../plan/evaluate.js';
 import { printExpr } from '../plan/print-expr.js';
-import type { AggregateCallNode, AggregateNode, BindingNode, DurationNode, ExprNode, LastNode, QueryNode, WindowNode } from './ast.js';
+import type { AggregateCallNode, AggregateNode, BindingNode, DurationNode, ExprNode, LastNode, OnNode, QueryNode, WindowNode } from './ast.js';
 import { printExpression } from './printer.js';
 
 export interface BindOptions {
@@ -37,6 +37,22 @@ interface TimingClauses {
 /** What a name in scope stands for: an event field, or a named expression over fields or columns. */
 type Scope = Map<string, Expr>;
 
+/** Host conditions resolve no probe point. */
+const NO_CATALOG: ProbeCatalog = { resolve: (point) => ({ reason: `${point} is not resolved here` }) };
+
+/** What `on` may read. */
+const HOST_SCOPE: Scope = new Map([['host', expr.field('host', 'str')]]);
+
+/**
+ * The host condition of a query's `on` stage (undefined if it has none), bound
+ * without resolving its probe points: an agent asks this of every query it
+ * hears about, to decide whether the query is for it at all.
+ */
+export function bindHostCondition(query: QueryNode, source: string): Expr | undefined {
+  const on = query.stages.find((s): s is OnNode => s.kind === 'On');
+  return on && new Binder(source, { catalog: NO_CATALOG }).hostCondition(on);
+}
+
 class Binder {
   private readonly nowNs: number;
 
@@ -58,6 +74,7 @@ class Binder {
     const rowOperations: RowOperation[] = [];
     const timing: TimingClauses = {};
     let sampleRate: number | undefined;
+    let hosts: Expr | undefined;
     const setTiming = (clause: keyof TimingClauses, node: TimingClauses[keyof TimingClauses] & object) => {
       if (!aggregated) {
         this.fail(`${clause} sets when aggregated results are emitted; put it after an aggregate such as count()`, node.span);
@@ -144,6 +161,10 @@ class Binder {
           output = { kind: 'Record', columns: columns ?? this.defaultColumns(sources), size, trigger };
           break;
         }
+        case 'On':
+          if (hosts) this.fail('on is given twice; combine the conditions with and / or', stage.span);
+          hosts = this.hostCondition(stage);
+          break;
         case 'Every':
           setTiming('every', stage.period);
           break;
@@ -164,9 +185,41 @@ class Binder {
       rowOperations,
       windowing: this.windowing(timing),
       sampleRate,
+      hosts,
       startedAtNs: this.nowNs,
     };
     return Object.freeze(plan);
+  }
+
+  /** The condition of `on`, over the host name alone: it picks machines, not events. */
+  hostCondition(stage: OnNode): Expr {
+    const visit = (node: ExprNode): void => {
+      switch (node.kind) {
+        case 'Field':
+          if (node.path.join('.') !== 'host') {
+            this.fail(`on picks hosts by name, so it reads host alone; filter events with where`, node.span, {
+              hint: `e.g. | on host =~ "web-*" | where ${node.path.join('.')} …`,
+            });
+          }
+          return;
+        case 'Unary':
+          return visit(node.operand);
+        case 'Binary':
+          visit(node.left);
+          return visit(node.right);
+        case 'In':
+          visit(node.operand);
+          return node.values.forEach(visit);
+        case 'Call':
+          return node.args.forEach(visit);
+        default:
+          return;
+      }
+    };
+    visit(stage.predicate);
+    const predicate = this.expression(stage.predicate, HOST_SCOPE);
+    this.expectType(predicate, 'bool', stage.predicate.span, 'on needs a condition on host, e.g. on host =~ "web-*"');
+    return predicate;
   }
 
   /** every, window and last, resolved into one period length and what each result covers. */

@@ -42,6 +42,7 @@ const QUERIES = [
   'js:comm=node:./lib/db.js#query* | count()',
   'syscall:read | sample 1% | n = count() scaled, sample(5) by comm | window 1m slide 10s',
   'syscall:read | sample 1 in 100 | count() | last 5m | every 10s',
+  'syscall:openat | on host =~ "web-*" or host in ("db1", "db2") | count() by host',
 ];
 
 describe('FayQL parser', () => {

@@ -29,7 +29,7 @@ export function parseExpression(source: string): ExprNode {
   return expr;
 }
 
-const STAGE_WORDS = ['where', 'let', 'select', 'top', 'limit', 'every', 'window', 'last', 'sample', 'record'];
+const STAGE_WORDS = ['where', 'let', 'select', 'top', 'limit', 'every', 'window', 'last', 'sample', 'record', 'on'];
 const COMPARISONS: readonly BinaryOperator[] = ['==', '!=', '<', '<=', '>', '>=', '=~', '!~'];
 
 class Parser {
@@ -139,6 +139,11 @@ class Parser {
           }
           return { kind: 'Record', size, trigger, span: this.spanFrom(start, (trigger ?? size).span) };
         }
+        case 'on': {
+          this.advance();
+          const predicate = this.expression();
+          return { kind: 'On', predicate, span: this.spanFrom(start, predicate.span) };
+        }
         case 'last': {
           this.advance();
           const length = this.duration('last');
@@ -149,7 +154,7 @@ class Parser {
       }
     }
     this.fail(
-      `expected a stage (where, let, select, sample, an aggregate such as count(), top, limit, every, window, last or record), found ${this.describe(token)}`,
+      `expected a stage (where, let, select, sample, an aggregate such as count(), top, limit, every, window, last, record or on), found ${this.describe(token)}`,
     );
   }
 

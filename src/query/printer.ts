@@ -37,6 +37,8 @@ export function printStage(stage: StageNode): string {
       return `window ${stage.size.text}${stage.slide ? ` slide ${stage.slide.text}` : ''}`;
     case 'Last':
       return `last ${stage.length.text}`;
+    case 'On':
+      return `on ${printExpression(stage.predicate)}`;
   }
 }
 

@@ -80,6 +80,11 @@ export class TestAgent {
     return this.lines.length;
   }
 
+  /** What it has logged from line `from` on. */
+  logSince(from: number): string {
+    return this.lines.slice(from).join('\n');
+  }
+
   /** Resolves with the first line of the agent's log from line `from` on (already logged, or to come) matching a pattern. */
   logged(pattern: RegExp, from = 0): Promise<string> {
     const seen = this.lines.slice(from).find((l) => pattern.test(l));
