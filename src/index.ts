@@ -10,4 +10,5 @@ export { Query, Grouped, Aggregated, Aggregator, Taken, type Aggregate, type Win
 export { LambdaError } from './linq/call-site.js';
 export { now, nanoseconds, microseconds, milliseconds, seconds, minutes, hours, days, matches } from './linq/helpers.js';
 export type * from './linq/events.js';
+export type { HistResult, HistBucket, QuantilesResult, TopKResult, SampleResult } from './agg/aggregate.js';
 export { FayError, QueryError, UsageError, EnvironmentError } from './errors.js';

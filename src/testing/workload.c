@@ -74,6 +74,15 @@ int main(int argc, char **argv) {
       if (read(fd, buf, size) != size) return 4;
     }
     close(fd);
+  } else if (!strcmp(cmd, "pipe")) {
+    // Each pipe's buffers are kmalloc'ed in the kernel.
+    long n = atol(argv[3]);
+    for (long i = 0; i < n; i++) {
+      int fds[2];
+      if (pipe(fds) != 0) return 5;
+      close(fds[0]);
+      close(fds[1]);
+    }
   } else if (!strcmp(cmd, "sleep")) {
     long ms = atol(argv[3]), n = atol(argv[4]);
     struct timespec t = {ms / 1000, (ms % 1000) * 1000000L};
