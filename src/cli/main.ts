@@ -1,90 +1,18 @@
 #!/usr/bin/env node
 import { Command, CommanderError, Option } from 'commander';
 import { readFileSync } from 'node:fs';
-import { NatsBus } from '../bus/nats.js';
-import { ClusterClient } from '../cluster/cluster-client.js';
-import { EmbeddedCluster, localRegistry, type QueryHandle, type RunOptions } from '../cluster/embedded.js';
+import { EmbeddedCluster } from '../cluster/embedded.js';
 import { FayError, UsageError } from '../errors.js';
-import { DEFAULT_LIMITS } from '../plan/limits.js';
-import { parseCountFlag, parseDurationFlag, parseSizeFlag } from './format.js';
+import { parseDurationFlag } from './format.js';
 import { QueryPrinter } from './output.js';
 import { runAgent, type AgentFlags } from './agent-command.js';
-import { clusterFlags, clusterSettings, type ClusterFlags } from './cluster-config.js';
+import { clusterFlags, type ClusterFlags } from './cluster-config.js';
+import { clusterClient, follow, limitFlags, runOptions, stopOnSignals, type QueryFlags } from './query-run.js';
+import { Shell } from '../shell/shell.js';
 import { renderTable } from './render.js';
 import { renderTop, TOP_QUERY } from './top.js';
 
 const version = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
-
-interface QueryFlags extends ClusterFlags {
-  hosts?: string;
-  json?: boolean;
-  duration?: string;
-  every?: string;
-  refresh?: string;
-  maxGroups?: string;
-  maxEvents?: string;
-  maxMemory?: string;
-  maxCalls?: string;
-}
-
-function runOptions(flags: QueryFlags): RunOptions {
-  return {
-    ...(flags.duration !== undefined && { durationMs: parseDurationFlag(flags.duration, '--duration') }),
-    ...(flags.every !== undefined && { everyMs: parseDurationFlag(flags.every, '--every') }),
-    ...(flags.refresh !== undefined && { refreshMs: parseDurationFlag(flags.refresh, '--refresh') }),
-    limits: {
-      ...(flags.maxGroups !== undefined && { maxGroups: parseCountFlag(flags.maxGroups, '--max-groups') }),
-      ...(flags.maxEvents !== undefined && { maxEventsPerSecond: parseCountFlag(flags.maxEvents, '--max-events') }),
-      ...(flags.maxCalls !== undefined && { maxCallsPerSecond: parseCountFlag(flags.maxCalls, '--max-calls') }),
-      ...(flags.maxMemory !== undefined && { maxMemoryBytes: parseSizeFlag(flags.maxMemory, '--max-memory') }),
-    },
-  };
-}
-
-/** The caps every query command takes. */
-function limitFlags(command: Command): Command {
-  return command
-    .option('--max-groups <n>', `groups kept per result before the rest fold into (other) (default ${DEFAULT_LIMITS.maxGroups})`)
-    .option('--max-events <n>', `events shipped per second per machine; the rest are dropped and counted (default ${DEFAULT_LIMITS.maxEventsPerSecond})`)
-    .option('--max-calls <n>', `calls a second one JavaScript probe handles in full per process; above it, one in N, said in a notice (default ${DEFAULT_LIMITS.maxCallsPerSecond})`)
-    .option('--max-memory <size>', 'memory for aggregate states per result, e.g. 256M; lowers --max-groups to fit (default 256M)');
-}
-
-/** Ctrl-C (or SIGTERM) stops the query cleanly and prints the final answer; a second one leaves at once. */
-function stopOnSignals(run: QueryHandle): () => void {
-  let signals = 0;
-  const handler = () => {
-    signals++;
-    if (signals === 1) void run.stop();
-    else process.exit(130);
-  };
-  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, handler);
-  return () => {
-    for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.off(signal, handler);
-  };
-}
-
-async function follow(run: QueryHandle, printer: QueryPrinter, live: boolean): Promise<void> {
-  const release = stopOnSignals(run);
-  try {
-    if (live) {
-      process.stderr.write('Attaching probes…\n');
-      await run.attached;
-      process.stderr.write('Tracing. Ctrl-C to stop.\n');
-    }
-    for await (const message of run) printer.message(message);
-    printer.finish();
-  } finally {
-    release();
-  }
-}
-
-/** The cluster's client, if the flags or the config file name a cluster; undefined: this machine alone. */
-async function clusterClient(flags: ClusterFlags): Promise<ClusterClient | undefined> {
-  const settings = clusterSettings(flags, 'fay client');
-  if (settings === undefined) return undefined;
-  return new ClusterClient(await NatsBus.connect(settings), localRegistry());
-}
 
 async function query(text: string, flags: QueryFlags): Promise<void> {
   const client = await clusterClient(flags);
@@ -176,6 +104,12 @@ async function probes(glob: string | undefined, flags: { json?: boolean }): Prom
   for (const l of listings) process.stdout.write(`${l.point.padEnd(width)}  ${l.available ? '' : '[unavailable] '}${l.description}\n`);
 }
 
+async function shell(flags: QueryFlags): Promise<void> {
+  const session = await Shell.open(flags);
+  const code = process.stdin.isTTY ? await session.runInteractive(process.stdin, process.stdout) : await session.runScript(process.stdin);
+  if (code !== 0) process.exit(code);
+}
+
 function build(): Command {
   const program = new Command('fay')
     .description('Ask the kernel and the programs of this machine anything: FayQL in, live answers out.')
@@ -221,6 +155,12 @@ function build(): Command {
     .argument('[glob]', 'e.g. "syscall:open*", "tracepoint:kmem:*", "uprobe:/usr/bin/node:uv_fs_*"')
     .option('--json', 'one JSON object per line')
     .action((glob: string | undefined, flags: { json?: boolean }) => probes(glob, flags));
+  durationFlags(
+    clusterFlags(limitFlags(program.command('shell')))
+      .description('an interactive session (what fay with no arguments opens); over a pipe, runs the statements it reads')
+      .option('--hosts <globs>', 'with --cluster: only hosts whose names match one of these comma-separated globs')
+      .option('--json', 'print results as NDJSON'),
+  ).action((flags: QueryFlags) => shell(flags));
   limitFlags(program.command('top'))
     .description('system calls per second by process and by call, refreshing in the terminal')
     .option('-d, --duration <time>', 'stop after this long')
@@ -233,11 +173,7 @@ function build(): Command {
 
 async function main(argv: readonly string[]): Promise<void> {
   const program = build();
-  if (argv.length === 0) {
-    program.outputHelp();
-    return;
-  }
-  await program.parseAsync(argv, { from: 'user' });
+  await program.parseAsync(argv.length === 0 ? ['shell'] : argv, { from: 'user' });
 }
 
 main(process.argv.slice(2)).then(

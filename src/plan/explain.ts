@@ -19,7 +19,8 @@ const STAGE_TITLES: Record<StageName, string> = {
 export function explainPlan(plan: StagedPlan, programs: readonly ProbeProgramText[] = []): string {
   const out: string[] = [];
   const { probe, machine, cluster, logical } = plan;
-  out.push(`query: ${logical.query.trim().replace(/\s*\n\s*/g, ' ')}`);
+  // A query of several lines keeps them (a # comment runs to its line's end).
+  out.push(`query: ${logical.query.trim().split(/\s*\n\s*/).join('\n       ')}`);
   out.push(`sources: ${probe.sources.map((s) => `${s.schema.point} (${s.schema.provider})`).join(', ')}`);
   if (logical.hosts) out.push(`hosts: those where ${printExpr(logical.hosts)} (each agent checks its own name; the client expects only those)`);
   out.push('');

@@ -14,13 +14,14 @@ export interface FayProcess {
 }
 
 /** Starts `fay <args>` from the sources, optionally under another command (e.g. setpriv). */
-export function startFay(args: readonly string[], options: { env?: NodeJS.ProcessEnv; wrapper?: readonly string[] } = {}): FayProcess {
+export function startFay(args: readonly string[], options: { env?: NodeJS.ProcessEnv; wrapper?: readonly string[]; stdin?: string } = {}): FayProcess {
   const command = [...(options.wrapper ?? []), process.execPath, '--import', 'tsx', MAIN, ...args];
-  const child = spawn(command[0]!, command.slice(1), { stdio: ['ignore', 'pipe', 'pipe'], env: options.env ?? process.env });
+  const child = spawn(command[0]!, command.slice(1), { stdio: [options.stdin === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'], env: options.env ?? process.env });
+  if (options.stdin !== undefined) child.stdin!.end(options.stdin);
   const pending: string[] = [];
   const waiters: ((line: string | undefined) => void)[] = [];
   let closed = false;
-  createInterface({ input: child.stdout })
+  createInterface({ input: child.stdout! })
     .on('line', (line) => {
       const waiter = waiters.shift();
       if (waiter) waiter(line);
@@ -31,7 +32,7 @@ export function startFay(args: readonly string[], options: { env?: NodeJS.Proces
       for (const w of waiters.splice(0)) w(undefined);
     });
   let stderr = '';
-  child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+  child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
   const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null; lines: string[]; stderr: string }>((resolve) => {
     child.on('close', (code, signal) => resolve({ code, signal, lines: pending.splice(0), stderr }));
   });

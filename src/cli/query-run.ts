@@ -1,0 +1,83 @@
+import type { Command } from 'commander';
+import { NatsBus } from '../bus/nats.js';
+import { ClusterClient } from '../cluster/cluster-client.js';
+import { localRegistry, type QueryHandle, type RunOptions } from '../cluster/embedded.js';
+import { DEFAULT_LIMITS } from '../plan/limits.js';
+import { clusterSettings, type ClusterFlags } from './cluster-config.js';
+import { parseCountFlag, parseDurationFlag, parseSizeFlag } from './format.js';
+import type { QueryPrinter } from './output.js';
+
+/** What the query commands (fay query, fay shell) share: their flags, and following a run to its end. */
+
+export interface QueryFlags extends ClusterFlags {
+  hosts?: string;
+  json?: boolean;
+  duration?: string;
+  every?: string;
+  refresh?: string;
+  maxGroups?: string;
+  maxEvents?: string;
+  maxMemory?: string;
+  maxCalls?: string;
+}
+
+export function runOptions(flags: QueryFlags): RunOptions {
+  return {
+    ...(flags.duration !== undefined && { durationMs: parseDurationFlag(flags.duration, '--duration') }),
+    ...(flags.every !== undefined && { everyMs: parseDurationFlag(flags.every, '--every') }),
+    ...(flags.refresh !== undefined && { refreshMs: parseDurationFlag(flags.refresh, '--refresh') }),
+    limits: {
+      ...(flags.maxGroups !== undefined && { maxGroups: parseCountFlag(flags.maxGroups, '--max-groups') }),
+      ...(flags.maxEvents !== undefined && { maxEventsPerSecond: parseCountFlag(flags.maxEvents, '--max-events') }),
+      ...(flags.maxCalls !== undefined && { maxCallsPerSecond: parseCountFlag(flags.maxCalls, '--max-calls') }),
+      ...(flags.maxMemory !== undefined && { maxMemoryBytes: parseSizeFlag(flags.maxMemory, '--max-memory') }),
+    },
+  };
+}
+
+/** The caps every query command takes. */
+export function limitFlags(command: Command): Command {
+  return command
+    .option('--max-groups <n>', `groups kept per result before the rest fold into (other) (default ${DEFAULT_LIMITS.maxGroups})`)
+    .option('--max-events <n>', `events shipped per second per machine; the rest are dropped and counted (default ${DEFAULT_LIMITS.maxEventsPerSecond})`)
+    .option('--max-calls <n>', `calls a second one JavaScript probe handles in full per process; above it, one in N, said in a notice (default ${DEFAULT_LIMITS.maxCallsPerSecond})`)
+    .option('--max-memory <size>', 'memory for aggregate states per result, e.g. 256M; lowers --max-groups to fit (default 256M)');
+}
+
+/** Ctrl-C (or SIGTERM) stops the query cleanly and prints the final answer; a second one leaves at once. */
+export function stopOnSignals(run: QueryHandle): () => void {
+  let signals = 0;
+  const handler = () => {
+    signals++;
+    if (signals === 1) void run.stop();
+    else process.exit(130);
+  };
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, handler);
+  return () => {
+    for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.off(signal, handler);
+  };
+}
+
+/** Prints a run's messages until it ends; `stopWhen` arranges for Ctrl-C to stop it (default: process signals). */
+export async function follow(run: QueryHandle, printer: QueryPrinter, live: boolean, stopWhen: (run: QueryHandle) => () => void = stopOnSignals): Promise<void> {
+  const release = stopWhen(run);
+  try {
+    if (live) {
+      process.stderr.write('Attaching probes…\n');
+      await run.attached;
+      process.stderr.write('Tracing. Ctrl-C to stop.\n');
+    }
+    for await (const message of run) printer.message(message);
+    printer.finish();
+  } finally {
+    release();
+  }
+}
+
+/** The cluster's client, if the flags or the config file name a cluster; undefined: this machine alone. */
+export async function clusterClient(flags: ClusterFlags): Promise<ClusterClient | undefined> {
+  const settings = clusterSettings(flags, 'fay client');
+  if (settings === undefined) return undefined;
+  return new ClusterClient(await NatsBus.connect(settings), localRegistry());
+}
+
