@@ -12,6 +12,7 @@ import { runFay, startFay } from '../testing/cli.js';
 import { collect, rowsOf } from '../testing/query.js';
 import { ClusterClient } from './cluster-client.js';
 import type { QueryMessage, ResultMessage } from './cluster-stage.js';
+import { connect } from '../linq/fay.js';
 import { localRegistry, type QueryHandle } from './embedded.js';
 
 /** Reads a run's messages until one satisfies `test`; fails after timeoutMs (a bound, not a wait). */
@@ -207,6 +208,38 @@ describe('one query across several agents on a real NATS server', () => {
     } finally {
       await app.stop();
     }
+  });
+
+  it('answers FayLINQ over the cluster, exactly per host', async () => {
+    const fay = await connect({ cluster: nats.url('client'), expectAgents: HOSTS.length });
+    try {
+      const calls = { 'host-a': 500, 'host-b': 600, 'host-c': 700 };
+      const query = fay.syscalls('getppid').on(['host-a', 'host-b']).groupBy((e) => ({ host: e.host })).count();
+      const result = await collect(query.start(), () => Promise.all(HOSTS.map((h) => cgroups.get(h)!.run('fay-cl', 'getppid', calls[h]))));
+      assert.deepEqual(countsByHost(result.final), { 'host-a': 500, 'host-b': 600 });
+      assert.deepEqual(result.final?.coverage?.expected, ['host-a', 'host-b']);
+    } finally {
+      await fay.close();
+    }
+  });
+
+  it('runs shell scripts over the cluster, with host-set variables', async () => {
+    const script = ['$ac = hosts "host-a", "host-c"', 'syscall:getppid | on $ac | count() by host', '.hosts'].join('\n');
+    const shell = startFay(['shell', '--cluster', nats.url('client'), '--json', '--every', '300ms'], { stdin: script });
+    const totals: Record<string, number> = {};
+    const add = (line: string) => {
+      for (const row of (JSON.parse(line) as { rows: { host: string; count: number }[] }).rows) totals[row.host] = (totals[row.host] ?? 0) + row.count;
+    };
+    add((await shell.nextLine())!); // the first window: the probes are attached everywhere
+    await Promise.all(HOSTS.map((h) => cgroups.get(h)!.run('fay-cl', 'getppid', 800)));
+    while ((totals['host-a'] ?? 0) < 800 || (totals['host-c'] ?? 0) < 800) add((await shell.nextLine())!);
+    shell.child.kill('SIGINT');
+    const { code, lines } = await shell.exit;
+    for (const line of lines.filter((l) => l.startsWith('{'))) add(line);
+    assert.deepEqual(totals, { 'host-a': 800, 'host-c': 800 });
+    // .hosts runs after the query: every agent on the bus.
+    assert.deepEqual(lines.filter((l) => !l.startsWith('{')).filter((l) => l.startsWith('host-')).sort(), [...HOSTS]);
+    assert.equal(code, 0);
   });
 
   it('lists running queries and stops one from another client', async () => {
