@@ -7,18 +7,27 @@ import { Lexer } from '../query/lexer.js';
  * host-set variables stand for.
  */
 
-/** Without a trailing comment: `#` after whitespace starts one (a `#` inside a probe point, `app.js#handler`, does not). */
-function withoutComment(line: string): string {
+/**
+ * Walks the characters of code that are outside quoted strings, until `visit`
+ * returns true. Returns where it stopped (or the length), and whether a
+ * string was left open.
+ */
+function scanCode(code: string, visit: (c: string, i: number) => boolean | void): { stoppedAt: number; openString: boolean } {
   let quote: string | undefined;
-  for (let i = 0; i < line.length; i++) {
-    const c = line[i]!;
+  for (let i = 0; i < code.length; i++) {
+    const c = code[i]!;
     if (quote) {
       if (c === '\\') i++;
       else if (c === quote) quote = undefined;
     } else if (c === '"' || c === "'") quote = c;
-    else if (c === '#' && (i === 0 || /\s/.test(line[i - 1]!))) return line.slice(0, i);
+    else if (visit(c, i) === true) return { stoppedAt: i, openString: false };
   }
-  return line;
+  return { stoppedAt: code.length, openString: quote !== undefined };
+}
+
+/** Without a trailing comment: `#` after whitespace starts one (a `#` inside a probe point, `app.js#handler`, does not). */
+function withoutComment(line: string): string {
+  return line.slice(0, scanCode(line, (c, i) => c === '#' && (i === 0 || /\s/.test(line[i - 1]!))).stoppedAt);
 }
 
 /**
@@ -33,17 +42,11 @@ export function isComplete(text: string): boolean {
   const code = text.split('\n').map(withoutComment).join('\n').trimEnd();
   if (code === '' || /[|,\\(]$/.test(code) || /\b(and|or|not|where|by|in)$/.test(code)) return false;
   let depth = 0;
-  let quote: string | undefined;
-  for (let i = 0; i < code.length; i++) {
-    const c = code[i]!;
-    if (quote) {
-      if (c === '\\') i++;
-      else if (c === quote) quote = undefined;
-    } else if (c === '"' || c === "'") quote = c;
-    else if (c === '(') depth++;
+  const { openString } = scanCode(code, (c) => {
+    if (c === '(') depth++;
     else if (c === ')') depth--;
-  }
-  return quote === undefined && depth <= 0;
+  });
+  return !openString && depth <= 0;
 }
 
 /** A statement as one line: comments and explicit continuations (`\` at a line's end) dropped, lines joined. */
