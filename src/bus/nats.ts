@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
-import { connect, credsAuthenticator, nkeyAuthenticator, type NatsConnection } from '@nats-io/transport-node';
+import { checkServerIdentity, type PeerCertificate } from 'node:tls';
+import { connect, credsAuthenticator, nkeyAuthenticator, type NatsConnection, type TlsOptions } from '@nats-io/transport-node';
 import { EnvironmentError, UsageError } from '../errors.js';
 import type { Bus, BusHandler, BusStatus } from './bus.js';
 
@@ -52,6 +53,27 @@ function credentials(settings: NatsSettings, servers: string[]): Credentials {
   });
 }
 
+/**
+ * nats.js upgrades its socket to TLS without a server name when the server is
+ * given by IP address, so Node checks the certificate against "localhost".
+ * Instead, the certificate must be valid for one of the servers Fay was told
+ * to connect to (by name or by IP address).
+ */
+function serverIdentityCheck(servers: readonly string[]): (name: string, cert: PeerCertificate) => Error | undefined {
+  const hosts = servers.map((s) => new URL(s).hostname.replace(/^\[(.*)\]$/, '$1'));
+  return (name, cert) => {
+    const candidates = name === 'localhost' ? [...new Set([name, ...hosts])] : [name];
+    const errors = candidates.map((host) => checkServerIdentity(host, cert));
+    return errors.includes(undefined) ? undefined : errors[errors.length - 1];
+  };
+}
+
+/** TLS with a CA bundle; the options reach Node's tls.connect as they are (checkServerIdentity included). */
+function tlsOptions(caFile: string, servers: readonly string[]): TlsOptions {
+  const options: TlsOptions & { checkServerIdentity: ReturnType<typeof serverIdentityCheck> } = { caFile, checkServerIdentity: serverIdentityCheck(servers) };
+  return options;
+}
+
 /** Strips credentials from URLs (they go in the connect options, and never into logs). */
 function bareServer(server: string): string {
   const url = new URL(server);
@@ -88,7 +110,7 @@ export class NatsBus implements Bus {
         servers: servers.map(bareServer),
         name: settings.name,
         ...auth,
-        ...(settings.tlsCaFile !== undefined && { tls: { caFile: settings.tlsCaFile } }),
+        ...(settings.tlsCaFile !== undefined && { tls: tlsOptions(settings.tlsCaFile, servers) }),
         timeout: timeoutMs,
         maxReconnectAttempts: -1,
         reconnectTimeWait: 250,

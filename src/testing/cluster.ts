@@ -59,8 +59,8 @@ export class TestAgent {
   }
 
   /** Starts an agent (inside a network namespace, with its `exec` as prefix) and resolves once it is on the bus. */
-  static async start(name: string, url: string, options: { cgroup?: string; heartbeat?: string; prefix?: readonly string[] } = {}): Promise<TestAgent> {
-    const args = ['agent', '--nats', url, '--name', name, ...(options.cgroup ? ['--cgroup', options.cgroup] : []), '--heartbeat', options.heartbeat ?? '200ms'];
+  static async start(name: string, url: string, options: { cgroup?: string; heartbeat?: string; prefix?: readonly string[]; args?: readonly string[] } = {}): Promise<TestAgent> {
+    const args = ['agent', '--nats', url, '--name', name, ...(options.cgroup ? ['--cgroup', options.cgroup] : []), '--heartbeat', options.heartbeat ?? '200ms', ...(options.args ?? [])];
     const command = [...(options.prefix ?? []), 'setpriv', '--pdeathsig', 'SIGTERM', process.execPath, '--import', 'tsx', MAIN, ...args];
     const child = spawn(command[0]!, command.slice(1), { stdio: ['ignore', 'ignore', 'pipe'] });
     const agent = new TestAgent(name, child);

@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -25,22 +25,41 @@ export class NatsServer {
   private readonly dir = mkdtempSync(join(tmpdir(), 'fay-nats-'));
   readonly passwords = { agent: randomBytes(12).toString('hex'), client: randomBytes(12).toString('hex') };
 
+  /** With TLS: the CA certificate clients verify the server with. */
+  readonly caFile: string | undefined;
+
   private constructor(
     readonly port: number,
     /** The address it listens on: loopback, or this side of a test network namespace's link. */
     readonly address: string,
+    tls: boolean,
   ) {
-    const config = readFileSync(SAMPLE_CONFIG, 'utf8')
+    let config = readFileSync(SAMPLE_CONFIG, 'utf8')
       .replace(/^listen: .*$/m, `listen: ${address}:${port}`)
       .replace('CHANGE-ME-AGENT-PASSWORD', this.passwords.agent)
       .replace('CHANGE-ME-CLIENT-PASSWORD', this.passwords.client);
+    if (tls) {
+      this.caFile = this.makeCertificates();
+      config += `\ntls {\n  cert_file: "${join(this.dir, 'server.pem')}"\n  key_file: "${join(this.dir, 'server-key.pem')}"\n  timeout: 2\n}\n`;
+    }
     writeFileSync(join(this.dir, 'nats-server.conf'), config);
   }
 
-  static async start(address = '127.0.0.1'): Promise<NatsServer> {
-    const server = new NatsServer(await freePort(), address);
+  static async start(address = '127.0.0.1', options: { tls?: boolean } = {}): Promise<NatsServer> {
+    const server = new NatsServer(await freePort(), address, options.tls ?? false);
     await server.launch();
     return server;
+  }
+
+  /** A throwaway CA and a server certificate for the listen address, made with openssl; returns the CA's file. */
+  private makeCertificates(): string {
+    const at = (name: string) => join(this.dir, name);
+    const openssl = (...args: string[]) => execFileSync('openssl', args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    openssl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=fay test CA', '-keyout', at('ca-key.pem'), '-out', at('ca.pem'));
+    openssl('req', '-newkey', 'rsa:2048', '-nodes', '-subj', `/CN=${this.address}`, '-keyout', at('server-key.pem'), '-out', at('server.csr'));
+    writeFileSync(at('san.ext'), `subjectAltName=IP:${this.address}\n`);
+    openssl('x509', '-req', '-in', at('server.csr'), '-CA', at('ca.pem'), '-CAkey', at('ca-key.pem'), '-CAcreateserial', '-days', '1', '-extfile', at('san.ext'), '-out', at('server.pem'));
+    return at('ca.pem');
   }
 
   /** nats://user:password@address:port for a role; `anonymous` has no credentials. */
