@@ -45,6 +45,11 @@ describe('FayLINQ and FayQL plan the same', () => {
           .every('1s'),
       'syscall:read | n = count(), lat = quantiles(duration, 0.5, 0.99), bytes = sum(ret) by comm, big = ret > 4096 | top 5 by bytes | every 1s',
     ],
+    [
+      'a filter on aggregated rows',
+      () => fay.syscalls('openat').groupBy((e) => ({ comm: e.comm })).aggregate((a) => ({ count: a.count(), slow: a.max((e) => e.duration) })).where((r, p) => r.count > p.n || r.slow > 1000, { n: 100 }),
+      'syscall:openat | count(), slow = max(duration) by comm | where count > 100 or slow > 1000',
+    ],
     ['sampling, scaled', () => fay.syscalls('getppid').sample(0.01).aggregate((a) => ({ n: a.countScaled() })), 'syscall:getppid | sample 1% | n = count() scaled'],
     ['sample n in m and sliding windows', () => fay.syscalls('getppid').sample(1, 100).distinct((e) => e.pid).window('1m', '10s'), 'syscall:getppid | sample 1 in 100 | distinct = distinct(pid) | window 1m slide 10s'],
     ['last', () => fay.syscalls('write').groupBy((e) => ({ comm: e.comm })).sum((e) => e.args.count).last('5m').every('10s'), 'syscall:write | sum = sum(args.count) by comm | last 5m | every 10s'],

@@ -366,6 +366,13 @@ export class Aggregated<R, A> extends Built implements PromiseLike<A> {
     return new Aggregated<R, V>(this.parts, 'value');
   }
 
+  /** Keeps the rows for which the lambda holds (over key and aggregate columns): where((r) => r.count > 100). */
+  where(predicate: Predicate<R>): Aggregated<R, A>;
+  where<P extends Params>(predicate: ParamPredicate<R, P>, params: P): Aggregated<R, A>;
+  where(predicate: unknown, params?: Params): Aggregated<R, A> {
+    return new Aggregated<R, A>(this.with({ kind: 'Where', predicate: lambdaStage('where', predicate, params), span: SPAN }), this.shape);
+  }
+
   /** One result per period (tumbling windows). */
   every(period: string | number): Aggregated<R, A> {
     return new Aggregated<R, A>(this.with({ kind: 'Every', period: durationNode(period, CallSite.capture('every')), span: SPAN }), this.shape);
