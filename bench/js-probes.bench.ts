@@ -72,7 +72,7 @@ async function underLogpoint(): Promise<number> {
 async function installTimes(): Promise<{ on: number; off: number; restored: number }> {
   const channel = await AgentChannel.open();
   const handlers = '(function () { return function () { return function () {}; }; })';
-  const plan = { session: `bench-${Math.random()}`, patterns: [{ kind: 'user' as const, file: '/bench-target.cjs', name: 'work' }], handlers, exit: false, args: false, host: 'h', maxGroups: 10, maxRows: 10 };
+  const plan = { session: `bench-${Math.random()}`, patterns: [{ kind: 'user' as const, file: '/bench-target.cjs', name: 'work' }], handlers, exit: false, args: false, counting: 0, host: 'h', maxGroups: 10, maxRows: 10 };
   const t0 = performance.now();
   const { connection } = await install(nodeProcess(target.pid)!, plan, channel, () => undefined);
   const t1 = performance.now();

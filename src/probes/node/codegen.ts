@@ -16,6 +16,13 @@ export interface NodeProgram {
   readonly args: boolean;
   /** Names of the shipped values, in the order of each shipped row. */
   readonly shipped: readonly string[];
+  /**
+   * When the probe only counts calls (it reads no field, filters and samples
+   * nothing, keeps no key and ships nothing): how many count() aggregates it
+   * has. The target then just counts calls and fills those in at each flush,
+   * without running a handler. 0: a handler runs for each call.
+   */
+  readonly counting: number;
 }
 
 /** How a field reads inside a handler `(args, ret, threw, error, ms)`; H holds the safe projections. */
@@ -216,5 +223,7 @@ export function generateHandlers(stage: ProbeStage): NodeProgram {
     '})',
   ].join('\n');
   const args = [...fields].some((f) => f.startsWith('args[') || f === 'argc' || f.startsWith('msg.') || f === 'jsstack');
-  return { source, exit, args, shipped: shipped.map((v) => v.name) };
+  const counts = fields.size === 0 && !stage.filter && stage.sampleRate === undefined && !stage.ship && keys.length === 0 && aggregates.every((a) => a.function === 'count');
+  const counting = counts ? aggregates.length : 0;
+  return { source, exit, args, shipped: shipped.map((v) => v.name), counting };
 }

@@ -18,6 +18,8 @@ export interface InstallPlan {
   readonly exit: boolean;
   /** Whether handlers read the arguments. */
   readonly args: boolean;
+  /** How many count() aggregates, when the probe only counts calls; else 0. */
+  readonly counting: number;
   readonly host: string;
   readonly maxGroups: number;
   readonly maxRows: number;
@@ -163,6 +165,7 @@ export async function install(
       host: plan.host,
       maxGroups: plan.maxGroups,
       maxRows: plan.maxRows,
+      counting: plan.counting,
       builtins,
       edits: [...edits.values()],
       channels,

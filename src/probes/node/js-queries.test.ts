@@ -241,7 +241,7 @@ describe('JavaScript probes in live Node.js processes', () => {
     const shipping = '(function (H, S) { return function () { return function () { S.rows.push([1]); }; }; })';
     const { connection } = await install(
       nodeProcess(app.pid)!,
-      { session: 'capped', patterns: [{ kind: 'user', file: '/lib.cjs', name: 'query' }], handlers: shipping, exit: false, args: false, host: 'h', maxGroups: 10, maxRows: 1e6 },
+      { session: 'capped', patterns: [{ kind: 'user', file: '/lib.cjs', name: 'query' }], handlers: shipping, exit: false, args: false, counting: 0, host: 'h', maxGroups: 10, maxRows: 1e6 },
       channel,
       () => undefined,
     );
@@ -271,7 +271,7 @@ describe('JavaScript probes in live Node.js processes', () => {
     const faulty = '(function () { return function () { return function () { throw new Error("a bug in the probe"); }; }; })';
     const { connection } = await install(
       nodeProcess(app.pid)!,
-      { session: 'faulty', patterns: [{ kind: 'user', file: '/lib.cjs', name: 'query' }], handlers: faulty, exit: false, args: false, host: 'h', maxGroups: 10, maxRows: 10 },
+      { session: 'faulty', patterns: [{ kind: 'user', file: '/lib.cjs', name: 'query' }], handlers: faulty, exit: false, args: false, counting: 0, host: 'h', maxGroups: 10, maxRows: 10 },
       channel,
       (m) => notices.push(m),
     );

@@ -26,6 +26,8 @@ export interface NodeRunSettings {
   readonly handlers: string;
   readonly exit: boolean;
   readonly args: boolean;
+  /** How many count() aggregates, when the probe only counts calls (see NodeProgram.counting); else 0. */
+  readonly counting: number;
   readonly shipped: readonly string[];
   readonly aggregates: readonly AggregateSpec[];
   readonly kinds: readonly AggregateKind[];
@@ -87,6 +89,7 @@ export class NodeRun implements RunningProbe {
       handlers: this.settings.handlers,
       exit: this.settings.exit,
       args: this.settings.args,
+      counting: this.settings.counting,
       host: this.options.host,
       maxGroups: this.options.maxGroups,
       maxRows: Math.max(1, Math.ceil((this.options.maxEventsPerSecond * this.options.flushPeriodMs) / 1000)),

@@ -117,6 +117,19 @@
         },
       };`;
     const makeHooks = (probe) => new Function('P', 'R', 'clock', HOOKS)(probe, R, clock);
+    /**
+     * Hooks of a probe that only counts calls (no field, filter, key or shipped value): a call
+     * adds one to P.calls, and each flush turns the calls since the last into the probe's
+     * count() values; no handler runs, so nothing can throw, and nothing needs sampling. A call
+     * made by another probe's handler is still not counted. Entry-only: no frames.
+     */
+    const COUNTING_HOOKS = `'use strict';
+      function run() {
+        if (P.disabled || R.busy) return;
+        P.calls++;
+      }
+      return { run, e: run, finish() {} };`;
+    const makeCountingHooks = (probe) => new Function('P', 'R', COUNTING_HOOKS)(probe, R);
     const noop = () => undefined;
     /** The hooks of a slot with no live probe: everything passes straight through. */
     const DETACHED = Object.freeze({ run: noop, finish: noop, e: noop, b: noop, r: (frame, value) => value, t: (frame, error) => error });
@@ -290,7 +303,7 @@
       function addProbe(fid, name, async, handler) {
         const probe = { name, async, handler, session, disabled: false, calls: 0, every: 1, seen: 0, stack: [], pending: 0 };
         probes[fid] = probe;
-        hooks[fid] = makeHooks(probe);
+        hooks[fid] = cfg.counting > 0 ? makeCountingHooks(probe) : makeHooks(probe);
         session.fids.push(fid);
       }
 
@@ -337,6 +350,17 @@
           if (!probe) continue;
           while (probe.stack.length > 0) hooks[fid].finish(probe.stack.pop(), undefined, true, undefined);
         }
+        if (cfg.counting > 0) {
+          // Counting probes: the calls since the last flush are every count() of the one group.
+          let calls = 0;
+          for (const fid of session.fids) {
+            const probe = probes[fid];
+            if (!probe) continue;
+            calls += probe.calls - probe.seen;
+            probe.seen = probe.calls;
+          }
+          if (calls > 0) S.groups.set('', { key: [], s: new Array(cfg.counting).fill(calls) });
+        }
         const groups = [...S.groups.values()];
         S.groups = new Map();
         S.epoch++;
@@ -350,7 +374,8 @@
         const sampling = [];
         for (const fid of session.fids) {
           const probe = probes[fid];
-          if (!probe) continue;
+          // Counting costs less than checking whether to sample would save.
+          if (!probe || cfg.counting > 0) continue;
           const rate = (probe.calls - probe.seen) / Math.max(seconds, 1e-3);
           probe.seen = probe.calls;
           const every = capPerSecond > 0 && rate > capPerSecond ? Math.ceil(rate / capPerSecond) : 1;
