@@ -6,9 +6,10 @@
 export function log2Bucket(value: number): number {
   if (value < 0) return -1;
   if (value < 1) return 0;
-  // floor(log2) computed exactly for integers, also above 2^31.
-  let k = 1;
-  let bound = 2;
+  // floor(log2) + 1: from the bit count below 2^32, by doubling above (exact for integers).
+  if (value < 4294967296) return 32 - Math.clz32(value);
+  let k = 33;
+  let bound = 8589934592;
   while (value >= bound) {
     bound *= 2;
     k++;
