@@ -105,7 +105,8 @@ export class Shell {
     };
     this.streams.err.write(`Fay shell on ${this.client ? 'a cluster' : hostname()}. .help for help, Ctrl-D to leave.\n`);
     return new Promise<number>((resolve) => {
-      let busy = false;
+      /** The statement running now, if any. */
+      let running: Promise<void> | undefined;
       rl.on('SIGINT', () => {
         if (stopRunning) return stopRunning();
         if (buffer !== '' || rl.line !== '') this.streams.out.write('^C\n');
@@ -114,7 +115,7 @@ export class Shell {
         prompt();
       });
       rl.on('line', (line) => {
-        if (busy) {
+        if (running) {
           this.streams.err.write('(a query is running: Ctrl-C stops it)\n');
           return;
         }
@@ -128,13 +129,12 @@ export class Shell {
         const entries = (rl as unknown as { history?: string[] }).history;
         if (entries && lines > 1) entries.splice(0, Math.min(lines, entries.length), joinLines(statement));
         history.add(joinLines(statement));
-        busy = true;
         const stopWhen = (run: QueryHandle) => {
           stopRunning = () => void run.stop();
           return () => (stopRunning = undefined);
         };
-        void this.execute(statement, stopWhen, Boolean((output as { isTTY?: boolean }).isTTY)).then(() => {
-          busy = false;
+        running = this.execute(statement, stopWhen, Boolean((output as { isTTY?: boolean }).isTTY)).then(() => {
+          running = undefined;
           if (this.leaving) rl.close();
           else prompt();
         });
@@ -143,7 +143,7 @@ export class Shell {
         this.leaving = true;
         stopRunning?.();
         const finish = async () => {
-          while (busy) await new Promise((r) => setTimeout(r, 20));
+          await running;
           await this.close();
           this.streams.out.write('\n');
           resolve(this.exitCode);
