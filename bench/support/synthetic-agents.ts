@@ -22,32 +22,32 @@ class SyntheticAgent {
   ) {
     const keys = Array.from({ length: groups }, (_, i) => `proc-${i}`);
     this.table = JSON.stringify({ v: 1, arity: 1, keys, states: [keys.map((_, i) => 1 + (i % 97))] });
-    bus.subscribe(SUBJECTS.ping, (_data, reply) => reply && this.announce(reply));
+    bus.subscribe(SUBJECTS.ping, () => this.announce(false));
     bus.subscribe(SUBJECTS.lease, (data) => this.lease(readMessage(ClientMessage, data)));
     bus.subscribe(SUBJECTS.stop, (data) => this.stop(readMessage(ClientMessage, data)));
-    this.announce(SUBJECTS.agents);
+    this.announce(true);
   }
 
-  private announce(subject: string): void {
+  private announce(repeat: boolean): void {
     this.bus.publish(
-      subject,
+      SUBJECTS.host(this.host),
       writeMessage({ v: PROTOCOL_VERSION, kind: 'hello', host: this.host, incarnation: this.incarnation, version: 'synthetic', kernel: 'none', providers: [], queries: [], rejected: 0, heartbeatMs: 1000 }),
     );
-    if (subject === SUBJECTS.agents) setTimeout(() => this.announce(SUBJECTS.agents), 1000).unref();
+    if (repeat) setTimeout(() => this.announce(true), 1000).unref();
   }
 
   private lease(message: ClientMessage): void {
     if (message.kind !== 'lease' || this.runs.has(message.spec.id)) return;
     const spec: QuerySpec = message.spec;
     const from = { v: PROTOCOL_VERSION, id: spec.id, host: this.host, incarnation: this.incarnation } as const;
-    this.bus.publish(SUBJECTS.results(spec.id), writeMessage({ ...from, kind: 'status', state: 'accepted' }));
+    this.bus.publish(SUBJECTS.results(spec.id, this.host), writeMessage({ ...from, kind: 'status', state: 'accepted' }));
     const periodMs = spec.options.refreshMs ?? 1000;
     let seq = 0;
     let start = Date.now();
     const head = JSON.stringify({ ...from, kind: 'window' }).slice(0, -1);
     const send = () => {
       const end = Date.now();
-      this.bus.publish(SUBJECTS.results(spec.id), Buffer.from(`${head},"seq":${seq},"seqEnd":${seq},"part":0,"parts":1,"startNs":${start * 1e6},"endNs":${end * 1e6},"droppedEvents":0,"table":${this.table}}`));
+      this.bus.publish(SUBJECTS.results(spec.id, this.host), Buffer.from(`${head},"seq":${seq},"seqEnd":${seq},"part":0,"parts":1,"startNs":${start * 1e6},"endNs":${end * 1e6},"droppedEvents":0,"table":${this.table}}`));
       seq++;
       start = end;
     };
@@ -61,7 +61,7 @@ class SyntheticAgent {
     if (!timer) return;
     clearInterval(timer);
     this.runs.delete(message.id);
-    this.bus.publish(SUBJECTS.results(message.id), writeMessage({ v: PROTOCOL_VERSION, id: message.id, host: this.host, incarnation: this.incarnation, kind: 'done', windows: 0 }));
+    this.bus.publish(SUBJECTS.results(message.id, this.host), writeMessage({ v: PROTOCOL_VERSION, id: message.id, host: this.host, incarnation: this.incarnation, kind: 'done', windows: 0 }));
   }
 }
 

@@ -79,7 +79,7 @@ export class HostedQuery implements MachineSink {
   }
 
   private publish(message: AgentMessage): void {
-    this.bus.publish(SUBJECTS.results(this.spec.id), writeMessage(message));
+    this.bus.publish(SUBJECTS.results(this.spec.id, this.from.host), writeMessage(message));
   }
 
   start(): void {

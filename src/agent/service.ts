@@ -108,8 +108,9 @@ export class AgentService {
     };
   }
 
-  private announce(kind: AgentAnnouncement['kind'], reply?: string): void {
-    if (this.bus.connected) this.bus.publish(reply ?? SUBJECTS.agents, writeMessage(this.announcement(kind)));
+  /** On this host's own subject, where clients can tell it is this host speaking. */
+  private announce(kind: AgentAnnouncement['kind']): void {
+    if (this.bus.connected) this.bus.publish(SUBJECTS.host(this.host), writeMessage(this.announcement(kind)));
   }
 
   /** Every message from the bus comes through here: checked, then acted on; bad ones are counted and dropped. */
@@ -124,7 +125,7 @@ export class AgentService {
     }
     switch (message.kind) {
       case 'ping':
-        if (reply !== undefined) this.announce('hello', reply);
+        this.announce('hello');
         return;
       case 'list':
         if (reply !== undefined) {
@@ -164,7 +165,7 @@ export class AgentService {
   }
 
   private startQuery(spec: QuerySpec): void {
-    const publish = (message: AgentMessage) => this.bus.publish(SUBJECTS.results(spec.id), writeMessage(message));
+    const publish = (message: AgentMessage) => this.bus.publish(SUBJECTS.results(spec.id, this.host), writeMessage(message));
     const from = { v: PROTOCOL_VERSION, id: spec.id, host: this.host, incarnation: `${this.incarnation}.${++this.runs}` } as const;
     let compiled;
     let plan;

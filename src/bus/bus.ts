@@ -1,5 +1,6 @@
 /** What a subscriber gets: the raw bytes (decoded by the protocol) and where to reply, if anywhere. */
-export type BusHandler = (data: Uint8Array, reply: string | undefined) => void;
+/** A message as received: its bytes, where to reply (if asked), and the subject it was published on. */
+export type BusHandler = (data: Uint8Array, reply: string | undefined, subject: string) => void;
 
 /** Connection news a bus reports: lost, back, or closed for good. */
 export type BusStatus = 'disconnected' | 'reconnected' | 'closed';

@@ -11,7 +11,7 @@ export class InProcessBus implements Bus {
 
   publish(subject: string, data: Uint8Array, reply?: string): void {
     for (const s of [...this.subscriptions]) {
-      if (subjectMatches(s.subject, subject)) queueMicrotask(() => this.subscriptions.has(s) && s.handler(data, reply));
+      if (subjectMatches(s.subject, subject)) queueMicrotask(() => this.subscriptions.has(s) && s.handler(data, reply, subject));
     }
   }
 

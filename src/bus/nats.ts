@@ -147,7 +147,7 @@ export class NatsBus implements Bus {
   subscribe(subject: string, handler: BusHandler): () => void {
     const sub = this.nc.subscribe(subject, {
       callback: (error, msg) => {
-        if (!error) handler(msg.data, msg.reply);
+        if (!error) handler(msg.data, msg.reply, msg.subject);
       },
     });
     return () => sub.unsubscribe();

@@ -4,28 +4,45 @@ import { BusMessageError, decodeMessage, encodeMessage } from './codec.js';
 /**
  * The messages between clients and agents, versioned and checked on receipt.
  *
- *   fay.agents              agent → clients   hello, heartbeat, bye
- *   fay.agents.ping         client → agents   "announce yourselves" (answered on the reply inbox)
+ *   fay.hosts.<host>        agent → clients   hello, heartbeat, bye (a hello also answers a ping)
+ *   fay.agents.ping         client → agents   "announce yourselves"
  *   fay.queries.lease       client → agents   a query and its lease; the first one starts it, later ones
  *                                             renew it (and start it on an agent that joins late)
  *   fay.queries.stop        client → agents   stop a query
  *   fay.queries.list        client → agents   which queries run where (answered on the reply inbox)
- *   fay.results.<id>        agent → client    status, windows, events, notices, dumps, done
+ *   fay.results.<id>.<host> agent → client    status, windows, events, notices, dumps, done
  *
- * The sample nats-server configuration lets agents publish only on fay.agents and fay.results.>,
+ * <host> is the agent's host name as a subject token (hostToken). A client takes a message on a
+ * host's subject only if the message names that host, so a server that gives each host its own
+ * user, allowed to publish only on its own subjects, keeps agents from speaking for each other.
+ * The sample nats-server configuration lets agents publish only on fay.hosts.> and fay.results.>,
  * and clients only on fay.agents.ping and fay.queries.>: neither can pose as the other.
  */
-export const PROTOCOL_VERSION = 1;
+export const PROTOCOL_VERSION = 2;
 
 export const SUBJECTS = {
-  agents: 'fay.agents',
+  host: (host: string) => `fay.hosts.${hostToken(host)}`,
+  hosts: 'fay.hosts.*',
   ping: 'fay.agents.ping',
   lease: 'fay.queries.lease',
   stop: 'fay.queries.stop',
   list: 'fay.queries.list',
-  results: (queryId: string) => `fay.results.${queryId}`,
-  allResults: 'fay.results.>',
+  results: (queryId: string, host: string) => `fay.results.${queryId}.${hostToken(host)}`,
+  resultsOf: (queryId: string) => `fay.results.${queryId}.*`,
 } as const;
+
+/**
+ * A host name as one subject token: letters, digits, `-` and `_` stay; anything else (the dots of
+ * a domain name) becomes `~` and its code in hex (web-1.example → web-1~2eexample).
+ */
+export function hostToken(host: string): string {
+  return host.replace(/[^A-Za-z0-9_-]/g, (c) => `~${c.codePointAt(0)!.toString(16)}`);
+}
+
+/** Whether a message naming `host` came on a subject of that host (its last token). */
+export function fromHost(subject: string, host: string): boolean {
+  return subject.slice(subject.lastIndexOf('.') + 1) === hostToken(host);
+}
 
 /** The largest message either side accepts (NATS' default max_payload), decompressed. */
 export const MAX_MESSAGE_BYTES = 1024 * 1024;

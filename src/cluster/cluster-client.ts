@@ -1,7 +1,7 @@
 import { hostname, userInfo } from 'node:os';
 import type { Bus } from '../bus/bus.js';
 import { BusMessageError } from '../bus/codec.js';
-import { AgentAnnouncement, PROTOCOL_VERSION, readMessage, RunningQueries, SUBJECTS, writeMessage } from '../bus/protocol.js';
+import { AgentAnnouncement, fromHost, PROTOCOL_VERSION, readMessage, RunningQueries, SUBJECTS, writeMessage } from '../bus/protocol.js';
 import type { ProbeCatalog } from '../plan/catalog.js';
 import { ClusterQueryRun, type ClusterRunOptions } from './cluster-run.js';
 
@@ -33,10 +33,13 @@ export class ClusterClient {
     /** Resolves probe points to check and plan a query here before it goes out. */
     readonly catalog: ProbeCatalog,
   ) {
-    this.unsubscribe.push(bus.subscribe(SUBJECTS.agents, (data) => this.hear(data)));
+    this.unsubscribe.push(bus.subscribe(SUBJECTS.hosts, (data, _reply, subject) => this.hear(data, subject)));
   }
 
-  private hear(data: Uint8Array): void {
+  /** Called with the host of each hello heard (an agent starting, or answering a ping). */
+  private readonly helloListeners = new Set<(host: string) => void>();
+
+  private hear(data: Uint8Array, subject: string): void {
     let announcement: AgentAnnouncement;
     try {
       announcement = readMessage(AgentAnnouncement, data);
@@ -45,7 +48,13 @@ export class ClusterClient {
       this.rejected++;
       return;
     }
+    // A host speaks on its own subject only: anything else is an agent posing as another.
+    if (!fromHost(subject, announcement.host)) {
+      this.rejected++;
+      return;
+    }
     this.agents.set(announcement.host, { announcement, seenMs: Date.now(), gone: announcement.kind === 'bye' });
+    if (announcement.kind === 'hello') for (const l of this.helloListeners) l(announcement.host);
   }
 
   /** Whether an agent is alive: heard within a few of its heartbeats, and not gone. */
@@ -64,24 +73,25 @@ export class ClusterClient {
    * maxMs, or until `expect` agents answered.
    */
   async discover(expect = Infinity, quietMs = 150, maxMs = 2000): Promise<AgentAnnouncement[]> {
-    let answers = 0;
-    const inbox = this.bus.inbox();
+    const answered = new Set<string>();
     await new Promise<void>((resolve) => {
       const deadline = setTimeout(done, maxMs);
       let quiet = setTimeout(done, quietMs * 2);
-      const stop = this.bus.subscribe(inbox, (data) => {
-        this.hear(data);
+      const answer = (host: string) => {
         clearTimeout(quiet);
         quiet = setTimeout(done, quietMs);
-        if (++answers >= expect) done();
-      });
+        answered.add(host);
+        if (answered.size >= expect) done();
+      };
+      const listeners = this.helloListeners;
+      listeners.add(answer);
       function done(): void {
         clearTimeout(deadline);
         clearTimeout(quiet);
-        stop();
+        listeners.delete(answer);
         resolve();
       }
-      this.bus.publish(SUBJECTS.ping, writeMessage({ v: PROTOCOL_VERSION, kind: 'ping' }), inbox);
+      this.bus.publish(SUBJECTS.ping, writeMessage({ v: PROTOCOL_VERSION, kind: 'ping' }));
     });
     return this.liveAgents();
   }

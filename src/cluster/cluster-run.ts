@@ -4,7 +4,7 @@ import { GroupTable } from '../agg/group-table.js';
 import { createAggregate } from '../agg/registry.js';
 import { agentSettings, withWindowing } from '../agent/run-settings.js';
 import { BusMessageError } from '../bus/codec.js';
-import { AgentMessage, PROTOCOL_VERSION, readMessage, SUBJECTS, writeMessage, type QuerySpec } from '../bus/protocol.js';
+import { AgentMessage, fromHost, PROTOCOL_VERSION, readMessage, SUBJECTS, writeMessage, type QuerySpec } from '../bus/protocol.js';
 import { EnvironmentError, UsageError } from '../errors.js';
 import { HostSelection } from '../plan/host-selection.js';
 import { planStages, type StagedPlan } from '../plan/planner.js';
@@ -156,7 +156,7 @@ export class ClusterQueryRun implements QueryHandle {
       throw new EnvironmentError(`no Fay agent${this.selection.describe()} is connected to the bus`, { hint: 'start one on each machine with: fay agent --nats nats://…' });
     }
     for (const a of agents) this.hosts.set(a.host, { state: 'waiting' });
-    this.unsubscribe = this.client.bus.subscribe(SUBJECTS.results(this.id), (data) => this.receive(data));
+    this.unsubscribe = this.client.bus.subscribe(SUBJECTS.resultsOf(this.id), (data, _reply, subject) => this.receive(data, subject));
     const lease = () => this.client.bus.publish(SUBJECTS.lease, writeMessage({ v: PROTOCOL_VERSION, kind: 'lease', spec: this.spec }));
     lease();
     this.renewal = setInterval(lease, Math.max(100, this.spec.leaseMs / 3));
@@ -204,12 +204,17 @@ export class ClusterQueryRun implements QueryHandle {
     for (const [host, s] of refused) if (s.reason !== undefined && !silent.includes(host)) this.stage.notice(host, `refused the query: ${s.reason}`);
   }
 
-  private receive(data: Uint8Array): void {
+  private receive(data: Uint8Array, subject: string): void {
     let message: AgentMessage;
     try {
       message = readMessage(AgentMessage, data);
     } catch (error) {
       if (!(error instanceof BusMessageError)) throw error;
+      this.client.rejected++;
+      return;
+    }
+    // Each host's results come on its own subject: a message naming another host is a forgery.
+    if (!fromHost(subject, message.host)) {
       this.client.rejected++;
       return;
     }

@@ -3,6 +3,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { NatsBus } from '../bus/nats.js';
+import { PROTOCOL_VERSION, SUBJECTS, writeMessage } from '../bus/protocol.js';
 import { TestAgent, TestCgroup } from '../testing/cluster.js';
 import { bpftraceProcesses, loadedBpfPrograms, newBpfPrograms, processesGone } from '../testing/kernel-state.js';
 import { NatsServer } from '../testing/nats-server.js';
@@ -62,7 +63,7 @@ describe('one query across several agents on a real NATS server', () => {
 
   before(async () => {
     programsBefore = loadedBpfPrograms();
-    nats = await NatsServer.start();
+    nats = await NatsServer.start('127.0.0.1', { hostUsers: ['host-a'] });
     for (const host of HOSTS) cgroups.set(host, new TestCgroup(host));
     await Promise.all(
       HOSTS.map(async (host) => agents.set(host, await TestAgent.start(host, nats.url('agent'), { cgroup: cgroups.get(host)!.path }))),
@@ -270,22 +271,31 @@ describe('one query across several agents on a real NATS server', () => {
     await run.attached;
     // A client posing as an agent: the server refuses to carry it.
     const impostor = await NatsBus.connect({ url: nats.url('client'), name: 'impostor' });
-    const forged = { v: 1, kind: 'window', id: run.id, host: 'host-c', incarnation: 'x', seq: 0, seqEnd: 0, part: 0, parts: 1, startNs: 0, endNs: 0, droppedEvents: 0, table: { v: 1, arity: 1, keys: ['host-c'], states: [[1_000_000]] } };
-    impostor.publish(`fay.results.${run.id}`, Buffer.from(JSON.stringify(forged)));
+    const forged = { v: PROTOCOL_VERSION, kind: 'window', id: run.id, host: 'host-c', incarnation: 'x', seq: 0, seqEnd: 0, part: 0, parts: 1, startNs: 0, endNs: 0, droppedEvents: 0, table: { v: 1, arity: 1, keys: ['host-c'], states: [[1_000_000]] } };
+    impostor.publish(SUBJECTS.results(run.id, 'host-c'), Buffer.from(JSON.stringify(forged)));
     await impostor.flush();
     // An agent sending garbage: dropped and counted, nothing breaks.
     const broken = await NatsBus.connect({ url: nats.url('agent'), name: 'broken agent' });
     const rejectedBefore = client.rejected;
-    broken.publish(`fay.results.${run.id}`, Buffer.from('{"v":1,"kind":"window","id":"nonsense'));
-    broken.publish(`fay.results.${run.id}`, Buffer.from(JSON.stringify({ ...forged, v: 99 })));
+    broken.publish(SUBJECTS.results(run.id, 'host-c'), Buffer.from('{"v":2,"kind":"window","id":"nonsense'));
+    broken.publish(SUBJECTS.results(run.id, 'host-c'), Buffer.from(JSON.stringify({ ...forged, v: 99 })));
     await broken.flush();
+    // An agent with a user of its own (host-a's) posing as host-c: the server does not carry it on
+    // host-c's subject, and on its own subject the client drops a message naming another host.
+    const posing = await NatsBus.connect({ url: nats.hostUrl('host-a'), name: 'host-a posing as host-c' });
+    posing.publish(SUBJECTS.results(run.id, 'host-c'), Buffer.from(JSON.stringify(forged)));
+    posing.publish(SUBJECTS.host('host-c'), writeMessage({ v: PROTOCOL_VERSION, kind: 'bye', host: 'host-c', incarnation: 'x', version: 'x', kernel: 'x', providers: [], queries: [], rejected: 0, heartbeatMs: 1000 }));
+    posing.publish(SUBJECTS.results(run.id, 'host-a'), Buffer.from(JSON.stringify(forged)));
+    await posing.flush();
     await cgroups.get('host-c')!.run('fay-cl', 'getppid', 1234);
     await until(reader, isResult((r) => countsByHost(r)['host-c'] === 1234));
     const final = await finalOf(run, reader);
-    assert.deepEqual(countsByHost(final), { 'host-c': 1234 }, 'the forged window is not in it');
-    assert.equal(client.rejected - rejectedBefore, 2);
+    assert.deepEqual(countsByHost(final), { 'host-c': 1234 }, 'no forged window is in it');
+    assert.deepEqual(final?.coverage?.missing, [], 'host-c was never said to be gone');
+    assert.equal(client.rejected - rejectedBefore, 3, 'two malformed, one naming another host');
     await impostor.close();
     await broken.close();
+    await posing.close();
   });
 });
 

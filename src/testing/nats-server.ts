@@ -4,6 +4,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { hostToken } from '../bus/protocol.js';
 
 const SAMPLE_CONFIG = new URL('../../deploy/nats-server.conf', import.meta.url);
 
@@ -24,6 +25,8 @@ export class NatsServer {
   private child: ChildProcess | undefined;
   private readonly dir = mkdtempSync(join(tmpdir(), 'fay-nats-'));
   readonly passwords = { agent: randomBytes(12).toString('hex'), client: randomBytes(12).toString('hex') };
+  /** Users of their own for these hosts, as the sample configuration's per-host template has them. */
+  private readonly hostPasswords = new Map<string, string>();
 
   /** With TLS: the CA certificate clients verify the server with. */
   readonly caFile: string | undefined;
@@ -33,11 +36,20 @@ export class NatsServer {
     /** The address it listens on: loopback, or this side of a test network namespace's link. */
     readonly address: string,
     tls: boolean,
+    hostUsers: readonly string[],
   ) {
     let config = readFileSync(SAMPLE_CONFIG, 'utf8')
       .replace(/^listen: .*$/m, `listen: ${address}:${port}`)
       .replace('CHANGE-ME-AGENT-PASSWORD', this.passwords.agent)
       .replace('CHANGE-ME-CLIENT-PASSWORD', this.passwords.client);
+    const template = /^ {4}# \{\n(?:^ {4}#.*\n)*?^ {4}# \}\n/m.exec(config)?.[0];
+    if (template === undefined) throw new Error('the sample configuration has no per-host user template');
+    for (const host of hostUsers) {
+      const password = randomBytes(12).toString('hex');
+      this.hostPasswords.set(host, password);
+      const block = template.replace(/^ {4}# ?/gm, '    ').replaceAll('web-1', hostToken(host)).replace('CHANGE-ME-WEB-1-PASSWORD', password);
+      config = config.replace(template, `${template}${block}`);
+    }
     if (tls) {
       this.caFile = this.makeCertificates();
       config += `\ntls {\n  cert_file: "${join(this.dir, 'server.pem')}"\n  key_file: "${join(this.dir, 'server-key.pem')}"\n  timeout: 2\n}\n`;
@@ -45,8 +57,8 @@ export class NatsServer {
     writeFileSync(join(this.dir, 'nats-server.conf'), config);
   }
 
-  static async start(address = '127.0.0.1', options: { tls?: boolean } = {}): Promise<NatsServer> {
-    const server = new NatsServer(await freePort(), address, options.tls ?? false);
+  static async start(address = '127.0.0.1', options: { tls?: boolean; hostUsers?: readonly string[] } = {}): Promise<NatsServer> {
+    const server = new NatsServer(await freePort(), address, options.tls ?? false, options.hostUsers ?? []);
     await server.launch();
     return server;
   }
@@ -60,6 +72,11 @@ export class NatsServer {
     writeFileSync(at('san.ext'), `subjectAltName=IP:${this.address}\n`);
     openssl('x509', '-req', '-in', at('server.csr'), '-CA', at('ca.pem'), '-CAkey', at('ca-key.pem'), '-CAcreateserial', '-days', '1', '-extfile', at('san.ext'), '-out', at('server.pem'));
     return at('ca.pem');
+  }
+
+  /** nats://… with the credentials of a host's own user (hostUsers). */
+  hostUrl(host: string): string {
+    return `nats://fay-agent-${hostToken(host)}:${this.hostPasswords.get(host)}@${this.address}:${this.port}`;
   }
 
   /** nats://user:password@address:port for a role; `anonymous` has no credentials. */
