@@ -14,6 +14,7 @@ import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { NatsBus } from '../src/bus/nats.js';
+import { SUBJECTS } from '../src/bus/protocol.js';
 import { ClusterClient } from '../src/cluster/cluster-client.js';
 import type { QueryMessage } from '../src/cluster/cluster-stage.js';
 import { localRegistry, type QueryHandle } from '../src/cluster/embedded.js';
@@ -30,7 +31,7 @@ const client = new ClusterClient(await NatsBus.connect({ url: nats.url('client')
 /** Bytes of every message a query's hosts send it. */
 function meter(run: { id: string }): { bytes: number; messages: number } {
   const m = { bytes: 0, messages: 0 };
-  client.bus.subscribe(`fay.results.${run.id}`, (data) => {
+  client.bus.subscribe(SUBJECTS.resultsOf(run.id), (data) => {
     m.bytes += data.length;
     m.messages++;
   });

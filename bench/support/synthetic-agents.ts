@@ -25,13 +25,14 @@ class SyntheticAgent {
     bus.subscribe(SUBJECTS.ping, () => this.announce(false));
     bus.subscribe(SUBJECTS.lease, (data) => this.lease(readMessage(ClientMessage, data)));
     bus.subscribe(SUBJECTS.stop, (data) => this.stop(readMessage(ClientMessage, data)));
-    this.announce(true);
+    this.announce(false);
+    setTimeout(() => this.announce(true), 1000).unref();
   }
 
   private announce(repeat: boolean): void {
     this.bus.publish(
       SUBJECTS.host(this.host),
-      writeMessage({ v: PROTOCOL_VERSION, kind: 'hello', host: this.host, incarnation: this.incarnation, version: 'synthetic', kernel: 'none', providers: [], queries: [], rejected: 0, heartbeatMs: 1000 }),
+      writeMessage({ v: PROTOCOL_VERSION, kind: repeat ? 'heartbeat' : 'hello', host: this.host, incarnation: this.incarnation, version: 'synthetic', kernel: 'none', providers: [], queries: [], rejected: 0, heartbeatMs: 1000 }),
     );
     if (repeat) setTimeout(() => this.announce(true), 1000).unref();
   }
