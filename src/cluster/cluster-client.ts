@@ -70,9 +70,11 @@ export class ClusterClient {
 
   /**
    * Asks every agent to announce itself and waits until answers stop coming (quietMs), at most
-   * maxMs, or until `expect` agents answered.
+   * maxMs, or until `expect` agents answered, or every agent this client already knew alive did
+   * (one that was silent so far joins a running query later, with a lease renewal).
    */
   async discover(expect = Infinity, quietMs = 150, maxMs = 2000): Promise<AgentAnnouncement[]> {
+    const knownAlive = this.liveAgents().map((a) => a.host);
     const answered = new Set<string>();
     await new Promise<void>((resolve) => {
       const deadline = setTimeout(done, maxMs);
@@ -81,7 +83,7 @@ export class ClusterClient {
         clearTimeout(quiet);
         quiet = setTimeout(done, quietMs);
         answered.add(host);
-        if (answered.size >= expect) done();
+        if (answered.size >= expect || (knownAlive.length > 0 && knownAlive.every((h) => answered.has(h)))) done();
       };
       const listeners = this.helloListeners;
       listeners.add(answer);
