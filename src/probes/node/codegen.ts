@@ -138,7 +138,8 @@ function aggregateCode(a: AggregateSpec, slot: number, value: string | undefined
     case 'avg':
       return { init: '[0, 0]', update: `${s}[0] += ${value}; ${s}[1]++;` };
     case 'hist':
-      return { init: '{}', update: `{ const b = log2(${value}); ${s}[b] = (${s}[b] || 0) + 1; }` };
+      // An array indexed by bucket + 1 (bucket -1 holds negatives): at most 66 slots, kept as fast elements.
+      return { init: '[]', update: `{ const b = log2(${value}) + 1; ${s}[b] = (${s}[b] || 0) + 1; }` };
     case 'lhist': {
       const [low, high, step] = a.params as [number, number, number];
       const count = Math.ceil((high - low) / step);

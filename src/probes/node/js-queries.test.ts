@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import type { HistResult } from '../../agg/aggregate.js';
 import { request } from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import { EmbeddedCluster } from '../../cluster/embedded.js';
@@ -62,6 +63,15 @@ describe('JavaScript probes in live Node.js processes', () => {
     assert.deepEqual(rowsOf(result.final), [{ count: 1000, 'sum(args[0].number)': 499500, 'max(ret.number)': 1998, 'min(ret.number)': 0 }]);
     assert.deepEqual(await state(app), UNTOUCHED, 'detached: originals back');
     assert.equal(await inspectorOpen(), false, 'the inspector port is closed again');
+  });
+
+  it('builds power-of-two and linear histograms in the process, bucket for bucket as the kernel does', async () => {
+    // classify(i - 1) for i < 12: the values -1, 0, 1, … 10.
+    const result = await around(`js:pid=${app.pid}:./lib.cjs#classify | h = hist(args[0].number), l = lhist(args[0].number, 0, 10, 5)`, () => app.run('classify', 12));
+    const [row] = rowsOf(result.final);
+    const filled = (cell: unknown) => (cell as HistResult).buckets.filter((b) => b.count > 0).map((b) => [b.low, b.high, b.count]);
+    assert.deepEqual(filled(row?.h), [[null, -1, 1], [0, 0, 1], [1, 1, 1], [2, 3, 2], [4, 7, 4], [8, 15, 3]]);
+    assert.deepEqual(filled(row?.l), [[null, -1, 1], [0, 4, 5], [5, 9, 5], [10, null, 1]]);
   });
 
   it('projects arguments safely: type, length and a string prefix', async () => {

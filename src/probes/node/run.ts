@@ -12,9 +12,15 @@ import { describePattern, install, type InstallPlan } from './install.js';
 import { selectProcesses, selectorText, type NodeProcess, type ProcessSelector } from './processes.js';
 import type { FunctionPattern } from './sources.js';
 
-/** The wire form (GroupTable) of a state kept by the in-process handler; histograms arrive as objects. */
+/**
+ * The wire form (GroupTable) of a state kept by the in-process handler: hist arrives as an array
+ * indexed by bucket + 1 (holes as null), lhist as an object by bucket.
+ */
 function wireState(spec: AggregateSpec, state: unknown): unknown {
-  if ((spec.function === 'hist' || spec.function === 'lhist') && state && typeof state === 'object') {
+  if (spec.function === 'hist' && Array.isArray(state)) {
+    return state.flatMap((n: unknown, i) => (typeof n === 'number' && n > 0 ? [i - 1, n] : []));
+  }
+  if (spec.function === 'lhist' && state && typeof state === 'object') {
     return Object.entries(state as Record<string, number>).flatMap(([bucket, n]) => [Number(bucket), n]);
   }
   return state;
