@@ -97,7 +97,8 @@ const MAX_FUNCTIONS = 4096;
  */
 async function userFunctions(client: InspectorClient, patterns: readonly Extract<FunctionPattern, { kind: 'user' }>[]) {
   const suffixes = [...new Set(patterns.map((p) => p.file ?? ''))];
-  const sources = await client.evaluate<Record<string, string>>(`__fay$.sources(${JSON.stringify(suffixes)})`, { awaitPromise: true });
+  // One round trip: the runtime (if it is not there yet), then the sources.
+  const sources = await client.evaluate<Record<string, string>>(`((${RUNTIME})(null), __fay$.sources(${JSON.stringify(suffixes)}))`, { awaitPromise: true });
   const found: { url: string; source: string; path: string; fn: ScriptFunction }[] = [];
   const skipped: ProbeReport[] = [];
   for (const [url, source] of Object.entries(sources)) {
@@ -129,12 +130,11 @@ export async function install(
   const attachment = await attach(target.pid);
   try {
     const { client } = attachment;
-    await client.evaluate(`(${RUNTIME})(null)`);
+    const userPatterns = plan.patterns.filter((p): p is Extract<FunctionPattern, { kind: 'user' }> => p.kind === 'user');
+    const { found, skipped } = userPatterns.length > 0 ? await userFunctions(client, userPatterns) : { found: [], skipped: [] };
 
     const builtins: BuiltinTarget[] = [];
     for (const p of plan.patterns) if (p.kind === 'builtin') builtins.push(...(await builtinTargets(client, p, plan.exit)));
-    const userPatterns = plan.patterns.filter((p): p is Extract<FunctionPattern, { kind: 'user' }> => p.kind === 'user');
-    const { found, skipped } = userPatterns.length > 0 ? await userFunctions(client, userPatterns) : { found: [], skipped: [] };
 
     // The runtime hands out probe ids when it applies the edits; "@fid" marks where each goes.
     const edits = new Map<string, ScriptEdit>();

@@ -32,6 +32,13 @@
      * its id across live edits, whereas a new session also lists the stale versions each edit leaves.
      */
     let debug;
+    /**
+     * Whether its debugger is enabled. Reading sources and applying edits follow each other
+     * within milliseconds, so the debugger stays enabled briefly after each piece of work
+     * (enabling and disabling cost ~5 ms each), then goes off (idle()).
+     */
+    let debuggerOn = false;
+    let debuggerOff;
     /** url → script id, as this session first saw it. */
     const scriptIds = new Map();
     /** script id → { pristine source, session id → the insertions it applied } while any session edits it. */
@@ -199,7 +206,7 @@
           out[url] = edited ? edited.pristine : (await post(session, 'Debugger.getScriptSource', { scriptId })).scriptSource;
         }
       } finally {
-        await post(session, 'Debugger.disable');
+        idle();
       }
       return out;
     }
@@ -293,7 +300,7 @@
         addProbe(fid, cfg.profile.probe, false, handlerFor(cfg.profile.probe));
         session.profile = { fid };
         const inspector = await debugging();
-        await post(inspector, 'Debugger.disable');
+        await debuggerNowOff();
         await post(inspector, 'Profiler.enable');
         await post(inspector, 'Profiler.setSamplingInterval', { interval: Math.max(1, Math.round(1e6 / cfg.profile.hz)) });
         await post(inspector, 'Profiler.start');
@@ -399,7 +406,7 @@
       async function samples() {
         if (!session.profile || session.closed) return;
         const inspector = await debugging();
-        await post(inspector, 'Debugger.disable');
+        await debuggerNowOff();
         const { profile } = await post(inspector, 'Profiler.stop');
         if (!session.closed) await post(inspector, 'Profiler.start');
         const { run } = hooks[session.profile.fid];
@@ -443,7 +450,7 @@
           debugging()
             .then((inspector) => post(inspector, 'Profiler.stop').then(() => post(inspector, 'Profiler.disable')))
             .catch(() => undefined)
-            .finally(() => debug && post(debug, 'Debugger.disable').catch(() => undefined));
+            .finally(() => debuggerNowOff().catch(() => undefined));
         }
         for (const w of session.wraps) {
           // Only put the original back if nobody replaced our wrapper since.
@@ -519,7 +526,7 @@
           }
         }
       } finally {
-        await post(inspector, 'Debugger.disable');
+        idle();
       }
     }
 
@@ -535,7 +542,7 @@
           await setSource(inspector, scriptId, script, [...script.bySession.values()]);
         }
       } finally {
-        await post(inspector, 'Debugger.disable');
+        idle();
       }
     }
 
@@ -576,8 +583,26 @@
           if (url && !scriptIds.has(url)) scriptIds.set(url, scriptId);
         });
       }
-      await post(debug, 'Debugger.enable');
+      clearTimeout(debuggerOff);
+      if (!debuggerOn) {
+        await post(debug, 'Debugger.enable');
+        debuggerOn = true;
+      }
       return debug;
+    }
+
+    /** The debugger's work is done for now: it goes off unless more comes within 50 ms. */
+    function idle() {
+      clearTimeout(debuggerOff);
+      debuggerOff = setTimeout(() => void debuggerNowOff().catch(() => undefined), 50);
+      debuggerOff.unref();
+    }
+
+    function debuggerNowOff() {
+      clearTimeout(debuggerOff);
+      if (!debug || !debuggerOn) return Promise.resolve();
+      debuggerOn = false;
+      return post(debug, 'Debugger.disable');
     }
 
     function post(inspectorSession, method, params) {
