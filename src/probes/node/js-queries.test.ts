@@ -130,6 +130,23 @@ describe('JavaScript probes in live Node.js processes', () => {
     );
   });
 
+  it('ends a call that a callee’s exception cut short as thrown, when its caller returns', async () => {
+    // parseSafely catches what JSON.parse throws inside parseOrThrow, which never returns.
+    const result = await around(`js:pid=${app.pid}:./lib.cjs#parse* | count(), max(duration) by probe, threw`, () => app.run('parse', 9));
+    assert.deepEqual(
+      rowsOf(result.final)
+        .map((r) => [(r.probe as string).replace(/^.*#/, ''), r.threw, r.count])
+        .sort((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b))),
+      [
+        ['parseOrThrow', false, 5],
+        ['parseOrThrow', true, 4],
+        ['parseSafely', false, 9],
+      ],
+    );
+    const durations = rowsOf(result.final).map((r) => r['max(duration)'] as number);
+    assert.ok(durations.every((d) => d > 0 && d < 1e9), `durations are of the calls: ${durations.join(', ')}`);
+  });
+
   it('reaches class methods, private ones included, and a frozen export, by live-editing their source', async () => {
     const result = await around(`js:pid=${app.pid}:./lib.cjs#Cart.prototype.*, js:pid=${app.pid}:./lib.cjs#frozen.* | count() by probe`, async () => {
       assert.equal(await app.run('cart', 4), '10');

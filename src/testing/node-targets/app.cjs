@@ -33,6 +33,7 @@ const commands = {
   delegate: async (n, ms) => { let r; for (let i = 0; i < n; i++) r = await lib.delegate(Number(ms)); return r; },
   reject: async (n, ms) => { let caught = 0; for (let i = 0; i < n; i++) await lib.rejectInside(Number(ms)).catch(() => caught++); return caught; },
   fail: (n) => { let thrown = 0; for (let i = 0; i < n; i++) { try { lib.failing('boom ' + i); } catch (e) { if (e.message === 'boom ' + i) thrown++; } } return thrown; },
+  parse: (n) => { let ok = 0; for (let i = 0; i < n; i++) if (lib.parseSafely(i % 2 ? '{' : String(i)) !== null) ok++; return ok; },
   args: (n) => { let r; for (let i = 0; i < n; i++) r = lib.describeArgs('x'.repeat(i), [1, 2, 3]); return r; },
   cart: (n) => { const c = lib.Cart.create(); for (let i = 1; i <= n; i++) c.add(i); return c.total(); },
   frozen: (n) => { let r = 0; for (let i = 0; i < n; i++) r = lib.frozen.frozenWork(r); return r; },

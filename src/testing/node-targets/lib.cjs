@@ -24,6 +24,19 @@ function failing(message) {
   throw new Error(message);
 }
 
+// A callee's exception (not a throw statement of its own) ends parseOrThrow's call.
+function parseOrThrow(text) {
+  return JSON.parse(text);
+}
+
+function parseSafely(text) {
+  try {
+    return parseOrThrow(text);
+  } catch {
+    return null;
+  }
+}
+
 let odd = 0;
 function classify(n) {
   if (n < 0) return;
@@ -60,7 +73,7 @@ function statThroughModule(path) {
   return fs.statSync(path).isDirectory();
 }
 
-module.exports = { query, classify, oddCount: () => odd, slowQuery, delegate, rejectInside, failing, describeArgs, Cart, statCaptured, statThroughModule };
+module.exports = { query, classify, oddCount: () => odd, slowQuery, delegate, rejectInside, failing, parseSafely, describeArgs, Cart, statCaptured, statThroughModule };
 module.exports.frozen = Object.freeze({
   frozenWork(x) {
     return x + 1;

@@ -72,40 +72,55 @@
         R.busy = true;
         try { handler(args, ret, threw, error, ms); } catch (e) { R.fail(P, e); } finally { R.busy = false; }
       }
+      // An async call's frame: an object, as it outlives its caller's.
       function finish(frame, value, threw, error) {
         frame.done = true;
-        if (P.async) P.pending--;
+        P.pending--;
         run(frame.args, value, threw, error, clock.now() - frame.start);
       }
-      // Ends the frames above this one: calls that a callee's exception ended.
-      function unwind(frame) {
-        const stack = P.stack;
-        while (stack.length > 0) {
-          const top = stack.pop();
-          if (top === frame) return;
-          finish(top, undefined, true, undefined);
+      // Synchronous calls nest strictly: a frame is its depth, its start and arguments kept in arrays
+      // (nothing allocated per call). Ending frame d ends the ones above it first: calls that a
+      // callee's exception ended. A frame already ended (d >= P.depth) is not ended again.
+      function end(d, value, threw, error) {
+        const now = clock.now();
+        for (let above = P.depth - 1; above > d; above--) {
+          const args = P.args[above];
+          P.args[above] = undefined;
+          run(args, undefined, true, undefined, now - P.starts[above]);
         }
+        P.depth = d;
+        const args = P.args[d];
+        P.args[d] = undefined;
+        run(args, value, threw, error, now - P.starts[d]);
       }
       return {
         run,
-        finish,
+        // Ends every synchronous frame still open: between turns of the event loop, they were ended by an exception.
+        endAll() {
+          if (P.depth > 0) end(0, undefined, true, undefined);
+        },
         // Entry-only probes: called first thing in an instrumented function.
         e(args) { run(args, undefined, false, undefined, 0); },
-        // Begins a frame; synchronous frames nest strictly, an async function's outlives its caller's.
+        // Begins a frame.
         b(args) {
           if (P.disabled || R.busy) return undefined;
-          const frame = { args, start: clock.now(), done: false };
-          if (!P.async) P.stack.push(frame);
-          else P.pending++;
-          return frame;
+          if (P.async) {
+            P.pending++;
+            return { args, start: clock.now(), done: false };
+          }
+          const d = P.depth++;
+          P.args[d] = args;
+          P.starts[d] = clock.now();
+          return d;
         },
         // A return hands the value through and ends the frame; an async function's returned native
         // promise, once it settles (the function's own promise adopts it, so it is handled already:
         // a second reaction that swallows changes nothing the program can see).
         r(frame, value) {
-          if (frame !== undefined && !frame.done) {
-            if (!P.async) unwind(frame);
-            else if (R.isPromise(value)) {
+          if (typeof frame === 'number') {
+            if (frame < P.depth) end(frame, value, false, undefined);
+          } else if (frame !== undefined && !frame.done) {
+            if (R.isPromise(value)) {
               frame.done = true;
               R.then.call(value, (v) => { frame.done = false; finish(frame, v, false, undefined); }, (e) => { frame.done = false; finish(frame, undefined, true, e); });
               return value;
@@ -116,8 +131,9 @@
         },
         // A throw statement hands the exception through and ends the frame.
         t(frame, error) {
-          if (frame !== undefined && !frame.done) {
-            if (!P.async) unwind(frame);
+          if (typeof frame === 'number') {
+            if (frame < P.depth) end(frame, undefined, true, error);
+          } else if (frame !== undefined && !frame.done) {
             finish(frame, undefined, true, error);
           }
           return error;
@@ -135,11 +151,11 @@
         if (P.disabled || R.busy) return;
         P.calls++;
       }
-      return { run, e: run, finish() {} };`;
+      return { run, e: run, endAll() {} };`;
     const makeCountingHooks = (probe) => new Function('P', 'R', COUNTING_HOOKS)(probe, R);
     const noop = () => undefined;
     /** The hooks of a slot with no live probe: everything passes straight through. */
-    const DETACHED = Object.freeze({ run: noop, finish: noop, e: noop, b: noop, r: (frame, value) => value, t: (frame, error) => error });
+    const DETACHED = Object.freeze({ run: noop, endAll: noop, e: noop, b: noop, r: (frame, value) => value, t: (frame, error) => error });
     /** fid → hooks, parallel to probes. */
     const hooks = [DETACHED];
 
@@ -308,7 +324,7 @@
       }
 
       function addProbe(fid, name, async, handler) {
-        const probe = { name, async, handler, session, disabled: false, calls: 0, every: 1, seen: 0, stack: [], pending: 0 };
+        const probe = { name, async, handler, session, disabled: false, calls: 0, every: 1, seen: 0, depth: 0, starts: [], args: [], pending: 0 };
         probes[fid] = probe;
         hooks[fid] = cfg.counting > 0 ? makeCountingHooks(probe) : makeHooks(probe);
         session.fids.push(fid);
@@ -355,7 +371,7 @@
         for (const fid of session.fids) {
           const probe = probes[fid];
           if (!probe) continue;
-          while (probe.stack.length > 0) hooks[fid].finish(probe.stack.pop(), undefined, true, undefined);
+          hooks[fid].endAll();
         }
         if (cfg.counting > 0) {
           // Counting probes: the calls since the last flush are every count() of the one group.
