@@ -10,7 +10,7 @@ import { connect, minutes, now, type Fay } from 'fay';
 
 /** kmalloc calls in the last five minutes; of one process if a pid is given. */
 export function kmallocs(fay: Fay, pid?: number) {
-  const recent = fay.tracepoint('kmem:kmalloc').where((e) => e.time > now() - minutes(5));
+  const recent = fay.tracepoint('kmem:kmalloc*').where((e) => e.time > now() - minutes(5));
   return (pid === undefined ? recent : recent.where((e, p) => e.pid === p.pid, { pid })).count();
 }
 

@@ -3,7 +3,7 @@
  *
  *   import { connect, minutes, now } from 'fay';
  *   const fay = await connect();
- *   const n = await fay.tracepoint('kmem:kmalloc').where((e) => e.time > now() - minutes(5)).duration('4s').count();
+ *   const n = await fay.tracepoint('kmem:kmalloc*').where((e) => e.time > now() - minutes(5)).duration('4s').count();
  */
 export { connect, Fay, type ConnectOptions } from './linq/fay.js';
 export { Query, Grouped, Aggregated, Aggregator, Taken, type Aggregate, type Window, type FinalResult, type QueryRunner } from './linq/query.js';

@@ -27,7 +27,7 @@ describe('FayLINQ and FayQL plan the same', () => {
   const pid = 4242;
   // Each row: what it shows, the FayLINQ query, its FayQL spelling, and optionally the same query as a person might type it.
   const table: [string, () => Built, string, string?][] = [
-    ['the seed’s kmalloc count', () => fay.tracepoint('kmem:kmalloc').where((e) => e.time > now() - minutes(5)).count(), 'tracepoint:kmem:kmalloc | where time > now() - 5m | count()'],
+    ['the seed’s kmalloc count, as the issue spells it', () => fay.tracepoint('kmem:kmalloc*').where(e => e.time > now() - minutes(5)).count(), 'tracepoint:kmem:kmalloc* | where time > now() - 5m | count()'],
     ['a latency histogram by process', () => fay.syscalls('read').groupBy((e) => ({ comm: e.comm })).hist((e) => e.duration), 'syscall:read | hist = hist(duration) by comm', 'syscall:read|hist=hist(duration)   by comm'],
     [
       'parameters and string helpers',
