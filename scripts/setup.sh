@@ -8,8 +8,9 @@ say() { echo "setup: $*" >&2; }
 
 # Debian packages: bpftrace runs the kernel probes; bpftool lets tests check nothing is left
 # loaded; strace and gcc serve the benchmark and test workloads; nats-server the cluster bus;
-# iproute2 the network namespaces that cluster tests cut hosts off in.
-declare -A wanted=([bpftrace]=bpftrace [bpftool]=bpftool [strace]=strace [gcc]=gcc [nats-server]=nats-server [ip]=iproute2 [setpriv]=util-linux)
+# iproute2 the network namespaces that cluster tests cut hosts off in; openssl the TLS test's
+# throwaway CA; script (bsdutils) the pseudo-terminal the shell is tested on.
+declare -A wanted=([bpftrace]=bpftrace [bpftool]=bpftool [strace]=strace [gcc]=gcc [nats-server]=nats-server [ip]=iproute2 [setpriv]=util-linux [script]=bsdutils [openssl]=openssl)
 missing=()
 for cmd in "${!wanted[@]}"; do command -v "$cmd" >/dev/null 2>&1 || missing+=("${wanted[$cmd]}"); done
 if ((${#missing[@]})); then
