@@ -1,11 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import { release } from 'node:os';
 import type { Bus } from '../bus/bus.js';
-import { BusMessageError } from '../bus/codec.js';
 import {
   ClientMessage,
   PROTOCOL_VERSION,
-  readMessage,
+  receiveMessage,
   SUBJECTS,
   writeMessage,
   type AgentAnnouncement,
@@ -115,14 +114,8 @@ export class AgentService {
 
   /** Every message from the bus comes through here: checked, then acted on; bad ones are counted and dropped. */
   private receive(data: Uint8Array, reply: string | undefined): void {
-    let message: ClientMessage;
-    try {
-      message = readMessage(ClientMessage, data);
-    } catch (error) {
-      if (!(error instanceof BusMessageError)) throw error;
-      this.rejected++;
-      return;
-    }
+    const message = receiveMessage(ClientMessage, data, () => this.rejected++);
+    if (message === undefined) return;
     switch (message.kind) {
       case 'ping':
         this.announce('hello');

@@ -40,7 +40,7 @@ export function hostToken(host: string): string {
 }
 
 /** Whether a message naming `host` came on a subject of that host (its last token). */
-export function fromHost(subject: string, host: string): boolean {
+function fromHost(subject: string, host: string): boolean {
   return subject.slice(subject.lastIndexOf('.') + 1) === hostToken(host);
 }
 
@@ -155,6 +155,28 @@ export function readMessage<T>(schema: z.ZodType<T>, data: Uint8Array): T {
   const parsed = schema.safeParse(value);
   if (!parsed.success) throw new BusMessageError(`a malformed message: ${parsed.error.issues[0]?.message ?? 'invalid'}`);
   return parsed.data;
+}
+
+/**
+ * Reads a message as a receiver does: one that fails its checks (malformed, oversize, another
+ * version) is counted through `onRejected` and gives undefined; anything else thrown is a bug.
+ */
+export function receiveMessage<T>(schema: z.ZodType<T>, data: Uint8Array, onRejected: () => void): T | undefined {
+  try {
+    return readMessage(schema, data);
+  } catch (error) {
+    if (!(error instanceof BusMessageError)) throw error;
+    onRejected();
+    return undefined;
+  }
+}
+
+/** receiveMessage for what a host sends on its own subject: a message naming another host is rejected too. */
+export function receiveFromHost<T extends { host: string }>(schema: z.ZodType<T>, data: Uint8Array, subject: string, onRejected: () => void): T | undefined {
+  const message = receiveMessage(schema, data, onRejected);
+  if (message === undefined || fromHost(subject, message.host)) return message;
+  onRejected();
+  return undefined;
 }
 
 /** A message as bus bytes. */

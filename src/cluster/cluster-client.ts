@@ -1,7 +1,6 @@
 import { hostname, userInfo } from 'node:os';
 import type { Bus } from '../bus/bus.js';
-import { BusMessageError } from '../bus/codec.js';
-import { AgentAnnouncement, fromHost, PROTOCOL_VERSION, readMessage, RunningQueries, SUBJECTS, writeMessage } from '../bus/protocol.js';
+import { AgentAnnouncement, PROTOCOL_VERSION, receiveFromHost, receiveMessage, RunningQueries, SUBJECTS, writeMessage } from '../bus/protocol.js';
 import type { ProbeCatalog } from '../plan/catalog.js';
 import { ClusterQueryRun, type ClusterRunOptions } from './cluster-run.js';
 
@@ -40,19 +39,9 @@ export class ClusterClient {
   private readonly helloListeners = new Set<(host: string) => void>();
 
   private hear(data: Uint8Array, subject: string): void {
-    let announcement: AgentAnnouncement;
-    try {
-      announcement = readMessage(AgentAnnouncement, data);
-    } catch (error) {
-      if (!(error instanceof BusMessageError)) throw error;
-      this.rejected++;
-      return;
-    }
     // A host speaks on its own subject only: anything else is an agent posing as another.
-    if (!fromHost(subject, announcement.host)) {
-      this.rejected++;
-      return;
-    }
+    const announcement = receiveFromHost(AgentAnnouncement, data, subject, () => this.rejected++);
+    if (announcement === undefined) return;
     this.agents.set(announcement.host, { announcement, seenMs: Date.now(), gone: announcement.kind === 'bye' });
     if (announcement.kind === 'hello') for (const l of this.helloListeners) l(announcement.host);
   }
@@ -111,13 +100,8 @@ export class ClusterClient {
     await new Promise<void>((resolve) => {
       const timer = setTimeout(done, waitMs);
       const stop = this.bus.subscribe(inbox, (data) => {
-        try {
-          const answer = readMessage(RunningQueries, data);
-          answers.set(answer.host, answer);
-        } catch (error) {
-          if (!(error instanceof BusMessageError)) throw error;
-          this.rejected++;
-        }
+        const answer = receiveMessage(RunningQueries, data, () => this.rejected++);
+        if (answer) answers.set(answer.host, answer);
         if ([...hosts].every((h) => answers.has(h))) done();
       });
       function done(): void {

@@ -3,8 +3,7 @@ import type { AggregateKind } from '../agg/aggregate.js';
 import { GroupTable } from '../agg/group-table.js';
 import { createAggregate } from '../agg/registry.js';
 import { agentSettings, withWindowing } from '../agent/run-settings.js';
-import { BusMessageError } from '../bus/codec.js';
-import { AgentMessage, fromHost, PROTOCOL_VERSION, readMessage, SUBJECTS, writeMessage, type QuerySpec } from '../bus/protocol.js';
+import { AgentMessage, PROTOCOL_VERSION, receiveFromHost, SUBJECTS, writeMessage, type QuerySpec } from '../bus/protocol.js';
 import { EnvironmentError, UsageError } from '../errors.js';
 import { HostSelection } from '../plan/host-selection.js';
 import { planStages, type StagedPlan } from '../plan/planner.js';
@@ -138,14 +137,10 @@ export class ClusterQueryRun implements QueryHandle {
     return { all, alive: new Set(all.filter((h) => this.hosts.get(h)!.state === 'accepted' && this.client.alive(h))) };
   }
 
-  private selects(host: string): boolean {
-    return this.selection.includes(host);
-  }
-
   /** Finds the agents, sends the query, and waits until each has attached or refused. */
   private async launch(): Promise<void> {
     const known = await this.client.discover(this.options.expectAgents);
-    const agents = known.filter((a) => this.selects(a.host));
+    const agents = known.filter((a) => this.selection.includes(a.host));
     if (agents.length === 0 && known.length > 0) {
       const names = known.map((a) => a.host).sort();
       throw new UsageError(`no host${this.selection.describe()}: the agents connected are ${names.slice(0, 20).join(', ')}${names.length > 20 ? ', …' : ''}`, {
@@ -205,24 +200,14 @@ export class ClusterQueryRun implements QueryHandle {
   }
 
   private receive(data: Uint8Array, subject: string): void {
-    let message: AgentMessage;
-    try {
-      message = readMessage(AgentMessage, data);
-    } catch (error) {
-      if (!(error instanceof BusMessageError)) throw error;
-      this.client.rejected++;
-      return;
-    }
     // Each host's results come on its own subject: a message naming another host is a forgery.
-    if (!fromHost(subject, message.host)) {
-      this.client.rejected++;
-      return;
-    }
+    const message = receiveFromHost(AgentMessage, data, subject, () => this.client.rejected++);
+    if (message === undefined) return;
     if (message.id !== this.id) return;
     let host = this.hosts.get(message.host);
     if (host === undefined) {
       // A host that joined after the start (a new or restarted agent that saw a renewal).
-      if (!this.selects(message.host)) return;
+      if (!this.selection.includes(message.host)) return;
       host = { state: 'waiting' };
       this.hosts.set(message.host, host);
     }

@@ -2,6 +2,7 @@ import { parseExpressionAt, type BlockStatement, type Expression, type Node, typ
 import type { BinaryOperator, ExprNode } from '../query/ast.js';
 import { DURATION_UNITS } from '../query/tokens.js';
 import { LambdaError, type CallSite } from './call-site.js';
+import { signedNumber, SPAN } from './spelling.js';
 
 /** Values a lambda may take from its parameter object: they become constants of the query. */
 export type ParamValue = number | bigint | string | boolean | readonly (number | bigint | string | boolean)[];
@@ -23,7 +24,6 @@ const DURATION_HELPERS: Readonly<Record<string, string>> = {
 const HELPERS = ['now', 'matches', ...Object.keys(DURATION_HELPERS)];
 const STRING_METHODS = ['startsWith', 'endsWith', 'includes'];
 
-const SPAN = { start: 0, end: 0 } as const;
 
 /** The checked lambda: its body as a FayQL expression, or an object's properties as named expressions. */
 export interface CheckedLambda {
@@ -186,10 +186,7 @@ class LambdaReader {
 
   private number(value: number | bigint, node: Node): ExprNode {
     if (typeof value === 'number' && !Number.isInteger(value)) throw this.fail(node, `${value}: numbers in a condition are whole numbers (fields are integers)`);
-    const negative = value < 0;
-    const text = (negative ? -value : value).toString();
-    const literal: ExprNode = { kind: 'Number', value: Number(negative ? -value : value), text, span: SPAN };
-    return negative ? { kind: 'Unary', operator: '-', operand: literal, span: SPAN } : literal;
+    return signedNumber(value);
   }
 
   /** A constant from the parameter object, as a literal. */

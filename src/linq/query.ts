@@ -7,7 +7,7 @@ import type { AggregateCallNode, BindingNode, ExprNode, QueryNode, StageNode } f
 import { CallSite } from './call-site.js';
 import { checkLambda, type Params } from './lambda.js';
 import { printQuery } from '../query/printer.js';
-import { binding, columnName, defaultAggregateName, durationNode, identifier, numberNode, SPAN, syntaxTree } from './spelling.js';
+import { binding, columnName, defaultAggregateName, durationNode, identifier, numberNode, signedNumber, SPAN, syntaxTree } from './spelling.js';
 
 /** What runs a query's FayQL text: this machine, or a cluster. */
 export interface QueryRunner {
@@ -225,7 +225,7 @@ export class Aggregator<E> {
     if (value !== undefined) args.push(lambdaStage(fn, value, undefined));
     for (const p of params) {
       if (typeof p !== 'number' || !Number.isFinite(p)) throw CallSite.capture(fn).error(`${fn}() takes numbers as its parameters`);
-      args.push(p < 0 ? { kind: 'Unary', operator: '-', operand: numberNode(-p), span: SPAN } : numberNode(p));
+      args.push(signedNumber(p));
     }
     return { call: { kind: 'AggregateCall', name: undefined, function: identifier(fn), args, scaled: false, span: SPAN } };
   }

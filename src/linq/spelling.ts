@@ -14,6 +14,14 @@ export function numberNode(value: number): NumberNode {
   return { kind: 'Number', value, text: String(value), span: SPAN };
 }
 
+/** A number as FayQL writes it: a negative one is `-` applied to its magnitude. */
+export function signedNumber(value: number | bigint): ExprNode {
+  const negative = value < 0;
+  const magnitude = negative ? -value : value;
+  const literal: NumberNode = { kind: 'Number', value: Number(magnitude), text: magnitude.toString(), span: SPAN };
+  return negative ? { kind: 'Unary', operator: '-', operand: literal, span: SPAN } : literal;
+}
+
 /** A column name from a JavaScript property: it must be a FayQL name too. */
 export function columnName(name: string, site: CallSite): IdentifierNode {
   if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) throw site.error(`${JSON.stringify(name)} cannot name a column: use letters, digits and _`);

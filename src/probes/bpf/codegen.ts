@@ -14,6 +14,7 @@ import {
   mapRefsOf,
   type AggregateLayout,
   type AggregateMaps,
+  type DecodedColumn,
   type KeyColumnLayout,
   type KeyDecoding,
   type MapRef,
@@ -277,8 +278,7 @@ class ProgramBuilder {
     const printed: { expr: Expr; decoding: KeyDecoding }[] = [];
     const keyLayouts: KeyColumnLayout[] = keys.map((k) => {
       if (k.expr.kind === 'Const') return { kind: 'const', value: k.expr.value };
-      const decoding: KeyDecoding =
-        k.expr.kind === 'Field' && k.expr.name === 'probe' ? 'probe' : k.expr.type === 'int' ? 'int' : k.expr.type;
+      const decoding = decodingOf(k.expr);
       printed.push({ expr: k.expr, decoding });
       return { kind: 'printed', index: printed.length - 1, decoding, type: k.expr.type };
     });
@@ -395,11 +395,7 @@ class ProgramBuilder {
 
   private shipAction(values: readonly Column[]): { layout: ShipLayout; action: Action } {
     const layout: ShipLayout = {
-      values: values.map((v) => ({
-        name: v.name,
-        type: v.expr.type,
-        decoding: v.expr.kind === 'Field' && v.expr.name === 'probe' ? 'probe' : v.expr.type,
-      })),
+      values: values.map(decodedColumn),
     };
     return {
       layout,
@@ -437,11 +433,7 @@ class ProgramBuilder {
     const layout: RecordLayout = {
       ring: '@fay_ring',
       size,
-      columns: columns.map((c) => ({
-        name: c.name,
-        type: c.expr.type,
-        decoding: c.expr.kind === 'Field' && c.expr.name === 'probe' ? 'probe' : c.expr.type,
-      })),
+      columns: columns.map(decodedColumn),
     };
     return {
       layout,
@@ -587,4 +579,13 @@ function guard(conditions: readonly string[], body: readonly string[]): string[]
 
 function indent(lines: readonly string[]): string[] {
   return lines.map((l) => `  ${l}`);
+}
+
+/** How a printed value reads back: the probe field is printed as the probe's id; the rest as their type. */
+function decodingOf(e: Expr): KeyDecoding {
+  return e.kind === 'Field' && e.name === 'probe' ? 'probe' : e.type;
+}
+
+function decodedColumn(c: Column): DecodedColumn {
+  return { name: c.name, type: c.expr.type, decoding: decodingOf(c.expr) };
 }

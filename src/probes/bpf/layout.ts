@@ -29,7 +29,7 @@ export interface ProgramLayout {
 export interface RecordLayout {
   readonly ring: string;
   readonly size: number;
-  readonly columns: readonly { readonly name: string; readonly decoding: KeyDecoding; readonly type: ValueType }[];
+  readonly columns: readonly DecodedColumn[];
 }
 
 /** Extra ring slots per CPU beyond the recording's size. */
@@ -105,7 +105,14 @@ export function mapRefsOf(maps: AggregateMaps): MapRef[] {
 
 /** Each shipped event is printed as a tuple; this names and decodes its elements. */
 export interface ShipLayout {
-  readonly values: readonly { readonly name: string; readonly decoding: KeyDecoding; readonly type: ValueType }[];
+  readonly values: readonly DecodedColumn[];
+}
+
+/** A value printed by the probe: its column's name, how to read it back, its type. */
+export interface DecodedColumn {
+  readonly name: string;
+  readonly decoding: KeyDecoding;
+  readonly type: ValueType;
 }
 
 /**
