@@ -17,15 +17,32 @@ export interface NodeProgram {
   /** Names of the shipped values, in the order of each shipped row. */
   readonly shipped: readonly string[];
   /**
-   * When the probe only counts calls (it reads no field, filters and samples
-   * nothing, keeps no key and ships nothing): how many count() aggregates it
-   * has. The target then just counts calls and fills those in at each flush,
-   * without running a handler. 0: a handler runs for each call.
+   * When the probe's whole work per call is a few aggregates of one group over
+   * the call itself (count()) or its duration (sum min max avg hist), with no
+   * other field, filter, key, sample or shipped value: those aggregates, in
+   * order. The probe's hooks then keep them without running a handler (no
+   * user-derived code per call, nothing that can throw), and each flush fills
+   * them in. Empty: a handler runs for each call.
    */
-  readonly counting: number;
+  readonly kept: readonly KeptAggregate[];
 }
 
-/** How a field reads inside a handler `(args, ret, threw, error, ms)`; H holds the safe projections. */
+/** An aggregate the hooks of a probe can keep themselves (see NodeProgram.kept). */
+export type KeptAggregate = 'count' | 'sum' | 'min' | 'max' | 'avg' | 'hist';
+const KEPT_OVER_DURATION: ReadonlySet<string> = new Set(['sum', 'min', 'max', 'avg', 'hist']);
+
+/** The aggregates of a probe stage its hooks can keep themselves, or [] when a handler must run. */
+function keptAggregates(stage: ProbeStage, fields: ReadonlySet<string>): KeptAggregate[] {
+  const aggregates = stage.aggregate?.aggregates ?? [];
+  const plain = !stage.filter && stage.sampleRate === undefined && !stage.ship && (stage.aggregate?.keys.length ?? 0) === 0 && aggregates.length > 0;
+  if (!plain || [...fields].some((f) => f !== 'duration')) return [];
+  const kept = aggregates.map((a) =>
+    (a.function === 'count' && !a.argument) || (KEPT_OVER_DURATION.has(a.function) && a.argument?.kind === 'Field' && a.argument.name === 'duration') ? a.function : undefined,
+  );
+  return kept.every((k) => k !== undefined) ? (kept as KeptAggregate[]) : [];
+}
+
+/** How a field reads inside a handler `(args, ret, threw, error, ns)`; H holds the safe projections. */
 function fieldReading(name: string): string {
   const projection = /^(args\[(\d+)\]|ret)(?:\.(type|length|number))?$/.exec(name);
   if (projection) {
@@ -57,7 +74,7 @@ function fieldReading(name: string): string {
     case 'argc':
       return 'args.length';
     case 'duration':
-      return 'Math.round(ms * 1e6)';
+      return 'ns';
     case 'threw':
       return 'threw';
     case 'error':
@@ -207,16 +224,18 @@ export function generateHandlers(stage: ProbeStage): NodeProgram {
     lines.push(`if (S.rows.length < S.maxRows) S.rows.push([${shipped.map((v) => toJs(v.expr, locals, globs)).join(', ')}]); else S.dropped++;`);
   }
 
+  const kept = keptAggregates(stage, fields);
   const source = [
     '(function (H, S) {',
     '  "use strict";',
+    ...(kept.length > 0 ? [`  // ${kept.join(', ')}: kept by the probe's hooks themselves; this handler is not called.`] : []),
     '  const div = (a, b) => (b === 0 ? 0 : Math.trunc(a / b));',
     '  const mod = (a, b) => (b === 0 ? a : a % b);',
     '  const log2 = (v) => { if (v < 0) return -1; if (v < 1) return 0; if (v < 4294967296) return 32 - Math.clz32(v); let k = 33, bound = 8589934592; while (v >= bound) { bound *= 2; k++; } return k; };',
     ...globs.map((g, i) => `  const G${i} = new RegExp(${JSON.stringify(g)}, "s");`),
     '  return function (probeName) {',
     '    let epoch = -1, single;',
-    '    const handler = function (args, ret, threw, error, ms) {',
+    '    const handler = function (args, ret, threw, error, ns) {',
     ...lines.map((l) => `      ${l}`),
     '    };',
     '    return handler;',
@@ -224,7 +243,5 @@ export function generateHandlers(stage: ProbeStage): NodeProgram {
     '})',
   ].join('\n');
   const args = [...fields].some((f) => f.startsWith('args[') || f === 'argc' || f.startsWith('msg.') || f === 'jsstack');
-  const counts = fields.size === 0 && !stage.filter && stage.sampleRate === undefined && !stage.ship && keys.length === 0 && aggregates.every((a) => a.function === 'count');
-  const counting = counts ? aggregates.length : 0;
-  return { source, exit, args, shipped: shipped.map((v) => v.name), counting };
+  return { source, exit, args, shipped: shipped.map((v) => v.name), kept };
 }

@@ -106,8 +106,34 @@ function isFunction(node: unknown): node is AnyNode {
   return type === 'FunctionExpression' || type === 'ArrowFunctionExpression' || type === 'FunctionDeclaration';
 }
 
-/** Parses a script (as an ES module, else as CommonJS) and names every function it can. */
-export function findFunctions(source: string): ScriptFunction[] | string {
+/**
+ * Scripts already parsed, by their text, least recently used first: processes that run the same
+ * code, and repeated queries, parse each script once. Bounded by the characters held.
+ */
+const parsed = new Map<string, readonly ScriptFunction[] | string>();
+const PARSED_MAX_CHARS = 32 << 20;
+let parsedChars = 0;
+
+/** Parses a script (as an ES module, else as CommonJS) and names every function it can; a string says why it could not. */
+export function findFunctions(source: string): readonly ScriptFunction[] | string {
+  const known = parsed.get(source);
+  if (known !== undefined) {
+    parsed.delete(source);
+    parsed.set(source, known);
+    return known;
+  }
+  const found = parseFunctions(source);
+  parsed.set(source, found);
+  parsedChars += source.length;
+  for (const [old] of parsed) {
+    if (parsedChars <= PARSED_MAX_CHARS) break;
+    parsed.delete(old);
+    parsedChars -= old.length;
+  }
+  return found;
+}
+
+function parseFunctions(source: string): ScriptFunction[] | string {
   let program: Node;
   try {
     program = parse(source, { ecmaVersion: 'latest', sourceType: 'module', allowHashBang: true });

@@ -5,6 +5,7 @@ import { attach, AttachError, NoMatchingFunctionError } from './attach.js';
 import type { AgentChannel, TargetConnection } from './channel.js';
 import { findFunctions, instrumentation, type Insertion, type ScriptFunction } from './functions.js';
 import type { InspectorClient } from './inspector-client.js';
+import type { KeptAggregate } from './codegen.js';
 import type { NodeProcess } from './processes.js';
 import type { FunctionPattern } from './sources.js';
 
@@ -18,8 +19,8 @@ export interface InstallPlan {
   readonly exit: boolean;
   /** Whether handlers read the arguments. */
   readonly args: boolean;
-  /** How many count() aggregates, when the probe only counts calls; else 0. */
-  readonly counting: number;
+  /** The aggregates the probe's hooks keep themselves (see NodeProgram.kept); empty: a handler runs. */
+  readonly kept: readonly KeptAggregate[];
   readonly host: string;
   readonly maxGroups: number;
   readonly maxRows: number;
@@ -90,15 +91,16 @@ async function builtinTargets(client: InspectorClient, pattern: Extract<Function
 /** How many functions one attach may probe. */
 const MAX_FUNCTIONS = 4096;
 
+/** The expression that installs the runtime (if it is not there yet) and reads the sources of the scripts whose paths end with `suffixes`. */
+function readingSources(suffixes: readonly string[]): string {
+  return `((${RUNTIME})(null), __fay$.sources(${JSON.stringify(suffixes)}))`;
+}
+
 /**
- * Finds the user functions the patterns name, in the scripts the process has
- * loaded: the runtime reads their sources in-process (one debugger pass), as
- * they were before any other query's probes edited them.
+ * Finds the user functions the patterns name in the sources the runtime read
+ * in-process (one debugger pass), as they were before any other query's probes edited them.
  */
-async function userFunctions(client: InspectorClient, patterns: readonly Extract<FunctionPattern, { kind: 'user' }>[]) {
-  const suffixes = [...new Set(patterns.map((p) => p.file ?? ''))];
-  // One round trip: the runtime (if it is not there yet), then the sources.
-  const sources = await client.evaluate<Record<string, string>>(`((${RUNTIME})(null), __fay$.sources(${JSON.stringify(suffixes)}))`, { awaitPromise: true });
+function userFunctions(sources: Record<string, string>, patterns: readonly Extract<FunctionPattern, { kind: 'user' }>[]) {
   const found: { url: string; source: string; path: string; fn: ScriptFunction }[] = [];
   const skipped: ProbeReport[] = [];
   for (const [url, source] of Object.entries(sources)) {
@@ -127,11 +129,12 @@ export async function install(
   channel: AgentChannel,
   onNotice: (message: string) => void,
 ): Promise<{ connection: TargetConnection; reports: ProbeReport[] }> {
-  const attachment = await attach(target.pid);
+  const userPatterns = plan.patterns.filter((p): p is Extract<FunctionPattern, { kind: 'user' }> => p.kind === 'user');
+  // One round trip with the pid check: the runtime, and the sources the patterns need.
+  const attachment = await attach<Record<string, string>>(target.pid, readingSources([...new Set(userPatterns.map((p) => p.file ?? ''))]));
   try {
     const { client } = attachment;
-    const userPatterns = plan.patterns.filter((p): p is Extract<FunctionPattern, { kind: 'user' }> => p.kind === 'user');
-    const { found, skipped } = userPatterns.length > 0 ? await userFunctions(client, userPatterns) : { found: [], skipped: [] };
+    const { found, skipped } = userFunctions(attachment.first, userPatterns);
 
     const builtins: BuiltinTarget[] = [];
     for (const p of plan.patterns) if (p.kind === 'builtin') builtins.push(...(await builtinTargets(client, p, plan.exit)));
@@ -165,13 +168,15 @@ export async function install(
       host: plan.host,
       maxGroups: plan.maxGroups,
       maxRows: plan.maxRows,
-      counting: plan.counting,
+      args: plan.args,
+      kept: plan.kept,
       builtins,
       edits: [...edits.values()],
       channels,
       profile: profile ? { hz: profile.hz, probe: `profile:js:${profile.hz}hz` } : undefined,
     };
-    const reports = await client.evaluate<ProbeReport[]>(`(${RUNTIME})(${JSON.stringify(config)}, ${plan.handlers})`, { awaitPromise: true });
+    // The runtime is there: the attach installed it.
+    const reports = await client.evaluate<ProbeReport[]>(`__fay$.open(${JSON.stringify(config)}, ${plan.handlers})`, { awaitPromise: true });
     const connection = await expected.connection;
     return { connection, reports: [...reports, ...skipped] };
   } finally {
@@ -194,11 +199,10 @@ export function describePattern(p: FunctionPattern): string {
 
 /** Lists what can be probed in a process: its user functions and the functions of common built-ins. */
 export async function listFunctions(target: NodeProcess): Promise<string[]> {
-  const attachment = await attach(target.pid);
+  // The runtime reads the live sources (it installs no probe by itself).
+  const attachment = await attach<Record<string, string>>(target.pid, readingSources(['']));
   try {
-    // The runtime reads the live sources (it installs no probe by itself).
-    await attachment.client.evaluate(`(${RUNTIME})(null)`);
-    const { found } = await userFunctions(attachment.client, [{ kind: 'user', file: undefined, name: '*' }]);
+    const { found } = userFunctions(attachment.first, [{ kind: 'user', file: undefined, name: '*' }]);
     return found.map((f) => `js:pid=${target.pid}:${f.path}#${f.fn.name}`);
   } finally {
     await attachment.release();

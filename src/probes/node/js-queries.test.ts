@@ -106,6 +106,35 @@ describe('JavaScript probes in live Node.js processes', () => {
     assert.equal(row!['max(ret.number)'], 20, 'the settled value, not the promise');
   });
 
+  it('keeps count and duration aggregates in the probe’s hooks, the same as a handler keeps them', async () => {
+    // No field but duration, no filter, no key: the hooks keep these themselves (no handler runs).
+    const kept = 'c = count(), s = sum(duration), lo = min(duration), hi = max(duration), a = avg(duration), h = hist(duration)';
+    const inBuckets = (row: Record<string, unknown>) => {
+      const filled = (row.h as HistResult).buckets.filter((b) => b.count > 0);
+      assert.equal(filled.reduce((n, b) => n + b.count, 0), row.c, 'every call in one bucket');
+      for (const b of filled) assert.ok((b.high ?? Infinity) >= (row.lo as number) && (b.low ?? 0) <= (row.hi as number), `bucket ${b.low}–${b.high} holds calls`);
+      assert.equal(row.a, (row.s as number) / (row.c as number));
+    };
+    // Async: frames that outlive their callers, ended when the promise settles.
+    const slow = rowsOf((await around(`js:pid=${app.pid}:./lib.cjs#slowQuery | ${kept}`, () => app.run('slow', 3, 30))).final);
+    assert.equal(slow.length, 1);
+    assert.equal(slow[0]!.c, 3);
+    assert.ok((slow[0]!.lo as number) >= 29e6 && (slow[0]!.hi as number) < 55e6, `30 ms sleeps: ${slow[0]!.lo as number}–${slow[0]!.hi as number}`);
+    inBuckets(slow[0]!);
+    // Synchronous calls cut short by a callee's exception end too, as in a handler's probe (9 + 9 calls).
+    const parse = rowsOf((await around(`js:pid=${app.pid}:./lib.cjs#parse* | ${kept}`, () => app.run('parse', 9))).final);
+    assert.equal(parse[0]!.c, 18);
+    inBuckets(parse[0]!);
+    // A built-in's wrapper, and the same numbers through a handler (a filter that keeps everything).
+    const [json] = rowsOf((await around(`js:pid=${app.pid}:JSON.parse | ${kept}`, () => app.run('json', 250))).final);
+    const [handled] = rowsOf((await around(`js:pid=${app.pid}:JSON.parse | where duration >= 0 | ${kept}`, () => app.run('json', 250))).final);
+    assert.equal(json!.c, 250);
+    assert.equal(handled!.c, 250);
+    inBuckets(json!);
+    inBuckets(handled!);
+    assert.deepEqual(await state(app), UNTOUCHED);
+  });
+
   it('says how many async calls it could not see end, rather than counting them as nothing', async () => {
     let caught = '';
     const result = await around(`js:pid=${app.pid}:./lib.cjs#rejectInside | count(), max(duration)`, async () => {
@@ -268,7 +297,7 @@ describe('JavaScript probes in live Node.js processes', () => {
     const shipping = '(function (H, S) { return function () { return function () { S.rows.push([1]); }; }; })';
     const { connection } = await install(
       nodeProcess(app.pid)!,
-      { session: 'capped', patterns: [{ kind: 'user', file: '/lib.cjs', name: 'query' }], handlers: shipping, exit: false, args: false, counting: 0, host: 'h', maxGroups: 10, maxRows: 1e6 },
+      { session: 'capped', patterns: [{ kind: 'user', file: '/lib.cjs', name: 'query' }], handlers: shipping, exit: false, args: false, kept: [], host: 'h', maxGroups: 10, maxRows: 1e6 },
       channel,
       () => undefined,
     );
@@ -298,7 +327,7 @@ describe('JavaScript probes in live Node.js processes', () => {
     const faulty = '(function () { return function () { return function () { throw new Error("a bug in the probe"); }; }; })';
     const { connection } = await install(
       nodeProcess(app.pid)!,
-      { session: 'faulty', patterns: [{ kind: 'user', file: '/lib.cjs', name: 'query' }], handlers: faulty, exit: false, args: false, counting: 0, host: 'h', maxGroups: 10, maxRows: 10 },
+      { session: 'faulty', patterns: [{ kind: 'user', file: '/lib.cjs', name: 'query' }], handlers: faulty, exit: false, args: false, kept: [], host: 'h', maxGroups: 10, maxRows: 10 },
       channel,
       (m) => notices.push(m),
     );

@@ -72,7 +72,7 @@ export class NodeProvider implements Provider {
             handlers: program.source,
             exit: program.exit,
             args: program.args,
-            counting: program.counting,
+            kept: program.kept,
             shipped: program.shipped,
             aggregates,
             kinds: aggregates.map(createAggregate),

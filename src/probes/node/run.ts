@@ -8,6 +8,7 @@ import type { CompileOptions, ProbeSink, RunningProbe } from '../provider.js';
 import { processInCgroup } from '../cgroup.js';
 import { AttachError, NoMatchingFunctionError } from './attach.js';
 import type { AgentChannel, TargetConnection, TargetPartial } from './channel.js';
+import type { KeptAggregate } from './codegen.js';
 import { describePattern, install, type InstallPlan } from './install.js';
 import { selectProcesses, selectorText, type NodeProcess, type ProcessSelector } from './processes.js';
 import type { FunctionPattern } from './sources.js';
@@ -32,8 +33,8 @@ export interface NodeRunSettings {
   readonly handlers: string;
   readonly exit: boolean;
   readonly args: boolean;
-  /** How many count() aggregates, when the probe only counts calls (see NodeProgram.counting); else 0. */
-  readonly counting: number;
+  /** The aggregates the probe's hooks keep themselves (see NodeProgram.kept); empty: a handler runs. */
+  readonly kept: readonly KeptAggregate[];
   readonly shipped: readonly string[];
   readonly aggregates: readonly AggregateSpec[];
   readonly kinds: readonly AggregateKind[];
@@ -95,7 +96,7 @@ export class NodeRun implements RunningProbe {
       handlers: this.settings.handlers,
       exit: this.settings.exit,
       args: this.settings.args,
-      counting: this.settings.counting,
+      kept: this.settings.kept,
       host: this.options.host,
       maxGroups: this.options.maxGroups,
       maxRows: Math.max(1, Math.ceil((this.options.maxEventsPerSecond * this.options.flushPeriodMs) / 1000)),

@@ -54,45 +54,54 @@
     const R = {
       busy: false,
       fail,
+      bucket,
       isPromise: (v) => v !== null && typeof v === 'object' && utilTypes.isPromise(v),
       then: Promise.prototype.then,
     };
     /**
      * The hooks of one probe, which instrumented code calls as __fay$.h[fid].e/b/r/t. Compiled
-     * afresh for every probe from this constant text (no text from outside the runtime): V8 keeps
+     * afresh for every probe from constant text (no text from outside the runtime): V8 keeps
      * type feedback per function literal, so each probe's calls stay monomorphic and inline,
-     * however many probes and sessions came before.
+     * however many probes and sessions came before. A probe's hooks are its frames (FRAMES) and
+     * what a finished call does (a RUN): run the probe's handler, or keep its aggregates.
      */
-    const HOOKS = `'use strict';
-      const handler = P.handler;
-      function run(args, ret, threw, error, ms) {
-        if (P.disabled || R.busy) return;
-        P.calls++;
-        if (P.every > 1 && P.calls % P.every !== 0) return;
-        R.busy = true;
-        try { handler(args, ret, threw, error, ms); } catch (e) { R.fail(P, e); } finally { R.busy = false; }
-      }
+    const FRAMES = `
       // An async call's frame: an object, as it outlives its caller's.
+      function beginAsync(args) {
+        P.pending++;
+        return { args, start: clock.now(), done: false };
+      }
       function finish(frame, value, threw, error) {
         frame.done = true;
         P.pending--;
-        run(frame.args, value, threw, error, clock.now() - frame.start);
+        run(frame.args, value, threw, error, Math.round((clock.now() - frame.start) * 1e6));
+      }
+      // A returned native promise ends its call when it settles (the function's own promise adopts it,
+      // so it is handled already: a second reaction that swallows changes nothing the program can see).
+      function returnAsync(frame, value) {
+        if (!R.isPromise(value)) return finish(frame, value, false, undefined);
+        frame.done = true;
+        R.then.call(value, (v) => { frame.done = false; finish(frame, v, false, undefined); }, (e) => { frame.done = false; finish(frame, undefined, true, e); });
       }
       // Synchronous calls nest strictly: a frame is its depth, its start and arguments kept in arrays
       // (nothing allocated per call). Ending frame d ends the ones above it first: calls that a
       // callee's exception ended. A frame already ended (d >= P.depth) is not ended again.
+      // Durations are whole nanoseconds: small integers, which V8 passes on without boxing.
       function end(d, value, threw, error) {
         const now = clock.now();
         for (let above = P.depth - 1; above > d; above--) {
-          const args = P.args[above];
-          P.args[above] = undefined;
-          run(args, undefined, true, undefined, now - P.starts[above]);
+          run(keepsArgs ? takeArgs(above) : undefined, undefined, true, undefined, Math.round((now - P.starts[above]) * 1e6));
         }
         P.depth = d;
+        run(keepsArgs ? takeArgs(d) : undefined, value, threw, error, Math.round((now - P.starts[d]) * 1e6));
+      }
+      function takeArgs(d) {
         const args = P.args[d];
         P.args[d] = undefined;
-        run(args, value, threw, error, now - P.starts[d]);
+        return args;
       }
+      // The hot path (b, then r of the innermost frame) is kept short, so that V8 inlines all of it
+      // into the instrumented function; everything else is a call away.
       return {
         run,
         // Ends every synchronous frame still open: between turns of the event loop, they were ended by an exception.
@@ -104,29 +113,21 @@
         // Begins a frame.
         b(args) {
           if (P.disabled || R.busy) return undefined;
-          if (P.async) {
-            P.pending++;
-            return { args, start: clock.now(), done: false };
-          }
+          if (P.async) return beginAsync(args);
           const d = P.depth++;
-          P.args[d] = args;
+          if (keepsArgs) P.args[d] = args;
           P.starts[d] = clock.now();
           return d;
         },
-        // A return hands the value through and ends the frame; an async function's returned native
-        // promise, once it settles (the function's own promise adopts it, so it is handled already:
-        // a second reaction that swallows changes nothing the program can see).
+        // A return hands the value through and ends the frame.
         r(frame, value) {
           if (typeof frame === 'number') {
-            if (frame < P.depth) end(frame, value, false, undefined);
-          } else if (frame !== undefined && !frame.done) {
-            if (R.isPromise(value)) {
-              frame.done = true;
-              R.then.call(value, (v) => { frame.done = false; finish(frame, v, false, undefined); }, (e) => { frame.done = false; finish(frame, undefined, true, e); });
-              return value;
-            }
-            finish(frame, value, false, undefined);
-          }
+            if (frame === P.depth - 1) {
+              const ns = Math.round((clock.now() - P.starts[frame]) * 1e6);
+              P.depth = frame;
+              run(keepsArgs ? takeArgs(frame) : undefined, value, false, undefined, ns);
+            } else if (frame < P.depth) end(frame, value, false, undefined);
+          } else if (frame !== undefined && !frame.done) returnAsync(frame, value);
           return value;
         },
         // A throw statement hands the exception through and ends the frame.
@@ -139,12 +140,36 @@
           return error;
         },
       };`;
-    const makeHooks = (probe) => new Function('P', 'R', 'clock', HOOKS)(probe, R, clock);
+    /** Runs the probe's handler, sampled 1 in P.every; a handler that throws disables its probe. */
+    const HANDLER_RUN = `'use strict';
+      const handler = P.handler;
+      function run(args, ret, threw, error, ns) {
+        if (P.disabled || R.busy) return;
+        P.calls++;
+        if (P.every > 1 && P.calls % P.every !== 0) return;
+        R.busy = true;
+        try { handler(args, ret, threw, error, ns); } catch (e) { R.fail(P, e); } finally { R.busy = false; }
+      }`;
     /**
-     * Hooks of a probe that only counts calls (no field, filter, key or shipped value): a call
-     * adds one to P.calls, and each flush turns the calls since the last into the probe's
-     * count() values; no handler runs, so nothing can throw, and nothing needs sampling. A call
-     * made by another probe's handler is still not counted. Entry-only: no frames.
+     * Keeps the probe's own aggregates of its calls' durations (see NodeProgram.kept): no handler, so nothing
+     * can throw, and nothing is sampled (keeping costs less than deciding to skip). A call made by
+     * another probe's handler is not counted.
+     */
+    const KEEPING_RUN = `'use strict';
+      const K = P.kept;
+      const [sum, min, max, hist] = ['sum', 'min', 'max', 'hist'].map((k) => kept.includes(k) || (k === 'sum' && kept.includes('avg')));
+      // Calls reach run() only through frames begun when the probe was on and not busy.
+      function run(args, ret, threw, error, ns) {
+        P.calls++;
+        if (sum) K.sum += ns;
+        if (min && ns < K.min) K.min = ns;
+        if (max && ns > K.max) K.max = ns;
+        if (hist) K.hist[ns < 4294967296 ? 33 - Math.clz32(ns) : R.bucket(ns)]++;
+      }`;
+    /**
+     * Hooks of a probe that only counts calls (kept count() without the return side): a call adds
+     * one to P.calls, and each flush turns the calls since the last into its count() values.
+     * Entry-only: no frames.
      */
     const COUNTING_HOOKS = `'use strict';
       function run() {
@@ -152,12 +177,29 @@
         P.calls++;
       }
       return { run, e: run, endAll() {} };`;
-    const makeCountingHooks = (probe) => new Function('P', 'R', COUNTING_HOOKS)(probe, R);
+    const makeHooks = (probe, kept, keepsArgs) => {
+      if (kept.length === 0) return new Function('P', 'R', 'clock', 'keepsArgs', HANDLER_RUN + FRAMES)(probe, R, clock, keepsArgs);
+      // Counts alone need no return side (the query reads no duration): no frames.
+      if (kept.every((k) => k === 'count')) return new Function('P', 'R', COUNTING_HOOKS)(probe, R);
+      return new Function('P', 'R', 'clock', 'keepsArgs', 'kept', KEEPING_RUN + FRAMES)(probe, R, clock, false, kept);
+    };
     const noop = () => undefined;
     /** The hooks of a slot with no live probe: everything passes straight through. */
     const DETACHED = Object.freeze({ run: noop, endAll: noop, e: noop, b: noop, r: (frame, value) => value, t: (frame, error) => error });
     /** fid → hooks, parallel to probes. */
     const hooks = [DETACHED];
+
+    /** The hist bucket (its log2, as the query's hist() has it, plus one) of a duration of 2^32 ns or more. */
+    function bucket(ns) {
+      let k = 33;
+      for (let bound = 8589934592; ns >= bound; bound *= 2) k++;
+      return k + 1;
+    }
+
+    /** A probe's own aggregates of its calls' durations since the last flush (see NodeProgram.kept). */
+    function emptyKept() {
+      return { sum: 0, min: Infinity, max: -Infinity, hist: Array.from({ length: 66 }, () => 0) };
+    }
 
     /** A probe that throws is switched off and reported; the traced call goes on unchanged. */
     function fail(probe, e) {
@@ -178,7 +220,7 @@
         try {
           result = body();
         } catch (error) {
-          run(args, undefined, true, error, clock.now() - start);
+          run(args, undefined, true, error, Math.round((clock.now() - start) * 1e6));
           throw error;
         }
         if (probe.async && result !== null && typeof result === 'object' && typeof result.then === 'function') {
@@ -186,16 +228,16 @@
           // it settles with the same value or reason, once the settle time is taken.
           return result.then(
             (value) => {
-              run(args, value, false, undefined, clock.now() - start);
+              run(args, value, false, undefined, Math.round((clock.now() - start) * 1e6));
               return value;
             },
             (error) => {
-              run(args, undefined, true, error, clock.now() - start);
+              run(args, undefined, true, error, Math.round((clock.now() - start) * 1e6));
               throw error;
             },
           );
         }
-        run(args, result, false, undefined, clock.now() - start);
+        run(args, result, false, undefined, Math.round((clock.now() - start) * 1e6));
         return result;
       },
       /**
@@ -203,7 +245,8 @@
        * node_modules for an empty suffix), as they were before any probe edited them.
        */
       sources(suffixes) {
-        return exclusive(() => readSources(suffixes));
+        // Built-ins, channels and the profiler need no source: the debugger stays off.
+        return suffixes.length === 0 ? Promise.resolve({}) : exclusive(() => readSources(suffixes));
       },
       open,
       sessions,
@@ -324,9 +367,9 @@
       }
 
       function addProbe(fid, name, async, handler) {
-        const probe = { name, async, handler, session, disabled: false, calls: 0, every: 1, seen: 0, depth: 0, starts: [], args: [], pending: 0 };
+        const probe = { name, async, handler, session, disabled: false, calls: 0, every: 1, seen: 0, depth: 0, starts: [], args: [], pending: 0, kept: emptyKept() };
         probes[fid] = probe;
-        hooks[fid] = cfg.counting > 0 ? makeCountingHooks(probe) : makeHooks(probe);
+        hooks[fid] = makeHooks(probe, cfg.kept, cfg.args);
         session.fids.push(fid);
       }
 
@@ -373,17 +416,7 @@
           if (!probe) continue;
           hooks[fid].endAll();
         }
-        if (cfg.counting > 0) {
-          // Counting probes: the calls since the last flush are every count() of the one group.
-          let calls = 0;
-          for (const fid of session.fids) {
-            const probe = probes[fid];
-            if (!probe) continue;
-            calls += probe.calls - probe.seen;
-            probe.seen = probe.calls;
-          }
-          if (calls > 0) S.groups.set('', { key: [], s: new Array(cfg.counting).fill(calls) });
-        }
+        if (cfg.kept.length > 0) keptGroup();
         const groups = [...S.groups.values()];
         S.groups = new Map();
         S.epoch++;
@@ -397,8 +430,8 @@
         const sampling = [];
         for (const fid of session.fids) {
           const probe = probes[fid];
-          // Counting costs less than checking whether to sample would save.
-          if (!probe || cfg.counting > 0) continue;
+          // Keeping aggregates in the hooks costs less than checking whether to sample would save.
+          if (!probe || cfg.kept.length > 0) continue;
           const rate = (probe.calls - probe.seen) / Math.max(seconds, 1e-3);
           probe.seen = probe.calls;
           const every = capPerSecond > 0 && rate > capPerSecond ? Math.ceil(rate / capPerSecond) : 1;
@@ -416,6 +449,34 @@
           if (probe && probe.pending > 0) pending.push({ name: probe.name, calls: probe.pending });
         }
         return { type: 'partial', period, groups, rows, dropped, folded, sampling, pending };
+      }
+
+      /**
+       * Probes whose hooks keep their aggregates: the calls since the last flush, their durations'
+       * sum, extremes and buckets, summed over the session's probes, are the one group's states.
+       */
+      function keptGroup() {
+        let calls = 0;
+        const all = emptyKept();
+        for (const fid of session.fids) {
+          const probe = probes[fid];
+          if (!probe) continue;
+          calls += probe.calls - probe.seen;
+          probe.seen = probe.calls;
+          // Emptied in place: the probe's hooks hold this object.
+          const k = probe.kept;
+          all.sum += k.sum;
+          all.min = Math.min(all.min, k.min);
+          all.max = Math.max(all.max, k.max);
+          k.hist.forEach((n, i) => (all.hist[i] += n));
+          k.sum = 0;
+          k.min = Infinity;
+          k.max = -Infinity;
+          k.hist.fill(0);
+        }
+        if (calls === 0) return;
+        const state = { count: calls, sum: all.sum, min: all.min, max: all.max, avg: [all.sum, calls], hist: all.hist };
+        S.groups.set('', { key: [], s: cfg.kept.map((k) => state[k]) });
       }
 
       /** Feeds the profile of the period to its probe, one event per sample, and starts the next one. */
