@@ -80,7 +80,7 @@ async function underLogpoint(): Promise<number> {
 async function installTimes(): Promise<{ on: number; off: number; restored: number }> {
   const channel = await AgentChannel.open();
   const handlers = '(function () { return function () { return function () {}; }; })';
-  const plan = { session: `bench-${Math.random()}`, patterns: [{ kind: 'user' as const, file: '/bench-target.cjs', name: 'work' }], handlers, exit: false, args: false, kept: [], host: 'h', maxGroups: 10, maxRows: 10 };
+  const plan = { session: `bench-${Math.random()}`, patterns: [{ kind: 'user' as const, file: '/bench-target.cjs', name: 'work' }], handlers, exit: false, args: false, kept: [], host: 'h', maxGroups: 10, maxRows: 10, pauseNoticeMs: 1e9 };
   const t0 = performance.now();
   const { connection } = await install(nodeProcess(target.pid)!, plan, channel, () => undefined);
   const t1 = performance.now();

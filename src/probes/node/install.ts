@@ -24,6 +24,8 @@ export interface InstallPlan {
   readonly host: string;
   readonly maxGroups: number;
   readonly maxRows: number;
+  /** A live edit that stops the target this long or longer (ms) is reported. */
+  readonly pauseNoticeMs: number;
 }
 
 /** Whether each function a query named is probed in a process, and if not, why. */
@@ -170,6 +172,7 @@ export async function install(
       maxRows: plan.maxRows,
       args: plan.args,
       kept: plan.kept,
+      pauseNoticeMs: plan.pauseNoticeMs,
       builtins,
       edits: [...edits.values()],
       channels,

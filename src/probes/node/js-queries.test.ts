@@ -297,7 +297,7 @@ describe('JavaScript probes in live Node.js processes', () => {
     const shipping = '(function (H, S) { return function () { return function () { S.rows.push([1]); }; }; })';
     const { connection } = await install(
       nodeProcess(app.pid)!,
-      { session: 'capped', patterns: [{ kind: 'user', file: '/lib.cjs', name: 'query' }], handlers: shipping, exit: false, args: false, kept: [], host: 'h', maxGroups: 10, maxRows: 1e6 },
+      { session: 'capped', patterns: [{ kind: 'user', file: '/lib.cjs', name: 'query' }], handlers: shipping, exit: false, args: false, kept: [], host: 'h', maxGroups: 10, maxRows: 1e6, pauseNoticeMs: 1e9 },
       channel,
       () => undefined,
     );
@@ -327,7 +327,7 @@ describe('JavaScript probes in live Node.js processes', () => {
     const faulty = '(function () { return function () { return function () { throw new Error("a bug in the probe"); }; }; })';
     const { connection } = await install(
       nodeProcess(app.pid)!,
-      { session: 'faulty', patterns: [{ kind: 'user', file: '/lib.cjs', name: 'query' }], handlers: faulty, exit: false, args: false, kept: [], host: 'h', maxGroups: 10, maxRows: 10 },
+      { session: 'faulty', patterns: [{ kind: 'user', file: '/lib.cjs', name: 'query' }], handlers: faulty, exit: false, args: false, kept: [], host: 'h', maxGroups: 10, maxRows: 10, pauseNoticeMs: 1e9 },
       channel,
       (m) => notices.push(m),
     );
@@ -338,6 +338,26 @@ describe('JavaScript probes in live Node.js processes', () => {
     await connection.done();
     channel.close();
     assert.equal((await state(app)).querySourceOriginal, true);
+  });
+
+  it('says how long a live edit stopped the process, when that is long (a big heap makes it long)', async () => {
+    const channel = await AgentChannel.open();
+    const started = performance.now();
+    // A threshold of 0 ms: every edit is long enough to be reported.
+    const { connection, reports } = await install(
+      nodeProcess(app.pid)!,
+      { session: 'pause', patterns: [{ kind: 'user', file: '/lib.cjs', name: '*' }], handlers: '(function () { return function () { return function () {}; }; })', exit: false, args: false, kept: ['count'], host: 'h', maxGroups: 10, maxRows: 10, pauseNoticeMs: 0 },
+      channel,
+      () => undefined,
+    );
+    const took = performance.now() - started;
+    await connection.detach();
+    await connection.done();
+    channel.close();
+    const notes = reports.filter((r) => r.note !== undefined);
+    assert.equal(notes.length, 1, 'one note for the one script edited');
+    const paused = Number(/stopped the process's JavaScript for (\d+) ms/.exec(notes[0]!.note!)?.[1]);
+    assert.ok(paused >= 1 && paused <= took, `${paused} ms, within the ${took.toFixed(0)} ms the install took`);
   });
 
   it('removes its probes by itself when the agent disappears', async () => {

@@ -27,6 +27,9 @@ function wireState(spec: AggregateSpec, state: unknown): unknown {
   return state;
 }
 
+/** Live edits that stop a process's JavaScript this long (ms) or longer are reported (a big heap makes them long). */
+const EDIT_PAUSE_NOTICE_MS = 100;
+
 export interface NodeRunSettings {
   readonly selector: ProcessSelector;
   readonly patterns: readonly FunctionPattern[];
@@ -100,6 +103,7 @@ export class NodeRun implements RunningProbe {
       host: this.options.host,
       maxGroups: this.options.maxGroups,
       maxRows: Math.max(1, Math.ceil((this.options.maxEventsPerSecond * this.options.flushPeriodMs) / 1000)),
+      pauseNoticeMs: EDIT_PAUSE_NOTICE_MS,
     };
     const failures: string[] = [];
     let unmatched = 0;
