@@ -17,6 +17,7 @@ import { attach } from '../src/probes/node/attach.js';
 import { AgentChannel } from '../src/probes/node/channel.js';
 import { install } from '../src/probes/node/install.js';
 import { nodeProcess } from '../src/probes/node/processes.js';
+import type { FunctionPattern } from '../src/probes/node/sources.js';
 import { startNodeTarget } from '../src/testing/node-target.js';
 
 const CALLS = Number(process.env.FAY_BENCH_JS_CALLS ?? 10_000_000);
@@ -76,11 +77,14 @@ async function underLogpoint(): Promise<number> {
   return result;
 }
 
-/** The install alone, no query around it: probes on, probes off, the source restored. */
-async function installTimes(): Promise<{ on: number; off: number; restored: number }> {
+/**
+ * The install alone, no query around it: probes on, probes off, the source restored. On the
+ * application's function (a live edit) and on a built-in (a wrapper), which shows what the edit costs.
+ */
+async function installTimes(pattern: FunctionPattern): Promise<{ on: number; off: number; restored: number }> {
   const channel = await AgentChannel.open();
   const handlers = '(function () { return function () { return function () {}; }; })';
-  const plan = { session: `bench-${Math.random()}`, patterns: [{ kind: 'user' as const, file: '/bench-target.cjs', name: 'work' }], handlers, exit: false, args: false, kept: [], host: 'h', maxGroups: 10, maxRows: 10, pauseNoticeMs: 1e9 };
+  const plan = { session: `bench-${Math.random()}`, patterns: [pattern], handlers, exit: false, args: false, kept: [], host: 'h', maxGroups: 10, maxRows: 10, pauseNoticeMs: 1e9 };
   const t0 = performance.now();
   const { connection } = await install(nodeProcess(target.pid)!, plan, channel, () => undefined);
   const t1 = performance.now();
@@ -111,7 +115,11 @@ for (let round = 0; round < ROUNDS; round++) {
 }
 const logpoint = await underLogpoint();
 const installs = [];
-for (let i = 0; i < ROUNDS; i++) installs.push(await installTimes());
+const builtinInstalls = [];
+for (let i = 0; i < ROUNDS; i++) {
+  installs.push(await installTimes({ kind: 'user', file: '/bench-target.cjs', name: 'work' }));
+  builtinInstalls.push(await installTimes({ kind: 'builtin', module: undefined, global: 'JSON', path: [], key: 'parse' }));
+}
 await target.stop();
 
 const m = Object.fromEntries(Object.entries(times).map(([k, v]) => [k, median(v)])) as Record<Case, number>;
@@ -133,10 +141,12 @@ const install_ms = {
   probes_on: median(installs.map((i) => i.on)),
   probes_off: median(installs.map((i) => i.off)),
   source_restored: median(installs.map((i) => i.restored)),
+  builtin_probes_on: median(builtinInstalls.map((i) => i.on)),
 };
 console.log(`query: attached in ${median(attachMs).toFixed(1)} ms (target < 50), stopped in ${median(stopMs).toFixed(1)} ms, medians of ${attachMs.length}`);
 console.log(
   `install alone: probes on in ${install_ms.probes_on.toFixed(1)} ms (target < 50), off in ${install_ms.probes_off.toFixed(1)} ms (target < 10), ` +
-    `source restored ${install_ms.source_restored.toFixed(1)} ms after detach, medians of ${installs.length}`,
+    `source restored ${install_ms.source_restored.toFixed(1)} ms after detach, medians of ${installs.length}; ` +
+    `on a built-in (a wrapper, no live edit) probes on in ${install_ms.builtin_probes_on.toFixed(1)} ms`,
 );
 console.log(JSON.stringify({ bench: 'js-probes', ns_per_call: m, timing_ratio: timingRatio, logpoint_ns: logpoint, attach_ms: median(attachMs), stop_ms: median(stopMs), install_ms }));

@@ -169,14 +169,19 @@
     /**
      * Hooks of a probe that only counts calls (kept count() without the return side): a call adds
      * one to P.calls, and each flush turns the calls since the last into its count() values.
-     * Entry-only: no frames.
+     * Entry-only: no frames. Nothing disables such a probe (it runs no handler). A wrapped built-in
+     * may be called by another probe's handler (JSON.stringify, Map.prototype.get): run() leaves
+     * those calls out. Handlers never call the application's functions, so their entry hook, e(),
+     * just counts.
      */
     const COUNTING_HOOKS = `'use strict';
       function run() {
-        if (P.disabled || R.busy) return;
+        if (!R.busy) P.calls++;
+      }
+      function e() {
         P.calls++;
       }
-      return { run, e: run, endAll() {} };`;
+      return { run, e, endAll() {} };`;
     const makeHooks = (probe, kept, keepsArgs) => {
       if (kept.length === 0) return new Function('P', 'R', 'clock', 'keepsArgs', HANDLER_RUN + FRAMES)(probe, R, clock, keepsArgs);
       // Counts alone need no return side (the query reads no duration): no frames.
