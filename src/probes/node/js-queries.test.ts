@@ -125,7 +125,7 @@ describe('JavaScript probes in live Node.js processes', () => {
     const parse = rowsOf((await around(`js:pid=${app.pid}:./lib.cjs#parse* | ${kept}`, () => app.run('parse', 9))).final);
     assert.equal(parse[0]!.c, 18);
     inBuckets(parse[0]!);
-    // A built-in's wrapper, and the same numbers through a handler (a filter that keeps everything).
+    // A built-in's wrapper; and the same aggregates through a handler (a filter that keeps every call).
     const [json] = rowsOf((await around(`js:pid=${app.pid}:JSON.parse | ${kept}`, () => app.run('json', 250))).final);
     const [handled] = rowsOf((await around(`js:pid=${app.pid}:JSON.parse | where duration >= 0 | ${kept}`, () => app.run('json', 250))).final);
     assert.equal(json!.c, 250);

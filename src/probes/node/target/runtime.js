@@ -603,12 +603,12 @@
             editedScripts.set(scriptId, script);
             session.edits.push(scriptId);
           }
-          // V8 walks the whole heap for each live edit (~0.5 ms per MB), with this thread stopped: said when it is long.
+          // V8 walks the whole heap for each live edit (0.5–1.5 ms per MB), with this thread stopped: said when it is long.
           const paused = Math.round(clock.now() - started);
           accepted.forEach((f, i) => {
             addProbe(f.fid, f.name, f.async, handlerFor(f.name));
             const note = i === 0 && paused >= cfg.pauseNoticeMs
-              ? `live-editing its script stopped the process's JavaScript for ${paused} ms (V8 walks the heap, ~0.5 ms per MB; taking the edit out at the end costs as much)`
+              ? `live-editing its script stopped the process's JavaScript for ${paused} ms (V8 walks the heap: 0.5–1.5 ms per MB; taking the edit out at the end costs as much)`
               : undefined;
             report.push(note === undefined ? { name: f.name, probed: true } : { name: f.name, probed: true, note });
           });
