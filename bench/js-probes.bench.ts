@@ -84,7 +84,7 @@ async function underLogpoint(): Promise<number> {
 async function installTimes(pattern: FunctionPattern): Promise<{ on: number; off: number; restored: number }> {
   const channel = await AgentChannel.open();
   const handlers = '(function () { return function () { return function () {}; }; })';
-  const plan = { session: `bench-${Math.random()}`, patterns: [pattern], handlers, exit: false, args: false, kept: [], host: 'h', maxGroups: 10, maxRows: 10, pauseNoticeMs: 1e9 };
+  const plan = { session: `bench-${Math.random()}`, patterns: [pattern], handlers, exit: false, args: false, kept: [], host: 'h', maxGroups: 10, maxRows: 10, pauseNoticeMs: 1e9, maxPauseMs: 1e9 };
   const t0 = performance.now();
   const { connection } = await install(nodeProcess(target.pid)!, plan, channel, () => undefined);
   const t1 = performance.now();

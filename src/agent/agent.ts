@@ -13,6 +13,7 @@ export interface AgentRunOptions {
   readonly maxGroups: number;
   readonly maxEventsPerSecond: number;
   readonly maxCallsPerSecond: number;
+  readonly maxEditPauseMs: number;
 }
 
 /** A query compiled for this machine's providers, ready to start. */

@@ -37,5 +37,6 @@ export function agentSettings(plan: StagedPlan, settings: QuerySettings): AgentR
     maxGroups: effectiveMaxGroups(output.kind === 'Aggregate' ? output.aggregates : [], limits),
     maxEventsPerSecond: limits.maxEventsPerSecond,
     maxCallsPerSecond: limits.maxCallsPerSecond,
+    maxEditPauseMs: limits.maxEditPauseMs,
   };
 }

@@ -89,6 +89,7 @@ export const QuerySpec = z.object({
         maxEventsPerSecond: z.number().int().positive().optional(),
         maxMemoryBytes: z.number().int().positive().optional(),
         maxCallsPerSecond: z.number().int().positive().optional(),
+        maxEditPauseMs: z.number().positive().optional(),
       })
       .optional(),
   }),

@@ -19,6 +19,7 @@ export interface QueryFlags extends ClusterFlags {
   maxEvents?: string;
   maxMemory?: string;
   maxCalls?: string;
+  maxPause?: string;
 }
 
 export function runOptions(flags: QueryFlags): RunOptions {
@@ -30,6 +31,7 @@ export function runOptions(flags: QueryFlags): RunOptions {
       ...(flags.maxGroups !== undefined && { maxGroups: parseCountFlag(flags.maxGroups, '--max-groups') }),
       ...(flags.maxEvents !== undefined && { maxEventsPerSecond: parseCountFlag(flags.maxEvents, '--max-events') }),
       ...(flags.maxCalls !== undefined && { maxCallsPerSecond: parseCountFlag(flags.maxCalls, '--max-calls') }),
+      ...(flags.maxPause !== undefined && { maxEditPauseMs: parseDurationFlag(flags.maxPause, '--max-pause') }),
       ...(flags.maxMemory !== undefined && { maxMemoryBytes: parseSizeFlag(flags.maxMemory, '--max-memory') }),
     },
   };
@@ -41,6 +43,7 @@ export function limitFlags(command: Command): Command {
     .option('--max-groups <n>', `groups kept per result before the rest fold into (other) (default ${DEFAULT_LIMITS.maxGroups})`)
     .option('--max-events <n>', `events shipped per second per machine; the rest are dropped and counted (default ${DEFAULT_LIMITS.maxEventsPerSecond})`)
     .option('--max-calls <n>', `calls a second one JavaScript probe handles in full per process; above it, one in N, said in a notice (default ${DEFAULT_LIMITS.maxCallsPerSecond})`)
+    .option('--max-pause <duration>', `how long live-editing a script may stop a Node.js process, estimated from its heap; longer: its functions are not probed (default ${DEFAULT_LIMITS.maxEditPauseMs}ms)`)
     .option('--max-memory <size>', 'memory for aggregate states per result, e.g. 256M; lowers --max-groups to fit (default 256M)');
 }
 

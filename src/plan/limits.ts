@@ -10,6 +10,12 @@ export interface QueryLimits {
   readonly maxMemoryBytes: number;
   /** Calls a second one JavaScript probe handles in full in one process; above it, it handles one call in N and says so. */
   readonly maxCallsPerSecond: number;
+  /**
+   * How long one live edit may stop a Node.js process (ms), as estimated from its heap before
+   * editing (V8 walks the heap, with the process stopped); functions whose script would take
+   * longer are not probed, and the query says why.
+   */
+  readonly maxEditPauseMs: number;
 }
 
 export const DEFAULT_LIMITS: QueryLimits = {
@@ -17,6 +23,7 @@ export const DEFAULT_LIMITS: QueryLimits = {
   maxEventsPerSecond: 100_000,
   maxMemoryBytes: 256 * 1024 * 1024,
   maxCallsPerSecond: 2_000_000,
+  maxEditPauseMs: 250,
 };
 
 /** The most one group's state for an aggregate can take, in bytes (the sketches at their bounds). */

@@ -25,6 +25,8 @@ export interface CompileOptions {
   readonly maxEventsPerSecond: number;
   /** Calls a second a JavaScript probe handles in full; above it, one in N (and says so). */
   readonly maxCallsPerSecond: number;
+  /** How long one live edit of a JavaScript script may stop a process, estimated before editing (ms). */
+  readonly maxEditPauseMs: number;
   /**
    * When set, the probes see only processes in this cgroup (v2; an absolute path under the
    * cgroup2 mount): an agent that stands for one container or slice of a machine.

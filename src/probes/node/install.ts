@@ -26,6 +26,8 @@ export interface InstallPlan {
   readonly maxRows: number;
   /** A live edit that stops the target this long or longer (ms) is reported. */
   readonly pauseNoticeMs: number;
+  /** A script whose live edit is estimated to stop the target longer than this (ms) is not edited. */
+  readonly maxPauseMs: number;
 }
 
 /** Whether each function a query named is probed in a process, and if not, why. */
@@ -173,6 +175,7 @@ export async function install(
       args: plan.args,
       kept: plan.kept,
       pauseNoticeMs: plan.pauseNoticeMs,
+      maxPauseMs: plan.maxPauseMs,
       builtins,
       edits: [...edits.values()],
       channels,

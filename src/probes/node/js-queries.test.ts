@@ -297,7 +297,7 @@ describe('JavaScript probes in live Node.js processes', () => {
     const shipping = '(function (H, S) { return function () { return function () { S.rows.push([1]); }; }; })';
     const { connection } = await install(
       nodeProcess(app.pid)!,
-      { session: 'capped', patterns: [{ kind: 'user', file: '/lib.cjs', name: 'query' }], handlers: shipping, exit: false, args: false, kept: [], host: 'h', maxGroups: 10, maxRows: 1e6, pauseNoticeMs: 1e9 },
+      { session: 'capped', patterns: [{ kind: 'user', file: '/lib.cjs', name: 'query' }], handlers: shipping, exit: false, args: false, kept: [], host: 'h', maxGroups: 10, maxRows: 1e6, pauseNoticeMs: 1e9, maxPauseMs: 1e9 },
       channel,
       () => undefined,
     );
@@ -327,7 +327,7 @@ describe('JavaScript probes in live Node.js processes', () => {
     const faulty = '(function () { return function () { return function () { throw new Error("a bug in the probe"); }; }; })';
     const { connection } = await install(
       nodeProcess(app.pid)!,
-      { session: 'faulty', patterns: [{ kind: 'user', file: '/lib.cjs', name: 'query' }], handlers: faulty, exit: false, args: false, kept: [], host: 'h', maxGroups: 10, maxRows: 10, pauseNoticeMs: 1e9 },
+      { session: 'faulty', patterns: [{ kind: 'user', file: '/lib.cjs', name: 'query' }], handlers: faulty, exit: false, args: false, kept: [], host: 'h', maxGroups: 10, maxRows: 10, pauseNoticeMs: 1e9, maxPauseMs: 1e9 },
       channel,
       (m) => notices.push(m),
     );
@@ -346,7 +346,7 @@ describe('JavaScript probes in live Node.js processes', () => {
     // A threshold of 0 ms: every edit is long enough to be reported.
     const { connection, reports } = await install(
       nodeProcess(app.pid)!,
-      { session: 'pause', patterns: [{ kind: 'user', file: '/lib.cjs', name: '*' }], handlers: '(function () { return function () { return function () {}; }; })', exit: false, args: false, kept: ['count'], host: 'h', maxGroups: 10, maxRows: 10, pauseNoticeMs: 0 },
+      { session: 'pause', patterns: [{ kind: 'user', file: '/lib.cjs', name: '*' }], handlers: '(function () { return function () { return function () {}; }; })', exit: false, args: false, kept: ['count'], host: 'h', maxGroups: 10, maxRows: 10, pauseNoticeMs: 0, maxPauseMs: 1e9 },
       channel,
       () => undefined,
     );
@@ -358,6 +358,23 @@ describe('JavaScript probes in live Node.js processes', () => {
     assert.equal(notes.length, 1, 'one note for the one script edited');
     const paused = Number(/stopped the process's JavaScript for (\d+) ms/.exec(notes[0]!.note!)?.[1]);
     assert.ok(paused >= 1 && paused <= took, `${paused} ms, within the ${took.toFixed(0)} ms the install took`);
+  });
+
+  it('leaves a process alone when live-editing it would stop it longer than --max-pause', async () => {
+    // Every heap makes an edit cost more than 1 ms, so nothing is edited.
+    await assert.rejects(
+      collect(cluster.run(`js:pid=${app.pid}:./lib.cjs#query | count()`, { limits: { maxEditPauseMs: 1 } }), () => Promise.resolve()),
+      (error: unknown) => {
+        assert.ok(error instanceof EnvironmentError, String(error));
+        assert.match(error.message, /nothing could be probed in process \d+ .*#query: live-editing its script could stop the process for up to ~\d+ ms \(V8 walks its \d+ MB heap\), over the --max-pause of 1 ms; raise --max-pause/);
+        return true;
+      },
+    );
+    assert.deepEqual(await state(app), UNTOUCHED, 'its source as it was');
+    assert.equal(await inspectorOpen(), false);
+    // The default leaves room for a process like this one: the same query probes it.
+    const result = await around(`js:pid=${app.pid}:./lib.cjs#query | count()`, () => app.run('query', 7));
+    assert.deepEqual(rowsOf(result.final), [{ count: 7 }]);
   });
 
   it('removes its probes by itself when the agent disappears', async () => {

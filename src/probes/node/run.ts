@@ -104,6 +104,7 @@ export class NodeRun implements RunningProbe {
       maxGroups: this.options.maxGroups,
       maxRows: Math.max(1, Math.ceil((this.options.maxEventsPerSecond * this.options.flushPeriodMs) / 1000)),
       pauseNoticeMs: EDIT_PAUSE_NOTICE_MS,
+      maxPauseMs: this.options.maxEditPauseMs,
     };
     const failures: string[] = [];
     let unmatched = 0;
@@ -136,12 +137,16 @@ export class NodeRun implements RunningProbe {
     void connection.closed.then(() => {
       if (!this.stopping) this.sink.notice(`process ${target.pid} ended or disconnected; its probes are gone`);
     });
+    // With nothing probed, the error below says why.
+    const probedAny = reports.some((r) => r.probed);
     for (const r of reports) {
-      if (!r.probed) this.sink.notice(`process ${target.pid}: ${r.name} is not probed: ${r.reason ?? ''}`);
+      if (!r.probed && probedAny) this.sink.notice(`process ${target.pid}: ${r.name} is not probed: ${r.reason ?? ''}`);
       else if (r.note) this.sink.notice(`process ${target.pid}: ${r.name}: ${r.note}`);
     }
-    if (!reports.some((r) => r.probed)) {
-      throw new AttachError(`nothing could be probed in process ${target.pid} for ${this.settings.patterns.map(describePattern).join(', ')}`);
+    if (!probedAny) {
+      const refused = reports.filter((r) => !r.probed);
+      const why = refused.slice(0, 3).map((r) => `${r.name}: ${r.reason ?? ''}`).join('; ') + (refused.length > 3 ? `; ${refused.length - 3} more` : '');
+      throw new AttachError(`nothing could be probed in process ${target.pid} for ${this.settings.patterns.map(describePattern).join(', ')}${why ? ` (${why})` : ''}`);
     }
   }
 

@@ -580,6 +580,14 @@
             for (const f of edit.functions) report.push({ name: f.name, probed: false, reason: 'its script changed since it was read' });
             continue;
           }
+          const pause = editPause();
+          if (pause.ms > cfg.maxPauseMs) {
+            const reason =
+              `live-editing its script could stop the process for up to ~${pause.ms} ms (V8 walks its ${pause.heapMb} MB heap), ` +
+              `over the --max-pause of ${cfg.maxPauseMs} ms; raise --max-pause to probe it anyway`;
+            for (const f of edit.functions) report.push({ name: f.name, probed: false, reason });
+            continue;
+          }
           // The agent wrote "@fid" where each function's probe id goes.
           for (const f of edit.functions) {
             f.fid = reserve(1);
@@ -616,6 +624,15 @@
       } finally {
         idle();
       }
+    }
+
+    /**
+     * How long a live edit may stop this process, estimated before editing: V8 walks the heap
+     * (0.5–1.5 ms per MB as measured, the most with many small objects) after parsing the script.
+     */
+    function editPause() {
+      const heapMb = Math.round(mod('v8').getHeapStatistics().used_heap_size / 2 ** 20);
+      return { heapMb, ms: Math.round(15 + 1.5 * heapMb) };
     }
 
     /** Takes a session's edits out of its scripts, leaving other sessions' in place. */
