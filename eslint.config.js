@@ -39,7 +39,7 @@ export default tseslint.config(
     languageOptions: {
       ...tseslint.configs.disableTypeChecked.languageOptions,
       sourceType: 'script',
-      globals: { globalThis: 'readonly', process: 'readonly', Reflect: 'readonly', Buffer: 'readonly', setTimeout: 'readonly', clearTimeout: 'readonly' },
+      globals: { globalThis: 'readonly', process: 'readonly', Reflect: 'readonly', Buffer: 'readonly', setTimeout: 'readonly', clearTimeout: 'readonly', setImmediate: 'readonly' },
     },
     rules: UNTYPED_RULES,
   },

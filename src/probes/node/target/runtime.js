@@ -593,26 +593,37 @@
             f.fid = reserve(1);
             f.insertions = f.insertions.map((i) => ({ offset: i.offset, place: i.place, text: i.text.split('@fid').join(String(f.fid)) }));
           }
-          const apply = (functions) =>
-            setSource(inspector, scriptId, script, [...script.bySession.values(), functions.flatMap((f) => f.insertions)]);
+          // Each edit stops this thread for as long as V8 walks the heap: the longest stop is reported, and
+          // when V8 refuses the edit and it is retried function by function, the program runs in between.
+          let longest = 0;
+          const apply = async (functions) => {
+            const started = clock.now();
+            const refused = await setSource(inspector, scriptId, script, [...script.bySession.values(), functions.flatMap((f) => f.insertions)]);
+            longest = Math.max(longest, clock.now() - started);
+            return refused;
+          };
+          const programRuns = () => new Promise((resolve) => setImmediate(resolve));
           let accepted = edit.functions;
-          const started = clock.now();
           if ((await apply(accepted)) !== undefined) {
             accepted = [];
             for (const f of edit.functions) {
+              await programRuns();
               const refused = await apply([...accepted, f]);
               if (refused === undefined) accepted.push(f);
               else report.push({ name: f.name, probed: false, reason: `V8 refused the live edit: ${refused}` });
             }
-            if (accepted.length > 0 && accepted.length < edit.functions.length) await apply(accepted);
+            if (accepted.length > 0 && accepted.length < edit.functions.length) {
+              await programRuns();
+              await apply(accepted);
+            }
           }
           if (accepted.length > 0) {
             script.bySession.set(session.id, accepted.flatMap((f) => f.insertions));
             editedScripts.set(scriptId, script);
             session.edits.push(scriptId);
           }
-          // V8 walks the whole heap for each live edit (0.5–1.5 ms per MB), with this thread stopped: said when it is long.
-          const paused = Math.round(clock.now() - started);
+          // V8 walks the whole heap for each live edit (0.5–1.5 ms per MB): said when that is long.
+          const paused = Math.round(longest);
           accepted.forEach((f, i) => {
             addProbe(f.fid, f.name, f.async, handlerFor(f.name));
             const note = i === 0 && paused >= cfg.pauseNoticeMs
