@@ -5,10 +5,9 @@ import { EmbeddedCluster } from '../cluster/embedded.js';
 import { FayError, UsageError } from '../errors.js';
 import { parseDurationFlag } from './format.js';
 import { QueryPrinter } from './output.js';
-import { runAgent, type AgentFlags } from './agent-command.js';
+import type { AgentFlags } from './agent-command.js';
 import { clusterFlags, type ClusterFlags } from './cluster-config.js';
 import { clusterClient, follow, limitFlags, runOptions, stopOnSignals, type QueryFlags } from './query-run.js';
-import { Shell } from '../shell/shell.js';
 import { renderTable } from './render.js';
 import { renderTop, TOP_QUERY } from './top.js';
 
@@ -105,6 +104,8 @@ async function probes(glob: string | undefined, flags: { json?: boolean }): Prom
 }
 
 async function shell(flags: QueryFlags): Promise<void> {
+  // Loaded on demand, as every command's heavier parts are: `fay query` starts faster without them.
+  const { Shell } = await import('../shell/shell.js');
   const session = await Shell.open(flags);
   const code = process.stdin.isTTY ? await session.runInteractive(process.stdin, process.stdout) : await session.runScript(process.stdin);
   if (code !== 0) process.exit(code);
@@ -134,7 +135,7 @@ function build(): Command {
     .option('--name <host>', 'the host name to announce (default: this machine\'s)')
     .option('--cgroup <path>', 'only see the processes of this cgroup (v2): an agent per container')
     .option('--heartbeat <period>', 'how often to say it is alive', '1s')
-    .action((flags: AgentFlags) => runAgent(flags, version));
+    .action(async (flags: AgentFlags) => (await import('./agent-command.js')).runAgent(flags, version));
   clusterFlags(program.command('ps'))
     .description('list the queries running on a cluster')
     .option('--json', 'one JSON object per line')

@@ -1,5 +1,4 @@
 import type { Command } from 'commander';
-import { NatsBus } from '../bus/nats.js';
 import { ClusterClient } from '../cluster/cluster-client.js';
 import { localRegistry, type QueryHandle, type RunOptions } from '../cluster/embedded.js';
 import { DEFAULT_LIMITS } from '../plan/limits.js';
@@ -81,6 +80,8 @@ export async function follow(run: QueryHandle, printer: QueryPrinter, live: bool
 export async function clusterClient(flags: ClusterFlags): Promise<ClusterClient | undefined> {
   const settings = clusterSettings(flags, 'fay client');
   if (settings === undefined) return undefined;
+  // The NATS client is loaded only for a cluster: a query on this machine starts without it.
+  const { NatsBus } = await import('../bus/nats.js');
   return new ClusterClient(await NatsBus.connect(settings), localRegistry());
 }
 

@@ -3,7 +3,7 @@ import { get } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EnvironmentError } from '../../errors.js';
-import { InspectorClient } from './inspector-client.js';
+import type { InspectorClient } from './inspector-client.js';
 
 /** Node's default inspector port, which SIGUSR1 opens. */
 export const INSPECTOR_PORT = 9229;
@@ -131,6 +131,8 @@ export async function attach<T = undefined>(pid: number, first = 'undefined'): P
         hint: 'it handles SIGUSR1 itself (process.on("SIGUSR1")) or runs with --disable-sigusr1; Fay cannot attach to it',
       });
     }
+    // Loaded on first use: a query without js: probes starts without the WebSocket client.
+    const { InspectorClient } = await import('./inspector-client.js');
     const client = await InspectorClient.connect(url);
     const release = async () => {
       // inspector.close() ends this very connection, so its reply may never come: wait for the close instead.

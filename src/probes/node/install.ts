@@ -7,7 +7,7 @@ import { findFunctions, instrumentation, type Insertion, type ScriptFunction } f
 import type { InspectorClient } from './inspector-client.js';
 import type { KeptAggregate } from './codegen.js';
 import type { NodeProcess } from './processes.js';
-import type { FunctionPattern } from './sources.js';
+import { describePattern, type FunctionPattern } from './sources.js';
 
 const RUNTIME = readFileSync(new URL('./target/runtime.js', import.meta.url), 'utf8').trim().replace(/;$/, '');
 
@@ -190,18 +190,6 @@ export async function install(
   }
 }
 
-export function describePattern(p: FunctionPattern): string {
-  switch (p.kind) {
-    case 'builtin':
-      return [p.module ?? p.global, ...p.path, p.key].join('.');
-    case 'user':
-      return `${p.file ? `${p.file}#` : ''}${p.name}`;
-    case 'channel':
-      return `dc:${p.name}`;
-    case 'profile':
-      return `profile:js:${p.hz}hz`;
-  }
-}
 
 /** Lists what can be probed in a process: its user functions and the functions of common built-ins. */
 export async function listFunctions(target: NodeProcess): Promise<string[]> {

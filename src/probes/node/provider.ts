@@ -6,7 +6,6 @@ import type { ProbeStage } from '../../plan/planner.js';
 import type { CompiledProbe, CompileOptions, ProbeListing, ProbeSink, Provider } from '../provider.js';
 import { AgentChannel } from './channel.js';
 import { generateHandlers } from './codegen.js';
-import { listFunctions } from './install.js';
 import { parseSelector, selectProcesses, selectorText } from './processes.js';
 import { NodeRun } from './run.js';
 import { resolveChannelPoint, resolveJsPoint, resolveProfilePoint, type NodeSourceSchema } from './sources.js';
@@ -43,6 +42,7 @@ export class NodeProvider implements Provider {
     }
     const want = globToRegExp(`*${match[2]}`);
     const listings: ProbeListing[] = [];
+    const { listFunctions } = await import('./install.js');
     for (const p of processes) {
       for (const point of await listFunctions(p)) {
         if (want.test(point)) listings.push({ point, description: 'function of the application (live-edited)', available: true });

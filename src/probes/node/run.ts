@@ -9,9 +9,9 @@ import { processInCgroup } from '../cgroup.js';
 import { AttachError, NoMatchingFunctionError } from './attach.js';
 import type { AgentChannel, TargetConnection, TargetPartial } from './channel.js';
 import type { KeptAggregate } from './codegen.js';
-import { describePattern, install, type InstallPlan } from './install.js';
+import type { InstallPlan } from './install.js';
 import { selectProcesses, selectorText, type NodeProcess, type ProcessSelector } from './processes.js';
-import type { FunctionPattern } from './sources.js';
+import { describePattern, type FunctionPattern } from './sources.js';
 
 /**
  * The wire form (GroupTable) of a state kept by the in-process handler: hist arrives as an array
@@ -132,6 +132,8 @@ export class NodeRun implements RunningProbe {
   }
 
   private async attachOne(target: NodeProcess, plan: InstallPlan, channel: AgentChannel): Promise<void> {
+    // Loaded on first use (the inspector client, the JavaScript parser): a query without js: probes starts faster.
+    const { install } = await import('./install.js');
     const { connection, reports } = await install(target, plan, channel, (m) => this.sink.notice(`process ${target.pid}: ${m}`));
     this.connections.push(connection);
     void connection.closed.then(() => {

@@ -41,6 +41,20 @@ export interface NodeSourceSchema extends SourceSchema {
 /** Globals whose functions can be probed by name, e.g. JSON.parse. */
 const GLOBALS = new Set(['JSON', 'Math', 'Reflect', 'Object', 'Array', 'Promise', 'Date', 'Buffer', 'process', 'console', 'globalThis', 'URL', 'String', 'Number']);
 
+/** A pattern as the user wrote it, for messages. */
+export function describePattern(p: FunctionPattern): string {
+  switch (p.kind) {
+    case 'builtin':
+      return [p.module ?? p.global, ...p.path, p.key].join('.');
+    case 'user':
+      return `${p.file ? `${p.file}#` : ''}${p.name}`;
+    case 'channel':
+      return `dc:${p.name}`;
+    case 'profile':
+      return `profile:js:${p.hz}hz`;
+  }
+}
+
 export function parsePattern(text: string): FunctionPattern | string {
   const hash = text.indexOf('#');
   if (hash >= 0 && !text.slice(0, hash).includes('.prototype') && /[/.]/.test(text.slice(0, hash))) {
