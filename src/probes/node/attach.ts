@@ -1,5 +1,4 @@
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { get } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EnvironmentError } from '../../errors.js';
@@ -67,7 +66,9 @@ function alive(pid: number): boolean {
  * The WebSocket URL of whatever inspector listens on the port now, if any. Plain node:http: a
  * refused connection answers in ~0.2 ms (fetch takes 1–2 ms, and ~50 ms to load the first time).
  */
-function listening(): Promise<string | undefined> {
+async function listening(): Promise<string | undefined> {
+  // Loaded on first use, like everything an attach needs: a query without js: probes starts without it.
+  const { get } = await import('node:http');
   return new Promise((resolve) => {
     const request = get({ host: '127.0.0.1', port: INSPECTOR_PORT, path: '/json/list', timeout: 500, agent: false }, (response) => {
       let body = '';
