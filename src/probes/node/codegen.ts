@@ -231,7 +231,7 @@ export function generateHandlers(stage: ProbeStage): NodeProgram {
     ...(kept.length > 0 ? [`  // ${kept.join(', ')}: kept by the probe's hooks themselves; this handler is not called.`] : []),
     '  const div = (a, b) => (b === 0 ? 0 : Math.trunc(a / b));',
     '  const mod = (a, b) => (b === 0 ? a : a % b);',
-    '  const log2 = (v) => { if (v < 0) return -1; if (v < 1) return 0; if (v < 4294967296) return 32 - Math.clz32(v); let k = 33, bound = 8589934592; while (v >= bound) { bound *= 2; k++; } return k; };',
+    '  const log2 = H.log2;',
     ...globs.map((g, i) => `  const G${i} = new RegExp(${JSON.stringify(g)}, "s");`),
     '  return function (probeName) {',
     '    let epoch = -1, single;',

@@ -54,7 +54,7 @@
     const R = {
       busy: false,
       fail,
-      bucket,
+      log2,
       isPromise: (v) => v !== null && typeof v === 'object' && utilTypes.isPromise(v),
       then: Promise.prototype.then,
     };
@@ -164,7 +164,8 @@
         if (sum) K.sum += ns;
         if (min && ns < K.min) K.min = ns;
         if (max && ns > K.max) K.max = ns;
-        if (hist) K.hist[ns < 4294967296 ? 33 - Math.clz32(ns) : R.bucket(ns)]++;
+        // The bucket index, log2(ns) + 1, inline below 2^32 ns.
+        if (hist) K.hist[ns < 4294967296 ? 33 - Math.clz32(ns) : R.log2(ns) + 1]++;
       }`;
     /**
      * Hooks of a probe that only counts calls (kept count() without the return side): a call adds
@@ -194,11 +195,17 @@
     /** fid → hooks, parallel to probes. */
     const hooks = [DETACHED];
 
-    /** The hist bucket (its log2, as the query's hist() has it, plus one) of a duration of 2^32 ns or more. */
-    function bucket(ns) {
+    /**
+     * The power-of-two bucket of a value, as the query's hist() has it (as bpftrace's): -1 for
+     * negatives, 0 for 0, k for 2^(k-1) ≤ v < 2^k. The one definition for hooks (R) and handlers (H).
+     */
+    function log2(v) {
+      if (v < 0) return -1;
+      if (v < 1) return 0;
+      if (v < 4294967296) return 32 - Math.clz32(v);
       let k = 33;
-      for (let bound = 8589934592; ns >= bound; bound *= 2) k++;
-      return k + 1;
+      for (let bound = 8589934592; v >= bound; bound *= 2) k++;
+      return k;
     }
 
     /** A probe's own aggregates of its calls' durations since the last flush (see NodeProgram.kept). */
@@ -372,7 +379,7 @@
       }
 
       function addProbe(fid, name, async, handler) {
-        const probe = { name, async, handler, session, disabled: false, calls: 0, every: 1, seen: 0, depth: 0, starts: [], args: [], pending: 0, kept: emptyKept() };
+        const probe = { name, async, handler, session, disabled: false, calls: 0, every: 1, seen: 0, depth: 0, starts: [], args: [], pending: 0, kept: cfg.kept.length > 0 ? emptyKept() : undefined };
         probes[fid] = probe;
         hooks[fid] = makeHooks(probe, cfg.kept, cfg.args);
         session.fids.push(fid);
@@ -824,6 +831,7 @@
         message,
         path,
         timeNs: () => Math.round((clock.timeOrigin + clock.now()) * 1e6),
+        log2,
         pid: cfg.pid,
         comm: cfg.comm,
         host: cfg.host,
