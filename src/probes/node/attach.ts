@@ -2,6 +2,7 @@ import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EnvironmentError } from '../../errors.js';
+import { lazy } from '../../lazy.js';
 import type { InspectorClient } from './inspector-client.js';
 
 /** Node's default inspector port, which SIGUSR1 opens. */
@@ -16,6 +17,11 @@ export class AttachError extends EnvironmentError {}
 
 /** A process was reached, but none of its functions matches the query's patterns. */
 export class NoMatchingFunctionError extends AttachError {}
+
+// Loaded on first use, like everything an attach needs: a query without js: probes starts without them.
+const net = lazy(() => import('node:net'));
+const http = lazy(() => import('node:http'));
+const inspectorClient = lazy(() => import('./inspector-client.js'));
 
 const lockPath = join(tmpdir(), `fay-inspector-${INSPECTOR_PORT}.lock`);
 
@@ -62,13 +68,50 @@ function alive(pid: number): boolean {
   }
 }
 
+/** This process's attaches, one at a time: each waits for the one before it to release the port. */
+let portQueue: Promise<void> = Promise.resolve();
+
 /**
- * The WebSocket URL of whatever inspector listens on the port now, if any. Plain node:http: a
- * refused connection answers in ~0.2 ms (fetch takes 1–2 ms, and ~50 ms to load the first time).
+ * Holds the port for one attach: after this process's earlier attaches (handed over the moment
+ * the port is released, without polling the lock), and against other Fays through the lock directory.
+ * The release it returns takes effect once.
  */
-async function listening(): Promise<string | undefined> {
-  // Loaded on first use, like everything an attach needs: a query without js: probes starts without it.
-  const { get } = await import('node:http');
+async function holdPort(): Promise<() => void> {
+  const before = portQueue;
+  let free!: () => void;
+  portQueue = new Promise((resolve) => (free = resolve));
+  await before;
+  try {
+    const unlock = await lockPort();
+    return () => {
+      unlock();
+      free();
+    };
+  } catch (error) {
+    free();
+    throw error;
+  }
+}
+
+/**
+ * Whether anything accepts connections on the port: a refused connection answers in ~0.05 ms,
+ * an HTTP request in 0.2–1 ms (and /proc/net/tcp takes ~2 ms to read here).
+ */
+async function portOpen(): Promise<boolean> {
+  const { connect } = await net();
+  return new Promise((resolve) => {
+    const socket = connect({ host: '127.0.0.1', port: INSPECTOR_PORT });
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
+}
+
+/** The WebSocket URL of the inspector listening on the port, if it is one. Plain node:http: fetch takes ~50 ms to load. */
+async function inspectorUrl(): Promise<string | undefined> {
+  const { get } = await http();
   return new Promise((resolve) => {
     const request = get({ host: '127.0.0.1', port: INSPECTOR_PORT, path: '/json/list', timeout: 500, agent: false }, (response) => {
       let body = '';
@@ -88,12 +131,29 @@ async function listening(): Promise<string | undefined> {
   });
 }
 
+/** How long the port is asked for back to back after SIGUSR1, before asking every few ms. */
+const EAGER_POLL_MS = 30;
+
+/**
+ * Waits for the port to open after SIGUSR1. Node.js opens it 2–5 ms after the signal here: asking
+ * back to back (a refused connection costs ~0.05 ms) finds it within a tenth of a millisecond, and a
+ * process that never opens it (its own SIGUSR1 handler) is asked only every few ms after that.
+ */
+async function portOpened(deadline: number): Promise<boolean> {
+  const eagerUntil = Date.now() + EAGER_POLL_MS;
+  while (Date.now() < deadline) {
+    if (await portOpen()) return true;
+    await new Promise((r) => (Date.now() < eagerUntil ? setImmediate(r) : setTimeout(r, 3)));
+  }
+  return false;
+}
+
 /** An inspector session with one process, holding the port until released. */
 export interface Attachment<T = undefined> {
   readonly client: InspectorClient;
   /** What the attach's first expression gave, once the pid was verified. */
   readonly first: T;
-  /** Closes the target's inspector (its probes stay, talking to the agent on their own channel) and frees the port. */
+  /** Closes the target's inspector (its probes stay, talking to the agent on their own channel) and frees the port; once. */
   release(): Promise<void>;
 }
 
@@ -106,9 +166,16 @@ export interface Attachment<T = undefined> {
  * the one asked for.
  */
 export async function attach<T = undefined>(pid: number, first = 'undefined'): Promise<Attachment<T>> {
-  const unlock = await lockPort();
+  const unlock = await holdPort();
   try {
-    const already = await listening();
+    // An inspector already listening (another debugger, or a process started with --inspect) is used as it is.
+    const taken = await portOpen();
+    const already = taken ? await inspectorUrl() : undefined;
+    if (taken && already === undefined) {
+      throw new AttachError(`port ${INSPECTOR_PORT} on 127.0.0.1 is taken by something that is not a Node.js inspector`, {
+        hint: `SIGUSR1 makes Node.js open its inspector on that port; free it, then try again`,
+      });
+    }
     if (already === undefined) {
       try {
         process.kill(pid, 'SIGUSR1');
@@ -120,28 +187,23 @@ export async function attach<T = undefined>(pid: number, first = 'undefined'): P
         );
       }
     }
-    let url = already;
-    const deadline = Date.now() + OPEN_TIMEOUT_MS;
-    while (url === undefined && Date.now() < deadline) {
-      // The inspector starts in ~10 ms: asking every millisecond finds it soon after.
-      await new Promise((r) => setTimeout(r, 1));
-      url = await listening();
-    }
+    const url = already ?? ((await portOpened(Date.now() + OPEN_TIMEOUT_MS)) ? await inspectorUrl() : undefined);
     if (url === undefined) {
       throw new AttachError(`process ${pid} did not open its inspector after SIGUSR1`, {
         hint: 'it handles SIGUSR1 itself (process.on("SIGUSR1")) or runs with --disable-sigusr1; Fay cannot attach to it',
       });
     }
-    // Loaded on first use: a query without js: probes starts without the WebSocket client.
-    const { InspectorClient } = await import('./inspector-client.js');
+    const { InspectorClient } = await inspectorClient();
     const client = await InspectorClient.connect(url);
-    const release = async () => {
-      // inspector.close() ends this very connection, so its reply may never come: wait for the close instead.
-      client.evaluate("process.getBuiltinModule('inspector').close()").catch(() => undefined);
-      await Promise.race([client.closed, new Promise((r) => setTimeout(r, 2000))]);
-      client.close();
-      unlock();
-    };
+    let releasing: Promise<void> | undefined;
+    const release = () =>
+      (releasing ??= (async () => {
+        // inspector.close() ends this very connection, so its reply may never come: wait for the close instead.
+        client.evaluate("process.getBuiltinModule('inspector').close()").catch(() => undefined);
+        await Promise.race([client.closed, new Promise((r) => setTimeout(r, 2000))]);
+        client.close();
+        unlock();
+      })());
     let checked: { pid: number; value?: T };
     try {
       checked = await client.evaluate(`(async () => process.pid === ${pid} ? { pid: ${pid}, value: await (${first}) } : { pid: process.pid })()`, { awaitPromise: true });

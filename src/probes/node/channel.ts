@@ -75,6 +75,11 @@ export class TargetConnection {
     return this.closed.finally(() => clearTimeout(timer));
   }
 
+  /** Hangs up: the runtime undoes whatever this connection's session installed. */
+  close(): void {
+    this.socket.destroy();
+  }
+
   private send(message: unknown): void {
     if (!this.socket.destroyed) this.socket.write(`${JSON.stringify(message)}\n`);
   }
@@ -132,14 +137,20 @@ export class AgentChannel {
     return channel;
   }
 
-  /** A new token for one attach, and a promise of its runtime's connection. */
-  expect(onNotice: (message: string) => void, timeoutMs = 5000): { token: string; connection: Promise<TargetConnection> } {
+  /**
+   * A new token for one attach, and a promise of its runtime's connection. `cancel` gives up on it:
+   * a connection that came is closed (its runtime drops it), one still to come is refused.
+   */
+  expect(onNotice: (message: string) => void, timeoutMs = 5000): { token: string; connection: Promise<TargetConnection>; cancel(): void } {
     const token = randomBytes(16).toString('hex');
+    let timer: NodeJS.Timeout | undefined;
+    let cancelled = false;
     const connection = new Promise<TargetConnection>((resolve, reject) => {
-      const timer = setTimeout(() => {
+      timer = setTimeout(() => {
         this.expected.delete(token);
         reject(new Error('the runtime did not connect back to the agent'));
       }, timeoutMs);
+      timer.unref();
       this.expected.set(token, {
         onNotice,
         resolve: (c) => {
@@ -148,7 +159,14 @@ export class AgentChannel {
         },
       });
     });
-    return { token, connection };
+    const cancel = () => {
+      if (cancelled) return;
+      cancelled = true;
+      clearTimeout(timer);
+      this.expected.delete(token);
+      void connection.then((c) => c.close(), () => undefined);
+    };
+    return { token, connection, cancel };
   }
 
   close(): void {

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import type { HistResult } from '../../agg/aggregate.js';
 import { request } from 'node:http';
+import { createServer } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { EmbeddedCluster } from '../../cluster/embedded.js';
 import { runFay, startFay } from '../../testing/cli.js';
@@ -406,6 +407,29 @@ describe('JavaScript probes in live Node.js processes', () => {
     } finally {
       await trapping.stop();
     }
+  });
+
+  it('refuses plainly when something that is not an inspector holds the port, without signalling the process', async () => {
+    const squatter = createServer((socket) => socket.on('error', () => undefined).resume().end('not an inspector\n'));
+    const stderrBefore = app.stderr().length;
+    await new Promise<void>((resolve) => squatter.listen(INSPECTOR_PORT, '127.0.0.1', resolve));
+    try {
+      await assert.rejects(
+        collect(cluster.run(`js:pid=${app.pid}:./lib.cjs#query | count()`), () => Promise.resolve()),
+        (error: unknown) => {
+          assert.ok(error instanceof EnvironmentError && error.exitCode === 3);
+          assert.match(error.message, new RegExp(`port ${INSPECTOR_PORT} on 127.0.0.1 is taken by something that is not a Node.js inspector`));
+          return true;
+        },
+      );
+      // A signalled process would have tried to open its inspector on the taken port and said so on stderr.
+      await app.run('query', 1);
+      assert.equal(app.stderr().slice(stderrBefore), '');
+    } finally {
+      await new Promise((resolve) => squatter.close(resolve));
+    }
+    const result = await around(`js:pid=${app.pid}:./lib.cjs#query | count()`, () => app.run('query', 2));
+    assert.deepEqual(rowsOf(result.final), [{ count: 2 }]);
   });
 
   it('probes an ES module: an export through a captured alias; a top-level arrow V8 will not edit is reported', async () => {

@@ -5,6 +5,7 @@ import { globToRegExp } from '../../plan/expr.js';
 import type { Row } from '../../plan/evaluate.js';
 import type { AggregateSpec } from '../../plan/logical.js';
 import type { CompileOptions, ProbeSink, RunningProbe } from '../provider.js';
+import { lazy } from '../../lazy.js';
 import { processInCgroup } from '../cgroup.js';
 import { AttachError, NoMatchingFunctionError } from './attach.js';
 import type { AgentChannel, TargetConnection, TargetPartial } from './channel.js';
@@ -12,6 +13,9 @@ import type { KeptAggregate } from './codegen.js';
 import type { InstallPlan } from './install.js';
 import { selectProcesses, selectorText, type NodeProcess, type ProcessSelector } from './processes.js';
 import { describePattern, type FunctionPattern } from './sources.js';
+
+// Loaded on first use (the inspector client, the JavaScript parser): a query without js: probes starts faster.
+const installer = lazy(() => import('./install.js'));
 
 /**
  * The wire form (GroupTable) of a state kept by the in-process handler: hist arrives as an array
@@ -52,6 +56,8 @@ export class NodeRun implements RunningProbe {
   readonly attached: Promise<void>;
   readonly finished: Promise<void>;
   private readonly connections: TargetConnection[] = [];
+  /** The attached processes' inspectors closing behind their probes. */
+  private readonly releases: Promise<void>[] = [];
   private timer: NodeJS.Timeout | undefined;
   private period = 0;
   private periodStartNs = Date.now() * 1e6;
@@ -132,23 +138,26 @@ export class NodeRun implements RunningProbe {
   }
 
   private async attachOne(target: NodeProcess, plan: InstallPlan, channel: AgentChannel): Promise<void> {
-    // Loaded on first use (the inspector client, the JavaScript parser): a query without js: probes starts faster.
-    const { install } = await import('./install.js');
-    const { connection, reports } = await install(target, plan, channel, (m) => this.sink.notice(`process ${target.pid}: ${m}`));
-    this.connections.push(connection);
-    void connection.closed.then(() => {
-      if (!this.stopping) this.sink.notice(`process ${target.pid} ended or disconnected; its probes are gone`);
-    });
+    const { install } = await installer();
+    const { connection, reports, released } = await install(target, plan, channel, (m) => this.sink.notice(`process ${target.pid}: ${m}`));
     // With nothing probed, the error below says why.
     const probedAny = reports.some((r) => r.probed);
-    for (const r of reports) {
-      if (!r.probed && probedAny) this.sink.notice(`process ${target.pid}: ${r.name} is not probed: ${r.reason ?? ''}`);
-      else if (r.note) this.sink.notice(`process ${target.pid}: ${r.name}: ${r.note}`);
-    }
     if (!probedAny) {
+      // The process keeps nothing of this query: its runtime ends the session, and the inspector is closed.
+      await connection.detach();
+      await released;
       const refused = reports.filter((r) => !r.probed);
       const why = refused.slice(0, 3).map((r) => `${r.name}: ${r.reason ?? ''}`).join('; ') + (refused.length > 3 ? `; ${refused.length - 3} more` : '');
       throw new AttachError(`nothing could be probed in process ${target.pid} for ${this.settings.patterns.map(describePattern).join(', ')}${why ? ` (${why})` : ''}`);
+    }
+    this.connections.push(connection);
+    this.releases.push(released);
+    void connection.closed.then(() => {
+      if (!this.stopping) this.sink.notice(`process ${target.pid} ended or disconnected; its probes are gone`);
+    });
+    for (const r of reports) {
+      if (!r.probed) this.sink.notice(`process ${target.pid}: ${r.name} is not probed: ${r.reason ?? ''}`);
+      else if (r.note) this.sink.notice(`process ${target.pid}: ${r.name}: ${r.note}`);
     }
   }
 
@@ -207,6 +216,8 @@ export class NodeRun implements RunningProbe {
       await Promise.all(this.connections.map((c) => c.detach()));
       // Probes are off; the run ends once the processes' sources are their own again.
       await Promise.all(this.connections.map((c) => c.done()));
+      // No inspector is left open when the run ends.
+      await Promise.all(this.releases);
       this.resolveFinished();
     })();
     return this.stopping;

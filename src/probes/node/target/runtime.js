@@ -27,6 +27,8 @@
      */
     const probes = [null];
     const sessions = new Map();
+    /** token → a connection to the agent opened for an attach whose session has not opened yet. */
+    const links = new Map();
     /**
      * One in-process inspector session for the runtime's whole life: within a session a script keeps
      * its id across live edits, whereas a new session also lists the stale versions each edit leaves.
@@ -254,9 +256,11 @@
       },
       /**
        * The source of the application's scripts whose path ends with one of `suffixes` (all but
-       * node_modules for an empty suffix), as they were before any probe edited them.
+       * node_modules for an empty suffix), as they were before any probe edited them. With `link`
+       * (the agent's socket and this attach's token), the channel to the agent opens meanwhile.
        */
-      sources(suffixes) {
+      sources(suffixes, link) {
+        if (link) linkToAgent(link);
         // Built-ins, channels and the profiler need no source: the debugger stays off.
         return suffixes.length === 0 ? Promise.resolve({}) : exclusive(() => readSources(suffixes));
       },
@@ -264,6 +268,20 @@
       sessions,
     };
     return rt;
+
+    /**
+     * Connects to the agent for one attach and says hello with its token, ahead of the session
+     * that will use the connection: the agent accepts it while it works out the probes.
+     */
+    function linkToAgent(link) {
+      const socket = mod('net').connect({ path: link.socket });
+      socket.unref();
+      socket.on('error', () => undefined);
+      links.set(link.token, socket);
+      socket.on('close', () => links.delete(link.token));
+      socket.write(`${toJson({ type: 'hello', token: link.token, pid: process.pid })}\n`);
+      return socket;
+    }
 
     async function readSources(suffixes) {
       const session = await debugging();
@@ -385,11 +403,9 @@
         session.fids.push(fid);
       }
 
-      // The channel to the agent: partials on request; if it closes, everything is undone.
-      const net = mod('net');
-      session.socket = net.connect({ path: cfg.socket });
-      session.socket.setNoDelay(true);
-      session.socket.unref();
+      // The channel to the agent, opened while the agent read the sources: partials on request; if it closes, everything is undone.
+      session.socket = links.get(cfg.token) || linkToAgent({ socket: cfg.socket, token: cfg.token });
+      links.delete(cfg.token);
       let buffer = '';
       session.socket.on('data', (chunk) => {
         buffer += chunk.toString('utf8');
@@ -412,9 +428,7 @@
           else if (message.type === 'detach') detach('detach');
         }
       });
-      session.socket.on('error', () => undefined);
       session.socket.on('close', () => detach('the agent disconnected'));
-      send({ type: 'hello', token: cfg.token, session: session.id, pid: process.pid });
       return report;
 
       function send(message) {
