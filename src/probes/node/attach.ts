@@ -20,7 +20,6 @@ export class NoMatchingFunctionError extends AttachError {}
 
 // Loaded on first use, like everything an attach needs: a query without js: probes starts without them.
 const net = lazy(() => import('node:net'));
-const http = lazy(() => import('node:http'));
 const inspectorClient = lazy(() => import('./inspector-client.js'));
 
 const lockPath = join(tmpdir(), `fay-inspector-${INSPECTOR_PORT}.lock`);
@@ -48,11 +47,15 @@ async function lockPort(): Promise<() => void> {
       } catch {
         // Being created or removed right now.
       }
-      if (owner && !alive(owner)) rmSync(lockPath, { recursive: true, force: true });
       if (Date.now() > deadline) {
         throw new AttachError(`another attach has held the inspector port ${INSPECTOR_PORT} for ${LOCK_TIMEOUT_MS / 1000} s`, {
           hint: `only one process can be attached through port ${INSPECTOR_PORT} at a time; try again`,
         });
+      }
+      if (owner && !alive(owner)) {
+        // Left by a process that died while attached: taken over at once.
+        rmSync(lockPath, { recursive: true, force: true });
+        continue;
       }
       await new Promise((r) => setTimeout(r, 20));
     }
@@ -93,59 +96,76 @@ async function holdPort(): Promise<() => void> {
   }
 }
 
+/** What is on the port: nothing, or something, which is a Node.js inspector if it listed its WebSocket URL. */
+type OnPort = { readonly open: false } | { readonly open: true; readonly url: string | undefined };
+
 /**
- * Whether anything accepts connections on the port: a refused connection answers in ~0.05 ms,
- * an HTTP request in 0.2–1 ms (and /proc/net/tcp takes ~2 ms to read here).
+ * Asks the port with one TCP connection: refused (~0.05 ms) means nothing listens; otherwise the
+ * inspector's target list comes from a bare HTTP GET. node:http would take ~9 ms to load (~40 ms
+ * under tsx) and 0.2–1 ms a request; fetch ~50 ms to load.
  */
-async function portOpen(): Promise<boolean> {
+async function askPort(): Promise<OnPort> {
   const { connect } = await net();
   return new Promise((resolve) => {
     const socket = connect({ host: '127.0.0.1', port: INSPECTOR_PORT });
-    socket.once('connect', () => {
+    let connected = false;
+    let response = Buffer.alloc(0);
+    const done = (url: string | null | undefined) => {
       socket.destroy();
-      resolve(true);
+      resolve(connected ? { open: true, url: url ?? undefined } : { open: false });
+    };
+    socket.setTimeout(500, () => done(undefined));
+    socket.once('connect', () => {
+      connected = true;
+      socket.write(`GET /json/list HTTP/1.1\r\nHost: 127.0.0.1:${INSPECTOR_PORT}\r\n\r\n`);
     });
-    socket.once('error', () => resolve(false));
+    socket.on('data', (chunk: Buffer) => {
+      response = Buffer.concat([response, chunk]);
+      const url = listedUrl(response);
+      if (url !== undefined || response.length > 1 << 20) done(url);
+    });
+    socket.once('end', () => done(listedUrl(response)));
+    socket.once('error', () => done(undefined));
   });
 }
 
-/** The WebSocket URL of the inspector listening on the port, if it is one. Plain node:http: fetch takes ~50 ms to load. */
-async function inspectorUrl(): Promise<string | undefined> {
-  const { get } = await http();
-  return new Promise((resolve) => {
-    const request = get({ host: '127.0.0.1', port: INSPECTOR_PORT, path: '/json/list', timeout: 500, agent: false }, (response) => {
-      let body = '';
-      response.setEncoding('utf8');
-      response.on('data', (chunk: string) => (body += chunk));
-      response.on('end', () => {
-        try {
-          resolve((JSON.parse(body) as { webSocketDebuggerUrl?: string }[])[0]?.webSocketDebuggerUrl);
-        } catch {
-          resolve(undefined);
-        }
-      });
-      response.on('error', () => resolve(undefined));
-    });
-    request.on('timeout', () => request.destroy());
-    request.on('error', () => resolve(undefined));
-  });
+/**
+ * The first WebSocket URL in an inspector's answer to GET /json/list (it always sends a
+ * Content-Length): undefined while the answer is incomplete, null if it is not such an answer.
+ */
+function listedUrl(response: Buffer): string | null | undefined {
+  const headEnd = response.indexOf('\r\n\r\n');
+  if (headEnd < 0) return undefined;
+  const head = response.subarray(0, headEnd).toString('latin1');
+  const length = /\r\ncontent-length: *(\d+)/i.exec(head);
+  if (!/^HTTP\/1\.[01] 200 /.test(head) || !length) return null;
+  const body = response.subarray(headEnd + 4);
+  if (body.length < Number(length[1])) return undefined;
+  try {
+    const url = (JSON.parse(body.subarray(0, Number(length[1])).toString('utf8')) as { webSocketDebuggerUrl?: unknown }[])[0]?.webSocketDebuggerUrl;
+    return typeof url === 'string' ? url : null;
+  } catch {
+    return null;
+  }
 }
 
-/** How long the port is asked for back to back after SIGUSR1, before asking every few ms. */
+/** How long the port is asked back to back after SIGUSR1, before asking every few ms. */
 const EAGER_POLL_MS = 30;
 
 /**
- * Waits for the port to open after SIGUSR1. Node.js opens it 2–5 ms after the signal here: asking
- * back to back (a refused connection costs ~0.05 ms) finds it within a tenth of a millisecond, and a
- * process that never opens it (its own SIGUSR1 handler) is asked only every few ms after that.
+ * Waits for the port to open after SIGUSR1 and says what opened it. Node.js opens it 0.3–5 ms after
+ * the signal here: asking back to back (a refused connection costs ~0.05 ms) finds it within a tenth
+ * of a millisecond, and a process that never opens it (its own SIGUSR1 handler) is asked only every
+ * few ms after that.
  */
-async function portOpened(deadline: number): Promise<boolean> {
+async function portOpened(deadline: number): Promise<OnPort> {
   const eagerUntil = Date.now() + EAGER_POLL_MS;
   while (Date.now() < deadline) {
-    if (await portOpen()) return true;
+    const onPort = await askPort();
+    if (onPort.open) return onPort;
     await new Promise((r) => (Date.now() < eagerUntil ? setImmediate(r) : setTimeout(r, 3)));
   }
-  return false;
+  return { open: false };
 }
 
 /** An inspector session with one process, holding the port until released. */
@@ -169,9 +189,9 @@ export async function attach<T = undefined>(pid: number, first = 'undefined'): P
   const unlock = await holdPort();
   try {
     // An inspector already listening (another debugger, or a process started with --inspect) is used as it is.
-    const taken = await portOpen();
-    const already = taken ? await inspectorUrl() : undefined;
-    if (taken && already === undefined) {
+    const onPort = await askPort();
+    const already = onPort.open ? onPort.url : undefined;
+    if (onPort.open && already === undefined) {
       throw new AttachError(`port ${INSPECTOR_PORT} on 127.0.0.1 is taken by something that is not a Node.js inspector`, {
         hint: `SIGUSR1 makes Node.js open its inspector on that port; free it, then try again`,
       });
@@ -187,7 +207,8 @@ export async function attach<T = undefined>(pid: number, first = 'undefined'): P
         );
       }
     }
-    const url = already ?? ((await portOpened(Date.now() + OPEN_TIMEOUT_MS)) ? await inspectorUrl() : undefined);
+    const opened = already === undefined ? await portOpened(Date.now() + OPEN_TIMEOUT_MS) : undefined;
+    const url = already ?? (opened?.open ? opened.url : undefined);
     if (url === undefined) {
       throw new AttachError(`process ${pid} did not open its inspector after SIGUSR1`, {
         hint: 'it handles SIGUSR1 itself (process.on("SIGUSR1")) or runs with --disable-sigusr1; Fay cannot attach to it',
