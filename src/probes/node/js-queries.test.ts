@@ -341,6 +341,28 @@ describe('JavaScript probes in live Node.js processes', () => {
     assert.equal((await state(app)).querySourceOriginal, true);
   });
 
+  it('takes out what it had installed when installing fails halfway', async () => {
+    const channel = await AgentChannel.open();
+    // The handler factory fails on the application function: after the built-in was wrapped and the script edited.
+    const failing = '(function () { return function (name) { if (name.includes("#")) throw new Error("no handler for " + name); return function () {}; }; })';
+    const patterns = [
+      { kind: 'builtin' as const, module: undefined, global: 'JSON', path: [], key: 'parse' },
+      { kind: 'user' as const, file: '/lib.cjs', name: 'query' },
+    ];
+    await assert.rejects(
+      install(
+        nodeProcess(app.pid)!,
+        { session: 'failing', patterns, handlers: failing, exit: false, args: false, kept: [], host: 'h', maxGroups: 10, maxRows: 10, pauseNoticeMs: 1e9, maxPauseMs: 1e9 },
+        channel,
+        () => undefined,
+      ),
+      /no handler for js:.*lib\.cjs#query/,
+    );
+    channel.close();
+    assert.deepEqual(await state(app), UNTOUCHED);
+    assert.equal(await app.run('query', 10), '18');
+  });
+
   it('says how long a live edit stopped the process, when that is long (a big heap makes it long)', async () => {
     const channel = await AgentChannel.open();
     const started = performance.now();

@@ -264,7 +264,13 @@
         // Built-ins, channels and the profiler need no source: the debugger stays off.
         return suffixes.length === 0 ? Promise.resolve({}) : exclusive(() => readSources(suffixes));
       },
-      open,
+      open: (cfg, factory) =>
+        open(cfg, factory).catch(async (error) => {
+          // What was installed before the failure comes out again before the agent hears of it.
+          const session = sessions.get(cfg.session);
+          if (session && !session.socket) await session.detach('its probes could not all be installed');
+          throw error;
+        }),
       sessions,
     };
     return rt;
@@ -316,6 +322,7 @@
         fids: [],
         wraps: [],
         edits: [],
+        channels: [],
         socket: undefined,
         state: { groups: new Map(), rows: [], dropped: 0, folded: 0, epoch: 0 },
         closed: false,
@@ -323,7 +330,9 @@
           send({ type: 'notice', message });
         },
       };
+      session.detach = detach;
       sessions.set(session.id, session);
+      const dc = mod('diagnostics_channel');
       const S = session.state;
       S.maxGroups = cfg.maxGroups;
       S.maxRows = cfg.maxRows;
@@ -372,8 +381,6 @@
       if (cfg.edits.length > 0) await exclusive(() => applyEdits(cfg, session, report, handlerFor, addProbe));
 
       // diagnostics_channel: one event per message, the message as args[0].
-      const dc = mod('diagnostics_channel');
-      session.channels = [];
       for (const channel of cfg.channels) {
         const fid = reserve(1);
         addProbe(fid, channel.probe, false, handlerFor(channel.probe));
@@ -539,8 +546,9 @@
         for (const id of profile.samples || []) run([stackOf(id)], undefined, false, undefined, 0);
       }
 
+      /** Switches the session's probes off at once, and resolves once its edits are out of the source too. */
       function detach(reason) {
-        if (session.closed) return;
+        if (session.closed) return Promise.resolve();
         session.closed = true;
         // From here every probe of the session passes straight through; undoing the edits can come after.
         for (const fid of session.fids) {
@@ -574,7 +582,8 @@
           }
         }
         const undo = session.edits.length > 0 ? exclusive(() => revert(session)) : Promise.resolve();
-        undo.finally(() => {
+        // Never rejects: nothing in the target may be left with an unhandled rejection.
+        return undo.catch(() => undefined).finally(() => {
           sessions.delete(session.id);
           if (reason === 'detach') session.socket.end();
         });
