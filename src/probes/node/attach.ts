@@ -221,7 +221,9 @@ export async function attach<T = undefined>(pid: number, first = 'undefined'): P
       (releasing ??= (async () => {
         // inspector.close() ends this very connection, so its reply may never come: wait for the close instead.
         client.evaluate("process.getBuiltinModule('inspector').close()").catch(() => undefined);
-        await Promise.race([client.closed, new Promise((r) => setTimeout(r, 2000))]);
+        let timer: NodeJS.Timeout | undefined;
+        await Promise.race([client.closed, new Promise((r) => (timer = setTimeout(r, 2000)))]);
+        clearTimeout(timer);
         client.close();
         unlock();
       })());
