@@ -208,12 +208,14 @@ function parseFunctions(source: string): ScriptFunction[] | string {
 /**
  * One piece of text to insert before `offset`. Several probes (of several
  * queries) may insert at one offset; the runtime puts openers first, then one
- * copy of each value, then closers, so that their wrappings nest.
+ * copy of each value, then closers, so that their wrappings nest, then
+ * statements that follow them all (a fall-through return after a return's
+ * closer: minified code writes `if(c)return x}`).
  */
 export interface Insertion {
   offset: number;
   text: string;
-  place: 'open' | 'value' | 'close';
+  place: 'open' | 'value' | 'close' | 'after';
 }
 
 /**
@@ -249,6 +251,7 @@ export function instrumentation(fn: ScriptFunction, fid: number | string, exit: 
       insertions.push(open(at, ` ${hooks}.r(${frame}, `), { offset: at, text: 'undefined', place: 'value' }, close(at));
     }
   }
-  if (!fn.endsInExit) insertions.push(open(end - 1, ` ${hooks}.r(${frame}, undefined);`));
+  // After the closers at the same offset: a return's argument may end right at the closing brace.
+  if (!fn.endsInExit) insertions.push({ offset: end - 1, text: `; ${hooks}.r(${frame}, undefined);`, place: 'after' });
   return insertions;
 }

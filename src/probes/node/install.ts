@@ -118,8 +118,16 @@ async function attachReading(pid: number, suffixes: readonly string[], link?: Ag
   // The first expression goes with the pid check: the sources, if the runtime is there.
   const attachment = await attach<Sources | null>(pid, `(globalThis.__fay$?.version === ${RUNTIME_VERSION} ? ${read} : null)`);
   try {
-    const sources = attachment.first ?? (await attachment.client.evaluate<Sources>(`((${RUNTIME})(null), ${read})`, { awaitPromise: true }));
-    return { attachment, sources };
+    if (attachment.first !== null) return { attachment, sources: attachment.first };
+    // Installing says why it cannot (a string) instead of throwing.
+    const installed = await attachment.client.evaluate<{ refused: string } | { sources: Sources }>(
+      `((installed) => typeof installed === 'string' ? { refused: installed } : ${read}.then((sources) => ({ sources })))((${RUNTIME})(null))`,
+      { awaitPromise: true },
+    );
+    if ('refused' in installed) {
+      throw new AttachError(`process ${pid}: ${installed.refused}`, { hint: 'try again when the queries of that Fay have ended' });
+    }
+    return { attachment, sources: installed.sources };
   } catch (error) {
     await attachment.release();
     throw error;

@@ -8,7 +8,7 @@ import { runFay, startFay } from '../../testing/cli.js';
 import { startNodeTarget, type NodeTarget } from '../../testing/node-target.js';
 import { collect, rowsOf, type Collected } from '../../testing/query.js';
 import { EnvironmentError } from '../../errors.js';
-import { INSPECTOR_PORT } from './attach.js';
+import { attach, INSPECTOR_PORT } from './attach.js';
 import { AgentChannel } from './channel.js';
 import { install } from './install.js';
 import { nodeProcess, selectProcesses } from './processes.js';
@@ -64,6 +64,14 @@ describe('JavaScript probes in live Node.js processes', () => {
     assert.deepEqual(rowsOf(result.final), [{ count: 1000, 'sum(args[0].number)': 499500, 'max(ret.number)': 1998, 'min(ret.number)': 0 }]);
     assert.deepEqual(await state(app), UNTOUCHED, 'detached: originals back');
     assert.equal(await inspectorOpen(), false, 'the inspector port is closed again');
+  });
+
+  it('probes minified code, whose last return runs into the closing brace', async () => {
+    // minified(n){if(n%2)return n}: odd n return n, even n fall off the end.
+    const result = await around(`js:pid=${app.pid}:./lib.cjs#minified | count(), sum(ret.number)`, () => app.run('minified', 9));
+    assert.deepEqual(rowsOf(result.final), [{ count: 9, 'sum(ret.number)': 16 }]);
+    assert.equal(result.notices.length, 0, result.notices.map((n) => n.message).join('\n'));
+    assert.equal(await app.run('minified', 9), '4', 'the target computes the same after detach');
   });
 
   it('builds power-of-two and linear histograms in the process, bucket for bucket as the kernel does', async () => {
@@ -452,6 +460,34 @@ describe('JavaScript probes in live Node.js processes', () => {
     }
     const result = await around(`js:pid=${app.pid}:./lib.cjs#query | count()`, () => app.run('query', 2));
     assert.deepEqual(rowsOf(result.final), [{ count: 2 }]);
+  });
+
+  it('refuses a process holding live probes of another Fay version, and leaves them alone', async () => {
+    const evaluate = async (expression: string) => {
+      const attachment = await attach(app.pid);
+      try {
+        return await attachment.client.evaluate(expression);
+      } finally {
+        await attachment.release();
+      }
+    };
+    // Another version's runtime, one of whose sessions still has its probes in.
+    await evaluate(
+      "(globalThis.__faySaved = globalThis.__fay$, Object.defineProperty(globalThis, '__fay$', { value: { version: 1, sessions: new Map([['older', {}]]) }, configurable: true }), 0)",
+    );
+    try {
+      await assert.rejects(collect(cluster.run(`js:pid=${app.pid}:./lib.cjs#query | count()`), () => Promise.resolve()), (error: unknown) => {
+        assert.ok(error instanceof EnvironmentError && error.exitCode === 3);
+        assert.match(error.message, /live probes of another Fay version \(runtime 1\)/);
+        assert.match(error.hint ?? '', /try again when the queries of that Fay have ended/);
+        return true;
+      });
+      assert.equal(await evaluate('globalThis.__fay$.version'), 1, 'the other runtime is still the one instrumented code finds');
+    } finally {
+      await evaluate("(Object.defineProperty(globalThis, '__fay$', { value: globalThis.__faySaved, configurable: true }), delete globalThis.__faySaved, 0)");
+    }
+    const result = await around(`js:pid=${app.pid}:./lib.cjs#query | count()`, () => app.run('query', 3));
+    assert.deepEqual(rowsOf(result.final), [{ count: 3 }]);
   });
 
   it('probes an ES module: an export through a captured alias; a top-level arrow V8 will not edit is reported', async () => {

@@ -44,6 +44,10 @@ function classify(n) {
   odd++;
 }
 
+// As a minifier writes it: the return's value runs right into the closing brace.
+// prettier-ignore
+function minified(n){if(n%2)return n}
+
 function describeArgs(a, b) {
   return typeof a + typeof b;
 }
@@ -73,7 +77,7 @@ function statThroughModule(path) {
   return fs.statSync(path).isDirectory();
 }
 
-module.exports = { query, classify, oddCount: () => odd, slowQuery, delegate, rejectInside, failing, parseSafely, describeArgs, Cart, statCaptured, statThroughModule };
+module.exports = { query, classify, minified, oddCount: () => odd, slowQuery, delegate, rejectInside, failing, parseSafely, describeArgs, Cart, statCaptured, statThroughModule };
 module.exports.frozen = Object.freeze({
   frozenWork(x) {
     return x + 1;

@@ -4,13 +4,22 @@
 // It must stand alone: no imports, only globals and process.getBuiltinModule.
 (function faySetup(config, makeHandlers) {
   'use strict';
-  const VERSION = 1;
+  const VERSION = 2;
   const G = globalThis;
   let runtime = G.__fay$;
   if (!runtime || runtime.version !== VERSION) {
+    // Code that another runtime's sessions instrumented calls __fay$.h until their edits are out again
+    // (a session leaves the map only then): it must keep finding that runtime.
+    if (runtime && runtime.sessions instanceof Map && runtime.sessions.size > 0) {
+      // Said, not thrown: the agent reports it as a reason, not as a failure of its own.
+      const refused = `this process holds live probes of another Fay version (runtime ${runtime.version})`;
+      if (config === null) return refused;
+      throw new Error(refused);
+    }
     runtime = createRuntime();
     Object.defineProperty(G, '__fay$', { value: runtime, configurable: true, enumerable: false, writable: false });
   }
+  // With a null config, installing is all: the version, or (above) why not.
   return config === null ? runtime.version : runtime.open(config, makeHandlers);
 
   function createRuntime() {
@@ -694,14 +703,15 @@
 
     /**
      * Sets a script to its pristine source plus insertions; undefined when V8 took it, else why not.
-     * At one offset openers come first, then one copy of each value, then closers, so wrappings nest.
+     * At one offset openers come first, then one copy of each value, then closers, so wrappings nest,
+     * then statements that come after them all.
      */
     async function setSource(inspector, scriptId, script, insertionLists) {
       const atOffset = new Map();
       for (const list of insertionLists) {
         for (const insertion of list) {
           let at = atOffset.get(insertion.offset);
-          if (!at) atOffset.set(insertion.offset, (at = { open: [], value: [], close: [] }));
+          if (!at) atOffset.set(insertion.offset, (at = { open: [], value: [], close: [], after: [] }));
           if (insertion.place !== 'value' || !at.value.includes(insertion.text)) at[insertion.place].push(insertion.text);
         }
       }
@@ -710,7 +720,7 @@
       let from = 0;
       for (const offset of offsets) {
         const at = atOffset.get(offset);
-        parts.push(script.pristine.slice(from, offset), ...at.open, ...at.value, ...at.close);
+        parts.push(script.pristine.slice(from, offset), ...at.open, ...at.value, ...at.close, ...at.after);
         from = offset;
       }
       parts.push(script.pristine.slice(from));
