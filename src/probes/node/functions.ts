@@ -9,6 +9,8 @@ export interface ScriptFunction {
   readonly generator: boolean;
   readonly arrow: boolean;
   readonly constructor: boolean;
+  /** Where the whole function is in the source (from its keyword or parameters to its end). */
+  readonly span: { readonly start: number; readonly end: number };
   /** The body: a block (`{ … }`) or, for an arrow, an expression. */
   readonly body: { readonly start: number; readonly end: number; readonly block: boolean };
   /** For arrows (which have no `arguments`): how to list the parameters, e.g. `[a, b, ...rest]`. */
@@ -93,6 +95,7 @@ function describe(name: string, fn: AnyNode, constructor = false): ScriptFunctio
     generator: Boolean(fn.generator),
     arrow: fn.type === 'ArrowFunctionExpression',
     constructor,
+    span: { start: fn.start, end: fn.end },
     body: { start: body.start, end: body.end, block },
     parameters: parametersOf(fn),
     prologueEnd: directives.length > 0 ? directives[directives.length - 1]!.end : body.start + 1,

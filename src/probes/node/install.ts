@@ -54,7 +54,8 @@ type Sources = Record<string, string>;
 interface ScriptEdit {
   url: string;
   length: number;
-  functions: { name: string; async: boolean; insertions: Insertion[] }[];
+  /** Each function with where it is (start and end offsets), which the runtime needs to see what V8 will edit. */
+  functions: { name: string; async: boolean; start: number; end: number; insertions: Insertion[] }[];
 }
 
 function scriptPath(url: string): string {
@@ -190,7 +191,13 @@ export async function install(
     const edits = new Map<string, ScriptEdit>();
     for (const f of found) {
       const edit = edits.get(f.url) ?? { url: f.url, length: f.source.length, functions: [] };
-      edit.functions.push({ name: `js:${f.path}#${f.fn.name}`, async: f.fn.async, insertions: instrumentation(f.fn, '@fid', plan.exit, plan.args) });
+      edit.functions.push({
+        name: `js:${f.path}#${f.fn.name}`,
+        async: f.fn.async,
+        start: f.fn.span.start,
+        end: f.fn.span.end,
+        insertions: instrumentation(f.fn, '@fid', plan.exit, plan.args),
+      });
       edits.set(f.url, edit);
     }
     // Channels and the profiler need no search: they are there in every process.

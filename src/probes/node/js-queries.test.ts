@@ -74,6 +74,25 @@ describe('JavaScript probes in live Node.js processes', () => {
     assert.equal(await app.run('minified', 9), '4', 'the target computes the same after detach');
   });
 
+  it('says which functions V8 would not live-edit, being on a line of 800 characters or more, instead of counting nothing', async () => {
+    const refusal = (error: unknown) => {
+      assert.ok(error instanceof EnvironmentError && error.exitCode === 3);
+      assert.match(error.message, /nothing could be probed in process \d+ .*: it is on a changed line of 800 characters or more \(minified code\?\), whose functions V8's live edit leaves as they were/);
+      return true;
+    };
+    await assert.rejects(collect(cluster.run(`js:pid=${app.pid}:./lib.cjs#longLine | count()`), () => app.run('long', 3)), refusal);
+    assert.deepEqual(await state(app), UNTOUCHED);
+    // A real minified library: all of it on one line.
+    const minified = await startNodeTarget('minified.cjs');
+    try {
+      const before = await minified.run('hash', 3);
+      await assert.rejects(collect(cluster.run(`js:pid=${minified.pid}:./nacl-fast.min.js#* | count()`), () => minified.run('hash', 3)), refusal);
+      assert.equal(await minified.run('hash', 3), before);
+    } finally {
+      await minified.stop();
+    }
+  });
+
   it('builds power-of-two and linear histograms in the process, bucket for bucket as the kernel does', async () => {
     // classify(i - 1) for i < 12: the values -1, 0, 1, … 10.
     const result = await around(`js:pid=${app.pid}:./lib.cjs#classify | h = hist(args[0].number), l = lhist(args[0].number, 0, 10, 5)`, () => app.run('classify', 12));

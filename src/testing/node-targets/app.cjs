@@ -28,6 +28,7 @@ server.listen(Number(process.env.PORT || 0), '127.0.0.1', () => {
 
 const commands = {
   query: (n) => { let r; for (let i = 0; i < n; i++) r = lib.query(i); return r; },
+  long: (n) => { let r = 0; for (let i = 0; i < n; i++) r = lib.longLine(i); return r; },
   minified: (n) => { let odd = 0; for (let i = 0; i < n; i++) if (lib.minified(i) === i) odd++; return odd; },
   classify: (n) => { let even = 0; for (let i = 0; i < n; i++) if (lib.classify(i - 1) === 'even') even++; return even; },
   slow: async (n, ms) => { for (let i = 0; i < n; i++) await lib.slowQuery(Number(ms)); return n; },

@@ -201,6 +201,8 @@
       return new Function('P', 'R', 'clock', 'keepsArgs', 'kept', KEEPING_RUN + FRAMES)(probe, R, clock, false, kept);
     };
     const noop = () => undefined;
+    /** V8's live edit diffs a run of changed lines token by token only below this many characters. */
+    const LONG_LINE = 800;
     /** The hooks of a slot with no live probe: everything passes straight through. */
     const DETACHED = Object.freeze({ run: noop, endAll: noop, e: noop, b: noop, r: (frame, value) => value, t: (frame, error) => error });
     /** fid → hooks, parallel to probes. */
@@ -627,31 +629,41 @@
             for (const f of edit.functions) report.push({ name: f.name, probed: false, reason });
             continue;
           }
+          // Functions V8 would leave unedited without a word: left out, and said.
+          const { kept: functions, cut } = outOfLongLines(script, edit.functions);
+          for (const f of cut) {
+            report.push({
+              name: f.name,
+              probed: false,
+              reason: `it is on a changed line of ${LONG_LINE} characters or more (minified code?), whose functions V8's live edit leaves as they were`,
+            });
+          }
+          if (functions.length === 0) continue;
           // The agent wrote "@fid" where each function's probe id goes.
-          for (const f of edit.functions) {
+          for (const f of functions) {
             f.fid = reserve(1);
             f.insertions = f.insertions.map((i) => ({ offset: i.offset, place: i.place, text: i.text.split('@fid').join(String(f.fid)) }));
           }
           // Each edit stops this thread for as long as V8 walks the heap: the longest stop is reported, and
           // when V8 refuses the edit and it is retried function by function, the program runs in between.
           let longest = 0;
-          const apply = async (functions) => {
+          const apply = async (some) => {
             const started = clock.now();
-            const refused = await setSource(inspector, scriptId, script, [...script.bySession.values(), functions.flatMap((f) => f.insertions)]);
+            const refused = await setSource(inspector, scriptId, script, [...script.bySession.values(), some.flatMap((f) => f.insertions)]);
             longest = Math.max(longest, clock.now() - started);
             return refused;
           };
           const programRuns = () => new Promise((resolve) => setImmediate(resolve));
-          let accepted = edit.functions;
+          let accepted = functions;
           if ((await apply(accepted)) !== undefined) {
             accepted = [];
-            for (const f of edit.functions) {
+            for (const f of functions) {
               await programRuns();
               const refused = await apply([...accepted, f]);
               if (refused === undefined) accepted.push(f);
               else report.push({ name: f.name, probed: false, reason: `V8 refused the live edit: ${refused}` });
             }
-            if (accepted.length > 0 && accepted.length < edit.functions.length) {
+            if (accepted.length > 0 && accepted.length < functions.length) {
               await programRuns();
               await apply(accepted);
             }
@@ -673,6 +685,62 @@
         }
       } finally {
         idle();
+      }
+    }
+
+    /**
+     * V8 diffs an edited script line by line, and a run of changed lines token by token only while
+     * it is under LONG_LINE characters, before and after the edit; a longer run is one change, and
+     * every function starting or ending in it silently keeps its old code. Insertions never add a
+     * line, so the lines an edit changes are the lines its insertions go in. Returns the functions
+     * whose edit V8 will apply and those it would not (left out, which can shorten other runs).
+     */
+    function outOfLongLines(script, functions) {
+      const source = script.pristine;
+      if (script.lineStarts === undefined) {
+        script.lineStarts = [0];
+        for (let at = source.indexOf('\n'); at >= 0; at = source.indexOf('\n', at + 1)) script.lineStarts.push(at + 1);
+      }
+      const starts = script.lineStarts;
+      const lineOf = (offset) => {
+        let low = 0;
+        let high = starts.length - 1;
+        while (low < high) {
+          const mid = (low + high + 1) >> 1;
+          if (starts[mid] <= offset) low = mid;
+          else high = mid - 1;
+        }
+        return low;
+      };
+      const lengthOf = (line) => (line + 1 < starts.length ? starts[line + 1] : source.length + 1) - starts[line];
+      const tally = (lists) => {
+        const chars = new Map();
+        for (const list of lists) for (const i of list) chars.set(lineOf(i.offset), (chars.get(lineOf(i.offset)) || 0) + i.text.length);
+        return chars;
+      };
+      const before = tally(script.bySession.values());
+      let kept = functions;
+      const cut = [];
+      for (;;) {
+        const added = tally(kept.map((f) => f.insertions));
+        const lines = [...added.keys()].sort((a, b) => a - b);
+        const long = new Set();
+        for (let k = 0; k < lines.length; ) {
+          let j = k;
+          while (j + 1 < lines.length && lines[j + 1] === lines[j] + 1) j++;
+          let now = 0;
+          let after = 0;
+          for (let line = lines[k]; line <= lines[j]; line++) {
+            now += lengthOf(line) + (before.get(line) || 0);
+            after += lengthOf(line) + (before.get(line) || 0) + added.get(line);
+          }
+          if (now >= LONG_LINE || after >= LONG_LINE) for (let line = lines[k]; line <= lines[j]; line++) long.add(line);
+          k = j + 1;
+        }
+        const broken = kept.filter((f) => long.has(lineOf(f.start)) || long.has(lineOf(Math.max(f.start, f.end - 1))));
+        if (broken.length === 0) return { kept, cut };
+        cut.push(...broken);
+        kept = kept.filter((f) => !broken.includes(f));
       }
     }
 
