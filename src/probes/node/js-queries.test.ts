@@ -74,10 +74,21 @@ describe('JavaScript probes in live Node.js processes', () => {
     assert.equal(await app.run('minified', 9), '4', 'the target computes the same after detach');
   });
 
+  it('probes a function whose instrumented lines run together for 800 characters or more, in and out again', async () => {
+    // 30 returns in a row: V8 would diff them as one change and keep the old code, so they are edited in two steps.
+    for (let round = 0; round < 2; round++) {
+      const result = await around(`js:pid=${app.pid}:./lib.cjs#manyReturns | count(), sum(ret.length), max(args[0].number)`, () => app.run('many', 64));
+      assert.deepEqual(rowsOf(result.final), [{ count: 64, 'sum(ret.length)': 1036, 'max(args[0].number)': 31 }]);
+      // Taken out in two steps too: the closure runs the original code again.
+      assert.deepEqual(await state(app), UNTOUCHED);
+    }
+    assert.equal(await app.run('many', 64), '1036');
+  });
+
   it('says which functions V8 would not live-edit, being on a line of 800 characters or more, instead of counting nothing', async () => {
     const refusal = (error: unknown) => {
       assert.ok(error instanceof EnvironmentError && error.exitCode === 3);
-      assert.match(error.message, /nothing could be probed in process \d+ .*: it is on a changed line of 800 characters or more \(minified code\?\), whose functions V8's live edit leaves as they were/);
+      assert.match(error.message, /nothing could be probed in process \d+ .*: it starts or ends on a line of 800 characters or more \(minified code\?\), whose functions V8's live edit leaves as they were/);
       return true;
     };
     await assert.rejects(collect(cluster.run(`js:pid=${app.pid}:./lib.cjs#longLine | count()`), () => app.run('long', 3)), refusal);

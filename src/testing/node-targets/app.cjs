@@ -4,8 +4,13 @@ const http = require('http');
 const fs = require('fs');
 const lib = require('./lib.cjs');
 
+// The code of the application functions the tests live-edit, as their closures run it now.
+function sourceOfProbed() {
+  return [lib.query, lib.classify, lib.manyReturns, lib.minified].map((f) => f.toString()).join('\n');
+}
+
 // What the probes may touch, as it was before any attach: the state command compares against it.
-const originals = { statSync: fs.statSync, parse: JSON.parse, querySource: lib.query.toString() + lib.classify.toString() };
+const originals = { statSync: fs.statSync, parse: JSON.parse, querySource: sourceOfProbed() };
 
 if (process.env.TITLE) process.title = process.env.TITLE;
 if (process.env.TRAP_SIGUSR1) process.on('SIGUSR1', () => console.error('the target handled SIGUSR1 itself'));
@@ -28,6 +33,7 @@ server.listen(Number(process.env.PORT || 0), '127.0.0.1', () => {
 
 const commands = {
   query: (n) => { let r; for (let i = 0; i < n; i++) r = lib.query(i); return r; },
+  many: (n) => { let r = 0; for (let i = 0; i < n; i++) r += lib.manyReturns(i % 32).length; return r; },
   long: (n) => { let r = 0; for (let i = 0; i < n; i++) r = lib.longLine(i); return r; },
   minified: (n) => { let odd = 0; for (let i = 0; i < n; i++) if (lib.minified(i) === i) odd++; return odd; },
   classify: (n) => { let even = 0; for (let i = 0; i < n; i++) if (lib.classify(i - 1) === 'even') even++; return even; },
@@ -46,7 +52,7 @@ const commands = {
   state: () => JSON.stringify({
     statSyncOriginal: fs.statSync === originals.statSync,
     parseOriginal: JSON.parse === originals.parse,
-    querySourceOriginal: lib.query.toString() + lib.classify.toString() === originals.querySource,
+    querySourceOriginal: sourceOfProbed() === originals.querySource,
     serverEmitInherited: !Object.hasOwn(http.Server.prototype, 'emit'),
   }),
   proxy: (n) => { const { proxy, revoke } = Proxy.revocable([], {}); revoke(); let r; for (let i = 0; i < n; i++) r = lib.describeArgs(proxy, i); return r; },

@@ -44,6 +44,41 @@ function classify(n) {
   odd++;
 }
 
+// Many returns in a row: instrumented, its lines run together for more than 800 characters.
+function manyReturns(x) {
+  if (x === 0) return 'the answer for 0';
+  if (x === 1) return 'the answer for 1';
+  if (x === 2) return 'the answer for 2';
+  if (x === 3) return 'the answer for 3';
+  if (x === 4) return 'the answer for 4';
+  if (x === 5) return 'the answer for 5';
+  if (x === 6) return 'the answer for 6';
+  if (x === 7) return 'the answer for 7';
+  if (x === 8) return 'the answer for 8';
+  if (x === 9) return 'the answer for 9';
+  if (x === 10) return 'the answer for 10';
+  if (x === 11) return 'the answer for 11';
+  if (x === 12) return 'the answer for 12';
+  if (x === 13) return 'the answer for 13';
+  if (x === 14) return 'the answer for 14';
+  if (x === 15) return 'the answer for 15';
+  if (x === 16) return 'the answer for 16';
+  if (x === 17) return 'the answer for 17';
+  if (x === 18) return 'the answer for 18';
+  if (x === 19) return 'the answer for 19';
+  if (x === 20) return 'the answer for 20';
+  if (x === 21) return 'the answer for 21';
+  if (x === 22) return 'the answer for 22';
+  if (x === 23) return 'the answer for 23';
+  if (x === 24) return 'the answer for 24';
+  if (x === 25) return 'the answer for 25';
+  if (x === 26) return 'the answer for 26';
+  if (x === 27) return 'the answer for 27';
+  if (x === 28) return 'the answer for 28';
+  if (x === 29) return 'the answer for 29';
+  return 'no answer';
+}
+
 // On one line longer than V8's live edit diffs token by token (800 characters).
 function longLine(n) { return n + 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx'.length; }
 
@@ -80,7 +115,7 @@ function statThroughModule(path) {
   return fs.statSync(path).isDirectory();
 }
 
-module.exports = { query, classify, minified, longLine, oddCount: () => odd, slowQuery, delegate, rejectInside, failing, parseSafely, describeArgs, Cart, statCaptured, statThroughModule };
+module.exports = { query, classify, minified, longLine, manyReturns, oddCount: () => odd, slowQuery, delegate, rejectInside, failing, parseSafely, describeArgs, Cart, statCaptured, statThroughModule };
 module.exports.frozen = Object.freeze({
   frozenWork(x) {
     return x + 1;

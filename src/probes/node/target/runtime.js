@@ -635,7 +635,7 @@
             report.push({
               name: f.name,
               probed: false,
-              reason: `it is on a changed line of ${LONG_LINE} characters or more (minified code?), whose functions V8's live edit leaves as they were`,
+              reason: `it starts or ends on a line of ${LONG_LINE} characters or more (minified code?), whose functions V8's live edit leaves as they were`,
             });
           }
           if (functions.length === 0) continue;
@@ -649,7 +649,7 @@
           let longest = 0;
           const apply = async (some) => {
             const started = clock.now();
-            const refused = await setSource(inspector, scriptId, script, [...script.bySession.values(), some.flatMap((f) => f.insertions)]);
+            const refused = await editLines(inspector, scriptId, script, [...script.bySession.values()], some.flatMap((f) => f.insertions), true);
             longest = Math.max(longest, clock.now() - started);
             return refused;
           };
@@ -689,13 +689,28 @@
     }
 
     /**
-     * V8 diffs an edited script line by line, and a run of changed lines token by token only while
-     * it is under LONG_LINE characters, before and after the edit; a longer run is one change, and
-     * every function starting or ending in it silently keeps its old code. Insertions never add a
-     * line, so the lines an edit changes are the lines its insertions go in. Returns the functions
-     * whose edit V8 will apply and those it would not (left out, which can shorten other runs).
+     * V8 diffs an edited script line by line, then each run of changed lines token by token, but
+     * only a run under LONG_LINE characters (before and after the edit): a longer run is one change,
+     * and every function starting or ending in it silently keeps its old code. Insertions never add
+     * a line, so an edit changes the lines its insertions go in. editLines() makes each changed line
+     * a run of its own where needed, which leaves one case out: a function starting or ending on a
+     * changed line that long by itself (minified code). Returns the functions V8 will edit, and those left out.
      */
     function outOfLongLines(script, functions) {
+      const { lineOf, lengths } = lineInfo(script, [...script.bySession.values()]);
+      const added = tally(lineOf, functions.map((f) => f.insertions));
+      const long = (line) => added.has(line) && lengths(line) + added.get(line) >= LONG_LINE;
+      const cut = [];
+      const kept = functions.filter((f) => {
+        const broken = long(lineOf(f.start)) || long(lineOf(Math.max(f.start, f.end - 1)));
+        if (broken) cut.push(f);
+        return !broken;
+      });
+      return { kept, cut };
+    }
+
+    /** A script's lines: the line of an offset, and a line's length with the given insertions in it. */
+    function lineInfo(script, lists) {
       const source = script.pristine;
       if (script.lineStarts === undefined) {
         script.lineStarts = [0];
@@ -712,36 +727,44 @@
         }
         return low;
       };
-      const lengthOf = (line) => (line + 1 < starts.length ? starts[line + 1] : source.length + 1) - starts[line];
-      const tally = (lists) => {
-        const chars = new Map();
-        for (const list of lists) for (const i of list) chars.set(lineOf(i.offset), (chars.get(lineOf(i.offset)) || 0) + i.text.length);
-        return chars;
-      };
-      const before = tally(script.bySession.values());
-      let kept = functions;
-      const cut = [];
-      for (;;) {
-        const added = tally(kept.map((f) => f.insertions));
-        const lines = [...added.keys()].sort((a, b) => a - b);
-        const long = new Set();
-        for (let k = 0; k < lines.length; ) {
-          let j = k;
-          while (j + 1 < lines.length && lines[j + 1] === lines[j] + 1) j++;
-          let now = 0;
-          let after = 0;
-          for (let line = lines[k]; line <= lines[j]; line++) {
-            now += lengthOf(line) + (before.get(line) || 0);
-            after += lengthOf(line) + (before.get(line) || 0) + added.get(line);
-          }
-          if (now >= LONG_LINE || after >= LONG_LINE) for (let line = lines[k]; line <= lines[j]; line++) long.add(line);
-          k = j + 1;
+      const inserted = tally(lineOf, lists);
+      const lengths = (line) => (line + 1 < starts.length ? starts[line + 1] : source.length + 1) - starts[line] + (inserted.get(line) || 0);
+      return { lineOf, lengths };
+    }
+
+    /** line → characters the lists insert in it. */
+    function tally(lineOf, lists) {
+      const chars = new Map();
+      for (const list of lists) {
+        for (const i of list) {
+          const line = lineOf(i.offset);
+          chars.set(line, (chars.get(line) || 0) + i.text.length);
         }
-        const broken = kept.filter((f) => long.has(lineOf(f.start)) || long.has(lineOf(Math.max(f.start, f.end - 1))));
-        if (broken.length === 0) return { kept, cut };
-        cut.push(...broken);
-        kept = kept.filter((f) => !broken.includes(f));
       }
+      return chars;
+    }
+
+    /**
+     * Puts `delta` into a script that has `base` (or takes it out: from base + delta to base). When the
+     * lines delta changes run together for LONG_LINE characters or more, in two edits: its odd lines,
+     * then its even ones, so that each changed line is a run of its own. In between, the probes are
+     * not on yet (or off already): their hooks pass straight through. Undefined when V8 took it, else why not.
+     */
+    async function editLines(inspector, scriptId, script, base, delta, adding) {
+      const { lineOf, lengths } = lineInfo(script, base);
+      const added = tally(lineOf, [delta]);
+      const lines = [...added.keys()].sort((a, b) => a - b);
+      let longRun = false;
+      for (let k = 0, run = 0; k < lines.length && !longRun; k++) {
+        run = k > 0 && lines[k] === lines[k - 1] + 1 ? run : 0;
+        run += lengths(lines[k]) + added.get(lines[k]);
+        longRun = run >= LONG_LINE && k > 0 && lines[k] === lines[k - 1] + 1;
+      }
+      if (longRun) {
+        const refused = await setSource(inspector, scriptId, script, [...base, delta.filter((i) => lineOf(i.offset) % 2 === 1)]);
+        if (refused !== undefined) return refused;
+      }
+      return setSource(inspector, scriptId, script, adding ? [...base, delta] : base);
     }
 
     /**
@@ -760,9 +783,10 @@
         for (const scriptId of session.edits) {
           const script = editedScripts.get(scriptId);
           if (!script) continue;
+          const delta = script.bySession.get(session.id) || [];
           script.bySession.delete(session.id);
           if (script.bySession.size === 0) editedScripts.delete(scriptId);
-          await setSource(inspector, scriptId, script, [...script.bySession.values()]);
+          await editLines(inspector, scriptId, script, [...script.bySession.values()], delta, false);
         }
       } finally {
         idle();
