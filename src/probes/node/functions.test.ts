@@ -1,0 +1,79 @@
+import assert from 'node:assert/strict';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { parse } from 'acorn';
+import { findFunctions, instrumentation, type Insertion } from './functions.js';
+
+/**
+ * Insertions put together as Insertion documents it (and target/runtime.js's setSource does): at one
+ * offset the openers, one copy of each value, the closers, then what comes after them all.
+ */
+function compose(source: string, lists: readonly (readonly Insertion[])[]): string {
+  const atOffset = new Map<number, Record<Insertion['place'], string[]>>();
+  for (const list of lists) {
+    for (const insertion of list) {
+      let at = atOffset.get(insertion.offset);
+      if (!at) atOffset.set(insertion.offset, (at = { open: [], value: [], close: [], after: [] }));
+      if (insertion.place !== 'value' || !at.value.includes(insertion.text)) at[insertion.place].push(insertion.text);
+    }
+  }
+  const parts: string[] = [];
+  let from = 0;
+  for (const offset of [...atOffset.keys()].sort((a, b) => a - b)) {
+    const at = atOffset.get(offset)!;
+    parts.push(source.slice(from, offset), ...at.open, ...at.value, ...at.close, ...at.after);
+    from = offset;
+  }
+  parts.push(source.slice(from));
+  return parts.join('');
+}
+
+/** Why acorn cannot parse the text as that kind of source, or undefined if it can. */
+function parseError(text: string, sourceType: 'module' | 'script'): string | undefined {
+  try {
+    parse(text, { ecmaVersion: 'latest', sourceType, allowHashBang: true, allowReturnOutsideFunction: sourceType === 'script' });
+    return undefined;
+  } catch (error) {
+    return (error as Error).message;
+  }
+}
+
+const lines = (text: string) => text.split('\n').length;
+
+describe('instrumentation of real code', () => {
+  it('keeps every function of every script in node_modules parsing, minified ones included, without adding a line', () => {
+    const root = fileURLToPath(new URL('../../../node_modules', import.meta.url));
+    const files = readdirSync(root, { recursive: true, encoding: 'utf8' }).filter((f) => /\.[cm]?js$/.test(f));
+    const broken: string[] = [];
+    let scripts = 0;
+    let functions = 0;
+    for (const file of files) {
+      let source: string;
+      try {
+        source = readFileSync(join(root, file), 'utf8');
+      } catch {
+        continue; // a directory named like a script
+      }
+      if (source.length > 1 << 20) continue;
+      const found = findFunctions(source);
+      if (typeof found === 'string') continue; // not JavaScript that acorn reads
+      const probed = found.filter((f) => !f.generator);
+      if (probed.length === 0) continue;
+      const sourceType = parseError(source, 'module') === undefined ? 'module' : 'script';
+      // Two queries on every function: one with the return side and arguments, one entry-only.
+      const instrumented = compose(source, [
+        probed.flatMap((f, i) => instrumentation(f, i + 1, true, true)),
+        probed.flatMap((f, i) => instrumentation(f, 100_000 + i, false, false)),
+      ]);
+      const error = parseError(instrumented, sourceType);
+      if (error !== undefined) broken.push(`${file}: ${error}`);
+      else if (lines(instrumented) !== lines(source)) broken.push(`${file}: ${lines(instrumented) - lines(source)} lines added`);
+      scripts++;
+      functions += probed.length;
+    }
+    assert.ok(scripts > 1000 && functions > 10_000, `${scripts} scripts, ${functions} functions checked`);
+    assert.deepEqual(broken.slice(0, 10), [], `${broken.length} scripts broken`);
+  });
+});
