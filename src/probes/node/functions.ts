@@ -224,8 +224,8 @@ export interface Insertion {
 /**
  * Where and what to insert so that a function calls its probe's hooks,
  * `__fay$.h[fid]` (see target/runtime.js). V8 applies live edits that add calls and locals, but
- * silently ignores ones that add a try statement or a function, so the return
- * side is plain calls: a frame begins at entry, each return hands its value
+ * silently keeps the old code for ones that add a function, or a try whose catch or finally reads
+ * a variable declared outside it (as a frame would be), so the return side is plain calls: a frame begins at entry, each return hands its value
  * through r(), each throw its exception through t(), falling off the end
  * calls r(); exceptions from callees leave the frame open, which the runtime
  * notices. Nothing adds a line, so line numbers do not move. Names carry the
