@@ -647,12 +647,10 @@
           // Each edit stops this thread for as long as V8 walks the heap: the longest stop is reported, and
           // when V8 refuses the edit and it is retried function by function, the program runs in between.
           let longest = 0;
-          const apply = async (some) => {
-            const started = clock.now();
-            const refused = await editLines(inspector, scriptId, script, [...script.bySession.values()], some.flatMap((f) => f.insertions), true);
-            longest = Math.max(longest, clock.now() - started);
-            return refused;
-          };
+          const apply = (some) =>
+            editLines(inspector, scriptId, script, [...script.bySession.values()], some.flatMap((f) => f.insertions), true, (ms) => {
+              longest = Math.max(longest, ms);
+            });
           const programRuns = () => new Promise((resolve) => setImmediate(resolve));
           let accepted = functions;
           if ((await apply(accepted)) !== undefined) {
@@ -748,9 +746,11 @@
      * Puts `delta` into a script that has `base` (or takes it out: from base + delta to base). When the
      * lines delta changes run together for LONG_LINE characters or more, in two edits: its odd lines,
      * then its even ones, so that each changed line is a run of its own. In between, the probes are
-     * not on yet (or off already): their hooks pass straight through. Undefined when V8 took it, else why not.
+     * not on yet (or off already): their hooks pass straight through, and the program runs, so that
+     * each stop is one heap walk long. `stopped` hears how long each edit stopped the program.
+     * Undefined when V8 took it, else why not.
      */
-    async function editLines(inspector, scriptId, script, base, delta, adding) {
+    async function editLines(inspector, scriptId, script, base, delta, adding, stopped = noop) {
       const { lineOf, lengths } = lineInfo(script, base);
       const added = tally(lineOf, [delta]);
       const lines = [...added.keys()].sort((a, b) => a - b);
@@ -760,11 +760,18 @@
         run += lengths(lines[k]) + added.get(lines[k]);
         longRun = run >= LONG_LINE && k > 0 && lines[k] === lines[k - 1] + 1;
       }
+      const timed = async (lists) => {
+        const started = clock.now();
+        const refused = await setSource(inspector, scriptId, script, lists);
+        stopped(clock.now() - started);
+        return refused;
+      };
       if (longRun) {
-        const refused = await setSource(inspector, scriptId, script, [...base, delta.filter((i) => lineOf(i.offset) % 2 === 1)]);
+        const refused = await timed([...base, delta.filter((i) => lineOf(i.offset) % 2 === 1)]);
         if (refused !== undefined) return refused;
+        await new Promise((resolve) => setImmediate(resolve));
       }
-      return setSource(inspector, scriptId, script, adding ? [...base, delta] : base);
+      return timed(adding ? [...base, delta] : base);
     }
 
     /**
