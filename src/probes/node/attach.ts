@@ -218,15 +218,19 @@ export async function attach<T = undefined>(pid: number, first = 'undefined'): P
     const client = await InspectorClient.connect(url);
     let releasing: Promise<void> | undefined;
     const release = () =>
+      // Never rejects: it often runs with nobody waiting for it, behind the probes.
       (releasing ??= (async () => {
-        // inspector.close() ends this very connection, so its reply may never come: wait for the close instead.
-        client.evaluate("process.getBuiltinModule('inspector').close()").catch(() => undefined);
-        let timer: NodeJS.Timeout | undefined;
-        await Promise.race([client.closed, new Promise((r) => (timer = setTimeout(r, 2000)))]);
-        clearTimeout(timer);
-        client.close();
-        unlock();
-      })());
+        try {
+          // inspector.close() ends this very connection, so its reply may never come: wait for the close instead.
+          client.evaluate("process.getBuiltinModule('inspector').close()").catch(() => undefined);
+          let timer: NodeJS.Timeout | undefined;
+          await Promise.race([client.closed, new Promise((r) => (timer = setTimeout(r, 2000)))]);
+          clearTimeout(timer);
+          client.close();
+        } finally {
+          unlock();
+        }
+      })().catch(() => undefined));
     let checked: { pid: number; value?: T };
     try {
       checked = await client.evaluate(`(async () => process.pid === ${pid} ? { pid: ${pid}, value: await (${first}) } : { pid: process.pid })()`, { awaitPromise: true });
