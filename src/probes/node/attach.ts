@@ -87,8 +87,11 @@ async function holdPort(): Promise<() => void> {
   try {
     const unlock = await lockPort();
     return () => {
-      unlock();
-      free();
+      try {
+        unlock();
+      } finally {
+        free();
+      }
     };
   } catch (error) {
     free();
