@@ -54,8 +54,11 @@ type Sources = Record<string, string>;
 interface ScriptEdit {
   url: string;
   length: number;
-  /** Each function with where it is (start and end offsets), which the runtime needs to see what V8 will edit. */
-  functions: { name: string; async: boolean; start: number; end: number; insertions: Insertion[] }[];
+  /**
+   * Each function with where it is (start and end offsets), which the runtime needs to see what V8
+   * will edit, and whether its probe needs the return side (for a wrapper, where V8 will not edit).
+   */
+  functions: { name: string; async: boolean; start: number; end: number; exit: boolean; insertions: Insertion[] }[];
 }
 
 function scriptPath(url: string): string {
@@ -196,6 +199,7 @@ export async function install(
         async: f.fn.async,
         start: f.fn.span.start,
         end: f.fn.span.end,
+        exit: plan.exit,
         insertions: instrumentation(f.fn, '@fid', plan.exit, plan.args),
       });
       edits.set(f.url, edit);

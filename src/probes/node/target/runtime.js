@@ -629,14 +629,19 @@
             for (const f of edit.functions) report.push({ name: f.name, probed: false, reason });
             continue;
           }
-          // Functions V8 would leave unedited without a word: left out, and said.
+          // Functions V8 would leave unedited without a word: left out; a wrapper on their export where
+          // the script is a CommonJS module that exports them, else reported.
           const { kept: functions, cut } = outOfLongLines(script, edit.functions);
           for (const f of cut) {
-            report.push({
-              name: f.name,
-              probed: false,
-              reason: `it starts or ends on a line of ${LONG_LINE} characters or more (minified code?), whose functions V8's live edit leaves as they were`,
-            });
+            const found = exportOf(edit.url, script.pristine.slice(f.start, f.end));
+            const wrapped = found && wrapExport(found, f, session, handlerFor, addProbe);
+            report.push(
+              wrapped || {
+                name: f.name,
+                probed: false,
+                reason: `it starts or ends on a line of ${LONG_LINE} characters or more (minified code?), whose functions V8's live edit leaves as they were`,
+              },
+            );
           }
           if (functions.length === 0) continue;
           // The agent wrote "@fid" where each function's probe id goes.
@@ -705,6 +710,53 @@
         return !broken;
       });
       return { kept, cut };
+    }
+
+    /**
+     * Where a CommonJS module exports the function with this source (found by its text, up to two
+     * objects below module.exports, through data properties only, never a proxy): { owner, key }, or undefined.
+     */
+    function exportOf(url, text) {
+      if (!url.startsWith('file://') && !url.startsWith('/')) return undefined;
+      const path = url.startsWith('file://') ? decodeURIComponent(url.slice(7)) : url;
+      const loaded = mod('module')._cache?.[path];
+      const exported = loaded && loaded.exports;
+      const searchable = (v) => v !== null && (typeof v === 'object' || typeof v === 'function') && !utilTypes.isProxy(v);
+      const seen = new Set();
+      const search = (owner, depth) => {
+        if (!searchable(owner) || seen.has(owner)) return undefined;
+        seen.add(owner);
+        for (const key of Object.getOwnPropertyNames(owner)) {
+          const value = Object.getOwnPropertyDescriptor(owner, key).value;
+          if (typeof value === 'function' && !utilTypes.isProxy(value) && Function.prototype.toString.call(value) === text) return { owner, key };
+          const below = depth < 2 ? search(value, depth + 1) : undefined;
+          if (below) return below;
+        }
+        return undefined;
+      };
+      return search(exported, 0);
+    }
+
+    /** Wraps a function V8 will not live-edit on the property that exports it; its report, or undefined if the property will not take it. */
+    function wrapExport({ owner, key }, f, session, handlerFor, addProbe) {
+      const original = owner[key];
+      const fid = reserve(1);
+      const wrapper = makeWrapper(fid, original, f.exit);
+      try {
+        owner[key] = wrapper;
+      } catch {
+        // Frozen or read-only: verified below.
+      }
+      if (owner[key] !== wrapper) return undefined;
+      session.wraps.push({ owner, key, own: true, original, wrapper });
+      addProbe(fid, f.name, f.async || isAsync(original), handlerFor(f.name));
+      return {
+        name: f.name,
+        probed: true,
+        note:
+          `it is on a line of ${LONG_LINE} characters or more (minified code?), which V8 does not live-edit: a wrapper on its export ${key} ` +
+          'counts the calls through the exports, not those from inside its module or through references taken before the attach',
+      };
     }
 
     /** A script's lines: the line of an offset, and a line's length with the given insertions in it. */
