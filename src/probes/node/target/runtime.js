@@ -714,20 +714,23 @@
 
     /**
      * Where a CommonJS module exports the function with this source (found by its text, up to two
-     * objects below module.exports, through data properties only, never a proxy): { owner, key }, or undefined.
+     * objects below module.exports, through data properties only, never a proxy, at most 10,000 keys
+     * an object): { owner, key }, or undefined.
      */
     function exportOf(url, text) {
       if (!url.startsWith('file://') && !url.startsWith('/')) return undefined;
       const path = url.startsWith('file://') ? decodeURIComponent(url.slice(7)) : url;
       const loaded = mod('module')._cache?.[path];
       const exported = loaded && loaded.exports;
-      const searchable = (v) => v !== null && (typeof v === 'object' || typeof v === 'function') && !utilTypes.isProxy(v);
+      // Not arrays or typed arrays: their elements are no place for an export, and may be millions.
+      const searchable = (v) =>
+        v !== null && (typeof v === 'object' || typeof v === 'function') && !utilTypes.isProxy(v) && !Array.isArray(v) && !ArrayBuffer.isView(v);
       const seen = new Set();
       const search = (owner, depth) => {
         if (!searchable(owner) || seen.has(owner)) return undefined;
         seen.add(owner);
-        for (const key of Object.getOwnPropertyNames(owner)) {
-          const value = Object.getOwnPropertyDescriptor(owner, key).value;
+        for (const key of Object.getOwnPropertyNames(owner).slice(0, 10000)) {
+          const value = Object.getOwnPropertyDescriptor(owner, key)?.value;
           if (typeof value === 'function' && !utilTypes.isProxy(value) && Function.prototype.toString.call(value) === text) return { owner, key };
           const below = depth < 2 ? search(value, depth + 1) : undefined;
           if (below) return below;
