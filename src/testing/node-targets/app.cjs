@@ -3,6 +3,7 @@
 const http = require('http');
 const fs = require('fs');
 const lib = require('./lib.cjs');
+const serveCommands = require('./serve-commands.cjs');
 
 // The code of the application functions the tests live-edit, as their closures run it now.
 function sourceOfProbed() {
@@ -58,17 +59,4 @@ const commands = {
   proxy: (n) => { const { proxy, revoke } = Proxy.revocable([], {}); revoke(); let r; for (let i = 0; i < n; i++) r = lib.describeArgs(proxy, i); return r; },
 };
 
-let buffer = '';
-process.stdin.setEncoding('utf8');
-// Whoever started this process is gone when its stdin closes: leave no stray target behind.
-process.stdin.on('end', () => process.exit(0));
-process.stdin.on('data', async (chunk) => {
-  buffer += chunk;
-  let at;
-  while ((at = buffer.indexOf('\n')) >= 0) {
-    const [name, n, arg] = buffer.slice(0, at).trim().split(' ');
-    buffer = buffer.slice(at + 1);
-    const result = await commands[name](Number(n), arg);
-    console.log(`done ${name} ${result}`);
-  }
-});
+serveCommands(commands);

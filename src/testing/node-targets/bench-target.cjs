@@ -7,6 +7,7 @@ function work(x) {
 
 let target = work;
 const { performance } = require('perf_hooks');
+const serveCommands = require('./serve-commands.cjs');
 
 function loop(n) {
   let acc = 0;
@@ -44,17 +45,5 @@ const commands = {
   clocks: (n) => { clocks(n / 10); return clocks(n); },
 };
 
-let buffer = '';
-process.stdin.setEncoding('utf8');
-// Whoever started this process is gone when its stdin closes: leave no stray target behind.
-process.stdin.on('end', () => process.exit(0));
-process.stdin.on('data', (chunk) => {
-  buffer += chunk;
-  let at;
-  while ((at = buffer.indexOf('\n')) >= 0) {
-    const [name, n] = buffer.slice(0, at).trim().split(' ');
-    buffer = buffer.slice(at + 1);
-    console.log(`done ${name} ${commands[name](Number(n)).toFixed(2)}`);
-  }
-});
+serveCommands(commands, (ns) => ns.toFixed(2));
 console.log('ready');

@@ -1,6 +1,7 @@
-// A real minified library (tweetnacl's, a dependency of the NATS client) in a live process: commands
-// on stdin, "done <command> <result>" on stdout, as in app.cjs.
+// A real minified library (tweetnacl's, a dependency of the NATS client) in a live process, with
+// commands on stdin (serve-commands.cjs).
 const nacl = require('tweetnacl/nacl-fast.min.js');
+const serveCommands = require('./serve-commands.cjs');
 
 const originalHash = nacl.hash;
 
@@ -15,16 +16,5 @@ const commands = {
   original: () => nacl.hash === originalHash,
 };
 
+serveCommands(commands);
 console.log('ready');
-let buffer = '';
-process.stdin.setEncoding('utf8');
-process.stdin.on('end', () => process.exit(0));
-process.stdin.on('data', (chunk) => {
-  buffer += chunk;
-  let at;
-  while ((at = buffer.indexOf('\n')) >= 0) {
-    const [name, n] = buffer.slice(0, at).trim().split(' ');
-    buffer = buffer.slice(at + 1);
-    console.log(`done ${name} ${commands[name](Number(n))}`);
-  }
-});

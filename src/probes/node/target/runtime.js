@@ -357,20 +357,10 @@
           report.push({ name: target.name, probed: false, reason: found });
           continue;
         }
-        const fid = reserve(1);
-        const original = found.owner[found.key];
-        const wrapper = makeWrapper(fid, original, target.exit);
-        try {
-          found.owner[found.key] = wrapper;
-        } catch {
-          // Frozen or read-only: verified below.
-        }
-        if (found.owner[found.key] !== wrapper) {
+        if (!wrapProperty(session, found, target, handlerFor, addProbe)) {
           report.push({ name: target.name, probed: false, reason: 'its object is frozen or the property is read-only' });
           continue;
         }
-        session.wraps.push({ owner: found.owner, key: found.key, own: found.own, original, wrapper });
-        addProbe(fid, target.name, target.async || isAsync(original), handlerFor(target.name));
         report.push({
           name: target.name,
           probed: true,
@@ -742,17 +732,7 @@
 
     /** Wraps a function V8 will not live-edit on the property that exports it; its report, or undefined if the property will not take it. */
     function wrapExport({ owner, key }, f, session, handlerFor, addProbe) {
-      const original = owner[key];
-      const fid = reserve(1);
-      const wrapper = makeWrapper(fid, original, f.exit);
-      try {
-        owner[key] = wrapper;
-      } catch {
-        // Frozen or read-only: verified below.
-      }
-      if (owner[key] !== wrapper) return undefined;
-      session.wraps.push({ owner, key, own: true, original, wrapper });
-      addProbe(fid, f.name, f.async || isAsync(original), handlerFor(f.name));
+      if (!wrapProperty(session, { owner, key, own: true }, f, handlerFor, addProbe)) return undefined;
       return {
         name: f.name,
         probed: true,
@@ -941,6 +921,25 @@
       const value = owner[target.key];
       if (typeof value !== 'function') return `${target.key} is not a function`;
       return { owner, key: target.key, own: Object.prototype.hasOwnProperty.call(owner, target.key) };
+    }
+
+    /**
+     * Puts the wrapper of a new probe (`probe`: its name, exit, async) on a property ({ owner, key,
+     * own }) and keeps the original for detach. Whether it took: not on a frozen object or a read-only property.
+     */
+    function wrapProperty(session, { owner, key, own }, probe, handlerFor, addProbe) {
+      const fid = reserve(1);
+      const original = owner[key];
+      const wrapper = makeWrapper(fid, original, probe.exit);
+      try {
+        owner[key] = wrapper;
+      } catch {
+        // Verified below.
+      }
+      if (owner[key] !== wrapper) return false;
+      session.wraps.push({ owner, key, own, original, wrapper });
+      addProbe(fid, probe.name, probe.async || isAsync(original), handlerFor(probe.name));
+      return true;
     }
 
     function makeWrapper(fid, original, exit) {
