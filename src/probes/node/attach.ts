@@ -1,4 +1,5 @@
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import type { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EnvironmentError } from '../../errors.js';
@@ -99,13 +100,17 @@ async function holdPort(): Promise<() => void> {
   }
 }
 
-/** What is on the port: nothing, or something, which is a Node.js inspector if it listed its WebSocket URL. */
-type OnPort = { readonly open: false } | { readonly open: true; readonly url: string | undefined };
+/**
+ * What is on the port: nothing, or something, which is a Node.js inspector if it listed its
+ * WebSocket URL; then the connection it answered on is handed over, open, for the WebSocket.
+ */
+type OnPort = { readonly open: false } | { readonly open: true; readonly url: undefined } | { readonly open: true; readonly url: string; readonly socket: Socket };
 
 /**
- * Asks the port with one TCP connection: refused (~0.05 ms) means nothing listens; otherwise the
- * inspector's target list comes from a bare HTTP GET. node:http would take ~9 ms to load (~40 ms
- * under tsx) and 0.2–1 ms a request; fetch ~50 ms to load.
+ * Asks the port with one TCP connection: refused means nothing listens; otherwise the inspector's
+ * target list comes from a bare HTTP GET, and the inspector keeps the connection open for the
+ * WebSocket upgrade. node:http would take ~9 ms to load (~40 ms under tsx) and 0.2–1 ms a request;
+ * fetch ~50 ms to load.
  */
 async function askPort(): Promise<OnPort> {
   const { connect } = await net();
@@ -113,22 +118,36 @@ async function askPort(): Promise<OnPort> {
     const socket = connect({ host: '127.0.0.1', port: INSPECTOR_PORT });
     let connected = false;
     let response = Buffer.alloc(0);
-    const done = (url: string | null | undefined) => {
-      socket.destroy();
-      resolve(connected ? { open: true, url: url ?? undefined } : { open: false });
-    };
-    socket.setTimeout(500, () => done(undefined));
-    socket.once('connect', () => {
+    const onTimeout = () => done(undefined);
+    const onConnect = () => {
       connected = true;
       socket.write(`GET /json/list HTTP/1.1\r\nHost: 127.0.0.1:${INSPECTOR_PORT}\r\n\r\n`);
-    });
-    socket.on('data', (chunk: Buffer) => {
+    };
+    const onData = (chunk: Buffer) => {
       response = Buffer.concat([response, chunk]);
       const url = listedUrl(response);
       if (url !== undefined || response.length > 1 << 20) done(url);
-    });
-    socket.once('end', () => done(listedUrl(response)));
-    socket.once('error', () => done(undefined));
+    };
+    const onEnd = () => done(listedUrl(response));
+    const onError = () => done(undefined);
+    const done = (url: string | null | undefined) => {
+      // Only this function's listeners: net.Socket has its own.
+      socket.setTimeout(0, onTimeout).off('connect', onConnect).off('data', onData).off('end', onEnd).off('error', onError);
+      // Its errors end in 'close'; none may go unhandled between here and the WebSocket.
+      socket.on('error', () => undefined);
+      if (connected && typeof url === 'string') {
+        // Held until the WebSocket reads it: the inspector sends nothing before the upgrade, but nothing read may be lost.
+        socket.pause();
+        return resolve({ open: true, url, socket });
+      }
+      socket.destroy();
+      resolve(connected ? { open: true, url: undefined } : { open: false });
+    };
+    socket.setTimeout(500, onTimeout);
+    socket.once('connect', onConnect);
+    socket.on('data', onData);
+    socket.once('end', onEnd);
+    socket.once('error', onError);
   });
 }
 
@@ -152,21 +171,28 @@ function listedUrl(response: Buffer): string | null | undefined {
   }
 }
 
-/** How long the port is asked back to back after SIGUSR1, before asking every few ms. */
+/** After SIGUSR1 the port is asked every 0.2 ms for this long, then every millisecond, then every few. */
+const NAP_POLL_MS = 3;
 const EAGER_POLL_MS = 30;
 
+const napCell = new Int32Array(new SharedArrayBuffer(4));
+
 /**
- * Waits for the port to open after SIGUSR1 and says what opened it. Node.js opens it 0.3–5 ms after
- * the signal here: asking back to back (a refused connection costs ~0.05 ms) finds it within a tenth
- * of a millisecond, and a process that never opens it (its own SIGUSR1 handler) is asked only every
- * few ms after that.
+ * Waits for the port to open after SIGUSR1 and says what opened it. Node.js starts a thread that
+ * listens 0.3–0.8 ms after the signal here, when a CPU is free for it: asked back to back, the
+ * agent kept a CPU busy and the scheduler queued that thread behind it for 1–5 ms (traced with
+ * sched_switch on 2 CPUs). So the agent sleeps between asks: for the first 3 ms in naps of 0.2 ms
+ * that block its thread (a timer sleeps at least 1.1 ms), then on timers. A process that never
+ * opens it (its own SIGUSR1 handler) is asked only every few ms after 30.
  */
 async function portOpened(deadline: number): Promise<OnPort> {
-  const eagerUntil = Date.now() + EAGER_POLL_MS;
+  const signalled = performance.now();
   while (Date.now() < deadline) {
     const onPort = await askPort();
     if (onPort.open) return onPort;
-    await new Promise((r) => (Date.now() < eagerUntil ? setImmediate(r) : setTimeout(r, 3)));
+    const waited = performance.now() - signalled;
+    if (waited < NAP_POLL_MS) Atomics.wait(napCell, 0, 0, 0.2);
+    else await new Promise((r) => setTimeout(r, waited < EAGER_POLL_MS ? 1 : 3));
   }
   return { open: false };
 }
@@ -193,13 +219,12 @@ export async function attach<T = undefined>(pid: number, first = 'undefined'): P
   try {
     // An inspector already listening (another debugger, or a process started with --inspect) is used as it is.
     const onPort = await askPort();
-    const already = onPort.open ? onPort.url : undefined;
-    if (onPort.open && already === undefined) {
+    if (onPort.open && onPort.url === undefined) {
       throw new AttachError(`port ${INSPECTOR_PORT} on 127.0.0.1 is taken by something that is not a Node.js inspector`, {
         hint: `SIGUSR1 makes Node.js open its inspector on that port; free it, then try again`,
       });
     }
-    if (already === undefined) {
+    if (!onPort.open) {
       try {
         process.kill(pid, 'SIGUSR1');
       } catch (error) {
@@ -210,15 +235,18 @@ export async function attach<T = undefined>(pid: number, first = 'undefined'): P
         );
       }
     }
-    const opened = already === undefined ? await portOpened(Date.now() + OPEN_TIMEOUT_MS) : undefined;
-    const url = already ?? (opened?.open ? opened.url : undefined);
-    if (url === undefined) {
+    const listed = onPort.open ? onPort : await portOpened(Date.now() + OPEN_TIMEOUT_MS);
+    if (!listed.open || listed.url === undefined) {
       throw new AttachError(`process ${pid} did not open its inspector after SIGUSR1`, {
         hint: 'it handles SIGUSR1 itself (process.on("SIGUSR1")) or runs with --disable-sigusr1; Fay cannot attach to it',
       });
     }
     const { InspectorClient } = await inspectorClient();
-    const client = await InspectorClient.connect(url);
+    const client = await InspectorClient.connect(listed.url, listed.socket).catch((error: Error) => {
+      throw new AttachError(`process ${pid} opened its inspector, but its WebSocket failed: ${error.message}`, {
+        hint: 'try again: the next attach uses the inspector that is now open',
+      });
+    });
     let releasing: Promise<void> | undefined;
     const release = () =>
       // Never rejects: it often runs with nobody waiting for it, behind the probes.

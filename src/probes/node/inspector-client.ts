@@ -1,4 +1,5 @@
-import WebSocket from 'ws';
+import { connect as tcpConnect, type Socket } from 'node:net';
+import { WebSocketClient } from './websocket.js';
 
 /** A failed call of the inspector protocol: what the target said. */
 export class InspectorCallError extends Error {
@@ -20,24 +21,29 @@ export class InspectorClient {
   private readonly listeners = new Map<string, Listener[]>();
   readonly closed: Promise<void>;
 
-  private constructor(private readonly socket: WebSocket) {
-    socket.on('message', (data: Buffer) => this.receive(data.toString('utf8')));
-    this.closed = new Promise((resolve) => {
-      socket.on('close', () => {
-        for (const p of this.pending.values()) p.reject(new InspectorCallError(p.method, 'the inspector connection closed'));
-        this.pending.clear();
-        resolve();
-      });
+  private constructor(private readonly ws: WebSocketClient) {
+    ws.onMessage((text) => this.receive(text));
+    this.closed = ws.closed.then(() => {
+      for (const p of this.pending.values()) p.reject(new InspectorCallError(p.method, 'the inspector connection closed'));
+      this.pending.clear();
     });
   }
 
-  /** Connects to a target's WebSocket debugger URL. */
-  static connect(url: string, timeoutMs = 5000): Promise<InspectorClient> {
-    return new Promise((resolve, reject) => {
-      const socket = new WebSocket(url, { perMessageDeflate: false, handshakeTimeout: timeoutMs, maxPayload: 256 << 20 });
-      socket.once('open', () => resolve(new InspectorClient(socket)));
-      socket.once('error', reject);
-    });
+  /**
+   * Opens the WebSocket at a target's debugger URL: on `socket` when given (a connection to that
+   * port already open, such as the one its URL was listed on), else on a new connection.
+   */
+  static async connect(url: string, socket?: Socket, timeoutMs = 5000): Promise<InspectorClient> {
+    const { host, hostname, port, pathname } = new URL(url);
+    const upgrade = async (on: Socket) => new InspectorClient(await WebSocketClient.upgrade(on, { host, path: pathname, timeoutMs, maxPayload: 256 << 20 }));
+    if (socket?.writable) {
+      try {
+        return await upgrade(socket);
+      } catch {
+        // The server may have closed it meanwhile: a connection of its own, then.
+      }
+    }
+    return upgrade(await connected(hostname, Number(port), timeoutMs));
   }
 
   /** Calls a protocol method and resolves with its result. */
@@ -59,7 +65,7 @@ export class InspectorClient {
           reject(e);
         },
       });
-      this.socket.send(JSON.stringify({ id, method, params }));
+      this.ws.send(JSON.stringify({ id, method, params }));
     });
   }
 
@@ -80,7 +86,7 @@ export class InspectorClient {
   }
 
   close(): void {
-    this.socket.close();
+    this.ws.close();
   }
 
   private receive(text: string): void {
@@ -100,4 +106,18 @@ export class InspectorClient {
     }
     if (message.method) for (const l of this.listeners.get(message.method) ?? []) l(message.params ?? {});
   }
+}
+
+/** A new TCP connection to host:port, once it is open. */
+function connected(host: string, port: number, timeoutMs: number): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const socket = tcpConnect({ host, port });
+    socket.setTimeout(timeoutMs, () => socket.destroy(new Error(`no connection to ${host}:${port} within ${timeoutMs} ms`)));
+    socket.once('error', reject);
+    socket.once('connect', () => {
+      socket.setTimeout(0);
+      socket.off('error', reject);
+      resolve(socket);
+    });
+  });
 }
