@@ -10,8 +10,11 @@ export interface TargetPartial {
   readonly dropped: number;
   readonly folded: number;
   readonly sampling: readonly { readonly name: string; readonly every: number; readonly rate: number }[];
-  /** Calls of async functions begun but not settled (absent from older runtimes). */
-  readonly pending?: readonly { readonly name: string; readonly calls: number }[];
+  /**
+   * Calls of async functions begun but not settled (absent from older runtimes); awaitsSeen: a
+   * rejection through one of the function's awaits would have ended them.
+   */
+  readonly pending?: readonly { readonly name: string; readonly calls: number; readonly awaitsSeen?: boolean }[];
 }
 
 /** The connection of one runtime (one traced process) to this agent. */

@@ -1,6 +1,13 @@
 import { parse, type Node } from 'acorn';
 import { ancestor } from 'acorn-walk';
 
+/** An expression the instrumentation hands to a hook: a comma sequence needs parentheses as an argument. */
+export interface Operand {
+  readonly start: number;
+  readonly end: number;
+  readonly sequence: boolean;
+}
+
 /** A function found in a script, named the way js: probe patterns name it. */
 export interface ScriptFunction {
   /** `query`, `Cart.prototype.add`, `Cart.prototype.#total`, `Cart.create`, `Cart.constructor`, `handlers.get`. */
@@ -12,15 +19,19 @@ export interface ScriptFunction {
   /** Where the whole function is in the source (from its keyword or parameters to its end). */
   readonly span: { readonly start: number; readonly end: number };
   /** The body: a block (`{ … }`) or, for an arrow, an expression. */
-  readonly body: { readonly start: number; readonly end: number; readonly block: boolean };
+  readonly body: Operand & { readonly block: boolean };
   /** For arrows (which have no `arguments`): how to list the parameters, e.g. `[a, b, ...rest]`. */
   readonly parameters: string;
   /** Where the body's directives ('use strict') end: the probe goes after them. */
   readonly prologueEnd: number;
   /** The function's own return and throw statements (not those of functions inside it). */
-  readonly exits: readonly { readonly kind: 'return' | 'throw'; readonly start: number; readonly argument: { start: number; end: number } | undefined }[];
+  readonly exits: readonly { readonly kind: 'return' | 'throw'; readonly start: number; readonly argument: Operand | undefined }[];
   /** Whether the last statement of a block body is a return or a throw (no fall-through call needed). */
   readonly endsInExit: boolean;
+  /** The operands of the block body's own await expressions. */
+  readonly awaits: readonly Operand[];
+  /** Whether the block body has a `for await` of its own (an await with no operand to hand over). */
+  readonly forAwait: boolean;
 }
 
 interface AnyNode extends Node {
@@ -60,9 +71,15 @@ function parametersOf(fn: AnyNode): string {
 
 const FUNCTION_TYPES = new Set(['FunctionExpression', 'ArrowFunctionExpression', 'FunctionDeclaration']);
 
-/** The return and throw statements that belong to a function itself, not to functions nested in it. */
-function ownExits(body: AnyNode): ScriptFunction['exits'] {
-  const exits: { kind: 'return' | 'throw'; start: number; argument: { start: number; end: number } | undefined }[] = [];
+function operand(node: AnyNode): Operand {
+  return { start: node.start, end: node.end, sequence: node.type === 'SequenceExpression' };
+}
+
+/** The return and throw statements and the awaits that belong to a function's block body itself, not to functions nested in it. */
+function ownParts(body: AnyNode): Pick<ScriptFunction, 'exits' | 'awaits' | 'forAwait'> {
+  const exits: { kind: 'return' | 'throw'; start: number; argument: Operand | undefined }[] = [];
+  const awaits: Operand[] = [];
+  let forAwait = false;
   const visit = (node: unknown): void => {
     if (!node || typeof node !== 'object') return;
     if (Array.isArray(node)) return node.forEach(visit);
@@ -74,13 +91,15 @@ function ownExits(body: AnyNode): ScriptFunction['exits'] {
       exits.push({
         kind: n.type === 'ReturnStatement' ? 'return' : 'throw',
         start: n.start,
-        argument: argument ? { start: argument.start, end: argument.end } : undefined,
+        argument: argument ? operand(argument) : undefined,
       });
     }
+    if (n.type === 'AwaitExpression') awaits.push(operand(n.argument as AnyNode));
+    if (n.type === 'ForOfStatement' && n.await === true) forAwait = true;
     for (const [key, value] of Object.entries(n)) if (key !== 'type' && key !== 'start' && key !== 'end') visit(value);
   };
   visit(body.type === 'BlockStatement' ? body.body : undefined);
-  return exits;
+  return { exits, awaits, forAwait };
 }
 
 function describe(name: string, fn: AnyNode, constructor = false): ScriptFunction {
@@ -96,10 +115,10 @@ function describe(name: string, fn: AnyNode, constructor = false): ScriptFunctio
     arrow: fn.type === 'ArrowFunctionExpression',
     constructor,
     span: { start: fn.start, end: fn.end },
-    body: { start: body.start, end: body.end, block },
+    body: { ...operand(body), block },
     parameters: parametersOf(fn),
     prologueEnd: directives.length > 0 ? directives[directives.length - 1]!.end : body.start + 1,
-    exits: ownExits(body),
+    ...ownParts(body),
     endsInExit: last?.type === 'ReturnStatement' || last?.type === 'ThrowStatement',
   };
 }
@@ -222,12 +241,37 @@ export interface Insertion {
 }
 
 /**
+ * Why V8 would keep this function's old code after the instrumentation's edit, while answering
+ * that it applied it: an arrow function whose body is an expression ends with that expression, so
+ * the call around the body closes at the function's very end. V8 diffs the edit character by
+ * character, and a change it places there (always for a bare body; for a body in parentheses when
+ * the closer falls among other closing parentheses) leaves the function as it was (measured on
+ * Node 20, sync and async).
+ */
+export function unedited(fn: ScriptFunction): string | undefined {
+  if (!fn.arrow || fn.body.block) return undefined;
+  return "it is an arrow function whose body is an expression: a probe's call around it would close at the function's very end, where V8's live edit silently leaves a function as it was";
+}
+
+/**
+ * Whether every way a call of this async function can end passes one of its hooks: each of its
+ * awaits hands its operand through a(), so that a call that resumes (or first runs) and then
+ * reaches neither a return, a throw statement nor another await is known to have rejected.
+ * Not for async generators or a `for await` (it awaits without an operand); an arrow with an
+ * expression body is not live-edited at all (unedited()).
+ */
+export function tracksAwaits(fn: ScriptFunction): boolean {
+  return fn.async && !fn.generator && fn.body.block && !fn.forAwait;
+}
+
+/**
  * Where and what to insert so that a function calls its probe's hooks,
  * `__fay$.h[fid]` (see target/runtime.js). V8 applies live edits that add calls and locals, but
  * silently keeps the old code for ones that add a function, or a try whose catch or finally reads
  * a variable declared outside it (as a frame would be), so the return side is plain calls: a frame begins at entry, each return hands its value
  * through r(), each throw its exception through t(), falling off the end
- * calls r(); exceptions from callees leave the frame open, which the runtime
+ * calls r(), and an async function's awaits hand their operands through a()
+ * (tracksAwaits); exceptions from callees leave the frame open, which the runtime
  * notices. Nothing adds a line, so line numbers do not move. Names carry the
  * probe's id, so that the insertions of several probes on one function compose.
  */
@@ -235,25 +279,30 @@ export function instrumentation(fn: ScriptFunction, fid: number | string, exit: 
   // The arguments only when the probe reads them: an arguments object costs an allocation per call.
   const args = withArgs ? (fn.arrow ? fn.parameters : 'arguments') : '';
   const hooks = `__fay$.h[${fid}]`;
-  const { start, end, block } = fn.body;
+  const { end, block } = fn.body;
   const open = (offset: number, text: string): Insertion => ({ offset, text, place: 'open' });
-  const close = (offset: number): Insertion => ({ offset, text: ')', place: 'close' });
+  // Hands an operand to a hook as its last argument: `hook(…, operand)`, a comma sequence in parentheses.
+  const handed = (o: Operand, call: string): Insertion[] => [
+    open(o.start, `${call}${o.sequence ? '(' : ''}`),
+    { offset: o.end, text: o.sequence ? '))' : ')', place: 'close' },
+  ];
   if (!exit) {
     const call = `${hooks}.e(${args})`;
-    return block ? [open(fn.prologueEnd, ` ${call};`)] : [open(start, `(${call}, `), close(end)];
+    return block ? [open(fn.prologueEnd, ` ${call};`)] : handed(fn.body, `(${call}, `);
   }
-  if (!block) return [open(start, `${hooks}.r(${hooks}.b(${args}), `), close(end)];
+  if (!block) return handed(fn.body, `${hooks}.r(${hooks}.b(${args}), `);
   const frame = `__fay$f${fid}`;
   const insertions = [open(fn.prologueEnd, ` const ${frame} = ${hooks}.b(${args});`)];
   for (const x of fn.exits) {
     const hook = x.kind === 'return' ? 'r' : 't';
     if (x.argument) {
-      insertions.push(open(x.argument.start, `${hooks}.${hook}(${frame}, `), close(x.argument.end));
+      insertions.push(...handed(x.argument, `${hooks}.${hook}(${frame}, `));
     } else {
       const at = x.start + 'return'.length;
-      insertions.push(open(at, ` ${hooks}.r(${frame}, `), { offset: at, text: 'undefined', place: 'value' }, close(at));
+      insertions.push(open(at, ` ${hooks}.r(${frame}, `), { offset: at, text: 'undefined', place: 'value' }, { offset: at, text: ')', place: 'close' });
     }
   }
+  if (tracksAwaits(fn)) for (const a of fn.awaits) insertions.push(...handed(a, `${hooks}.a(${frame}, `));
   // After the closers at the same offset: a return's argument may end right at the closing brace.
   if (!fn.endsInExit) insertions.push({ offset: end - 1, text: `; ${hooks}.r(${frame}, undefined);`, place: 'after' });
   return insertions;

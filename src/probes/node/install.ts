@@ -3,7 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { globToRegExp } from '../../plan/expr.js';
 import { attach, AttachError, NoMatchingFunctionError, type Attachment } from './attach.js';
 import type { AgentChannel, TargetConnection } from './channel.js';
-import { findFunctions, instrumentation, type Insertion, type ScriptFunction } from './functions.js';
+import { findFunctions, instrumentation, tracksAwaits, unedited, type Insertion, type ScriptFunction } from './functions.js';
 import type { InspectorClient } from './inspector-client.js';
 import type { KeptAggregate } from './codegen.js';
 import type { NodeProcess } from './processes.js';
@@ -56,9 +56,11 @@ interface ScriptEdit {
   length: number;
   /**
    * Each function with where it is (start and end offsets), which the runtime needs to see what V8
-   * will edit, and whether its probe needs the return side (for a wrapper, where V8 will not edit).
+   * will edit, and whether its probe needs the return side (for a wrapper, where V8 will not edit);
+   * `awaits`: its awaits hand their operands to the hooks, so that its rejections are seen;
+   * `unedited`: why V8 would silently not apply its edit (it gets a wrapper on its export, or is reported).
    */
-  functions: { name: string; async: boolean; start: number; end: number; exit: boolean; insertions: Insertion[] }[];
+  functions: { name: string; async: boolean; awaits: boolean; unedited?: string; start: number; end: number; exit: boolean; insertions: Insertion[] }[];
 }
 
 function scriptPath(url: string): string {
@@ -197,6 +199,8 @@ export async function install(
       edit.functions.push({
         name: `js:${f.path}#${f.fn.name}`,
         async: f.fn.async,
+        awaits: plan.exit && tracksAwaits(f.fn),
+        unedited: unedited(f.fn),
         start: f.fn.span.start,
         end: f.fn.span.end,
         exit: plan.exit,

@@ -90,7 +90,7 @@ describe('JavaScript probes in live Node.js processes', () => {
     const long = await around(`js:pid=${app.pid}:./lib.cjs#longLine | count()`, () => app.run('long', 3));
     assert.deepEqual(rowsOf(long.final), [{ count: 3 }]);
     assert.ok(
-      long.notices.some((n) => /#longLine: it is on a line of 800 characters or more \(minified code\?\), which V8 does not live-edit: a wrapper on its export longLine/.test(n.message)),
+      long.notices.some((n) => /#longLine: it starts or ends on a line of 800 characters or more \(minified code\?\), whose functions V8.s live edit leaves as they were: a wrapper on its export longLine/.test(n.message)),
       long.notices.map((n) => n.message).join('\n'),
     );
     assert.deepEqual(await state(app), UNTOUCHED);
@@ -104,7 +104,7 @@ describe('JavaScript probes in live Node.js processes', () => {
       const notices = all.notices.map((n) => n.message);
       // Inner functions no export reaches are reported, one by one.
       assert.ok(notices.some((m) => /nacl-fast\.min\.js#\w+ is not probed: it starts or ends on a line of 800 characters or more/.test(m)), notices.join('\n'));
-      assert.ok(notices.some((m) => /#i\.hash: it is on a line of 800 characters or more/.test(m)), notices.join('\n'));
+      assert.ok(notices.some((m) => /#i\.hash: it starts or ends on a line of 800 characters or more.*: a wrapper on its export hash/.test(m)), notices.join('\n'));
       assert.equal(await minified.run('hash', 3), before, 'it computes the same');
       assert.equal(await minified.run('original', 0), 'true', 'the export is the library’s own function again');
     } finally {
@@ -182,16 +182,88 @@ describe('JavaScript probes in live Node.js processes', () => {
     assert.deepEqual(await state(app), UNTOUCHED);
   });
 
-  it('says how many async calls it could not see end, rather than counting them as nothing', async () => {
+  it('ends an async call that rejects through an await as thrown, with the reason, at its settling', async () => {
     let caught = '';
-    const result = await around(`js:pid=${app.pid}:./lib.cjs#rejectInside | count(), max(duration)`, async () => {
-      caught = await app.run('reject', 2, 1);
+    const result = await around(`js:pid=${app.pid}:./lib.cjs#rejectInside | count(), min(duration) by threw, error`, async () => {
+      caught = await app.run('reject', 2, 20);
+    });
+    assert.equal(caught, '2', 'the target still gets its rejections');
+    const rows = rowsOf(result.final);
+    assert.deepEqual(
+      rows.map((r) => ({ threw: r.threw, error: r.error, count: r.count })),
+      [{ threw: true, error: 'rejected inside', count: 2 }],
+    );
+    assert.ok((rows[0]!['min(duration)'] as number) >= 19e6, `after the 20 ms sleep it awaited first: ${rows[0]!['min(duration)'] as number}`);
+    assert.deepEqual(result.notices.filter((n) => /not settled/.test(n.message)), []);
+  });
+
+  it('sees async calls end by a callee’s exception, before or after an await, and a rejection caught inside', async () => {
+    let outcomes = '';
+    const result = await around(`js:pid=${app.pid}:./lib.cjs#throws*, js:pid=${app.pid}:./lib.cjs#recovers | count() by probe, threw, ret`, async () => {
+      outcomes = await app.run('settle', 4);
+    });
+    const round = ['ok:parsed', 'ok:1', 'ok:recovered', 'err:SyntaxError', 'err:SyntaxError', 'ok:recovered'];
+    assert.equal(outcomes, [...round, ...round].join(','), 'the target gets the same results and rejections');
+    assert.deepEqual(
+      rowsOf(result.final)
+        .map((r) => [(r.probe as string).replace(/^.*#/, ''), r.threw, r.ret, r.count])
+        .sort((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b))),
+      [
+        ['recovers', false, 'recovered', 4],
+        ['throwsAfterAwait', false, '1', 2],
+        ['throwsAfterAwait', true, 'undefined', 2],
+        ['throwsBeforeAwait', false, 'parsed', 2],
+        ['throwsBeforeAwait', true, 'undefined', 2],
+      ],
+    );
+    assert.deepEqual(result.notices.filter((n) => /not settled/.test(n.message)), []);
+    assert.deepEqual(await state(app), UNTOUCHED);
+  });
+
+  it('leaves every await of a probed async function as many turns long as it was', async () => {
+    const unprobed = await app.run('interleave', 1);
+    let probed = '';
+    const result = await around(`js:pid=${app.pid}:./lib.cjs#interleaving | count() by threw`, async () => {
+      probed = await app.run('interleave', 1);
+    });
+    assert.deepEqual(rowsOf(result.final), [{ threw: false, count: 1 }]);
+    assert.equal(probed, unprobed, 'the same interleaving of the two chains');
+    assert.match(unprobed, /^0 a 1 b/, `two chains interleaved: ${unprobed}`);
+  });
+
+  it('says how many async calls it could not see end, where it cannot see their awaits, rather than counting them as nothing', async () => {
+    let caught = '';
+    const result = await around(`js:pid=${app.pid}:./lib.cjs#rejectsAfterForAwait | count(), max(duration)`, async () => {
+      caught = await app.run('rejectForAwait', 2, 1);
     });
     assert.equal(caught, '2', 'the target still gets its rejections');
     assert.ok(
-      result.notices.some((n) => /2 calls of js:.*#rejectInside had not settled when the query ended .*rejected by something it awaited/.test(n.message)),
+      result.notices.some((n) => /2 calls of js:.*#rejectsAfterForAwait had not settled when the query ended .*rejected by something it awaited.*for await/.test(n.message)),
       result.notices.map((n) => n.message).join('\n'),
     );
+  });
+
+  it('wraps the export of an arrow function whose body is an expression, which V8 would not live-edit, and sees its rejections', async () => {
+    let caught = '';
+    const result = await around(`js:pid=${app.pid}:./lib.cjs#rejectsInArrow | count() by threw, error`, async () => {
+      caught = await app.run('rejectArrow', 3, 1);
+    });
+    assert.equal(caught, '3', 'the target still gets its rejections');
+    assert.deepEqual(rowsOf(result.final), [{ threw: true, error: 'rejected in an arrow', count: 3 }]);
+    assert.ok(
+      result.notices.some((n) => /#rejectsInArrow: it is an arrow function whose body is an expression: .* silently leaves a function as it was: a wrapper on its export rejectsInArrow/.test(n.message)),
+      result.notices.map((n) => n.message).join('\n'),
+    );
+    assert.deepEqual(await state(app), UNTOUCHED);
+  });
+
+  it('hands a comma sequence to the return hook whole: the function returns what it did', async () => {
+    let sum = '';
+    const result = await around(`js:pid=${app.pid}:./lib.cjs#commaReturn | count(), sum(ret.number)`, async () => {
+      sum = await app.run('comma', 3);
+    });
+    assert.equal(sum, '60', 'x++, x * 10 for 0, 1, 2');
+    assert.deepEqual(rowsOf(result.final), [{ count: 3, 'sum(ret.number)': 60 }]);
   });
 
   it('sees thrown errors, which the target still gets', async () => {
@@ -528,7 +600,7 @@ describe('JavaScript probes in live Node.js processes', () => {
     assert.deepEqual(rowsOf(result.final), [{ count: 3 }]);
   });
 
-  it('probes an ES module: an export through a captured alias; a top-level arrow V8 will not edit is reported', async () => {
+  it('probes an ES module: an export through a captured alias, a top-level arrow; one V8 would not edit is reported', async () => {
     const esm = await startNodeTarget('app.mjs');
     try {
       const result = await around(`js:pid=${esm.pid}:./app.mjs#* | count(), max(ret.number) by probe`, async () => {
@@ -536,11 +608,9 @@ describe('JavaScript probes in live Node.js processes', () => {
         assert.equal(await esm.run('arrow', 5), '5');
       });
       const rows = Object.fromEntries(rowsOf(result.final).map((r) => [(r.probe as string).replace(/^[^#]*#/, ''), [r.count, r['max(ret.number)']]]));
-      assert.deepEqual(rows, { compute: [7, 18], 'commands.compute': [1, 18], 'commands.arrow': [1, 5] });
-      assert.ok(
-        result.notices.some((n) => /app\.mjs#arrow is not probed: V8 refused the live edit: BlockedByTopLevelEsModuleChange/.test(n.message)),
-        result.notices.map((n) => n.message).join('\n'),
-      );
+      assert.deepEqual(rows, { compute: [7, 18], arrow: [5, 5], 'commands.compute': [1, 18], 'commands.arrow': [1, 5] });
+      const notices = result.notices.map((n) => n.message);
+      assert.ok(notices.some((m) => /app\.mjs#double is not probed: it is an arrow function whose body is an expression/.test(m)), notices.join('\n'));
     } finally {
       await esm.stop();
     }

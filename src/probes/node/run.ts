@@ -190,7 +190,9 @@ export class NodeRun implements RunningProbe {
       for (const s of last ? (p.pending ?? []) : []) {
         this.sink.notice(
           `process ${this.connections[i]!.pid}: ${s.calls} call${s.calls === 1 ? '' : 's'} of ${s.name} had not settled when the query ended ` +
-            '(still pending, or rejected by something it awaited, which Fay does not see in live-edited async functions): they are not counted',
+            (s.awaitsSeen
+              ? '(still pending): they are not counted'
+              : '(still pending, or rejected by something it awaited, which Fay does not see in an async generator or a function with for await): they are not counted'),
         );
       }
       for (const s of p.sampling) {

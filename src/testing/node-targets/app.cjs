@@ -7,7 +7,7 @@ const serveCommands = require('./serve-commands.cjs');
 
 // The code of the application functions the tests live-edit, as their closures run it now.
 function sourceOfProbed() {
-  return [lib.query, lib.classify, lib.manyReturns, lib.minified].map((f) => f.toString()).join('\n');
+  return [lib.query, lib.classify, lib.manyReturns, lib.minified, lib.throwsAfterAwait, lib.commaReturn].map((f) => f.toString()).join('\n');
 }
 
 // What the probes may touch, as it was before any attach: the state command compares against it.
@@ -41,6 +41,21 @@ const commands = {
   slow: async (n, ms) => { for (let i = 0; i < n; i++) await lib.slowQuery(Number(ms)); return n; },
   delegate: async (n, ms) => { let r; for (let i = 0; i < n; i++) r = await lib.delegate(Number(ms)); return r; },
   reject: async (n, ms) => { let caught = 0; for (let i = 0; i < n; i++) await lib.rejectInside(Number(ms)).catch(() => caught++); return caught; },
+  rejectArrow: async (n, ms) => { let caught = 0; for (let i = 0; i < n; i++) await lib.rejectsInArrow(Number(ms)).catch(() => caught++); return caught; },
+  rejectForAwait: async (n, ms) => { let caught = 0; for (let i = 0; i < n; i++) await lib.rejectsAfterForAwait(Number(ms)).catch(() => caught++); return caught; },
+  // Each of n rounds: the three async functions once each, odd rounds with input that makes the first two throw.
+  settle: async (n) => {
+    const outcomes = [];
+    for (let i = 0; i < n; i++) {
+      const bad = i % 2 === 1;
+      for (const call of [() => lib.throwsBeforeAwait(bad ? '{' : '1'), () => lib.throwsAfterAwait(bad ? '{' : '[1]'), () => lib.recovers(1)]) {
+        outcomes.push(await call().then((v) => `ok:${v}`, (e) => `err:${e.constructor.name}`));
+      }
+    }
+    return outcomes.join(',');
+  },
+  interleave: async () => lib.interleaving(),
+  comma: (n) => { let r = 0; for (let i = 0; i < n; i++) r += lib.commaReturn(i); return r; },
   fail: (n) => { let thrown = 0; for (let i = 0; i < n; i++) { try { lib.failing('boom ' + i); } catch (e) { if (e.message === 'boom ' + i) thrown++; } } return thrown; },
   parse: (n) => { let ok = 0; for (let i = 0; i < n; i++) if (lib.parseSafely(i % 2 ? '{' : String(i)) !== null) ok++; return ok; },
   args: (n) => { let r; for (let i = 0; i < n; i++) r = lib.describeArgs('x'.repeat(i), [1, 2, 3]); return r; },

@@ -5,7 +5,12 @@ export function compute(x) {
   return x * 3;
 }
 
-export const arrow = (a, b) => a + b;
+export const arrow = (a, b) => {
+  return a + b;
+};
+
+// An expression body, which V8 would not live-edit: reported (an ES module's exports take no wrapper).
+export const double = (x) => x * 2;
 
 const captured = compute;
 

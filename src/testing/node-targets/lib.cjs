@@ -20,6 +20,62 @@ async function rejectInside(ms) {
   await Promise.reject(new Error('rejected inside'));
 }
 
+// Async calls that end by an exception that passes no throw statement of their own.
+async function throwsBeforeAwait(text) {
+  JSON.parse(text); // a callee's exception in the synchronous part
+  await null;
+  return 'parsed';
+}
+
+async function throwsAfterAwait(text) {
+  await 0;
+  return JSON.parse(text).length;
+}
+
+async function recovers(ms) {
+  try {
+    await rejectInside(ms);
+  } catch {
+    return 'recovered';
+  }
+}
+
+// How two async chains interleave: an await that took a turn more or less would change the order.
+async function interleaving() {
+  const order = [];
+  const other = (async () => {
+    for (let i = 0; i < 8; i++) {
+      order.push(i);
+      await null;
+    }
+  })();
+  order.push('a');
+  await 1;
+  order.push('b');
+  await Promise.resolve(2);
+  order.push('c');
+  await { then: (resolve) => resolve(3) };
+  order.push('d');
+  await new (class Later extends Promise {})((resolve) => resolve(4));
+  order.push('e');
+  await other;
+  return order.join(' ');
+}
+
+// An expression body: V8 would not apply a live edit around it, so its export is wrapped.
+const rejectsInArrow = async (ms) => (await slowQuery(ms), await Promise.reject(new Error('rejected in an arrow')));
+
+// A for await awaits with no operand to hand over: Fay cannot see this function's rejections.
+async function rejectsAfterForAwait(ms) {
+  for await (const _ of [slowQuery(ms)]);
+  await Promise.reject(new Error('rejected after for await'));
+}
+
+// A comma sequence as the returned value: minified code is full of them.
+function commaReturn(x) {
+  return x++, x * 10;
+}
+
 function failing(message) {
   throw new Error(message);
 }
@@ -114,7 +170,7 @@ function statThroughModule(path) {
   return fs.statSync(path).isDirectory();
 }
 
-module.exports = { query, classify, minified, longLine, manyReturns, oddCount: () => odd, slowQuery, delegate, rejectInside, failing, parseSafely, describeArgs, Cart, statCaptured, statThroughModule };
+module.exports = { query, classify, minified, longLine, manyReturns, oddCount: () => odd, slowQuery, delegate, rejectInside, throwsBeforeAwait, throwsAfterAwait, recovers, rejectsInArrow, rejectsAfterForAwait, interleaving, commaReturn, failing, parseSafely, describeArgs, Cart, statCaptured, statThroughModule };
 module.exports.frozen = Object.freeze({
   frozenWork(x) {
     return x + 1;

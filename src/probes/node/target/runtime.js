@@ -4,7 +4,7 @@
 // It must stand alone: no imports, only globals and process.getBuiltinModule.
 (function faySetup(config, makeHandlers) {
   'use strict';
-  const VERSION = 2;
+  const VERSION = 3;
   const G = globalThis;
   let runtime = G.__fay$;
   if (!runtime || runtime.version !== VERSION) {
@@ -61,26 +61,63 @@
       debuggerQueue = result.catch(() => undefined);
       return result;
     };
+    // The intrinsic Promise, which await uses, even where the program replaced the global one.
+    const NativePromise = Object.getPrototypeOf((async () => {})()).constructor;
+    const promiseResolve = NativePromise.resolve;
+    const promiseThen = NativePromise.prototype.then;
+    const resolved = promiseResolve.call(NativePromise);
+    /** check(frame, step, error), where nothing it throws reaches the program. */
+    const checked = (check, frame, step, error) => {
+      try {
+        check(frame, step, error);
+      } catch {
+        // A probe's failure is reported where it runs its handler.
+      }
+    };
+    /** Runs the check in a microtask of its own. */
+    const later = (check, frame, step, error) => {
+      promiseThen.call(resolved, () => checked(check, frame, step, error));
+    };
+    /** Async calls begun since the last check (step 0), checked once their synchronous parts have run: one microtask for all. */
+    const begun = [];
+    const checkBegun = () => {
+      const list = begun.splice(0);
+      for (let i = 0; i < list.length; i += 2) checked(list[i], list[i + 1], 0, undefined);
+    };
     /** busy: set while a handler runs, so that calls it makes to probed functions are not probed again. */
     const R = {
       busy: false,
       fail,
       log2,
       isPromise: (v) => v !== null && typeof v === 'object' && utilTypes.isPromise(v),
-      then: Promise.prototype.then,
+      then: promiseThen,
+      resolve: (v) => promiseResolve.call(NativePromise, v),
+      later,
+      afterSync(check, frame) {
+        if (begun.push(check, frame) === 2) promiseThen.call(resolved, checkBegun);
+      },
     };
     /**
-     * The hooks of one probe, which instrumented code calls as __fay$.h[fid].e/b/r/t. Compiled
+     * The hooks of one probe, which instrumented code calls as __fay$.h[fid].e/b/r/t/a. Compiled
      * afresh for every probe from constant text (no text from outside the runtime): V8 keeps
      * type feedback per function literal, so each probe's calls stay monomorphic and inline,
      * however many probes and sessions came before. A probe's hooks are its frames (FRAMES) and
      * what a finished call does (a RUN): run the probe's handler, or keep its aggregates.
      */
     const FRAMES = `
-      // An async call's frame: an object, as it outlives its caller's.
+      // An async call's frame: an object, as it outlives its caller's. step counts its awaits.
       function beginAsync(args) {
         P.pending++;
-        return { args, start: clock.now(), done: false };
+        const frame = { args, start: clock.now(), done: false, step: 0 };
+        if (P.awaits) R.afterSync(unseen, frame);
+        return frame;
+      }
+      // A call of an async function whose awaits hand their operands to a() (P.awaits) that, once its
+      // synchronous part ran or once it resumed from an await, reached neither a return, a throw
+      // statement nor another await, ended by an exception: a callee's, or the awaited promise's
+      // rejection (then its reason is the error). Its own promise rejected with it.
+      function unseen(frame, step, error) {
+        if (!frame.done && frame.step === step) finish(frame, undefined, true, error);
       }
       function finish(frame, value, threw, error) {
         frame.done = true;
@@ -140,6 +177,20 @@
             } else if (frame < P.depth) end(frame, value, false, undefined);
           } else if (frame !== undefined && !frame.done) returnAsync(frame, value);
           return value;
+        },
+        // An await hands its operand through: resolved the way await resolves it (the same promise when
+        // it is a native one), so the await takes as many turns as before, and watched from just
+        // before the await's own reaction, so that the check runs right after the call resumes.
+        a(frame, value) {
+          if (frame === undefined || typeof frame === 'number' || frame.done) return value;
+          const step = ++frame.step;
+          const settled = R.resolve(value);
+          try {
+            R.then.call(settled, () => R.later(unseen, frame, step, undefined), (e) => R.later(unseen, frame, step, e));
+          } catch {
+            // A then() replaced by the program that throws: this await goes unwatched.
+          }
+          return settled;
         },
         // A throw statement hands the exception through and ends the frame.
         t(frame, error) {
@@ -203,8 +254,9 @@
     const noop = () => undefined;
     /** V8's live edit diffs a run of changed lines token by token only below this many characters. */
     const LONG_LINE = 800;
+    const ON_A_LONG_LINE = `it starts or ends on a line of ${LONG_LINE} characters or more (minified code?), whose functions V8's live edit leaves as they were`;
     /** The hooks of a slot with no live probe: everything passes straight through. */
-    const DETACHED = Object.freeze({ run: noop, endAll: noop, e: noop, b: noop, r: (frame, value) => value, t: (frame, error) => error });
+    const DETACHED = Object.freeze({ run: noop, endAll: noop, e: noop, b: noop, r: (frame, value) => value, t: (frame, error) => error, a: (frame, value) => value });
     /** fid → hooks, parallel to probes. */
     const hooks = [DETACHED];
 
@@ -404,8 +456,8 @@
         report.push({ name: cfg.profile.probe, probed: true });
       }
 
-      function addProbe(fid, name, async, handler) {
-        const probe = { name, async, handler, session, disabled: false, calls: 0, every: 1, seen: 0, depth: 0, starts: [], args: [], pending: 0, kept: cfg.kept.length > 0 ? emptyKept() : undefined };
+      function addProbe(fid, name, async, handler, awaits = false) {
+        const probe = { name, async, awaits, handler, session, disabled: false, calls: 0, every: 1, seen: 0, depth: 0, starts: [], args: [], pending: 0, kept: cfg.kept.length > 0 ? emptyKept() : undefined };
         probes[fid] = probe;
         hooks[fid] = makeHooks(probe, cfg.kept, cfg.args);
         session.fids.push(fid);
@@ -475,12 +527,12 @@
           sampling.push({ name: probe.name, every, rate: Math.round(rate) });
           probe.every = every;
         }
-        // Calls of async functions not settled yet: still pending, or rejected through an await,
-        // which live-edited code cannot see (it has no catch).
+        // Calls of async functions not settled yet: still pending, or, in one whose awaits are not
+        // handed over (see a()), rejected through an await, which live-edited code cannot see (it has no catch).
         const pending = [];
         for (const fid of session.fids) {
           const probe = probes[fid];
-          if (probe && probe.pending > 0) pending.push({ name: probe.name, calls: probe.pending });
+          if (probe && probe.pending > 0) pending.push({ name: probe.name, calls: probe.pending, awaitsSeen: probe.awaits });
         }
         return { type: 'partial', period, groups, rows, dropped, folded, sampling, pending };
       }
@@ -620,18 +672,14 @@
             continue;
           }
           // Functions V8 would leave unedited without a word: left out; a wrapper on their export where
-          // the script is a CommonJS module that exports them, else reported.
-          const { kept: functions, cut } = outOfLongLines(script, edit.functions);
-          for (const f of cut) {
+          // the script is a CommonJS module that exports them, else reported. The agent names some
+          // (f.unedited, why); the runtime finds those on long lines.
+          const { kept: functions, cut } = outOfLongLines(script, edit.functions.filter((f) => !f.unedited));
+          const left = [...edit.functions.filter((f) => f.unedited).map((f) => ({ f, why: f.unedited })), ...cut.map((f) => ({ f, why: ON_A_LONG_LINE }))];
+          for (const { f, why } of left) {
             const found = exportOf(edit.url, script.pristine.slice(f.start, f.end));
-            const wrapped = found && wrapExport(found, f, session, handlerFor, addProbe);
-            report.push(
-              wrapped || {
-                name: f.name,
-                probed: false,
-                reason: `it starts or ends on a line of ${LONG_LINE} characters or more (minified code?), whose functions V8's live edit leaves as they were`,
-              },
-            );
+            const wrapped = found && wrapExport(found, f, why, session, handlerFor, addProbe);
+            report.push(wrapped || { name: f.name, probed: false, reason: why });
           }
           if (functions.length === 0) continue;
           // The agent wrote "@fid" where each function's probe id goes.
@@ -669,7 +717,7 @@
           // V8 walks the whole heap for each live edit (0.5–1.5 ms per MB): said when that is long.
           const paused = Math.round(longest);
           accepted.forEach((f, i) => {
-            addProbe(f.fid, f.name, f.async, handlerFor(f.name));
+            addProbe(f.fid, f.name, f.async, handlerFor(f.name), f.awaits);
             const note = i === 0 && paused >= cfg.pauseNoticeMs
               ? `live-editing its script stopped the process's JavaScript for ${paused} ms (V8 walks the heap: 0.5–1.5 ms per MB; taking the edit out at the end costs as much)`
               : undefined;
@@ -730,14 +778,17 @@
       return search(exported, 0);
     }
 
-    /** Wraps a function V8 will not live-edit on the property that exports it; its report, or undefined if the property will not take it. */
-    function wrapExport({ owner, key }, f, session, handlerFor, addProbe) {
+    /**
+     * Wraps a function V8 will not live-edit (`why`) on the property that exports it; its report, or
+     * undefined if the property will not take it.
+     */
+    function wrapExport({ owner, key }, f, why, session, handlerFor, addProbe) {
       if (!wrapProperty(session, { owner, key, own: true }, f, handlerFor, addProbe)) return undefined;
       return {
         name: f.name,
         probed: true,
         note:
-          `it is on a line of ${LONG_LINE} characters or more (minified code?), which V8 does not live-edit: a wrapper on its export ${key} ` +
+          `${why}: a wrapper on its export ${key} ` +
           'counts the calls through the exports, not those from inside its module or through references taken before the attach',
       };
     }
