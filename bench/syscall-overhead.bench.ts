@@ -31,15 +31,34 @@ function loop(calls = CALLS, wrapper: string[] = []): number {
   return Number(result.stdout.trim().split('\n').pop());
 }
 
-/** Runs the loop while a hand-written bpftrace program is attached. */
-async function underBpftrace(body: string): Promise<number> {
-  const child = spawn(bpftrace, ['-e', `BEGIN { printf("ready\\n"); } ${body}`], { stdio: ['ignore', 'pipe', 'ignore'] });
-  const lines = createInterface({ input: child.stdout });
-  await new Promise<void>((resolve) => lines.on('line', (l) => l === 'ready' && resolve()));
-  const ns = loop();
+/**
+ * Runs the loop while a hand-written bpftrace program is attached. Once in an evening's runs its
+ * BEGIN line never came (bpftrace sat in epoll_wait for 25 minutes): such a start is given 15 s,
+ * then tried once more.
+ */
+async function underBpftrace(body: string, tries = 2): Promise<number> {
+  const child = spawn(bpftrace, ['-e', `BEGIN { printf("ready\\n"); } ${body}`], { stdio: ['ignore', 'pipe', 'pipe'] });
   const exited = new Promise((resolve) => child.on('exit', resolve));
+  let stderr = '';
+  child.stderr.on('data', (d: Buffer) => (stderr += String(d)));
+  const lines = createInterface({ input: child.stdout });
+  let timer: NodeJS.Timeout | undefined;
+  const ready = await new Promise<boolean>((resolve) => {
+    timer = setTimeout(() => resolve(false), 15_000);
+    lines.on('line', (l) => l === 'ready' && resolve(true));
+  });
+  clearTimeout(timer);
+  if (!ready) {
+    child.kill('SIGKILL');
+    await exited;
+    if (tries > 1) return underBpftrace(body, tries - 1);
+    throw new Error(`bpftrace did not start within 15 s: ${stderr.trim()}`);
+  }
+  const ns = loop();
   child.kill('SIGINT');
+  const stuck = setTimeout(() => child.kill('SIGKILL'), 5_000);
   await exited;
+  clearTimeout(stuck);
   return ns;
 }
 

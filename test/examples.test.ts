@@ -87,7 +87,8 @@ describe('the examples, on real probes', () => {
       const slowest = row.slowest as number;
       assert.ok(slowest >= 15e6, `the slowest call took at least the 15 ms it sleeps (${slowest} ns)`);
       const p50 = (row.latency as QuantilesResult).quantiles[0]!.value!;
-      assert.ok(p50 >= 15e6 * 0.99 && p50 < 1e9, `median ${p50} ns: at least 15 ms, within the sketch's 1%`);
+      // libuv runs a timer from the loop time cached before the call: a 15 ms sleep may end up to ~1 ms early.
+      assert.ok(p50 >= 14e6 * 0.99 && p50 < 1e9, `median ${p50} ns: at least the 15 ms sleep to 1 ms, within the sketch's 1%`);
       // The server still serves, unchanged.
       assert.equal(await fetchText(`http://127.0.0.1:${port}/work?ms=1`), 'worked 1 ms\n');
     } finally {
