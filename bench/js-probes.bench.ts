@@ -118,13 +118,10 @@ for (let round = 0; round < ROUNDS; round++) {
 }
 const logpoint = await underLogpoint();
 await target.stop();
-// The install alone, in a process of its own. Enabling the debugger (to edit, and again to restore)
-// makes ~300 KB of garbage in the target, its report of every script, and each edit leaves the
-// replaced code behind; enabling it starts with a full GC, but queries that follow each other within
-// ~50 ms find it still on, and nothing else in this target, idle between commands, collects what
-// outlives the young generation: after the queries above it may hold MBs it no longer uses, which V8's
-// heap walk for each live edit visits. The first attach to a process (its first SIGUSR1, its first
-// Debugger.enable) is timed apart.
+// The install alone, in a process of its own: the queries above leave garbage in their target (each
+// enable of the debugger reports every script, each edit leaves the replaced code behind), which V8's
+// heap walk for each live edit visits until a GC collects it. The first attach to a process (its
+// first SIGUSR1, its first Debugger.enable) is timed apart.
 const installed = await startNodeTarget('bench-target.cjs', { cpu: TARGET_CPU });
 const work: FunctionPattern = { kind: 'user', file: '/bench-target.cjs', name: 'work' };
 const firstInstall = await installTimes(installed, work);
