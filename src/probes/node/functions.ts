@@ -19,7 +19,7 @@ export interface ScriptFunction {
   /** Where the whole function is in the source (from its keyword or parameters to its end). */
   readonly span: { readonly start: number; readonly end: number };
   /** The body: a block (`{ … }`) or, for an arrow, an expression. */
-  readonly body: Operand & { readonly block: boolean };
+  readonly body: { readonly start: number; readonly end: number; readonly block: boolean };
   /** For arrows (which have no `arguments`): how to list the parameters, e.g. `[a, b, ...rest]`. */
   readonly parameters: string;
   /** Where the body's directives ('use strict') end: the probe goes after them. */
@@ -115,7 +115,7 @@ function describe(name: string, fn: AnyNode, constructor = false): ScriptFunctio
     arrow: fn.type === 'ArrowFunctionExpression',
     constructor,
     span: { start: fn.start, end: fn.end },
-    body: { ...operand(body), block },
+    body: { start: body.start, end: body.end, block },
     parameters: parametersOf(fn),
     prologueEnd: directives.length > 0 ? directives[directives.length - 1]!.end : body.start + 1,
     ...ownParts(body),
@@ -272,25 +272,22 @@ export function tracksAwaits(fn: ScriptFunction): boolean {
  * through r(), each throw its exception through t(), falling off the end
  * calls r(), and an async function's awaits hand their operands through a()
  * (tracksAwaits); exceptions from callees leave the frame open, which the runtime
- * notices. Nothing adds a line, so line numbers do not move. Names carry the
+ * notices. None for a function V8 would not edit (unedited()). Nothing adds a line, so line numbers do not move. Names carry the
  * probe's id, so that the insertions of several probes on one function compose.
  */
 export function instrumentation(fn: ScriptFunction, fid: number | string, exit: boolean, withArgs: boolean): Insertion[] {
+  // Nothing where V8 would keep the old code anyway.
+  if (unedited(fn) !== undefined) return [];
   // The arguments only when the probe reads them: an arguments object costs an allocation per call.
   const args = withArgs ? (fn.arrow ? fn.parameters : 'arguments') : '';
   const hooks = `__fay$.h[${fid}]`;
-  const { end, block } = fn.body;
   const open = (offset: number, text: string): Insertion => ({ offset, text, place: 'open' });
   // Hands an operand to a hook as its last argument: `hook(…, operand)`, a comma sequence in parentheses.
   const handed = (o: Operand, call: string): Insertion[] => [
     open(o.start, `${call}${o.sequence ? '(' : ''}`),
     { offset: o.end, text: o.sequence ? '))' : ')', place: 'close' },
   ];
-  if (!exit) {
-    const call = `${hooks}.e(${args})`;
-    return block ? [open(fn.prologueEnd, ` ${call};`)] : handed(fn.body, `(${call}, `);
-  }
-  if (!block) return handed(fn.body, `${hooks}.r(${hooks}.b(${args}), `);
+  if (!exit) return [open(fn.prologueEnd, ` ${hooks}.e(${args});`)];
   const frame = `__fay$f${fid}`;
   const insertions = [open(fn.prologueEnd, ` const ${frame} = ${hooks}.b(${args});`)];
   for (const x of fn.exits) {
@@ -304,6 +301,6 @@ export function instrumentation(fn: ScriptFunction, fid: number | string, exit: 
   }
   if (tracksAwaits(fn)) for (const a of fn.awaits) insertions.push(...handed(a, `${hooks}.a(${frame}, `));
   // After the closers at the same offset: a return's argument may end right at the closing brace.
-  if (!fn.endsInExit) insertions.push({ offset: end - 1, text: `; ${hooks}.r(${frame}, undefined);`, place: 'after' });
+  if (!fn.endsInExit) insertions.push({ offset: fn.body.end - 1, text: `; ${hooks}.r(${frame}, undefined);`, place: 'after' });
   return insertions;
 }

@@ -192,7 +192,7 @@
           try {
             R.then.call(settled, () => R.later(unseen, frame, step, undefined), (e) => R.later(unseen, frame, step, e));
           } catch {
-            // A then() replaced by the program that throws: this await goes unwatched.
+            // A then() the program replaced before the runtime came, which throws: this await goes unwatched.
           }
           return settled;
         },
