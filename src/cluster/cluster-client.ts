@@ -60,9 +60,10 @@ export class ClusterClient {
   /**
    * Asks every agent to announce itself and waits until answers stop coming (quietMs), at most
    * maxMs, or until `expect` agents answered, or every agent this client already knew alive did
-   * (one that was silent so far joins a running query later, with a lease renewal).
+   * (one that was silent so far joins a running query later, with a lease renewal) and at least
+   * one of them is `wanted`: a query for a host that has just started waits for its answer.
    */
-  async discover(expect = Infinity, quietMs = 150, maxMs = 2000): Promise<AgentAnnouncement[]> {
+  async discover(expect = Infinity, wanted: (host: string) => boolean = () => true, quietMs = 150, maxMs = 2000): Promise<AgentAnnouncement[]> {
     const knownAlive = this.liveAgents().map((a) => a.host);
     const answered = new Set<string>();
     await new Promise<void>((resolve) => {
@@ -72,7 +73,8 @@ export class ClusterClient {
         clearTimeout(quiet);
         quiet = setTimeout(done, quietMs);
         answered.add(host);
-        if (answered.size >= expect || (knownAlive.length > 0 && knownAlive.every((h) => answered.has(h)))) done();
+        if (answered.size >= expect) done();
+        else if (knownAlive.length > 0 && knownAlive.every((h) => answered.has(h)) && [...answered].some(wanted)) done();
       };
       const listeners = this.helloListeners;
       listeners.add(answer);

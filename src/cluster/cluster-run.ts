@@ -139,7 +139,7 @@ export class ClusterQueryRun implements QueryHandle {
 
   /** Finds the agents, sends the query, and waits until each has attached or refused. */
   private async launch(): Promise<void> {
-    const known = await this.client.discover(this.options.expectAgents);
+    const known = await this.client.discover(this.options.expectAgents, (host) => this.selection.includes(host));
     const agents = known.filter((a) => this.selection.includes(a.host));
     if (agents.length === 0 && known.length > 0) {
       const names = known.map((a) => a.host).sort();

@@ -3,7 +3,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { NatsBus } from '../bus/nats.js';
-import { PROTOCOL_VERSION, SUBJECTS, writeMessage } from '../bus/protocol.js';
+import { AgentAnnouncement, PROTOCOL_VERSION, readMessage, SUBJECTS, writeMessage } from '../bus/protocol.js';
 import { TestAgent, TestCgroup } from '../testing/cluster.js';
 import { bpftraceProcesses, loadedBpfPrograms, newBpfPrograms, processesGone } from '../testing/kernel-state.js';
 import { NatsServer } from '../testing/nats-server.js';
@@ -152,6 +152,34 @@ describe('one query across several agents on a real NATS server', () => {
     } finally {
       await phoenix.stop();
       cgroup.remove();
+    }
+  });
+
+  it('waits for the host a query names when it answers after every agent the client knew', async () => {
+    // A host whose hello the client has not heard yet, as just after its agent started: it answers
+    // the client's ping only once the three agents the client knew have answered it.
+    const late = await NatsBus.connect({ url: nats.url('agent'), name: 'host-late' });
+    const watch = await NatsBus.connect({ url: nats.url('client'), name: 'watching hellos' });
+    try {
+      const known = (await client.discover()).map((a) => a.host);
+      assert.ok(HOSTS.every((h) => known.includes(h)), 'the client knows the three alive');
+      const answered = new Set<string>();
+      let pinged = false;
+      const hello = () =>
+        late.publish(SUBJECTS.host('host-late'), writeMessage({ v: PROTOCOL_VERSION, kind: 'hello', host: 'host-late', incarnation: 'x', version: 'x', kernel: 'x', providers: [], queries: [], rejected: 0, heartbeatMs: 60_000 }));
+      late.subscribe(SUBJECTS.ping, () => (pinged = true));
+      watch.subscribe(SUBJECTS.hosts, (data) => {
+        const heard = readMessage(AgentAnnouncement, data);
+        if (!pinged || heard.kind !== 'hello' || answered.size === HOSTS.length) return;
+        answered.add(heard.host);
+        if (HOSTS.every((h) => answered.has(h))) hello();
+      });
+      await Promise.all([late.flush(), watch.flush()]);
+      const found = await client.discover(Infinity, (host) => host === 'host-late');
+      assert.deepEqual([...answered].sort(), [...HOSTS], 'the others answered first');
+      assert.ok(found.some((a) => a.host === 'host-late'), `found ${found.map((a) => a.host).join(', ')}`);
+    } finally {
+      await Promise.all([late.close(), watch.close()]);
     }
   });
 
