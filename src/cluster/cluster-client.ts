@@ -62,8 +62,10 @@ export class ClusterClient {
    * maxMs, or until `expect` agents answered, or every agent this client already knew alive did
    * (one that was silent so far joins a running query later, with a lease renewal) and at least
    * one of them is `wanted`: a query for a host that has just started waits for its answer.
+   * With `expect` wanted agents already known alive, it does not ask (an embedded cluster's one agent).
    */
   async discover(expect = Infinity, wanted: (host: string) => boolean = () => true, quietMs = 150, maxMs = 2000): Promise<AgentAnnouncement[]> {
+    if (this.liveAgents().filter((a) => wanted(a.host)).length >= expect) return this.liveAgents();
     const knownAlive = this.liveAgents().map((a) => a.host);
     const answered = new Set<string>();
     await new Promise<void>((resolve) => {
