@@ -39,8 +39,11 @@ export class TargetConnection {
     socket.on('error', () => undefined);
   }
 
-  /** Asks for the partial of a period; undefined if the process is gone or does not answer in time. */
-  flush(period: number, capPerSecond: number, seconds: number, timeoutMs = 2000): Promise<TargetPartial | undefined> {
+  /**
+   * Asks for the partial of a period; undefined if the process is gone or does not answer in time.
+   * `final`: the query's last, after which its probes count nothing (they go off as it is read).
+   */
+  flush(period: number, capPerSecond: number, seconds: number, final = false, timeoutMs = 2000): Promise<TargetPartial | undefined> {
     return new Promise((resolve) => {
       const timer = setTimeout(() => {
         this.waiting.delete(period);
@@ -50,7 +53,7 @@ export class TargetConnection {
         clearTimeout(timer);
         resolve(p);
       });
-      this.send({ type: 'flush', period, capPerSecond, seconds });
+      this.send({ type: 'flush', period, capPerSecond, seconds, ...(final && { final }) });
     });
   }
 

@@ -440,6 +440,37 @@ describe('JavaScript probes in live Node.js processes', () => {
     }
   });
 
+  it('counts nothing after the last flush, where a call would be counted and never sent', async () => {
+    const channel = await AgentChannel.open();
+    const shipping = '(function (H, S) { return function () { return function () { S.rows.push([1]); }; }; })';
+    const { connection } = await install(
+      nodeProcess(app.pid)!,
+      { session: 'last', patterns: [{ kind: 'user', file: '/lib.cjs', name: 'query' }, { kind: 'builtin', module: undefined, global: 'JSON', path: [], key: 'parse' }], handlers: shipping, exit: false, args: false, kept: [], host: 'h', maxGroups: 10, maxRows: 1e6, pauseNoticeMs: 1e9, maxPauseMs: 1e9 },
+      channel,
+      () => undefined,
+    );
+    try {
+      await app.run('query', 300);
+      await app.run('json', 7);
+      const before = await connection.flush(1, 1e9, 1);
+      assert.equal(before?.rows.length, 307, 'an ordinary flush leaves the probes on');
+      await app.run('query', 200);
+      await app.run('json', 3);
+      const last = await connection.flush(2, 1e9, 1, true);
+      assert.equal(last?.rows.length, 203);
+      // Between the last flush and the detach: the calls still work, and nothing counts them.
+      assert.equal(await app.run('query', 10), '18');
+      assert.equal(await app.run('json', 5), '4');
+      const after = await connection.flush(3, 1e9, 1);
+      assert.equal(after?.rows.length, 0, 'nothing counted after the last flush');
+    } finally {
+      await connection.detach();
+      await connection.done();
+      channel.close();
+    }
+    assert.deepEqual(await state(app), UNTOUCHED);
+  });
+
   it('disables a probe that throws, without changing what the target computes', async () => {
     const channel = await AgentChannel.open();
     const notices: string[] = [];

@@ -170,7 +170,7 @@ export class NodeRun implements RunningProbe {
     const period = ++this.period;
     const endNs = Date.now() * 1e6;
     const seconds = (endNs - this.periodStartNs) / 1e9;
-    const partials = await Promise.all(this.connections.map((c) => c.flush(period, this.options.maxCallsPerSecond, seconds)));
+    const partials = await Promise.all(this.connections.map((c) => c.flush(period, this.options.maxCallsPerSecond, seconds, last)));
     const { aggregates, kinds, shipped } = this.settings;
     const table = new GroupTable(kinds, { maxGroups: this.options.maxGroups });
     const rows: Row[] = [];

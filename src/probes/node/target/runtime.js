@@ -4,7 +4,7 @@
 // It must stand alone: no imports, only globals and process.getBuiltinModule.
 (function faySetup(config, makeHandlers) {
   'use strict';
-  const VERSION = 3;
+  const VERSION = 4;
   const G = globalThis;
   let runtime = G.__fay$;
   if (!runtime || runtime.version !== VERSION) {
@@ -463,7 +463,7 @@
       function addProbe(fid, name, async, handler, awaits = false) {
         const probe = { name, async, awaits, handler, session, disabled: false, calls: 0, every: 1, seen: 0, depth: 0, starts: [], args: [], pending: 0, kept: cfg.kept.length > 0 ? emptyKept() : undefined };
         probes[fid] = probe;
-        hooks[fid] = makeHooks(probe, cfg.kept, cfg.args);
+        hooks[fid] = probe.hooks = makeHooks(probe, cfg.kept, cfg.args);
         session.fids.push(fid);
       }
 
@@ -484,10 +484,13 @@
             continue;
           }
           if (message.type === 'flush') {
-            samples().then(
-              () => send(flush(message.period, message.capPerSecond, message.seconds)),
-              () => send(flush(message.period, message.capPerSecond, message.seconds)),
-            );
+            // The query's last flush: its probes go off as it is read, so that no call is counted
+            // after it (a call between it and the detach would be counted and never sent).
+            const reply = () => {
+              if (message.final) for (const fid of session.fids) hooks[fid] = DETACHED;
+              send(flush(message.period, message.capPerSecond, message.seconds));
+            };
+            samples().then(reply, reply);
           }
           else if (message.type === 'detach') detach('detach');
         }
@@ -504,7 +507,7 @@
         for (const fid of session.fids) {
           const probe = probes[fid];
           if (!probe) continue;
-          hooks[fid].endAll();
+          probe.hooks.endAll();
         }
         if (cfg.kept.length > 0) keptGroup();
         const groups = [...S.groups.values()];
