@@ -241,8 +241,12 @@ describe('kernel queries on real probes and real workloads', () => {
     for (const r of counted) assert.ok((r['min(args[0])'] as number) <= (r['max(args[0])'] as number), JSON.stringify(r));
     assert.equal(Math.min(...counted.map((r) => r['min(args[0])'] as number)), 0);
     assert.equal(Math.max(...counted.map((r) => r['max(args[0])'] as number)), 2999);
-    // A call at a window's edge may count in one window and set extremes in the next; a busy window has both.
-    assert.ok(counted.filter((r) => (r.count as number) > 10).every((r) => r['min(args[0])'] !== null), 'busy windows have their extremes');
+    // A window's count ends when bpftrace's user space reads the map, its extremes when the program
+    // switches buffers, a little earlier: calls in between (more on a loaded machine) count in one window
+    // and set extremes in the next. So a busy window's extremes are in it or in the next one.
+    rows.forEach((r, i) => {
+      if ((r.count as number) > 10) assert.ok(r['min(args[0])'] !== null || rows[i + 1]?.['min(args[0])'] != null, `busy window ${i} has its extremes: ${JSON.stringify(rows)}`);
+    });
     assert.ok(rows.some((r) => r.count === 0 && r['min(args[0])'] === null), 'a quiet window has a count of 0 and no extremes');
   });
 
