@@ -461,8 +461,9 @@
       }
 
       function addProbe(fid, name, async, handler, awaits = false) {
-        const probe = { name, async, awaits, handler, session, disabled: false, calls: 0, every: 1, seen: 0, depth: 0, starts: [], args: [], pending: 0, kept: cfg.kept.length > 0 ? emptyKept() : undefined };
+        const probe = { name, async, awaits, handler, session, disabled: false, calls: 0, every: 1, seen: 0, depth: 0, starts: [], args: [], pending: 0, kept: cfg.kept.length > 0 ? emptyKept() : undefined, hooks: DETACHED };
         probes[fid] = probe;
+        // Its own hooks: hooks[fid] goes back to DETACHED when the probe goes off, before its last read.
         hooks[fid] = probe.hooks = makeHooks(probe, cfg.kept, cfg.args);
         session.fids.push(fid);
       }
