@@ -65,8 +65,9 @@ export class ClusterClient {
    * With `expect` wanted agents already known alive, it does not ask (an embedded cluster's one agent).
    */
   async discover(expect = Infinity, wanted: (host: string) => boolean = () => true, quietMs = 150, maxMs = 2000): Promise<AgentAnnouncement[]> {
-    if (this.liveAgents().filter((a) => wanted(a.host)).length >= expect) return this.liveAgents();
-    const knownAlive = this.liveAgents().map((a) => a.host);
+    const alive = this.liveAgents();
+    if (alive.filter((a) => wanted(a.host)).length >= expect) return alive;
+    const knownAlive = alive.map((a) => a.host);
     const answered = new Set<string>();
     await new Promise<void>((resolve) => {
       const deadline = setTimeout(done, maxMs);
