@@ -94,7 +94,13 @@ function explain(text: string, flags: QueryFlags): void {
 
 async function probes(glob: string | undefined, flags: { json?: boolean }): Promise<void> {
   const listings = await EmbeddedCluster.local().agent.registry.list(glob ?? '*');
-  if (listings.length === 0) throw new UsageError(`no probe point matches "${glob}"`, { hint: 'try fay probes "syscall:*" or fay probes "tracepoint:sched:*"' });
+  if (listings.length === 0) {
+    throw new UsageError(`no probe point matches "${glob}"`, {
+      hint: glob?.startsWith('js:')
+        ? 'fay probes "js:*" lists the Node.js processes, fay probes "js:pid=N:*" what can be probed in one'
+        : 'try fay probes "syscall:*" or fay probes "tracepoint:sched:*"',
+    });
+  }
   if (flags.json) {
     for (const l of listings) process.stdout.write(`${JSON.stringify(l)}\n`);
     return;

@@ -1,13 +1,14 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { globToRegExp } from '../../plan/expr.js';
+import { closestNames, didYouMean } from '../../errors.js';
 import { attach, AttachError, NoMatchingFunctionError, type Attachment } from './attach.js';
 import type { AgentChannel, TargetConnection } from './channel.js';
 import { findFunctions, instrumentation, tracksAwaits, unedited, type Insertion, type ScriptFunction } from './functions.js';
 import type { InspectorClient } from './inspector-client.js';
 import type { KeptAggregate } from './codegen.js';
 import type { NodeProcess } from './processes.js';
-import { describePattern, type FunctionPattern } from './sources.js';
+import { describePattern, scriptMatcher, type FunctionPattern } from './sources.js';
 
 const RUNTIME = readFileSync(new URL('./target/runtime.js', import.meta.url), 'utf8').trim().replace(/;$/, '');
 
@@ -67,8 +68,15 @@ function scriptPath(url: string): string {
   return url.startsWith('file://') ? fileURLToPath(url) : url;
 }
 
-/** Expands built-in patterns in the target: the function-valued data properties whose names match. */
-async function builtinTargets(client: InspectorClient, pattern: Extract<FunctionPattern, { kind: 'builtin' }>, exit: boolean): Promise<BuiltinTarget[]> {
+/**
+ * Expands built-in patterns in the target: the function-valued data properties whose names match,
+ * and the names of all of them (for suggestions).
+ */
+async function builtinTargets(
+  client: InspectorClient,
+  pattern: Extract<FunctionPattern, { kind: 'builtin' }>,
+  exit: boolean,
+): Promise<{ targets: BuiltinTarget[]; functions: string[] }> {
   const owner = [
     pattern.module ? `process.getBuiltinModule(${JSON.stringify(pattern.module)})` : `globalThis[${JSON.stringify(pattern.global)}]`,
     ...pattern.path.map((p) => `[${JSON.stringify(p)}]`),
@@ -88,7 +96,7 @@ async function builtinTargets(client: InspectorClient, pattern: Extract<Function
   const prefix = [pattern.module ?? pattern.global, ...pattern.path].join('.');
   if (keys === null) throw new AttachError(`${prefix} is not an object in this process`);
   const match = globToRegExp(pattern.key);
-  return keys
+  const targets = keys
     .filter((k) => match.test(k))
     .sort()
     .map((key) => ({
@@ -99,6 +107,7 @@ async function builtinTargets(client: InspectorClient, pattern: Extract<Function
       exit,
       async: false,
     }));
+  return { targets, functions: keys };
 }
 
 /** How many functions one attach may probe. */
@@ -114,13 +123,13 @@ interface AgentLink {
 }
 
 /**
- * Attaches and reads the sources of the scripts whose paths end with `suffixes`, installing the
- * runtime first if the process does not hold this version yet. The runtime (~30 KB) is sent only
+ * Attaches and reads the sources of the scripts the patterns' files name (scriptFilters), installing
+ * the runtime first if the process does not hold this version yet. The runtime (~30 KB) is sent only
  * then: passing it through the inspector costs ~1.2 ms, asking whether it is there ~0.2 ms.
  * With a link, the runtime connects back to the agent meanwhile.
  */
-async function attachReading(pid: number, suffixes: readonly string[], link?: AgentLink): Promise<{ attachment: Attachment<Sources | null>; sources: Sources }> {
-  const read = `__fay$.sources(${JSON.stringify(suffixes)}${link ? `, ${JSON.stringify(link)}` : ''})`;
+async function attachReading(pid: number, filters: readonly (string | null)[], link?: AgentLink): Promise<{ attachment: Attachment<Sources | null>; sources: Sources }> {
+  const read = `__fay$.sources(${JSON.stringify(filters)}${link ? `, ${JSON.stringify(link)}` : ''})`;
   // The first expression goes with the pid check: the sources, if the runtime is there.
   const attachment = await attach<Sources | null>(pid, `(globalThis.__fay$?.version === ${RUNTIME_VERSION} ? ${read} : null)`);
   try {
@@ -140,26 +149,68 @@ async function attachReading(pid: number, suffixes: readonly string[], link?: Ag
   }
 }
 
+type UserPattern = Extract<FunctionPattern, { kind: 'user' }>;
+
+/** What the runtime reads for these patterns: a regular expression's source per file, null for the application's scripts. */
+function scriptFilters(patterns: readonly UserPattern[]): (string | null)[] {
+  return [...new Set(patterns.map((p) => scriptMatcher(p.file)?.source ?? null))];
+}
+
+/** Whether a script at `path` is one a pattern names. */
+function inScript(pattern: UserPattern, path: string): boolean {
+  const file = scriptMatcher(pattern.file);
+  return file ? file.test(path) : !path.includes('/node_modules/');
+}
+
 /**
  * Finds the user functions the patterns name in the sources the runtime read
  * in-process (one debugger pass), as they were before any other query's probes edited them.
  */
-function userFunctions(sources: Sources, patterns: readonly Extract<FunctionPattern, { kind: 'user' }>[]) {
+function userFunctions(sources: Sources, patterns: readonly UserPattern[]) {
   const found: { url: string; source: string; path: string; fn: ScriptFunction }[] = [];
   const skipped: ProbeReport[] = [];
+  /** Per pattern that named nothing: the functions of the scripts its file names, and the scripts that would not parse. */
+  const misses = new Map(patterns.map((p) => [p, { names: new Set<string>(), unparsed: [] as string[] }]));
+  const names = new Map(patterns.map((p) => [p, globToRegExp(p.name)]));
   for (const [url, source] of Object.entries(sources)) {
     const path = scriptPath(url);
+    const mine = patterns.filter((p) => inScript(p, path));
     const functions = findFunctions(source);
-    if (typeof functions === 'string') continue;
-    const mine = patterns.filter((p) => (p.file ? path.endsWith(p.file) : !path.includes('/node_modules/')));
+    if (typeof functions === 'string') {
+      for (const p of mine) misses.get(p)?.unparsed.push(`${path}: ${functions}`);
+      continue;
+    }
     for (const fn of functions) {
-      if (!mine.some((p) => globToRegExp(p.name).test(fn.name))) continue;
+      const matching = mine.filter((p) => names.get(p)!.test(fn.name));
+      for (const p of mine) misses.get(p)?.names.add(fn.name);
+      for (const p of matching) misses.delete(p);
+      if (matching.length === 0) continue;
       if (fn.generator) skipped.push({ name: `js:${path}#${fn.name}`, probed: false, reason: 'generators are not probed' });
       else found.push({ url, source, path, fn });
     }
   }
   if (found.length > MAX_FUNCTIONS) throw new AttachError(`the pattern matches ${found.length} functions; narrow it to at most ${MAX_FUNCTIONS}`);
-  return { found, skipped };
+  return { found, skipped, misses };
+}
+
+/**
+ * Why a user pattern named no function: no script its file names (with the closest scripts, from
+ * `scripts`, every script the process's debugger listed), a script that would not parse, or no
+ * function of that name there (with the closest names).
+ */
+function whyNoFunction(pattern: UserPattern, miss: { names: Set<string>; unparsed: string[] }, scripts: readonly string[]): string {
+  const where = pattern.file === undefined ? "the application's scripts" : `"${pattern.file}"`;
+  if (miss.unparsed.length > 0) return `cannot read the functions of ${miss.unparsed.join('; ')}`;
+  if (pattern.file !== undefined && !scripts.some((path) => inScript(pattern, path))) {
+    const base = pattern.file.slice(pattern.file.lastIndexOf('/') + 1);
+    const baseOf = (path: string) => path.slice(path.lastIndexOf('/') + 1);
+    const close = new Set(closestNames(base, scripts.map(baseOf)));
+    const stem = base.replace(/\.[^.]*$/, '');
+    const similar = scripts.filter((path) => close.has(baseOf(path)) || (stem.length > 0 && baseOf(path).startsWith(stem))).slice(0, 3);
+    return `no script of the process matches ${where}${similar.length > 0 ? `; did you mean ${similar.join(', ')}?` : ''}`;
+  }
+  const suggestion = didYouMean(pattern.name, miss.names);
+  return `no function named ${pattern.name} in ${where}${suggestion ? `; ${suggestion}` : ''}`;
 }
 
 /**
@@ -173,13 +224,13 @@ export async function install(
   channel: AgentChannel,
   onNotice: (message: string) => void,
 ): Promise<{ connection: TargetConnection; reports: ProbeReport[]; released: Promise<void> }> {
-  const userPatterns = plan.patterns.filter((p): p is Extract<FunctionPattern, { kind: 'user' }> => p.kind === 'user');
+  const userPatterns = plan.patterns.filter((p): p is UserPattern => p.kind === 'user');
   const expected = channel.expect(onNotice);
   // Awaited only once the probes are on; if installing fails first, nobody waits for it.
   expected.connection.catch(() => undefined);
   let attached: Awaited<ReturnType<typeof attachReading>>;
   try {
-    attached = await attachReading(target.pid, [...new Set(userPatterns.map((p) => p.file ?? ''))], { socket: channel.path, token: expected.token });
+    attached = await attachReading(target.pid, scriptFilters(userPatterns), { socket: channel.path, token: expected.token });
   } catch (error) {
     expected.cancel();
     throw error;
@@ -187,10 +238,23 @@ export async function install(
   const { attachment, sources } = attached;
   try {
     const { client } = attachment;
-    const { found, skipped } = userFunctions(sources, userPatterns);
+    const { found, skipped, misses } = userFunctions(sources, userPatterns);
+    /** Each pattern that named nothing here, and why. */
+    const unmatched: { pattern: FunctionPattern; why: () => Promise<string> }[] = [];
+    let scripts: Promise<string[]> | undefined;
+    for (const [pattern, miss] of misses) {
+      unmatched.push({ pattern, why: async () => whyNoFunction(pattern, miss, await (scripts ??= client.evaluate<string[]>('__fay$.scripts()'))) });
+    }
 
     const builtins: BuiltinTarget[] = [];
-    for (const p of plan.patterns) if (p.kind === 'builtin') builtins.push(...(await builtinTargets(client, p, plan.exit)));
+    for (const p of plan.patterns) {
+      if (p.kind !== 'builtin') continue;
+      const { targets, functions } = await builtinTargets(client, p, plan.exit);
+      builtins.push(...targets);
+      const suggestion = didYouMean(p.key, functions);
+      const owner = [p.module ?? p.global, ...p.path].join('.');
+      if (targets.length === 0) unmatched.push({ pattern: p, why: () => Promise.resolve(`${owner} has no function named ${p.key}${suggestion ? `; ${suggestion}` : ''}`) });
+    }
 
     // The runtime hands out probe ids when it applies the edits; "@fid" marks where each goes.
     const edits = new Map<string, ScriptEdit>();
@@ -211,12 +275,16 @@ export async function install(
     // Channels and the profiler need no search: they are there in every process.
     const channels = plan.patterns.flatMap((p) => (p.kind === 'channel' ? [{ name: p.name, probe: `dc:${p.name}` }] : []));
     const profile = plan.patterns.find((p): p is Extract<FunctionPattern, { kind: 'profile' }> => p.kind === 'profile');
+    const reasons = await Promise.all(
+      unmatched.map(async (u) => (plan.patterns.length > 1 ? `${describePattern(u.pattern)}: ` : '') + (await u.why())),
+    );
+    const hint = `fay probes "js:pid=${target.pid}:*" lists what can be probed there`;
     if (builtins.length === 0 && edits.size === 0 && channels.length === 0 && !profile) {
-      const why = skipped.map((s) => `${s.name}: ${s.reason ?? ''}`).join('; ');
-      throw new NoMatchingFunctionError(`no function in process ${target.pid} matches ${plan.patterns.map(describePattern).join(', ')}${why ? ` (${why})` : ''}`, {
-        hint: `fay probes "js:pid=${target.pid}:*" lists what can be probed there`,
-      });
+      const why = [...reasons, ...skipped.map((s) => `${s.name}: ${s.reason ?? ''}`)].join('; ');
+      throw new NoMatchingFunctionError(`no function in process ${target.pid} matches ${plan.patterns.map(describePattern).join(', ')}${why ? `: ${why}` : ''}`, { hint });
     }
+    // The others are probed: each pattern that named nothing is said, never counted as zero silently.
+    for (const reason of reasons) onNotice(`${reason} (${hint})`);
 
     const config = {
       session: plan.session,
@@ -249,10 +317,23 @@ export async function install(
 }
 
 
-/** Lists what can be probed in a process: its user functions and the functions of common built-ins. */
-export async function listFunctions(target: NodeProcess): Promise<string[]> {
+/**
+ * Lists what can be probed in a process: the functions of its application's scripts, or with a
+ * built-in pattern (`fs.*`, `JSON.*`) that module's or global's functions matching it.
+ */
+export async function listFunctions(target: NodeProcess, builtin?: Extract<FunctionPattern, { kind: 'builtin' }>): Promise<string[]> {
+  if (builtin) {
+    // Built-ins need no runtime: their properties are read through the inspector.
+    const attachment = await attach(target.pid);
+    try {
+      const { targets } = await builtinTargets(attachment.client, builtin, false);
+      return targets.map((t) => `js:pid=${target.pid}:${t.name.slice('js:'.length)}`);
+    } finally {
+      await attachment.release();
+    }
+  }
   // The runtime reads the live sources (it installs no probe by itself).
-  const { attachment, sources } = await attachReading(target.pid, ['']);
+  const { attachment, sources } = await attachReading(target.pid, [null]);
   try {
     const { found } = userFunctions(sources, [{ kind: 'user', file: undefined, name: '*' }]);
     return found.map((f) => `js:pid=${target.pid}:${f.path}#${f.fn.name}`);

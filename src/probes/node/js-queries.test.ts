@@ -379,7 +379,30 @@ describe('JavaScript probes in live Node.js processes', () => {
     for (const name of ['lib.cjs#query', 'lib.cjs#Cart.prototype.#total', 'lib.cjs#frozen.frozenWork', 'app.cjs#handle']) {
       assert.ok(points.some((p) => p.startsWith(`js:pid=${app.pid}:`) && p.endsWith(name)), `${name} in:\n${lines.join('\n')}`);
     }
-    assert.equal((await state(app)).querySourceOriginal, true, 'listing changes nothing');
+    assert.ok(lines.some((l) => l.includes(`fay probes "js:pid=${app.pid}:fs.*"`)), 'says how built-ins are listed');
+    const builtins = await runFay(['probes', `js:pid=${app.pid}:JSON.*`]);
+    const listed = builtins.lines.map((l) => l.split(/\s+/)[0]!);
+    assert.ok(listed.includes(`js:pid=${app.pid}:JSON.parse`) && listed.includes(`js:pid=${app.pid}:JSON.stringify`), listed.join('\n'));
+    assert.ok(listed.every((p) => p.startsWith(`js:pid=${app.pid}:JSON.`)), listed.join('\n'));
+    assert.deepEqual(await state(app), UNTOUCHED, 'listing changes nothing');
+  });
+
+  it('finds scripts by a glob of their last path components, and says which pattern named nothing, with the closest names', async () => {
+    const globbed = await around(`js:pid=${app.pid}:l*.cjs#query, js:pid=${app.pid}:./lib.cjs#qurey, js:pid=${app.pid}:JSON.pars | count() by probe`, () =>
+      app.run('query', 4),
+    );
+    assert.deepEqual(rowsOf(globbed.final).map((r) => [(r.probe as string).replace(/^.*\//, ''), r.count]), [['lib.cjs#query', 4]]);
+    const notices = globbed.notices.map((n) => n.message).join('\n');
+    assert.match(notices, /\.\/lib\.cjs#qurey: no function named qurey in "\.\/lib\.cjs"; did you mean query\?/);
+    assert.match(notices, /JSON\.pars: JSON has no function named pars; did you mean parse\?/);
+    // A file part is a path's last components: "ib.cjs" is not lib.cjs.
+    await assert.rejects(collect(cluster.run(`js:pid=${app.pid}:ib.cjs#query | count()`), () => Promise.resolve()), (error: unknown) => {
+      assert.ok(error instanceof EnvironmentError && error.exitCode === 3, String(error));
+      assert.match(error.message, /no script of the process matches "ib\.cjs"; did you mean \/\S+\/node-targets\/lib\.cjs\?/);
+      assert.match(error.hint ?? '', /fay probes "js:pid=\d+:\*" lists what can be probed there/);
+      return true;
+    });
+    assert.deepEqual(await state(app), UNTOUCHED);
   });
 
   it('attaches to the same process ten times in a row, exact each time', async () => {

@@ -8,7 +8,7 @@ import { AgentChannel } from './channel.js';
 import { generateHandlers } from './codegen.js';
 import { parseSelector, selectProcesses, selectorText } from './processes.js';
 import { NodeRun } from './run.js';
-import { resolveChannelPoint, resolveJsPoint, resolveProfilePoint, type NodeSourceSchema } from './sources.js';
+import { parsePattern, resolveChannelPoint, resolveJsPoint, resolveProfilePoint, type NodeSourceSchema } from './sources.js';
 
 /**
  * Live Node.js processes: functions of built-in modules (wrapped) and of the
@@ -40,12 +40,21 @@ export class NodeProvider implements Provider {
     if (match[2] === undefined) {
       return processes.map((p) => ({ point: `js:pid=${p.pid}:*`, description: `${p.comm}: ${p.command}`, available: true }));
     }
+    const pattern = parsePattern(match[2]);
+    const builtin = typeof pattern !== 'string' && pattern.kind === 'builtin' ? pattern : undefined;
     const want = globToRegExp(`*${match[2]}`);
     const listings: ProbeListing[] = [];
     const { listFunctions } = await import('./install.js');
     for (const p of processes) {
+      if (builtin) {
+        for (const point of await listFunctions(p, builtin)) listings.push({ point, description: 'built-in function (a wrapper on its property)', available: true });
+        continue;
+      }
       for (const point of await listFunctions(p)) {
         if (want.test(point)) listings.push({ point, description: 'function of the application (live-edited)', available: true });
+      }
+      if (match[2] === '*') {
+        listings.push({ point: `js:pid=${p.pid}:<module>.<function>`, description: `built-in modules' and globals' functions: fay probes "js:pid=${p.pid}:fs.*" lists a module's`, available: true });
       }
     }
     return listings;

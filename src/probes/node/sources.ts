@@ -1,6 +1,6 @@
 import { builtinModules } from 'node:module';
 import type { FieldSpec, ProbeCapabilities, ResolveFailure, SourceSchema } from '../../plan/catalog.js';
-import type { Expr } from '../../plan/expr.js';
+import { globToRegExp, type Expr } from '../../plan/expr.js';
 import type { AggregateSpec } from '../../plan/logical.js';
 import { nodeProcess, parseSelector, type ProcessSelector } from './processes.js';
 
@@ -18,7 +18,10 @@ export type FunctionPattern =
     }
   | {
       readonly kind: 'user';
-      /** A script path suffix (`./lib/db.js` → ends with /lib/db.js); undefined: every script of the application. */
+      /**
+       * The script's path, or its last components, a glob (`./lib/db.js` and `lib/db.js`: a path ending
+       * with /lib/db.js; `lib/*.js`); undefined: every script of the application (not node_modules).
+       */
       readonly file: string | undefined;
       /** The function's name as functions.ts names it, a glob. */
       readonly name: string;
@@ -55,13 +58,22 @@ export function describePattern(p: FunctionPattern): string {
   }
 }
 
+/**
+ * Which script paths a user pattern's file part names: the path's last components match the glob
+ * (`*` crosses slashes); undefined: every script of the application.
+ */
+export function scriptMatcher(file: string | undefined): RegExp | undefined {
+  return file === undefined ? undefined : globToRegExp(`*/${file.replace(/^\.?\/+/, '')}`);
+}
+
 export function parsePattern(text: string): FunctionPattern | string {
-  const hash = text.indexOf('#');
-  if (hash >= 0 && !text.slice(0, hash).includes('.prototype') && /[/.]/.test(text.slice(0, hash))) {
-    const file = text.slice(0, hash).replace(/^\.\//, '/');
+  // A file ends at the first # that does not begin a private name (Cart.prototype.#total).
+  const hash = /(?<!\.)#/.exec(text)?.index;
+  if (hash !== undefined) {
+    const file = text.slice(0, hash);
     const name = text.slice(hash + 1);
     if (name === '') return `"${text}" names a file but no function: add #name`;
-    return { kind: 'user', file, name };
+    return { kind: 'user', file: /^(\.\/)?\**$/.test(file) ? undefined : file, name };
   }
   const parts = text.split('.');
   const first = parts[0]!;

@@ -4,7 +4,7 @@
 // It must stand alone: no imports, only globals and process.getBuiltinModule.
 (function faySetup(config, makeHandlers) {
   'use strict';
-  const VERSION = 4;
+  const VERSION = 5;
   const G = globalThis;
   let runtime = G.__fay$;
   if (!runtime || runtime.version !== VERSION) {
@@ -322,14 +322,19 @@
         return result;
       },
       /**
-       * The source of the application's scripts whose path ends with one of `suffixes` (all but
-       * node_modules for an empty suffix), as they were before any probe edited them. With `link`
-       * (the agent's socket and this attach's token), the channel to the agent opens meanwhile.
+       * The source of the scripts whose path one of `filters` matches (a regular expression's source,
+       * which the agent made from a checked file pattern; null: the application's scripts, all but
+       * node_modules), as they were before any probe edited them. With `link` (the agent's socket
+       * and this attach's token), the channel to the agent opens meanwhile.
        */
-      sources(suffixes, link) {
+      sources(filters, link) {
         if (link) linkToAgent(link);
         // Built-ins, channels and the profiler need no source: the debugger stays off.
-        return suffixes.length === 0 ? Promise.resolve({}) : exclusive(() => readSources(suffixes));
+        return filters.length === 0 ? Promise.resolve({}) : exclusive(() => readSources(filters));
+      },
+      /** The paths of the scripts the debugger has listed (for suggestions when a file pattern matches none). */
+      scripts() {
+        return [...scriptIds.keys()].map(filePath).filter((path) => path !== undefined);
       },
       open: (cfg, factory) =>
         open(cfg, factory).catch(async (error) => {
@@ -356,14 +361,19 @@
       return socket;
     }
 
-    async function readSources(suffixes) {
+    /** The file a script URL names (file:// or a path), or undefined (node:, evaluated code). */
+    function filePath(url) {
+      return url.startsWith('file://') ? decodeURIComponent(url.slice(7)) : url.startsWith('/') ? url : undefined;
+    }
+
+    async function readSources(filters) {
       const session = await debugging();
+      const tests = filters.map((f) => (f === null ? (path) => !path.includes('/node_modules/') : RegExp.prototype.test.bind(new RegExp(f, 's'))));
       const out = {};
       try {
         for (const [url, scriptId] of scriptIds) {
-          if (!url.startsWith('file://') && !url.startsWith('/')) continue;
-          const path = url.startsWith('file://') ? decodeURIComponent(url.slice(7)) : url;
-          if (!suffixes.some((s) => (s === '' ? !path.includes('/node_modules/') : path.endsWith(s)))) continue;
+          const path = filePath(url);
+          if (path === undefined || !tests.some((test) => test(path))) continue;
           const edited = editedScripts.get(scriptId);
           out[url] = edited ? edited.pristine : (await post(session, 'Debugger.getScriptSource', { scriptId })).scriptSource;
         }
@@ -764,8 +774,8 @@
      * an object): { owner, key }, or undefined.
      */
     function exportOf(url, text) {
-      if (!url.startsWith('file://') && !url.startsWith('/')) return undefined;
-      const path = url.startsWith('file://') ? decodeURIComponent(url.slice(7)) : url;
+      const path = filePath(url);
+      if (path === undefined) return undefined;
       const loaded = mod('module')._cache?.[path];
       const exported = loaded && loaded.exports;
       // Not arrays or typed arrays: their elements are no place for an export, and may be millions.
