@@ -17,11 +17,59 @@ export interface TargetPartial {
   readonly pending?: readonly { readonly name: string; readonly calls: number; readonly awaitsSeen?: boolean }[];
 }
 
-/** The connection of one runtime (one traced process) to this agent. */
+/** Whether a message has a partial's parts (what a runtime sends is checked, never trusted). */
+function wellFormed(message: object): boolean {
+  const m = message as Partial<Record<keyof TargetPartial, unknown>>;
+  return (
+    Array.isArray(m.groups) &&
+    m.groups.every((g: unknown) => typeof g === 'object' && g !== null && Array.isArray((g as { key?: unknown }).key) && Array.isArray((g as { s?: unknown }).s)) &&
+    Array.isArray(m.rows) &&
+    m.rows.every(Array.isArray) &&
+    typeof m.dropped === 'number' &&
+    typeof m.folded === 'number' &&
+    Array.isArray(m.sampling) &&
+    (m.pending === undefined || Array.isArray(m.pending))
+  );
+}
+
+/**
+ * Partials that came in one read, as one: groups and rows side by side (the reader merges groups
+ * by key), counts summed, and what only the newest knows (pending calls) from the newest.
+ */
+function together(partials: readonly TargetPartial[]): TargetPartial | undefined {
+  if (partials.length <= 1) return partials[0];
+  const newest = partials.reduce((a, b) => (b.period > a.period ? b : a));
+  return {
+    type: 'partial',
+    period: newest.period,
+    groups: partials.flatMap((p) => p.groups),
+    rows: partials.flatMap((p) => p.rows),
+    dropped: partials.reduce((n, p) => n + p.dropped, 0),
+    folded: partials.reduce((n, p) => n + p.folded, 0),
+    sampling: partials.flatMap((p) => p.sampling),
+    ...(newest.pending && { pending: newest.pending }),
+  };
+}
+
+/**
+ * The connection of one runtime (one traced process) to this agent. A runtime answers a read on
+ * its event loop, which the program may keep busy for seconds: a read waits only so long, and an
+ * answer that comes later goes into the next read, never lost. While an answer is outstanding no
+ * new read is asked for (the next answer covers the time since), except the query's last.
+ */
 export class TargetConnection {
   private buffer = '';
-  private readonly waiting = new Map<number, (p: TargetPartial | undefined) => void>();
+  /** Periods asked for and not answered yet. */
+  private readonly asked = new Set<number>();
+  /** Answers not taken by a read yet (late ones, an exiting process's last). */
+  private arrived: TargetPartial[] = [];
+  private onArrival: (() => void) | undefined;
+  /** Seconds of periods read without asking (an answer was outstanding): the next ask covers them. */
+  private unaskedSeconds = 0;
   private onDetached: (() => void) | undefined;
+  /** The connection is gone (the process ended, or hung up): nothing sent now is answered. */
+  private ended = false;
+  private saidExiting = false;
   readonly closed: Promise<void>;
 
   constructor(
@@ -29,36 +77,66 @@ export class TargetConnection {
     readonly pid: number,
     private readonly onNotice: (message: string) => void,
   ) {
-    this.closed = new Promise((resolve) => socket.on('close', () => resolve()));
+    this.closed = new Promise((resolve) =>
+      socket.on('close', () => {
+        this.ended = true;
+        resolve();
+      }),
+    );
     void this.closed.then(() => {
-      for (const w of this.waiting.values()) w(undefined);
-      this.waiting.clear();
+      this.onArrival?.();
       this.onDetached?.();
     });
     socket.on('data', (chunk: Buffer) => this.receive(chunk.toString('utf8')));
     socket.on('error', () => undefined);
   }
 
+  /** Whether the process said it was exiting (and sent what it had counted) before the connection ended. */
+  get exited(): boolean {
+    return this.saidExiting;
+  }
+
+  /** Whether an answer is outstanding: the program has kept its event loop from answering. */
+  get slow(): boolean {
+    return this.asked.size > 0;
+  }
+
   /**
-   * Asks for the partial of a period; undefined if the process is gone or does not answer in time.
-   * `final`: the query's last, after which its probes count nothing (they go off as it is read).
+   * Reads what the process counted: asks for the partial of `period` (of `seconds`) unless an
+   * earlier ask is outstanding, and waits for every outstanding answer up to `waitMs`. Gives all
+   * that arrived meanwhile, as one; undefined if nothing did (the process is gone, or busy: a late
+   * answer goes into a later read). `final`: the query's last, asked for in any case, after which
+   * the probes count nothing (they go off as it is read).
    */
-  flush(period: number, capPerSecond: number, seconds: number, final = false, timeoutMs = 2000): Promise<TargetPartial | undefined> {
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => {
-        this.waiting.delete(period);
-        resolve(undefined);
-      }, timeoutMs);
-      this.waiting.set(period, (p) => {
-        clearTimeout(timer);
-        resolve(p);
+  async flush(period: number, capPerSecond: number, seconds: number, final = false, waitMs = 2000): Promise<TargetPartial | undefined> {
+    this.unaskedSeconds += seconds;
+    if (!this.ended && (this.asked.size === 0 || final)) {
+      this.asked.add(period);
+      this.send({ type: 'flush', period, capPerSecond, seconds: this.unaskedSeconds, ...(final && { final }) });
+      this.unaskedSeconds = 0;
+    }
+    // Not a wait for the timeout once the process is gone: the other processes' partials, and the period, would be late for it.
+    if (this.asked.size > 0 && !this.ended) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(done, waitMs);
+        function done() {
+          clearTimeout(timer);
+          resolve();
+        }
+        this.onArrival = () => {
+          if (this.asked.size === 0 || this.ended) done();
+        };
       });
-      this.send({ type: 'flush', period, capPerSecond, seconds, ...(final && { final }) });
-    });
+      this.onArrival = undefined;
+    }
+    const arrived = this.arrived;
+    this.arrived = [];
+    return together(arrived);
   }
 
   /** Asks the runtime to remove its probes; resolves once it has (or the connection is gone). */
   detach(timeoutMs = 5000): Promise<void> {
+    if (this.ended) return Promise.resolve();
     return new Promise((resolve) => {
       const timer = setTimeout(() => {
         this.socket.destroy();
@@ -97,16 +175,23 @@ export class TargetConnection {
     while ((at = this.buffer.indexOf('\n')) >= 0) {
       const line = this.buffer.slice(0, at);
       this.buffer = this.buffer.slice(at + 1);
-      let message: { type?: string; period?: number; message?: string };
+      let message: { type?: string; period?: number; message?: string } | null;
       try {
         message = JSON.parse(line) as typeof message;
       } catch {
         continue;
       }
-      if (message.type === 'partial' && typeof message.period === 'number') {
-        const w = this.waiting.get(message.period);
-        this.waiting.delete(message.period);
-        w?.(message as TargetPartial);
+      if (typeof message !== 'object' || message === null) continue;
+      if (message.type === 'partial' && typeof message.period === 'number' && this.asked.delete(message.period)) {
+        if (wellFormed(message)) this.arrived.push(message as TargetPartial);
+        else this.onNotice('it sent a malformed partial; it was skipped');
+        this.onArrival?.();
+      } else if (message.type === 'exiting' && wellFormed(message)) {
+        // The process's last partial, sent as it exits: it has answered everything it ever will.
+        this.saidExiting = true;
+        this.asked.clear();
+        this.arrived.push({ ...message, type: 'partial', period: Number.MAX_SAFE_INTEGER } as TargetPartial);
+        this.onArrival?.();
       } else if (message.type === 'notice' && typeof message.message === 'string') {
         this.onNotice(message.message);
       } else if (message.type === 'detached') {
@@ -189,10 +274,15 @@ export class AgentChannel {
         return;
       }
       socket.off('data', onData);
-      let hello: { type?: string; token?: string; pid?: number };
+      let hello: { type?: string; token?: string; pid?: number } | null;
       try {
         hello = JSON.parse(buffer.slice(0, at)) as typeof hello;
       } catch {
+        socket.destroy();
+        return;
+      }
+      // Anyone on the machine may connect to the socket: what comes is checked, never trusted.
+      if (typeof hello !== 'object' || hello === null) {
         socket.destroy();
         return;
       }

@@ -6,6 +6,7 @@ import { after, before, describe, it } from 'node:test';
 import { EmbeddedCluster } from '../../cluster/embedded.js';
 import { runFay, startFay } from '../../testing/cli.js';
 import { startNodeTarget, type NodeTarget } from '../../testing/node-target.js';
+import type { ResultMessage } from '../../cluster/cluster-stage.js';
 import { collect, rowsOf, type Collected } from '../../testing/query.js';
 import { EnvironmentError } from '../../errors.js';
 import { attach, INSPECTOR_PORT } from './attach.js';
@@ -570,6 +571,62 @@ describe('JavaScript probes in live Node.js processes', () => {
     // The default leaves room for a process like this one: the same query probes it.
     const result = await around(`js:pid=${app.pid}:./lib.cjs#query | count()`, () => app.run('query', 7));
     assert.deepEqual(rowsOf(result.final), [{ count: 7 }]);
+  });
+
+  it('keeps what a process counted up to its exit, and goes on at its pace without it', async () => {
+    const leaving = await startNodeTarget('app.cjs');
+    const exited = new Promise((resolve) => leaving.child.on('exit', resolve));
+    const run = cluster.run(`js:pid=${leaving.pid}:./lib.cjs#query, js:pid=${leaving.pid}:JSON.parse | count() by probe every 200ms`);
+    const windows: ResultMessage[] = [];
+    const notices: string[] = [];
+    let exitedNs = Infinity;
+    let threeAfter!: () => void;
+    const threeWindowsAfterExit = new Promise<void>((resolve) => (threeAfter = resolve));
+    const reading = (async () => {
+      for await (const m of run) {
+        if (m.kind === 'notice') notices.push(m.message);
+        if (m.kind !== 'result' || !m.complete) continue;
+        windows.push(m);
+        if (windows.filter((w) => w.startNs >= exitedNs).length === 3) threeAfter();
+      }
+    })();
+    await run.attached;
+    await leaving.run('query', 123);
+    await leaving.run('json', 7);
+    // Its command loop exits the process when its stdin ends.
+    leaving.child.stdin?.end();
+    await exited;
+    exitedNs = Date.now() * 1e6;
+    await threeWindowsAfterExit;
+    await run.stop();
+    await reading;
+    const totals: Record<string, number> = {};
+    for (const row of windows.flatMap(rowsOf)) {
+      const name = (row.probe as string).replace(/^.*[#:]/, '');
+      totals[name] = (totals[name] ?? 0) + Number(row.count);
+    }
+    assert.deepEqual(totals, { query: 123, 'JSON.parse': 7 });
+    assert.ok(notices.some((m) => m.includes(`process ${leaving.pid} exited; what it counted until then is in`)), notices.join('\n'));
+    // No window waited for the process that was gone, so none came late, without this host.
+    assert.deepEqual(windows.filter((w) => w.hosts.join() !== 'testhost').length, 0, notices.join('\n'));
+  });
+
+  it('keeps on time and loses nothing when the program keeps its event loop busy past a period', async () => {
+    const run = cluster.run(`js:pid=${app.pid}:./lib.cjs#query | count() every 200ms`);
+    const result = await collect(run, async () => {
+      await app.run('query', 100);
+      // 1.5 s without a turn of its event loop: the probe's reads wait in its socket meanwhile.
+      assert.equal(await app.run('spin', 1500), '1500');
+      await app.run('query', 50);
+    });
+    const windows = result.results.filter((r) => r.complete);
+    assert.equal(
+      windows.flatMap(rowsOf).reduce((n, row) => n + Number(row.count), 0),
+      150,
+    );
+    const notices = result.notices.map((n) => n.message);
+    assert.deepEqual(windows.filter((w) => w.hosts.join() !== 'testhost').length, 0, `no window came late:\n${notices.join('\n')}`);
+    assert.ok(notices.some((m) => m.includes(`process ${app.pid} did not answer within 50 ms (its JavaScript kept its event loop busy)`)), notices.join('\n'));
   });
 
   it('removes its probes by itself when the agent disappears', async () => {

@@ -31,6 +31,9 @@ function wireState(spec: AggregateSpec, state: unknown): unknown {
   return state;
 }
 
+/** How long the query's last read waits for a busy process to answer. */
+const LAST_READ_WAIT_MS = 5000;
+
 /** Live edits that stop a process's JavaScript this long (ms) or longer are reported (a big heap makes them long). */
 const EDIT_PAUSE_NOTICE_MS = 100;
 
@@ -58,6 +61,8 @@ export class NodeRun implements RunningProbe {
   private readonly connections: TargetConnection[] = [];
   /** The attached processes' inspectors closing behind their probes. */
   private readonly releases: Promise<void>[] = [];
+  /** Processes said to be slow to answer (once each). */
+  private readonly slowSaid = new Set<TargetConnection>();
   private timer: NodeJS.Timeout | undefined;
   private period = 0;
   private periodStartNs = Date.now() * 1e6;
@@ -153,7 +158,12 @@ export class NodeRun implements RunningProbe {
     this.connections.push(connection);
     this.releases.push(released);
     void connection.closed.then(() => {
-      if (!this.stopping) this.sink.notice(`process ${target.pid} ended or disconnected; its probes are gone`);
+      if (this.stopping) return;
+      this.sink.notice(
+        connection.exited
+          ? `process ${target.pid} exited; what it counted until then is in`
+          : `process ${target.pid} ended or disconnected; its probes are gone, with what they had counted since the last period`,
+      );
     });
     for (const r of reports) {
       if (!r.probed) this.sink.notice(`process ${target.pid}: ${r.name} is not probed: ${r.reason ?? ''}`);
@@ -170,7 +180,19 @@ export class NodeRun implements RunningProbe {
     const period = ++this.period;
     const endNs = Date.now() * 1e6;
     const seconds = (endNs - this.periodStartNs) / 1e9;
-    const partials = await Promise.all(this.connections.map((c) => c.flush(period, this.options.maxCallsPerSecond, seconds, last)));
+    // A period waits only so long for a process whose program keeps its event loop busy: the
+    // result must reach the client within its grace. The last read waits longer: there is no later one.
+    const waitMs = last ? LAST_READ_WAIT_MS : Math.min(2000, Math.max(50, this.options.flushPeriodMs / 4));
+    const partials = await Promise.all(this.connections.map((c) => c.flush(period, this.options.maxCallsPerSecond, seconds, last, waitMs)));
+    this.connections.forEach((c) => {
+      if (!c.slow || (!last && this.slowSaid.has(c))) return;
+      this.slowSaid.add(c);
+      this.sink.notice(
+        last
+          ? `process ${c.pid} did not answer the last read within ${LAST_READ_WAIT_MS / 1000} s (its JavaScript kept its event loop busy): what it counted since its last answer is not in`
+          : `process ${c.pid} did not answer within ${waitMs} ms (its JavaScript kept its event loop busy): what it counts meanwhile goes into the period in which it answers`,
+      );
+    });
     const { aggregates, kinds, shipped } = this.settings;
     const table = new GroupTable(kinds, { maxGroups: this.options.maxGroups });
     const rows: Row[] = [];

@@ -494,6 +494,7 @@
           } catch {
             continue;
           }
+          if (message === null || typeof message !== 'object') continue;
           if (message.type === 'flush') {
             // The query's last flush: its probes go off as it is read, so that no call is counted
             // after it (a call between it and the detach would be counted and never sent).
@@ -507,6 +508,14 @@
         }
       });
       session.socket.on('close', () => detach('the agent disconnected'));
+      // A process that exits while probed sends what it counted since the last flush with its last
+      // breath (a write to a Unix socket goes out at once); one killed by a signal cannot.
+      session.onExit = () => {
+        if (session.closed) return;
+        for (const fid of session.fids) hooks[fid] = DETACHED;
+        send({ ...flush(0, 0, 1), type: 'exiting' });
+      };
+      process.on('exit', session.onExit);
       return report;
 
       function send(message) {
@@ -627,6 +636,7 @@
           hooks[fid] = DETACHED;
         }
         if (reason === 'detach') send({ type: 'detached' });
+        if (session.onExit) process.removeListener('exit', session.onExit);
         for (const c of session.channels) dc.unsubscribe(c.name, c.listener);
         if (session.profile) {
           debugging()
