@@ -171,6 +171,26 @@ function listedUrl(response: Buffer): string | null | undefined {
   }
 }
 
+/** SIGUSR1's bit in the signal masks of /proc/<pid>/status. */
+const SIGUSR1_BIT = 1n << 9n;
+
+/**
+ * Whether SIGUSR1 is safe to send: the process catches it (SigCgt), or blocks it until it does
+ * (Node.js, in the first ~70 ms of its start: the signal waits, then opens the inspector). Sent to a
+ * process that does neither, it is ignored or, by default, ends the process. A process that is gone
+ * passes: signalling it says that it is gone.
+ */
+function sigusr1Safe(pid: number): boolean {
+  let status: string;
+  try {
+    status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  } catch {
+    return true;
+  }
+  const mask = (name: string) => BigInt(`0x${new RegExp(`^${name}:\\s*([0-9a-f]+)`, 'm').exec(status)?.[1] ?? '0'}`);
+  return ((mask('SigCgt') | mask('SigBlk')) & SIGUSR1_BIT) !== 0n;
+}
+
 /** After SIGUSR1 the port is asked every 0.2 ms for this long, then every millisecond, then every few. */
 const NAP_POLL_MS = 3;
 const EAGER_POLL_MS = 30;
@@ -225,6 +245,12 @@ export async function attach<T = undefined>(pid: number, first = 'undefined'): P
       });
     }
     if (!onPort.open) {
+      // SIGUSR1 ends a process that does not catch it (a node built without the inspector).
+      if (!sigusr1Safe(pid)) {
+        throw new AttachError(`process ${pid} does not catch SIGUSR1, which opens a Node.js inspector (a node built without one, or a process that ignores the signal)`, {
+          hint: 'Fay attaches only through that inspector, and does not send the signal where it could end the process',
+        });
+      }
       try {
         process.kill(pid, 'SIGUSR1');
       } catch (error) {

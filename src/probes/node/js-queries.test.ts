@@ -1,4 +1,8 @@
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { HistResult } from '../../agg/aggregate.js';
 import { request } from 'node:http';
 import { createServer } from 'node:net';
@@ -657,6 +661,40 @@ describe('JavaScript probes in live Node.js processes', () => {
       );
     } finally {
       await trapping.stop();
+    }
+  });
+
+  it('signals a process only where SIGUSR1 cannot end it: a node still starting holds it back, one that does not catch it is refused', async () => {
+    // Node.js catches SIGUSR1 some 70 ms into its start and blocks it until then: the signal waits for the handler.
+    const starting = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 60000)'], { stdio: 'ignore' });
+    const ended = new Promise<unknown>((resolve) => starting.on('exit', (code, signal) => resolve(signal ?? code)));
+    try {
+      // Attached as soon as it runs node (its exec is done), tens of ms before it catches the signal.
+      while (nodeProcess(starting.pid!) === undefined) await new Promise((resolve) => setImmediate(resolve));
+      const attachment = await attach(starting.pid!);
+      await attachment.release();
+      assert.equal(starting.exitCode, null);
+      assert.equal(starting.signalCode, null, 'still running');
+    } finally {
+      starting.kill();
+      await ended;
+    }
+    // An executable named node that does not catch SIGUSR1 (here: sleep).
+    const dir = mkdtempSync(join(tmpdir(), 'fay-nosigusr1-'));
+    copyFileSync('/bin/sleep', join(dir, 'node'));
+    const deaf = spawn(join(dir, 'node'), ['60'], { stdio: 'ignore' });
+    const deafEnded = new Promise((resolve) => deaf.on('exit', resolve));
+    try {
+      await assert.rejects(collect(cluster.run(`js:pid=${deaf.pid}:fs.readFile | count()`), () => Promise.resolve()), (error: unknown) => {
+        assert.ok(error instanceof EnvironmentError && error.exitCode === 3, String(error));
+        assert.match(error.message, new RegExp(`process ${deaf.pid} does not catch SIGUSR1, which opens a Node.js inspector`));
+        return true;
+      });
+      assert.equal(deaf.signalCode, null, 'not signalled');
+    } finally {
+      deaf.kill();
+      await deafEnded;
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 
