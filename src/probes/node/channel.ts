@@ -96,6 +96,11 @@ export class TargetConnection {
     return this.saidExiting;
   }
 
+  /** Whether the connection is gone and everything that came over it has been read. */
+  get gone(): boolean {
+    return this.ended && this.arrived.length === 0;
+  }
+
   /** Whether an answer is outstanding: the program has kept its event loop from answering. */
   get slow(): boolean {
     return this.asked.size > 0;

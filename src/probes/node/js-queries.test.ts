@@ -765,6 +765,35 @@ describe('JavaScript probes in live Node.js processes', () => {
     }
   });
 
+  it('attaches to a process that starts while a query by name runs, and says so', async () => {
+    const early = await startNodeTarget('app.cjs', { title: 'fay-later' });
+    let late: NodeTarget | undefined;
+    try {
+      const run = cluster.run('js:comm=fay-later:./lib.cjs#query | count() by pid');
+      const results: ResultMessage[] = [];
+      let lateAttached!: (pid: number) => void;
+      const attachedLate = new Promise<number>((resolve) => (lateAttached = resolve));
+      const reading = (async () => {
+        for await (const m of run) {
+          if (m.kind === 'result') results.push(m);
+          const pid = m.kind === 'notice' ? /^process (\d+) \(fay-later\) started after the query began: attached$/.exec(m.message)?.[1] : undefined;
+          if (pid !== undefined) lateAttached(Number(pid));
+        }
+      })();
+      await run.attached;
+      late = await startNodeTarget('app.cjs', { title: 'fay-later' });
+      assert.equal(await attachedLate, late.pid);
+      await early.run('query', 11);
+      await late.run('query', 22);
+      await run.stop();
+      await reading;
+      const final = results.filter((r) => r.complete).pop();
+      assert.deepEqual(Object.fromEntries(rowsOf(final).map((r) => [r.pid, r.count])), { [early.pid]: 11, [late.pid]: 22 });
+    } finally {
+      await Promise.all([early.stop(), late?.stop()]);
+    }
+  });
+
   it('selects processes by name and merges them into one answer', async () => {
     const [a, b] = await Promise.all([startNodeTarget('app.cjs', { title: 'fay-svc' }), startNodeTarget('app.cjs', { title: 'fay-svc' })]);
     try {

@@ -63,3 +63,19 @@ export function selectProcesses(selector: ProcessSelector, matchComm: (comm: str
   }
   return found;
 }
+
+/** Clock ticks per second of /proc's times (USER_HZ: 100 on every Linux architecture Node.js runs on). */
+const USER_HZ = 100;
+
+/** How long ago (ms) a process started, or undefined if it is gone. */
+export function processAgeMs(pid: number): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the command (which may hold spaces and parentheses): state is field 3, starttime field 22.
+    const startTicks = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]);
+    const uptimeS = Number(readFileSync('/proc/uptime', 'utf8').split(' ')[0]);
+    return uptimeS * 1000 - (startTicks / USER_HZ) * 1000;
+  } catch {
+    return undefined;
+  }
+}

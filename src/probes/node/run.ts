@@ -11,7 +11,7 @@ import { AttachError, NoMatchingFunctionError } from './attach.js';
 import type { AgentChannel, TargetConnection, TargetPartial } from './channel.js';
 import type { KeptAggregate } from './codegen.js';
 import type { InstallPlan } from './install.js';
-import { selectProcesses, selectorText, type NodeProcess, type ProcessSelector } from './processes.js';
+import { processAgeMs, selectProcesses, selectorText, type NodeProcess, type ProcessSelector } from './processes.js';
 import { describePattern, type FunctionPattern } from './sources.js';
 
 // Loaded on first use (the inspector client, the JavaScript parser): a query without js: probes starts faster.
@@ -30,6 +30,11 @@ function wireState(spec: AggregateSpec, state: unknown): unknown {
   }
   return state;
 }
+
+/** How often a query by process name looks for processes that started after it. */
+const LATE_SCAN_MS = 1000;
+/** How old a process that started after the query must be to be attached (its first try, then again if nothing matched). */
+const LATE_ATTACH_AGES_MS = [1000, 3000, 10000];
 
 /** How long the query's last read waits for a busy process to answer. */
 const LAST_READ_WAIT_MS = 5000;
@@ -58,11 +63,18 @@ export interface NodeRunSettings {
 export class NodeRun implements RunningProbe {
   readonly attached: Promise<void>;
   readonly finished: Promise<void>;
-  private readonly connections: TargetConnection[] = [];
+  private connections: TargetConnection[] = [];
   /** The attached processes' inspectors closing behind their probes. */
   private readonly releases: Promise<void>[] = [];
   /** Processes said to be slow to answer (once each). */
   private readonly slowSaid = new Set<TargetConnection>();
+  /** What every attach installs; set by the first. */
+  private plan: InstallPlan | undefined;
+  /** Processes that started after the query: attempts so far, and those given up on. */
+  private readonly lateTries = new Map<number, number>();
+  private readonly lateGivenUp = new Set<number>();
+  private lateTimer: NodeJS.Timeout | undefined;
+  private lateAttaching: Promise<void> | undefined;
   private timer: NodeJS.Timeout | undefined;
   private period = 0;
   private periodStartNs = Date.now() * 1e6;
@@ -87,17 +99,26 @@ export class NodeRun implements RunningProbe {
       () => {
         this.periodStartNs = Date.now() * 1e6;
         this.timer = setInterval(() => this.schedule(), options.flushPeriodMs);
+        // A selector by name (or *) also means the processes that start while the query runs.
+        if (settings.selector.kind !== 'pid') this.lateTimer = setInterval(() => this.attachLate(), LATE_SCAN_MS);
       },
       (error: unknown) => this.rejectFinished(error),
+    );
+  }
+
+  /** The Node.js processes the selector picks now (in the query's cgroup, if it has one). */
+  private candidates(): NodeProcess[] {
+    const { selector } = this.settings;
+    const { cgroup } = this.options;
+    return selectProcesses(selector, (comm) => selector.kind === 'comm' && globToRegExp(selector.comm).test(comm)).filter(
+      (p) => cgroup === undefined || processInCgroup(p.pid, cgroup),
     );
   }
 
   private async attachAll(): Promise<void> {
     const { selector } = this.settings;
     const { cgroup } = this.options;
-    const targets = selectProcesses(selector, (comm) => selector.kind === 'comm' && globToRegExp(selector.comm).test(comm)).filter(
-      (p) => cgroup === undefined || processInCgroup(p.pid, cgroup),
-    );
+    const targets = this.candidates();
     if (targets.length === 0) {
       throw new AttachError(`no Node.js process matches ${selectorText(selector)}${cgroup === undefined ? '' : ` in cgroup ${cgroup}`}`, {
         hint: 'fay probes "js:*:*" lists the Node.js processes here',
@@ -117,6 +138,7 @@ export class NodeRun implements RunningProbe {
       pauseNoticeMs: EDIT_PAUSE_NOTICE_MS,
       maxPauseMs: this.options.maxEditPauseMs,
     };
+    this.plan = plan;
     const failures: string[] = [];
     let unmatched = 0;
     for (const target of targets) {
@@ -140,6 +162,47 @@ export class NodeRun implements RunningProbe {
         ? new NoMatchingFunctionError(`no function matches ${what} in any of the ${targets.length} processes matching ${selectorText(selector)}`)
         : new AttachError(`could not attach to any process matching ${selectorText(selector)}: ${failures.join('; ')}`);
     }
+  }
+
+  /**
+   * Attaches to the processes the selector picks that started after the query did, once each is
+   * LATE_ATTACH_AGES_MS[0] old (a program that only runs a moment is left alone); one in which no
+   * function matches yet is tried again when older (its modules may not all be loaded), then said.
+   */
+  private attachLate(): void {
+    if (this.lateAttaching || this.stopping || !this.plan) return;
+    const plan = this.plan;
+    this.lateAttaching = (async () => {
+      const channel = await this.channel;
+      const attached = new Set(this.connections.map((c) => c.pid));
+      const present = this.candidates();
+      for (const target of present) {
+        if (this.stopping) return;
+        if (attached.has(target.pid) || this.lateGivenUp.has(target.pid)) continue;
+        const tries = this.lateTries.get(target.pid) ?? 0;
+        const age = processAgeMs(target.pid);
+        if (age === undefined || age < LATE_ATTACH_AGES_MS[tries]!) continue;
+        this.lateTries.set(target.pid, tries + 1);
+        try {
+          await this.attachOne(target, plan, channel);
+          this.sink.notice(`process ${target.pid} (${target.comm}) started after the query began: attached`);
+        } catch (error) {
+          if (error instanceof NoMatchingFunctionError && tries + 1 < LATE_ATTACH_AGES_MS.length) continue;
+          this.lateGivenUp.add(target.pid);
+          this.sink.notice(`process ${target.pid} (${target.comm}) started after the query began and is not attached: ${(error as Error).message}`);
+        }
+      }
+      // Processes that are gone are forgotten: their pids may come back as new processes.
+      const pids = new Set(present.map((p) => p.pid));
+      for (const pid of [...this.lateTries.keys(), ...this.lateGivenUp]) {
+        if (!pids.has(pid)) {
+          this.lateTries.delete(pid);
+          this.lateGivenUp.delete(pid);
+        }
+      }
+    })()
+      .catch((error: unknown) => this.sink.notice(`looking for Node.js processes that started later failed: ${(error as Error).message}`))
+      .finally(() => (this.lateAttaching = undefined));
   }
 
   private async attachOne(target: NodeProcess, plan: InstallPlan, channel: AgentChannel): Promise<void> {
@@ -183,8 +246,11 @@ export class NodeRun implements RunningProbe {
     // A period waits only so long for a process whose program keeps its event loop busy: the
     // result must reach the client within its grace. The last read waits longer: there is no later one.
     const waitMs = last ? LAST_READ_WAIT_MS : Math.min(2000, Math.max(50, this.options.flushPeriodMs / 4));
-    const partials = await Promise.all(this.connections.map((c) => c.flush(period, this.options.maxCallsPerSecond, seconds, last, waitMs)));
-    this.connections.forEach((c) => {
+    const connections = this.connections;
+    const partials = await Promise.all(connections.map((c) => c.flush(period, this.options.maxCallsPerSecond, seconds, last, waitMs)));
+    // A process that is gone, and whose last counts are read, is no longer asked.
+    this.connections = this.connections.filter((c) => !c.gone);
+    connections.forEach((c) => {
       if (!c.slow || (!last && this.slowSaid.has(c))) return;
       this.slowSaid.add(c);
       this.sink.notice(
@@ -203,15 +269,15 @@ export class NodeRun implements RunningProbe {
         try {
           table.mergeGroup(group.key as KeyPart[], group.s.map((s, a) => kinds[a]!.decode(wireState(aggregates[a]!, s))));
         } catch {
-          this.sink.notice(`process ${this.connections[i]!.pid} sent a malformed partial; it was skipped`);
+          this.sink.notice(`process ${connections[i]!.pid} sent a malformed partial; it was skipped`);
         }
       }
       for (const row of p.rows) rows.push(Object.fromEntries(shipped.map((name, v) => [name, row[v] as Row[string]])));
       dropped += p.dropped;
-      if (p.folded > 0) this.sink.notice(`process ${this.connections[i]!.pid}: ${p.folded} calls of groups beyond the cap went to (other)`);
+      if (p.folded > 0) this.sink.notice(`process ${connections[i]!.pid}: ${p.folded} calls of groups beyond the cap went to (other)`);
       for (const s of last ? (p.pending ?? []) : []) {
         this.sink.notice(
-          `process ${this.connections[i]!.pid}: ${s.calls} call${s.calls === 1 ? '' : 's'} of ${s.name} had not settled when the query ended ` +
+          `process ${connections[i]!.pid}: ${s.calls} call${s.calls === 1 ? '' : 's'} of ${s.name} had not settled when the query ended ` +
             (s.awaitsSeen
               ? '(still pending): they are not counted'
               : '(still pending, or rejected by something it awaited, which Fay does not see in an async generator or a function with for await): they are not counted'),
@@ -235,6 +301,9 @@ export class NodeRun implements RunningProbe {
     this.stopping ??= (async () => {
       await this.attached.catch(() => undefined);
       if (this.timer) clearInterval(this.timer);
+      clearInterval(this.lateTimer);
+      // An attach under way finishes first: its probes come out with the others.
+      await this.lateAttaching;
       this.schedule(true);
       await this.flushing;
       await Promise.all(this.connections.map((c) => c.detach()));
