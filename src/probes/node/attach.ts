@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { EnvironmentError } from '../../errors.js';
 import { lazy } from '../../lazy.js';
 import type { InspectorClient } from './inspector-client.js';
+import { processAgeMs } from './processes.js';
 
 /** Node's default inspector port, which SIGUSR1 opens. */
 export const INSPECTOR_PORT = 9229;
@@ -174,21 +175,29 @@ function listedUrl(response: Buffer): string | null | undefined {
 /** SIGUSR1's bit in the signal masks of /proc/<pid>/status. */
 const SIGUSR1_BIT = 1n << 9n;
 
+/** A process younger than this that cannot take SIGUSR1 yet is waited for: it may be a Node.js still starting. */
+const YOUNG_MS = 2000;
+
 /**
  * Whether SIGUSR1 is safe to send: the process catches it (SigCgt), or blocks it until it does
- * (Node.js, in the first ~70 ms of its start: the signal waits, then opens the inspector). Sent to a
- * process that does neither, it is ignored or, by default, ends the process. A process that is gone
- * passes: signalling it says that it is gone.
+ * (Node.js, from a few ms into its start until its handler is in, ~70 ms: the signal waits, then
+ * opens the inspector). Sent to a process that does neither, it is ignored or, by default, ends the
+ * process: a young one is given until it is YOUNG_MS old. A process that is gone passes: signalling
+ * it says that it is gone.
  */
-function sigusr1Safe(pid: number): boolean {
-  let status: string;
-  try {
-    status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  } catch {
-    return true;
+async function sigusr1Safe(pid: number): Promise<boolean> {
+  while (true) {
+    let status: string;
+    try {
+      status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    } catch {
+      return true;
+    }
+    const mask = (name: string) => BigInt(`0x${new RegExp(`^${name}:\\s*([0-9a-f]+)`, 'm').exec(status)?.[1] ?? '0'}`);
+    if (((mask('SigCgt') | mask('SigBlk')) & SIGUSR1_BIT) !== 0n) return true;
+    if ((processAgeMs(pid) ?? Infinity) >= YOUNG_MS) return false;
+    await new Promise((r) => setTimeout(r, 5));
   }
-  const mask = (name: string) => BigInt(`0x${new RegExp(`^${name}:\\s*([0-9a-f]+)`, 'm').exec(status)?.[1] ?? '0'}`);
-  return ((mask('SigCgt') | mask('SigBlk')) & SIGUSR1_BIT) !== 0n;
 }
 
 /** After SIGUSR1 the port is asked every 0.2 ms for this long, then every millisecond, then every few. */
@@ -246,7 +255,7 @@ export async function attach<T = undefined>(pid: number, first = 'undefined'): P
     }
     if (!onPort.open) {
       // SIGUSR1 ends a process that does not catch it (a node built without the inspector).
-      if (!sigusr1Safe(pid)) {
+      if (!(await sigusr1Safe(pid))) {
         throw new AttachError(`process ${pid} does not catch SIGUSR1, which opens a Node.js inspector (a node built without one, or a process that ignores the signal)`, {
           hint: 'Fay attaches only through that inspector, and does not send the signal where it could end the process',
         });

@@ -665,7 +665,7 @@ describe('JavaScript probes in live Node.js processes', () => {
   });
 
   it('signals a process only where SIGUSR1 cannot end it: a node still starting holds it back, one that does not catch it is refused', async () => {
-    // Node.js catches SIGUSR1 some 70 ms into its start and blocks it until then: the signal waits for the handler.
+    // Node.js catches SIGUSR1 some 70 ms into its start, blocking it from a few ms in until then: before that, the signal would end it.
     const starting = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 60000)'], { stdio: 'ignore' });
     const ended = new Promise<unknown>((resolve) => starting.on('exit', (code, signal) => resolve(signal ?? code)));
     try {
