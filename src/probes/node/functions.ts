@@ -173,11 +173,16 @@ function parseFunctions(source: string): ScriptFunction[] | string {
   const classMembers = (className: string | undefined, body: AnyNode) => {
     if (className === undefined) return;
     for (const member of body.body as AnyNode[]) {
-      if (member.type !== 'MethodDefinition') continue;
       const key = nameOf(member.key);
       if (key === undefined || member.computed) continue;
-      if (member.kind === 'constructor') add(`${className}.constructor`, member.value, true);
-      else if (member.kind === 'method') add(member.static ? `${className}.${key}` : `${className}.prototype.${key}`, member.value);
+      const name = member.static ? `${className}.${key}` : `${className}.prototype.${key}`;
+      if (member.type === 'MethodDefinition') {
+        if (member.kind === 'constructor') add(`${className}.constructor`, member.value, true);
+        else if (member.kind === 'method') add(name, member.value);
+      } else if (member.type === 'PropertyDefinition') {
+        // A field holding a function (`handle = async (req) => { … }`) is named as the method it stands for.
+        add(name, member.value);
+      }
     }
   };
   ancestor(program, {

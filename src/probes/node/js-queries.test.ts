@@ -300,13 +300,13 @@ describe('JavaScript probes in live Node.js processes', () => {
     assert.ok(durations.every((d) => d > 0 && d < 1e9), `durations are of the calls: ${durations.join(', ')}`);
   });
 
-  it('reaches class methods, private ones included, and a frozen export, by live-editing their source', async () => {
+  it('reaches class methods, private ones and fields holding functions included, and a frozen export, by live-editing their source', async () => {
     const result = await around(`js:pid=${app.pid}:./lib.cjs#Cart.prototype.*, js:pid=${app.pid}:./lib.cjs#frozen.* | count() by probe`, async () => {
       assert.equal(await app.run('cart', 4), '10');
       assert.equal(await app.run('frozen', 6), '6');
     });
     const counts = Object.fromEntries(rowsOf(result.final).map((r) => [(r.probe as string).replace(/^[^#]*#/, ''), r.count]));
-    assert.deepEqual(counts, { 'Cart.prototype.add': 4, 'Cart.prototype.total': 1, 'Cart.prototype.#total': 1, 'frozen.frozenWork': 6 });
+    assert.deepEqual(counts, { 'Cart.prototype.add': 4, 'Cart.prototype.accepts': 4, 'Cart.prototype.total': 1, 'Cart.prototype.#total': 1, 'frozen.frozenWork': 6 });
   });
 
   it('counts calls through references captured before the attach when it can live-edit, and says when it cannot', async () => {

@@ -147,7 +147,12 @@ function describeArgs(a, b) {
 
 class Cart {
   #items = [];
+  // A field holding a function, as TypeScript classes often have.
+  accepts = (item) => {
+    return Number.isFinite(item);
+  };
   add(item) {
+    if (!this.accepts(item)) throw new TypeError(`not a price: ${item}`);
     this.#items.push(item);
     return this.#items.length;
   }
