@@ -2,8 +2,25 @@ import { closestNames } from '../errors.js';
 import type { ProbeCatalog, ResolveFailure, SourceSchema } from '../plan/catalog.js';
 import type { ProbeListing, Provider } from './provider.js';
 
-/** Probe point prefixes that belong to providers this version does not have yet. */
-const NOT_YET: Readonly<Record<string, string>> = {};
+/** bpftrace's (and DTrace's) names of probe types, and Fay's provider for each. */
+const BPFTRACE_NAMES: Readonly<Record<string, string>> = {
+  kprobe: 'kernel',
+  kretprobe: 'kernel',
+  k: 'kernel',
+  kr: 'kernel',
+  kfunc: 'kernel',
+  kretfunc: 'kernel',
+  fentry: 'kernel',
+  fexit: 'kernel',
+  fbt: 'kernel',
+  uretprobe: 'uprobe',
+  u: 'uprobe',
+  ur: 'uprobe',
+  pid: 'uprobe',
+  t: 'tracepoint',
+  p: 'profile',
+  i: 'interval',
+};
 
 /** All providers of this machine, as one catalog: each probe point goes to the provider of its prefix. */
 export class ProbeRegistry implements ProbeCatalog {
@@ -24,9 +41,16 @@ export class ProbeRegistry implements ProbeCatalog {
     const provider = this.providerOf(point);
     if (provider) return provider.resolve(point);
     const prefix = point.split(':', 1)[0]!;
-    if (NOT_YET[prefix]) return { reason: NOT_YET[prefix], unavailable: true };
     const known = this.providers.flatMap((p) => p.prefixes);
     const rest = point.slice(prefix.length);
+    const ours = Object.hasOwn(BPFTRACE_NAMES, prefix) ? BPFTRACE_NAMES[prefix] : undefined;
+    if (ours !== undefined && known.includes(ours)) {
+      return {
+        reason: `"${prefix}" is bpftrace's name: here it is ${ours}:${ours === 'kernel' || ours === 'uprobe' ? `, whose probes see a call's entry and return as one event` : ''}`,
+        suggestions: [`${ours}${rest}`],
+        hint: `probe points start with one of: ${known.join(', ')}`,
+      };
+    }
     return {
       reason: point.includes(':') ? `unknown provider "${prefix}"` : `"${point}" is not a probe point (provider:target)`,
       suggestions: closestNames(prefix, known).map((k) => `${k}${rest}`),

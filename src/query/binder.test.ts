@@ -66,6 +66,8 @@ describe('binding queries to this machine’s probe points', () => {
       ['syscall:openat | cuont() by comm', /unknown aggregate cuont\(\)/, /did you mean count/],
       ['tracepoint:kmem:kmaloc | count()', /no tracepoint matches/, /tracepoint:kmem:kmalloc/],
       ['syscal:openat | count()', /unknown provider "syscal"/, /did you mean syscall:openat/],
+      ['kretprobe:vfs_read | count()', /"kretprobe" is bpftrace's name: here it is kernel:, whose probes see a call's entry and return as one event/, /did you mean kernel:vfs_read/],
+      ['t:sched:sched_switch | count()', /"t" is bpftrace's name: here it is tracepoint:$/, /did you mean tracepoint:sched:sched_switch/],
       ['syscall:openat | where strr(comm) == "x"', /unknown function strr\(\)/, /did you mean str/],
     ];
     for (const [query, message, hint] of cases) {

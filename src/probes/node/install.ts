@@ -207,7 +207,9 @@ function whyNoFunction(pattern: UserPattern, miss: { names: Set<string>; unparse
     const close = new Set(closestNames(base, scripts.map(baseOf)));
     const stem = base.replace(/\.[^.]*$/, '');
     const similar = scripts.filter((path) => close.has(baseOf(path)) || (stem.length > 0 && baseOf(path).startsWith(stem))).slice(0, 3);
-    return `no script of the process matches ${where}${similar.length > 0 ? `; did you mean ${similar.join(', ')}?` : ''}`;
+    return similar.length > 0
+      ? `no script of the process matches ${where}; did you mean ${similar.join(', ')}?`
+      : `no script of the process matches ${where} (a script is there once it has been required or imported)`;
   }
   const suggestion = didYouMean(pattern.name, miss.names);
   return `no function named ${pattern.name} in ${where}${suggestion ? `; ${suggestion}` : ''}`;
