@@ -410,6 +410,23 @@ describe('JavaScript probes in live Node.js processes', () => {
     assert.deepEqual(await state(app), UNTOUCHED);
   });
 
+  it('says that worker threads are not probed, and counts the main thread exactly', async () => {
+    assert.equal(await app.run('workers', 2), '2');
+    try {
+      const result = await around(`js:pid=${app.pid}:./lib.cjs#query | count()`, () => app.run('query', 40));
+      assert.deepEqual(rowsOf(result.final), [{ count: 40 }], "the workers' calls are not in it");
+      const notices = result.notices.map((n) => n.message);
+      assert.ok(
+        notices.some((m) => m === `process ${app.pid}: 2 worker threads run JavaScript here: Fay probes the main thread only, and does not count calls in workers`),
+        notices.join('\n'),
+      );
+    } finally {
+      assert.equal(await app.run('workers', 0), '0');
+    }
+    const alone = await around(`js:pid=${app.pid}:./lib.cjs#query | count()`, () => app.run('query', 3));
+    assert.ok(!alone.notices.some((n) => n.message.includes('worker thread')), 'nothing said without workers');
+  });
+
   it('attaches to the same process ten times in a row, exact each time', async () => {
     for (let i = 1; i <= 10; i++) {
       const result = await around(`js:pid=${app.pid}:./lib.cjs#query | count()`, () => app.run('query', i));

@@ -401,6 +401,8 @@
         edits: [],
         channels: [],
         socket: undefined,
+        /** Settles once the process's worker threads have been counted (and said, if any). */
+        workersSaid: undefined,
         state: { groups: new Map(), rows: [], dropped: 0, folded: 0, epoch: 0 },
         closed: false,
         notice(message) {
@@ -502,7 +504,7 @@
               if (message.final) for (const fid of session.fids) hooks[fid] = DETACHED;
               send(flush(message.period, message.capPerSecond, message.seconds));
             };
-            samples().then(reply, reply);
+            Promise.all([samples(), session.workersSaid]).then(reply, reply);
           }
           else if (message.type === 'detach') detach('detach');
         }
@@ -516,6 +518,16 @@
         send({ ...flush(0, 0, 1), type: 'exiting' });
       };
       process.on('exit', session.onExit);
+      // Said after the probes are on, not before (and before the first partial goes out): worker
+      // threads' calls are not counted, and that is no silent zero.
+      session.workersSaid = exclusive(workerThreads).then(
+        (workers) => {
+          if (workers > 0 && !session.closed) {
+            session.notice(`${workers} worker thread${workers === 1 ? '' : 's'} run${workers === 1 ? 's' : ''} JavaScript here: Fay probes the main thread only, and does not count calls in workers`);
+          }
+        },
+        () => undefined,
+      );
       return report;
 
       function send(message) {
@@ -942,8 +954,8 @@
       return result.error ? String(result.error.message || result.error) : result.status;
     }
 
-    /** The runtime's inspector session with the debugger enabled (disable it again when done). */
-    async function debugging() {
+    /** The runtime's inspector session (in-process, one for its whole life). */
+    function inspectorSession() {
       if (debug === undefined) {
         debug = new (mod('inspector').Session)();
         debug.connect();
@@ -952,12 +964,36 @@
           if (url && !scriptIds.has(url)) scriptIds.set(url, scriptId);
         });
       }
+      return debug;
+    }
+
+    /** The runtime's inspector session with the debugger enabled (disable it again when done). */
+    async function debugging() {
+      const session = inspectorSession();
       clearTimeout(debuggerOff);
       if (!debuggerOn) {
-        await post(debug, 'Debugger.enable');
+        await post(session, 'Debugger.enable');
         debuggerOn = true;
       }
-      return debug;
+      return session;
+    }
+
+    /**
+     * How many worker threads the process runs: each has its own JavaScript, which no probe of
+     * this runtime reaches. NodeWorker.enable lists them (~1 ms for 8); disabled again at once.
+     */
+    async function workerThreads() {
+      const session = inspectorSession();
+      let workers = 0;
+      const onWorker = () => workers++;
+      session.on('NodeWorker.attachedToWorker', onWorker);
+      try {
+        await post(session, 'NodeWorker.enable', { waitForDebuggerOnStart: false });
+        await post(session, 'NodeWorker.disable');
+      } finally {
+        session.removeListener('NodeWorker.attachedToWorker', onWorker);
+      }
+      return workers;
     }
 
     /** The sources are read: the debugger goes off unless the edits come within 50 ms. */
