@@ -101,9 +101,9 @@ export class TargetConnection {
     return this.ended && this.arrived.length === 0;
   }
 
-  /** Whether an answer is outstanding: the program has kept its event loop from answering. */
+  /** Whether an answer is outstanding from a process still there: its program has kept its event loop from answering. */
   get slow(): boolean {
-    return this.asked.size > 0;
+    return !this.ended && this.asked.size > 0;
   }
 
   /**

@@ -783,16 +783,22 @@ describe('JavaScript probes in live Node.js processes', () => {
   });
 
   it('attaches to a process that starts while a query by name runs, and says so', async () => {
-    const early = await startNodeTarget('app.cjs', { title: 'fay-later' });
+    // One the first attach cannot take (it handles SIGUSR1 itself): said once, not tried again as a newcomer.
+    const [early, refusing] = await Promise.all([
+      startNodeTarget('app.cjs', { title: 'fay-later' }),
+      startNodeTarget('app.cjs', { title: 'fay-later', trapSigusr1: true }),
+    ]);
     let late: NodeTarget | undefined;
     try {
       const run = cluster.run('js:comm=fay-later:./lib.cjs#query | count() by pid');
       const results: ResultMessage[] = [];
+      const notices: string[] = [];
       let lateAttached!: (pid: number) => void;
       const attachedLate = new Promise<number>((resolve) => (lateAttached = resolve));
       const reading = (async () => {
         for await (const m of run) {
           if (m.kind === 'result') results.push(m);
+          if (m.kind === 'notice') notices.push(m.message);
           const pid = m.kind === 'notice' ? /^process (\d+) \(fay-later\) started after the query began: attached$/.exec(m.message)?.[1] : undefined;
           if (pid !== undefined) lateAttached(Number(pid));
         }
@@ -806,8 +812,12 @@ describe('JavaScript probes in live Node.js processes', () => {
       await reading;
       const final = results.filter((r) => r.complete).pop();
       assert.deepEqual(Object.fromEntries(rowsOf(final).map((r) => [r.pid, r.count])), { [early.pid]: 11, [late.pid]: 22 });
+      assert.deepEqual(
+        notices.filter((m) => m.includes(String(refusing.pid))),
+        [`not attached to process ${refusing.pid}: process ${refusing.pid} did not open its inspector after SIGUSR1`],
+      );
     } finally {
-      await Promise.all([early.stop(), late?.stop()]);
+      await Promise.all([early.stop(), refusing.stop(), late?.stop()]);
     }
   });
 

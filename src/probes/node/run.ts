@@ -70,9 +70,10 @@ export class NodeRun implements RunningProbe {
   private readonly slowSaid = new Set<TargetConnection>();
   /** What every attach installs; set by the first. */
   private plan: InstallPlan | undefined;
-  /** Processes that started after the query: attempts so far, and those given up on. */
+  /** Processes that started after the query: attempts so far. */
   private readonly lateTries = new Map<number, number>();
-  private readonly lateGivenUp = new Set<number>();
+  /** Processes not tried (again): those the first attach could not take, and late ones given up on. */
+  private readonly passedOver = new Set<number>();
   private lateTimer: NodeJS.Timeout | undefined;
   private lateAttaching: Promise<void> | undefined;
   private timer: NodeJS.Timeout | undefined;
@@ -147,6 +148,7 @@ export class NodeRun implements RunningProbe {
       } catch (error) {
         // With one process the query fails; with several, the others go on and this one is reported.
         if (targets.length === 1) throw error;
+        this.passedOver.add(target.pid);
         if (error instanceof NoMatchingFunctionError) unmatched++;
         else failures.push(`${target.pid}: ${(error as Error).message}`);
       }
@@ -178,7 +180,7 @@ export class NodeRun implements RunningProbe {
       const present = this.candidates();
       for (const target of present) {
         if (this.stopping) return;
-        if (attached.has(target.pid) || this.lateGivenUp.has(target.pid)) continue;
+        if (attached.has(target.pid) || this.passedOver.has(target.pid)) continue;
         const tries = this.lateTries.get(target.pid) ?? 0;
         const age = processAgeMs(target.pid);
         if (age === undefined || age < LATE_ATTACH_AGES_MS[tries]!) continue;
@@ -188,16 +190,16 @@ export class NodeRun implements RunningProbe {
           this.sink.notice(`process ${target.pid} (${target.comm}) started after the query began: attached`);
         } catch (error) {
           if (error instanceof NoMatchingFunctionError && tries + 1 < LATE_ATTACH_AGES_MS.length) continue;
-          this.lateGivenUp.add(target.pid);
+          this.passedOver.add(target.pid);
           this.sink.notice(`process ${target.pid} (${target.comm}) started after the query began and is not attached: ${(error as Error).message}`);
         }
       }
       // Processes that are gone are forgotten: their pids may come back as new processes.
       const pids = new Set(present.map((p) => p.pid));
-      for (const pid of [...this.lateTries.keys(), ...this.lateGivenUp]) {
+      for (const pid of [...this.lateTries.keys(), ...this.passedOver]) {
         if (!pids.has(pid)) {
           this.lateTries.delete(pid);
-          this.lateGivenUp.delete(pid);
+          this.passedOver.delete(pid);
         }
       }
     })()
