@@ -253,9 +253,10 @@ export async function install(
       if (p.kind !== 'builtin') continue;
       const { targets, functions } = await builtinTargets(client, p, plan.exit);
       builtins.push(...targets);
+      if (targets.length > 0) continue;
       const suggestion = didYouMean(p.key, functions);
       const owner = [p.module ?? p.global, ...p.path].join('.');
-      if (targets.length === 0) unmatched.push({ pattern: p, why: () => Promise.resolve(`${owner} has no function named ${p.key}${suggestion ? `; ${suggestion}` : ''}`) });
+      unmatched.push({ pattern: p, why: () => Promise.resolve(`${owner} has no function named ${p.key}${suggestion ? `; ${suggestion}` : ''}`) });
     }
 
     // The runtime hands out probe ids when it applies the edits; "@fid" marks where each goes.
