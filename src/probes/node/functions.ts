@@ -47,6 +47,17 @@ function nameOf(node: unknown): string | undefined {
   return undefined;
 }
 
+/** What a call calls, dotted: `app.get`, `this.server.on`, `emitter.on`; undefined for anything computed. */
+function calleeName(node: unknown): string | undefined {
+  const n = node as AnyNode;
+  if (n.type === 'ThisExpression') return 'this';
+  if (n.type === 'Identifier') return n.name as string;
+  if (n.type !== 'MemberExpression' || n.computed) return undefined;
+  const object = calleeName(n.object);
+  const property = nameOf(n.property);
+  return object === undefined || property === undefined ? undefined : `${object}.${property}`;
+}
+
 /** `module.exports.x`, `exports.x`, `obj.x` → its dotted name (the `module.exports`/`exports` prefix dropped). */
 function memberName(node: unknown): string | undefined {
   const n = node as AnyNode;
@@ -200,6 +211,17 @@ function parseFunctions(source: string): ScriptFunction[] | string {
     ClassDeclaration(node) {
       const n = node as unknown as AnyNode;
       classMembers(nameOf(n.id), n.body as AnyNode);
+    },
+    CallExpression(node) {
+      // A callback registered under a string is named by its call: app.get('/users/:id', async (req, res) => { … })
+      // is app.get(/users/:id), emitter.on('data', …) is emitter.on(data).
+      const n = node as unknown as AnyNode;
+      const [first, ...rest] = n.arguments as AnyNode[];
+      const key = first?.type === 'Literal' && typeof first.value === 'string' ? first.value : undefined;
+      // A name is one word of a probe point: no whitespace, | or , (which end it), and not a page long.
+      if (key === undefined || key.length > 200 || /[\s|,]/.test(key)) return;
+      const name = calleeName(n.callee);
+      if (name !== undefined) for (const argument of rest) add(`${name}(${key})`, argument);
     },
     AssignmentExpression(node) {
       const n = node as unknown as AnyNode;

@@ -309,6 +309,12 @@ describe('JavaScript probes in live Node.js processes', () => {
     assert.deepEqual(counts, { 'Cart.prototype.add': 4, 'Cart.prototype.accepts': 4, 'Cart.prototype.total': 1, 'Cart.prototype.#total': 1, 'frozen.frozenWork': 6 });
   });
 
+  it('reaches a callback registered under a string by its call: orders.on(placed)', async () => {
+    const result = await around(`js:pid=${app.pid}:lib.cjs#orders.on(pla*) | count(), sum(args[0].number) by probe`, () => app.run('order', 10));
+    const rows = rowsOf(result.final).map((r) => ({ ...r, probe: (r.probe as string).replace(/^js:\/.*\//, '') }));
+    assert.deepEqual(rows, [{ probe: 'lib.cjs#orders.on(placed)', count: 10, 'sum(args[0].number)': 55 }]);
+  });
+
   it('counts calls through references captured before the attach when it can live-edit, and says when it cannot', async () => {
     const edited = await around(`js:pid=${app.pid}:./lib.cjs#statCaptured | count()`, () => app.run('captured', 5));
     assert.deepEqual(rowsOf(edited.final), [{ count: 5 }]);
@@ -381,7 +387,7 @@ describe('JavaScript probes in live Node.js processes', () => {
     const { code, lines } = await runFay(['probes', `js:pid=${app.pid}:*`]);
     assert.equal(code, 0);
     const points = lines.map((l) => l.split(/\s+/)[0]!);
-    for (const name of ['lib.cjs#query', 'lib.cjs#Cart.prototype.#total', 'lib.cjs#frozen.frozenWork', 'app.cjs#handle']) {
+    for (const name of ['lib.cjs#query', 'lib.cjs#Cart.prototype.#total', 'lib.cjs#frozen.frozenWork', 'lib.cjs#orders.on(placed)', 'app.cjs#handle']) {
       assert.ok(points.some((p) => p.startsWith(`js:pid=${app.pid}:`) && p.endsWith(name)), `${name} in:\n${lines.join('\n')}`);
     }
     assert.ok(lines.some((l) => l.includes(`fay probes "js:pid=${app.pid}:fs.*"`)), 'says how built-ins are listed');

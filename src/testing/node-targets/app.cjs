@@ -63,6 +63,7 @@ const commands = {
   frozen: (n) => { let r = 0; for (let i = 0; i < n; i++) r = lib.frozen.frozenWork(r); return r; },
   captured: (n) => { let r; for (let i = 0; i < n; i++) r = lib.statCaptured('/'); return r; },
   stat: (n) => { let r; for (let i = 0; i < n; i++) r = lib.statThroughModule('/'); return r; },
+  order: (n) => { let r; for (let i = 1; i <= n; i++) r = lib.placeOrder(i); return r; },
   json: (n) => { let r; for (let i = 0; i < n; i++) r = JSON.parse('{"a":' + i + '}'); return r.a; },
   spin: (n) => burn(n),
   state: () => JSON.stringify({

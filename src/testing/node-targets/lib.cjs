@@ -175,7 +175,15 @@ function statThroughModule(path) {
   return fs.statSync(path).isDirectory();
 }
 
-module.exports = { query, classify, minified, longLine, manyReturns, oddCount: () => odd, slowQuery, delegate, rejectInside, throwsBeforeAwait, throwsAfterAwait, recovers, rejectsInArrow, rejectsAfterForAwait, interleaving, commaReturn, failing, parseSafely, describeArgs, Cart, statCaptured, statThroughModule };
+// A listener registered under an event name, as most callbacks are: named by its call, orders.on(placed).
+const orders = new (require('events'))();
+let placed = 0;
+orders.on('placed', (amount) => {
+  placed += amount;
+});
+const placeOrder = (amount) => (orders.emit('placed', amount), placed);
+
+module.exports = { placeOrder, query, classify, minified, longLine, manyReturns, oddCount: () => odd, slowQuery, delegate, rejectInside, throwsBeforeAwait, throwsAfterAwait, recovers, rejectsInArrow, rejectsAfterForAwait, interleaving, commaReturn, failing, parseSafely, describeArgs, Cart, statCaptured, statThroughModule };
 module.exports.frozen = Object.freeze({
   frozenWork(x) {
     return x + 1;
