@@ -49,15 +49,15 @@ export function nodeProcess(pid: number): NodeProcess | undefined {
   }
 }
 
-/** Every Node.js process a selector picks, this process excluded. */
-export function selectProcesses(selector: ProcessSelector, matchComm: (comm: string) => boolean = () => true): NodeProcess[] {
+/** Every Node.js process a selector picks, this process excluded, and those `skip` says are known already (not read again). */
+export function selectProcesses(selector: ProcessSelector, matchComm: (comm: string) => boolean = () => true, skip: (pid: number) => boolean = () => false): NodeProcess[] {
   if (selector.kind === 'pid') {
     const p = nodeProcess(selector.pid);
     return p ? [p] : [];
   }
   const found: NodeProcess[] = [];
   for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
+    if (!/^\d+$/.test(entry) || Number(entry) === process.pid || skip(Number(entry))) continue;
     const p = nodeProcess(Number(entry));
     if (p && (selector.kind === 'all' || matchComm(p.comm))) found.push(p);
   }
@@ -67,15 +67,24 @@ export function selectProcesses(selector: ProcessSelector, matchComm: (comm: str
 /** Clock ticks per second of /proc's times (USER_HZ: 100 on every Linux architecture Node.js runs on). */
 const USER_HZ = 100;
 
-/** How long ago (ms) a process started, or undefined if it is gone. */
-export function processAgeMs(pid: number): number | undefined {
+/**
+ * When a process started, in clock ticks since boot, or undefined if it is gone: with the pid, it
+ * tells one process from a later one that got the same pid.
+ */
+export function processStart(pid: number): number | undefined {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     // Fields after the command (which may hold spaces and parentheses): state is field 3, starttime field 22.
-    const startTicks = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]);
-    const uptimeS = Number(readFileSync('/proc/uptime', 'utf8').split(' ')[0]);
-    return uptimeS * 1000 - (startTicks / USER_HZ) * 1000;
+    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]);
   } catch {
     return undefined;
   }
+}
+
+/** How long ago (ms) a process started, or undefined if it is gone. */
+export function processAgeMs(pid: number): number | undefined {
+  const start = processStart(pid);
+  if (start === undefined) return undefined;
+  const uptimeS = Number(readFileSync('/proc/uptime', 'utf8').split(' ')[0]);
+  return uptimeS * 1000 - (start / USER_HZ) * 1000;
 }

@@ -11,7 +11,7 @@ import { AttachError, NoMatchingFunctionError } from './attach.js';
 import type { AgentChannel, TargetConnection, TargetPartial } from './channel.js';
 import type { KeptAggregate } from './codegen.js';
 import type { InstallPlan } from './install.js';
-import { processAgeMs, selectProcesses, selectorText, type NodeProcess, type ProcessSelector } from './processes.js';
+import { processAgeMs, processStart, selectProcesses, selectorText, type NodeProcess, type ProcessSelector } from './processes.js';
 import { describePattern, type FunctionPattern } from './sources.js';
 
 // Loaded on first use (the inspector client, the JavaScript parser): a query without js: probes starts faster.
@@ -71,9 +71,9 @@ export class NodeRun implements RunningProbe {
   /** What every attach installs; set by the first. */
   private plan: InstallPlan | undefined;
   /** Processes that started after the query: attempts so far. */
-  private readonly lateTries = new Map<number, number>();
+  private readonly lateTries = new Map<number, { tries: number; start: number | undefined }>();
   /** Processes not tried (again): those the first attach could not take, and late ones given up on. */
-  private readonly passedOver = new Set<number>();
+  private readonly passedOver = new Map<number, number | undefined>();
   private lateTimer: NodeJS.Timeout | undefined;
   private lateAttaching: Promise<void> | undefined;
   private timer: NodeJS.Timeout | undefined;
@@ -107,11 +107,11 @@ export class NodeRun implements RunningProbe {
     );
   }
 
-  /** The Node.js processes the selector picks now (in the query's cgroup, if it has one). */
-  private candidates(): NodeProcess[] {
+  /** The Node.js processes the selector picks now (in the query's cgroup, if it has one), but those `skip` says are known. */
+  private candidates(skip?: (pid: number) => boolean): NodeProcess[] {
     const { selector } = this.settings;
     const { cgroup } = this.options;
-    return selectProcesses(selector, (comm) => selector.kind === 'comm' && globToRegExp(selector.comm).test(comm)).filter(
+    return selectProcesses(selector, (comm) => selector.kind === 'comm' && globToRegExp(selector.comm).test(comm), skip).filter(
       (p) => cgroup === undefined || processInCgroup(p.pid, cgroup),
     );
   }
@@ -148,7 +148,7 @@ export class NodeRun implements RunningProbe {
       } catch (error) {
         // With one process the query fails; with several, the others go on and this one is reported.
         if (targets.length === 1) throw error;
-        this.passedOver.add(target.pid);
+        this.passedOver.set(target.pid, processStart(target.pid));
         if (error instanceof NoMatchingFunctionError) unmatched++;
         else failures.push(`${target.pid}: ${(error as Error).message}`);
       }
@@ -177,31 +177,30 @@ export class NodeRun implements RunningProbe {
     this.lateAttaching = (async () => {
       const channel = await this.channel;
       const attached = new Set(this.connections.map((c) => c.pid));
-      const present = this.candidates();
+      // A pid seen before stands for the same process while its start time is the same.
+      const known = (pid: number) => attached.has(pid) || (this.passedOver.has(pid) && this.passedOver.get(pid) === processStart(pid));
+      // Those known are not read again (a scan reads /proc for every process on the machine).
+      const present = this.candidates(known);
       for (const target of present) {
         if (this.stopping) return;
-        if (attached.has(target.pid) || this.passedOver.has(target.pid)) continue;
-        const tries = this.lateTries.get(target.pid) ?? 0;
+        const start = processStart(target.pid);
+        const seen = this.lateTries.get(target.pid);
+        const tries = seen !== undefined && seen.start === start ? seen.tries : 0;
         const age = processAgeMs(target.pid);
         if (age === undefined || age < LATE_ATTACH_AGES_MS[tries]!) continue;
-        this.lateTries.set(target.pid, tries + 1);
+        this.lateTries.set(target.pid, { tries: tries + 1, start });
         try {
           await this.attachOne(target, plan, channel);
           this.sink.notice(`process ${target.pid} (${target.comm}) started after the query began: attached`);
         } catch (error) {
           if (error instanceof NoMatchingFunctionError && tries + 1 < LATE_ATTACH_AGES_MS.length) continue;
-          this.passedOver.add(target.pid);
+          this.passedOver.set(target.pid, start);
           this.sink.notice(`process ${target.pid} (${target.comm}) started after the query began and is not attached: ${(error as Error).message}`);
         }
       }
       // Processes that are gone are forgotten: their pids may come back as new processes.
-      const pids = new Set(present.map((p) => p.pid));
-      for (const pid of [...this.lateTries.keys(), ...this.passedOver]) {
-        if (!pids.has(pid)) {
-          this.lateTries.delete(pid);
-          this.passedOver.delete(pid);
-        }
-      }
+      for (const [pid, { start }] of this.lateTries) if (processStart(pid) !== start) this.lateTries.delete(pid);
+      for (const [pid, start] of this.passedOver) if (processStart(pid) !== start) this.passedOver.delete(pid);
     })()
       .catch((error: unknown) => this.sink.notice(`looking for Node.js processes that started later failed: ${(error as Error).message}`))
       .finally(() => (this.lateAttaching = undefined));
