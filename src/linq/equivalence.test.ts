@@ -63,6 +63,7 @@ describe('FayLINQ and FayQL plan the same', () => {
     ],
     ['uprobes', () => fay.uprobe('libc', 'malloc').groupBy((e) => ({ comm: e.comm })).aggregate((a) => ({ bytes: a.hist((e) => e.args[0]!) })), 'uprobe:libc:malloc | bytes = hist(args[0]) by comm'],
     ['JavaScript functions', () => fay.js('comm=node', 'fs.readFile*').where((e) => e.threw).avg((e) => e.duration), 'js:comm=node:fs.readFile* | where threw | avg = avg(duration)'],
+    ['a script path with a space', () => fay.js('comm=node', '/srv/my app/db.js#query').count(), 'js:comm=node:"/srv/my app/db.js#query" | count()'],
     ['diagnostics_channel', () => fay.dc('http.server.request.start').groupBy((e) => ({ pid: e.pid })).count(), 'dc:http.server.request.start | count() by pid'],
   ];
 

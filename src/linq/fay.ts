@@ -73,7 +73,8 @@ export class Fay {
 
   /** JavaScript functions in live Node.js processes: js('comm=api', './lib/db.js#query*'), js('pid=4242', 'fs.readFile*'), js('*', 'JSON.parse'). */
   js(selector: string, pattern: string): Query<JsEvent> {
-    return this.source(`js:${selector}:${pattern}`);
+    // Quoted where a space, | or , would end the probe point (a path with spaces).
+    return this.source(`js:${selector}:${/[\s|,]/.test(pattern) ? JSON.stringify(pattern) : pattern}`);
   }
 
   /** Messages on a diagnostics_channel channel, in every Node.js process or those a selector picks. */

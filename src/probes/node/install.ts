@@ -8,7 +8,7 @@ import { findFunctions, instrumentation, tracksAwaits, unedited, type Insertion,
 import type { InspectorClient } from './inspector-client.js';
 import type { KeptAggregate } from './codegen.js';
 import type { NodeProcess } from './processes.js';
-import { describePattern, scriptMatcher, type FunctionPattern } from './sources.js';
+import { describePattern, fileInPoint, scriptMatcher, type FunctionPattern } from './sources.js';
 
 const RUNTIME = readFileSync(new URL('./target/runtime.js', import.meta.url), 'utf8').trim().replace(/;$/, '');
 
@@ -339,7 +339,7 @@ export async function listFunctions(target: NodeProcess, builtin?: Extract<Funct
   const { attachment, sources } = await attachReading(target.pid, [null]);
   try {
     const { found } = userFunctions(sources, [{ kind: 'user', file: undefined, name: '*' }]);
-    return found.map((f) => `js:pid=${target.pid}:${f.path}#${f.fn.name}`);
+    return found.map((f) => `js:pid=${target.pid}:${fileInPoint(f.path)}#${f.fn.name}`);
   } finally {
     await attachment.release();
   }

@@ -66,11 +66,20 @@ export function scriptMatcher(file: string | undefined): RegExp | undefined {
   return file === undefined ? undefined : globToRegExp(`*/${file.replace(/^\.?\/+/, '')}`);
 }
 
-export function parsePattern(text: string): FunctionPattern | string {
+/** A pattern's file part as written in a probe point: quoted where it holds what would end the point (a space, | or ,). */
+export function fileInPoint(path: string): string {
+  return /[\s|,"]/.test(path) ? JSON.stringify(path) : path;
+}
+
+const unquoted = (text: string) => /^"(.*)"$/s.exec(text)?.[1] ?? text;
+
+export function parsePattern(written: string): FunctionPattern | string {
+  // Quotes keep a path with spaces in one probe point: "/srv/my app/db.js"#query, or the whole pattern.
+  const text = unquoted(written);
   // A file ends at the first # that does not begin a private name (Cart.prototype.#total).
   const hash = /(?<!\.)#/.exec(text)?.index;
   if (hash !== undefined) {
-    const file = text.slice(0, hash);
+    const file = unquoted(text.slice(0, hash));
     const name = text.slice(hash + 1);
     if (name === '') return `"${text}" names a file but no function: add #name`;
     return { kind: 'user', file: /^(\.\/)?\**$/.test(file) ? undefined : file, name };
