@@ -515,7 +515,8 @@
       session.onExit = () => {
         if (session.closed) return;
         for (const fid of session.fids) hooks[fid] = DETACHED;
-        send({ ...flush(0, 0, 1), type: 'exiting' });
+        // Nothing about sampling: there is no next period for it to apply to.
+        send({ ...flush(0, 0, 1), sampling: [], type: 'exiting' });
       };
       process.on('exit', session.onExit);
       // Said after the probes are on, not before (and before the first partial goes out): worker
