@@ -60,14 +60,10 @@ function calleeName(node: unknown): string | undefined {
 
 /** `module.exports.x`, `exports.x`, `obj.x` → its dotted name (the `module.exports`/`exports` prefix dropped). */
 function memberName(node: unknown): string | undefined {
-  const n = node as AnyNode;
-  if (n.type === 'Identifier') return n.name as string;
-  if (n.type !== 'MemberExpression' || n.computed) return undefined;
-  const object = memberName(n.object);
-  const property = nameOf(n.property);
-  if (object === undefined || property === undefined) return undefined;
-  if (object === 'module.exports' || object === 'exports') return property;
-  return `${object}.${property}`;
+  let name = calleeName(node);
+  if (name === undefined || name === 'this' || name.startsWith('this.')) return undefined;
+  while (/^(module\.)?exports\./.test(name)) name = name.replace(/^(module\.)?exports\./, '');
+  return name;
 }
 
 function parametersOf(fn: AnyNode): string {

@@ -156,10 +156,10 @@ function scriptFilters(patterns: readonly UserPattern[]): (string | null)[] {
   return [...new Set(patterns.map((p) => scriptMatcher(p.file)?.source ?? null))];
 }
 
-/** Whether a script at `path` is one a pattern names. */
-function inScript(pattern: UserPattern, path: string): boolean {
+/** Whether a script at a path is one the pattern names (its matcher built once). */
+function scriptTest(pattern: UserPattern): (path: string) => boolean {
   const file = scriptMatcher(pattern.file);
-  return file ? file.test(path) : !path.includes('/node_modules/');
+  return file ? (path) => file.test(path) : (path) => !path.includes('/node_modules/');
 }
 
 /**
@@ -172,9 +172,10 @@ function userFunctions(sources: Sources, patterns: readonly UserPattern[]) {
   /** Per pattern that named nothing: the functions of the scripts its file names, and the scripts that would not parse. */
   const misses = new Map(patterns.map((p) => [p, { names: new Set<string>(), unparsed: [] as string[] }]));
   const names = new Map(patterns.map((p) => [p, globToRegExp(p.name)]));
+  const files = new Map(patterns.map((p) => [p, scriptTest(p)]));
   for (const [url, source] of Object.entries(sources)) {
     const path = scriptPath(url);
-    const mine = patterns.filter((p) => inScript(p, path));
+    const mine = patterns.filter((p) => files.get(p)!(path));
     const functions = findFunctions(source);
     if (typeof functions === 'string') {
       for (const p of mine) misses.get(p)?.unparsed.push(`${path}: ${functions}`);
@@ -201,7 +202,7 @@ function userFunctions(sources: Sources, patterns: readonly UserPattern[]) {
 function whyNoFunction(pattern: UserPattern, miss: { names: Set<string>; unparsed: string[] }, scripts: readonly string[]): string {
   const where = pattern.file === undefined ? "the application's scripts" : `"${pattern.file}"`;
   if (miss.unparsed.length > 0) return `cannot read the functions of ${miss.unparsed.join('; ')}`;
-  if (pattern.file !== undefined && !scripts.some((path) => inScript(pattern, path))) {
+  if (pattern.file !== undefined && !scripts.some(scriptTest(pattern))) {
     const base = pattern.file.slice(pattern.file.lastIndexOf('/') + 1);
     const baseOf = (path: string) => path.slice(path.lastIndexOf('/') + 1);
     const close = new Set(closestNames(base, scripts.map(baseOf)));

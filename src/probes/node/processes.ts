@@ -81,10 +81,14 @@ export function processStart(pid: number): number | undefined {
   }
 }
 
+/** How long ago (ms) a process that started at `start` (processStart) did. */
+export function msSinceStart(start: number): number {
+  const uptimeS = Number(readFileSync('/proc/uptime', 'utf8').split(' ')[0]);
+  return uptimeS * 1000 - (start / USER_HZ) * 1000;
+}
+
 /** How long ago (ms) a process started, or undefined if it is gone. */
 export function processAgeMs(pid: number): number | undefined {
   const start = processStart(pid);
-  if (start === undefined) return undefined;
-  const uptimeS = Number(readFileSync('/proc/uptime', 'utf8').split(' ')[0]);
-  return uptimeS * 1000 - (start / USER_HZ) * 1000;
+  return start === undefined ? undefined : msSinceStart(start);
 }

@@ -11,7 +11,7 @@ import { AttachError, NoMatchingFunctionError } from './attach.js';
 import type { AgentChannel, TargetConnection, TargetPartial } from './channel.js';
 import type { KeptAggregate } from './codegen.js';
 import type { InstallPlan } from './install.js';
-import { processAgeMs, processStart, selectProcesses, selectorText, type NodeProcess, type ProcessSelector } from './processes.js';
+import { msSinceStart, processStart, selectProcesses, selectorText, type NodeProcess, type ProcessSelector } from './processes.js';
 import { describePattern, type FunctionPattern } from './sources.js';
 
 // Loaded on first use (the inspector client, the JavaScript parser): a query without js: probes starts faster.
@@ -186,8 +186,7 @@ export class NodeRun implements RunningProbe {
         const start = processStart(target.pid);
         const seen = this.lateTries.get(target.pid);
         const tries = seen !== undefined && seen.start === start ? seen.tries : 0;
-        const age = processAgeMs(target.pid);
-        if (age === undefined || age < LATE_ATTACH_AGES_MS[tries]!) continue;
+        if (start === undefined || msSinceStart(start) < LATE_ATTACH_AGES_MS[tries]!) continue;
         this.lateTries.set(target.pid, { tries: tries + 1, start });
         try {
           await this.attachOne(target, plan, channel);

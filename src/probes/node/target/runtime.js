@@ -501,7 +501,7 @@
             // The query's last flush: its probes go off as it is read, so that no call is counted
             // after it (a call between it and the detach would be counted and never sent).
             const reply = () => {
-              if (message.final) for (const fid of session.fids) hooks[fid] = DETACHED;
+              if (message.final) probesOff();
               send(flush(message.period, message.capPerSecond, message.seconds));
             };
             Promise.all([samples(), session.workersSaid]).then(reply, reply);
@@ -514,7 +514,7 @@
       // breath (a write to a Unix socket goes out at once); one killed by a signal cannot.
       session.onExit = () => {
         if (session.closed) return;
-        for (const fid of session.fids) hooks[fid] = DETACHED;
+        probesOff();
         // Nothing about sampling: there is no next period for it to apply to.
         send({ ...flush(0, 0, 1), sampling: [], type: 'exiting' });
       };
@@ -530,6 +530,11 @@
         () => undefined,
       );
       return report;
+
+      /** The session's probes pass straight through from now on (their state stays, to be read). */
+      function probesOff() {
+        for (const fid of session.fids) hooks[fid] = DETACHED;
+      }
 
       function send(message) {
         if (session.socket && !session.socket.destroyed) session.socket.write(`${toJson(message)}\n`);
