@@ -9,7 +9,8 @@
  * counting within 1.5× of the hand-written wrapper's added cost; timing within 1.2× of two clock reads;
  * at least 1000× cheaper than the logpoint; attach under 50 ms and detach under 10 ms. Attach and
  * detach are timed both as a query sees them and for the install alone (probes on; probes off; the
- * source restored; in a process of its own, after its first attach).
+ * source restored; in a process of its own, after its first attach), each with a live edit of the
+ * function and taking over the edit the query before kept (--keep-edits).
  */
 import { availableParallelism } from 'node:os';
 import { EmbeddedCluster } from '../src/cluster/embedded.js';
@@ -35,16 +36,21 @@ const ns = async (command: string, calls = CALLS) => Number(await target.run(com
 
 const attachMs: number[] = [];
 const stopMs: number[] = [];
-async function underFay(query: string): Promise<number> {
+/**
+ * Runs `command` under a query: how long the query took to attach and to stop go into the lists.
+ * Its live edits come out when it ends (--keep-edits 0) unless `keepEditsMs` says otherwise: a plain
+ * call timed after it runs the function as it was.
+ */
+async function underFay(query: string, keepEditsMs = 0, timings = { attachMs, stopMs }): Promise<number> {
   const started = performance.now();
-  const run = cluster.run(query);
+  const run = cluster.run(query, { limits: { keepEditsMs } });
   await run.attached;
-  attachMs.push(performance.now() - started);
+  timings.attachMs.push(performance.now() - started);
   if (process.env.FAY_BENCH_VERBOSE) process.stderr.write(`attach ${query} ${(performance.now() - started).toFixed(1)} ms\n`);
   const result = await ns('plain');
   const stopping = performance.now();
   await run.stop();
-  stopMs.push(performance.now() - stopping);
+  timings.stopMs.push(performance.now() - stopping);
   for await (const _ of run) {
     // Drain.
   }
@@ -82,10 +88,10 @@ async function underLogpoint(): Promise<number> {
  * application's function (a live edit) and on a built-in (a wrapper), which shows what the edit costs.
  * Probes go off when a query ends, long after the inspector has closed behind them: so here too.
  */
-async function installTimes(target: NodeTarget, pattern: FunctionPattern): Promise<{ on: number; off: number; restored: number }> {
+async function installTimes(target: NodeTarget, pattern: FunctionPattern, keepEditsMs = 0): Promise<{ on: number; off: number; restored: number }> {
   const channel = await AgentChannel.open();
   const handlers = '(function () { return function () { return function () {}; }; })';
-  const plan = { session: `bench-${Math.random()}`, patterns: [pattern], handlers, exit: false, args: false, kept: [], host: 'h', maxGroups: 10, maxRows: 10, pauseNoticeMs: 1e9, maxPauseMs: 1e9 };
+  const plan = { session: `bench-${Math.random()}`, patterns: [pattern], handlers, exit: false, args: false, kept: [], host: 'h', maxGroups: 10, maxRows: 10, pauseNoticeMs: 1e9, maxPauseMs: 1e9, keepEditsMs };
   const t0 = performance.now();
   const { connection, released } = await install(nodeProcess(target.pid)!, plan, channel, () => undefined);
   const t1 = performance.now();
@@ -116,6 +122,12 @@ for (let round = 0; round < ROUNDS; round++) {
   for (const c of (Object.keys(cases) as Case[]).sort(() => Math.random() - 0.5)) times[c].push(await cases[c]());
   process.stderr.write(`round ${round + 1}/${ROUNDS}\n`);
 }
+// The same query again and again with its edits kept (the default --keep-edits): each takes over
+// the edit of the one before, and neither attach nor stop edits the script.
+const keptTimes = { attachMs: [] as number[], stopMs: [] as number[] };
+for (let i = 0; i <= ROUNDS; i++) await underFay(query('count()'), 60_000, keptTimes);
+// Its first attach edited: the others took over.
+keptTimes.attachMs.shift();
 const logpoint = await underLogpoint();
 await target.stop();
 // The install alone, in a process of its own: the queries above leave garbage in their target (each
@@ -131,6 +143,10 @@ for (let i = 0; i < ROUNDS; i++) {
   installs.push(await installTimes(installed, work));
   builtinInstalls.push(await installTimes(installed, { kind: 'builtin', module: undefined, global: 'JSON', path: [], key: 'parse' }));
 }
+// With the edit kept: the first install edits, the others take it over.
+const keptInstalls = [];
+for (let i = 0; i <= ROUNDS; i++) keptInstalls.push(await installTimes(installed, work, 60_000));
+keptInstalls.shift();
 await installed.stop();
 
 const m = Object.fromEntries(Object.entries(times).map(([k, v]) => [k, median(v)])) as Record<Case, number>;
@@ -152,14 +168,22 @@ const install_ms = {
   probes_on: median(installs.map((i) => i.on)),
   probes_off: median(installs.map((i) => i.off)),
   source_restored: median(installs.map((i) => i.restored)),
+  kept_probes_on: median(keptInstalls.map((i) => i.on)),
   builtin_probes_on: median(builtinInstalls.map((i) => i.on)),
   first_probes_on: firstInstall.on,
 };
-console.log(`query: attached in ${median(attachMs).toFixed(1)} ms (target < 50), stopped in ${median(stopMs).toFixed(1)} ms, medians of ${attachMs.length}`);
+const kept = { attach_ms: median(keptTimes.attachMs), stop_ms: median(keptTimes.stopMs) };
 console.log(
-  `install alone: probes on in ${install_ms.probes_on.toFixed(1)} ms (target < 50), off in ${install_ms.probes_off.toFixed(1)} ms (target < 10), ` +
-    `source restored ${install_ms.source_restored.toFixed(1)} ms after detach, medians of ${installs.length}; ` +
+  `query attached in ${median(attachMs).toFixed(1)} ms live-editing the function, ${kept.attach_ms.toFixed(1)} ms taking over the edit the query before kept ` +
+    `(${(median(attachMs) / kept.attach_ms).toFixed(1)}× faster; target < 50); stopped in ${median(stopMs).toFixed(1)} ms taking the edit out, ` +
+    `${kept.stop_ms.toFixed(1)} ms keeping it; medians of ${attachMs.length} and ${keptTimes.attachMs.length}`,
+);
+console.log(
+  `install alone: probes on in ${install_ms.probes_on.toFixed(1)} ms with a live edit, ${install_ms.kept_probes_on.toFixed(1)} ms taking over a kept one (target < 50), ` +
+    `off in ${install_ms.probes_off.toFixed(1)} ms (target < 10), source restored ${install_ms.source_restored.toFixed(1)} ms after detach, medians of ${installs.length}; ` +
     `on a built-in (a wrapper, no live edit) probes on in ${install_ms.builtin_probes_on.toFixed(1)} ms; ` +
     `the first attach to a process (its first SIGUSR1 and Debugger.enable) ${install_ms.first_probes_on.toFixed(1)} ms`,
 );
-console.log(JSON.stringify({ bench: 'js-probes', ns_per_call: m, timing_ratio: timingRatio, logpoint_ns: logpoint, attach_ms: median(attachMs), stop_ms: median(stopMs), install_ms }));
+console.log(
+  JSON.stringify({ bench: 'js-probes', ns_per_call: m, timing_ratio: timingRatio, logpoint_ns: logpoint, attach_ms: median(attachMs), stop_ms: median(stopMs), kept, install_ms }),
+);

@@ -14,6 +14,7 @@ export interface AgentRunOptions {
   readonly maxEventsPerSecond: number;
   readonly maxCallsPerSecond: number;
   readonly maxEditPauseMs: number;
+  readonly keepEditsMs: number;
 }
 
 /** A query compiled for this machine's providers, ready to start. */

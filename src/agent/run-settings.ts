@@ -38,5 +38,6 @@ export function agentSettings(plan: StagedPlan, settings: QuerySettings): AgentR
     maxEventsPerSecond: limits.maxEventsPerSecond,
     maxCallsPerSecond: limits.maxCallsPerSecond,
     maxEditPauseMs: limits.maxEditPauseMs,
+    keepEditsMs: limits.keepEditsMs,
   };
 }

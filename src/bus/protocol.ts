@@ -90,6 +90,7 @@ export const QuerySpec = z.object({
         maxMemoryBytes: z.number().int().positive().optional(),
         maxCallsPerSecond: z.number().int().positive().optional(),
         maxEditPauseMs: z.number().positive().optional(),
+        keepEditsMs: z.number().nonnegative().max(24 * 3600 * 1000).optional(),
       })
       .optional(),
   }),

@@ -85,13 +85,14 @@ export function parseCountFlag(text: string, flag: string): number {
 }
 
 /** Parses a command-line duration such as 5s, 250ms or 2m into milliseconds. */
-export function parseDurationFlag(text: string, flag: string): number {
+export function parseDurationFlag(text: string, flag: string, options: { zero?: boolean } = {}): number {
+  if (options.zero && text.trim() === '0') return 0;
   const match = /^(\d+(?:\.\d+)?)([a-zµ]+)$/.exec(text.trim());
   const scale = match ? DURATION_UNITS[match[2]!] : undefined;
   if (!match || scale === undefined) {
     throw new UsageError(`${flag} takes a duration such as 5s, 250ms or 2m, not "${text}"`);
   }
   const ms = (Number(match[1]) * scale) / 1e6;
-  if (!(ms > 0)) throw new UsageError(`${flag} must be longer than zero`);
+  if (!(ms > 0 || (options.zero && ms === 0))) throw new UsageError(`${flag} must be longer than zero`);
   return ms;
 }

@@ -66,6 +66,13 @@ describe('the fay command', () => {
     const { code, stderr } = await runFay(['query', '--duration', 'soon', 'syscall:openat | count()']);
     assert.equal(code, 2);
     assert.match(stderr, /--duration takes a duration such as 5s/);
+    // Zero is a duration only where it means something: --keep-edits 0 takes the edits out at the end.
+    const zero = await runFay(['query', '--duration', '0s', 'syscall:openat | count()']);
+    assert.equal(zero.code, 2);
+    assert.match(zero.stderr, /--duration must be longer than zero/);
+    const keep = await runFay(['query', '--keep-edits', 'forever', 'syscall:openat | count()']);
+    assert.equal(keep.code, 2);
+    assert.match(keep.stderr, /--keep-edits takes a duration such as 5s/);
   });
 
   it('stops cleanly on Ctrl-C with every event counted and nothing left behind', async () => {

@@ -223,7 +223,7 @@ describe('one query across several agents on a real NATS server', () => {
     const app = await startNodeTarget('app.cjs');
     try {
       writeFileSync(join(cgroups.get('host-a')!.path, 'cgroup.procs'), String(app.pid));
-      const fay = startFay(['query', '--cluster', nats.url('client'), '--json', '--every', '500ms', '--hosts', 'host-a', 'js:*:./lib.cjs#query | count() by host']);
+      const fay = startFay(['query', '--cluster', nats.url('client'), '--json', '--every', '500ms', '--hosts', 'host-a', '--keep-edits', '0', 'js:*:./lib.cjs#query | count() by host']);
       assert.ok(await fay.nextLine(), 'the query runs and reports');
       assert.equal(await app.run('query', 5), '8');
       assert.equal((JSON.parse(await app.run('state', 0)) as { querySourceOriginal: boolean }).querySourceOriginal, false, 'instrumented');

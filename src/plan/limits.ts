@@ -16,6 +16,12 @@ export interface QueryLimits {
    * longer are not probed, and the query says why.
    */
   readonly maxEditPauseMs: number;
+  /**
+   * How long a Node.js process keeps the query's live edits after it (ms), their probes off, so that
+   * the next query probing the same functions the same way takes them over without editing (and
+   * stopping the process) again; 0: they come out when the query ends, and its stop waits for that.
+   */
+  readonly keepEditsMs: number;
 }
 
 export const DEFAULT_LIMITS: QueryLimits = {
@@ -24,6 +30,7 @@ export const DEFAULT_LIMITS: QueryLimits = {
   maxMemoryBytes: 256 * 1024 * 1024,
   maxCallsPerSecond: 2_000_000,
   maxEditPauseMs: 250,
+  keepEditsMs: 60_000,
 };
 
 /** The most one group's state for an aggregate can take, in bytes (the sketches at their bounds). */

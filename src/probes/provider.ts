@@ -27,6 +27,8 @@ export interface CompileOptions {
   readonly maxCallsPerSecond: number;
   /** How long one live edit of a JavaScript script may stop a process, estimated before editing (ms). */
   readonly maxEditPauseMs: number;
+  /** How long a process keeps the live edits after the query, inert, for the next query to take over (ms). */
+  readonly keepEditsMs: number;
   /**
    * When set, the probes see only processes in this cgroup (v2; an absolute path under the
    * cgroup2 mount): an agent that stands for one container or slice of a machine.

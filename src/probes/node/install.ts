@@ -29,6 +29,8 @@ export interface InstallPlan {
   readonly pauseNoticeMs: number;
   /** A script whose live edit is estimated to stop the target longer than this (ms) is not edited. */
   readonly maxPauseMs: number;
+  /** How long the live edits stay in the target after the query, inert, for the next query to take over (ms); 0: out at the end. */
+  readonly keepEditsMs: number;
 }
 
 /** Whether each function a query named is probed in a process, and if not, why. */
@@ -136,7 +138,7 @@ async function attachReading(pid: number, filters: readonly (string | null)[], l
     if (attachment.first !== null) return { attachment, sources: attachment.first };
     // Installing says why it cannot (a string) instead of throwing.
     const installed = await attachment.client.evaluate<{ refused: string } | { sources: Sources }>(
-      `((installed) => typeof installed === 'string' ? { refused: installed } : ${read}.then((sources) => ({ sources })))((${RUNTIME})(null))`,
+      `Promise.resolve((${RUNTIME})(null)).then((installed) => typeof installed === 'string' ? { refused: installed } : ${read}.then((sources) => ({ sources })))`,
       { awaitPromise: true },
     );
     if ('refused' in installed) {
@@ -303,6 +305,7 @@ export async function install(
       kept: plan.kept,
       pauseNoticeMs: plan.pauseNoticeMs,
       maxPauseMs: plan.maxPauseMs,
+      keepEditsMs: plan.keepEditsMs,
       builtins,
       edits: [...edits.values()],
       channels,

@@ -7,7 +7,7 @@ import type { HistResult } from '../../agg/aggregate.js';
 import { request } from 'node:http';
 import { createServer } from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import { EmbeddedCluster } from '../../cluster/embedded.js';
+import { EmbeddedCluster, type QueryHandle, type RunOptions } from '../../cluster/embedded.js';
 import { runFay, startFay } from '../../testing/cli.js';
 import { startNodeTarget, type NodeTarget } from '../../testing/node-target.js';
 import type { ResultMessage } from '../../cluster/cluster-stage.js';
@@ -20,8 +20,16 @@ import { nodeProcess, selectProcesses } from './processes.js';
 
 const cluster = EmbeddedCluster.local('testhost');
 
+/**
+ * A query whose live edits come out when it ends (--keep-edits 0), so that each test can see the
+ * process as it was; the tests of kept edits ask for them.
+ */
+function runQuery(query: string, options: RunOptions = {}): QueryHandle {
+  return cluster.run(query, { ...options, limits: { keepEditsMs: 0, ...options.limits } });
+}
+
 function around(query: string, during: () => Promise<unknown>): Promise<Collected> {
-  return collect(cluster.run(query), during);
+  return collect(runQuery(query), during);
 }
 
 /** Whether anything listens on the inspector port. */
@@ -367,7 +375,7 @@ describe('JavaScript probes in live Node.js processes', () => {
   });
 
   it('samples JavaScript CPU stacks with the inspector profiler', async () => {
-    const run = cluster.run(`profile:js:pid=${app.pid}:199hz | count() by jsstack`, { refreshMs: 200 });
+    const run = runQuery(`profile:js:pid=${app.pid}:199hz | count() by jsstack`, { refreshMs: 200 });
     await run.attached;
     let burning: Promise<string> | undefined = app.run('spin', 600);
     let stack: string | undefined;
@@ -407,7 +415,7 @@ describe('JavaScript probes in live Node.js processes', () => {
     assert.match(notices, /\.\/lib\.cjs#qurey: no function named qurey in "\.\/lib\.cjs"; did you mean query\?/);
     assert.match(notices, /JSON\.pars: JSON has no function named pars; did you mean parse\?/);
     // A file part is a path's last components: "ib.cjs" is not lib.cjs.
-    await assert.rejects(collect(cluster.run(`js:pid=${app.pid}:ib.cjs#query | count()`), () => Promise.resolve()), (error: unknown) => {
+    await assert.rejects(collect(runQuery(`js:pid=${app.pid}:ib.cjs#query | count()`), () => Promise.resolve()), (error: unknown) => {
       assert.ok(error instanceof EnvironmentError && error.exitCode === 3, String(error));
       assert.match(error.message, /no script of the process matches "ib\.cjs"; did you mean \/\S+\/node-targets\/lib\.cjs\?/);
       assert.match(error.hint ?? '', /fay probes "js:pid=\d+:\*" lists what can be probed there/);
@@ -467,7 +475,7 @@ describe('JavaScript probes in live Node.js processes', () => {
     const shipping = '(function (H, S) { return function () { return function () { S.rows.push([1]); }; }; })';
     const { connection } = await install(
       nodeProcess(app.pid)!,
-      { session: 'capped', patterns: [{ kind: 'user', file: '/lib.cjs', name: 'query' }], handlers: shipping, exit: false, args: false, kept: [], host: 'h', maxGroups: 10, maxRows: 1e6, pauseNoticeMs: 1e9, maxPauseMs: 1e9 },
+      { session: 'capped', patterns: [{ kind: 'user', file: '/lib.cjs', name: 'query' }], handlers: shipping, exit: false, args: false, kept: [], host: 'h', maxGroups: 10, maxRows: 1e6, pauseNoticeMs: 1e9, maxPauseMs: 1e9, keepEditsMs: 0 },
       channel,
       () => undefined,
     );
@@ -496,7 +504,7 @@ describe('JavaScript probes in live Node.js processes', () => {
     const shipping = '(function (H, S) { return function () { return function () { S.rows.push([1]); }; }; })';
     const { connection } = await install(
       nodeProcess(app.pid)!,
-      { session: 'last', patterns: [{ kind: 'user', file: '/lib.cjs', name: 'query' }, { kind: 'builtin', module: undefined, global: 'JSON', path: [], key: 'parse' }], handlers: shipping, exit: false, args: false, kept: [], host: 'h', maxGroups: 10, maxRows: 1e6, pauseNoticeMs: 1e9, maxPauseMs: 1e9 },
+      { session: 'last', patterns: [{ kind: 'user', file: '/lib.cjs', name: 'query' }, { kind: 'builtin', module: undefined, global: 'JSON', path: [], key: 'parse' }], handlers: shipping, exit: false, args: false, kept: [], host: 'h', maxGroups: 10, maxRows: 1e6, pauseNoticeMs: 1e9, maxPauseMs: 1e9, keepEditsMs: 0 },
       channel,
       () => undefined,
     );
@@ -528,7 +536,7 @@ describe('JavaScript probes in live Node.js processes', () => {
     const faulty = '(function () { return function () { return function () { throw new Error("a bug in the probe"); }; }; })';
     const { connection } = await install(
       nodeProcess(app.pid)!,
-      { session: 'faulty', patterns: [{ kind: 'user', file: '/lib.cjs', name: 'query' }], handlers: faulty, exit: false, args: false, kept: [], host: 'h', maxGroups: 10, maxRows: 10, pauseNoticeMs: 1e9, maxPauseMs: 1e9 },
+      { session: 'faulty', patterns: [{ kind: 'user', file: '/lib.cjs', name: 'query' }], handlers: faulty, exit: false, args: false, kept: [], host: 'h', maxGroups: 10, maxRows: 10, pauseNoticeMs: 1e9, maxPauseMs: 1e9, keepEditsMs: 0 },
       channel,
       (m) => notices.push(m),
     );
@@ -552,7 +560,7 @@ describe('JavaScript probes in live Node.js processes', () => {
     await assert.rejects(
       install(
         nodeProcess(app.pid)!,
-        { session: 'failing', patterns, handlers: failing, exit: false, args: false, kept: [], host: 'h', maxGroups: 10, maxRows: 10, pauseNoticeMs: 1e9, maxPauseMs: 1e9 },
+        { session: 'failing', patterns, handlers: failing, exit: false, args: false, kept: [], host: 'h', maxGroups: 10, maxRows: 10, pauseNoticeMs: 1e9, maxPauseMs: 1e9, keepEditsMs: 0 },
         channel,
         () => undefined,
       ),
@@ -569,7 +577,7 @@ describe('JavaScript probes in live Node.js processes', () => {
     // A threshold of 0 ms: every edit is long enough to be reported.
     const { connection, reports } = await install(
       nodeProcess(app.pid)!,
-      { session: 'pause', patterns: [{ kind: 'user', file: '/lib.cjs', name: '*' }], handlers: '(function () { return function () { return function () {}; }; })', exit: false, args: false, kept: ['count'], host: 'h', maxGroups: 10, maxRows: 10, pauseNoticeMs: 0, maxPauseMs: 1e9 },
+      { session: 'pause', patterns: [{ kind: 'user', file: '/lib.cjs', name: '*' }], handlers: '(function () { return function () { return function () {}; }; })', exit: false, args: false, kept: ['count'], host: 'h', maxGroups: 10, maxRows: 10, pauseNoticeMs: 0, maxPauseMs: 1e9, keepEditsMs: 0 },
       channel,
       () => undefined,
     );
@@ -583,10 +591,28 @@ describe('JavaScript probes in live Node.js processes', () => {
     assert.ok(paused >= 1 && paused <= took, `${paused} ms, within the ${took.toFixed(0)} ms the install took`);
   });
 
+  it('keeps a query\'s live edits for the next query, which takes them over without stopping the process again', async () => {
+    const query = `js:pid=${app.pid}:./lib.cjs#query`;
+    const kept = { limits: { keepEditsMs: 60_000 } };
+    const first = await collect(runQuery(`${query} | count()`, kept), () => app.run('query', 5));
+    assert.deepEqual(rowsOf(first.final), [{ count: 5 }]);
+    assert.equal((await state(app)).querySourceOriginal, false, 'the edit is kept');
+    assert.equal(await app.run('query', 3), '4', 'and passes straight through');
+    // Taken over, not edited: --max-pause 1ms refuses any edit (see the next test), yet the query probes.
+    const second = await collect(runQuery(`${query} | count()`, { limits: { keepEditsMs: 0, maxEditPauseMs: 1 } }), () => app.run('query', 7));
+    assert.deepEqual(rowsOf(second.final), [{ count: 7 }]);
+    assert.deepEqual(await state(app), UNTOUCHED, 'out at the end of the query that took it over, with --keep-edits 0');
+    // A query that probes the function another way edits it: the kept edit goes out in the same edit.
+    await collect(runQuery(`${query} | count()`, kept), () => app.run('query', 2));
+    const timed = await collect(runQuery(`${query} | count(), sum(ret.number)`), () => app.run('query', 4));
+    assert.deepEqual(rowsOf(timed.final), [{ count: 4, 'sum(ret.number)': 12 }]);
+    assert.deepEqual(await state(app), UNTOUCHED, 'neither edit is left');
+  });
+
   it('leaves a process alone when live-editing it would stop it longer than --max-pause', async () => {
     // Every heap makes an edit cost more than 1 ms, so nothing is edited.
     await assert.rejects(
-      collect(cluster.run(`js:pid=${app.pid}:./lib.cjs#query | count()`, { limits: { maxEditPauseMs: 1 } }), () => Promise.resolve()),
+      collect(runQuery(`js:pid=${app.pid}:./lib.cjs#query | count()`, { limits: { maxEditPauseMs: 1 } }), () => Promise.resolve()),
       (error: unknown) => {
         assert.ok(error instanceof EnvironmentError, String(error));
         assert.match(error.message, /nothing could be probed in process \d+ .*#query: live-editing its script could stop the process for up to ~\d+ ms \(V8 walks its \d+ MB heap\), over the --max-pause of 1 ms; raise --max-pause/);
@@ -603,7 +629,7 @@ describe('JavaScript probes in live Node.js processes', () => {
   it('keeps what a process counted up to its exit, and goes on at its pace without it', async () => {
     const leaving = await startNodeTarget('app.cjs');
     const exited = new Promise((resolve) => leaving.child.on('exit', resolve));
-    const run = cluster.run(`js:pid=${leaving.pid}:./lib.cjs#query, js:pid=${leaving.pid}:JSON.parse | count() by probe every 200ms`);
+    const run = runQuery(`js:pid=${leaving.pid}:./lib.cjs#query, js:pid=${leaving.pid}:JSON.parse | count() by probe every 200ms`);
     const windows: ResultMessage[] = [];
     const notices: string[] = [];
     let exitedNs = Infinity;
@@ -639,7 +665,7 @@ describe('JavaScript probes in live Node.js processes', () => {
   });
 
   it('keeps on time and loses nothing when the program keeps its event loop busy past a period', async () => {
-    const run = cluster.run(`js:pid=${app.pid}:./lib.cjs#query | count() every 200ms`);
+    const run = runQuery(`js:pid=${app.pid}:./lib.cjs#query | count() every 200ms`);
     const result = await collect(run, async () => {
       await app.run('query', 100);
       // 1.5 s without a turn of its event loop: the probe's reads wait in its socket meanwhile.
@@ -656,13 +682,14 @@ describe('JavaScript probes in live Node.js processes', () => {
     assert.ok(notices.some((m) => m.includes(`process ${app.pid} did not answer within 50 ms (its JavaScript kept its event loop busy)`)), notices.join('\n'));
   });
 
-  it('removes its probes by itself when the agent disappears', async () => {
-    const fay = startFay(['query', '--json', '--every', '100ms', `js:pid=${app.pid}:./lib.cjs#query | count()`]);
+  it('removes its probes by itself when the agent disappears, and its kept edits when their time is up', async () => {
+    const fay = startFay(['query', '--json', '--every', '100ms', '--keep-edits', '300ms', `js:pid=${app.pid}:./lib.cjs#query | count()`]);
     assert.ok(await fay.nextLine(), 'attached and reporting');
     assert.equal((await state(app)).querySourceOriginal, false, 'instrumented while attached');
     fay.child.kill('SIGKILL');
     await fay.exit;
-    // The runtime notices the closed connection and undoes its edits on its own.
+    // The runtime notices the closed connection, switches its probes off, and undoes its edits on
+    // its own once the 300 ms are up.
     const deadline = Date.now() + 5000;
     while (!(await state(app)).querySourceOriginal && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     assert.deepEqual(await state(app), UNTOUCHED);
@@ -673,7 +700,7 @@ describe('JavaScript probes in live Node.js processes', () => {
     const trapping = await startNodeTarget('app.cjs', { trapSigusr1: true });
     try {
       await assert.rejects(
-        collect(cluster.run(`js:pid=${trapping.pid}:./lib.cjs#query | count()`), () => Promise.resolve()),
+        collect(runQuery(`js:pid=${trapping.pid}:./lib.cjs#query | count()`), () => Promise.resolve()),
         (error: unknown) => {
           // Across the bus an attach error arrives as what it is to the user: a machine problem (exit code 3).
           assert.ok(error instanceof EnvironmentError && error.exitCode === 3);
@@ -708,7 +735,7 @@ describe('JavaScript probes in live Node.js processes', () => {
     const deaf = spawn(join(dir, 'node'), ['60'], { stdio: 'ignore' });
     const deafEnded = new Promise((resolve) => deaf.on('exit', resolve));
     try {
-      await assert.rejects(collect(cluster.run(`js:pid=${deaf.pid}:fs.readFile | count()`), () => Promise.resolve()), (error: unknown) => {
+      await assert.rejects(collect(runQuery(`js:pid=${deaf.pid}:fs.readFile | count()`), () => Promise.resolve()), (error: unknown) => {
         assert.ok(error instanceof EnvironmentError && error.exitCode === 3, String(error));
         assert.match(error.message, new RegExp(`process ${deaf.pid} does not catch SIGUSR1, which opens a Node.js inspector`));
         return true;
@@ -727,7 +754,7 @@ describe('JavaScript probes in live Node.js processes', () => {
     await new Promise<void>((resolve) => squatter.listen(INSPECTOR_PORT, '127.0.0.1', resolve));
     try {
       await assert.rejects(
-        collect(cluster.run(`js:pid=${app.pid}:./lib.cjs#query | count()`), () => Promise.resolve()),
+        collect(runQuery(`js:pid=${app.pid}:./lib.cjs#query | count()`), () => Promise.resolve()),
         (error: unknown) => {
           assert.ok(error instanceof EnvironmentError && error.exitCode === 3);
           assert.match(error.message, new RegExp(`port ${INSPECTOR_PORT} on 127.0.0.1 is taken by something that is not a Node.js inspector`));
@@ -758,7 +785,7 @@ describe('JavaScript probes in live Node.js processes', () => {
       "(globalThis.__faySaved = globalThis.__fay$, Object.defineProperty(globalThis, '__fay$', { value: { version: 1, sessions: new Map([['older', {}]]) }, configurable: true }), 0)",
     );
     try {
-      await assert.rejects(collect(cluster.run(`js:pid=${app.pid}:./lib.cjs#query | count()`), () => Promise.resolve()), (error: unknown) => {
+      await assert.rejects(collect(runQuery(`js:pid=${app.pid}:./lib.cjs#query | count()`), () => Promise.resolve()), (error: unknown) => {
         assert.ok(error instanceof EnvironmentError && error.exitCode === 3);
         assert.match(error.message, /live probes of another Fay version \(runtime 1\)/);
         assert.match(error.hint ?? '', /try again when the queries of that Fay have ended/);

@@ -138,6 +138,7 @@ export class NodeRun implements RunningProbe {
       maxRows: Math.max(1, Math.ceil((this.options.maxEventsPerSecond * this.options.flushPeriodMs) / 1000)),
       pauseNoticeMs: EDIT_PAUSE_NOTICE_MS,
       maxPauseMs: this.options.maxEditPauseMs,
+      keepEditsMs: this.options.keepEditsMs,
     };
     this.plan = plan;
     const failures: string[] = [];

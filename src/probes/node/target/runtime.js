@@ -4,23 +4,30 @@
 // It must stand alone: no imports, only globals and process.getBuiltinModule.
 (function faySetup(config, makeHandlers) {
   'use strict';
-  const VERSION = 5;
+  const VERSION = 6;
   const G = globalThis;
-  let runtime = G.__fay$;
-  if (!runtime || runtime.version !== VERSION) {
-    // Code that another runtime's sessions instrumented calls __fay$.h until their edits are out again
-    // (a session leaves the map only then): it must keep finding that runtime.
-    if (runtime && runtime.sessions instanceof Map && runtime.sessions.size > 0) {
-      // Said, not thrown: the agent reports it as a reason, not as a failure of its own.
-      const refused = `this process holds live probes of another Fay version (runtime ${runtime.version})`;
-      if (config === null) return refused;
-      throw new Error(refused);
+  const held = G.__fay$;
+  // Another version's kept edits (inert) come out first: they call its hooks.
+  if (held && held.version !== VERSION && typeof held.dropKeptEdits === 'function') return held.dropKeptEdits().then(setUp);
+  return setUp();
+
+  function setUp() {
+    let runtime = G.__fay$;
+    if (!runtime || runtime.version !== VERSION) {
+      // Code that another runtime's sessions instrumented calls __fay$.h until their edits are out again
+      // (a session leaves the map only then): it must keep finding that runtime.
+      if (runtime && runtime.sessions instanceof Map && runtime.sessions.size > 0) {
+        // Said, not thrown: the agent reports it as a reason, not as a failure of its own.
+        const refused = `this process holds live probes of another Fay version (runtime ${runtime.version})`;
+        if (config === null) return refused;
+        throw new Error(refused);
+      }
+      runtime = createRuntime();
+      Object.defineProperty(G, '__fay$', { value: runtime, configurable: true, enumerable: false, writable: false });
     }
-    runtime = createRuntime();
-    Object.defineProperty(G, '__fay$', { value: runtime, configurable: true, enumerable: false, writable: false });
+    // With a null config, installing is all: the version, or (above) why not.
+    return config === null ? runtime.version : runtime.open(config, makeHandlers);
   }
-  // With a null config, installing is all: the version, or (above) why not.
-  return config === null ? runtime.version : runtime.open(config, makeHandlers);
 
   function createRuntime() {
     const mod = (name) => process.getBuiltinModule(name);
@@ -56,10 +63,16 @@
     let debuggerOff;
     /** url → script id, as this session first saw it. */
     const scriptIds = new Map();
-    /** script id → { pristine source, session id → the insertions it applied } while any session edits it. */
+    /**
+     * script id → { pristine source, session id → its entries ({ fid, key, insertions }, one per
+     * function), applied: the insertion lists in the source now } while any session's edits are in it.
+     * An ended session's entries stay while its edits are kept (see keepEditsMs), its probes off.
+     */
     const editedScripts = new Map();
     /** Debugger work (reading sources, editing, undoing) runs one piece at a time, in order. */
     let debuggerQueue = Promise.resolve();
+    /** Fires when the first kept edit's time is up. */
+    let sweepTimer;
     const exclusive = (work) => {
       const result = debuggerQueue.then(work);
       debuggerQueue = result.catch(() => undefined);
@@ -344,6 +357,8 @@
           throw error;
         }),
       sessions,
+      /** Takes every kept edit out now (a runtime of another version does, before it replaces this one). */
+      dropKeptEdits: () => dropKept(Infinity),
     };
     return rt;
 
@@ -680,6 +695,15 @@
             // As above.
           }
         }
+        // Its live edits stay a while, inert, when the query asks for that: the next query that
+        // probes the same functions the same way takes them over instead of stopping the process
+        // to edit again. The timer that takes them out runs here, whether or not any agent is left.
+        if (session.edits.length > 0 && cfg.keepEditsMs > 0 && (reason === 'detach' || reason === 'the agent disconnected')) {
+          session.keptUntil = Date.now() + cfg.keepEditsMs;
+          sweepLater();
+          if (reason === 'detach') session.socket.end();
+          return Promise.resolve();
+        }
         const undo = session.edits.length > 0 ? exclusive(() => revert(session)) : Promise.resolve();
         // Never rejects: nothing in the target may be left with an unhandled rejection.
         return undo.catch(() => undefined).finally(() => {
@@ -689,9 +713,28 @@
       }
     }
 
+    /** Takes out the kept edits whose time is up, once it is (a timer that does not keep the process alive). */
+    function sweepLater() {
+      clearTimeout(sweepTimer);
+      const due = Math.min(...[...sessions.values()].map((s) => (s.keptUntil === undefined ? Infinity : s.keptUntil)));
+      if (due === Infinity) return;
+      sweepTimer = setTimeout(() => void dropKept(Date.now()), Math.max(0, due - Date.now()));
+      sweepTimer.unref();
+    }
+
+    /** Takes out the edits kept until `until` or earlier; resolves once they are out. */
+    function dropKept(until) {
+      const due = [...sessions.values()].filter((s) => s.keptUntil !== undefined && s.keptUntil <= until);
+      for (const s of due) s.keptUntil = undefined;
+      sweepLater();
+      return Promise.all(due.map((s) => exclusive(() => revert(s)).catch(() => undefined).finally(() => sessions.delete(s.id))));
+    }
+
     /**
      * Applies the agent's live edits, all at once or, when V8 refuses, function by function. The agent
      * computed them on the pristine source; the script gets them on top of other sessions' edits.
+     * A function that an ended session's kept edit instruments the same way is taken over as it is:
+     * where every function is, the script is not edited, and the process does not stop at all.
      */
     async function applyEdits(cfg, session, report, handlerFor, addProbe) {
       const inspector = await debugging();
@@ -704,17 +747,10 @@
               : editedScripts.get(scriptId) || {
                   pristine: (await post(inspector, 'Debugger.getScriptSource', { scriptId })).scriptSource,
                   bySession: new Map(),
+                  applied: [],
                 };
           if (script === undefined || script.pristine.length !== edit.length) {
             for (const f of edit.functions) report.push({ name: f.name, probed: false, reason: 'its script changed since it was read' });
-            continue;
-          }
-          const pause = editPause();
-          if (pause.ms > cfg.maxPauseMs) {
-            const reason =
-              `live-editing its script could stop the process for up to ~${pause.ms} ms (V8 walks its ${pause.heapMb} MB heap), ` +
-              `over the --max-pause of ${cfg.maxPauseMs} ms; raise --max-pause to probe it anyway`;
-            for (const f of edit.functions) report.push({ name: f.name, probed: false, reason });
             continue;
           }
           // Functions V8 would leave unedited without a word: left out; a wrapper on their export where
@@ -728,40 +764,58 @@
             report.push(wrapped || { name: f.name, probed: false, reason: why });
           }
           if (functions.length === 0) continue;
+          const { adopted, fresh } = takeOver(script, functions);
+          const pause = fresh.length > 0 ? editPause() : undefined;
+          if (pause && pause.ms > cfg.maxPauseMs) {
+            const reason =
+              `live-editing its script could stop the process for up to ~${pause.ms} ms (V8 walks its ${pause.heapMb} MB heap), ` +
+              `over the --max-pause of ${cfg.maxPauseMs} ms; raise --max-pause to probe it anyway`;
+            for (const f of fresh) report.push({ name: f.name, probed: false, reason });
+            fresh.length = 0;
+          }
           // The agent wrote "@fid" where each function's probe id goes.
-          for (const f of functions) {
+          for (const f of fresh) {
             f.fid = reserve(1);
             f.insertions = f.insertions.map((i) => ({ offset: i.offset, place: i.place, text: i.text.split('@fid').join(String(f.fid)) }));
           }
           // Each edit stops this thread for as long as V8 walks the heap: the longest stop is reported, and
           // when V8 refuses the edit and it is retried function by function, the program runs in between.
+          // Kept edits not taken over go out with the same edit: the process stops no longer for them.
           let longest = 0;
+          const others = [...liveEntries(script), ...adopted.map((a) => a.entry)].map((e) => e.insertions);
           const apply = (some) =>
-            editLines(inspector, scriptId, script, [...script.bySession.values()], some.flatMap((f) => f.insertions), true, (ms) => {
+            editLines(inspector, scriptId, script, [...others, ...some.map((f) => f.insertions)], (ms) => {
               longest = Math.max(longest, ms);
             });
           const programRuns = () => new Promise((resolve) => setImmediate(resolve));
-          let accepted = functions;
-          if ((await apply(accepted)) !== undefined) {
+          let accepted = fresh;
+          if (fresh.length > 0 && (await apply(accepted)) !== undefined) {
             accepted = [];
-            for (const f of functions) {
+            for (const f of fresh) {
               await programRuns();
               const refused = await apply([...accepted, f]);
               if (refused === undefined) accepted.push(f);
               else report.push({ name: f.name, probed: false, reason: `V8 refused the live edit: ${refused}` });
             }
-            if (accepted.length > 0 && accepted.length < functions.length) {
+            if (accepted.length > 0 && accepted.length < fresh.length) {
               await programRuns();
               await apply(accepted);
             }
           }
-          if (accepted.length > 0) {
-            script.bySession.set(session.id, accepted.flatMap((f) => f.insertions));
+          const mine = [...adopted.map((a) => a.entry), ...accepted.map((f) => ({ fid: f.fid, key: f.key, insertions: f.insertions }))];
+          settleOwners(scriptId, script);
+          if (mine.length > 0) {
+            script.bySession.set(session.id, mine);
             editedScripts.set(scriptId, script);
             session.edits.push(scriptId);
           }
           // V8 walks the whole heap for each live edit (0.5–1.5 ms per MB): said when that is long.
           const paused = Math.round(longest);
+          for (const { f, entry } of adopted) {
+            f.fid = entry.fid;
+            addProbe(f.fid, f.name, f.async, handlerFor(f.name), f.awaits);
+            report.push({ name: f.name, probed: true });
+          }
           accepted.forEach((f, i) => {
             addProbe(f.fid, f.name, f.async, handlerFor(f.name), f.awaits);
             const note = i === 0 && paused >= cfg.pauseNoticeMs
@@ -776,6 +830,52 @@
     }
 
     /**
+     * Splits a session's functions into those an ended session's kept edit of the script
+     * instruments exactly as this session would (the same place, the same insertions: `adopted`,
+     * each with the kept entry, which leaves its owner) and those that need an edit (`fresh`).
+     */
+    function takeOver(script, functions) {
+      const kept = [...script.bySession].flatMap(([id, entries]) => (sessions.get(id)?.closed ? entries : []));
+      const adopted = [];
+      const fresh = [];
+      for (const f of functions) {
+        f.key = toJson([f.start, f.end, f.async, f.awaits, f.insertions]);
+        const at = kept.findIndex((entry) => entry.key === f.key);
+        if (at < 0) fresh.push(f);
+        else adopted.push({ f, entry: kept.splice(at, 1)[0] });
+      }
+      for (const { entry } of adopted) {
+        for (const [id, entries] of script.bySession) {
+          if (!entries.includes(entry)) continue;
+          script.bySession.set(id, entries.filter((e) => e !== entry));
+          const owner = sessions.get(id);
+          owner.fids = owner.fids.filter((fid) => fid !== entry.fid);
+        }
+      }
+      return { adopted, fresh };
+    }
+
+    /**
+     * After a script was edited (or not) and kept entries were taken over: the ended sessions keep
+     * only the entries still in its source, and one with none left anywhere is gone.
+     */
+    function settleOwners(scriptId, script) {
+      const inSource = new Set(script.applied);
+      for (const [id, entries] of script.bySession) {
+        const owner = sessions.get(id);
+        if (!owner || !owner.closed) continue;
+        const left = entries.filter((e) => inSource.has(e.insertions));
+        if (left.length > 0) {
+          script.bySession.set(id, left);
+          continue;
+        }
+        script.bySession.delete(id);
+        owner.edits = owner.edits.filter((s) => s !== scriptId);
+        if (owner.edits.length === 0) sessions.delete(owner.id);
+      }
+    }
+
+    /**
      * V8 diffs an edited script line by line, then each run of changed lines token by token, but
      * only a run under LONG_LINE characters (before and after the edit): a longer run is one change,
      * and every function starting or ending in it silently keeps its old code. Insertions never add
@@ -784,7 +884,7 @@
      * changed line that long by itself (minified code). Returns the functions V8 will edit, and those left out.
      */
     function outOfLongLines(script, functions) {
-      const { lineOf, lengths } = lineInfo(script, [...script.bySession.values()]);
+      const { lineOf, lengths } = lineInfo(script, script.applied);
       const added = tally(lineOf, functions.map((f) => f.insertions));
       const long = (line) => added.has(line) && lengths(line) + added.get(line) >= LONG_LINE;
       const cut = [];
@@ -875,35 +975,46 @@
     }
 
     /**
-     * Puts `delta` into a script that has `base` (or takes it out: from base + delta to base). When the
-     * lines delta changes run together for LONG_LINE characters or more, in two edits: its odd lines,
-     * then its even ones, so that each changed line is a run of its own. In between, the probes are
-     * not on yet (or off already): their hooks pass straight through, and the program runs, so that
-     * each stop is one heap walk long. `stopped` hears how long each edit stopped the program.
-     * Undefined when V8 took it, else why not.
+     * Sets a script to its pristine source plus the insertion lists `to`, from those in it now
+     * (script.applied). When the lines that changes run together for LONG_LINE characters or more,
+     * in two edits: its odd lines, then its even ones, so that each changed line is a run of its own.
+     * In between, the probes are not on yet (or off already): their hooks pass straight through, and
+     * the program runs, so that each stop is one heap walk long. `stopped` hears how long each edit
+     * stopped the program. Undefined when V8 took it, else why not (and the script is as it was).
      */
-    async function editLines(inspector, scriptId, script, base, delta, adding, stopped = noop) {
-      const { lineOf, lengths } = lineInfo(script, base);
-      const added = tally(lineOf, [delta]);
-      const lines = [...added.keys()].sort((a, b) => a - b);
+    async function editLines(inspector, scriptId, script, to, stopped = noop) {
+      const from = script.applied;
+      const before = new Set(from.flat());
+      const after = new Set(to.flat());
+      const added = [...after].filter((i) => !before.has(i));
+      const changed = [...[...before].filter((i) => !after.has(i)), ...added];
+      // Line lengths with the insertions of before and after together: at least the longer of the two.
+      const { lineOf, lengths } = lineInfo(script, [[...before, ...added]]);
+      const lines = [...tally(lineOf, [changed]).keys()].sort((a, b) => a - b);
       let longRun = false;
       for (let k = 0, run = 0; k < lines.length && !longRun; k++) {
         run = k > 0 && lines[k] === lines[k - 1] + 1 ? run : 0;
-        run += lengths(lines[k]) + added.get(lines[k]);
+        run += lengths(lines[k]);
         longRun = run >= LONG_LINE && k > 0 && lines[k] === lines[k - 1] + 1;
       }
       const timed = async (lists) => {
         const started = clock.now();
         const refused = await setSource(inspector, scriptId, script, lists);
         stopped(clock.now() - started);
+        if (refused === undefined) script.applied = lists;
         return refused;
       };
-      if (longRun) {
-        const refused = await timed([...base, delta.filter((i) => lineOf(i.offset) % 2 === 1)]);
-        if (refused !== undefined) return refused;
-        await new Promise((resolve) => setImmediate(resolve));
-      }
-      return timed(adding ? [...base, delta] : base);
+      if (!longRun) return timed(to);
+      // Odd lines first: what goes in on them goes in, what goes out of them goes out.
+      const odd = (i) => lineOf(i.offset) % 2 === 1;
+      const halfway = [...after].filter((i) => before.has(i) || odd(i)).concat([...before].filter((i) => !after.has(i) && !odd(i)));
+      const refused = await timed([halfway]);
+      if (refused !== undefined) return refused;
+      await new Promise((resolve) => setImmediate(resolve));
+      const last = await timed(to);
+      // Back to where it was, rather than halfway with nobody knowing what is in it.
+      if (last !== undefined) await timed(from);
+      return last;
     }
 
     /**
@@ -922,14 +1033,19 @@
         for (const scriptId of session.edits) {
           const script = editedScripts.get(scriptId);
           if (!script) continue;
-          const delta = script.bySession.get(session.id) || [];
           script.bySession.delete(session.id);
           if (script.bySession.size === 0) editedScripts.delete(scriptId);
-          await editLines(inspector, scriptId, script, [...script.bySession.values()], delta, false);
+          await editLines(inspector, scriptId, script, [...script.bySession.values()].flatMap((entries) => entries.map((e) => e.insertions)));
         }
+        session.edits = [];
       } finally {
         debuggerNowOff().catch(() => undefined);
       }
+    }
+
+    /** The entries of a script's sessions that are still running. */
+    function liveEntries(script) {
+      return [...script.bySession].flatMap(([id, entries]) => (sessions.get(id)?.closed ? [] : entries));
     }
 
     /**
