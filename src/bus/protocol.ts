@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { MAX_KEEP_EDITS_MS } from '../plan/limits.js';
 import { BusMessageError, decodeMessage, encodeMessage } from './codec.js';
 
 /**
@@ -90,7 +91,7 @@ export const QuerySpec = z.object({
         maxMemoryBytes: z.number().int().positive().optional(),
         maxCallsPerSecond: z.number().int().positive().optional(),
         maxEditPauseMs: z.number().positive().optional(),
-        keepEditsMs: z.number().nonnegative().max(24 * 3600 * 1000).optional(),
+        keepEditsMs: z.number().nonnegative().max(MAX_KEEP_EDITS_MS).optional(),
       })
       .optional(),
   }),

@@ -85,7 +85,7 @@ export function parseCountFlag(text: string, flag: string): number {
 }
 
 /** Parses a command-line duration such as 5s, 250ms or 2m into milliseconds. */
-export function parseDurationFlag(text: string, flag: string, options: { zero?: boolean } = {}): number {
+export function parseDurationFlag(text: string, flag: string, options: { zero?: boolean; maxMs?: number } = {}): number {
   if (options.zero && text.trim() === '0') return 0;
   const match = /^(\d+(?:\.\d+)?)([a-zµ]+)$/.exec(text.trim());
   const scale = match ? DURATION_UNITS[match[2]!] : undefined;
@@ -94,5 +94,6 @@ export function parseDurationFlag(text: string, flag: string, options: { zero?: 
   }
   const ms = (Number(match[1]) * scale) / 1e6;
   if (!(ms > 0 || (options.zero && ms === 0))) throw new UsageError(`${flag} must be longer than zero`);
+  if (options.maxMs !== undefined && ms > options.maxMs) throw new UsageError(`${flag} can be at most ${options.maxMs / 3_600_000}h`);
   return ms;
 }

@@ -73,6 +73,9 @@ describe('the fay command', () => {
     const keep = await runFay(['query', '--keep-edits', 'forever', 'syscall:openat | count()']);
     assert.equal(keep.code, 2);
     assert.match(keep.stderr, /--keep-edits takes a duration such as 5s/);
+    const long = await runFay(['query', '--keep-edits', '48h', 'syscall:openat | count()']);
+    assert.equal(long.code, 2);
+    assert.match(long.stderr, /--keep-edits can be at most 24h/);
   });
 
   it('stops cleanly on Ctrl-C with every event counted and nothing left behind', async () => {

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { ClusterClient } from '../cluster/cluster-client.js';
 import { localRegistry, type QueryHandle, type RunOptions } from '../cluster/embedded.js';
-import { DEFAULT_LIMITS } from '../plan/limits.js';
+import { DEFAULT_LIMITS, MAX_KEEP_EDITS_MS } from '../plan/limits.js';
 import { clusterSettings, type ClusterFlags } from './cluster-config.js';
 import { parseCountFlag, parseDurationFlag, parseSizeFlag } from './format.js';
 import type { QueryPrinter } from './output.js';
@@ -32,7 +32,7 @@ export function runOptions(flags: QueryFlags): RunOptions {
       ...(flags.maxEvents !== undefined && { maxEventsPerSecond: parseCountFlag(flags.maxEvents, '--max-events') }),
       ...(flags.maxCalls !== undefined && { maxCallsPerSecond: parseCountFlag(flags.maxCalls, '--max-calls') }),
       ...(flags.maxPause !== undefined && { maxEditPauseMs: parseDurationFlag(flags.maxPause, '--max-pause') }),
-      ...(flags.keepEdits !== undefined && { keepEditsMs: parseDurationFlag(flags.keepEdits, '--keep-edits', { zero: true }) }),
+      ...(flags.keepEdits !== undefined && { keepEditsMs: parseDurationFlag(flags.keepEdits, '--keep-edits', { zero: true, maxMs: MAX_KEEP_EDITS_MS }) }),
       ...(flags.maxMemory !== undefined && { maxMemoryBytes: parseSizeFlag(flags.maxMemory, '--max-memory') }),
     },
   };

@@ -3,7 +3,7 @@ import type { AggregateKind } from '../agg/aggregate.js';
 import { GroupTable } from '../agg/group-table.js';
 import { createAggregate } from '../agg/registry.js';
 import { agentSettings, withWindowing } from '../agent/run-settings.js';
-import { AgentMessage, PROTOCOL_VERSION, receiveFromHost, SUBJECTS, writeMessage, type QuerySpec } from '../bus/protocol.js';
+import { AgentMessage, PROTOCOL_VERSION, QuerySpec, receiveFromHost, SUBJECTS, writeMessage } from '../bus/protocol.js';
 import { EnvironmentError, UsageError } from '../errors.js';
 import { HostSelection } from '../plan/host-selection.js';
 import { planStages, type StagedPlan } from '../plan/planner.js';
@@ -104,6 +104,12 @@ export class ClusterQueryRun implements QueryHandle {
         ...(options.limits !== undefined && { limits: options.limits }),
       },
     };
+    // Checked as every agent will check it: an agent drops a malformed query without a word.
+    const checked = QuerySpec.safeParse(this.spec);
+    if (!checked.success) {
+      const issue = checked.error.issues[0]!;
+      throw new UsageError(`the query's setting ${issue.path.slice(1).join('.')} is out of range: ${issue.message}`);
+    }
     this.stage = new ClusterStage(this.plan, periodMs * 1e6, this.maxGroups, (m) => this.queue.push(m), () => void this.stop('limit'));
     this.aligner = new PeriodAligner(periodMs, Math.max(250, periodMs / 2), this.plan.cluster.windowing.coverNs === undefined, {
       onPeriod: (period, coverage) => this.stage.period(period, coverage),

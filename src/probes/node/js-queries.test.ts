@@ -607,6 +607,8 @@ describe('JavaScript probes in live Node.js processes', () => {
     const timed = await collect(runQuery(`${query} | count(), sum(ret.number)`), () => app.run('query', 4));
     assert.deepEqual(rowsOf(timed.final), [{ count: 4, 'sum(ret.number)': 12 }]);
     assert.deepEqual(await state(app), UNTOUCHED, 'neither edit is left');
+    // Agents drop a query whose settings are out of range without a word: the client says it first.
+    assert.throws(() => cluster.run(`${query} | count()`, { limits: { keepEditsMs: 2 * 86_400_000 } }), /the query's setting limits\.keepEditsMs is out of range/);
   });
 
   it('leaves a process alone when live-editing it would stop it longer than --max-pause', async () => {
