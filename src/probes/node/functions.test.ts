@@ -86,3 +86,18 @@ describe('instrumentation of real code', () => {
     assert.deepEqual(atAnEdge.slice(0, 10), [], `${atAnEdge.length} functions edited at an edge`);
   });
 });
+
+describe('function names', () => {
+  it('names a function with no name by the line it starts on, and the column where a line has several', () => {
+    const source = [
+      'const total = (items) => items.reduce((sum, x) => {',
+      '  return sum + x;',
+      '}, 0);',
+      'setTimeout(() => { tick(); }, 10); [1].map(function () { return 1; });',
+      "emitter.on('data', (chunk) => { use(chunk); });",
+    ].join('\n');
+    const found = findFunctions(source);
+    if (typeof found === 'string') assert.fail(found);
+    assert.deepEqual(found.map((f) => f.name).sort(), ['anonymous@1', 'anonymous@4:12', 'anonymous@4:44', 'emitter.on(data)', 'total'].sort());
+  });
+});

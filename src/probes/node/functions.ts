@@ -1,5 +1,6 @@
 import { parse, type Node } from 'acorn';
 import { ancestor } from 'acorn-walk';
+import { ANONYMOUS } from './sources.js';
 
 /** An expression the instrumentation hands to a hook: a comma sequence needs parentheses as an argument. */
 export interface Operand {
@@ -10,7 +11,10 @@ export interface Operand {
 
 /** A function found in a script, named the way js: probe patterns name it. */
 export interface ScriptFunction {
-  /** `query`, `Cart.prototype.add`, `Cart.prototype.#total`, `Cart.create`, `Cart.constructor`, `handlers.get`. */
+  /**
+   * `query`, `Cart.prototype.add`, `Cart.prototype.#total`, `Cart.create`, `Cart.constructor`,
+   * `handlers.get`, `app.get(/users/:id)`; with no name, where it starts: `anonymous@12`.
+   */
   readonly name: string;
   readonly async: boolean;
   readonly generator: boolean;
@@ -174,8 +178,13 @@ function parseFunctions(source: string): ScriptFunction[] | string {
     }
   }
   const found: ScriptFunction[] = [];
+  /** Every function of the script, and those named so far. */
+  const functions: AnyNode[] = [];
+  const named = new Set<unknown>();
   const add = (name: string | undefined, fn: unknown, constructor = false) => {
-    if (name !== undefined && isFunction(fn)) found.push(describe(name, fn, constructor));
+    if (name === undefined || !isFunction(fn)) return;
+    found.push(describe(name, fn, constructor));
+    named.add(fn);
   };
   const classMembers = (className: string | undefined, body: AnyNode) => {
     if (className === undefined) return;
@@ -194,7 +203,14 @@ function parseFunctions(source: string): ScriptFunction[] | string {
   };
   ancestor(program, {
     FunctionDeclaration(node) {
+      functions.push(node as unknown as AnyNode);
       add(nameOf((node as unknown as AnyNode).id), node);
+    },
+    FunctionExpression(node) {
+      functions.push(node as unknown as AnyNode);
+    },
+    ArrowFunctionExpression(node) {
+      functions.push(node as unknown as AnyNode);
     },
     VariableDeclarator(node) {
       const n = node as unknown as AnyNode;
@@ -232,7 +248,33 @@ function parseFunctions(source: string): ScriptFunction[] | string {
       if (right.type === 'ObjectExpression' && name) objectMembers(name, right);
     },
   });
+  anonymous(functions.filter((fn) => !named.has(fn)));
   return found;
+
+  /** Functions with no name are named by their line, and column where one line has several. */
+  function anonymous(unnamed: AnyNode[]): void {
+    if (unnamed.length === 0) return;
+    const lineStarts = [0];
+    for (let at = source.indexOf('\n'); at >= 0; at = source.indexOf('\n', at + 1)) lineStarts.push(at + 1);
+    const lineOf = (offset: number) => {
+      let low = 0;
+      let high = lineStarts.length - 1;
+      while (low < high) {
+        const mid = (low + high + 1) >> 1;
+        if (lineStarts[mid]! <= offset) low = mid;
+        else high = mid - 1;
+      }
+      return low;
+    };
+    const lines = unnamed.map((fn) => lineOf(fn.start));
+    const perLine = new Map<number, number>();
+    for (const line of lines) perLine.set(line, (perLine.get(line) ?? 0) + 1);
+    unnamed.forEach((fn, i) => {
+      const line = lines[i]!;
+      const column = perLine.get(line)! > 1 ? `:${fn.start - lineStarts[line]! + 1}` : '';
+      add(`${ANONYMOUS}${line + 1}${column}`, fn);
+    });
+  }
 
   /** An object or class passed through a call such as Object.freeze({ … }) is named as if assigned directly. */
   function wrapped(node: AnyNode | null): AnyNode | null {

@@ -8,7 +8,7 @@ import { findFunctions, instrumentation, tracksAwaits, unedited, type Insertion,
 import type { InspectorClient } from './inspector-client.js';
 import type { KeptAggregate } from './codegen.js';
 import type { NodeProcess } from './processes.js';
-import { describePattern, fileInPoint, scriptMatcher, type FunctionPattern } from './sources.js';
+import { ANONYMOUS, describePattern, fileInPoint, namesFunction, scriptMatcher, type FunctionPattern } from './sources.js';
 
 const RUNTIME = readFileSync(new URL('./target/runtime.js', import.meta.url), 'utf8').trim().replace(/;$/, '');
 
@@ -184,7 +184,7 @@ function userFunctions(sources: Sources, patterns: readonly UserPattern[]) {
       continue;
     }
     for (const fn of functions) {
-      const matching = mine.filter((p) => names.get(p)!.test(fn.name));
+      const matching = mine.filter((p) => namesFunction(names.get(p)!, p.name, fn.name));
       for (const p of mine) misses.get(p)?.names.add(fn.name);
       for (const p of matching) misses.delete(p);
       if (matching.length === 0) continue;
@@ -342,7 +342,10 @@ export async function listFunctions(target: NodeProcess, builtin?: Extract<Funct
   // The runtime reads the live sources (it installs no probe by itself).
   const { attachment, sources } = await attachReading(target.pid, [null]);
   try {
-    const { found } = userFunctions(sources, [{ kind: 'user', file: undefined, name: '*' }]);
+    const { found } = userFunctions(sources, [
+      { kind: 'user', file: undefined, name: '*' },
+      { kind: 'user', file: undefined, name: `${ANONYMOUS}*` },
+    ]);
     return found.map((f) => `js:pid=${target.pid}:${fileInPoint(f.path)}#${f.fn.name}`);
   } finally {
     await attachment.release();

@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { HistResult } from '../../agg/aggregate.js';
 import { request } from 'node:http';
 import { createServer } from 'node:net';
@@ -52,6 +53,12 @@ function get(port: number, path = '/'): Promise<string> {
       .end();
   });
 }
+
+/** The line of lib.cjs where total()'s callback, which has no name, starts. */
+const reduceLine =
+  readFileSync(fileURLToPath(new URL('../../testing/node-targets/lib.cjs', import.meta.url)), 'utf8')
+    .split('\n')
+    .findIndex((line) => line.includes('items.reduce((sum, x) => {')) + 1;
 
 /** What the app's state command says when nothing of Fay is left in it. */
 const UNTOUCHED = { statSyncOriginal: true, parseOriginal: true, querySourceOriginal: true, serverEmitInherited: true };
@@ -323,6 +330,16 @@ describe('JavaScript probes in live Node.js processes', () => {
     assert.deepEqual(rows, [{ probe: 'lib.cjs#orders.on(placed)', count: 10, 'sum(args[0].number)': 55 }]);
   });
 
+  it('reaches a callback with no name by the line it starts on: anonymous@<line>, which * leaves out', async () => {
+    const result = await around(`js:pid=${app.pid}:./lib.cjs#anonymous@${reduceLine} | count(), sum(args[1].number), max(ret.number)`, () => app.run('total', 10));
+    assert.deepEqual(rowsOf(result.final), [{ count: 10, 'sum(args[1].number)': 55, 'max(ret.number)': 55 }]);
+    // lib.cjs#* is the named functions: total is probed, its callback is not.
+    const named = await around(`js:pid=${app.pid}:./lib.cjs#* | count() by probe`, () => app.run('total', 3));
+    const probes = rowsOf(named.final).map((r) => (r.probe as string).replace(/^js:\/.*\//, ''));
+    assert.deepEqual(probes, ['lib.cjs#total']);
+    assert.deepEqual(await state(app), UNTOUCHED);
+  });
+
   it('counts calls through references captured before the attach when it can live-edit, and says when it cannot', async () => {
     const edited = await around(`js:pid=${app.pid}:./lib.cjs#statCaptured | count()`, () => app.run('captured', 5));
     assert.deepEqual(rowsOf(edited.final), [{ count: 5 }]);
@@ -399,6 +416,12 @@ describe('JavaScript probes in live Node.js processes', () => {
       assert.ok(points.some((p) => p.startsWith(`js:pid=${app.pid}:`) && p.endsWith(name)), `${name} in:\n${lines.join('\n')}`);
     }
     assert.ok(lines.some((l) => l.includes(`fay probes "js:pid=${app.pid}:fs.*"`)), 'says how built-ins are listed');
+    // Functions with no name are not in * (as dotfiles are not): how many there are, and how to list them.
+    assert.ok(!points.some((p) => /#anonymous@\d/.test(p)), lines.join('\n'));
+    const unnamed = lines.find((l) => /lib\.cjs#anonymous@\*\s.*\d+ functions? with no name, by the line/.test(l));
+    assert.ok(unnamed, lines.join('\n'));
+    const anonymous = await runFay(['probes', unnamed.split(/\s+/)[0]!]);
+    assert.ok(anonymous.lines.some((l) => l.split(/\s+/)[0]!.endsWith(`lib.cjs#anonymous@${reduceLine}`)), anonymous.lines.join('\n'));
     const builtins = await runFay(['probes', `js:pid=${app.pid}:JSON.*`]);
     const listed = builtins.lines.map((l) => l.split(/\s+/)[0]!);
     assert.ok(listed.includes(`js:pid=${app.pid}:JSON.parse`) && listed.includes(`js:pid=${app.pid}:JSON.stringify`), listed.join('\n'));

@@ -8,7 +8,7 @@ import { AgentChannel } from './channel.js';
 import { generateHandlers } from './codegen.js';
 import { parseSelector, selectProcesses, selectorText } from './processes.js';
 import { NodeRun } from './run.js';
-import { parsePattern, resolveChannelPoint, resolveJsPoint, resolveProfilePoint, type NodeSourceSchema } from './sources.js';
+import { ANONYMOUS, namesAnonymous, parsePattern, resolveChannelPoint, resolveJsPoint, resolveProfilePoint, type NodeSourceSchema } from './sources.js';
 
 /**
  * Live Node.js processes: functions of built-in modules (wrapped) and of the
@@ -50,8 +50,18 @@ export class NodeProvider implements Provider {
         for (const point of await listFunctions(p, builtin)) listings.push({ point, description: 'built-in function (a wrapper on its property)', available: true });
         continue;
       }
+      // Functions with no name only where the pattern asks for them (see namesFunction); else how many, per script.
+      const anonymousToo = typeof pattern !== 'string' && pattern.kind === 'user' && namesAnonymous(pattern.name);
+      const unnamed = new Map<string, number>();
       for (const point of await listFunctions(p)) {
-        if (want.test(point)) listings.push({ point, description: 'function of the application (live-edited)', available: true });
+        if (!want.test(point)) continue;
+        const at = point.lastIndexOf(`#${ANONYMOUS}`);
+        if (at >= 0 && !anonymousToo) unnamed.set(point.slice(0, at), (unnamed.get(point.slice(0, at)) ?? 0) + 1);
+        else listings.push({ point, description: 'function of the application (live-edited)', available: true });
+      }
+      for (const [script, n] of unnamed) {
+        const point = `${script}#${ANONYMOUS}*`;
+        listings.push({ point, description: `${n} function${n === 1 ? '' : 's'} with no name, by the line ${n === 1 ? 'it starts' : 'they start'} on: fay probes "${point}" lists them`, available: true });
       }
       if (match[2] === '*') {
         listings.push({ point: `js:pid=${p.pid}:<module>.<function>`, description: `built-in modules' and globals' functions: fay probes "js:pid=${p.pid}:fs.*" lists a module's`, available: true });

@@ -228,3 +228,23 @@ export function resolveJsPoint(point: string): NodeSourceSchema | ResolveFailure
     node: { point, selector, pattern },
   };
 }
+
+/**
+ * How a function with no name is named: by where it starts, `anonymous@12` (its line), or
+ * `anonymous@12:30` (line and column, where several such functions start on one line).
+ */
+export const ANONYMOUS = 'anonymous@';
+
+/**
+ * Whether a pattern's name part (a glob, as a regular expression, and its text) names a function:
+ * functions with no name are named by their place only for patterns that start with `anonymous`,
+ * as a shell's * leaves out dotfiles (`*` means the named functions, not every callback).
+ */
+export function namesFunction(glob: RegExp, text: string, name: string): boolean {
+  return glob.test(name) && (!name.startsWith(ANONYMOUS) || namesAnonymous(text));
+}
+
+/** Whether a pattern's name part reaches the functions with no name. */
+export function namesAnonymous(text: string): boolean {
+  return text.startsWith('anonymous');
+}

@@ -64,6 +64,7 @@ const commands = {
   captured: (n) => { let r; for (let i = 0; i < n; i++) r = lib.statCaptured('/'); return r; },
   stat: (n) => { let r; for (let i = 0; i < n; i++) r = lib.statThroughModule('/'); return r; },
   order: (n) => { let r; for (let i = 1; i <= n; i++) r = lib.placeOrder(i); return r; },
+  total: (n) => lib.total(Array.from({ length: n }, (_, i) => i + 1)),
   json: (n) => { let r; for (let i = 0; i < n; i++) r = JSON.parse('{"a":' + i + '}'); return r.a; },
   spin: (n) => burn(n),
   state: () => JSON.stringify({

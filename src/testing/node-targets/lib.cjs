@@ -183,7 +183,14 @@ orders.on('placed', (amount) => {
 });
 const placeOrder = (amount) => (orders.emit('placed', amount), placed);
 
-module.exports = { placeOrder, query, classify, minified, longLine, manyReturns, oddCount: () => odd, slowQuery, delegate, rejectInside, throwsBeforeAwait, throwsAfterAwait, recovers, rejectsInArrow, rejectsAfterForAwait, interleaving, commaReturn, failing, parseSafely, describeArgs, Cart, statCaptured, statThroughModule };
+// A callback with nothing to name it by: named by the line it starts on, anonymous@<line>.
+function total(items) {
+  return items.reduce((sum, x) => {
+    return sum + x;
+  }, 0);
+}
+
+module.exports = { total, placeOrder, query, classify, minified, longLine, manyReturns, oddCount: () => odd, slowQuery, delegate, rejectInside, throwsBeforeAwait, throwsAfterAwait, recovers, rejectsInArrow, rejectsAfterForAwait, interleaving, commaReturn, failing, parseSafely, describeArgs, Cart, statCaptured, statThroughModule };
 module.exports.frozen = Object.freeze({
   frozenWork(x) {
     return x + 1;
