@@ -447,21 +447,48 @@ describe('JavaScript probes in live Node.js processes', () => {
     assert.deepEqual(await state(app), UNTOUCHED);
   });
 
-  it('says that worker threads are not probed, and counts the main thread exactly', async () => {
+  it('probes worker threads too: a module they share with the main thread, and a script only they load', async () => {
     assert.equal(await app.run('workers', 2), '2');
     try {
-      const result = await around(`js:pid=${app.pid}:./lib.cjs#query | count()`, () => app.run('query', 40));
-      assert.deepEqual(rowsOf(result.final), [{ count: 40 }], "the workers' calls are not in it");
-      const notices = result.notices.map((n) => n.message);
-      assert.ok(
-        notices.some((m) => m === `process ${app.pid}: 2 worker threads run JavaScript here: Fay probes the main thread only, and does not count calls in workers`),
-        notices.join('\n'),
-      );
+      // 40 calls in the main thread, 25 in each worker; crunch is in worker.cjs, which only the workers load.
+      const result = await around(`js:pid=${app.pid}:./lib.cjs#query, js:pid=${app.pid}:./worker.cjs#crunch | count(), sum(args[0].number) by probe`, async () => {
+        await app.run('query', 40);
+        assert.equal(await app.run('inWorkers', 25), String(2 * 3 * 2 * 300));
+      });
+      const rows = rowsOf(result.final).map((r) => ({ ...r, probe: (r.probe as string).replace(/^js:\/.*\//, '') }));
+      assert.deepEqual(rows, [
+        { probe: 'lib.cjs#query', count: 40 + 2 * 25, 'sum(args[0].number)': 780 + 2 * 300 },
+        { probe: 'worker.cjs#crunch', count: 2 * 25, 'sum(args[0].number)': 2 * 2 * 300 },
+      ]);
+      assert.deepEqual(result.notices, [], 'nothing to say');
+      // Workers that start while the query runs get its probes too, and it says when they are on.
+      assert.equal(await app.run('workers', 1), '1');
+      const run = runQuery(`js:pid=${app.pid}:./worker.cjs#crunch | count()`);
+      const notices: string[] = [];
+      let probed = 0;
+      let bothProbed!: () => void;
+      const laterProbed = new Promise<void>((resolve) => (bothProbed = resolve));
+      const reading = (async () => {
+        let final: ResultMessage | undefined;
+        for await (const m of run) {
+          if (m.kind === 'result' && m.complete) final = m;
+          if (m.kind !== 'notice') continue;
+          notices.push(m.message);
+          if (/^process \d+: worker thread \d+ started after the attach: probed from now on$/.test(m.message) && ++probed === 2) bothProbed();
+        }
+        return final;
+      })();
+      await run.attached;
+      assert.equal(await app.run('workers', 2), '2', 'the first one ends, two start');
+      await laterProbed;
+      assert.equal(await app.run('inWorkers', 7), String(2 * 3 * 2 * 21));
+      await run.stop();
+      const final = await reading;
+      assert.deepEqual(rowsOf(final), [{ count: 14 }], notices.join('\n'));
     } finally {
       assert.equal(await app.run('workers', 0), '0');
     }
-    const alone = await around(`js:pid=${app.pid}:./lib.cjs#query | count()`, () => app.run('query', 3));
-    assert.ok(!alone.notices.some((n) => n.message.includes('worker thread')), 'nothing said without workers');
+    assert.deepEqual(await state(app), UNTOUCHED);
   });
 
   it('attaches to the same process ten times in a row, exact each time', async () => {

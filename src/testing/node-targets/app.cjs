@@ -74,13 +74,18 @@ const commands = {
     serverEmitInherited: !Object.hasOwn(http.Server.prototype, 'emit'),
   }),
   proxy: (n) => { const { proxy, revoke } = Proxy.revocable([], {}); revoke(); let r; for (let i = 0; i < n; i++) r = lib.describeArgs(proxy, i); return r; },
-  // n worker threads that call lib.query in their own isolates (none: the ones running end).
+  // n worker threads (worker.cjs), each an isolate of its own (none: the ones running end).
   workers: async (n) => {
     const { Worker } = require('worker_threads');
     await Promise.all(workers.splice(0).map((w) => w.terminate()));
-    for (let i = 0; i < n; i++) workers.push(new Worker(`const lib = require(${JSON.stringify(require.resolve('./lib.cjs'))}); setInterval(() => lib.query(1), 5);`, { eval: true }));
+    for (let i = 0; i < n; i++) workers.push(new Worker(require.resolve('./worker.cjs')));
     await Promise.all(workers.map((w) => new Promise((resolve) => w.once('online', resolve))));
     return workers.length;
+  },
+  // Each worker calls lib.query and its own crunch n times: the sum of their answers.
+  inWorkers: async (n) => {
+    const sums = await Promise.all(workers.map((w) => new Promise((resolve) => { w.once('message', resolve); w.postMessage(n); })));
+    return sums.reduce((a, b) => a + b, 0);
   },
 };
 const workers = [];

@@ -73,6 +73,14 @@
     let debuggerQueue = Promise.resolve();
     /** Fires when the first kept edit's time is up. */
     let sweepTimer;
+    /** The worker threads, as NodeWorker shows them while anything here watches (see watchWorkers()). */
+    const workerWatch = { users: 0, ready: undefined, calls: 0, pending: new Map(), workers: new Map(), listeners: new Set() };
+    /** Scripts that only workers have: the agent read them there, and this thread leaves them out without a word. */
+    const workerOnly = new Set();
+    const WORKER_TIMEOUT_MS = 5000;
+    /** How long a flush waits for the workers' partials; a query's last one, longer. */
+    const WORKER_WAIT_MS = 20;
+    const FINAL_WORKER_WAIT_MS = 1000;
     const exclusive = (work) => {
       const result = debuggerQueue.then(work);
       debuggerQueue = result.catch(() => undefined);
@@ -343,7 +351,10 @@
       sources(filters, link) {
         if (link) linkToAgent(link);
         // Built-ins, channels and the profiler need no source: the debugger stays off.
-        return filters.length === 0 ? Promise.resolve({}) : exclusive(() => readSources(filters));
+        if (filters.length === 0) return Promise.resolve({});
+        const own = exclusive(() => readSources(filters));
+        // The main thread's runtime also reads what only its workers have.
+        return mod('worker_threads').isMainThread ? own.then((sources) => workerSources(filters, sources)) : own;
       },
       /** The paths of the scripts the debugger has listed (for suggestions when a file pattern matches none). */
       scripts() {
@@ -416,8 +427,10 @@
         edits: [],
         channels: [],
         socket: undefined,
-        /** Settles once the process's worker threads have been counted (and said, if any). */
-        workersSaid: undefined,
+        /** In a worker: the channel to the main thread's session, which relays (see openInWorkers()). */
+        relay: undefined,
+        /** In the main thread: the session's workers (see openInWorkers()). */
+        threads: undefined,
         state: { groups: new Map(), rows: [], dropped: 0, folded: 0, epoch: 0 },
         closed: false,
         notice(message) {
@@ -430,6 +443,8 @@
       const S = session.state;
       S.maxGroups = cfg.maxGroups;
       S.maxRows = cfg.maxRows;
+      // The workers' config, as the agent sent it (applying the edits below changes cfg.edits).
+      const relayed = cfg.relay ? undefined : toJson({ ...cfg, relay: `fay:${cfg.session}`, token: undefined, socket: undefined });
       const handlerFor = factory(helpers(cfg), S);
       const report = [];
 
@@ -495,36 +510,30 @@
         session.fids.push(fid);
       }
 
-      // The channel to the agent, opened while the agent read the sources: partials on request; if it closes, everything is undone.
-      session.socket = links.get(cfg.token) || linkToAgent({ socket: cfg.socket, token: cfg.token });
-      links.delete(cfg.token);
-      let buffer = '';
-      session.socket.on('data', (chunk) => {
-        buffer += chunk.toString('utf8');
-        let at;
-        while ((at = buffer.indexOf('\n')) >= 0) {
-          const line = buffer.slice(0, at);
-          buffer = buffer.slice(at + 1);
-          let message;
-          try {
-            message = fromJson(line);
-          } catch {
-            continue;
+      // The channel to the agent, opened while the agent read the sources: partials on request; if it
+      // closes, everything is undone. A worker's session talks to the main thread's instead.
+      if (cfg.relay) {
+        session.relay = channelNamed(cfg.relay);
+        session.relay.onmessage = ({ data }) => receive(data);
+      } else {
+        session.socket = links.get(cfg.token) || linkToAgent({ socket: cfg.socket, token: cfg.token });
+        links.delete(cfg.token);
+        let buffer = '';
+        session.socket.on('data', (chunk) => {
+          buffer += chunk.toString('utf8');
+          let at;
+          while ((at = buffer.indexOf('\n')) >= 0) {
+            const line = buffer.slice(0, at);
+            buffer = buffer.slice(at + 1);
+            try {
+              receive(fromJson(line));
+            } catch {
+              // Not JSON: nothing the agent sent.
+            }
           }
-          if (message === null || typeof message !== 'object') continue;
-          if (message.type === 'flush') {
-            // The query's last flush: its probes go off as it is read, so that no call is counted
-            // after it (a call between it and the detach would be counted and never sent).
-            const reply = () => {
-              if (message.final) probesOff();
-              send(flush(message.period, message.capPerSecond, message.seconds));
-            };
-            Promise.all([samples(), session.workersSaid]).then(reply, reply);
-          }
-          else if (message.type === 'detach') detach('detach');
-        }
-      });
-      session.socket.on('close', () => detach('the agent disconnected'));
+        });
+        session.socket.on('close', () => detach('the agent disconnected'));
+      }
       // A process that exits while probed sends what it counted since the last flush with its last
       // breath (a write to a Unix socket goes out at once); one killed by a signal cannot.
       session.onExit = () => {
@@ -534,17 +543,25 @@
         send({ ...flush(0, 0, 1), sampling: [], type: 'exiting' });
       };
       process.on('exit', session.onExit);
-      // Said after the probes are on, not before (and before the first partial goes out): worker
-      // threads' calls are not counted, and that is no silent zero.
-      session.workersSaid = exclusive(workerThreads).then(
-        (workers) => {
-          if (workers > 0 && !session.closed) {
-            session.notice(`${workers} worker thread${workers === 1 ? '' : 's'} run${workers === 1 ? 's' : ''} JavaScript here: Fay probes the main thread only, and does not count calls in workers`);
-          }
-        },
-        () => undefined,
-      );
+      // Worker threads get the session's probes too: the main thread's runtime installs them there.
+      if (relayed !== undefined && !session.closed) return mergeReports([report, await openInWorkers(session, relayed, factory)]);
       return report;
+
+      /** A flush or a detach, from the agent (or, in a worker, from the main thread's session). */
+      function receive(message) {
+        if (message === null || typeof message !== 'object') return;
+        if (message.type === 'flush') {
+          // The query's last flush: its probes go off as it is read, so that no call is counted
+          // after it (a call between it and the detach would be counted and never sent).
+          const theirs = session.threads ? workerPartials(session, message) : [];
+          const reply = (partials) => {
+            if (message.final) probesOff();
+            const own = flush(message.period, message.capPerSecond, message.seconds);
+            send(session.relay ? own : withThreads(own, Array.isArray(partials) ? partials : []));
+          };
+          NativePromise.all([theirs, samples()]).then(([partials]) => reply(partials), () => reply([]));
+        } else if (message.type === 'detach') detach('detach');
+      }
 
       /** The session's probes pass straight through from now on (their state stays, to be read). */
       function probesOff() {
@@ -552,7 +569,8 @@
       }
 
       function send(message) {
-        if (session.socket && !session.socket.destroyed) session.socket.write(`${toJson(message)}\n`);
+        if (session.relay) session.relay.postMessage({ ...message, thread: mod('worker_threads').threadId });
+        else if (session.socket && !session.socket.destroyed) session.socket.write(`${toJson(message)}\n`);
       }
 
       function flush(period, capPerSecond, seconds) {
@@ -669,6 +687,8 @@
           hooks[fid] = DETACHED;
         }
         if (reason === 'detach') send({ type: 'detached' });
+        closeInWorkers(session);
+        session.relay?.close();
         if (session.onExit) process.removeListener('exit', session.onExit);
         for (const c of session.channels) dc.unsubscribe(c.name, c.listener);
         if (session.profile) {
@@ -701,14 +721,14 @@
         if (session.edits.length > 0 && cfg.keepEditsMs > 0 && (reason === 'detach' || reason === 'the agent disconnected')) {
           session.keptUntil = Date.now() + cfg.keepEditsMs;
           sweepLater();
-          if (reason === 'detach') session.socket.end();
+          if (reason === 'detach') session.socket?.end();
           return Promise.resolve();
         }
         const undo = session.edits.length > 0 ? exclusive(() => revert(session)) : Promise.resolve();
         // Never rejects: nothing in the target may be left with an unhandled rejection.
         return undo.catch(() => undefined).finally(() => {
           sessions.delete(session.id);
-          if (reason === 'detach') session.socket.end();
+          if (reason === 'detach') session.socket?.end();
         });
       }
     }
@@ -749,6 +769,8 @@
                   bySession: new Map(),
                   applied: [],
                 };
+          // A script only workers have (or, in a worker, only other threads): theirs to report.
+          if (script === undefined && (cfg.relay || workerOnly.has(edit.url))) continue;
           if (script === undefined || script.pristine.length !== edit.length) {
             for (const f of edit.functions) report.push({ name: f.name, probed: false, reason: 'its script changed since it was read' });
             continue;
@@ -1085,6 +1107,9 @@
           const { url, scriptId } = message.params;
           if (url && !scriptIds.has(url)) scriptIds.set(url, scriptId);
         });
+        for (const event of ['NodeWorker.attachedToWorker', 'NodeWorker.detachedFromWorker', 'NodeWorker.receivedMessageFromWorker']) {
+          debug.on(event, fromWorkers);
+        }
       }
       return debug;
     }
@@ -1101,21 +1126,248 @@
     }
 
     /**
-     * How many worker threads the process runs: each has its own JavaScript, which no probe of
-     * this runtime reaches. NodeWorker.enable lists them (~1 ms for 8); disabled again at once.
+     * Worker threads. Each runs JavaScript of its own, in an isolate of its own, which this thread's
+     * probes do not reach. This runtime sees them through NodeWorker, its inspector session's view of
+     * the workers (enabled while anything here needs them: ~1 ms, and every worker started meanwhile
+     * gets an inspector session), installs itself in each by evaluating its own source there, and
+     * relays: a session's workers read their scripts' sources for it, take its probes, and answer its
+     * flushes on a BroadcastChannel, on their own event loops.
      */
-    async function workerThreads() {
-      const session = inspectorSession();
-      let workers = 0;
-      const onWorker = () => workers++;
-      session.on('NodeWorker.attachedToWorker', onWorker);
-      try {
-        await post(session, 'NodeWorker.enable', { waitForDebuggerOnStart: false });
-        await post(session, 'NodeWorker.disable');
-      } finally {
-        session.removeListener('NodeWorker.attachedToWorker', onWorker);
+    function watchWorkers() {
+      const inspector = inspectorSession();
+      if (workerWatch.users++ === 0) {
+        workerWatch.ready = post(inspector, 'NodeWorker.enable', { waitForDebuggerOnStart: false }).catch(() => undefined);
       }
-      return workers;
+      return workerWatch.ready;
+    }
+
+    function unwatchWorkers() {
+      if (--workerWatch.users > 0) return;
+      workerWatch.ready = undefined;
+      // Their sessions end with it: the next watch sees them under new session ids.
+      workerWatch.workers.clear();
+      for (const call of workerWatch.pending.values()) call.settle(new Error('no longer watching the workers'));
+      post(inspectorSession(), 'NodeWorker.disable').catch(() => undefined);
+    }
+
+    /** Evaluates an expression in a worker (awaited, its value returned); rejects if the worker goes or takes too long. */
+    function inWorker(sessionId, expression) {
+      const id = ++workerWatch.calls;
+      return new NativePromise((resolve, reject) => {
+        const timer = setTimeout(() => settle(new Error(`no answer within ${WORKER_TIMEOUT_MS} ms`)), WORKER_TIMEOUT_MS);
+        timer.unref();
+        const settle = (error, value) => {
+          clearTimeout(timer);
+          workerWatch.pending.delete(id);
+          if (error) reject(error);
+          else resolve(value);
+        };
+        workerWatch.pending.set(id, { sessionId, settle });
+        const message = { id, method: 'Runtime.evaluate', params: { expression, awaitPromise: true, returnByValue: true } };
+        // In ASCII: the way to a worker mangles other characters (its inspector then reads no JSON).
+        const ascii = toJson(message).replace(/[\u007f-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+        post(inspectorSession(), 'NodeWorker.sendMessageToWorker', { sessionId, message: ascii }).catch((e) => settle(e));
+      });
+    }
+
+    /** A worker's answer to inWorker, or its end. */
+    function fromWorkers(event) {
+      if (event.method === 'NodeWorker.detachedFromWorker') {
+        workerWatch.workers.delete(event.params.sessionId);
+        for (const p of workerWatch.pending.values()) if (p.sessionId === event.params.sessionId) p.settle(new Error('the worker ended'));
+        return;
+      }
+      if (event.method === 'NodeWorker.attachedToWorker') {
+        const { sessionId, workerInfo } = event.params;
+        const worker = { sessionId, id: workerInfo.workerId, runtime: undefined };
+        workerWatch.workers.set(sessionId, worker);
+        for (const listener of workerWatch.listeners) listener(worker);
+        return;
+      }
+      if (event.method !== 'NodeWorker.receivedMessageFromWorker') return;
+      let answer;
+      try {
+        answer = fromJson(event.params.message);
+      } catch {
+        return;
+      }
+      const call = answer && workerWatch.pending.get(answer.id);
+      if (!call) return;
+      const { result, error } = answer;
+      const thrown = result?.exceptionDetails;
+      if (error || thrown) call.settle(new Error(String(error?.message ?? thrown.exception?.description ?? thrown.text)));
+      else call.settle(undefined, result?.result?.value);
+    }
+
+    /** Installs this runtime in a worker (once): undefined, or why it could not. */
+    function runtimeIn(worker) {
+      worker.runtime ??= inWorker(worker.sessionId, `(globalThis.__fay$?.version === ${VERSION} ? ${VERSION} : (${faySetup.toString()})(null))`).then(
+        (installed) => (installed === VERSION ? undefined : String(installed)),
+        (error) => `its runtime could not be installed: ${error.message}`,
+      );
+      return worker.runtime;
+    }
+
+    /** The sources the filters name in the workers' scripts that this thread does not have (see sources()). */
+    async function workerSources(filters, own) {
+      await watchWorkers();
+      try {
+        const read = await NativePromise.all(
+          [...workerWatch.workers.values()].map(async (worker) =>
+            (await runtimeIn(worker)) === undefined ? inWorker(worker.sessionId, `__fay$.sources(${toJson(filters)})`).catch(() => ({})) : {},
+          ),
+        );
+        for (const sources of read) {
+          for (const [url, source] of Object.entries(sources)) {
+            if (url in own) continue;
+            own[url] = source;
+            workerOnly.add(url);
+          }
+        }
+        return own;
+      } finally {
+        unwatchWorkers();
+      }
+    }
+
+    /**
+     * Opens a session in every worker, and in each worker that starts while it runs: `relayed` is
+     * its config for them (before anything here changed it), `factory` its handler factory.
+     * Resolves with the workers' reports once those there now have answered.
+     */
+    async function openInWorkers(session, relayed, factory) {
+      await watchWorkers();
+      const channel = channelNamed(`fay:${session.id}`);
+      session.threads = { channel, live: new Set(), waiting: undefined, late: [], closed: false, stop: noop };
+      channel.onmessage = ({ data }) => fromThread(session, data);
+      const open = async (worker) => {
+        const refused = await runtimeIn(worker);
+        if (refused !== undefined) throw new Error(refused);
+        const reports = await inWorker(worker.sessionId, `__fay$.open(${relayed}, (${factory.toString()}))`);
+        session.threads.live.add(worker);
+        // A session that ended meanwhile: the worker's probes go off again.
+        if (session.closed) relay(session, { type: 'detach' });
+        return reports;
+      };
+      const later = (worker) => {
+        open(worker).then(
+          () => {
+            if (!session.closed) session.notice(`worker thread ${worker.id} started after the attach: probed from now on`);
+          },
+          (error) => {
+            if (!session.closed) session.notice(`worker thread ${worker.id} started after the attach and is not probed: ${error.message}`);
+          },
+        );
+      };
+      workerWatch.listeners.add(later);
+      session.threads.stop = () => workerWatch.listeners.delete(later);
+      const lists = await NativePromise.all(
+        [...workerWatch.workers.values()].map((worker) =>
+          open(worker).catch((error) => {
+            session.notice(`worker thread ${worker.id} is not probed: ${error.message}`);
+            return [];
+          }),
+        ),
+      );
+      // Ended while the workers were being opened: what the detach could not reach yet goes now.
+      if (session.closed) closeInWorkers(session);
+      return lists.flat();
+    }
+
+    /** A channel between the threads of this process that keeps none of them alive. */
+    function channelNamed(name) {
+      const channel = new (mod('worker_threads').BroadcastChannel)(name);
+      channel.unref();
+      return channel;
+    }
+
+    /** Posts to a session's workers (through a channel of its own once the session's is closed). */
+    function relay(session, message) {
+      if (!session.threads.closed) return session.threads.channel.postMessage(message);
+      const channel = channelNamed(`fay:${session.id}`);
+      channel.postMessage(message);
+      channel.close();
+    }
+
+    /** What a session's worker sent: a partial (answering a flush, or its last, as it exits) or a notice. */
+    function fromThread(session, message) {
+      const { threads } = session;
+      if (message === null || typeof message !== 'object') return;
+      if (message.type === 'notice') session.notice(`worker thread ${message.thread}: ${message.message}`);
+      else if (message.type === 'exiting') {
+        for (const worker of threads.live) if (Number(worker.id) === message.thread) threads.live.delete(worker);
+        threads.late.push(message);
+      } else if (message.type === 'partial') {
+        if (threads.waiting && threads.waiting.period === message.period) threads.waiting.arrived(message);
+        else threads.late.push(message);
+      }
+    }
+
+    /**
+     * Asks a session's workers for their partials, and waits for them a little (a worker that keeps
+     * its event loop busy answers into the next flush): those that came, and those that came late before.
+     */
+    function workerPartials(session, message) {
+      const { threads } = session;
+      // Those still there: a worker that ended (terminated, or its thread done) answers no more.
+      for (const worker of threads.live) if (!workerWatch.workers.has(worker.sessionId)) threads.live.delete(worker);
+      const expected = threads.live.size;
+      relay(session, { type: 'flush', period: message.period, capPerSecond: message.capPerSecond, seconds: message.seconds, final: message.final });
+      return new NativePromise((resolve) => {
+        const got = threads.late.splice(0);
+        let answered = 0;
+        const done = () => {
+          clearTimeout(timer);
+          threads.waiting = undefined;
+          resolve(got);
+        };
+        const timer = setTimeout(done, message.final ? FINAL_WORKER_WAIT_MS : WORKER_WAIT_MS);
+        threads.waiting = {
+          period: message.period,
+          arrived(partial) {
+            got.push(partial);
+            if (++answered >= expected) done();
+          },
+        };
+        if (expected === 0) done();
+      });
+    }
+
+    /** A partial with its workers' beside it (the agent merges groups by key). */
+    function withThreads(own, theirs) {
+      if (theirs.length === 0) return own;
+      const all = [own, ...theirs];
+      const sum = (field) => all.reduce((n, p) => n + (p[field] || 0), 0);
+      return {
+        ...own,
+        groups: all.flatMap((p) => p.groups || []),
+        rows: all.flatMap((p) => p.rows || []),
+        dropped: sum('dropped'),
+        folded: sum('folded'),
+        sampling: all.flatMap((p) => p.sampling || []),
+        pending: all.flatMap((p) => p.pending || []),
+      };
+    }
+
+    /** A session's workers take their probes out (or keep their edits, as the session does). */
+    function closeInWorkers(session) {
+      const { threads } = session;
+      if (!threads || threads.closed) return;
+      threads.stop();
+      relay(session, { type: 'detach' });
+      threads.closed = true;
+      threads.channel.close();
+      unwatchWorkers();
+    }
+
+    /** One report per function: probed if any thread probed it. */
+    function mergeReports(lists) {
+      const byName = new Map();
+      for (const r of lists.flat()) {
+        const had = byName.get(r.name);
+        if (!had || (!had.probed && r.probed)) byName.set(r.name, r);
+      }
+      return [...byName.values()];
     }
 
     /** The sources are read: the debugger goes off unless the edits come within 50 ms. */

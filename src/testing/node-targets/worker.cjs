@@ -1,0 +1,14 @@
+// A worker thread of app.cjs: on a message n, it calls lib.query and its own crunch n times, and
+// answers with the sum. crunch is in this file only, which the main thread never loads.
+const { parentPort } = require('node:worker_threads');
+const lib = require('./lib.cjs');
+
+function crunch(x) {
+  return x * 3;
+}
+
+parentPort.on('message', (n) => {
+  let sum = 0;
+  for (let i = 0; i < n; i++) sum += crunch(lib.query(i));
+  parentPort.postMessage(sum);
+});
