@@ -525,11 +525,13 @@
           while ((at = buffer.indexOf('\n')) >= 0) {
             const line = buffer.slice(0, at);
             buffer = buffer.slice(at + 1);
+            let message;
             try {
-              receive(fromJson(line));
+              message = fromJson(line);
             } catch {
-              // Not JSON: nothing the agent sent.
+              continue;
             }
+            receive(message);
           }
         });
         session.socket.on('close', () => detach('the agent disconnected'));
