@@ -1197,7 +1197,7 @@
       if (!call) return;
       const { result, error } = answer;
       const thrown = result?.exceptionDetails;
-      if (error || thrown) call.settle(new Error(String(error?.message ?? thrown.exception?.description ?? thrown.text)));
+      if (error || thrown) call.settle(new Error(String(error?.message ?? thrown?.exception?.description ?? thrown?.text)));
       else call.settle(undefined, result?.result?.value);
     }
 
