@@ -32,6 +32,12 @@ function wellFormed(message: object): boolean {
   );
 }
 
+/** Whether a message carries sources, URL → text (what a runtime sends is checked, never trusted). */
+function sourcesIn(message: object): message is { sources: Record<string, string> } {
+  const { sources } = message as { sources?: unknown };
+  return typeof sources === 'object' && sources !== null && !Array.isArray(sources) && Object.values(sources).every((s) => typeof s === 'string');
+}
+
 /**
  * Partials that came in one read, as one: groups and rows side by side (the reader merges groups
  * by key), counts summed, and what only the newest knows (pending calls) from the newest.
@@ -70,6 +76,8 @@ export class TargetConnection {
   /** The connection is gone (the process ended, or hung up): nothing sent now is answered. */
   private ended = false;
   private saidExiting = false;
+  /** Scripts the process loaded after the attach that the query's files name: URL → source (see sendEdits). */
+  onScripts: ((sources: Record<string, string>) => void) | undefined;
   readonly closed: Promise<void>;
 
   constructor(
@@ -169,6 +177,11 @@ export class TargetConnection {
     this.socket.destroy();
   }
 
+  /** The live edits of scripts the process loaded after the attach (answering onScripts). */
+  sendEdits(edits: readonly unknown[]): void {
+    this.send({ type: 'edits', edits });
+  }
+
   private send(message: unknown): void {
     if (!this.socket.destroyed) this.socket.write(`${JSON.stringify(message)}\n`);
   }
@@ -199,6 +212,8 @@ export class TargetConnection {
         this.onArrival?.();
       } else if (message.type === 'notice' && typeof message.message === 'string') {
         this.onNotice(message.message);
+      } else if (message.type === 'scripts' && sourcesIn(message)) {
+        this.onScripts?.(message.sources);
       } else if (message.type === 'detached') {
         this.onDetached?.();
       }

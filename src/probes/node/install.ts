@@ -196,6 +196,35 @@ function userFunctions(sources: Sources, patterns: readonly UserPattern[]) {
   return { found, skipped, misses };
 }
 
+/** The live edits of the functions found, by script ("@fid" marks where each probe id goes: the runtime hands them out). */
+function editsOf(found: ReturnType<typeof userFunctions>['found'], plan: InstallPlan): Map<string, ScriptEdit> {
+  const edits = new Map<string, ScriptEdit>();
+  for (const f of found) {
+    const edit = edits.get(f.url) ?? { url: f.url, length: f.source.length, functions: [] };
+    edit.functions.push({
+      name: `js:${f.path}#${f.fn.name}`,
+      async: f.fn.async,
+      awaits: plan.exit && tracksAwaits(f.fn),
+      unedited: unedited(f.fn),
+      start: f.fn.span.start,
+      end: f.fn.span.end,
+      exit: plan.exit,
+      insertions: instrumentation(f.fn, '@fid', plan.exit, plan.args),
+    });
+    edits.set(f.url, edit);
+  }
+  return edits;
+}
+
+/**
+ * The live edits for scripts a process loaded after the attach (its runtime sends their sources):
+ * the query's functions in them, as the attach would have edited them.
+ */
+export function lateEdits(plan: InstallPlan, sources: Sources): ScriptEdit[] {
+  const userPatterns = plan.patterns.filter((p): p is UserPattern => p.kind === 'user');
+  return [...editsOf(userFunctions(sources, userPatterns).found, plan).values()];
+}
+
 /**
  * Why a user pattern named no function: no script its file names (with the closest scripts, from
  * `scripts`, every script the process's debugger listed), a script that would not parse, or no
@@ -262,22 +291,7 @@ export async function install(
       unmatched.push({ pattern: p, why: () => Promise.resolve(`${owner} has no function named ${p.key}${suggestion ? `; ${suggestion}` : ''}`) });
     }
 
-    // The runtime hands out probe ids when it applies the edits; "@fid" marks where each goes.
-    const edits = new Map<string, ScriptEdit>();
-    for (const f of found) {
-      const edit = edits.get(f.url) ?? { url: f.url, length: f.source.length, functions: [] };
-      edit.functions.push({
-        name: `js:${f.path}#${f.fn.name}`,
-        async: f.fn.async,
-        awaits: plan.exit && tracksAwaits(f.fn),
-        unedited: unedited(f.fn),
-        start: f.fn.span.start,
-        end: f.fn.span.end,
-        exit: plan.exit,
-        insertions: instrumentation(f.fn, '@fid', plan.exit, plan.args),
-      });
-      edits.set(f.url, edit);
-    }
+    const edits = editsOf(found, plan);
     // Channels and the profiler need no search: they are there in every process.
     const channels = plan.patterns.flatMap((p) => (p.kind === 'channel' ? [{ name: p.name, probe: `dc:${p.name}` }] : []));
     const profile = plan.patterns.find((p): p is Extract<FunctionPattern, { kind: 'profile' }> => p.kind === 'profile');
@@ -308,6 +322,7 @@ export async function install(
       keepEditsMs: plan.keepEditsMs,
       builtins,
       edits: [...edits.values()],
+      filters: scriptFilters(userPatterns),
       channels,
       profile: profile ? { hz: profile.hz, probe: `profile:js:${profile.hz}hz` } : undefined,
     };

@@ -491,6 +491,43 @@ describe('JavaScript probes in live Node.js processes', () => {
     assert.deepEqual(await state(app), UNTOUCHED);
   });
 
+  it('probes a script that loads after the attach, as the attach would have, and says so', async () => {
+    // A process of its own: lazy.cjs loads once per process.
+    const fresh = await startNodeTarget('app.cjs');
+    try {
+      const run = runQuery(`js:pid=${fresh.pid}:./lib.cjs#query, js:pid=${fresh.pid}:./lazy.cjs#work | count(), sum(args[0].number) by probe`, { refreshMs: 100 });
+      const notices: string[] = [];
+      let loaded!: () => void;
+      const lazyProbed = new Promise<void>((resolve) => (loaded = resolve));
+      const reading = (async () => {
+        let final: ResultMessage | undefined;
+        for await (const m of run) {
+          if (m.kind === 'result' && m.complete) final = m;
+          if (m.kind !== 'notice') continue;
+          notices.push(m.message);
+          if (/^process \d+: js:\/\S+\/lazy\.cjs#work: loaded after the attach, probed from now on$/.test(m.message)) loaded();
+        }
+        return final;
+      })();
+      await run.attached;
+      await fresh.run('query', 3);
+      // Loads lazy.cjs, calling nothing in it yet.
+      assert.equal(await fresh.run('lazy', 0), '0');
+      await lazyProbed;
+      assert.equal(await fresh.run('lazy', 5), '5');
+      await run.stop();
+      const rows = rowsOf(await reading).map((r) => ({ ...r, probe: (r.probe as string).replace(/^js:\/.*\//, '') }));
+      assert.deepEqual(rows, [
+        { probe: 'lazy.cjs#work', count: 5, 'sum(args[0].number)': 10 },
+        { probe: 'lib.cjs#query', count: 3, 'sum(args[0].number)': 3 },
+      ]);
+      // At the attach it was not there yet, and the query said so.
+      assert.ok(notices.some((m) => /\.\/lazy\.cjs#work: no script of the process matches "\.\/lazy\.cjs"/.test(m)), notices.join('\n'));
+    } finally {
+      await fresh.stop();
+    }
+  });
+
   it('attaches to the same process ten times in a row, exact each time', async () => {
     for (let i = 1; i <= 10; i++) {
       const result = await around(`js:pid=${app.pid}:./lib.cjs#query | count()`, () => app.run('query', i));

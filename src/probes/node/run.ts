@@ -221,6 +221,16 @@ export class NodeRun implements RunningProbe {
     }
     this.connections.push(connection);
     this.releases.push(released);
+    // Scripts it loads later that the query's files name are edited as the attach would have.
+    const { lateEdits } = await installer();
+    connection.onScripts = (sources) => {
+      try {
+        const edits = lateEdits(plan, sources);
+        if (edits.length > 0) connection.sendEdits(edits);
+      } catch (error) {
+        this.sink.notice(`process ${target.pid}: scripts it loaded after the attach are not probed: ${(error as Error).message}`);
+      }
+    };
     void connection.closed.then(() => {
       if (this.stopping) return;
       this.sink.notice(

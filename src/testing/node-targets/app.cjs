@@ -74,6 +74,8 @@ const commands = {
     serverEmitInherited: !Object.hasOwn(http.Server.prototype, 'emit'),
   }),
   proxy: (n) => { const { proxy, revoke } = Proxy.revocable([], {}); revoke(); let r; for (let i = 0; i < n; i++) r = lib.describeArgs(proxy, i); return r; },
+  // lazy.cjs is required on the first run of this command, not before: a script that loads after an attach.
+  lazy: (n) => { const { work } = require('./lazy.cjs'); let r = 0; for (let i = 0; i < n; i++) r = work(i); return r; },
   // n worker threads (worker.cjs), each an isolate of its own (none: the ones running end).
   workers: async (n) => {
     const { Worker } = require('worker_threads');

@@ -387,19 +387,26 @@
       return socket;
     }
 
+    /** How many CommonJS modules are loaded. */
+    function moduleCount() {
+      const cache = mod('module')._cache;
+      return cache ? Object.keys(cache).length : 0;
+    }
+
     /** The file a script URL names (file:// or a path), or undefined (node:, evaluated code). */
     function filePath(url) {
       return url.startsWith('file://') ? decodeURIComponent(url.slice(7)) : url.startsWith('/') ? url : undefined;
     }
 
-    async function readSources(filters) {
+    /** The sources of the scripts the filters name (see sources()), but those in `skip`. */
+    async function readSources(filters, skip) {
       const session = await debugging();
       const tests = filters.map((f) => (f === null ? (path) => !path.includes('/node_modules/') : RegExp.prototype.test.bind(new RegExp(f, 's'))));
       const out = {};
       try {
         for (const [url, scriptId] of scriptIds) {
           const path = filePath(url);
-          if (path === undefined || !tests.some((test) => test(path))) continue;
+          if (path === undefined || skip?.has(url) || !tests.some((test) => test(path))) continue;
           const edited = editedScripts.get(scriptId);
           out[url] = edited ? edited.pristine : (await post(session, 'Debugger.getScriptSource', { scriptId })).scriptSource;
         }
@@ -431,6 +438,10 @@
         relay: undefined,
         /** In the main thread: the session's workers (see openInWorkers()). */
         threads: undefined,
+        /** The scripts there were at the attach, and how many CommonJS modules (see lookForScripts()). */
+        known: undefined,
+        modules: 0,
+        looking: undefined,
         state: { groups: new Map(), rows: [], dropped: 0, folded: 0, epoch: 0 },
         closed: false,
         notice(message) {
@@ -510,6 +521,12 @@
         session.fids.push(fid);
       }
 
+      // Scripts that load later are looked for where the query names files (in the main thread).
+      if (!cfg.relay && cfg.filters && cfg.filters.length > 0) {
+        session.known = new Set(scriptIds.keys());
+        session.modules = moduleCount();
+      }
+
       // The channel to the agent, opened while the agent read the sources: partials on request; if it
       // closes, everything is undone. A worker's session talks to the main thread's instead.
       if (cfg.relay) {
@@ -553,6 +570,7 @@
       function receive(message) {
         if (message === null || typeof message !== 'object') return;
         if (message.type === 'flush') {
+          if (!message.final) lookForScripts();
           // The query's last flush: its probes go off as it is read, so that no call is counted
           // after it (a call between it and the detach would be counted and never sent).
           const theirs = session.threads ? workerPartials(session, message) : [];
@@ -563,6 +581,37 @@
           };
           NativePromise.all([theirs, samples()]).then(([partials]) => reply(partials), () => reply([]));
         } else if (message.type === 'detach') detach('detach');
+        else if (message.type === 'edits' && Array.isArray(message.edits)) lateEdits(message.edits);
+      }
+
+      /**
+       * Scripts loaded since the attach (or the last look) that the query's files name: their sources
+       * go to the agent, which sends their edits back. Looked for when a read comes and more CommonJS
+       * modules are loaded than before (counting them costs microseconds; listing the scripts takes
+       * the debugger, a few ms): an ES module that loads alone is not seen.
+       */
+      function lookForScripts() {
+        if (!session.known || session.closed || session.looking || moduleCount() === session.modules) return;
+        session.modules = moduleCount();
+        session.looking = exclusive(() => readSources(cfg.filters, session.known))
+          .then((sources) => {
+            for (const url of Object.keys(sources)) session.known.add(url);
+            if (Object.keys(sources).length > 0 && !session.closed) send({ type: 'scripts', sources });
+          })
+          .catch(() => undefined)
+          .finally(() => (session.looking = undefined));
+      }
+
+      /** Applies the edits the agent made for scripts loaded after the attach, and says what they probe. */
+      function lateEdits(edits) {
+        const late = [];
+        exclusive(() => (session.closed ? undefined : applyEdits({ ...cfg, edits }, session, late, handlerFor, addProbe)))
+          .then(() => {
+            const probed = late.filter((r) => r.probed).map((r) => r.name);
+            if (probed.length > 0) session.notice(`${probed.join(', ')}: loaded after the attach, probed from now on`);
+            for (const r of late) if (!r.probed) session.notice(`${r.name}: loaded after the attach, not probed: ${r.reason}`);
+          })
+          .catch((error) => session.notice(`scripts loaded after the attach are not probed: ${error && error.message}`));
       }
 
       /** The session's probes pass straight through from now on (their state stays, to be read). */
