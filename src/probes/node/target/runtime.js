@@ -591,8 +591,10 @@
        * the debugger, a few ms): an ES module that loads alone is not seen.
        */
       function lookForScripts() {
-        if (!session.known || session.closed || session.looking || moduleCount() === session.modules) return;
-        session.modules = moduleCount();
+        if (!session.known || session.closed || session.looking) return;
+        const modules = moduleCount();
+        if (modules === session.modules) return;
+        session.modules = modules;
         session.looking = exclusive(() => readSources(cfg.filters, session.known))
           .then((sources) => {
             for (const url of Object.keys(sources)) session.known.add(url);
