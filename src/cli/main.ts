@@ -109,6 +109,33 @@ async function probes(glob: string | undefined, flags: { json?: boolean }): Prom
   for (const l of listings) process.stdout.write(`${l.point.padEnd(width)}  ${l.available ? '' : '[unavailable] '}${l.description}\n`);
 }
 
+/**
+ * Takes the live edits that ended queries left in Node.js processes (--keep-edits) out now: one line
+ * per process; exit code 3 if none could be reached.
+ */
+async function release(point: string): Promise<void> {
+  const { parseSelector, selectProcesses, selectorText } = await import('../probes/node/processes.js');
+  const selector = parseSelector(point.replace(/^js:/, ''));
+  if (typeof selector === 'string') throw new UsageError(selector, { hint: 'e.g. fay release "js:pid=4242", "js:comm=api-*" or "js:*"' });
+  const targets = selectProcesses(selector);
+  if (targets.length === 0) {
+    throw new UsageError(`no Node.js process matches ${selectorText(selector)}`, { hint: 'fay probes "js:*" lists the Node.js processes here' });
+  }
+  const { releaseKept } = await import('../probes/node/install.js');
+  let reached = 0;
+  for (const target of targets) {
+    try {
+      const functions = await releaseKept(target);
+      reached++;
+      const what = functions === null ? 'no Fay runtime in it' : functions === 0 ? 'no kept edits' : `took out the kept edits of ${functions} function${functions === 1 ? '' : 's'}`;
+      process.stdout.write(`process ${target.pid} (${target.comm}): ${what}\n`);
+    } catch (error) {
+      process.stderr.write(`fay: process ${target.pid} (${target.comm}): ${(error as Error).message}\n`);
+    }
+  }
+  if (reached === 0) process.exitCode = 3;
+}
+
 async function shell(flags: QueryFlags): Promise<void> {
   // Loaded on demand, as every command's heavier parts are: `fay query` starts faster without them.
   const { Shell } = await import('../shell/shell.js');
@@ -156,6 +183,11 @@ function build(): Command {
     .argument('<query>')
     .option('-e, --every <period>', 'explain as if run with --every')
     .action((text: string, flags: QueryFlags) => explain(text, flags));
+  program
+    .command('release')
+    .description("take the live edits that ended queries keep in Node.js processes (--keep-edits) out now")
+    .argument('<processes>', 'js:pid=N, js:comm=NAME (a glob) or js:*')
+    .action((point: string) => release(point));
   program
     .command('probes')
     .description('list the probe points available on this machine')

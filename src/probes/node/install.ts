@@ -340,6 +340,16 @@ export async function install(
 
 
 /**
+ * Takes the live edits that ended queries left in a process (see keepEditsMs) out now, its workers'
+ * too: how many functions' edits went (one per thread), or null where no Fay runtime is installed.
+ */
+export async function releaseKept(target: NodeProcess): Promise<number | null> {
+  const attachment = await attach<number | null>(target.pid, 'globalThis.__fay$?.dropKeptEdits ? globalThis.__fay$.dropKeptEdits() : null');
+  await attachment.release();
+  return attachment.first;
+}
+
+/**
  * Lists what can be probed in a process: the functions of its application's scripts, or with a
  * built-in pattern (`fs.*`, `JSON.*`) that module's or global's functions matching it.
  */

@@ -694,6 +694,13 @@ describe('JavaScript probes in live Node.js processes', () => {
     const timed = await collect(runQuery(`${query} | count(), sum(ret.number)`), () => app.run('query', 4));
     assert.deepEqual(rowsOf(timed.final), [{ count: 4, 'sum(ret.number)': 12 }]);
     assert.deepEqual(await state(app), UNTOUCHED, 'neither edit is left');
+    // fay release takes kept edits out at once.
+    await collect(runQuery(`${query} | count()`, kept), () => app.run('query', 1));
+    assert.equal((await state(app)).querySourceOriginal, false, 'kept');
+    const released = await runFay(['release', `js:pid=${app.pid}`]);
+    assert.equal(released.code, 0, released.stderr);
+    assert.deepEqual(released.lines, [`process ${app.pid} (node): took out the kept edits of 1 function`]);
+    assert.deepEqual(await state(app), UNTOUCHED, 'released');
     // Agents drop a query whose settings are out of range without a word: the client says it first.
     assert.throws(() => cluster.run(`${query} | count()`, { limits: { keepEditsMs: 2 * 86_400_000 } }), /the query's setting limits\.keepEditsMs is out of range/);
   });

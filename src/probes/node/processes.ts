@@ -1,5 +1,6 @@
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { basename } from 'node:path';
+import { globToRegExp } from '../../plan/expr.js';
 
 /** A running Node.js process that a js: probe point can select. */
 export interface NodeProcess {
@@ -49,17 +50,21 @@ export function nodeProcess(pid: number): NodeProcess | undefined {
   }
 }
 
-/** Every Node.js process a selector picks, this process excluded, and those `skip` says are known already (not read again). */
-export function selectProcesses(selector: ProcessSelector, matchComm: (comm: string) => boolean = () => true, skip: (pid: number) => boolean = () => false): NodeProcess[] {
+/**
+ * Every Node.js process a selector picks (comm= a glob of its name), this process excluded, and
+ * those `skip` says are known already (not read again).
+ */
+export function selectProcesses(selector: ProcessSelector, skip: (pid: number) => boolean = () => false): NodeProcess[] {
   if (selector.kind === 'pid') {
     const p = nodeProcess(selector.pid);
     return p ? [p] : [];
   }
+  const matchComm = selector.kind === 'comm' ? RegExp.prototype.test.bind(globToRegExp(selector.comm)) : () => true;
   const found: NodeProcess[] = [];
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry) || Number(entry) === process.pid || skip(Number(entry))) continue;
     const p = nodeProcess(Number(entry));
-    if (p && (selector.kind === 'all' || matchComm(p.comm))) found.push(p);
+    if (p && matchComm(p.comm)) found.push(p);
   }
   return found;
 }

@@ -36,7 +36,7 @@ export class NodeProvider implements Provider {
     }
     const selector = parseSelector(match[1]!);
     if (typeof selector === 'string') throw new UsageError(selector);
-    const processes = selectProcesses(selector, (comm) => selector.kind === 'comm' && globToRegExp(selector.comm).test(comm));
+    const processes = selectProcesses(selector);
     if (match[2] === undefined) {
       return processes.map((p) => ({ point: `js:pid=${p.pid}:*`, description: `${p.comm}: ${p.command}`, available: true }));
     }

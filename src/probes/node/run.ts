@@ -1,7 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { AggregateKind } from '../../agg/aggregate.js';
 import { GroupTable, type KeyPart } from '../../agg/group-table.js';
-import { globToRegExp } from '../../plan/expr.js';
 import type { Row } from '../../plan/evaluate.js';
 import type { AggregateSpec } from '../../plan/logical.js';
 import type { CompileOptions, ProbeSink, RunningProbe } from '../provider.js';
@@ -111,7 +110,7 @@ export class NodeRun implements RunningProbe {
   private candidates(skip?: (pid: number) => boolean): NodeProcess[] {
     const { selector } = this.settings;
     const { cgroup } = this.options;
-    return selectProcesses(selector, (comm) => selector.kind === 'comm' && globToRegExp(selector.comm).test(comm), skip).filter(
+    return selectProcesses(selector, skip).filter(
       (p) => cgroup === undefined || processInCgroup(p.pid, cgroup),
     );
   }

@@ -368,8 +368,25 @@
           throw error;
         }),
       sessions,
-      /** Takes every kept edit out now (a runtime of another version does, before it replaces this one). */
-      dropKeptEdits: () => dropKept(Infinity),
+      /**
+       * Takes every kept edit out now, the workers' too (fay release; and a runtime of another version,
+       * before it replaces this one): how many functions' edits went (one per thread it was in).
+       */
+      async dropKeptEdits() {
+        const here = await dropKept(Infinity);
+        if (!mod('worker_threads').isMainThread) return here;
+        await watchWorkers();
+        try {
+          const there = await NativePromise.all(
+            [...workerWatch.workers.values()].map((worker) =>
+              inWorker(worker.sessionId, 'globalThis.__fay$?.dropKeptEdits ? globalThis.__fay$.dropKeptEdits() : 0').catch(() => 0),
+            ),
+          );
+          return there.reduce((n, k) => n + (Number(k) || 0), here);
+        } finally {
+          unwatchWorkers();
+        }
+      },
     };
     return rt;
 
@@ -795,12 +812,14 @@
       sweepTimer.unref();
     }
 
-    /** Takes out the edits kept until `until` or earlier; resolves once they are out. */
+    /** Takes out the edits kept until `until` or earlier; resolves once they are out, with how many functions' they were. */
     function dropKept(until) {
       const due = [...sessions.values()].filter((s) => s.keptUntil !== undefined && s.keptUntil <= until);
       for (const s of due) s.keptUntil = undefined;
       sweepLater();
-      return Promise.all(due.map((s) => exclusive(() => revert(s)).catch(() => undefined).finally(() => sessions.delete(s.id))));
+      let functions = 0;
+      for (const script of editedScripts.values()) for (const s of due) functions += script.bySession.get(s.id)?.length ?? 0;
+      return NativePromise.all(due.map((s) => exclusive(() => revert(s)).catch(() => undefined).finally(() => sessions.delete(s.id)))).then(() => functions);
     }
 
     /**
