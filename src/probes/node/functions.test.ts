@@ -100,4 +100,17 @@ describe('function names', () => {
     if (typeof found === 'string') assert.fail(found);
     assert.deepEqual(found.map((f) => f.name).sort(), ['anonymous@1', 'anonymous@4:12', 'anonymous@4:44', 'emitter.on(data)', 'total'].sort());
   });
+
+  it('names a module that is one function by its export', () => {
+    const names = (source: string) => {
+      const found = findFunctions(source);
+      if (typeof found === 'string') assert.fail(found);
+      return found.map((f) => f.name).sort();
+    };
+    assert.deepEqual(names('module.exports = function (commands) { return commands; };'), ['module.exports']);
+    assert.deepEqual(names('export default (req) => { return req; };'), ['default']);
+    assert.deepEqual(names('export default function () { return 1; }'), ['default']);
+    // One with a name of its own keeps it, once.
+    assert.deepEqual(names('export default function serve() { return 1; }'), ['serve']);
+  });
 });

@@ -220,6 +220,11 @@ function parseFunctions(source: string): ScriptFunction[] | string {
       if (init?.type === 'ClassExpression') classMembers(name, init.body as AnyNode);
       if (init?.type === 'ObjectExpression' && name) objectMembers(name, init);
     },
+    ExportDefaultDeclaration(node) {
+      // export default function () { … } and export default (req) => { … }: an ES module's default export.
+      const declaration = (node as unknown as AnyNode).declaration;
+      if (!named.has(declaration)) add('default', declaration);
+    },
     ClassDeclaration(node) {
       const n = node as unknown as AnyNode;
       classMembers(nameOf(n.id), n.body as AnyNode);
@@ -241,6 +246,8 @@ function parseFunctions(source: string): ScriptFunction[] | string {
       const right = wrapped(n.right as AnyNode) as AnyNode;
       if (name === 'module.exports' || name === 'exports') {
         if (right.type === 'ObjectExpression') objectMembers(undefined, right);
+        // A module that is one function: module.exports = (commands) => { … }.
+        else if (name === 'module.exports') add(name, right);
         return;
       }
       add(name, right);
