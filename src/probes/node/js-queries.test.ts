@@ -54,6 +54,28 @@ function get(port: number, path = '/'): Promise<string> {
   });
 }
 
+/**
+ * Reads a running query: its notices as they come, `noticed` once `times` of them matched `pattern`,
+ * and `final`, its last complete result, once it has ended.
+ */
+function following(run: QueryHandle, pattern: RegExp, times = 1): { notices: string[]; noticed: Promise<void>; final: Promise<ResultMessage | undefined> } {
+  const notices: string[] = [];
+  let matched = 0;
+  let matchedAll!: () => void;
+  const noticed = new Promise<void>((resolve) => (matchedAll = resolve));
+  const final = (async () => {
+    let last: ResultMessage | undefined;
+    for await (const m of run) {
+      if (m.kind === 'result' && m.complete) last = m;
+      if (m.kind !== 'notice') continue;
+      notices.push(m.message);
+      if (pattern.test(m.message) && ++matched === times) matchedAll();
+    }
+    return last;
+  })();
+  return { notices, noticed, final };
+}
+
 /** The line of lib.cjs where total()'s callback, which has no name, starts. */
 const reduceLine =
   readFileSync(fileURLToPath(new URL('../../testing/node-targets/lib.cjs', import.meta.url)), 'utf8')
@@ -464,27 +486,13 @@ describe('JavaScript probes in live Node.js processes', () => {
       // Workers that start while the query runs get its probes too, and it says when they are on.
       assert.equal(await app.run('workers', 1), '1');
       const run = runQuery(`js:pid=${app.pid}:./worker.cjs#crunch | count()`);
-      const notices: string[] = [];
-      let probed = 0;
-      let bothProbed!: () => void;
-      const laterProbed = new Promise<void>((resolve) => (bothProbed = resolve));
-      const reading = (async () => {
-        let final: ResultMessage | undefined;
-        for await (const m of run) {
-          if (m.kind === 'result' && m.complete) final = m;
-          if (m.kind !== 'notice') continue;
-          notices.push(m.message);
-          if (/^process \d+: worker thread \d+ started after the attach: probed from now on$/.test(m.message) && ++probed === 2) bothProbed();
-        }
-        return final;
-      })();
+      const followed = following(run, /^process \d+: worker thread \d+ started after the attach: probed from now on$/, 2);
       await run.attached;
       assert.equal(await app.run('workers', 2), '2', 'the first one ends, two start');
-      await laterProbed;
+      await followed.noticed;
       assert.equal(await app.run('inWorkers', 7), String(2 * 3 * 2 * 21));
       await run.stop();
-      const final = await reading;
-      assert.deepEqual(rowsOf(final), [{ count: 14 }], notices.join('\n'));
+      assert.deepEqual(rowsOf(await followed.final), [{ count: 14 }], followed.notices.join('\n'));
     } finally {
       assert.equal(await app.run('workers', 0), '0');
     }
@@ -496,27 +504,15 @@ describe('JavaScript probes in live Node.js processes', () => {
     const fresh = await startNodeTarget('app.cjs');
     try {
       const run = runQuery(`js:pid=${fresh.pid}:./lib.cjs#query, js:pid=${fresh.pid}:./lazy.cjs#work | count(), sum(args[0].number) by probe`, { refreshMs: 100 });
-      const notices: string[] = [];
-      let loaded!: () => void;
-      const lazyProbed = new Promise<void>((resolve) => (loaded = resolve));
-      const reading = (async () => {
-        let final: ResultMessage | undefined;
-        for await (const m of run) {
-          if (m.kind === 'result' && m.complete) final = m;
-          if (m.kind !== 'notice') continue;
-          notices.push(m.message);
-          if (/^process \d+: js:\/\S+\/lazy\.cjs#work: loaded after the attach, probed from now on$/.test(m.message)) loaded();
-        }
-        return final;
-      })();
+      const { notices, noticed, final } = following(run, /^process \d+: js:\/\S+\/lazy\.cjs#work: loaded after the attach, probed from now on$/);
       await run.attached;
       await fresh.run('query', 3);
       // Loads lazy.cjs, calling nothing in it yet.
       assert.equal(await fresh.run('lazy', 0), '0');
-      await lazyProbed;
+      await noticed;
       assert.equal(await fresh.run('lazy', 5), '5');
       await run.stop();
-      const rows = rowsOf(await reading).map((r) => ({ ...r, probe: (r.probe as string).replace(/^js:\/.*\//, '') }));
+      const rows = rowsOf(await final).map((r) => ({ ...r, probe: (r.probe as string).replace(/^js:\/.*\//, '') }));
       assert.deepEqual(rows, [
         { probe: 'lazy.cjs#work', count: 5, 'sum(args[0].number)': 10 },
         { probe: 'lib.cjs#query', count: 3, 'sum(args[0].number)': 3 },

@@ -206,7 +206,7 @@ export class NodeRun implements RunningProbe {
   }
 
   private async attachOne(target: NodeProcess, plan: InstallPlan, channel: AgentChannel): Promise<void> {
-    const { install } = await installer();
+    const { install, lateEdits } = await installer();
     const { connection, reports, released } = await install(target, plan, channel, (m) => this.sink.notice(`process ${target.pid}: ${m}`));
     // With nothing probed, the error below says why.
     const probedAny = reports.some((r) => r.probed);
@@ -221,7 +221,6 @@ export class NodeRun implements RunningProbe {
     this.connections.push(connection);
     this.releases.push(released);
     // Scripts it loads later that the query's files name are edited as the attach would have.
-    const { lateEdits } = await installer();
     connection.onScripts = (sources) => {
       try {
         const edits = lateEdits(plan, sources);
