@@ -493,6 +493,16 @@ describe('JavaScript probes in live Node.js processes', () => {
       assert.equal(await app.run('inWorkers', 7), String(2 * 3 * 2 * 21));
       await run.stop();
       assert.deepEqual(rowsOf(await followed.final), [{ count: 14 }], followed.notices.join('\n'));
+      // A worker that ends sends what it counted as it exits; one terminated cannot, and the query says so.
+      assert.equal(await app.run('workers', 2), '2');
+      const ending = runQuery(`js:pid=${app.pid}:./worker.cjs#crunch | count()`);
+      const terminated = following(ending, /^process \d+: worker thread \d+ was terminated before it could send its last counts/);
+      await ending.attached;
+      assert.equal(await app.run('endWorkers', 5), String(3 * 2 * 10));
+      await terminated.noticed;
+      await ending.stop();
+      assert.deepEqual(rowsOf(await terminated.final), [{ count: 5 }], terminated.notices.join('\n'));
+      assert.equal(terminated.notices.length, 1, terminated.notices.join('\n'));
     } finally {
       assert.equal(await app.run('workers', 0), '0');
     }

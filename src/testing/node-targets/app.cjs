@@ -89,6 +89,15 @@ const commands = {
     const sums = await Promise.all(workers.map((w) => new Promise((resolve) => { w.once('message', resolve); w.postMessage(n); })));
     return sums.reduce((a, b) => a + b, 0);
   },
+  // The first worker calls lib.query and crunch n times, then ends by itself; the others are terminated: its sum.
+  endWorkers: async (n) => {
+    const [first, ...others] = workers.splice(0);
+    const sum = new Promise((resolve) => first.once('message', resolve));
+    const exited = new Promise((resolve) => first.once('exit', resolve));
+    first.postMessage({ n, exit: true });
+    await Promise.all([...others.map((w) => w.terminate()), exited]);
+    return sum;
+  },
 };
 const workers = [];
 

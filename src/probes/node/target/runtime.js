@@ -4,7 +4,7 @@
 // It must stand alone: no imports, only globals and process.getBuiltinModule.
 (function faySetup(config, makeHandlers) {
   'use strict';
-  const VERSION = 6;
+  const VERSION = 7;
   const G = globalThis;
   const held = G.__fay$;
   // Another version's kept edits (inert) come out first: they call its hooks.
@@ -81,6 +81,8 @@
     /** How long a flush waits for the workers' partials; a query's last one, longer. */
     const WORKER_WAIT_MS = 20;
     const FINAL_WORKER_WAIT_MS = 1000;
+    /** How long after a worker's end its last counts may still come (they were sent before it ended). */
+    const LAST_WORD_WAIT_MS = 100;
     const exclusive = (work) => {
       const result = debuggerQueue.then(work);
       debuggerQueue = result.catch(() => undefined);
@@ -1245,13 +1247,19 @@
     /** A worker's answer to inWorker, or its end. */
     function fromWorkers(event) {
       if (event.method === 'NodeWorker.detachedFromWorker') {
+        const gone = workerWatch.workers.get(event.params.sessionId);
         workerWatch.workers.delete(event.params.sessionId);
         for (const p of workerWatch.pending.values()) if (p.sessionId === event.params.sessionId) p.settle(new Error('the worker ended'));
+        // A worker that ends sends its last counts as it exits; one terminated cannot (see lastWordFrom()).
+        if (gone) for (const session of sessions.values()) if (session.threads?.live.has(gone)) lastWordFrom(session, gone);
         return;
       }
       if (event.method === 'NodeWorker.attachedToWorker') {
         const { sessionId, workerInfo } = event.params;
-        const worker = { sessionId, id: workerInfo.workerId, runtime: undefined };
+        // Its title is "[worker <threadId>] <name>": the program knows it by that threadId (NodeWorker's own id differs).
+        const titled = /^\[worker (\d+)\] ?(.*)$/.exec(String(workerInfo.title));
+        const thread = titled ? Number(titled[1]) : Number(workerInfo.workerId);
+        const worker = { sessionId, thread, name: `worker thread ${thread}${titled?.[2] ? ` (${titled[2]})` : ''}`, runtime: undefined };
         workerWatch.workers.set(sessionId, worker);
         for (const listener of workerWatch.listeners) listener(worker);
         return;
@@ -1324,10 +1332,10 @@
       const later = (worker) => {
         open(worker).then(
           () => {
-            if (!session.closed) session.notice(`worker thread ${worker.id} started after the attach: probed from now on`);
+            if (!session.closed) session.notice(`${worker.name} started after the attach: probed from now on`);
           },
           (error) => {
-            if (!session.closed) session.notice(`worker thread ${worker.id} started after the attach and is not probed: ${error.message}`);
+            if (!session.closed) session.notice(`${worker.name} started after the attach and is not probed: ${error.message}`);
           },
         );
       };
@@ -1336,7 +1344,7 @@
       const lists = await NativePromise.all(
         [...workerWatch.workers.values()].map((worker) =>
           open(worker).catch((error) => {
-            session.notice(`worker thread ${worker.id} is not probed: ${error.message}`);
+            session.notice(`${worker.name} is not probed: ${error.message}`);
             return [];
           }),
         ),
@@ -1367,12 +1375,34 @@
       if (message === null || typeof message !== 'object') return;
       if (message.type === 'notice') session.notice(`worker thread ${message.thread}: ${message.message}`);
       else if (message.type === 'exiting') {
-        for (const worker of threads.live) if (Number(worker.id) === message.thread) threads.live.delete(worker);
-        threads.late.push(message);
+        for (const worker of threads.live) if (worker.thread === message.thread) threads.live.delete(worker);
+        // Its last counts: in the flush under way, which no longer waits for it, or the next.
+        if (threads.waiting) threads.waiting.arrived(message);
+        else threads.late.push(message);
       } else if (message.type === 'partial') {
         if (threads.waiting && threads.waiting.period === message.period) threads.waiting.arrived(message);
         else threads.late.push(message);
       }
+    }
+
+    /**
+     * A session's worker has ended: its last counts come (as it exits, see open()) unless it was
+     * terminated, which stops a thread without running anything more. Whether they came is known
+     * shortly after: if not, the query says that some calls may be missing, never a silent zero.
+     */
+    function lastWordFrom(session, worker) {
+      const timer = setTimeout(() => {
+        const { threads } = session;
+        if (!threads.live.delete(worker)) return;
+        if (!session.closed) {
+          session.notice(
+            `${worker.name} was terminated before it could send its last counts (worker.terminate() stops a thread at once): ` +
+              'its calls since the last read, if any, are not counted',
+          );
+        }
+        threads.waiting?.gaveUp(worker.thread);
+      }, LAST_WORD_WAIT_MS);
+      timer.unref();
     }
 
     /**
@@ -1381,13 +1411,11 @@
      */
     function workerPartials(session, message) {
       const { threads } = session;
-      // Those still there: a worker that ended (terminated, or its thread done) answers no more.
-      for (const worker of threads.live) if (!workerWatch.workers.has(worker.sessionId)) threads.live.delete(worker);
-      const expected = threads.live.size;
+      // Each worker answers, or sends its last counts as it ends, or is found terminated (lastWordFrom()).
+      const expected = new Set([...threads.live].map((worker) => worker.thread));
       relay(session, { type: 'flush', period: message.period, capPerSecond: message.capPerSecond, seconds: message.seconds, final: message.final });
       return new NativePromise((resolve) => {
         const got = threads.late.splice(0);
-        let answered = 0;
         const done = () => {
           clearTimeout(timer);
           threads.waiting = undefined;
@@ -1398,10 +1426,13 @@
           period: message.period,
           arrived(partial) {
             got.push(partial);
-            if (++answered >= expected) done();
+            this.gaveUp(partial.thread);
+          },
+          gaveUp(thread) {
+            if (expected.delete(thread) && expected.size === 0) done();
           },
         };
-        if (expected === 0) done();
+        if (expected.size === 0) done();
       });
     }
 
