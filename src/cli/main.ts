@@ -3,6 +3,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { readFileSync } from 'node:fs';
 import { EmbeddedCluster } from '../cluster/embedded.js';
 import { FayError, UsageError } from '../errors.js';
+import { nameProcessFay } from '../probes/node/processes.js';
 import { parseDurationFlag } from './format.js';
 import { QueryPrinter } from './output.js';
 import type { AgentFlags } from './agent-command.js';
@@ -215,6 +216,7 @@ async function main(argv: readonly string[]): Promise<void> {
   await program.parseAsync(argv.length === 0 ? ['shell'] : argv, { from: 'user' });
 }
 
+nameProcessFay();
 main(process.argv.slice(2)).then(
   () => process.exit(0),
   (error: unknown) => {

@@ -977,4 +977,19 @@ describe('JavaScript probes in live Node.js processes', () => {
       await Promise.all([a.stop(), b.stop()]);
     }
   });
+
+  it('leaves Fay’s own processes out of *: a query’s own work would count in its answer', async () => {
+    const fay = startFay(['query', '--json', '--every', '200ms', 'interval:100ms | count()']);
+    try {
+      assert.ok(await fay.nextLine(), 'it runs');
+      const pid = fay.child.pid!;
+      assert.equal(readFileSync(`/proc/${pid}/comm`, 'utf8').trim(), 'fay', 'named fay, a Node.js process all the same');
+      assert.ok(!selectProcesses({ kind: 'all' }).some((p) => p.pid === pid));
+      assert.ok(!selectProcesses({ kind: 'comm', comm: 'node' }).some((p) => p.pid === pid));
+      assert.ok(selectProcesses({ kind: 'comm', comm: 'fay' }).some((p) => p.pid === pid), 'by its name it is picked');
+    } finally {
+      fay.child.kill('SIGINT');
+      await fay.exit;
+    }
+  });
 });

@@ -1,4 +1,4 @@
-import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import { globToRegExp } from '../../plan/expr.js';
 
@@ -8,6 +8,22 @@ export interface NodeProcess {
   readonly comm: string;
   /** The command line, for listings. */
   readonly command: string;
+}
+
+/** The process name (comm) Fay's own processes take: `*` leaves them out. */
+export const FAY_COMM = 'fay';
+
+/**
+ * Names this process fay (its comm; the command line stays as it was), so that no Fay, this one or
+ * another, takes it for a program to probe: a query's own work would count in its answer (a client
+ * parsing the results calls JSON.parse). `comm=fay` still selects it, by name.
+ */
+export function nameProcessFay(): void {
+  try {
+    writeFileSync('/proc/self/comm', FAY_COMM);
+  } catch {
+    // Not Linux, or /proc is not writable here: the process keeps its name.
+  }
 }
 
 /** Which processes a js: probe point means: `pid=N`, `comm=NAME` (a glob) or `*`. */
@@ -52,14 +68,14 @@ export function nodeProcess(pid: number): NodeProcess | undefined {
 
 /**
  * Every Node.js process a selector picks (comm= a glob of its name), this process excluded, and
- * those `skip` says are known already (not read again).
+ * those `skip` says are known already (not read again); `*` leaves out Fay's own (FAY_COMM).
  */
 export function selectProcesses(selector: ProcessSelector, skip: (pid: number) => boolean = () => false): NodeProcess[] {
   if (selector.kind === 'pid') {
     const p = nodeProcess(selector.pid);
     return p ? [p] : [];
   }
-  const matchComm = selector.kind === 'comm' ? RegExp.prototype.test.bind(globToRegExp(selector.comm)) : () => true;
+  const matchComm = selector.kind === 'comm' ? RegExp.prototype.test.bind(globToRegExp(selector.comm)) : (comm: string) => comm !== FAY_COMM;
   const found: NodeProcess[] = [];
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry) || Number(entry) === process.pid || skip(Number(entry))) continue;
