@@ -534,6 +534,30 @@ describe('JavaScript probes in live Node.js processes', () => {
     }
   });
 
+  it('probes a script that a worker loads after the attach, in that worker', async () => {
+    assert.equal(await app.run('workers', 2), '2');
+    try {
+      const run = runQuery(`js:pid=${app.pid}:./worker.cjs#crunch, js:pid=${app.pid}:./lazy.cjs#work | count() by probe`, { refreshMs: 100 });
+      const { notices, noticed, final } = following(run, /^process \d+: worker thread \d+: js:\/\S+\/lazy\.cjs#work: loaded after the attach, probed from now on$/, 2);
+      await run.attached;
+      // Each worker loads lazy.cjs, calling nothing in it yet.
+      assert.equal(await app.run('lazyInWorkers', 0), '0');
+      await noticed;
+      assert.equal(await app.run('lazyInWorkers', 6), String(2 * 6));
+      assert.equal(await app.run('inWorkers', 2), String(2 * 3 * 2 * 1));
+      await run.stop();
+      const rows = rowsOf(await final).map((r) => ({ ...r, probe: (r.probe as string).replace(/^js:\/.*\//, '') }));
+      assert.deepEqual(rows, [
+        { probe: 'lazy.cjs#work', count: 2 * 6 },
+        { probe: 'worker.cjs#crunch', count: 2 * 2 },
+      ]);
+      assert.equal(notices.filter((m) => /lazy\.cjs#work: loaded after the attach/.test(m)).length, 2, notices.join('\n'));
+    } finally {
+      assert.equal(await app.run('workers', 0), '0');
+    }
+    assert.deepEqual(await state(app), UNTOUCHED);
+  });
+
   it('attaches to the same process ten times in a row, exact each time', async () => {
     for (let i = 1; i <= 10; i++) {
       const result = await around(`js:pid=${app.pid}:./lib.cjs#query | count()`, () => app.run('query', i));

@@ -89,6 +89,11 @@ const commands = {
     const sums = await Promise.all(workers.map((w) => new Promise((resolve) => { w.once('message', resolve); w.postMessage(n); })));
     return sums.reduce((a, b) => a + b, 0);
   },
+  // Each worker requires lazy.cjs (the first time: after an attach) and calls its work n times: their last results, summed.
+  lazyInWorkers: async (n) => {
+    const last = await Promise.all(workers.map((w) => new Promise((resolve) => { w.once('message', resolve); w.postMessage({ lazy: n }); })));
+    return last.reduce((a, b) => a + b, 0);
+  },
   // The first worker calls lib.query and crunch n times, then ends by itself; the others are terminated: its sum.
   endWorkers: async (n) => {
     const [first, ...others] = workers.splice(0);

@@ -9,6 +9,15 @@ function crunch(x) {
 }
 
 parentPort.on('message', (message) => {
+  // { lazy: n }: lazy.cjs, required on the first such message (a script the worker loads after an
+  // attach), called n times; the last result.
+  if (typeof message === 'object' && 'lazy' in message) {
+    const { work } = require('./lazy.cjs');
+    let r = 0;
+    for (let i = 0; i < message.lazy; i++) r = work(i);
+    parentPort.postMessage(r);
+    return;
+  }
   const { n, exit } = typeof message === 'number' ? { n: message, exit: false } : message;
   let sum = 0;
   for (let i = 0; i < n; i++) sum += crunch(lib.query(i));

@@ -457,14 +457,19 @@
         relay: undefined,
         /** In the main thread: the session's workers (see openInWorkers()). */
         threads: undefined,
-        /** The scripts there were at the attach, and how many CommonJS modules (see lookForScripts()). */
+        /** The scripts there were at the attach, and how many CommonJS modules (see lookForScripts()); those sent for edits since. */
         known: undefined,
+        asked: new Set(),
         modules: 0,
         looking: undefined,
         state: { groups: new Map(), rows: [], dropped: 0, folded: 0, epoch: 0 },
         closed: false,
         notice(message) {
           send({ type: 'notice', message });
+        },
+        /** Sends the agent scripts loaded after the attach (this thread's or, relayed, a worker's): it answers with their edits. */
+        askEdits(sources) {
+          send({ type: 'scripts', sources });
         },
       };
       session.detach = detach;
@@ -540,8 +545,9 @@
         session.fids.push(fid);
       }
 
-      // Scripts that load later are looked for where the query names files (in the main thread).
-      if (!cfg.relay && cfg.filters && cfg.filters.length > 0) {
+      // Scripts that load later are looked for where the query names files (in each thread: a worker's
+      // go to the agent through the main thread's session, and their edits come back the same way).
+      if (cfg.filters && cfg.filters.length > 0) {
         session.known = new Set(scriptIds.keys());
         session.modules = moduleCount();
       }
@@ -600,7 +606,13 @@
           };
           NativePromise.all([theirs, samples()]).then(([partials]) => reply(partials), () => reply([]));
         } else if (message.type === 'detach') detach('detach');
-        else if (message.type === 'edits' && Array.isArray(message.edits)) lateEdits(message.edits);
+        else if (message.type === 'edits' && Array.isArray(message.edits)) {
+          // The edits of every thread's late scripts come through the main thread: each thread applies
+          // those of the scripts it asked about (a module loaded in two threads is edited in each).
+          if (session.threads && !session.threads.closed) relay(session, message);
+          const mine = message.edits.filter((edit) => edit && session.asked.delete(edit.url));
+          if (mine.length > 0) lateEdits(mine);
+        }
       }
 
       /**
@@ -616,8 +628,11 @@
         session.modules = modules;
         session.looking = exclusive(() => readSources(cfg.filters, session.known))
           .then((sources) => {
-            for (const url of Object.keys(sources)) session.known.add(url);
-            if (Object.keys(sources).length > 0 && !session.closed) send({ type: 'scripts', sources });
+            for (const url of Object.keys(sources)) {
+              session.known.add(url);
+              session.asked.add(url);
+            }
+            if (Object.keys(sources).length > 0 && !session.closed) session.askEdits(sources);
           })
           .catch(() => undefined)
           .finally(() => (session.looking = undefined));
@@ -1374,6 +1389,7 @@
       const { threads } = session;
       if (message === null || typeof message !== 'object') return;
       if (message.type === 'notice') session.notice(`worker thread ${message.thread}: ${message.message}`);
+      else if (message.type === 'scripts' && message.sources && typeof message.sources === 'object') session.askEdits(message.sources);
       else if (message.type === 'exiting') {
         for (const worker of threads.live) if (worker.thread === message.thread) threads.live.delete(worker);
         // Its last counts: in the flush under way, which no longer waits for it, or the next.
