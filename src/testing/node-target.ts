@@ -18,14 +18,15 @@ export interface NodeTarget {
 /** Starts one of the test targets in src/testing/node-targets and waits until it is ready. */
 export async function startNodeTarget(
   script: 'app.cjs' | 'app.mjs' | 'bench-target.cjs' | 'minified.cjs',
-  options: { title?: string; trapSigusr1?: boolean; cpu?: number } = {},
+  options: { title?: string; trapSigusr1?: boolean; cpu?: number; wrapper?: readonly string[] } = {},
 ): Promise<NodeTarget> {
   const path = fileURLToPath(new URL(`./node-targets/${script}`, import.meta.url));
   const env: NodeJS.ProcessEnv = { ...process.env, NODE_OPTIONS: '' };
   if (options.title) env.TITLE = options.title;
   if (options.trapSigusr1) env.TRAP_SIGUSR1 = '1';
-  // Pinned to one CPU on request (taskset execs node: the pid stays the target's).
-  const [command, args] = options.cpu === undefined ? [process.execPath, [path]] : ['taskset', ['-c', String(options.cpu), process.execPath, path]];
+  // Pinned to one CPU on request, or under a wrapper (e.g. nsenter); each execs node: the pid stays the target's.
+  const pinned = options.cpu === undefined ? [] : ['taskset', '-c', String(options.cpu)];
+  const [command, ...args] = [...(options.wrapper ?? []), ...pinned, process.execPath, path];
   const child = spawn(command, args, { stdio: ['pipe', 'pipe', 'pipe'], env });
   let stderr = '';
   child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { EnvironmentError } from '../../errors.js';
 import { lazy } from '../../lazy.js';
 import type { InspectorClient } from './inspector-client.js';
-import { processAgeMs } from './processes.js';
+import { networkNamespace, processAgeMs } from './processes.js';
 
 /** Node's default inspector port, which SIGUSR1 opens. */
 export const INSPECTOR_PORT = 9229;
@@ -244,6 +244,14 @@ export interface Attachment<T = undefined> {
  * the one asked for.
  */
 export async function attach<T = undefined>(pid: number, first = 'undefined'): Promise<Attachment<T>> {
+  // Refused before any signal: its inspector would open where Fay cannot reach it, and stay open.
+  const theirs = networkNamespace(pid);
+  if (theirs !== undefined && theirs !== networkNamespace(process.pid)) {
+    throw new AttachError(
+      `process ${pid} runs in another network namespace (a container, or ip netns exec): SIGUSR1 would open its inspector on that namespace's 127.0.0.1, which Fay cannot reach from here, and leave it open there`,
+      { hint: 'run Fay in that namespace (e.g. a fay agent there, joined to the cluster): it attaches there as to any process of its own' },
+    );
+  }
   const unlock = await holdPort();
   try {
     // An inspector already listening (another debugger, or a process started with --inspect) is used as it is.

@@ -11,6 +11,7 @@ import { after, before, describe, it } from 'node:test';
 import { EmbeddedCluster, type QueryHandle, type RunOptions } from '../../cluster/embedded.js';
 import { runFay, startFay } from '../../testing/cli.js';
 import { startNodeTarget, type NodeTarget } from '../../testing/node-target.js';
+import { TestNetns } from '../../testing/netns.js';
 import type { ResultMessage } from '../../cluster/cluster-stage.js';
 import { collect, rowsOf, type Collected } from '../../testing/query.js';
 import { EnvironmentError } from '../../errors.js';
@@ -837,6 +838,31 @@ describe('JavaScript probes in live Node.js processes', () => {
       );
     } finally {
       await trapping.stop();
+    }
+  });
+
+  it('refuses a process in another network namespace plainly, without opening an inspector there that it could not reach', async () => {
+    const netns = new TestNetns();
+    try {
+      const contained = await startNodeTarget('app.cjs', { wrapper: netns.exec });
+      try {
+        await assert.rejects(
+          collect(runQuery(`js:pid=${contained.pid}:./lib.cjs#query | count()`), () => Promise.resolve()),
+          (error: unknown) => {
+            assert.ok(error instanceof EnvironmentError && error.exitCode === 3, String(error));
+            assert.match(error.message, /runs in another network namespace/);
+            assert.match(error.hint ?? '', /run Fay in that namespace/);
+            return true;
+          },
+        );
+        // Not signalled: Node.js says so on stderr when SIGUSR1 opens its inspector.
+        assert.equal(await contained.run('query', 3), '4', 'it runs on');
+        assert.doesNotMatch(contained.stderr(), /Debugger listening/);
+      } finally {
+        await contained.stop();
+      }
+    } finally {
+      netns.remove();
     }
   });
 

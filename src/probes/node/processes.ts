@@ -85,6 +85,15 @@ export function selectProcesses(selector: ProcessSelector, skip: (pid: number) =
   return found;
 }
 
+/** A process's network namespace (as /proc names it, e.g. net:[4026531840]), or undefined if it cannot be read. */
+export function networkNamespace(pid: number): string | undefined {
+  try {
+    return readlinkSync(`/proc/${pid}/ns/net`);
+  } catch {
+    return undefined;
+  }
+}
+
 /** Clock ticks per second of /proc's times (USER_HZ: 100 on every Linux architecture Node.js runs on). */
 const USER_HZ = 100;
 
