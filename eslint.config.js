@@ -44,6 +44,17 @@ export default tseslint.config(
     rules: UNTYPED_RULES,
   },
   {
+    // The bridge an agent starts in a traced process's network namespace: plain CommonJS, run as it is.
+    files: ['src/probes/node/target/**/*.cjs'],
+    ...tseslint.configs.disableTypeChecked,
+    languageOptions: {
+      ...tseslint.configs.disableTypeChecked.languageOptions,
+      sourceType: 'commonjs',
+      globals: { process: 'readonly', require: 'readonly' },
+    },
+    rules: { ...UNTYPED_RULES, '@typescript-eslint/no-require-imports': 'off' },
+  },
+  {
     // Programs the tests trace: plain JavaScript, run as they are.
     files: ['src/testing/node-targets/**/*.{cjs,mjs}', 'examples/**/*.mjs'],
     ...tseslint.configs.disableTypeChecked,

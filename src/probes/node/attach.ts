@@ -5,7 +5,8 @@ import { join } from 'node:path';
 import { EnvironmentError } from '../../errors.js';
 import { lazy } from '../../lazy.js';
 import type { InspectorClient } from './inspector-client.js';
-import { networkNamespace, processAgeMs } from './processes.js';
+import type { NetnsBridge } from './netns-bridge.js';
+import { networkNamespace, pidInItsNamespace, processAgeMs } from './processes.js';
 
 /** Node's default inspector port, which SIGUSR1 opens. */
 export const INSPECTOR_PORT = 9229;
@@ -23,14 +24,17 @@ export class NoMatchingFunctionError extends AttachError {}
 // Loaded on first use, like everything an attach needs: a query without js: probes starts without them.
 const net = lazy(() => import('node:net'));
 const inspectorClient = lazy(() => import('./inspector-client.js'));
+const netnsBridge = lazy(() => import('./netns-bridge.js'));
 
-const lockPath = join(tmpdir(), `fay-inspector-${INSPECTOR_PORT}.lock`);
+/** The lock directory of the inspector port of this network namespace, or of another one (by its /proc name). */
+const lockPathOf = (namespace: string | undefined) =>
+  join(tmpdir(), `fay-inspector-${INSPECTOR_PORT}${namespace === undefined ? '' : `-${namespace.replace(/\D/g, '')}`}.lock`);
 
 /**
  * Holds the inspector port for one attach at a time, across every Fay process
  * on the machine: a lock directory holding its owner's pid (a dead owner's lock is taken over).
  */
-async function lockPort(): Promise<() => void> {
+async function lockPort(lockPath: string): Promise<() => void> {
   const deadline = Date.now() + LOCK_TIMEOUT_MS;
   while (true) {
     try {
@@ -73,21 +77,27 @@ function alive(pid: number): boolean {
   }
 }
 
-/** This process's attaches, one at a time: each waits for the one before it to release the port. */
-let portQueue: Promise<void> = Promise.resolve();
+/** This process's attaches, one at a time per port: each waits for the one before it to release the port. */
+const portQueues = new Map<string, Promise<void>>();
 
 /**
  * Holds the port for one attach: after this process's earlier attaches (handed over the moment
  * the port is released, without polling the lock), and against other Fays through the lock directory.
  * The release it returns takes effect once.
  */
-async function holdPort(): Promise<() => void> {
-  const before = portQueue;
-  let free!: () => void;
-  portQueue = new Promise((resolve) => (free = resolve));
+async function holdPort(namespace: string | undefined): Promise<() => void> {
+  const lockPath = lockPathOf(namespace);
+  const before = portQueues.get(lockPath) ?? Promise.resolve();
+  let handOver!: () => void;
+  const mine = new Promise<void>((resolve) => (handOver = resolve));
+  portQueues.set(lockPath, mine);
+  const free = () => {
+    if (portQueues.get(lockPath) === mine) portQueues.delete(lockPath);
+    handOver();
+  };
   await before;
   try {
-    const unlock = await lockPort();
+    const unlock = await lockPort(lockPath);
     return () => {
       try {
         unlock();
@@ -107,23 +117,38 @@ async function holdPort(): Promise<() => void> {
  */
 type OnPort = { readonly open: false } | { readonly open: true; readonly url: undefined } | { readonly open: true; readonly url: string; readonly socket: Socket };
 
-/**
- * Asks the port with one TCP connection: refused means nothing listens; otherwise the inspector's
- * target list comes from a bare HTTP GET, and the inspector keeps the connection open for the
- * WebSocket upgrade. node:http would take ~9 ms to load (~40 ms under tsx) and 0.2–1 ms a request;
- * fetch ~50 ms to load.
- */
-async function askPort(): Promise<OnPort> {
+/** A TCP connection to the inspector port of this network namespace, or undefined if nothing listens there. */
+async function connectToPort(): Promise<Socket | undefined> {
   const { connect } = await net();
   return new Promise((resolve) => {
     const socket = connect({ host: '127.0.0.1', port: INSPECTOR_PORT });
-    let connected = false;
+    const failed = () => {
+      clearTimeout(timer);
+      socket.destroy();
+      resolve(undefined);
+    };
+    const timer = setTimeout(failed, 500);
+    socket.once('error', failed);
+    socket.once('connect', () => {
+      clearTimeout(timer);
+      socket.off('error', failed);
+      resolve(socket);
+    });
+  });
+}
+
+/**
+ * Asks the port with one connection (`connectToPort`: TCP here, or through a bridge into another
+ * network namespace): none means nothing listens; otherwise the inspector's target list comes from
+ * a bare HTTP GET, and the inspector keeps the connection open for the WebSocket upgrade. node:http
+ * would take ~9 ms to load (~40 ms under tsx) and 0.2–1 ms a request; fetch ~50 ms to load.
+ */
+async function askPort(connectToPort: () => Promise<Socket | undefined>): Promise<OnPort> {
+  const socket = await connectToPort();
+  if (socket === undefined) return { open: false };
+  return new Promise((resolve) => {
     let response = Buffer.alloc(0);
     const onTimeout = () => done(undefined);
-    const onConnect = () => {
-      connected = true;
-      socket.write(`GET /json/list HTTP/1.1\r\nHost: 127.0.0.1:${INSPECTOR_PORT}\r\n\r\n`);
-    };
     const onData = (chunk: Buffer) => {
       response = Buffer.concat([response, chunk]);
       const url = listedUrl(response);
@@ -133,22 +158,22 @@ async function askPort(): Promise<OnPort> {
     const onError = () => done(undefined);
     const done = (url: string | null | undefined) => {
       // Only this function's listeners: net.Socket has its own.
-      socket.setTimeout(0, onTimeout).off('connect', onConnect).off('data', onData).off('end', onEnd).off('error', onError);
+      socket.setTimeout(0, onTimeout).off('data', onData).off('end', onEnd).off('error', onError);
       // Its errors end in 'close'; none may go unhandled between here and the WebSocket.
       socket.on('error', () => undefined);
-      if (connected && typeof url === 'string') {
+      if (typeof url === 'string') {
         // Held until the WebSocket reads it: the inspector sends nothing before the upgrade, but nothing read may be lost.
         socket.pause();
         return resolve({ open: true, url, socket });
       }
       socket.destroy();
-      resolve(connected ? { open: true, url: undefined } : { open: false });
+      resolve({ open: true, url: undefined });
     };
     socket.setTimeout(500, onTimeout);
-    socket.once('connect', onConnect);
     socket.on('data', onData);
     socket.once('end', onEnd);
     socket.once('error', onError);
+    socket.write(`GET /json/list HTTP/1.1\r\nHost: 127.0.0.1:${INSPECTOR_PORT}\r\n\r\n`);
   });
 }
 
@@ -214,10 +239,10 @@ const napCell = new Int32Array(new SharedArrayBuffer(4));
  * that block its thread (a timer sleeps at least 1.1 ms), then on timers. A process that never
  * opens it (its own SIGUSR1 handler) is asked only every few ms after 30.
  */
-async function portOpened(deadline: number): Promise<OnPort> {
+async function portOpened(deadline: number, ask: () => Promise<OnPort>): Promise<OnPort> {
   const signalled = performance.now();
   while (Date.now() < deadline) {
-    const onPort = await askPort();
+    const onPort = await ask();
     if (onPort.open) return onPort;
     const waited = performance.now() - signalled;
     if (waited < NAP_POLL_MS) Atomics.wait(napCell, 0, 0, 0.2);
@@ -243,21 +268,21 @@ export interface Attachment<T = undefined> {
  * in the target in the same round trip as the pid check, and only if the pid is
  * the one asked for.
  */
-export async function attach<T = undefined>(pid: number, first = 'undefined'): Promise<Attachment<T>> {
-  // Refused before any signal: its inspector would open where Fay cannot reach it, and stay open.
+export async function attach<T = undefined>(pid: number, first = 'undefined', options: { channel?: string } = {}): Promise<Attachment<T>> {
+  // A process in another network namespace (a container) opens its inspector on that namespace's
+  // 127.0.0.1: reached through a bridge there, which also carries its runtime's connection back.
   const theirs = networkNamespace(pid);
-  if (theirs !== undefined && theirs !== networkNamespace(process.pid)) {
-    throw new AttachError(
-      `process ${pid} runs in another network namespace (a container, or ip netns exec): SIGUSR1 would open its inspector on that namespace's 127.0.0.1, which Fay cannot reach from here, and leave it open there`,
-      { hint: 'run Fay in that namespace (e.g. a fay agent there, joined to the cluster): it attaches there as to any process of its own' },
-    );
-  }
-  const unlock = await holdPort();
+  const elsewhere = theirs !== undefined && theirs !== networkNamespace(process.pid) ? theirs : undefined;
+  const unlock = await holdPort(elsewhere);
+  let bridge: NetnsBridge | undefined;
   try {
+    if (elsewhere !== undefined) bridge = await bridgeInto(pid, options.channel);
+    const ask = bridge ? () => askPort(() => bridge!.connectToPort()) : () => askPort(connectToPort);
+    const where = bridge ? ` in the network namespace of process ${pid}` : '';
     // An inspector already listening (another debugger, or a process started with --inspect) is used as it is.
-    const onPort = await askPort();
+    const onPort = await ask();
     if (onPort.open && onPort.url === undefined) {
-      throw new AttachError(`port ${INSPECTOR_PORT} on 127.0.0.1 is taken by something that is not a Node.js inspector`, {
+      throw new AttachError(`port ${INSPECTOR_PORT} on 127.0.0.1${where} is taken by something that is not a Node.js inspector`, {
         hint: `SIGUSR1 makes Node.js open its inspector on that port; free it, then try again`,
       });
     }
@@ -278,14 +303,16 @@ export async function attach<T = undefined>(pid: number, first = 'undefined'): P
         );
       }
     }
-    const listed = onPort.open ? onPort : await portOpened(Date.now() + OPEN_TIMEOUT_MS);
+    const listed = onPort.open ? onPort : await portOpened(Date.now() + OPEN_TIMEOUT_MS, ask);
     if (!listed.open || listed.url === undefined) {
       throw new AttachError(`process ${pid} did not open its inspector after SIGUSR1`, {
         hint: 'it handles SIGUSR1 itself (process.on("SIGUSR1")) or runs with --disable-sigusr1; Fay cannot attach to it',
       });
     }
+    // Through a bridge, the connection it answered on is the only way there.
+    bridge?.done();
     const { InspectorClient } = await inspectorClient();
-    const client = await InspectorClient.connect(listed.url, listed.socket).catch((error: Error) => {
+    const client = await InspectorClient.connect(listed.url, listed.socket, { reconnect: bridge === undefined }).catch((error: Error) => {
       throw new AttachError(`process ${pid} opened its inspector, but its WebSocket failed: ${error.message}`, {
         hint: 'try again: the next attach uses the inspector that is now open',
       });
@@ -305,23 +332,39 @@ export async function attach<T = undefined>(pid: number, first = 'undefined'): P
           unlock();
         }
       })().catch(() => undefined));
+    // In its own pid namespace (a container) the process knows itself by another pid.
+    const itsPid = pidInItsNamespace(pid);
     let checked: { pid: number; value?: T };
     try {
-      checked = await client.evaluate(`(async () => process.pid === ${pid} ? { pid: ${pid}, value: await (${first}) } : { pid: process.pid })()`, { awaitPromise: true });
+      checked = await client.evaluate(`(async () => process.pid === ${itsPid} ? { pid: ${itsPid}, value: await (${first}) } : { pid: process.pid })()`, {
+        awaitPromise: true,
+      });
     } catch (error) {
       // The pid was right (nothing else runs there) but the first expression failed: close what was opened.
       await release();
+      bridge?.stop();
       throw error;
     }
-    if (checked.pid !== pid) {
+    if (checked.pid !== itsPid) {
       client.close();
-      throw new AttachError(`port ${INSPECTOR_PORT} is held by the inspector of process ${checked.pid}, not ${pid}`, {
+      throw new AttachError(`port ${INSPECTOR_PORT}${where} is held by the inspector of process ${checked.pid}, not ${pid}`, {
         hint: `stop that inspector (or the process) first; Fay attaches through port ${INSPECTOR_PORT} one process at a time`,
       });
     }
     return { client, first: checked.value as T, release };
   } catch (error) {
+    bridge?.stop();
     unlock();
     throw error;
   }
+}
+
+/** A bridge into the network namespace of process `pid` (see NetnsBridge), or an AttachError saying why not. */
+async function bridgeInto(pid: number, channel: string | undefined): Promise<NetnsBridge> {
+  const { NetnsBridge } = await netnsBridge();
+  return NetnsBridge.start(pid, INSPECTOR_PORT, channel).catch((error: Error) => {
+    throw new AttachError(`process ${pid} runs in another network namespace (a container, or ip netns exec), which Fay could not enter to reach its inspector: ${error.message}`, {
+      hint: 'Fay enters it with nsenter, as root; or run a Fay agent in that namespace',
+    });
+  });
 }

@@ -31,16 +31,18 @@ export class InspectorClient {
 
   /**
    * Opens the WebSocket at a target's debugger URL: on `socket` when given (a connection to that
-   * port already open, such as the one its URL was listed on), else on a new connection.
+   * port already open, such as the one its URL was listed on), else, or if that fails and
+   * `reconnect` allows (not where the URL's host is not this network namespace's), on a new connection.
    */
-  static async connect(url: string, socket?: Socket, timeoutMs = 5000): Promise<InspectorClient> {
+  static async connect(url: string, socket?: Socket, { timeoutMs = 5000, reconnect = true } = {}): Promise<InspectorClient> {
     const { host, hostname, port, pathname } = new URL(url);
     const upgrade = async (on: Socket) => new InspectorClient(await WebSocketClient.upgrade(on, { host, path: pathname, timeoutMs, maxPayload: 256 << 20 }));
     if (socket?.writable) {
       try {
         return await upgrade(socket);
-      } catch {
+      } catch (error) {
         // The server may have closed it meanwhile: a connection of its own, then.
+        if (!reconnect) throw error;
       }
     }
     return upgrade(await connected(hostname, Number(port), timeoutMs));

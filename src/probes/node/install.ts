@@ -122,6 +122,8 @@ const RUNTIME_VERSION = Number(/const VERSION = (\d+);/.exec(RUNTIME)?.[1]);
 interface AgentLink {
   readonly socket: string;
   readonly token: string;
+  /** The process's pid here (in a container's pid namespace it knows itself by another). */
+  readonly pid: number;
 }
 
 /**
@@ -133,7 +135,7 @@ interface AgentLink {
 async function attachReading(pid: number, filters: readonly (string | null)[], link?: AgentLink): Promise<{ attachment: Attachment<Sources | null>; sources: Sources }> {
   const read = `__fay$.sources(${JSON.stringify(filters)}${link ? `, ${JSON.stringify(link)}` : ''})`;
   // The first expression goes with the pid check: the sources, if the runtime is there.
-  const attachment = await attach<Sources | null>(pid, `(globalThis.__fay$?.version === ${RUNTIME_VERSION} ? ${read} : null)`);
+  const attachment = await attach<Sources | null>(pid, `(globalThis.__fay$?.version === ${RUNTIME_VERSION} ? ${read} : null)`, { channel: link?.socket });
   try {
     if (attachment.first !== null) return { attachment, sources: attachment.first };
     // Installing says why it cannot (a string) instead of throwing.
@@ -264,7 +266,7 @@ export async function install(
   expected.connection.catch(() => undefined);
   let attached: Awaited<ReturnType<typeof attachReading>>;
   try {
-    attached = await attachReading(target.pid, scriptFilters(userPatterns), { socket: channel.path, token: expected.token });
+    attached = await attachReading(target.pid, scriptFilters(userPatterns), { socket: channel.path, token: expected.token, pid: target.pid });
   } catch (error) {
     expected.cancel();
     throw error;

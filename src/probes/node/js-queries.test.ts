@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { copyFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { copyFileSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -12,6 +12,7 @@ import { EmbeddedCluster, type QueryHandle, type RunOptions } from '../../cluste
 import { runFay, startFay } from '../../testing/cli.js';
 import { startNodeTarget, type NodeTarget } from '../../testing/node-target.js';
 import { TestNetns } from '../../testing/netns.js';
+import { processesGone } from '../../testing/kernel-state.js';
 import type { ResultMessage } from '../../cluster/cluster-stage.js';
 import { collect, rowsOf, type Collected } from '../../testing/query.js';
 import { EnvironmentError } from '../../errors.js';
@@ -82,6 +83,15 @@ const reduceLine =
   readFileSync(fileURLToPath(new URL('../../testing/node-targets/lib.cjs', import.meta.url)), 'utf8')
     .split('\n')
     .findIndex((line) => line.includes('items.reduce((sum, x) => {')) + 1;
+
+/** A process's command line, or nothing once it is gone. */
+function commandLine(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+  } catch {
+    return '';
+  }
+}
 
 /** What the app's state command says when nothing of Fay is left in it. */
 const UNTOUCHED = { statSyncOriginal: true, parseOriginal: true, querySourceOriginal: true, serverEmitInherited: true };
@@ -841,27 +851,30 @@ describe('JavaScript probes in live Node.js processes', () => {
     }
   });
 
-  it('refuses a process in another network namespace plainly, without opening an inspector there that it could not reach', async () => {
+  it('probes a process in another network namespace (and pid namespace), as a container runs it, through a bridge it leaves no trace of', async () => {
     const netns = new TestNetns();
+    const targets: NodeTarget[] = [];
     try {
+      // One in the namespace; one also in a pid namespace of its own, where it is pid 1 (unshare forks it).
       const contained = await startNodeTarget('app.cjs', { wrapper: netns.exec });
-      try {
-        await assert.rejects(
-          collect(runQuery(`js:pid=${contained.pid}:./lib.cjs#query | count()`), () => Promise.resolve()),
-          (error: unknown) => {
-            assert.ok(error instanceof EnvironmentError && error.exitCode === 3, String(error));
-            assert.match(error.message, /runs in another network namespace/);
-            assert.match(error.hint ?? '', /run Fay in that namespace/);
-            return true;
-          },
-        );
-        // Not signalled: Node.js says so on stderr when SIGUSR1 opens its inspector.
-        assert.equal(await contained.run('query', 3), '4', 'it runs on');
-        assert.doesNotMatch(contained.stderr(), /Debugger listening/);
-      } finally {
-        await contained.stop();
+      targets.push(contained);
+      const isolated = await startNodeTarget('app.cjs', { wrapper: [...netns.exec, 'unshare', '--pid', '--fork', '--kill-child'] });
+      targets.push(isolated);
+      const isolatedPid = Number(readFileSync(`/proc/${isolated.pid}/task/${isolated.pid}/children`, 'utf8').trim());
+      for (const [target, pid] of [[contained, contained.pid], [contained, contained.pid], [isolated, isolatedPid]] as const) {
+        const result = await around(`js:pid=${pid}:./lib.cjs#query | count() by pid`, () => target.run('query', 7));
+        assert.deepEqual(rowsOf(result.final), [{ pid, count: 7 }], result.notices.map((n) => n.message).join('\n'));
+        assert.deepEqual(await state(target), UNTOUCHED);
       }
+      // Its inspector is closed again there, and no bridge is left running.
+      const port = spawnSync(netns.exec[0]!, [...netns.exec.slice(1), 'bash', '-c', `exec 3<>/dev/tcp/127.0.0.1/${INSPECTOR_PORT}`]);
+      assert.notEqual(port.status, 0, 'nothing listens on the inspector port in the namespace');
+      const bridges = readdirSync('/proc').filter((p) => /^\d+$/.test(p) && commandLine(Number(p)).includes('netns-bridge.cjs'));
+      await processesGone(bridges.map(Number), 2000);
     } finally {
+      // unshare --fork ignores SIGTERM: each target ends as its stdin does.
+      for (const t of targets) t.child.stdin!.end();
+      await Promise.all(targets.map((t) => t.stop()));
       netns.remove();
     }
   });

@@ -94,6 +94,16 @@ export function networkNamespace(pid: number): string | undefined {
   }
 }
 
+/** The pid a process knows itself by, in its own pid namespace (a container's), from /proc's NSpid; else the pid. */
+export function pidInItsNamespace(pid: number): number {
+  try {
+    const nspid = /^NSpid:\s*(.*)$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]?.trim().split(/\s+/);
+    return Number(nspid?.[nspid.length - 1] ?? pid);
+  } catch {
+    return pid;
+  }
+}
+
 /** Clock ticks per second of /proc's times (USER_HZ: 100 on every Linux architecture Node.js runs on). */
 const USER_HZ = 100;
 

@@ -402,7 +402,8 @@
       socket.on('error', () => undefined);
       links.set(link.token, socket);
       socket.on('close', () => links.delete(link.token));
-      socket.write(`${toJson({ type: 'hello', token: link.token, pid: process.pid })}\n`);
+      // The pid the agent knows it by (in a container's pid namespace, process.pid is another).
+      socket.write(`${toJson({ type: 'hello', token: link.token, pid: link.pid ?? process.pid })}\n`);
       return socket;
     }
 
@@ -558,7 +559,7 @@
         session.relay = channelNamed(cfg.relay);
         session.relay.onmessage = ({ data }) => receive(data);
       } else {
-        session.socket = links.get(cfg.token) || linkToAgent({ socket: cfg.socket, token: cfg.token });
+        session.socket = links.get(cfg.token) || linkToAgent({ socket: cfg.socket, token: cfg.token, pid: cfg.pid });
         links.delete(cfg.token);
         let buffer = '';
         session.socket.on('data', (chunk) => {
