@@ -262,7 +262,9 @@ export interface Attachment<T = undefined> {
 
 /**
  * Attaches to a running Node.js process: SIGUSR1 opens its inspector on
- * 127.0.0.1:9229, and the pid behind the port is checked before anything is
+ * 127.0.0.1:9229 (its own network namespace's: in a container, reached through a
+ * bridge there, which also carries the runtime's connection to `options.channel`,
+ * the agent's), and the pid behind the port is checked before anything is
  * installed. A process that handles SIGUSR1 itself never opens it, and is
  * refused with that reason. `first`, an expression, is evaluated (and awaited)
  * in the target in the same round trip as the pid check, and only if the pid is
