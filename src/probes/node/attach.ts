@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { EnvironmentError } from '../../errors.js';
 import { lazy } from '../../lazy.js';
 import type { InspectorClient } from './inspector-client.js';
-import type { NetnsBridge } from './netns-bridge.js';
+import type { ChannelEnd, NetnsBridge } from './netns-bridge.js';
 import { networkNamespace, pidInItsNamespace, processAgeMs } from './processes.js';
 
 /** Node's default inspector port, which SIGUSR1 opens. */
@@ -263,23 +263,22 @@ export interface Attachment<T = undefined> {
 /**
  * Attaches to a running Node.js process: SIGUSR1 opens its inspector on
  * 127.0.0.1:9229 (its own network namespace's: in a container, reached through a
- * bridge there, which also carries the runtime's connection to `options.channel`,
+ * bridge there, which also hands the runtime's connection to `options.channel`,
  * the agent's), and the pid behind the port is checked before anything is
  * installed. A process that handles SIGUSR1 itself never opens it, and is
  * refused with that reason. `first`, an expression, is evaluated (and awaited)
  * in the target in the same round trip as the pid check, and only if the pid is
  * the one asked for.
  */
-export async function attach<T = undefined>(pid: number, first = 'undefined', options: { channel?: string } = {}): Promise<Attachment<T>> {
+export async function attach<T = undefined>(pid: number, first = 'undefined', options: { channel?: ChannelEnd } = {}): Promise<Attachment<T>> {
   // A process in another network namespace (a container) opens its inspector on that namespace's
   // 127.0.0.1: reached through a bridge there, which also carries its runtime's connection back.
   const theirs = networkNamespace(pid);
   const elsewhere = theirs !== undefined && theirs !== networkNamespace(process.pid) ? theirs : undefined;
   const unlock = await holdPort(elsewhere);
-  let bridge: NetnsBridge | undefined;
   try {
-    if (elsewhere !== undefined) bridge = await bridgeInto(pid, options.channel);
-    const ask = bridge ? () => askPort(() => bridge!.connectToPort()) : () => askPort(connectToPort);
+    const bridge = elsewhere === undefined ? undefined : await bridgeInto(pid, elsewhere, options.channel);
+    const ask = bridge ? () => askPort(() => bridge.connectToPort()) : () => askPort(connectToPort);
     const where = bridge ? ` in the network namespace of process ${pid}` : '';
     // An inspector already listening (another debugger, or a process started with --inspect) is used as it is.
     const onPort = await ask();
@@ -311,9 +310,8 @@ export async function attach<T = undefined>(pid: number, first = 'undefined', op
         hint: 'it handles SIGUSR1 itself (process.on("SIGUSR1")) or runs with --disable-sigusr1; Fay cannot attach to it',
       });
     }
-    // Through a bridge, the connection it answered on is the only way there.
-    bridge?.done();
     const { InspectorClient } = await inspectorClient();
+    // Through a bridge, the connection it answered on is the only way there.
     const client = await InspectorClient.connect(listed.url, listed.socket, { reconnect: bridge === undefined }).catch((error: Error) => {
       throw new AttachError(`process ${pid} opened its inspector, but its WebSocket failed: ${error.message}`, {
         hint: 'try again: the next attach uses the inspector that is now open',
@@ -344,7 +342,6 @@ export async function attach<T = undefined>(pid: number, first = 'undefined', op
     } catch (error) {
       // The pid was right (nothing else runs there) but the first expression failed: close what was opened.
       await release();
-      bridge?.stop();
       throw error;
     }
     if (checked.pid !== itsPid) {
@@ -355,16 +352,15 @@ export async function attach<T = undefined>(pid: number, first = 'undefined', op
     }
     return { client, first: checked.value as T, release };
   } catch (error) {
-    bridge?.stop();
     unlock();
     throw error;
   }
 }
 
 /** A bridge into the network namespace of process `pid` (see NetnsBridge), or an AttachError saying why not. */
-async function bridgeInto(pid: number, channel: string | undefined): Promise<NetnsBridge> {
+async function bridgeInto(pid: number, namespace: string, channel: ChannelEnd | undefined): Promise<NetnsBridge> {
   const { NetnsBridge } = await netnsBridge();
-  return NetnsBridge.start(pid, INSPECTOR_PORT, channel).catch((error: Error) => {
+  return NetnsBridge.into(pid, namespace, INSPECTOR_PORT, channel).catch((error: Error) => {
     throw new AttachError(`process ${pid} runs in another network namespace (a container, or ip netns exec), which Fay could not enter to reach its inspector: ${error.message}`, {
       hint: 'Fay enters it with nsenter, as root; or run a Fay agent in that namespace',
     });

@@ -284,6 +284,12 @@ export class AgentChannel {
     this.server.close();
   }
 
+  /** A runtime's connection made elsewhere and handed over (see NetnsBridge), taken as one to the socket. */
+  adopt(socket: Socket): void {
+    this.accept(socket);
+    socket.resume();
+  }
+
   private accept(socket: Socket): void {
     let buffer = '';
     const onData = (chunk: Buffer) => {

@@ -121,6 +121,8 @@ const RUNTIME_VERSION = Number(/const VERSION = (\d+);/.exec(RUNTIME)?.[1]);
 /** Where the runtime connects back to the agent for one attach: the agent's socket, and the attach's token. */
 interface AgentLink {
   readonly socket: string;
+  /** The channel behind `socket`, which takes connections handed over from another network namespace. */
+  readonly channel: AgentChannel;
   readonly token: string;
   /** The process's pid here (in a container's pid namespace it knows itself by another). */
   readonly pid: number;
@@ -133,9 +135,10 @@ interface AgentLink {
  * With a link, the runtime connects back to the agent meanwhile.
  */
 async function attachReading(pid: number, filters: readonly (string | null)[], link?: AgentLink): Promise<{ attachment: Attachment<Sources | null>; sources: Sources }> {
-  const read = `__fay$.sources(${JSON.stringify(filters)}${link ? `, ${JSON.stringify(link)}` : ''})`;
+  const runtimeLink = link && { socket: link.socket, token: link.token, pid: link.pid };
+  const read = `__fay$.sources(${JSON.stringify(filters)}${runtimeLink ? `, ${JSON.stringify(runtimeLink)}` : ''})`;
   // The first expression goes with the pid check: the sources, if the runtime is there.
-  const attachment = await attach<Sources | null>(pid, `(globalThis.__fay$?.version === ${RUNTIME_VERSION} ? ${read} : null)`, { channel: link?.socket });
+  const attachment = await attach<Sources | null>(pid, `(globalThis.__fay$?.version === ${RUNTIME_VERSION} ? ${read} : null)`, { channel: link?.channel });
   try {
     if (attachment.first !== null) return { attachment, sources: attachment.first };
     // Installing says why it cannot (a string) instead of throwing.
@@ -266,7 +269,7 @@ export async function install(
   expected.connection.catch(() => undefined);
   let attached: Awaited<ReturnType<typeof attachReading>>;
   try {
-    attached = await attachReading(target.pid, scriptFilters(userPatterns), { socket: channel.path, token: expected.token, pid: target.pid });
+    attached = await attachReading(target.pid, scriptFilters(userPatterns), { socket: channel.path, channel, token: expected.token, pid: target.pid });
   } catch (error) {
     expected.cancel();
     throw error;

@@ -12,7 +12,6 @@ import { EmbeddedCluster, type QueryHandle, type RunOptions } from '../../cluste
 import { runFay, startFay } from '../../testing/cli.js';
 import { startNodeTarget, type NodeTarget } from '../../testing/node-target.js';
 import { TestNetns } from '../../testing/netns.js';
-import { processesGone } from '../../testing/kernel-state.js';
 import type { ResultMessage } from '../../cluster/cluster-stage.js';
 import { collect, rowsOf, type Collected } from '../../testing/query.js';
 import { EnvironmentError } from '../../errors.js';
@@ -493,7 +492,8 @@ describe('JavaScript probes in live Node.js processes', () => {
         { probe: 'lib.cjs#query', count: 40 + 2 * 25, 'sum(args[0].number)': 780 + 2 * 300 },
         { probe: 'worker.cjs#crunch', count: 2 * 25, 'sum(args[0].number)': 2 * 2 * 300 },
       ]);
-      assert.deepEqual(result.notices, [], 'nothing to say');
+      // Nothing to say, but how long an edit stopped a thread when that was long (three edits share two CPUs here).
+      assert.deepEqual(result.notices.filter((n) => !/live-editing its script stopped/.test(n.message)), [], 'nothing to say');
       // Workers that start while the query runs get its probes too, and it says when they are on.
       assert.equal(await app.run('workers', 1), '1');
       const run = runQuery(`js:pid=${app.pid}:./worker.cjs#crunch | count()`);
@@ -851,7 +851,7 @@ describe('JavaScript probes in live Node.js processes', () => {
     }
   });
 
-  it('probes a process in another network namespace (and pid namespace), as a container runs it, through a bridge it leaves no trace of', async () => {
+  it('probes a process in another network namespace (and pid namespace), as a container runs it, through a bridge that hands the connections over', async () => {
     const netns = new TestNetns();
     const targets: NodeTarget[] = [];
     try {
@@ -866,11 +866,16 @@ describe('JavaScript probes in live Node.js processes', () => {
         assert.deepEqual(rowsOf(result.final), [{ pid, count: 7 }], result.notices.map((n) => n.message).join('\n'));
         assert.deepEqual(await state(target), UNTOUCHED);
       }
-      // Its inspector is closed again there, and no bridge is left running.
+      // Its inspector is closed again there; one bridge served the three attaches, and holds no connection.
       const port = spawnSync(netns.exec[0]!, [...netns.exec.slice(1), 'bash', '-c', `exec 3<>/dev/tcp/127.0.0.1/${INSPECTOR_PORT}`]);
       assert.notEqual(port.status, 0, 'nothing listens on the inspector port in the namespace');
       const bridges = readdirSync('/proc').filter((p) => /^\d+$/.test(p) && commandLine(Number(p)).includes('netns-bridge.cjs'));
-      await processesGone(bridges.map(Number), 2000);
+      assert.equal(bridges.length, 1, bridges.map((p) => commandLine(Number(p))).join('\n'));
+      // No TCP connection to or from the inspector port is open in the namespace (its TCP table, seen from the
+      // bridge; closed ones wait out TIME_WAIT, state 06, in the kernel).
+      const port9229 = `:${INSPECTOR_PORT.toString(16).toUpperCase().padStart(4, '0')} `;
+      const open = readFileSync(`/proc/${bridges[0]}/net/tcp`, 'utf8').split('\n').filter((line) => line.includes(port9229) && line.split(/\s+/)[4] !== '06');
+      assert.deepEqual(open, []);
     } finally {
       // unshare --fork ignores SIGTERM: each target ends as its stdin does.
       for (const t of targets) t.child.stdin!.end();
