@@ -272,7 +272,7 @@ export interface Attachment<T = undefined> {
  */
 export async function attach<T = undefined>(pid: number, first = 'undefined', options: { channel?: ChannelEnd } = {}): Promise<Attachment<T>> {
   // A process in another network namespace (a container) opens its inspector on that namespace's
-  // 127.0.0.1: reached through a bridge there, which also carries its runtime's connection back.
+  // 127.0.0.1: reached through a bridge there, which also hands its runtime's connection back over.
   const theirs = networkNamespace(pid);
   const elsewhere = theirs !== undefined && theirs !== networkNamespace(process.pid) ? theirs : undefined;
   const unlock = await holdPort(elsewhere);
