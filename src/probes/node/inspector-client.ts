@@ -31,8 +31,8 @@ export class InspectorClient {
 
   /**
    * Opens the WebSocket at a target's debugger URL: on `socket` when given (a connection to that
-   * port already open, such as the one its URL was listed on), else, or if that fails and
-   * `reconnect` allows (not where the URL's host is not this network namespace's), on a new connection.
+   * port already open, such as the one its URL was listed on), else on a new connection; also if
+   * that one fails, unless `reconnect` is false (where the URL's 127.0.0.1 is another network namespace's).
    */
   static async connect(url: string, socket?: Socket, { timeoutMs = 5000, reconnect = true } = {}): Promise<InspectorClient> {
     const { host, hostname, port, pathname } = new URL(url);

@@ -118,10 +118,8 @@ const MAX_FUNCTIONS = 4096;
 /** The version the runtime gives itself: a process holding an older one gets this one. */
 const RUNTIME_VERSION = Number(/const VERSION = (\d+);/.exec(RUNTIME)?.[1]);
 
-/** Where the runtime connects back to the agent for one attach: the agent's socket, and the attach's token. */
+/** Where the runtime connects back to the agent for one attach: the agent's channel (its socket), and the attach's token. */
 interface AgentLink {
-  readonly socket: string;
-  /** The channel behind `socket`, which takes connections handed over from another network namespace. */
   readonly channel: AgentChannel;
   readonly token: string;
   /** The process's pid here (in a container's pid namespace it knows itself by another). */
@@ -135,7 +133,7 @@ interface AgentLink {
  * With a link, the runtime connects back to the agent meanwhile.
  */
 async function attachReading(pid: number, filters: readonly (string | null)[], link?: AgentLink): Promise<{ attachment: Attachment<Sources | null>; sources: Sources }> {
-  const runtimeLink = link && { socket: link.socket, token: link.token, pid: link.pid };
+  const runtimeLink = link && { socket: link.channel.path, token: link.token, pid: link.pid };
   const read = `__fay$.sources(${JSON.stringify(filters)}${runtimeLink ? `, ${JSON.stringify(runtimeLink)}` : ''})`;
   // The first expression goes with the pid check: the sources, if the runtime is there.
   const attachment = await attach<Sources | null>(pid, `(globalThis.__fay$?.version === ${RUNTIME_VERSION} ? ${read} : null)`, { channel: link?.channel });
@@ -269,7 +267,7 @@ export async function install(
   expected.connection.catch(() => undefined);
   let attached: Awaited<ReturnType<typeof attachReading>>;
   try {
-    attached = await attachReading(target.pid, scriptFilters(userPatterns), { socket: channel.path, channel, token: expected.token, pid: target.pid });
+    attached = await attachReading(target.pid, scriptFilters(userPatterns), { channel, token: expected.token, pid: target.pid });
   } catch (error) {
     expected.cancel();
     throw error;
