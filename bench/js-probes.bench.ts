@@ -10,7 +10,8 @@
  * at least 1000× cheaper than the logpoint; attach under 50 ms and detach under 10 ms. Attach and
  * detach are timed both as a query sees them and for the install alone (probes on; probes off; the
  * source restored; in a process of its own, after its first attach), each with a live edit of the
- * function and taking over the edit the query before kept (--keep-edits).
+ * function and taking over the edit the query before kept (--keep-edits); and attach in a process in
+ * another network namespace, as a container runs it, beside attach in one next to the agent.
  */
 import { availableParallelism } from 'node:os';
 import { EmbeddedCluster } from '../src/cluster/embedded.js';
@@ -19,6 +20,7 @@ import { AgentChannel } from '../src/probes/node/channel.js';
 import { install } from '../src/probes/node/install.js';
 import { nodeProcess } from '../src/probes/node/processes.js';
 import type { FunctionPattern } from '../src/probes/node/sources.js';
+import { TestNetns } from '../src/testing/netns.js';
 import { startNodeTarget, type NodeTarget } from '../src/testing/node-target.js';
 
 const CALLS = Number(process.env.FAY_BENCH_JS_CALLS ?? 10_000_000);
@@ -130,6 +132,28 @@ for (let i = 0; i <= ROUNDS; i++) await underFay(query('count()'), 60_000, keptT
 keptTimes.attachMs.shift();
 const logpoint = await underLogpoint();
 await target.stop();
+// The same in a process in another network namespace (as a container runs it), reached through a
+// bridge there: its first attach also starts the bridge, the others reuse it.
+const netns = new TestNetns();
+const containedTimes = { attachMs: [] as number[], stopMs: [] as number[] };
+try {
+  const contained = await startNodeTarget('bench-target.cjs', { cpu: TARGET_CPU, wrapper: netns.exec });
+  const inContainer = (rest: string) => `js:pid=${contained.pid}:./bench-target.cjs#work | ${rest}`;
+  for (let i = 0; i <= ROUNDS; i++) {
+    const started = performance.now();
+    const run = cluster.run(inContainer('count()'), { limits: { keepEditsMs: 60_000 } });
+    await run.attached;
+    containedTimes.attachMs.push(performance.now() - started);
+    await run.stop();
+    for await (const _ of run) {
+      // Drain.
+    }
+  }
+  await contained.stop();
+} finally {
+  netns.remove();
+}
+const containedFirstMs = containedTimes.attachMs.shift()!;
 // The install alone, in a process of its own: the queries above leave garbage in their target (each
 // enable of the debugger reports every script, each edit leaves the replaced code behind), which V8's
 // heap walk for each live edit visits until a GC collects it. The first attach to a process (its
@@ -173,6 +197,7 @@ const install_ms = {
   first_probes_on: firstInstall.on,
 };
 const kept = { attach_ms: median(keptTimes.attachMs), stop_ms: median(keptTimes.stopMs) };
+const contained = { attach_ms: median(containedTimes.attachMs), first_attach_ms: containedFirstMs };
 console.log(
   `query attached in ${median(attachMs).toFixed(1)} ms live-editing the function, ${kept.attach_ms.toFixed(1)} ms taking over the edit the query before kept ` +
     `(${(median(attachMs) / kept.attach_ms).toFixed(1)}× faster; target < 50); stopped in ${median(stopMs).toFixed(1)} ms taking the edit out, ` +
@@ -185,5 +210,10 @@ console.log(
     `the first attach to a process (its first SIGUSR1 and Debugger.enable) ${install_ms.first_probes_on.toFixed(1)} ms`,
 );
 console.log(
-  JSON.stringify({ bench: 'js-probes', ns_per_call: m, timing_ratio: timingRatio, logpoint_ns: logpoint, attach_ms: median(attachMs), stop_ms: median(stopMs), kept, install_ms }),
+  `in another network namespace (a container): query attached in ${contained.attach_ms.toFixed(1)} ms taking over a kept edit, ` +
+    `${(contained.attach_ms / kept.attach_ms).toFixed(2)}× the ${kept.attach_ms.toFixed(1)} ms beside the agent (target < 50); ` +
+    `its first attach, which starts the bridge and edits, ${contained.first_attach_ms.toFixed(1)} ms`,
+);
+console.log(
+  JSON.stringify({ bench: 'js-probes', ns_per_call: m, timing_ratio: timingRatio, logpoint_ns: logpoint, attach_ms: median(attachMs), stop_ms: median(stopMs), kept, contained, install_ms }),
 );
