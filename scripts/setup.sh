@@ -35,8 +35,9 @@ if [ ! -f dist/.built ] || [ -n "$(find src package.json tsconfig.json tsconfig.
   say "building"
   rm -rf dist
   node_modules/.bin/tsc -p tsconfig.build.json
-  # The runtime injected into traced Node.js processes is read as text, beside its loader.
-  mkdir -p dist/probes/node/target && cp src/probes/node/target/*.js dist/probes/node/target/
+  # The runtime injected into traced Node.js processes is read as text, beside its loader; the bridge
+  # into a container's network namespace is run as it is.
+  mkdir -p dist/probes/node/target && cp src/probes/node/target/*.js src/probes/node/target/*.cjs dist/probes/node/target/
   touch dist/.built
 fi
 

@@ -83,7 +83,9 @@ export class NetnsBridge {
       const failed = (why: string) => {
         clearTimeout(timer);
         if (child.exitCode === null && child.signalCode === null) child.kill();
-        reject(new Error(stderr.trim().split('\n').pop() || why));
+        // nsenter's complaint, or the error Node.js printed above its stack and version.
+        const said = stderr.split('\n').map((line) => line.trim());
+        reject(new Error(said.find((line) => /^(nsenter:|\w*Error\b)/.test(line)) || said.find(Boolean) || why));
       };
       const timer = setTimeout(() => failed(`it did not start within ${START_TIMEOUT_MS / 1000} s`), START_TIMEOUT_MS);
       child.once('error', (error) => failed(error.message));
