@@ -40,14 +40,15 @@ export class NetnsBridge {
       if (message?.type === 'link' && handle) {
         if (channel) channel.adopt(handle);
         else handle.destroy();
-      }
-      else if (message?.type === 'connected' || message?.type === 'refused') {
+      } else if (message?.type === 'connected' || message?.type === 'refused') {
         const answer = this.asked.get(message.id);
         this.asked.delete(message.id);
         if (answer) answer(message.type === 'connected' ? handle : undefined);
         else handle?.destroy();
       }
     });
+    // A message to a bridge that has just ended fails in send's callback; nothing here may throw.
+    child.on('error', () => undefined);
     child.on('exit', () => {
       NetnsBridge.running.delete(key);
       for (const answer of this.asked.values()) answer(undefined);
@@ -88,12 +89,15 @@ export class NetnsBridge {
         reject(new Error(said.find((line) => /^(nsenter:|\w*Error\b)/.test(line)) || said.find(Boolean) || why));
       };
       const timer = setTimeout(() => failed(`it did not start within ${START_TIMEOUT_MS / 1000} s`), START_TIMEOUT_MS);
-      child.once('error', (error) => failed(error.message));
-      child.once('exit', (code, signal) => failed(`it ended (${code ?? signal})`));
+      // Its stderr is whole once it has closed.
+      const ended = (code: number | null, signal: NodeJS.Signals | null) => failed(`it ended (${code ?? signal})`);
+      const unstarted = (error: Error) => failed(error.message);
+      child.once('error', unstarted);
+      child.once('close', ended);
       child.once('message', (message: FromBridge) => {
         if (message?.type !== 'ready') return failed('it said something else first');
         clearTimeout(timer);
-        child.removeAllListeners('exit');
+        child.off('close', ended).off('error', unstarted);
         // The agent may end with it still there: it ends with its IPC channel.
         child.unref();
         child.channel?.unref();
@@ -109,7 +113,9 @@ export class NetnsBridge {
     return new Promise((resolve) => {
       if (!this.child.connected) return resolve(undefined);
       this.asked.set(id, resolve);
-      this.child.send({ type: 'ask', id });
+      this.child.send({ type: 'ask', id }, (error) => {
+        if (error && this.asked.delete(id)) resolve(undefined);
+      });
     });
   }
 
