@@ -135,7 +135,7 @@ await target.stop();
 // The same in a process in another network namespace (as a container runs it), reached through a
 // bridge there: its first attach also starts the bridge, the others reuse it.
 const netns = new TestNetns();
-const containedTimes = { attachMs: [] as number[], stopMs: [] as number[] };
+const containedAttachMs: number[] = [];
 try {
   const contained = await startNodeTarget('bench-target.cjs', { cpu: TARGET_CPU, wrapper: netns.exec });
   const inContainer = (rest: string) => `js:pid=${contained.pid}:./bench-target.cjs#work | ${rest}`;
@@ -143,7 +143,7 @@ try {
     const started = performance.now();
     const run = cluster.run(inContainer('count()'), { limits: { keepEditsMs: 60_000 } });
     await run.attached;
-    containedTimes.attachMs.push(performance.now() - started);
+    containedAttachMs.push(performance.now() - started);
     await run.stop();
     for await (const _ of run) {
       // Drain.
@@ -153,7 +153,7 @@ try {
 } finally {
   netns.remove();
 }
-const containedFirstMs = containedTimes.attachMs.shift()!;
+const containedFirstMs = containedAttachMs.shift()!;
 // The install alone, in a process of its own: the queries above leave garbage in their target (each
 // enable of the debugger reports every script, each edit leaves the replaced code behind), which V8's
 // heap walk for each live edit visits until a GC collects it. The first attach to a process (its
@@ -197,7 +197,7 @@ const install_ms = {
   first_probes_on: firstInstall.on,
 };
 const kept = { attach_ms: median(keptTimes.attachMs), stop_ms: median(keptTimes.stopMs) };
-const contained = { attach_ms: median(containedTimes.attachMs), first_attach_ms: containedFirstMs };
+const contained = { attach_ms: median(containedAttachMs), first_attach_ms: containedFirstMs };
 console.log(
   `query attached in ${median(attachMs).toFixed(1)} ms live-editing the function, ${kept.attach_ms.toFixed(1)} ms taking over the edit the query before kept ` +
     `(${(median(attachMs) / kept.attach_ms).toFixed(1)}× faster; target < 50); stopped in ${median(stopMs).toFixed(1)} ms taking the edit out, ` +

@@ -34,10 +34,8 @@ fi
 if [ ! -f dist/.built ] || [ -n "$(find src package.json tsconfig.json tsconfig.build.json -newer dist/.built -print -quit)" ]; then
   say "building"
   rm -rf dist
-  node_modules/.bin/tsc -p tsconfig.build.json
-  # The runtime injected into traced Node.js processes is read as text, beside its loader; the bridge
-  # into a container's network namespace is run as it is.
-  mkdir -p dist/probes/node/target && cp src/probes/node/target/*.js src/probes/node/target/*.cjs dist/probes/node/target/
+  # The package's build: it also puts what runs in and beside traced processes next to its loaders.
+  npm run --silent build
   touch dist/.built
 fi
 

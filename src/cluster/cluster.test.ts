@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { NatsBus } from '../bus/nats.js';
 import { AgentAnnouncement, PROTOCOL_VERSION, readMessage, SUBJECTS, writeMessage } from '../bus/protocol.js';
 import { TestAgent, TestCgroup } from '../testing/cluster.js';
-import { bpftraceProcesses, loadedBpfPrograms, newBpfPrograms, processesGone } from '../testing/kernel-state.js';
+import { bpftraceProcesses, loadedBpfPrograms, newBpfPrograms, parentOf, processesGone } from '../testing/kernel-state.js';
 import { NatsServer } from '../testing/nats-server.js';
 import { TestNetns } from '../testing/netns.js';
 import { startNodeTarget } from '../testing/node-target.js';
@@ -25,15 +25,6 @@ async function until<T extends QueryMessage>(reader: AsyncIterator<QueryMessage>
     if (test(next.value)) return next.value;
   }
   throw new Error('the awaited message did not come');
-}
-
-/** The parent of a process. */
-function parentOf(pid: number): number {
-  try {
-    return Number(readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')[1]);
-  } catch {
-    return 0;
-  }
 }
 
 const isResult = (test: (r: ResultMessage) => boolean) => (m: QueryMessage): m is ResultMessage => m.kind === 'result' && test(m);

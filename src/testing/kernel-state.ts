@@ -12,6 +12,15 @@ export function newBpfPrograms(before: ReadonlySet<number>): number[] {
   return [...loadedBpfPrograms()].filter((id) => !before.has(id));
 }
 
+/** The parent of a process, or 0 once it is gone. */
+export function parentOf(pid: number): number {
+  try {
+    return Number(readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')[1]);
+  } catch {
+    return 0;
+  }
+}
+
 /** Pids of running bpftrace processes. */
 export function bpftraceProcesses(): number[] {
   const pids: number[] = [];

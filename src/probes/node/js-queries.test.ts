@@ -11,6 +11,7 @@ import { after, before, describe, it } from 'node:test';
 import { EmbeddedCluster, type QueryHandle, type RunOptions } from '../../cluster/embedded.js';
 import { runFay, startFay } from '../../testing/cli.js';
 import { startNodeTarget, type NodeTarget } from '../../testing/node-target.js';
+import { parentOf } from '../../testing/kernel-state.js';
 import { TestNetns } from '../../testing/netns.js';
 import type { ResultMessage } from '../../cluster/cluster-stage.js';
 import { collect, rowsOf, type Collected } from '../../testing/query.js';
@@ -876,14 +877,7 @@ describe('JavaScript probes in live Node.js processes', () => {
       const port = spawnSync(netns.exec[0]!, [...netns.exec.slice(1), 'bash', '-c', `exec 3<>/dev/tcp/127.0.0.1/${INSPECTOR_PORT}`]);
       assert.notEqual(port.status, 0, 'nothing listens on the inspector port in the namespace');
       // This agent's (the built command's ended with it, and may be on its way out).
-      const parentOf = (pid: string) => {
-        try {
-          return Number(readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ')[1]);
-        } catch {
-          return 0;
-        }
-      };
-      const bridges = readdirSync('/proc').filter((p) => /^\d+$/.test(p) && commandLine(Number(p)).includes('netns-bridge.cjs') && parentOf(p) === process.pid);
+      const bridges = readdirSync('/proc').filter((p) => /^\d+$/.test(p) && commandLine(Number(p)).includes('netns-bridge.cjs') && parentOf(Number(p)) === process.pid);
       assert.equal(bridges.length, 1, bridges.map((p) => commandLine(Number(p))).join('\n'));
       // No TCP connection to or from the inspector port is open in the namespace (its TCP table, seen from the
       // bridge; closed ones wait out TIME_WAIT, state 06, in the kernel).
