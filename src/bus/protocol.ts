@@ -90,7 +90,7 @@ export const QuerySpec = z.object({
         maxEventsPerSecond: z.number().int().positive().optional(),
         maxMemoryBytes: z.number().int().positive().optional(),
         maxCallsPerSecond: z.number().int().positive().optional(),
-        maxEditPauseMs: z.number().positive().optional(),
+        maxEditPauseMs: z.number().nonnegative().optional(),
         keepEditsMs: z.number().nonnegative().max(MAX_KEEP_EDITS_MS).optional(),
       })
       .optional(),

@@ -31,7 +31,7 @@ export function runOptions(flags: QueryFlags): RunOptions {
       ...(flags.maxGroups !== undefined && { maxGroups: parseCountFlag(flags.maxGroups, '--max-groups') }),
       ...(flags.maxEvents !== undefined && { maxEventsPerSecond: parseCountFlag(flags.maxEvents, '--max-events') }),
       ...(flags.maxCalls !== undefined && { maxCallsPerSecond: parseCountFlag(flags.maxCalls, '--max-calls') }),
-      ...(flags.maxPause !== undefined && { maxEditPauseMs: parseDurationFlag(flags.maxPause, '--max-pause') }),
+      ...(flags.maxPause !== undefined && { maxEditPauseMs: parseDurationFlag(flags.maxPause, '--max-pause', { zero: true }) }),
       ...(flags.keepEdits !== undefined && { keepEditsMs: parseDurationFlag(flags.keepEdits, '--keep-edits', { zero: true, maxMs: MAX_KEEP_EDITS_MS }) }),
       ...(flags.maxMemory !== undefined && { maxMemoryBytes: parseSizeFlag(flags.maxMemory, '--max-memory') }),
     },
@@ -44,7 +44,7 @@ export function limitFlags(command: Command): Command {
     .option('--max-groups <n>', `groups kept per result before the rest fold into (other) (default ${DEFAULT_LIMITS.maxGroups})`)
     .option('--max-events <n>', `events shipped per second per machine; the rest are dropped and counted (default ${DEFAULT_LIMITS.maxEventsPerSecond})`)
     .option('--max-calls <n>', `calls a second one JavaScript probe handles in full per process; above it, one in N, said in a notice (default ${DEFAULT_LIMITS.maxCallsPerSecond})`)
-    .option('--max-pause <duration>', `how long live-editing a script may stop a Node.js process, estimated from its heap; longer: its functions are not probed (default ${DEFAULT_LIMITS.maxEditPauseMs}ms)`)
+    .option('--max-pause <duration>', `how long live-editing a script may stop a Node.js process, estimated from its heap; longer, or 0: its functions are not edited, and a wrapper on their CommonJS export counts the calls through it (default ${DEFAULT_LIMITS.maxEditPauseMs}ms)`)
     .option(
       '--keep-edits <duration>',
       `how long a Node.js process keeps the query's live edits after it, inert, for the next query on the same functions to take over without stopping the process again; 0: out when the query ends (default ${DEFAULT_LIMITS.keepEditsMs / 1000}s)`,

@@ -747,21 +747,48 @@ describe('JavaScript probes in live Node.js processes', () => {
     assert.throws(() => cluster.run(`${query} | count()`, { limits: { keepEditsMs: 2 * 86_400_000 } }), /the query's setting limits\.keepEditsMs is out of range/);
   });
 
-  it('leaves a process alone when live-editing it would stop it longer than --max-pause', async () => {
-    // Every heap makes an edit cost more than 1 ms, so nothing is edited.
+  it('does not edit a script when live-editing it would stop the process longer than --max-pause: a wrapper on an export, or a report', async () => {
+    // Every heap makes an edit cost more than 1 ms, so nothing is edited. slowQuery is exported: its
+    // wrapper counts the calls through the exports ("slow"), not delegate's from inside the module.
+    const wrapped = await collect(runQuery(`js:pid=${app.pid}:./lib.cjs#slowQuery | count()`, { limits: { maxEditPauseMs: 1 } }), async () => {
+      assert.equal(await app.run('slow', 3, 1), '3');
+      assert.equal(await app.run('delegate', 2, 1), '1');
+    });
+    assert.deepEqual(rowsOf(wrapped.final), [{ count: 3 }]);
+    assert.ok(
+      wrapped.notices.some((n) =>
+        /#slowQuery: live-editing its script could stop the process for up to ~\d+ ms \(V8 walks its \d+ MB heap\), over the --max-pause of 1 ms \(raise it to probe every call\): a wrapper on its export slowQuery counts the calls through the exports, not those from inside its module/.test(n.message),
+      ),
+      wrapped.notices.map((n) => n.message).join('\n'),
+    );
+    // --max-pause 0 never edits, whatever the heap (here through the command, which takes 0 there).
+    const fay = startFay(['query', '--json', '--every', '100ms', '--max-pause', '0', `js:pid=${app.pid}:./lib.cjs#query | count()`]);
+    const first = await fay.nextLine();
+    assert.ok(first, 'attached and reporting');
+    assert.equal(await app.run('query', 4), '6');
+    fay.child.kill('SIGINT');
+    const never = await fay.exit;
+    assert.equal(never.code, 0, never.stderr);
+    const counted = [first, ...never.lines].map((l) => JSON.parse(l) as { rows: { count: number }[] }).reduce((sum, w) => sum + (w.rows[0]?.count ?? 0), 0);
+    assert.equal(counted, 4);
+    assert.match(never.stderr, /#query: not live-edited \(--max-pause 0\): a wrapper on its export query/);
+    // A function no writable export reaches is not probed, and says why.
     await assert.rejects(
-      collect(runQuery(`js:pid=${app.pid}:./lib.cjs#query | count()`, { limits: { maxEditPauseMs: 1 } }), () => Promise.resolve()),
+      collect(runQuery(`js:pid=${app.pid}:./lib.cjs#frozen.frozenWork | count()`, { limits: { maxEditPauseMs: 1 } }), () => Promise.resolve()),
       (error: unknown) => {
         assert.ok(error instanceof EnvironmentError, String(error));
-        assert.match(error.message, /nothing could be probed in process \d+ .*#query: live-editing its script could stop the process for up to ~\d+ ms \(V8 walks its \d+ MB heap\), over the --max-pause of 1 ms; raise --max-pause/);
+        assert.match(error.message, /nothing could be probed in process \d+ .*#frozen\.frozenWork: live-editing its script could stop the process for up to ~\d+ ms \(V8 walks its \d+ MB heap\), over the --max-pause of 1 ms \(raise it to probe every call\)/);
         return true;
       },
     );
-    assert.deepEqual(await state(app), UNTOUCHED, 'its source as it was');
+    assert.deepEqual(await state(app), UNTOUCHED, 'its source and exports as they were');
     assert.equal(await inspectorOpen(), false);
-    // The default leaves room for a process like this one: the same query probes it.
-    const result = await around(`js:pid=${app.pid}:./lib.cjs#query | count()`, () => app.run('query', 7));
-    assert.deepEqual(rowsOf(result.final), [{ count: 7 }]);
+    // The default leaves room for a process like this one: the same query counts delegate's calls too.
+    const result = await around(`js:pid=${app.pid}:./lib.cjs#slowQuery | count()`, async () => {
+      await app.run('slow', 3, 1);
+      await app.run('delegate', 2, 1);
+    });
+    assert.deepEqual(rowsOf(result.final), [{ count: 5 }]);
   });
 
   it('keeps what a process counted up to its exit, and goes on at its pace without it', async () => {

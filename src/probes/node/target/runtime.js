@@ -4,7 +4,7 @@
 // It must stand alone: no imports, only globals and process.getBuiltinModule.
 (function faySetup(config, makeHandlers) {
   'use strict';
-  const VERSION = 7;
+  const VERSION = 8;
   const G = globalThis;
   const held = G.__fay$;
   // Another version's kept edits (inert) come out first: they call its hooks.
@@ -870,19 +870,23 @@
           // (f.unedited, why); the runtime finds those on long lines.
           const { kept: functions, cut } = outOfLongLines(script, edit.functions.filter((f) => !f.unedited));
           const left = [...edit.functions.filter((f) => f.unedited).map((f) => ({ f, why: f.unedited })), ...cut.map((f) => ({ f, why: ON_A_LONG_LINE }))];
-          for (const { f, why } of left) {
+          const wrapOrReport = (f, why) => {
             const found = exportOf(edit.url, script.pristine.slice(f.start, f.end));
             const wrapped = found && wrapExport(found, f, why, session, handlerFor, addProbe);
             report.push(wrapped || { name: f.name, probed: false, reason: why });
-          }
+          };
+          for (const { f, why } of left) wrapOrReport(f, why);
           if (functions.length === 0) continue;
           const { adopted, fresh } = takeOver(script, functions);
           const pause = fresh.length > 0 ? editPause() : undefined;
           if (pause && pause.ms > cfg.maxPauseMs) {
-            const reason =
-              `live-editing its script could stop the process for up to ~${pause.ms} ms (V8 walks its ${pause.heapMb} MB heap), ` +
-              `over the --max-pause of ${cfg.maxPauseMs} ms; raise --max-pause to probe it anyway`;
-            for (const f of fresh) report.push({ name: f.name, probed: false, reason });
+            // Not edited: a wrapper on the export where there is one (it stops nothing), else reported.
+            const why =
+              cfg.maxPauseMs === 0
+                ? 'not live-edited (--max-pause 0)'
+                : `live-editing its script could stop the process for up to ~${pause.ms} ms (V8 walks its ${pause.heapMb} MB heap), ` +
+                  `over the --max-pause of ${cfg.maxPauseMs} ms (raise it to probe every call)`;
+            for (const f of fresh) wrapOrReport(f, why);
             fresh.length = 0;
           }
           // The agent wrote "@fid" where each function's probe id goes.
