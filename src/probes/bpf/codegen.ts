@@ -12,6 +12,7 @@ import {
   MARK_ROTATED,
   RING_SLACK,
   mapRefsOf,
+  requestComm,
   type AggregateLayout,
   type AggregateMaps,
   type DecodedColumn,
@@ -31,9 +32,9 @@ export interface CodegenInput {
   readonly options: CompileOptions;
   /** Wall-clock ns minus monotonic ns, so that `time` reads as wall-clock time inside the probe. */
   readonly clockOffsetNs: number;
-  /** The number the agent passes to kill(2) to ask the program to stop; no process has it (see stopProtocol). */
+  /** The token of the agent's request to stop (see stopProtocol and requestComm). */
   readonly stopToken: number;
-  /** The number it passes to re-arm the flight recorder after reading a dump. */
+  /** The token of its request to re-arm the flight recorder after reading a dump. */
   readonly rearmToken: number;
 }
 
@@ -153,8 +154,9 @@ class ProgramBuilder {
   }
 
   /**
-   * How the agent stops the program without losing output. It calls
-   * kill(token, 0), which fails harmlessly (no process has that id); from then
+   * How the agent stops the program without losing output. A thread named
+   * requestComm(token) calls kill(2) (on a pid no process has: it fails
+   * harmlessly); from then
    * on nothing more is flushed or shipped, and the call prints a marker from
    * the CPU it ran on. Aggregates are read from the maps at exit, so one
    * request and no flush in progress suffice. Shipped events need more:
@@ -166,7 +168,7 @@ class ProgramBuilder {
    */
   private stopProtocol(): void {
     this.stateMaps.add('@fay_stop');
-    this.clause([`tracepoint:syscalls:sys_enter_kill`], [`args->pid == ${this.input.stopToken} && args->sig == 0`], [
+    this.clause([`tracepoint:syscalls:sys_enter_kill`], [`comm == "${requestComm(this.input.stopToken)}"`], [
       '@fay_stop = 1;',
       `printf("${MARK_DRAINED}%d\\n", cpu);`,
     ]);
@@ -462,7 +464,7 @@ class ProgramBuilder {
   /** Re-arming after a dump, and the dump at the end when there is no trigger. */
   private recordClauses(record: RecordLayout, triggered: boolean): void {
     if (triggered) {
-      this.clause(['tracepoint:syscalls:sys_enter_kill'], [`args->pid == ${this.input.rearmToken} && args->sig == 0`], ['@fay_frozen = 0;']);
+      this.clause(['tracepoint:syscalls:sys_enter_kill'], [`comm == "${requestComm(this.input.rearmToken)}"`], ['@fay_frozen = 0;']);
       return;
     }
     const end = this.out.lastIndexOf('END');

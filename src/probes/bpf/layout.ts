@@ -121,6 +121,15 @@ export interface DecodedColumn {
  */
 export const MARK_READY = 'fay:ready';
 
+/**
+ * The name (comm) a thread takes for the one kill(2) that asks a program to stop or re-arm: the
+ * program's clause matches on it. Matching on the call's arguments (args->pid) would cost every
+ * program ~100 ms of start: bpftrace 0.17 parses a tracepoint's argument struct with clang.
+ */
+export function requestComm(token: number): string {
+  return `fay~${token}`;
+}
+
 /** Printed once per CPU after the agent asked to stop: everything that CPU emitted before has been read. */
 export const MARK_DRAINED = 'fay:drained ';
 

@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { randomInt } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { createAggregate } from '../../agg/registry.js';
 import type { ResolveFailure, SourceSchema } from '../../plan/catalog.js';
@@ -10,7 +10,7 @@ import type { CompiledProbe, CompileOptions, ProbeListing, ProbeSink, Provider, 
 import { BPF_CAPABILITIES } from './bpf-expr.js';
 import { generateProgram } from './codegen.js';
 import { BpftraceOutputDecoder } from './decoder.js';
-import { RING_SLACK } from './layout.js';
+import { RING_SLACK, requestComm } from './layout.js';
 import { ensureKernelTracing } from './environment.js';
 import { detectKernelFunctionSupport, type KernelFunctionSupport } from './kernel-support.js';
 import { BpftraceProcess } from './runner.js';
@@ -58,18 +58,33 @@ function reachableCpus(): number[] {
   return Array.from({ length: availableParallelism() }, (_, i) => i);
 }
 
-/** Runs kill(token, 0), here or pinned to one CPU; a clause of the generated program listens for it (stop, re-arm). */
+/**
+ * Asks a program to stop or re-arm, here or pinned to one CPU: a thread named requestComm(token)
+ * calls kill(token, 0), which a clause of the program listens for. No process has that pid (the
+ * token is above any pid), so the call fails harmlessly. This thread takes its own name back at once.
+ */
 function stopRequest(token: number, cpu: number | undefined): void {
+  const name = requestComm(token);
   const here = () => {
+    const comm = '/proc/thread-self/comm';
+    let own: string | undefined;
     try {
+      own = readFileSync(comm, 'utf8').trim();
+      writeFileSync(comm, name);
       process.kill(token, 0);
     } catch {
       // ESRCH, as intended: no process has that id.
+    } finally {
+      try {
+        if (own !== undefined) writeFileSync(comm, own);
+      } catch {
+        // Renaming itself only fails where it never succeeded.
+      }
     }
   };
   if (cpu === undefined) return here();
   // Without taskset, the request made here already stopped the program; the drain then waits for its timeout.
-  spawn('taskset', ['-c', String(cpu), 'sh', '-c', `kill -0 ${token} 2>/dev/null`], { stdio: 'ignore' }).on('error', here);
+  spawn('taskset', ['-c', String(cpu), 'sh', '-c', `printf %s '${name}' > /proc/self/comm && kill -0 ${token} 2>/dev/null`], { stdio: 'ignore' }).on('error', here);
 }
 
 /**
@@ -147,7 +162,7 @@ export class BpfProvider implements Provider {
 
   compile(stage: ProbeStage, options: CompileOptions): CompiledProbe {
     const { bpftrace } = this.ctx();
-    // Above any pid the kernel can hand out (pid_max is at most 2^22), so kill(token, 0) only ever means "stop".
+    // Above any pid the kernel can hand out (pid_max is at most 2^22): kill(token, 0) fails harmlessly.
     const stopToken = (1 << 23) + randomInt(1 << 29);
     const rearmToken = stopToken + 1;
     const layout = generateProgram({ stage, options, clockOffsetNs: clockOffsetNs(), stopToken, rearmToken });

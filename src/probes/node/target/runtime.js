@@ -935,7 +935,7 @@
           accepted.forEach((f, i) => {
             addProbe(f.fid, f.name, f.async, handlerFor(f.name), f.awaits);
             const note = i === 0 && paused >= cfg.pauseNoticeMs
-              ? `live-editing its script stopped the process's JavaScript for ${paused} ms (V8 walks the heap: 0.5–1.5 ms per MB; taking the edit out at the end costs as much)`
+              ? `live-editing its script stopped the process's JavaScript for ${paused} ms (V8 walks the heap: 0.5–1.5 ms per MB; taking the edit out at the end costs as much; --max-pause 0 never stops it, probing only through the exports)`
               : undefined;
             report.push(note === undefined ? { name: f.name, probed: true } : { name: f.name, probed: true, note });
           });
