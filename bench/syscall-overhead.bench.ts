@@ -119,7 +119,7 @@ for (let round = 0; round < ROUNDS; round++) {
 const untracedStrace = loop(STRACE_CALLS);
 const strace = loop(STRACE_CALLS, ['strace', '-c', '-f', '-o', '/dev/null']);
 
-const main = fileURLToPath(new URL('../dist/cli/main.js', import.meta.url));
+const main = fileURLToPath(new URL('../dist/bin/main.js', import.meta.url));
 const startFay: number[] = [];
 const startBpftrace: number[] = [];
 for (let i = 0; i < 5; i++) {

@@ -31,12 +31,10 @@ if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modu
 fi
 
 # Build when any source is newer than the last build.
-if [ ! -f dist/.built ] || [ -n "$(find src package.json tsconfig.json tsconfig.build.json -newer dist/.built -print -quit)" ]; then
+if [ ! -f dist/.built ] || [ -n "$(find src package.json tsconfig.json tsconfig.build.json scripts/build.sh -newer dist/.built -print -quit)" ]; then
   say "building"
-  rm -rf dist
-  # The package's build: it also puts what runs in and beside traced processes next to its loaders.
+  # The package's build (scripts/build.sh): the library, the command's bundle, what runs beside them.
   npm run --silent build
-  touch dist/.built
 fi
 
 # bpftrace finds tracepoints through tracefs (and 0.17 still looks under debugfs).

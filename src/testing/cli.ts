@@ -1,8 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
-
-const MAIN = fileURLToPath(new URL('../cli/main.ts', import.meta.url));
+import { fayCommand } from './fay-command.js';
 
 /** A running `fay` command: its process, its stdout lines as they come, its stderr so far. */
 export interface FayProcess {
@@ -13,9 +11,9 @@ export interface FayProcess {
   readonly exit: Promise<{ code: number | null; signal: NodeJS.Signals | null; lines: string[]; stderr: string }>;
 }
 
-/** Starts `fay <args>` from the sources, optionally under another command (e.g. setpriv). */
+/** Starts `fay <args>` (the built command), optionally under another command (e.g. setpriv). */
 export function startFay(args: readonly string[], options: { env?: NodeJS.ProcessEnv; wrapper?: readonly string[]; stdin?: string } = {}): FayProcess {
-  const command = [...(options.wrapper ?? []), process.execPath, '--import', 'tsx', MAIN, ...args];
+  const command = [...(options.wrapper ?? []), ...fayCommand(), ...args];
   const child = spawn(command[0]!, command.slice(1), { stdio: [options.stdin === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'], env: options.env ?? process.env });
   if (options.stdin !== undefined) child.stdin!.end(options.stdin);
   const pending: string[] = [];

@@ -3,11 +3,9 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, rmdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
+import { fayCommand } from './fay-command.js';
 import { cgroup2Mount } from '../probes/cgroup.js';
 import { waitingWorkload, type WorkloadResult } from './workload.js';
-
-const MAIN = fileURLToPath(new URL('../cli/main.ts', import.meta.url));
 
 /** A cgroup (v2) of its own for a simulated host: its agent sees only the processes put in it. */
 export class TestCgroup {
@@ -61,7 +59,7 @@ export class TestAgent {
   /** Starts an agent (inside a network namespace, with its `exec` as prefix) and resolves once it is on the bus. */
   static async start(name: string, url: string, options: { cgroup?: string; heartbeat?: string; prefix?: readonly string[]; args?: readonly string[] } = {}): Promise<TestAgent> {
     const args = ['agent', '--nats', url, '--name', name, ...(options.cgroup ? ['--cgroup', options.cgroup] : []), '--heartbeat', options.heartbeat ?? '200ms', ...(options.args ?? [])];
-    const command = [...(options.prefix ?? []), 'setpriv', '--pdeathsig', 'SIGTERM', process.execPath, '--import', 'tsx', MAIN, ...args];
+    const command = [...(options.prefix ?? []), 'setpriv', '--pdeathsig', 'SIGTERM', ...fayCommand(), ...args];
     const child = spawn(command[0]!, command.slice(1), { stdio: ['ignore', 'ignore', 'pipe'] });
     const agent = new TestAgent(name, child);
     await Promise.race([

@@ -1,7 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
-
-const MAIN = fileURLToPath(new URL('../cli/main.ts', import.meta.url));
+import { fayCommand } from './fay-command.js';
 
 /**
  * `fay <args>` on a pseudo-terminal (util-linux `script` gives it one): keys
@@ -29,7 +27,7 @@ export class PtySession {
   }
 
   static start(args: readonly string[], env: NodeJS.ProcessEnv): PtySession {
-    const command = [process.execPath, '--import', 'tsx', MAIN, ...args].map((a) => `'${a.replace(/'/g, "'\\''")}'`).join(' ');
+    const command = [...fayCommand(), ...args].map((a) => `'${a.replace(/'/g, "'\\''")}'`).join(' ');
     const child = spawn('script', ['--quiet', '--flush', '--return', '--command', command, '/dev/null'], {
       stdio: ['pipe', 'pipe', 'pipe'],
       env: { ...env, TERM: 'xterm', COLUMNS: '160', LINES: '50' },

@@ -894,12 +894,10 @@ describe('JavaScript probes in live Node.js processes', () => {
         assert.deepEqual(rowsOf(result.final), [{ pid, count: 7 }], result.notices.map((n) => n.message).join('\n'));
         assert.deepEqual(await state(target), UNTOUCHED);
       }
-      // The built command (./fay runs it, as the quick start does) reaches it too: its bridge is built beside it.
-      const built = spawnSync(process.execPath, [fileURLToPath(new URL('../../../dist/cli/main.js', import.meta.url)), 'probes', `js:pid=${isolatedPid}:*`], {
-        encoding: 'utf8',
-      });
-      assert.equal(built.status, 0, built.stderr);
-      assert.match(built.stdout, /lib\.cjs#query/);
+      // The command (built, as ./fay runs it) reaches it too: its bridge is built beside it.
+      const built = await runFay(['probes', `js:pid=${isolatedPid}:*`]);
+      assert.equal(built.code, 0, built.stderr);
+      assert.ok(built.lines.some((l) => /lib\.cjs#query/.test(l)), built.lines.join('\n'));
       // Its inspector is closed again there; one bridge served the three attaches, and holds no connection.
       const port = spawnSync(netns.exec[0]!, [...netns.exec.slice(1), 'bash', '-c', `exec 3<>/dev/tcp/127.0.0.1/${INSPECTOR_PORT}`]);
       assert.notEqual(port.status, 0, 'nothing listens on the inspector port in the namespace');

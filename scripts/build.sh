@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# The build. The library (`exports`): tsc to dist/. The command (`bin`, ./fay): the same code bundled
+# into dist/bin/, a few files instead of ~150 modules to resolve and load at every start (~50 ms
+# of it); what it loads on first use stays in chunks of its own. What runs in and beside traced
+# processes (target/) goes next to the code that reads it, in both.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+rm -rf dist
+node_modules/.bin/tsc -p tsconfig.build.json
+for dir in dist/probes/node/target dist/bin/target; do
+  mkdir -p "$dir"
+  cp src/probes/node/target/*.js src/probes/node/target/*.cjs "$dir/"
+done
+# CommonJS dependencies (commander) require Node.js's modules: an ES module bundle needs a require.
+node_modules/.bin/esbuild dist/cli/main.js --bundle --platform=node --target=node20 --format=esm --splitting \
+  --outdir=dist/bin --log-level=warning \
+  "--banner:js=import { createRequire as fayCreateRequire } from 'node:module'; const require = fayCreateRequire(import.meta.url);"
+touch dist/.built
