@@ -14,6 +14,9 @@ export class InspectorCallError extends Error {
 
 type Listener = (params: Record<string, unknown>) => void;
 
+/** The URL of the code Fay evaluates in a target; the runtime (target/runtime.js) gives its hooks the same. */
+export const OWN_URL = 'fay:runtime';
+
 /** A client of the Chrome DevTools protocol that Node's inspector speaks, over its WebSocket. */
 export class InspectorClient {
   private nextId = 0;
@@ -71,11 +74,15 @@ export class InspectorClient {
     });
   }
 
-  /** Evaluates an expression in the target and returns its value (by value); throws if it threw. */
+  /**
+   * Evaluates an expression in the target and returns its value (by value); throws if it threw.
+   * What Fay evaluates is Fay's own code: it says so by its URL (OWN_URL), in the target's CPU
+   * profiles and its errors' stacks.
+   */
   async evaluate<T>(expression: string, options: { awaitPromise?: boolean } = {}): Promise<T> {
     const reply = await this.call<{ result: { value?: unknown }; exceptionDetails?: { exception?: { description?: string }; text?: string } }>(
       'Runtime.evaluate',
-      { expression, returnByValue: true, awaitPromise: options.awaitPromise ?? false, includeCommandLineAPI: false, silent: true },
+      { expression: `${expression}\n//# sourceURL=${OWN_URL}`, returnByValue: true, awaitPromise: options.awaitPromise ?? false, includeCommandLineAPI: false, silent: true },
     );
     if (reply.exceptionDetails) {
       throw new InspectorCallError('Runtime.evaluate', reply.exceptionDetails.exception?.description ?? reply.exceptionDetails.text ?? 'threw');

@@ -441,6 +441,22 @@ describe('JavaScript probes in live Node.js processes', () => {
     assert.match(stack ?? '', /^burn \(app\.cjs:\d+\)\n.*spin/s, 'the busy function leads the stack, under its caller');
   });
 
+  it('shows Fay’s own work in a CPU profile as one frame, (fay), over where it ran', async () => {
+    // At 10 kHz, flushing every 50 ms: Fay's flushes (this very profile's reading among them) are sampled.
+    const run = runQuery(`profile:js:pid=${app.pid}:10000hz | count() by jsstack`, { refreshMs: 50 });
+    await run.attached;
+    const stacks = new Set<string>();
+    let results = 0;
+    for await (const message of run) {
+      if (message.kind !== 'result') continue;
+      for (const row of rowsOf(message)) stacks.add(row.jsstack as string);
+      if (++results === 60 || [...stacks].some((s) => s.split('\n')[0] === '(fay)')) void run.stop();
+    }
+    const all = [...stacks].join('\n\n');
+    assert.ok([...stacks].some((s) => s.split('\n')[0] === '(fay)'), `Fay's work leads a stack as (fay), in:\n${all}`);
+    assert.ok(!all.includes('fay:runtime') && !/^\(fay\)$/m.test([...stacks].map((s) => s.split('\n').slice(1).join('\n')).join('\n')), all);
+  });
+
   it('lists what can be probed in a process', async () => {
     const { code, lines } = await runFay(['probes', `js:pid=${app.pid}:*`]);
     assert.equal(code, 0);

@@ -4,7 +4,12 @@
 // It must stand alone: no imports, only globals and process.getBuiltinModule.
 (function faySetup(config, makeHandlers) {
   'use strict';
-  const VERSION = 8;
+  const VERSION = 9;
+  /**
+   * The URL of Fay's own code in this process (what the agent evaluates, the hooks it compiles): its
+   * frames in a CPU profile, and in errors' stacks, say it. The agent's inspector client gives the same.
+   */
+  const OWN_URL = 'fay:runtime';
   const G = globalThis;
   const held = G.__fay$;
   // Another version's kept edits (inert) come out first: they call its hooks.
@@ -272,13 +277,16 @@
         P.calls++;
       }
       return { run, e, endAll() {} };`;
+    const OWN = `\n//# sourceURL=${OWN_URL}`;
     const makeHooks = (probe, kept, keepsArgs) => {
-      if (kept.length === 0) return new Function('P', 'R', 'clock', 'keepsArgs', HANDLER_RUN + FRAMES)(probe, R, clock, keepsArgs);
+      if (kept.length === 0) return new Function('P', 'R', 'clock', 'keepsArgs', HANDLER_RUN + FRAMES + OWN)(probe, R, clock, keepsArgs);
       // Counts alone need no return side (the query reads no duration): no frames.
-      if (kept.every((k) => k === 'count')) return new Function('P', 'R', COUNTING_HOOKS)(probe, R);
-      return new Function('P', 'R', 'clock', 'keepsArgs', 'kept', KEEPING_RUN + FRAMES)(probe, R, clock, false, kept);
+      if (kept.every((k) => k === 'count')) return new Function('P', 'R', COUNTING_HOOKS + OWN)(probe, R);
+      return new Function('P', 'R', 'clock', 'keepsArgs', 'kept', KEEPING_RUN + FRAMES + OWN)(probe, R, clock, false, kept);
     };
     const noop = () => undefined;
+    /** Fay's own work in a CPU profile's stack (see ownWork). */
+    const OWN_WORK = '(fay)';
     /** V8's live edit diffs a run of changed lines token by token only below this many characters. */
     const LONG_LINE = 800;
     const ON_A_LONG_LINE = `it starts or ends on a line of ${LONG_LINE} characters or more (minified code?), whose functions V8's live edit leaves as they were`;
@@ -530,8 +538,8 @@
         const fid = reserve(1);
         addProbe(fid, cfg.profile.probe, false, handlerFor(cfg.profile.probe));
         session.profile = { fid };
-        const inspector = await debugging();
-        await debuggerNowOff();
+        // The profiler needs no debugger: turning one on here would also turn off another session's, between its read and its edit.
+        const inspector = inspectorSession();
         await post(inspector, 'Profiler.enable');
         await post(inspector, 'Profiler.setSamplingInterval', { interval: Math.max(1, Math.round(1e6 / cfg.profile.hz)) });
         await post(inspector, 'Profiler.start');
@@ -734,8 +742,7 @@
       /** Feeds the profile of the period to its probe, one event per sample, and starts the next one. */
       async function samples() {
         if (!session.profile || session.closed) return;
-        const inspector = await debugging();
-        await debuggerNowOff();
+        const inspector = inspectorSession();
         const { profile } = await post(inspector, 'Profiler.stop');
         if (!session.closed) await post(inspector, 'Profiler.start');
         const { run } = hooks[session.profile.fid];
@@ -753,16 +760,35 @@
             const frames = [];
             for (let at = id; at !== undefined; at = parent.get(at)) {
               const frame = byId.get(at).callFrame;
-              if (frame.functionName === '(root)') continue;
-              const where = frame.url ? ` (${frame.url.slice(frame.url.lastIndexOf('/') + 1)}:${frame.lineNumber + 1})` : '';
-              frames.push(`${frame.functionName || '(anonymous)'}${where}`);
+              if (frame.functionName !== '(root)') frames.push(frame);
             }
-            stack = frames.join('\n');
+            stack = ownWork(frames).map(frameName).join('\n');
             stacks.set(id, stack);
           }
           return stack;
         };
         for (const id of profile.samples || []) run([stackOf(id)], undefined, false, undefined, 0);
+      }
+
+      /** A profile's frame as a stack line: its function, and its script's name and line. */
+      function frameName(frame) {
+        if (frame === OWN_WORK) return frame;
+        const where = frame.url ? ` (${frame.url.slice(frame.url.lastIndexOf('/') + 1)}:${frame.lineNumber + 1})` : '';
+        return `${frame.functionName || '(anonymous)'}${where}`;
+      }
+
+      /**
+       * A stack (innermost frame first) with Fay's own work in it as one frame, "(fay)": where the
+       * innermost of Fay's frames has only Node's internals and native code above it (its hooks, its
+       * flushes, this very profile's reading), those and the run of Fay's frames under them. The
+       * application's code that Fay calls (a wrapper calls the original) stays as it is.
+       */
+      function ownWork(frames) {
+        const first = frames.findIndex((f) => f.url === OWN_URL);
+        if (first < 0 || frames.slice(0, first).some((f) => f.scriptId !== '0' && !f.url.startsWith('node:'))) return frames;
+        let last = first;
+        while (last + 1 < frames.length && frames[last + 1].url === OWN_URL) last++;
+        return [OWN_WORK, ...frames.slice(last + 1)];
       }
 
       /** Switches the session's probes off at once, and resolves once its edits are out of the source too. */
@@ -780,10 +806,10 @@
         if (session.onExit) process.removeListener('exit', session.onExit);
         for (const c of session.channels) dc.unsubscribe(c.name, c.listener);
         if (session.profile) {
-          debugging()
-            .then((inspector) => post(inspector, 'Profiler.stop').then(() => post(inspector, 'Profiler.disable')))
-            .catch(() => undefined)
-            .finally(() => debuggerNowOff().catch(() => undefined));
+          const inspector = inspectorSession();
+          post(inspector, 'Profiler.stop')
+            .then(() => post(inspector, 'Profiler.disable'))
+            .catch(() => undefined);
         }
         for (const w of session.wraps) {
           // Only put the original back if nobody replaced our wrapper since.
@@ -1257,7 +1283,7 @@
           else resolve(value);
         };
         workerWatch.pending.set(id, { sessionId, settle });
-        const message = { id, method: 'Runtime.evaluate', params: { expression, awaitPromise: true, returnByValue: true } };
+        const message = { id, method: 'Runtime.evaluate', params: { expression: `${expression}\n//# sourceURL=${OWN_URL}`, awaitPromise: true, returnByValue: true } };
         // In ASCII: the way to a worker mangles other characters (its inspector then reads no JSON).
         const ascii = toJson(message).replace(/[\u007f-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
         post(inspectorSession(), 'NodeWorker.sendMessageToWorker', { sessionId, message: ascii }).catch((e) => settle(e));
