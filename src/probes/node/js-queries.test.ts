@@ -441,6 +441,19 @@ describe('JavaScript probes in live Node.js processes', () => {
     assert.match(stack ?? '', /^burn \(app\.cjs:\d+\)\n.*spin/s, 'the busy function leads the stack, under its caller');
   });
 
+  it('runs two CPU profiles of one process at once, each with its samples, at its own rate', async () => {
+    const spinning = (collected: Collected) =>
+      // Once optimized, burn() runs inlined in spin(): its samples name spin().
+      rowsOf(collected.final).reduce((sum, r) => sum + ((r.jsstack as string).includes('spin (app.cjs:') ? (r.count as number) : 0), 0);
+    let slow!: Collected;
+    const fast = await collect(runQuery(`profile:js:pid=${app.pid}:199hz | count() by jsstack`), async () => {
+      slow = await collect(runQuery(`profile:js:pid=${app.pid}:97hz | count() by jsstack`), () => app.run('spin', 600));
+    });
+    // 600 ms in spin(): ~119 samples at 199 Hz and ~58 at 97 Hz; one profiler shared would split them, or refuse the second rate.
+    assert.ok(spinning(fast) >= 60, `${spinning(fast)} samples at 199 Hz`);
+    assert.ok(spinning(slow) >= 29 && spinning(slow) < spinning(fast), `${spinning(slow)} samples at 97 Hz, ${spinning(fast)} at 199 Hz`);
+  });
+
   it('shows Fay’s own work in a CPU profile as one frame, (fay), over where it ran', async () => {
     // At 10 kHz, flushing every 50 ms: Fay's flushes (this very profile's reading among them) are sampled.
     const run = runQuery(`profile:js:pid=${app.pid}:10000hz | count() by jsstack`, { refreshMs: 50 });

@@ -537,9 +537,11 @@
       if (cfg.profile) {
         const fid = reserve(1);
         addProbe(fid, cfg.profile.probe, false, handlerFor(cfg.profile.probe));
-        session.profile = { fid };
-        // The profiler needs no debugger: turning one on here would also turn off another session's, between its read and its edit.
-        const inspector = inspectorSession();
+        // A profiler of its own (an inspector session's): two queries' profiles at once each get every
+        // sample, at their own rates. It needs no debugger.
+        const inspector = new (mod('inspector').Session)();
+        inspector.connect();
+        session.profile = { fid, inspector };
         await post(inspector, 'Profiler.enable');
         await post(inspector, 'Profiler.setSamplingInterval', { interval: Math.max(1, Math.round(1e6 / cfg.profile.hz)) });
         await post(inspector, 'Profiler.start');
@@ -742,7 +744,7 @@
       /** Feeds the profile of the period to its probe, one event per sample, and starts the next one. */
       async function samples() {
         if (!session.profile || session.closed) return;
-        const inspector = inspectorSession();
+        const { inspector } = session.profile;
         const { profile } = await post(inspector, 'Profiler.stop');
         if (!session.closed) await post(inspector, 'Profiler.start');
         const { run } = hooks[session.profile.fid];
@@ -806,10 +808,10 @@
         if (session.onExit) process.removeListener('exit', session.onExit);
         for (const c of session.channels) dc.unsubscribe(c.name, c.listener);
         if (session.profile) {
-          const inspector = inspectorSession();
+          const { inspector } = session.profile;
           post(inspector, 'Profiler.stop')
-            .then(() => post(inspector, 'Profiler.disable'))
-            .catch(() => undefined);
+            .catch(() => undefined)
+            .finally(() => inspector.disconnect());
         }
         for (const w of session.wraps) {
           // Only put the original back if nobody replaced our wrapper since.
