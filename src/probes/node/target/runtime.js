@@ -4,7 +4,7 @@
 // It must stand alone: no imports, only globals and process.getBuiltinModule.
 (function faySetup(config, makeHandlers) {
   'use strict';
-  const VERSION = 9;
+  const VERSION = 10;
   /**
    * The URL of Fay's own code in this process (what the agent evaluates, the hooks it compiles): its
    * frames in a CPU profile, and in errors' stacks, say it. The agent's inspector client gives the same.
