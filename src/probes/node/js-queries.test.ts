@@ -382,7 +382,7 @@ describe('JavaScript probes in live Node.js processes', () => {
       await app.run('stat', 7);
     });
     assert.deepEqual(rowsOf(wrapped.final), [{ count: 7 }]);
-    assert.ok(wrapped.notices.some((n) => /references taken before the attach .* are not counted/.test(n.message)));
+    assert.ok(wrapped.notices.some((n) => /references taken before the attach by CommonJS code .* are not counted/.test(n.message)));
   });
 
   it('wraps built-ins and globals, and leaves nothing behind', async () => {
@@ -1031,7 +1031,7 @@ describe('JavaScript probes in live Node.js processes', () => {
     assert.deepEqual(rowsOf(result.final), [{ count: 3 }]);
   });
 
-  it('probes an ES module: an export through a captured alias, a top-level arrow; one V8 would not edit is reported', async () => {
+  it('probes an ES module: an export through a captured alias, a top-level arrow, a built-in it imported; one V8 would not edit is reported', async () => {
     const esm = await startNodeTarget('app.mjs');
     try {
       const result = await around(`js:pid=${esm.pid}:./app.mjs#* | count(), max(ret.number) by probe`, async () => {
@@ -1042,6 +1042,11 @@ describe('JavaScript probes in live Node.js processes', () => {
       assert.deepEqual(rows, { compute: [7, 18], arrow: [5, 5], 'commands.compute': [1, 18], 'commands.arrow': [1, 5] });
       const notices = result.notices.map((n) => n.message);
       assert.ok(notices.some((m) => /app\.mjs#double is not probed: it is an arrow function whose body is an expression/.test(m)), notices.join('\n'));
+      // A built-in the module imported: the import reaches the wrapper, and the original again after.
+      const imported = await around(`js:pid=${esm.pid}:path.basename | count(), max(args[0].length)`, () => esm.run('basename', 12));
+      assert.deepEqual(rowsOf(imported.final), [{ count: 12, 'max(args[0].length)': 11 }]);
+      assert.ok(imported.notices.some((n) => /ES modules' imports of it are counted/.test(n.message)), imported.notices.map((n) => n.message).join('\n'));
+      assert.equal(await esm.run('importsAsLoaded', 0), 'true');
     } finally {
       await esm.stop();
     }

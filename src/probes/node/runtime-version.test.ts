@@ -11,6 +11,7 @@ import { describe, it } from 'node:test';
  */
 const RECORDED: Record<number, string> = {
   10: 'c458289a812b0945',
+  11: 'e331436837ef4564',
 };
 
 describe('the runtime’s version', () => {

@@ -1,5 +1,9 @@
 // An ES module app: commands on stdin ("<command> <n>") answered with "done <command> <result>".
+import { basename } from 'node:path';
 import serveCommands from './serve-commands.cjs';
+
+// The built-in as this module's import bound it at load.
+const loadedBasename = basename;
 
 export function compute(x) {
   return x * 3;
@@ -17,6 +21,9 @@ const captured = compute;
 const commands = {
   compute: (n) => { let r; for (let i = 0; i < n; i++) r = captured(i); return r; },
   arrow: (n) => { let r = 0; for (let i = 0; i < n; i++) r = arrow(r, 1); return r; },
+  // Through the import of a built-in: a live binding, which Fay's wrapper reaches.
+  basename: (n) => { let r; for (let i = 0; i < n; i++) r = basename(`/srv/${i}.txt`); return r; },
+  importsAsLoaded: () => basename === loadedBasename,
 };
 
 serveCommands(commands);

@@ -4,7 +4,7 @@
 // It must stand alone: no imports, only globals and process.getBuiltinModule.
 (function faySetup(config, makeHandlers) {
   'use strict';
-  const VERSION = 10;
+  const VERSION = 11;
   /**
    * The URL of Fay's own code in this process (what the agent evaluates, the hooks it compiles): its
    * frames in a CPU profile, and in errors' stacks, say it. The agent's inspector client gives the same.
@@ -503,11 +503,13 @@
           report.push({ name: target.name, probed: false, reason: 'its object is frozen or the property is read-only' });
           continue;
         }
+        // A built-in module's own export: its ES modules' imports get the wrapper too (syncBuiltinESMExports, below).
+        const imported = target.module !== undefined && target.path.length === 0 ? "; ES modules' imports of it are counted" : '';
         report.push({
           name: target.name,
           probed: true,
           note: found.own
-            ? 'a wrapper on the property: references taken before the attach (e.g. destructured at load) call the original and are not counted'
+            ? `a wrapper on the property: references taken before the attach by CommonJS code (e.g. destructured at load) call the original and are not counted${imported}`
             : 'an inherited method, wrapped on this object: only calls through it (e.g. on its instances) are counted',
         });
       }
