@@ -4,6 +4,8 @@ import { readFileSync } from 'node:fs';
 import { EmbeddedCluster } from '../cluster/embedded.js';
 import { FayError, UsageError } from '../errors.js';
 import { nameProcessFay } from '../probes/node/processes.js';
+import { parseQuery } from '../query/parser.js';
+import { foldedShapeProblem } from './folded.js';
 import { parseDurationFlag } from './format.js';
 import { QueryPrinter } from './output.js';
 import type { AgentFlags } from './agent-command.js';
@@ -14,17 +16,31 @@ import { renderTop, TOP_QUERY } from './top.js';
 
 const version = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
-async function query(text: string, flags: QueryFlags): Promise<void> {
+async function query(text: string, flags: QueryFlags & { folded?: boolean }): Promise<void> {
+  if (flags.folded) checkFolded(text, flags);
   const client = await clusterClient(flags);
   if (client === undefined && flags.hosts !== undefined) throw new UsageError('--hosts selects hosts of a cluster', { hint: 'add --cluster nats://… (or set "cluster" in the config file)' });
   try {
     const hosts = flags.hosts?.split(',').map((h) => h.trim()).filter(Boolean);
     const run = client ? client.run(text, { ...runOptions(flags), ...(hosts !== undefined && { hosts }) }) : EmbeddedCluster.local().run(text, runOptions(flags));
-    const live = Boolean(process.stdout.isTTY) && !flags.json;
-    await follow(run, new QueryPrinter({ json: Boolean(flags.json), live, title: `fay: ${text.trim()}` }), live);
+    const live = Boolean(process.stdout.isTTY) && !flags.json && !flags.folded;
+    await follow(run, new QueryPrinter({ json: Boolean(flags.json), folded: Boolean(flags.folded), live, title: `fay: ${text.trim()}` }), live);
   } finally {
     await client?.close();
   }
+}
+
+/** Whether --folded can print this query: a query that does not parse is left to the run, which says where. */
+function checkFolded(text: string, flags: QueryFlags): void {
+  if (flags.json) throw new UsageError('--folded and --json are two ways to print the rows: give one');
+  let parsed;
+  try {
+    parsed = parseQuery(text);
+  } catch {
+    return;
+  }
+  const problem = foldedShapeProblem(parsed);
+  if (problem !== undefined) throw new UsageError(problem);
 }
 
 async function ps(flags: ClusterFlags & { json?: boolean }): Promise<void> {
@@ -161,8 +177,9 @@ function build(): Command {
       .description('run a FayQL query and show its live answer (on this machine, or with --cluster on every agent)')
       .argument('<query>', 'e.g. \'syscall:openat | count() by comm\'')
       .option('--hosts <globs>', 'with --cluster: only hosts whose names match one of these comma-separated globs')
-      .option('--json', 'print results as NDJSON'),
-  ).action((text: string, flags: QueryFlags) => query(text, flags));
+      .option('--json', 'print results as NDJSON')
+      .option('--folded', "print the answer as folded stacks, a flame graph's input (flamegraph.pl, inferno, speedscope): 'stack;frames count' per row"),
+  ).action((text: string, flags: QueryFlags & { folded?: boolean }) => query(text, flags));
   clusterFlags(program.command('agent'), 'the same as --nats')
     .description('run this machine\'s agent on a cluster\'s NATS bus (in the foreground)')
     .option('--nats <url>', 'the NATS server, e.g. nats://fay-agent:secret@10.0.0.5:4222')

@@ -1,11 +1,14 @@
 import type { DumpMessage, QueryMessage, ResultMessage } from '../cluster/cluster-stage.js';
 import type { Cell } from '../cluster/rows.js';
+import { foldedLines } from './folded.js';
 import { formatCell, formatClock } from './format.js';
 import { renderResult, renderTable, resultHeading } from './render.js';
 
 export interface OutputOptions {
   /** One JSON object per line (NDJSON) instead of text. */
   readonly json: boolean;
+  /** Folded stacks (flame-graph input) instead of text: complete results only, no notices on stdout. */
+  readonly folded?: boolean;
   /** Redraw a live view in place (a terminal); otherwise append. */
   readonly live: boolean;
   /** Shown above a live view. */
@@ -51,6 +54,10 @@ export class QueryPrinter {
   }
 
   private result(result: ResultMessage): void {
+    if (this.options.folded) {
+      if (result.complete) for (const line of foldedLines(result)) this.out.write(`${line}\n`);
+      return;
+    }
     if (this.options.json) {
       if (!result.complete) return;
       const names = result.columns.map((c) => c.name);

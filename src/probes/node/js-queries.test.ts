@@ -454,7 +454,28 @@ describe('JavaScript probes in live Node.js processes', () => {
     assert.ok(spinning(slow) >= 29 && spinning(slow) < spinning(fast), `${spinning(slow)} samples at 97 Hz, ${spinning(fast)} at 199 Hz`);
   });
 
+  it('prints a CPU profile as folded stacks, a flame graph’s input, and refuses --folded for rows that are not stacks', async () => {
+    const fay = startFay(['query', `profile:js:pid=${app.pid}:199hz | count() by jsstack`, '--folded', '--every', '200ms']);
+    // A first window printed: the profile runs.
+    assert.notEqual(await fay.nextLine(), undefined);
+    await app.run('spin', 600);
+    fay.child.kill('SIGINT');
+    const { code, lines, stderr } = await fay.exit;
+    assert.equal(code, 0, stderr);
+    // Outermost frame first, frames joined by ;, then the count. Once optimized, burn() runs inlined in spin().
+    const spinning = lines.map((l) => /^(.*);spin \(app\.cjs:\d+\)(;burn \(app\.cjs:\d+\))? (\d+)$/.exec(l)).filter((m) => m !== null);
+    assert.ok(spinning.every((m) => m[1]!.startsWith('onStreamRead (stream_base_commons:') && m[1]!.includes(';(anonymous) (serve-commands.cjs:')), lines.join('\n'));
+    const samples = spinning.reduce((sum, m) => sum + Number(m[3]), 0);
+    assert.ok(samples >= 60, `${samples} samples of 600 ms at 199 Hz in:\n${lines.join('\n')}`);
+    assert.ok(lines.every((l) => /^\S.* \d+$/.test(l) && !l.includes('\t')), lines.join('\n'));
+
+    const refused = await runFay(['query', `profile:js:pid=${app.pid}:199hz | count(), max(pid) by jsstack`, '--folded']);
+    assert.equal(refused.code, 2);
+    assert.match(refused.stderr, /--folded prints one stack and one number per row/);
+  });
+
   it('shows Fay’s own work in a CPU profile as one frame, (fay), over where it ran', async () => {
+
     // At 10 kHz, flushing every 50 ms: Fay's flushes (this very profile's reading among them) are sampled.
     const run = runQuery(`profile:js:pid=${app.pid}:10000hz | count() by jsstack`, { refreshMs: 50 });
     await run.attached;
