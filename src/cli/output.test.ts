@@ -77,4 +77,13 @@ describe('terminal output', () => {
     assert.match(screen, /calls\/s {2}pid {2}comm\n {4}300 {3}10 {2}node\n {5}50 {3}20 {2}bash/);
     assert.match(screen, /calls\/s {2}syscall\n {4}250 {2}read\n {4}100 {2}write/);
   });
+
+  it('prints folded stacks with --folded: outermost frame first, a kernel stack unindented, an empty one said', () => {
+    const out = sink();
+    const printer = new QueryPrinter({ json: false, folded: true, live: false, title: '' }, out.stream, sink().stream);
+    const kstack = '\n    do_sys_openat2+87\n    __x64_sys_openat+84\n    do_syscall_64+59\n';
+    printer.message(result([['query (db.js:3)\nhandle (app.js:9)', 4]], false));
+    printer.message(result([[kstack, 7], ['', 2], ['a;b (x.js:1)\nmain (x.js:5)', 1], ['node', 0]], true));
+    assert.equal(out.text(), 'do_syscall_64+59;__x64_sys_openat+84;do_sys_openat2+87 7\n(empty) 2\nmain (x.js:5);a:b (x.js:1) 1\n');
+  });
 });

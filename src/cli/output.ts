@@ -7,7 +7,7 @@ import { renderResult, renderTable, resultHeading } from './render.js';
 export interface OutputOptions {
   /** One JSON object per line (NDJSON) instead of text. */
   readonly json: boolean;
-  /** Folded stacks (flame-graph input) instead of text: complete results only, no notices on stdout. */
+  /** Folded stacks (flame-graph input) instead of text: the complete results only. */
   readonly folded?: boolean;
   /** Redraw a live view in place (a terminal); otherwise append. */
   readonly live: boolean;

@@ -15,7 +15,7 @@ export class InspectorCallError extends Error {
 type Listener = (params: Record<string, unknown>) => void;
 
 /** The URL of the code Fay evaluates in a target; the runtime (target/runtime.js) gives its hooks the same. */
-export const OWN_URL = 'fay:runtime';
+const OWN_URL = 'fay:runtime';
 
 /** A client of the Chrome DevTools protocol that Node's inspector speaks, over its WebSocket. */
 export class InspectorClient {
