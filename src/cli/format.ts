@@ -1,17 +1,21 @@
 import type { HistResult, QuantilesResult } from '../agg/aggregate.js';
 import { DURATION_UNITS } from '../query/tokens.js';
 import { UsageError } from '../errors.js';
+import type { Unit } from '../plan/catalog.js';
 import type { Cell } from '../cluster/rows.js';
 
-/** A cell as text in a table: numbers as they are, averages with two decimals, quantiles as p50=… p99=…. */
-export function formatCell(cell: Cell | undefined): string {
+/**
+ * A cell as text in a table: numbers as they are, averages with two decimals, quantiles as p50=… p99=…;
+ * in a column of durations (unit ns), numbers as times: 845ns, 12.3µs, 1.05ms, 2.50s.
+ */
+export function formatCell(cell: Cell | undefined, unit?: Unit): string {
   if (cell === null || cell === undefined) return '-';
-  if (typeof cell === 'number') return formatNumber(cell);
+  if (typeof cell === 'number') return unit === 'ns' ? formatDuration(cell) : formatNumber(cell);
   if (typeof cell === 'boolean') return String(cell);
   if (typeof cell === 'string') return cell;
   switch (cell.kind) {
     case 'quantiles':
-      return formatQuantiles(cell);
+      return formatQuantiles(cell, unit);
     case 'hist':
       return `hist(${cell.total})`;
     case 'topk':
@@ -27,8 +31,17 @@ function formatNumber(n: number): string {
 }
 
 /** `p50=1203 p99=8192`; quantiles are within 1%, so they print as whole numbers once large. */
-export function formatQuantiles(q: QuantilesResult): string {
-  return q.quantiles.map(({ p, value }) => `p${+(p * 100).toFixed(3)}=${value === null ? '-' : formatNumber(value)}`).join(' ');
+export function formatQuantiles(q: QuantilesResult, unit?: Unit): string {
+  return q.quantiles.map(({ p, value }) => `p${+(p * 100).toFixed(3)}=${value === null ? '-' : formatCell(value, unit)}`).join(' ');
+}
+
+/** ns as a time, to three significant digits: 845ns, 12.3µs, 1.05ms, 2.50s (and a minus sign where negative). */
+export function formatDuration(ns: number): string {
+  // The unit is chosen after rounding: 999.7µs is 1.00ms.
+  const size = Number(Math.abs(ns).toPrecision(3));
+  const [scale, suffix] = size < 1e3 ? [1, 'ns'] : size < 1e6 ? [1e3, 'µs'] : size < 1e9 ? [1e6, 'ms'] : [1e9, 's'];
+  const value = ns / scale;
+  return `${scale === 1 || Math.abs(value) >= 1e3 ? Math.round(value) : value.toPrecision(3)}${suffix}`;
 }
 
 /** Wall-clock ns since the epoch as local HH:MM:SS.mmm (or .uuuuuu with microseconds). */
@@ -50,16 +63,20 @@ function compact(n: number): string {
   return `${n}${units[i]}`;
 }
 
-function bucketLabel(low: number | null, high: number | null): string {
-  if (low === null) return `(..., ${compact((high ?? -1) + 1)})`;
-  if (high === null) return `[${compact(low)}, ...)`;
-  if (low === high) return `[${compact(low)}]`;
-  return `[${compact(low)}, ${compact(high + 1)})`;
+function bucketLabel(low: number | null, high: number | null, unit: Unit | undefined): string {
+  const bound = unit === 'ns' ? formatDuration : compact;
+  if (low === null) return `(..., ${bound((high ?? -1) + 1)})`;
+  if (high === null) return `[${bound(low)}, ...)`;
+  if (low === high) return `[${bound(low)}]`;
+  return `[${bound(low)}, ${bound(high + 1)})`;
 }
 
-/** A histogram drawn as bpftrace draws it: one row per bucket, a bar of @ scaled to the largest. */
-export function renderHistogram(hist: HistResult, width = 52): string[] {
-  const labels = hist.buckets.map((b) => bucketLabel(b.low, b.high));
+/**
+ * A histogram drawn as bpftrace draws it: one row per bucket, a bar of @ scaled to the largest;
+ * the buckets of durations (unit ns) bounded by times, [1.05ms, 2.10ms).
+ */
+export function renderHistogram(hist: HistResult, width = 52, unit?: Unit): string[] {
+  const labels = hist.buckets.map((b) => bucketLabel(b.low, b.high, unit));
   const labelWidth = Math.max(0, ...labels.map((l) => l.length));
   const countWidth = Math.max(1, ...hist.buckets.map((b) => String(b.count).length));
   const most = Math.max(1, ...hist.buckets.map((b) => b.count));

@@ -3,6 +3,7 @@ import { Writable } from 'node:stream';
 import { describe, it } from 'node:test';
 import type { ResultMessage } from '../cluster/cluster-stage.js';
 import { QueryPrinter } from './output.js';
+import { renderResult } from './render.js';
 import { renderTop } from './top.js';
 
 function sink(): { stream: Writable; text: () => string } {
@@ -85,5 +86,24 @@ describe('terminal output', () => {
     printer.message(result([['query (db.js:3)\nhandle (app.js:9)', 4]], false));
     printer.message(result([[kstack, 7], ['', 2], ['a;b (x.js:1)\nmain (x.js:5)', 1], ['node', 0]], true));
     assert.equal(out.text(), 'do_syscall_64+59;__x64_sys_openat+84;do_sys_openat2+87 7\n(empty) 2\nmain (x.js:5);a:b (x.js:1) 1\n');
+  });
+
+  it('shows durations (ns) as times: a table, quantiles, a histogram’s buckets', () => {
+    const columns = [
+      { name: 'comm', role: 'key' as const },
+      { name: 'count', role: 'aggregate' as const, function: 'count' as const },
+      { name: 'avg(duration)', role: 'aggregate' as const, function: 'avg' as const, unit: 'ns' as const },
+      { name: 'q', role: 'aggregate' as const, function: 'quantiles' as const, unit: 'ns' as const },
+    ];
+    const quantiles = { kind: 'quantiles' as const, count: 3, relativeError: 0.01, quantiles: [{ p: 0.5, value: 845 }, { p: 0.99, value: 999_700 }] };
+    const table = renderResult({ ...result([], true), columns, rows: [['node', 3, 1_234_567.8, quantiles]] });
+    assert.deepEqual(table, ['comm  count  avg(duration)  q', 'node      3         1.23ms  p50=845ns p99=1.00ms']);
+    const hist = { kind: 'hist' as const, total: 7, buckets: [{ low: 262_144, high: 524_287, count: 2 }, { low: 1_048_576, high: null, count: 5 }] };
+    const blocks = renderResult({
+      ...result([], true),
+      columns: [{ name: 'hist(duration)', role: 'aggregate', function: 'hist', unit: 'ns' }],
+      rows: [[hist]],
+    });
+    assert.match(blocks.join('\n'), /^ {2}\[262µs, 524µs\) 2 \|@+ *\|\n {2}\[1\.05ms, \.\.\.\) {2}5 \|@{52}\|$/m);
   });
 });

@@ -2,6 +2,7 @@ import type { AggregateResult } from '../agg/aggregate.js';
 import type { ResultMessage } from '../cluster/cluster-stage.js';
 import type { Coverage } from '../cluster/period-aligner.js';
 import type { Cell } from '../cluster/rows.js';
+import type { Unit } from '../plan/catalog.js';
 import { formatCell, formatClock, renderHistogram } from './format.js';
 
 type Block = Extract<AggregateResult, { kind: 'hist' | 'topk' | 'sample' }>;
@@ -40,14 +41,14 @@ export function resultHeading(result: ResultMessage): string {
 export function renderResult(result: ResultMessage, maxRows = Infinity): string[] {
   const rows = result.rows.slice(0, maxRows);
   const blocks = rows.some((r) => r.some((c) => isBlock(c) || isStack(c)));
-  const lines = blocks ? renderBlocks(result, rows) : renderTable(result.columns.map((c) => c.name), rows);
+  const lines = blocks ? renderBlocks(result, rows) : renderTable(result.columns.map((c) => c.name), rows, result.columns.map((c) => c.unit));
   if (rows.length < result.rows.length) lines.push(`… ${result.rows.length - rows.length} more rows`);
   return lines;
 }
 
 /** An aligned table: numbers right-aligned, text left-aligned. */
-export function renderTable(names: readonly string[], rows: readonly (readonly Cell[])[]): string[] {
-  const text = rows.map((r) => names.map((_, i) => formatCell(r[i])));
+export function renderTable(names: readonly string[], rows: readonly (readonly Cell[])[], units: readonly (Unit | undefined)[] = []): string[] {
+  const text = rows.map((r) => names.map((_, i) => formatCell(r[i], units[i])));
   const numeric = names.map((_, i) => rows.every((r) => typeof r[i] === 'number' || r[i] === null));
   const widths = names.map((n, i) => Math.max(n.length, ...text.map((r) => r[i]!.length)));
   const line = (cells: readonly string[]) =>
@@ -63,11 +64,11 @@ function renderBlocks(result: ResultMessage, rows: readonly (readonly Cell[])[])
     result.columns.forEach((column, i) => {
       const cell = row[i];
       if (isBlock(cell)) {
-        extra.push(`${column.name}:`, ...renderBlock(cell).map((l) => `  ${l}`));
+        extra.push(`${column.name}:`, ...renderBlock(cell, column.unit).map((l) => `  ${l}`));
       } else if (isStack(cell)) {
         extra.push(`${column.name}:`, ...(cell as string).split('\n').filter((l) => l.trim() !== '').map((l) => `  ${l.trim()}`));
       } else {
-        plain.push(`${column.name}=${formatCell(cell)}`);
+        plain.push(`${column.name}=${formatCell(cell, column.unit)}`);
       }
     });
     lines.push(plain.join('  '), ...extra, '');
@@ -75,10 +76,10 @@ function renderBlocks(result: ResultMessage, rows: readonly (readonly Cell[])[])
   return lines;
 }
 
-function renderBlock(cell: Block): string[] {
+function renderBlock(cell: Block, unit: Unit | undefined): string[] {
   switch (cell.kind) {
     case 'hist':
-      return renderHistogram(cell);
+      return renderHistogram(cell, undefined, unit);
     case 'topk':
       return renderTable(
         ['count', 'value'],

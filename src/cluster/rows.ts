@@ -2,6 +2,7 @@ import type { AggregateFunction, AggregateResult } from '../agg/aggregate.js';
 import type { GroupTable } from '../agg/group-table.js';
 import { compileExpr } from '../plan/evaluate.js';
 import type { Value } from '../plan/expr.js';
+import type { Unit } from '../plan/catalog.js';
 import type { AggregateOutput, RowOperation } from '../plan/logical.js';
 
 /** One value of a result: a key or computed value, an aggregate's result, or nothing. */
@@ -11,6 +12,8 @@ export interface ResultColumn {
   readonly name: string;
   readonly role: 'key' | 'aggregate' | 'computed';
   readonly function?: AggregateFunction;
+  /** The unit of its values (ns: shown as a time). */
+  readonly unit?: Unit;
 }
 
 /** Finalized rows of an aggregated query, in display order. */
@@ -47,7 +50,7 @@ export function finalizeRows(
 ): ResultRows {
   const columns: ResultColumn[] = [
     ...output.keys.map((k) => ({ name: k.name, role: 'key' as const })),
-    ...output.aggregates.map((a) => ({ name: a.name, role: 'aggregate' as const, function: a.function })),
+    ...output.aggregates.map((a) => ({ name: a.name, role: 'aggregate' as const, function: a.function, ...(a.unit !== undefined && { unit: a.unit }) })),
   ];
   // `scaled` aggregates of a sampled query estimate the unsampled total.
   const scale = output.aggregates.map((a) => (a.scaled ? 1 / sampleRate : 1));

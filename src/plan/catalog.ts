@@ -6,7 +6,12 @@ export interface FieldSpec {
   readonly name: string;
   readonly type: ValueType;
   readonly description: string;
+  /** `ns`: a duration in nanoseconds, which results show as a time (1.23ms). */
+  readonly unit?: Unit;
 }
+
+/** The unit of a field's values, where results show them in it. */
+export type Unit = 'ns';
 
 /**
  * What a provider can do inside the probe. Each method returns why something

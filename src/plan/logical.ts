@@ -1,6 +1,6 @@
 import type { AggregateFunction } from '../agg/aggregate.js';
 import type { SourceSpan } from '../errors.js';
-import type { SourceSchema } from './catalog.js';
+import type { SourceSchema, Unit } from './catalog.js';
 import type { Expr } from './expr.js';
 
 /** A probe point of the query, resolved on this machine. */
@@ -31,6 +31,8 @@ export interface AggregateSpec {
   readonly columns?: readonly Column[];
   /** Scale the result by 1 / the sampling rate (count and sum of a sampled query). */
   readonly scaled?: boolean;
+  /** The unit of the result's values: the argument's, where it is a field with one and the aggregate keeps its values' unit. */
+  readonly unit?: Unit;
 }
 
 /** Without an aggregate, a query streams events; with one, it produces grouped rows; with record, dumps. */

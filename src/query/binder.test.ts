@@ -30,6 +30,15 @@ describe('binding queries to this machine’s probe points', () => {
     assert.equal(plan.output.kind, 'Aggregate');
   });
 
+  it('gives an aggregate of durations their unit, ns, which a count or a computed value does not keep', () => {
+    const plan = compileQuery('syscall:read | count(), avg(duration), p = quantiles(duration, 0.5), hist(duration), sum(duration / 1000), max(ret) by comm', catalog, NOW);
+    assert.ok(plan.output.kind === 'Aggregate');
+    assert.deepEqual(
+      plan.output.aggregates.map((a) => [a.name, a.unit]),
+      [['count', undefined], ['avg(duration)', 'ns'], ['p', 'ns'], ['hist(duration)', 'ns'], ['sum(duration / 1000)', undefined], ['max(ret)', undefined]],
+    );
+  });
+
   it('folds now() and durations into constants', () => {
     const plan = compileQuery('tracepoint:kmem:kmalloc | where time > now() - 5m | count()', catalog, NOW);
     assert.equal(printExpr(plan.filter!), `time > ${NOW - 300e9}`);

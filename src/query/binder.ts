@@ -1,6 +1,6 @@
 import { isAggregateFunction, SIGNATURES, type AggregateFunction } from '../agg/aggregate.js';
 import { didYouMean, ProbeUnavailableError, QueryError, type SourceSpan } from '../errors.js';
-import { FUNCTIONS, isResolveFailure, type FieldSpec, type ProbeCatalog } from '../plan/catalog.js';
+import { FUNCTIONS, isResolveFailure, type FieldSpec, type ProbeCatalog, type Unit } from '../plan/catalog.js';
 import { expr, isArithmetic, type BinaryOperator, type Expr, type ValueType } from '../plan/expr.js';
 import type {
   AggregateSpec,
@@ -26,6 +26,9 @@ export interface BindOptions {
 export function bindQuery(query: QueryNode, source: string, options: BindOptions): LogicalPlan {
   return new Binder(source, options).bind(query);
 }
+
+/** Aggregates whose values are in their argument's unit (a sum of durations is a duration; a count is not). */
+const KEEPS_UNIT: ReadonlySet<AggregateFunction> = new Set(['sum', 'min', 'max', 'avg', 'stddev', 'hist', 'lhist', 'quantiles', 'first', 'last']);
 
 /** The timing clauses of a query, as written. */
 interface TimingClauses {
@@ -364,14 +367,23 @@ class Binder {
     const params = paramNodes.map((node) => this.constant(node, `the parameters of ${fn}() are constants, e.g. ${example}`));
     this.checkParams(fn, params, paramNodes, call.span);
     const printed = call.args.map(printExpression).join(', ');
+    const unit = argument && KEEPS_UNIT.has(fn) ? this.unitOf(argument) : undefined;
     return {
       name: call.name?.name ?? (call.args.length === 0 ? fn : `${fn}(${printed})`),
       function: fn,
       argument,
       params,
+      ...(unit !== undefined && { unit }),
       ...(fn === 'sample' && { columns: eventColumns }),
       ...(call.scaled && { scaled: true }),
     };
+  }
+
+  /** The unit of a field every source gives the same one (duration: ns); a computed value has none. */
+  private unitOf(e: Expr): Unit | undefined {
+    if (e.kind !== 'Field') return undefined;
+    const units = this.sources.map((s) => s.schema.fields.get(e.name)?.unit);
+    return units.every((u) => u === units[0]) ? units[0] : undefined;
   }
 
   private checkParams(fn: AggregateFunction, params: readonly number[], nodes: readonly ExprNode[], span: SourceSpan): void {

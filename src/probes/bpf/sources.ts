@@ -247,7 +247,7 @@ const CORE: readonly FieldSpec[] = [
 
 const PAIR: readonly FieldSpec[] = [
   { name: 'ret', type: 'int', description: 'return value' },
-  { name: 'duration', type: 'int', description: 'ns from entry to return' },
+  { name: 'duration', type: 'int', description: 'ns from entry to return', unit: 'ns' },
 ];
 
 function positional(count: number): FieldSpec[] {

@@ -115,7 +115,7 @@ const FIELDS: readonly FieldSpec[] = [
   { name: 'argc', type: 'int', description: 'how many arguments the call passed' },
   ...Array.from({ length: 8 }, (_, i) => projections(`args[${i}]`, `argument ${i}`)).flat(),
   ...projections('ret', 'the return value (an async function’s settled value)'),
-  { name: 'duration', type: 'int', description: 'ns from call to return (for an async function: to settling)' },
+  { name: 'duration', type: 'int', description: 'ns from call to return (for an async function: to settling)', unit: 'ns' },
   { name: 'threw', type: 'bool', description: 'whether the call threw (or the async function rejected)' },
   { name: 'error', type: 'str', description: 'the message of what it threw, else empty' },
 ];
