@@ -158,8 +158,7 @@ class ProgramBuilder {
    * requestComm(token) calls kill(2), which fails harmlessly (no process has
    * the pid it names); from then on nothing more is flushed or shipped, and
    * the call prints a marker from the CPU it ran on. Aggregates are read from
-   * the maps at exit, so one
-   * request and no flush in progress suffice. Shipped events need more:
+   * the maps at exit, so one request and no flush in progress suffice. Shipped events need more:
    * bpftrace drops events it has not read when it exits, so the agent repeats
    * the request pinned to every CPU. A CPU's output buffer is in order: once
    * its marker is read, everything it emitted before was read too. Either

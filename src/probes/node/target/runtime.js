@@ -4,7 +4,7 @@
 // It must stand alone: no imports, only globals and process.getBuiltinModule.
 (function faySetup(config, makeHandlers) {
   'use strict';
-  const VERSION = 11;
+  const VERSION = 12;
   /**
    * The URL of Fay's own code in this process (what the agent evaluates, the hooks it compiles): its
    * frames in a CPU profile, and in errors' stacks, say it. The agent's inspector client gives the same.
@@ -766,7 +766,7 @@
               const frame = byId.get(at).callFrame;
               if (frame.functionName !== '(root)') frames.push(frame);
             }
-            stack = ownWork(frames).map(frameName).join('\n');
+            stack = ownWork(frames).join('\n');
             stacks.set(id, stack);
           }
           return stack;
@@ -776,23 +776,22 @@
 
       /** A profile's frame as a stack line: its function, and its script's name and line. */
       function frameName(frame) {
-        if (frame === OWN_WORK) return frame;
         const where = frame.url ? ` (${frame.url.slice(frame.url.lastIndexOf('/') + 1)}:${frame.lineNumber + 1})` : '';
         return `${frame.functionName || '(anonymous)'}${where}`;
       }
 
       /**
-       * A stack (innermost frame first) with Fay's own work in it as one frame, "(fay)": where the
+       * A stack's lines (innermost frame first), Fay's own work in it as one line, "(fay)": where the
        * innermost of Fay's frames has only Node's internals and native code above it (its hooks, its
        * flushes, this very profile's reading), those and the run of Fay's frames under them. The
        * application's code that Fay calls (a wrapper calls the original) stays as it is.
        */
       function ownWork(frames) {
         const first = frames.findIndex((f) => f.url === OWN_URL);
-        if (first < 0 || frames.slice(0, first).some((f) => f.scriptId !== '0' && !f.url.startsWith('node:'))) return frames;
+        if (first < 0 || frames.slice(0, first).some((f) => f.scriptId !== '0' && !f.url.startsWith('node:'))) return frames.map(frameName);
         let last = first;
         while (last + 1 < frames.length && frames[last + 1].url === OWN_URL) last++;
-        return [OWN_WORK, ...frames.slice(last + 1)];
+        return [OWN_WORK, ...frames.slice(last + 1).map(frameName)];
       }
 
       /** Switches the session's probes off at once, and resolves once its edits are out of the source too. */
