@@ -155,10 +155,12 @@ describe('one query across several agents on a real NATS server', () => {
       const known = (await client.discover()).map((a) => a.host);
       assert.ok(HOSTS.every((h) => known.includes(h)), 'the client knows the three alive');
       const answered = new Set<string>();
+      // Set as the client pings: a hello from then on answers that ping (the agents started long
+      // before). Not when host-late hears the ping, which may come after the others' answers
+      // reach this connection: NATS orders messages per connection, not across them.
       let pinged = false;
       const hello = () =>
         late.publish(SUBJECTS.host('host-late'), writeMessage({ v: PROTOCOL_VERSION, kind: 'hello', host: 'host-late', incarnation: 'x', version: 'x', kernel: 'x', providers: [], queries: [], rejected: 0, heartbeatMs: 60_000 }));
-      late.subscribe(SUBJECTS.ping, () => (pinged = true));
       watch.subscribe(SUBJECTS.hosts, (data) => {
         const heard = readMessage(AgentAnnouncement, data);
         if (!pinged || heard.kind !== 'hello' || answered.size === HOSTS.length) return;
@@ -166,6 +168,7 @@ describe('one query across several agents on a real NATS server', () => {
         if (HOSTS.every((h) => answered.has(h))) hello();
       });
       await Promise.all([late.flush(), watch.flush()]);
+      pinged = true;
       const found = await client.discover(Infinity, (host) => host === 'host-late');
       assert.deepEqual([...answered].sort(), [...HOSTS], 'the others answered first');
       assert.ok(found.some((a) => a.host === 'host-late'), `found ${found.map((a) => a.host).join(', ')}`);
