@@ -14,6 +14,7 @@ export interface AgentRunOptions {
   readonly maxEventsPerSecond: number;
   readonly maxCallsPerSecond: number;
   readonly maxEditPauseMs: number;
+  readonly editPauseNoticeMs: number;
   readonly keepEditsMs: number;
 }
 

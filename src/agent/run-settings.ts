@@ -38,6 +38,7 @@ export function agentSettings(plan: StagedPlan, settings: QuerySettings): AgentR
     maxEventsPerSecond: limits.maxEventsPerSecond,
     maxCallsPerSecond: limits.maxCallsPerSecond,
     maxEditPauseMs: limits.maxEditPauseMs,
+    editPauseNoticeMs: limits.editPauseNoticeMs,
     keepEditsMs: limits.keepEditsMs,
   };
 }

@@ -91,6 +91,7 @@ export const QuerySpec = z.object({
         maxMemoryBytes: z.number().int().positive().optional(),
         maxCallsPerSecond: z.number().int().positive().optional(),
         maxEditPauseMs: z.number().nonnegative().optional(),
+        editPauseNoticeMs: z.number().nonnegative().optional(),
         keepEditsMs: z.number().nonnegative().max(MAX_KEEP_EDITS_MS).optional(),
       })
       .optional(),

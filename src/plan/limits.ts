@@ -16,6 +16,8 @@ export interface QueryLimits {
    * longer are not probed, and the query says why.
    */
   readonly maxEditPauseMs: number;
+  /** A live edit that stopped a Node.js process this long (ms) or longer is said in a notice (a big heap makes it long). */
+  readonly editPauseNoticeMs: number;
   /**
    * How long a Node.js process keeps the query's live edits after it (ms), their probes off, so that
    * the next query probing the same functions the same way takes them over without editing (and
@@ -33,6 +35,7 @@ export const DEFAULT_LIMITS: QueryLimits = {
   maxMemoryBytes: 256 * 1024 * 1024,
   maxCallsPerSecond: 2_000_000,
   maxEditPauseMs: 250,
+  editPauseNoticeMs: 100,
   keepEditsMs: 60_000,
 };
 

@@ -27,6 +27,8 @@ export interface CompileOptions {
   readonly maxCallsPerSecond: number;
   /** How long one live edit of a JavaScript script may stop a process, estimated before editing (ms). */
   readonly maxEditPauseMs: number;
+  /** A live edit that stopped a process this long (ms) or longer is said in a notice. */
+  readonly editPauseNoticeMs: number;
   /** How long a process keeps the live edits after the query, inert, for the next query to take over (ms). */
   readonly keepEditsMs: number;
   /**

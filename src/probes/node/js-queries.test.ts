@@ -27,8 +27,13 @@ const cluster = EmbeddedCluster.local('testhost');
  * A query whose live edits come out when it ends (--keep-edits 0), so that each test can see the
  * process as it was; the tests of kept edits ask for them.
  */
+/**
+ * A query on this machine; its live edits come out when it ends. A live edit that stops a target
+ * long is said in a notice, at 100 ms by default, which a stalling machine reaches with the small
+ * heaps here: the tests count the notices of what they test (that one has its own test, below).
+ */
 function runQuery(query: string, options: RunOptions = {}): QueryHandle {
-  return cluster.run(query, { ...options, limits: { keepEditsMs: 0, ...options.limits } });
+  return cluster.run(query, { ...options, limits: { keepEditsMs: 0, editPauseNoticeMs: 60_000, ...options.limits } });
 }
 
 function around(query: string, during: () => Promise<unknown>): Promise<Collected> {
@@ -768,6 +773,12 @@ describe('JavaScript probes in live Node.js processes', () => {
     assert.equal(notes.length, 1, 'one note for the one script edited');
     const paused = Number(/stopped the process's JavaScript for (\d+) ms/.exec(notes[0]!.note!)?.[1]);
     assert.ok(paused >= 1 && paused <= took, `${paused} ms, within the ${took.toFixed(0)} ms the install took`);
+  });
+
+  it('takes the threshold of that notice from the query’s limits', async () => {
+    const said = await collect(runQuery(`js:pid=${app.pid}:./lib.cjs#query | count()`, { limits: { editPauseNoticeMs: 0 } }), () => app.run('query', 3));
+    assert.deepEqual(rowsOf(said.final), [{ count: 3 }]);
+    assert.ok(said.notices.some((n) => /#query: live-editing its script stopped the process's JavaScript for \d+ ms/.test(n.message)), said.notices.map((n) => n.message).join('\n'));
   });
 
   it('keeps a query\'s live edits for the next query, which takes them over without stopping the process again', async () => {

@@ -38,9 +38,6 @@ const LATE_ATTACH_AGES_MS = [1000, 3000, 10000];
 /** How long the query's last read waits for a busy process to answer. */
 const LAST_READ_WAIT_MS = 5000;
 
-/** Live edits that stop a process's JavaScript this long (ms) or longer are reported (a big heap makes them long). */
-const EDIT_PAUSE_NOTICE_MS = 100;
-
 export interface NodeRunSettings {
   readonly selector: ProcessSelector;
   readonly patterns: readonly FunctionPattern[];
@@ -135,7 +132,7 @@ export class NodeRun implements RunningProbe {
       host: this.options.host,
       maxGroups: this.options.maxGroups,
       maxRows: Math.max(1, Math.ceil((this.options.maxEventsPerSecond * this.options.flushPeriodMs) / 1000)),
-      pauseNoticeMs: EDIT_PAUSE_NOTICE_MS,
+      pauseNoticeMs: this.options.editPauseNoticeMs,
       maxPauseMs: this.options.maxEditPauseMs,
       keepEditsMs: this.options.keepEditsMs,
     };
