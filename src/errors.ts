@@ -3,8 +3,12 @@
  * is printed without a stack trace. Anything else that is thrown is a bug.
  *
  * Exit codes: 2 for a bad command line or query, 3 for something about this
- * machine (permissions, missing tools, a probe the kernel refuses), 1 for bugs.
+ * machine (permissions, missing tools, a probe the kernel refuses), 1 for bugs,
+ * and 4 (EXIT_INCOMPLETE) for an answer that lacks part of what it was asked.
  */
+
+/** The exit code of a query whose answer is incomplete: a host failed, was lost or cut off mid-query (the output says which, when, and why). */
+export const EXIT_INCOMPLETE = 4;
 export abstract class FayError extends Error {
   abstract readonly exitCode: 2 | 3;
   readonly hint: string | undefined;
@@ -45,6 +49,9 @@ export function lineAndColumn(text: string, offset: number): { line: number; col
   return { line, column: offset - lineStart + 1 };
 }
 
+/** Characters of a long line shown around a mistake in it. */
+const EXCERPT_CHARS = 100;
+
 /**
  * A mistake in a query, located in its text. Printed like a compiler error:
  * the line, a caret under the column, and what was expected.
@@ -64,13 +71,19 @@ export class QueryError extends FayError {
   override describe(): string {
     const { line, column } = lineAndColumn(this.source, this.span.start);
     const lines = this.source.split('\n');
-    const text = lines[line - 1] ?? '';
-    const width = Math.max(1, Math.min(this.span.end - this.span.start, text.length - column + 1));
+    const whole = lines[line - 1] ?? '';
+    // A long line is shown around the mistake: a window of it, cut with … at either end.
+    const from = whole.length <= EXCERPT_CHARS ? 0 : Math.max(0, Math.min(column - 1 - EXCERPT_CHARS / 2, whole.length - EXCERPT_CHARS));
+    const head = from > 0 ? '…' : '';
+    const cut = whole.slice(from, from + EXCERPT_CHARS);
+    const text = `${head}${cut}${from + EXCERPT_CHARS < whole.length ? '…' : ''}`;
+    const at = column - 1 - from + head.length;
+    const width = Math.max(1, Math.min(this.span.end - this.span.start, cut.length + head.length - at));
     const gutter = `${line} | `;
     const out = [
       `error at line ${line}, column ${column}: ${this.message}`,
       `${gutter}${text}`,
-      `${' '.repeat(gutter.length + column - 1)}${'^'.repeat(width)}`,
+      `${' '.repeat(gutter.length + at)}${'^'.repeat(width)}`,
     ];
     if (this.hint) out.push(this.hint);
     return out.join('\n');
@@ -96,10 +109,16 @@ export class ProbeUnavailableError extends EnvironmentError {
 /** The closest candidates to a misspelled name, best first. */
 export function closestNames(name: string, candidates: Iterable<string>, max = 3): string[] {
   const scored: { candidate: string; distance: number }[] = [];
+  // Nothing is close to a name this long; and the edit distance to it would take seconds to find.
+  if (name.length > 256) return [];
   const limit = Math.max(2, Math.floor(name.length / 3));
+  const lower = name.toLowerCase();
   for (const candidate of candidates) {
-    const distance = editDistance(name.toLowerCase(), candidate.toLowerCase());
-    const contains = candidate.toLowerCase().includes(name.toLowerCase()) && name.length >= 3;
+    const other = candidate.toLowerCase();
+    const contains = other.includes(lower) && name.length >= 3;
+    // The distance is at least the difference in length: most candidates are ruled out by that alone.
+    if (!contains && Math.abs(other.length - lower.length) > limit) continue;
+    const distance = editDistance(lower, other);
     if (distance <= limit || contains) scored.push({ candidate, distance: contains ? Math.min(distance, limit) : distance });
   }
   scored.sort((a, b) => a.distance - b.distance || a.candidate.localeCompare(b.candidate));

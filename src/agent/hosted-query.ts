@@ -2,8 +2,9 @@ import type { AggregateKind } from '../agg/aggregate.js';
 import { GroupTable } from '../agg/group-table.js';
 import { createAggregate } from '../agg/registry.js';
 import type { Bus } from '../bus/bus.js';
-import { MAX_MESSAGE_BYTES, SUBJECTS, writeMessage, type AgentMessage, type QuerySpec } from '../bus/protocol.js';
+import { BUS_BOUNDS, MAX_MESSAGE_BYTES, SUBJECTS, writeMessage, type AgentMessage, type QuerySpec } from '../bus/protocol.js';
 import type { Row } from '../plan/evaluate.js';
+import type { Value } from '../plan/expr.js';
 import type { StagedPlan } from '../plan/planner.js';
 import type { RecordingDump } from '../probes/provider.js';
 import type { CompiledQuery, RunningQuery } from './agent.js';
@@ -14,6 +15,8 @@ const ROWS_PER_MESSAGE = 2000;
 const EVENT_BATCH_MS = 50;
 /** Event rows kept while the bus is away; beyond, they are dropped and counted. */
 const MAX_BUFFERED_ROWS = 20_000;
+/** How often a host says how far it got removing its probes. */
+const DETACH_REPORT_MS = 1000;
 /** Aim for messages well under the limit, compressed. */
 const TARGET_MESSAGE_BYTES = MAX_MESSAGE_BYTES / 2;
 
@@ -28,6 +31,14 @@ export interface HostedQueryHooks {
 
 type From = Pick<AgentMessage, 'v' | 'id' | 'host' | 'incarnation'>;
 
+type WireCell = string | number | boolean | null;
+
+/** A value as the bus carries it: a string cut to what a receiver accepts (BUS_BOUNDS.maxCellChars). */
+function wireCell(value: Value | undefined): WireCell {
+  if (value === undefined) return null;
+  return typeof value === 'string' && value.length > BUS_BOUNDS.maxCellChars ? `${value.slice(0, BUS_BOUNDS.maxCellChars - 1)}…` : value;
+}
+
 /** A window not yet sent: while the bus is away, later windows merge into it (one per query, bounded). */
 interface PendingWindow {
   table: GroupTable;
@@ -36,6 +47,7 @@ interface PendingWindow {
   startNs: number;
   endNs: number;
   droppedEvents: number;
+  uncountedEvents: number;
 }
 
 /**
@@ -55,6 +67,8 @@ export class HostedQuery implements MachineSink {
   private stopping: Promise<void> | undefined;
   private endReason = 'its probes finished';
   private expired = false;
+  /** Stopped because a client asked. */
+  private stoppedByClient = false;
   /**
    * Whether the client can hear this query's messages. After the bus was lost, not until a
    * renewal comes: the agent may be back before its client is, and NATS drops messages that
@@ -63,7 +77,7 @@ export class HostedQuery implements MachineSink {
   private reachable = true;
   private readonly kinds: readonly AggregateKind[];
   /** Event rows not sent yet: batched, so that a message carries many. */
-  private batch: { columns: string[]; rows: unknown[][] } | undefined;
+  private batch: { columns: string[]; rows: WireCell[][] } | undefined;
   private batchTimer: NodeJS.Timeout | undefined;
 
   constructor(
@@ -105,11 +119,29 @@ export class HostedQuery implements MachineSink {
   private finish(error: string | undefined): void {
     if (this.lease) clearTimeout(this.lease);
     this.sendBatch();
-    // The last word goes out whether or not the client was heard lately: there is no later.
+    const done: AgentMessage = { ...this.from, kind: 'done', windows: this.seq, ...(error !== undefined && { error }), ...(this.expired && { lapsed: true }), ...(this.stoppedByClient && { stopped: true }) };
+    if (this.expired && !this.reachable) {
+      // The lease ran out while the client could not be heard: what is held back waits for it (its
+      // next renewal rejoins the query and takes it), rather than going out to nobody.
+      this.send('notice', done, 0);
+    } else {
+      // The last word goes out whether or not the client was heard lately: there is no later.
+      this.reachable = true;
+      this.resume();
+      this.publish(done);
+    }
+    this.hooks.onEnded(error ?? this.endReason, !this.expired);
+  }
+
+  /** Whether it ended with words held back for a client it has not heard since (see finish). */
+  get holdsBack(): boolean {
+    return this.pending !== undefined || this.buffered.length > 0;
+  }
+
+  /** Its client is heard again (it renewed the lease): what was held back goes out, oldest first. */
+  deliverHeldBack(): void {
     this.reachable = true;
     this.resume();
-    this.publish({ ...this.from, kind: 'done', windows: this.seq, ...(error !== undefined && { error }) });
-    this.hooks.onEnded(error ?? this.endReason, !this.expired);
   }
 
   /** The bus is gone: hold everything back until the client is heard again. */
@@ -134,6 +166,7 @@ export class HostedQuery implements MachineSink {
   /** Detaches every probe; the last window and `done` follow. */
   stop(why: string, fromClient = false): Promise<void> {
     this.endReason = why;
+    this.stoppedByClient ||= fromClient;
     if (fromClient && !this.reachable) {
       this.reachable = true;
       this.resume();
@@ -164,7 +197,15 @@ export class HostedQuery implements MachineSink {
 
   window(window: MachineWindow): void {
     const seq = this.seq++;
-    const next: PendingWindow = { table: window.table, seq, seqEnd: seq, startNs: window.startNs, endNs: window.endNs, droppedEvents: window.droppedEvents };
+    const next: PendingWindow = {
+      table: window.table,
+      seq,
+      seqEnd: seq,
+      startNs: window.startNs,
+      endNs: window.endNs,
+      droppedEvents: window.droppedEvents,
+      uncountedEvents: window.uncountedEvents,
+    };
     if (this.bus.connected && this.reachable && this.pending === undefined) {
       this.sendWindow(next);
       return;
@@ -177,6 +218,7 @@ export class HostedQuery implements MachineSink {
       this.pending.seqEnd = seq;
       this.pending.endNs = window.endNs;
       this.pending.droppedEvents += window.droppedEvents;
+      this.pending.uncountedEvents += window.uncountedEvents;
     }
     this.resume();
   }
@@ -184,7 +226,7 @@ export class HostedQuery implements MachineSink {
   /** One window, in as many parts as it takes to keep each message under the size target. */
   private sendWindow(w: PendingWindow): void {
     const whole = w.table.encode();
-    const size = writeMessage({ ...this.from, kind: 'window', seq: w.seq, seqEnd: w.seqEnd, part: 0, parts: 1, startNs: w.startNs, endNs: w.endNs, droppedEvents: w.droppedEvents, table: whole }).length;
+    const size = writeMessage({ ...this.from, kind: 'window', seq: w.seq, seqEnd: w.seqEnd, part: 0, parts: 1, startNs: w.startNs, endNs: w.endNs, droppedEvents: w.droppedEvents, uncountedEvents: w.uncountedEvents, table: whole }).length;
     const tables = size <= TARGET_MESSAGE_BYTES ? [w.table] : w.table.split(Math.ceil(size / TARGET_MESSAGE_BYTES) * 2);
     tables.forEach((table, part) =>
       this.publish({
@@ -197,6 +239,7 @@ export class HostedQuery implements MachineSink {
         startNs: w.startNs,
         endNs: w.endNs,
         droppedEvents: part === 0 ? w.droppedEvents : 0,
+        uncountedEvents: part === 0 ? w.uncountedEvents : 0,
         table: tables.length === 1 ? whole : table.encode(),
       }),
     );
@@ -222,7 +265,7 @@ export class HostedQuery implements MachineSink {
     const columns = output.columns.map((c) => c.name);
     this.batch ??= { columns, rows: [] };
     for (const r of rows) {
-      this.batch.rows.push(columns.map((c) => r[c] ?? null));
+      this.batch.rows.push(columns.map((c) => wireCell(r[c])));
       if (this.batch.rows.length >= ROWS_PER_MESSAGE) this.sendBatch();
     }
     if (this.batch && this.batch.rows.length > 0 && this.batchTimer === undefined) {
@@ -244,11 +287,22 @@ export class HostedQuery implements MachineSink {
     this.send('notice', { ...this.from, kind: 'notice', message: message.slice(0, 8192) }, 0);
   }
 
+  /** Once removing its probes takes a while, said every DETACH_REPORT_MS: how many are still in. */
+  detaching(_host: string, left: number, total: number): void {
+    const now = Date.now();
+    this.detachReportedMs ??= now;
+    if (now - this.detachReportedMs < DETACH_REPORT_MS) return;
+    this.detachReportedMs = now;
+    this.send('notice', { ...this.from, kind: 'detaching', left, total }, 0);
+  }
+
+  private detachReportedMs: number | undefined;
+
   dump(_host: string, dump: RecordingDump): void {
     const output = this.plan.cluster.output;
     if (output.kind !== 'Record') return;
     const columns = output.columns.map((c) => c.name);
-    const rows = dump.rows.map((r) => columns.map((c) => r[c] ?? null));
+    const rows = dump.rows.map((r) => columns.map((c) => wireCell(r[c])));
     this.send('dump', { ...this.from, kind: 'dump', columns, rows, triggerNs: dump.triggerNs ?? null }, rows.length);
   }
 }

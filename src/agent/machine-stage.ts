@@ -16,6 +16,8 @@ export interface MachineWindow {
   readonly endNs: number;
   /** Events the probes dropped in this period (over the events-per-second cap). */
   readonly droppedEvents: number;
+  /** Events of this period the probes could not count (a kernel map was full). */
+  readonly uncountedEvents: number;
 }
 
 /** Where a machine stage delivers what it produces. */
@@ -24,6 +26,8 @@ export interface MachineSink {
   events(host: string, rows: readonly Row[]): void;
   notice(host: string, message: string): void;
   dump(host: string, dump: RecordingDump): void;
+  /** The host is removing its probes after a stop: `left` of `total` still in. */
+  detaching(host: string, left: number, total: number): void;
 }
 
 export interface MachineStageOptions {
@@ -94,7 +98,7 @@ export class MachineStage implements ProbeSink {
       if (this.table) table.mergeSlots(this.table, this.plan.machine.aggregate!.slots);
       this.table = this.table && this.newTable();
     }
-    this.sink.window({ host: this.host, table, startNs: partial.startNs, endNs: partial.endNs, droppedEvents: this.takeDropped() });
+    this.sink.window({ host: this.host, table, startNs: partial.startNs, endNs: partial.endNs, droppedEvents: this.takeDropped(), uncountedEvents: partial.uncountedEvents ?? 0 });
     this.periodStartNs = partial.endNs;
   }
 
@@ -135,6 +139,10 @@ export class MachineStage implements ProbeSink {
     this.sink.dump(this.host, dump);
   }
 
+  detaching(left: number, total: number): void {
+    this.sink.detaching(this.host, left, total);
+  }
+
   private takeDropped(): number {
     const n = this.droppedEvents;
     this.droppedEvents = 0;
@@ -146,7 +154,7 @@ export class MachineStage implements ProbeSink {
     if (!this.ticksItself) return;
     const table = this.newTable(this.kinds);
     table.mergeSlots(this.table!, this.plan.machine.aggregate!.slots);
-    this.sink.window({ host: this.host, table, startNs: this.periodStartNs, endNs, droppedEvents: this.takeDropped() });
+    this.sink.window({ host: this.host, table, startNs: this.periodStartNs, endNs, droppedEvents: this.takeDropped(), uncountedEvents: 0 });
     this.table = this.newTable();
     this.periodStartNs = endNs;
   }

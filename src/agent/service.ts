@@ -30,6 +30,9 @@ export interface AgentServiceOptions {
   readonly log?: (line: string) => void;
 }
 
+/** How long a query whose lease ran out keeps what it held back for its client (see AgentService.lapsed). */
+const HELD_BACK_MS = 10 * 60_000;
+
 /** What a user error says, with its hint, as one line for the log. */
 function reasonOf(error: unknown): string {
   if (error instanceof FayError) return error.hint ? `${error.message} (${error.hint})` : error.message;
@@ -54,6 +57,12 @@ export class AgentService {
   private runs = 0;
   /** Queries that ended here, until their lease would have run out: late renewals must not restart them. */
   private readonly ended = new Map<string, number>();
+  /**
+   * Queries whose lease ran out while their client could not be heard, holding back what they
+   * produced until then (a window, and their last word): the next renewal delivers it, and the
+   * query rejoins. Kept at most HELD_BACK_MS.
+   */
+  private readonly lapsed = new Map<string, { query: HostedQuery; untilMs: number }>();
   private readonly unsubscribe: (() => void)[] = [];
   private heartbeat: NodeJS.Timeout | undefined;
   private rejected = 0;
@@ -153,6 +162,13 @@ export class AgentService {
       running.renew();
       return;
     }
+    for (const [id, held] of this.lapsed) if (held.untilMs < now) this.lapsed.delete(id);
+    const held = this.lapsed.get(spec.id);
+    if (held) {
+      // Heard again after its lease ran out: first what it held back, then the query runs again.
+      this.lapsed.delete(spec.id);
+      held.query.deliverHeldBack();
+    }
     if (this.ended.has(spec.id) || this.closing || !this.selects(spec)) return;
     this.startQuery(spec);
   }
@@ -176,6 +192,7 @@ export class AgentService {
       onRefused: (error) => this.log(`could not attach query ${spec.id}: ${reasonOf(error)}`),
       onEnded: (why, final) => {
         this.queries.delete(spec.id);
+        if (!final && hosted.holdsBack) this.lapsed.set(spec.id, { query: hosted, untilMs: Date.now() + HELD_BACK_MS });
         // Stopped by its client: renewals still in flight must not start it again. A lease that ran
         // out (a cut-off) may be renewed again once the client is back, and then the query rejoins.
         if (final) this.ended.set(spec.id, Date.now() + spec.leaseMs * 2);

@@ -11,7 +11,7 @@ import { BusMessageError, decodeMessage, encodeMessage } from './codec.js';
  *                                             renew it (and start it on an agent that joins late)
  *   fay.queries.stop        client → agents   stop a query
  *   fay.queries.list        client → agents   which queries run where (answered on the reply inbox)
- *   fay.results.<id>.<host> agent → client    status, windows, events, notices, dumps, done
+ *   fay.results.<id>.<host> agent → client    status, windows, events, notices, dumps, detaching, done
  *
  * <host> is the agent's host name as a subject token (hostToken). A client takes a message on a
  * host's subject only if the message names that host, so a server that gives each host its own
@@ -19,7 +19,7 @@ import { BusMessageError, decodeMessage, encodeMessage } from './codec.js';
  * The sample nats-server configuration lets agents publish only on fay.hosts.> and fay.results.>,
  * and clients only on fay.agents.ping and fay.queries.>: neither can pose as the other.
  */
-export const PROTOCOL_VERSION = 2;
+export const PROTOCOL_VERSION = 3;
 
 export const SUBJECTS = {
   host: (host: string) => `fay.hosts.${hostToken(host)}`,
@@ -48,12 +48,41 @@ function fromHost(subject: string, host: string): boolean {
 /** The largest message either side accepts (NATS' default max_payload), decompressed. */
 export const MAX_MESSAGE_BYTES = 1024 * 1024;
 
+/**
+ * Bounds of every field a receiver reads (docs/architecture.md, "Bounds of the bus messages"):
+ * a message outside them is dropped and counted, as a malformed one is. No message, forged or
+ * not, can make an agent keep probes for days, arm a timer Node.js cannot hold, or hand its
+ * caps values it was never meant to take.
+ */
+export const BUS_BOUNDS = {
+  /** A lease: from 100 ms to 10 minutes (the client renews it every third of it). */
+  leaseMs: { min: 100, max: 600_000 },
+  /** A heartbeat period. */
+  heartbeatMs: { min: 10, max: 600_000 },
+  /** The refresh and emit periods a query may ask for: 10 ms to a week (as the language's own). */
+  periodMs: { min: 10, max: 7 * 86_400_000 },
+  /** Times, in ns since the epoch: 0 up to 2^63 (the year 2262). */
+  maxNs: 2 ** 63,
+  maxGroups: 1_000_000,
+  maxEventsPerSecond: 10_000_000,
+  maxMemoryBytes: 16 * 2 ** 30,
+  maxCallsPerSecond: 1_000_000_000,
+  /** How long a live edit may stop a process, and from how long one is said: at most a minute. */
+  maxPauseMs: 60_000,
+  /** Characters of one string a result or an event carries. */
+  maxCellChars: 64 * 1024,
+} as const;
+
 const v = z.literal(PROTOCOL_VERSION);
 const name = z.string().min(1).max(253);
 const queryId = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/);
-const ns = z.number().finite();
+const ns = z.number().finite().min(0).max(BUS_BOUNDS.maxNs);
 const count = z.number().int().nonnegative();
 const text = (max: number) => z.string().max(max);
+const between = (bounds: { min: number; max: number }) => z.number().min(bounds.min).max(bounds.max);
+const upTo = (max: number) => z.number().int().positive().max(max);
+/** What a cell of an event row or a dump may be: a scalar (a stack travels as its text). */
+const cell = z.union([text(BUS_BOUNDS.maxCellChars), z.number(), z.boolean(), z.null()]);
 
 export const AgentAnnouncement = z.object({
   v,
@@ -67,7 +96,7 @@ export const AgentAnnouncement = z.object({
   queries: z.array(queryId).max(10_000),
   /** Messages this agent received and dropped (malformed, oversize, wrong version). */
   rejected: count,
-  heartbeatMs: z.number().int().positive(),
+  heartbeatMs: between(BUS_BOUNDS.heartbeatMs).int(),
 });
 export type AgentAnnouncement = z.infer<typeof AgentAnnouncement>;
 
@@ -78,20 +107,20 @@ export const QuerySpec = z.object({
   client: text(256),
   startedNs: ns,
   /** The agent stops the query if no renewal comes within this long. */
-  leaseMs: z.number().int().positive(),
+  leaseMs: between(BUS_BOUNDS.leaseMs).int(),
   /** Host name globs; absent: every agent. */
   hosts: z.array(text(253)).max(1000).optional(),
   options: z.object({
-    refreshMs: z.number().positive().optional(),
-    everyMs: z.number().positive().optional(),
+    refreshMs: between(BUS_BOUNDS.periodMs).optional(),
+    everyMs: between(BUS_BOUNDS.periodMs).optional(),
     limits: z
       .object({
-        maxGroups: z.number().int().positive().optional(),
-        maxEventsPerSecond: z.number().int().positive().optional(),
-        maxMemoryBytes: z.number().int().positive().optional(),
-        maxCallsPerSecond: z.number().int().positive().optional(),
-        maxEditPauseMs: z.number().nonnegative().optional(),
-        editPauseNoticeMs: z.number().nonnegative().optional(),
+        maxGroups: upTo(BUS_BOUNDS.maxGroups).optional(),
+        maxEventsPerSecond: upTo(BUS_BOUNDS.maxEventsPerSecond).optional(),
+        maxMemoryBytes: upTo(BUS_BOUNDS.maxMemoryBytes).optional(),
+        maxCallsPerSecond: upTo(BUS_BOUNDS.maxCallsPerSecond).optional(),
+        maxEditPauseMs: z.number().nonnegative().max(BUS_BOUNDS.maxPauseMs).optional(),
+        editPauseNoticeMs: z.number().nonnegative().max(BUS_BOUNDS.maxPauseMs).optional(),
         keepEditsMs: z.number().nonnegative().max(MAX_KEEP_EDITS_MS).optional(),
       })
       .optional(),
@@ -107,7 +136,7 @@ export const ClientMessage = z.discriminatedUnion('kind', [
 ]);
 export type ClientMessage = z.infer<typeof ClientMessage>;
 
-const cells = z.array(z.array(z.unknown()).max(1024)).max(100_000);
+const cells = z.array(z.array(cell).max(1024)).max(100_000);
 const fromAgent = { v, id: queryId, host: name, incarnation: text(64) };
 
 export const AgentMessage = z.discriminatedUnion('kind', [
@@ -132,13 +161,30 @@ export const AgentMessage = z.discriminatedUnion('kind', [
     startNs: ns,
     endNs: ns,
     droppedEvents: count,
+    /** Events its probes could not count: a kernel map was full. */
+    uncountedEvents: count,
     /** GroupTable wire form; decoded (and checked) by the client against the query's aggregates. */
     table: z.unknown(),
   }),
   z.object({ ...fromAgent, kind: z.literal('events'), columns: z.array(text(256)).max(1024), rows: cells, dropped: count }),
   z.object({ ...fromAgent, kind: z.literal('notice'), message: text(8192) }),
   z.object({ ...fromAgent, kind: z.literal('dump'), columns: z.array(text(256)).max(1024), rows: cells, triggerNs: ns.nullable() }),
-  z.object({ ...fromAgent, kind: z.literal('done'), windows: count, error: text(8192).optional() }),
+  /** After a stop: the host is still removing its probes (the kernel takes ~70 ms for each), `left` of `total`. */
+  z.object({ ...fromAgent, kind: z.literal('detaching'), left: count, total: count }),
+  z.object({
+    ...fromAgent,
+    kind: z.literal('done'),
+    windows: count,
+    /** Its probes failed: the query's answer lacks this host from its last window on. */
+    error: text(8192).optional(),
+    /**
+     * It stopped because its lease ran out (it heard no renewal: the bus was away, or the client):
+     * its probes were off from its last window until it hears the client again and rejoins.
+     */
+    lapsed: z.boolean().optional(),
+    /** It stopped because a client asked it to (fay stop, or the query's own client). */
+    stopped: z.boolean().optional(),
+  }),
 ]);
 export type AgentMessage = z.infer<typeof AgentMessage>;
 

@@ -1,5 +1,6 @@
 import type { ResultMessage } from '../cluster/cluster-stage.js';
 import type { QueryNode } from '../query/ast.js';
+import { printableLine } from './printable.js';
 
 /**
  * Folded stacks, the input of flame-graph tools (flamegraph.pl, inferno, speedscope): one line per
@@ -37,7 +38,7 @@ export function foldedLines(result: ResultMessage): string[] {
     const text = typeof cell === 'string' ? cell : typeof cell === 'number' || typeof cell === 'boolean' ? String(cell) : '(other)';
     const frames = text
       .split('\n')
-      .map((f) => f.trim().replaceAll(';', ':'))
+      .map((f) => printableLine(f.trim().replaceAll(';', ':')))
       .filter((f) => f !== '')
       .reverse();
     return [`${frames.length > 0 ? frames.join(';') : '(empty)'} ${Math.round(count)}`];

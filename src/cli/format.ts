@@ -3,6 +3,7 @@ import { DURATION_UNITS } from '../query/tokens.js';
 import { UsageError } from '../errors.js';
 import type { Unit } from '../plan/catalog.js';
 import type { Cell } from '../cluster/rows.js';
+import { printableLine } from './printable.js';
 
 /**
  * A cell as text in a table: numbers as they are, averages with two decimals, quantiles as p50=… p99=…;
@@ -12,7 +13,7 @@ export function formatCell(cell: Cell | undefined, unit?: Unit): string {
   if (cell === null || cell === undefined) return '-';
   if (typeof cell === 'number') return unit === 'ns' ? formatDuration(cell) : formatNumber(cell);
   if (typeof cell === 'boolean') return String(cell);
-  if (typeof cell === 'string') return cell;
+  if (typeof cell === 'string') return printableLine(cell);
   switch (cell.kind) {
     case 'quantiles':
       return formatQuantiles(cell, unit);

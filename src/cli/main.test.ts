@@ -104,7 +104,9 @@ describe('the fay command', () => {
   it('runs for --duration and exits by itself', async () => {
     const { code, lines } = await runFay(['query', '--json', '--duration', '300ms', 'interval:50ms | count()']);
     assert.equal(code, 0);
-    assert.equal(lines.length, 1, 'one final result');
+    const types = lines.map((l) => (JSON.parse(l) as { type: string }).type);
+    assert.deepEqual(types, ['result', 'end'], 'one final result, then the end');
+    assert.equal((JSON.parse(lines[1]!) as { complete: boolean }).complete, true);
     assert.ok(total(lines, 'count') >= 2);
   });
 

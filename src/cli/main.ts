@@ -2,7 +2,7 @@
 import { Command, CommanderError, Option } from 'commander';
 import { readFileSync } from 'node:fs';
 import { EmbeddedCluster } from '../cluster/embedded.js';
-import { FayError, UsageError } from '../errors.js';
+import { EXIT_INCOMPLETE, FayError, UsageError } from '../errors.js';
 import { nameProcessFay } from '../probes/node/processes.js';
 import { parseQuery } from '../query/parser.js';
 import { foldedShapeProblem } from './folded.js';
@@ -11,7 +11,9 @@ import { QueryPrinter } from './output.js';
 import type { AgentFlags } from './agent-command.js';
 import { clusterFlags, type ClusterFlags } from './cluster-config.js';
 import { clusterClient, follow, limitFlags, runOptions, stopOnSignals, type QueryFlags } from './query-run.js';
-import { renderTable } from './render.js';
+import { printable, printableLine } from './printable.js';
+import { drained, exitFlushed, onStdoutClosed, stdoutClosed, watchStdio } from './stdio.js';
+import { hostList, renderTable } from './render.js';
 import { renderTop, TOP_QUERY } from './top.js';
 
 const version = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
@@ -24,7 +26,7 @@ async function query(text: string, flags: QueryFlags & { folded?: boolean }): Pr
     const hosts = flags.hosts?.split(',').map((h) => h.trim()).filter(Boolean);
     const run = client ? client.run(text, { ...runOptions(flags), ...(hosts !== undefined && { hosts }) }) : EmbeddedCluster.local().run(text, runOptions(flags));
     const live = Boolean(process.stdout.isTTY) && !flags.json && !flags.folded;
-    await follow(run, new QueryPrinter({ json: Boolean(flags.json), folded: Boolean(flags.folded), live, title: `fay: ${text.trim()}` }), live);
+    process.exitCode = await follow(run, new QueryPrinter({ json: Boolean(flags.json), folded: Boolean(flags.folded), live, title: `fay: ${text.trim()}` }), live);
   } finally {
     await client?.close();
   }
@@ -60,7 +62,7 @@ async function ps(flags: ClusterFlags & { json?: boolean }): Promise<void> {
       for (const [id, q] of byId) process.stdout.write(`${JSON.stringify({ id, ...q })}\n`);
       return;
     }
-    const rows = [...byId].map(([id, q]) => [id, `${q.hosts.length}/${answers.length}`, q.client, `${Math.round((Date.now() - q.startedNs / 1e6) / 1000)}s`, q.text]);
+    const rows = [...byId].map(([id, q]) => [id, `${q.hosts.length}/${answers.length}`, q.client, `${Math.round((Date.now() - q.startedNs / 1e6) / 1000)}s`, q.text.replaceAll('\n', ' ')]);
     process.stdout.write(`${renderTable(['id', 'hosts', 'client', 'age', 'query'], rows).join('\n')}\n`);
   } finally {
     await client.close();
@@ -74,7 +76,7 @@ async function stopQuery(id: string, flags: ClusterFlags): Promise<void> {
     const running = (await client.list()).filter((a) => a.queries.some((q) => q.id === id)).map((a) => a.host);
     if (running.length === 0) throw new UsageError(`no agent runs a query ${id}`, { hint: 'fay ps lists the running queries' });
     client.stop(id);
-    process.stderr.write(`fay: asked ${running.length} agent${running.length === 1 ? '' : 's'} to stop ${id} (${running.join(', ')})\n`);
+    process.stderr.write(`fay: asked ${running.length} agent${running.length === 1 ? '' : 's'} to stop ${id} (${hostList(running)})\n`);
   } finally {
     await client.close();
   }
@@ -86,27 +88,32 @@ async function top(flags: QueryFlags & { rows?: string }): Promise<void> {
   const cluster = EmbeddedCluster.local();
   const run = cluster.run(TOP_QUERY, { ...runOptions(flags), everyMs: parseDurationFlag(flags.every ?? '1s', '--every') });
   if (flags.json) {
-    await follow(run, new QueryPrinter({ json: true, live: false, title: '' }), false);
+    process.exitCode = await follow(run, new QueryPrinter({ json: true, live: false, title: '' }), false);
     return;
   }
   const live = Boolean(process.stdout.isTTY);
   const release = stopOnSignals(run);
+  const unwatch = onStdoutClosed(() => void run.stop());
   try {
     if (live) process.stderr.write('Attaching to every system call…\n');
     for await (const message of run) {
-      if (message.kind === 'notice') process.stderr.write(`fay: ${message.message}\n`);
+      if (message.kind === 'end' && !message.complete) process.exitCode = EXIT_INCOMPLETE;
+      if (message.kind === 'notice') process.stderr.write(`fay: ${printable(message.message)}\n`);
       if (message.kind !== 'result') continue;
       const perTable = rows ?? (live ? Math.max(5, Math.floor(((process.stdout.rows || 40) - 8) / 2)) : 10);
       const screen = renderTop(message, perTable).join('\n');
+      if (stdoutClosed()) continue;
       process.stdout.write(live ? `\x1b[H\x1b[J${screen}\n` : `${screen}\n\n`);
+      await drained(process.stdout);
     }
   } finally {
+    unwatch();
     release();
   }
 }
 
 function explain(text: string, flags: QueryFlags): void {
-  process.stdout.write(`${EmbeddedCluster.local().explain(text, runOptions(flags))}\n`);
+  process.stdout.write(`${printable(EmbeddedCluster.local().explain(text, runOptions(flags)))}\n`);
 }
 
 async function probes(glob: string | undefined, flags: { json?: boolean }): Promise<void> {
@@ -123,7 +130,7 @@ async function probes(glob: string | undefined, flags: { json?: boolean }): Prom
     return;
   }
   const width = Math.min(48, Math.max(...listings.map((l) => l.point.length)));
-  for (const l of listings) process.stdout.write(`${l.point.padEnd(width)}  ${l.available ? '' : '[unavailable] '}${l.description}\n`);
+  for (const l of listings) process.stdout.write(`${printableLine(l.point).padEnd(width)}  ${l.available ? '' : '[unavailable] '}${printableLine(l.description)}\n`);
 }
 
 /**
@@ -145,9 +152,9 @@ async function release(point: string): Promise<void> {
       const functions = await releaseKept(target);
       reached++;
       const what = functions === null ? 'no Fay runtime in it' : functions === 0 ? 'no kept edits' : `took out the kept edits of ${functions} function${functions === 1 ? '' : 's'}`;
-      process.stdout.write(`process ${target.pid} (${target.comm}): ${what}\n`);
+      process.stdout.write(`process ${target.pid} (${printableLine(target.comm)}): ${what}\n`);
     } catch (error) {
-      process.stderr.write(`fay: process ${target.pid} (${target.comm}): ${(error as Error).message}\n`);
+      process.stderr.write(`fay: process ${target.pid} (${printableLine(target.comm)}): ${printable((error as Error).message)}\n`);
     }
   }
   if (reached === 0) process.exitCode = 3;
@@ -158,7 +165,7 @@ async function shell(flags: QueryFlags): Promise<void> {
   const { Shell } = await import('../shell/shell.js');
   const session = await Shell.open(flags);
   const code = process.stdin.isTTY ? await session.runInteractive(process.stdin, process.stdout) : await session.runScript(process.stdin);
-  if (code !== 0) process.exit(code);
+  if (code !== 0) await exitFlushed(code);
 }
 
 function build(): Command {
@@ -234,15 +241,16 @@ async function main(argv: readonly string[]): Promise<void> {
 }
 
 nameProcessFay();
+watchStdio();
 main(process.argv.slice(2)).then(
-  () => process.exit(0),
+  () => exitFlushed(typeof process.exitCode === 'number' ? process.exitCode : 0),
   (error: unknown) => {
-    if (error instanceof CommanderError) process.exit(error.exitCode === 0 ? 0 : 2);
+    if (error instanceof CommanderError) return exitFlushed(error.exitCode === 0 ? 0 : 2);
     if (error instanceof FayError) {
-      process.stderr.write(`fay: ${error.describe()}\n`);
-      process.exit(error.exitCode);
+      process.stderr.write(`fay: ${printable(error.describe())}\n`);
+      return exitFlushed(error.exitCode);
     }
     process.stderr.write(`fay: internal error (a bug in Fay; please report it):\n${(error as Error)?.stack ?? String(error)}\n`);
-    process.exit(1);
+    return exitFlushed(1);
   },
 );

@@ -30,6 +30,7 @@ const result = (rows: (string | number)[][], complete: boolean): ResultMessage =
   hosts: ['vm'],
   foldedGroups: 0,
   droppedEvents: 0,
+  uncountedEvents: 0,
 });
 
 describe('terminal output', () => {

@@ -1,10 +1,12 @@
 import type { Command } from 'commander';
 import { ClusterClient } from '../cluster/cluster-client.js';
 import { localRegistry, type QueryHandle, type RunOptions } from '../cluster/embedded.js';
+import { EXIT_INCOMPLETE } from '../errors.js';
 import { DEFAULT_LIMITS, MAX_KEEP_EDITS_MS } from '../plan/limits.js';
 import { clusterSettings, type ClusterFlags } from './cluster-config.js';
 import { parseCountFlag, parseDurationFlag, parseSizeFlag } from './format.js';
 import type { QueryPrinter } from './output.js';
+import { onStdoutClosed, stdoutClosed } from './stdio.js';
 
 /** What the query commands (fay query, fay shell) share: their flags, and following a run to its end. */
 
@@ -66,20 +68,35 @@ export function stopOnSignals(run: QueryHandle): () => void {
   };
 }
 
-/** Prints a run's messages until it ends; `stopWhen` arranges for Ctrl-C to stop it (default: process signals). */
-export async function follow(run: QueryHandle, printer: QueryPrinter, live: boolean, stopWhen: (run: QueryHandle) => () => void = stopOnSignals): Promise<void> {
+/**
+ * Prints a run's messages until it ends; `stopWhen` arranges for Ctrl-C to stop it (default:
+ * process signals). Resolves with the exit code the answer calls for: EXIT_INCOMPLETE when part
+ * of it is missing (a host failed or was lost), else 0.
+ */
+export async function follow(run: QueryHandle, printer: QueryPrinter, live: boolean, stopWhen: (run: QueryHandle) => () => void = stopOnSignals): Promise<number> {
+  let code = 0;
   const release = stopWhen(run);
+  // A reader that went away (| head) stops the query: its probes come out, and the command ends quietly.
+  const unwatch = onStdoutClosed(() => void run.stop());
   try {
     if (live) {
       process.stderr.write('Attaching probes…\n');
       await run.attached;
       process.stderr.write('Tracing. Ctrl-C to stop.\n');
     }
-    for await (const message of run) printer.message(message);
+    for await (const message of run) {
+      if (message.kind === 'end' && !message.complete) code = EXIT_INCOMPLETE;
+      if (stdoutClosed()) continue;
+      printer.message(message);
+      // A slow reader is waited for: nothing piles up here, and nothing is lost.
+      await printer.drained();
+    }
     printer.finish();
   } finally {
+    unwatch();
     release();
   }
+  return code;
 }
 
 /** The cluster's client, if the flags or the config file name a cluster; undefined: this machine alone. */

@@ -4,6 +4,7 @@ import type { Coverage } from '../cluster/period-aligner.js';
 import type { Cell } from '../cluster/rows.js';
 import type { Unit } from '../plan/catalog.js';
 import { formatCell, formatClock, renderHistogram } from './format.js';
+import { printableLine } from './printable.js';
 
 type Block = Extract<AggregateResult, { kind: 'hist' | 'topk' | 'sample' }>;
 
@@ -16,22 +17,29 @@ function isStack(cell: Cell | undefined): boolean {
   return typeof cell === 'string' && cell.includes('\n');
 }
 
-/** The heading of a result: what period it covers and from how many hosts. */
+/** Host names for a heading, one line whatever they hold. */
+export function hostList(hosts: readonly string[]): string {
+  return hosts.map(printableLine).join(', ');
+}
+
 /** Which hosts a result covers: `3/3 hosts`, `2/3 hosts (late: b) (missing: c)`, or one host's name. */
 export function coverageText(coverage: Coverage): string {
-  if (coverage.expected.length === 1 && coverage.reporting.length === 1) return coverage.reporting[0]!;
-  const late = coverage.late.length > 0 ? ` (late: ${coverage.late.join(', ')})` : '';
-  const missing = coverage.missing.length > 0 ? ` (missing: ${coverage.missing.join(', ')})` : '';
-  return `${coverage.reporting.length}/${coverage.expected.length} hosts${late}${missing}`;
+  if (coverage.expected.length === 1 && coverage.reporting.length === 1 && !coverage.gaps?.length) return printableLine(coverage.reporting[0]!);
+  const late = coverage.late.length > 0 ? ` (late: ${hostList(coverage.late)})` : '';
+  const missing = coverage.missing.length > 0 ? ` (missing: ${hostList(coverage.missing)})` : '';
+  const gapped = [...new Set((coverage.gaps ?? []).map((g) => g.host))].filter((h) => !coverage.missing.includes(h));
+  const gaps = gapped.length > 0 ? ` (with gaps: ${hostList(gapped)})` : '';
+  return `${coverage.reporting.length}/${coverage.expected.length} hosts${late}${missing}${gaps}`;
 }
 
 export function resultHeading(result: ResultMessage): string {
   const span = `${formatClock(result.startNs)} – ${formatClock(result.endNs)}`;
-  const hosts = result.coverage ? coverageText(result.coverage) : result.hosts.length === 1 ? result.hosts[0]! : `${result.hosts.length} hosts`;
+  const hosts = result.coverage ? coverageText(result.coverage) : result.hosts.length === 1 ? printableLine(result.hosts[0]!) : `${result.hosts.length} hosts`;
   const folded = result.foldedGroups > 0 ? `  (${result.foldedGroups} more groups folded into (other))` : '';
   const dropped = result.droppedEvents > 0 ? `  (${result.droppedEvents} events dropped over the cap)` : '';
+  const uncounted = result.uncountedEvents > 0 ? `  (${result.uncountedEvents} events not counted: a kernel map was full)` : '';
   const sampled = result.sampleRate === undefined ? '' : `  sampled ${+(result.sampleRate * 100).toPrecision(6)}%`;
-  return `${span}  ${hosts}  ${result.rows.length} row${result.rows.length === 1 ? '' : 's'}${sampled}${folded}${dropped}`;
+  return `${span}  ${hosts}  ${result.rows.length} row${result.rows.length === 1 ? '' : 's'}${sampled}${folded}${dropped}${uncounted}`;
 }
 
 /**
@@ -47,7 +55,8 @@ export function renderResult(result: ResultMessage, maxRows = Infinity): string[
 }
 
 /** An aligned table: numbers right-aligned, text left-aligned. */
-export function renderTable(names: readonly string[], rows: readonly (readonly Cell[])[], units: readonly (Unit | undefined)[] = []): string[] {
+export function renderTable(columnNames: readonly string[], rows: readonly (readonly Cell[])[], units: readonly (Unit | undefined)[] = []): string[] {
+  const names = columnNames.map(printableLine);
   const text = rows.map((r) => names.map((_, i) => formatCell(r[i], units[i])));
   const numeric = names.map((_, i) => rows.every((r) => typeof r[i] === 'number' || r[i] === null));
   const widths = names.map((n, i) => Math.max(n.length, ...text.map((r) => r[i]!.length)));
@@ -64,11 +73,11 @@ function renderBlocks(result: ResultMessage, rows: readonly (readonly Cell[])[])
     result.columns.forEach((column, i) => {
       const cell = row[i];
       if (isBlock(cell)) {
-        extra.push(`${column.name}:`, ...renderBlock(cell, column.unit).map((l) => `  ${l}`));
+        extra.push(`${printableLine(column.name)}:`, ...renderBlock(cell, column.unit).map((l) => `  ${l}`));
       } else if (isStack(cell)) {
-        extra.push(`${column.name}:`, ...(cell as string).split('\n').filter((l) => l.trim() !== '').map((l) => `  ${l.trim()}`));
+        extra.push(`${printableLine(column.name)}:`, ...(cell as string).split('\n').filter((l) => l.trim() !== '').map((l) => `  ${printableLine(l.trim())}`));
       } else {
-        plain.push(`${column.name}=${formatCell(cell, column.unit)}`);
+        plain.push(`${printableLine(column.name)}=${formatCell(cell, column.unit)}`);
       }
     });
     lines.push(plain.join('  '), ...extra, '');

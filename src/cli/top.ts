@@ -1,6 +1,6 @@
 import type { ResultMessage } from '../cluster/cluster-stage.js';
 import { formatClock } from './format.js';
-import { renderTable } from './render.js';
+import { hostList, renderTable } from './render.js';
 
 /** The query behind `fay top`: every system call, counted by process and call, per period. */
 export const TOP_QUERY = 'syscall:* | calls = count() by pid, comm, probe';
@@ -30,7 +30,7 @@ export function renderTop(result: ResultMessage, rowsPerTable: number): string[]
   const processes = rollUp(result, (r) => [r[0] as number, r[1] as string]);
   const calls = rollUp(result, (r) => [(r[2] as string).replace(/^syscall:/, '')]);
   const total = processes.reduce((n, p) => n + p.perSecond, 0);
-  const host = result.hosts.join(', ');
+  const host = hostList(result.hosts);
   return [
     `fay top — system calls per second on ${host} at ${formatClock(result.endNs)}   (Ctrl-C to stop)`,
     `${total} calls/s from ${processes.length} processes, ${calls.length} distinct calls`,

@@ -52,6 +52,11 @@ export class ClusterClient {
     return agent !== undefined && !agent.gone && now - agent.seenMs <= agent.announcement.heartbeatMs * MISSED_HEARTBEATS;
   }
 
+  /** When an agent was last heard (ms since the epoch), if ever. */
+  lastHeard(host: string): number | undefined {
+    return this.agents.get(host)?.seenMs;
+  }
+
   /** The agents alive now. */
   liveAgents(): AgentAnnouncement[] {
     return [...this.agents.values()].filter((a) => this.alive(a.announcement.host)).map((a) => a.announcement);

@@ -3,7 +3,7 @@ import type { AggregateKind } from '../agg/aggregate.js';
 import { GroupTable } from '../agg/group-table.js';
 import { createAggregate } from '../agg/registry.js';
 import { agentSettings, withWindowing } from '../agent/run-settings.js';
-import { AgentMessage, PROTOCOL_VERSION, QuerySpec, receiveFromHost, SUBJECTS, writeMessage } from '../bus/protocol.js';
+import { AgentMessage, BUS_BOUNDS, PROTOCOL_VERSION, QuerySpec, receiveFromHost, SUBJECTS, writeMessage } from '../bus/protocol.js';
 import { EnvironmentError, UsageError } from '../errors.js';
 import { HostSelection } from '../plan/host-selection.js';
 import { planStages, type StagedPlan } from '../plan/planner.js';
@@ -12,6 +12,7 @@ import type { ClusterClient } from './cluster-client.js';
 import { ClusterStage, type QueryMessage } from './cluster-stage.js';
 import type { QueryHandle, RunOptions, StopReason } from './query-handle.js';
 import { MessageQueue } from './message-queue.js';
+import { CoverageLedger } from './coverage-ledger.js';
 import { PeriodAligner, type Coverage } from './period-aligner.js';
 
 export interface ClusterRunOptions extends RunOptions {
@@ -25,14 +26,36 @@ export interface ClusterRunOptions extends RunOptions {
   readonly expectAgents?: number;
 }
 
-/** What the client knows of one host in one query. */
+/**
+ * What the client knows of one host in one query. `failed`: its probes failed (it said why);
+ * `lapsed`: its lease ran out while it could not hear this client, and it rejoins once it does.
+ */
 interface HostState {
-  state: 'waiting' | 'accepted' | 'refused' | 'done';
+  state: 'waiting' | 'accepted' | 'refused' | 'done' | 'failed' | 'lapsed';
   incarnation?: string;
   reason?: string;
   hint?: string;
   exitCode?: 2 | 3;
+  /** When it last said how far it got removing its probes (ms), after a stop; and when that was last shown. */
+  detachingMs?: number;
+  noticedDetachMs?: number;
 }
+
+/** The agent's own incarnation in a run's (`<agent>.<run>`): a new one means the agent restarted. */
+function agentOf(incarnation: string): string {
+  return incarnation.split('.', 1)[0]!;
+}
+
+/** A wall-clock time in ns, as notices and reasons say it. */
+function clock(ns: number): string {
+  return new Date(ns / 1e6).toISOString();
+}
+
+/** How often a host's progress removing its probes is said. */
+const DETACH_NOTICE_MS = 3000;
+
+/** After the stop, how long a host that is still alive may take to remove its probes, as long as it says how far it got. */
+const DETACH_PATIENCE_MS = 10 * 60_000;
 
 /** The error to raise when every host refused: the agents' own kind of error when they agree. */
 function refusedEverywhere(refused: readonly [string, HostState][]): Error {
@@ -76,6 +99,11 @@ export class ClusterQueryRun implements QueryHandle {
   private rejectEnded!: (error: unknown) => void;
   private allDone: (() => void) | undefined;
   private answered: (() => void) | undefined;
+  private readonly ledger: CoverageLedger;
+  /** The spans this client was off the bus (ms), which explain windows that never arrived. */
+  private readonly offBus: { fromMs: number; toMs: number | undefined }[] = [];
+  /** When the stop was asked for (ns): nothing later is a period of the answer. */
+  private stopNs: number | undefined;
 
   constructor(
     private readonly client: ClusterClient,
@@ -96,7 +124,8 @@ export class ClusterQueryRun implements QueryHandle {
       text,
       client: client.name,
       startedNs: Date.now() * 1e6,
-      leaseMs: options.leaseMs ?? Math.max(3 * periodMs, 3000),
+      // Renewed every third of it: three periods, at least 3 s, and at most what agents accept.
+      leaseMs: options.leaseMs ?? Math.min(Math.max(3 * periodMs, 3000), BUS_BOUNDS.leaseMs.max),
       ...(options.hosts !== undefined && { hosts: [...options.hosts] }),
       options: {
         ...(options.refreshMs !== undefined && { refreshMs: options.refreshMs }),
@@ -110,11 +139,19 @@ export class ClusterQueryRun implements QueryHandle {
       const issue = checked.error.issues[0]!;
       throw new UsageError(`the query's setting ${issue.path.slice(1).join('.')} is out of range: ${issue.message}`);
     }
-    this.stage = new ClusterStage(this.plan, periodMs * 1e6, this.maxGroups, (m) => this.queue.push(m), () => void this.stop('limit'));
+    this.ledger = new CoverageLedger((periodMs * 1e6) / 2, (host, fromNs, toNs) => this.unexplained(host, fromNs, toNs));
+    this.stage = new ClusterStage(this.plan, periodMs * 1e6, this.maxGroups, (m) => this.queue.push(m), () => void this.stop('limit'), (startNs, endNs) =>
+      this.ledger.gapsWithin(startNs, endNs),
+    );
     this.aligner = new PeriodAligner(periodMs, Math.max(250, periodMs / 2), this.plan.cluster.windowing.coverNs === undefined, {
-      onPeriod: (period, coverage) => this.stage.period(period, coverage),
-      onLate: (host, startNs, endNs) =>
-        this.stage.notice(host, `its window ${new Date(startNs / 1e6).toISOString()} – ${new Date(endNs / 1e6).toISOString()} arrived after that window closed; it is not in it`),
+      onPeriod: (period, coverage) => {
+        for (const host of coverage.missing) this.ledger.interrupted(host, this.whyMissing(host), period.startNs);
+        this.stage.period(period, coverage);
+      },
+      onLate: (host, startNs, endNs) => {
+        this.ledger.leftOut(host, startNs, endNs, 'its window arrived after that window had closed');
+        this.stage.notice(host, `its window ${new Date(startNs / 1e6).toISOString()} – ${new Date(endNs / 1e6).toISOString()} arrived after that window closed; it is not in it`);
+      },
       expected: () => this.expected(),
       empty: () => new GroupTable(this.kinds, { maxGroups: this.maxGroups }),
     });
@@ -137,10 +174,32 @@ export class ClusterQueryRun implements QueryHandle {
     );
   }
 
-  /** Hosts in the query (accepted or done), and which of them are alive. */
+  /** Hosts in the query (they accepted it, whatever became of them since), and which of them are alive in it. */
   private expected(): { all: string[]; alive: Set<string> } {
-    const all = [...this.hosts].filter(([, s]) => s.state === 'accepted' || s.state === 'done').map(([h]) => h).sort();
+    const all = [...this.hosts].filter(([, s]) => s.state !== 'waiting' && s.state !== 'refused').map(([h]) => h).sort();
     return { all, alive: new Set(all.filter((h) => this.hosts.get(h)!.state === 'accepted' && this.client.alive(h))) };
+  }
+
+  /** Why a host the query expected is not in a period: what it said, or what this client saw. */
+  private whyMissing(host: string): string {
+    const state = this.hosts.get(host);
+    if (state?.state === 'failed' || state?.state === 'lapsed') return state.reason ?? 'it ended';
+    if (state?.state === 'done') return 'it had finished';
+    if (!this.client.alive(host)) {
+      const heard = this.client.lastHeard(host);
+      return heard === undefined ? 'it was never heard' : `no heartbeat from it since ${clock(heard * 1e6)}: the agent is gone or cut off from the bus`;
+    }
+    return 'its windows did not arrive';
+  }
+
+  /** Why a host's windows broke off with nobody saying why: this client's own time off the bus, if that was it. */
+  private unexplained(_host: string, fromNs: number, toNs: number): string {
+    const off = this.offBus.find((o) => o.fromMs * 1e6 < toNs && (o.toMs === undefined || o.toMs * 1e6 > fromNs));
+    if (off) {
+      const lasted = off.toMs === undefined ? '' : ` for ${Math.round((off.toMs - off.fromMs) / 100) / 10} s`;
+      return `this client was off the bus from ${clock(off.fromMs * 1e6)}${lasted}: what the host sent then was lost`;
+    }
+    return 'its windows for that span never arrived';
   }
 
   /** Finds the agents, sends the query, and waits until each has attached or refused. */
@@ -171,8 +230,13 @@ export class ClusterQueryRun implements QueryHandle {
         if (status === 'reconnected') this.sayStop();
         return;
       }
-      if (status === 'disconnected') lostAt = Date.now();
+      if (status === 'disconnected') {
+        lostAt = Date.now();
+        this.offBus.push({ fromMs: lostAt, toMs: undefined });
+      }
       if (status === 'reconnected') {
+        const off = this.offBus[this.offBus.length - 1];
+        if (off && off.toMs === undefined) off.toMs = Date.now();
         lease();
         if (lostAt !== undefined) {
           this.stage.notice(this.client.name, `this client was off the bus for ${Date.now() - lostAt} ms; hosts that stayed on it may have sent windows it did not receive`);
@@ -217,13 +281,16 @@ export class ClusterQueryRun implements QueryHandle {
       host = { state: 'waiting' };
       this.hosts.set(message.host, host);
     }
-    if (host.incarnation !== undefined && host.incarnation !== message.incarnation && message.kind === 'status') {
-      this.stage.notice(message.host, 'the agent restarted and rejoined the query');
+    if (host.incarnation !== undefined && host.incarnation !== message.incarnation && message.kind === 'status' && message.state === 'accepted') {
+      // A new run of the query on the host: the same agent after its lease ran out, or the agent restarted.
+      const off = this.ledger.isInterrupted(message.host) ? '; the span it was away is not in the answer' : '';
+      if (agentOf(host.incarnation) !== agentOf(message.incarnation)) this.stage.notice(message.host, `the agent restarted and rejoined the query${off}`);
+      else if (host.state === 'lapsed') this.stage.notice(message.host, `heard this client again and rejoined the query${off}`);
     }
     host.incarnation = message.incarnation;
     switch (message.kind) {
       case 'status':
-        if (host.state === 'waiting' || host.state === 'done' || message.state === 'accepted') host.state = message.state;
+        if (host.state !== 'accepted' || message.state === 'accepted') host.state = message.state;
         if (message.reason !== undefined) host.reason = message.reason;
         if (message.hint !== undefined) host.hint = message.hint;
         if (message.exitCode !== undefined) host.exitCode = message.exitCode;
@@ -239,7 +306,18 @@ export class ClusterQueryRun implements QueryHandle {
           this.stage.notice(message.host, `sent a window that does not decode (${(error as Error).message}); it is left out`);
           return;
         }
+        this.ledger.window(message.host, message.startNs, message.endNs);
         this.aligner.add({ ...message, table });
+        break;
+      }
+      case 'detaching': {
+        const now = Date.now();
+        host.detachingMs = now;
+        this.allDone?.();
+        if (now - (host.noticedDetachMs ?? 0) >= DETACH_NOTICE_MS) {
+          host.noticedDetachMs = now;
+          this.stage.notice(message.host, `removing its probes: ${message.total - message.left} of ${message.total} out (the kernel takes ~70 ms for each)`);
+        }
         break;
       }
       case 'events':
@@ -255,12 +333,26 @@ export class ClusterQueryRun implements QueryHandle {
         });
         break;
       case 'done':
-        host.state = 'done';
-        if (message.error !== undefined) this.stage.notice(message.host, `its part of the query failed: ${message.error}`);
-        else if (!this.stopping) this.stage.notice(message.host, 'its part of the query ended');
+        if (message.error !== undefined) {
+          host.state = 'failed';
+          host.reason = `its probes failed: ${message.error}`;
+          this.ledger.interrupted(message.host, host.reason, Date.now() * 1e6);
+          this.stage.notice(message.host, `its part of the query failed: ${message.error}`);
+        } else if (message.lapsed && !this.stopping) {
+          // It rejoins (a new run) once it hears the next renewal; until then its probes are off.
+          host.state = 'lapsed';
+          host.reason = 'its lease ran out while it could not hear this client (the bus was away): its probes were off until it heard it again';
+          this.ledger.interrupted(message.host, host.reason, Date.now() * 1e6);
+        } else {
+          host.state = 'done';
+          if (!this.stopping) this.stage.notice(message.host, 'its part of the query ended');
+        }
         this.allDone?.();
-        // Stopped everywhere (fay stop, or every probe finished): the query is over here too.
-        if (!this.stopping && [...this.hosts.values()].every((h) => h.state === 'done' || h.state === 'refused')) void this.stop();
+        // Stopped everywhere (fay stop, or every probe finished or failed): the query is over here too.
+        if (!this.stopping && [...this.hosts.values()].every((h) => h.state === 'done' || h.state === 'failed' || h.state === 'refused')) {
+          const states = [...this.hosts.values()];
+          void this.stop(states.some((h) => h.state === 'failed') ? 'failed' : message.stopped ? 'stopped' : 'finished');
+        }
         break;
     }
   }
@@ -270,25 +362,23 @@ export class ClusterQueryRun implements QueryHandle {
     this.reason ??= reason;
     this.stopping ??= (async () => {
       await this.attached.catch(() => undefined);
+      this.stopNs = Date.now() * 1e6;
       if (this.renewal) clearInterval(this.renewal);
+      // What comes after the stop is not a period of the answer: periods close now only once every
+      // host delivered them, and the hosts' last windows close the rest.
+      this.aligner.hold(this.stopNs);
       this.sayStop();
-      // Each host sends its last window, then done; a host that died or is cut off is waited for no longer than this.
-      const patienceMs = Math.max(5000, 2 * agentSettings(this.plan, this.options).flushPeriodMs);
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(finish, patienceMs);
-        const check = () => {
-          const waiting = [...this.hosts].filter(([h, s]) => s.state === 'accepted' && this.client.alive(h));
-          if (waiting.length === 0) finish();
-        };
-        function finish(): void {
-          clearTimeout(timer);
-          resolve();
-        }
-        this.allDone = check;
-        check();
-      });
+      await this.hostsEnded();
+      const endNs = Date.now() * 1e6;
+      for (const [host, s] of this.hosts) {
+        if (s.state !== 'accepted') continue;
+        const why = this.client.alive(host) ? 'it had not finished removing its probes when this client gave up waiting' : this.whyMissing(host);
+        this.ledger.interrupted(host, why, endNs);
+      }
       this.aligner.finish();
-      this.stage.finish(Date.now() * 1e6, this.finalCoverage());
+      const coverage = this.finalCoverage(endNs);
+      this.stage.finish(endNs, coverage);
+      this.stage.end(this.reason ?? 'stopped', coverage);
       this.shutdown();
       this.queue.close();
       this.resolveEnded(this.reason ?? 'stopped');
@@ -296,14 +386,47 @@ export class ClusterQueryRun implements QueryHandle {
     return this.stopping;
   }
 
+  /**
+   * Waits until every live host has sent its last window and said done. A host removing its
+   * probes says how far it got (the kernel takes ~70 ms for each), and is waited for as long as it
+   * does (at most DETACH_PATIENCE_MS); one that says nothing, for a few periods; a dead one, not at all.
+   */
+  private hostsEnded(): Promise<void> {
+    const quietMs = Math.max(5000, 2 * agentSettings(this.plan, this.options).flushPeriodMs);
+    const stoppedMs = Date.now();
+    return new Promise<void>((resolve) => {
+      let timer: NodeJS.Timeout | undefined;
+      const check = () => {
+        clearTimeout(timer);
+        const now = Date.now();
+        const waiting = [...this.hosts].filter(([h, s]) => s.state === 'accepted' && this.client.alive(h)).map(([, s]) => s);
+        const deadline = Math.min(stoppedMs + DETACH_PATIENCE_MS, Math.max(0, ...waiting.map((s) => (s.detachingMs ?? stoppedMs) + quietMs)));
+        if (waiting.length === 0 || now >= deadline) {
+          this.allDone = undefined;
+          resolve();
+          return;
+        }
+        // Looked at again before the deadline, too: a host may die meanwhile.
+        timer = setTimeout(check, Math.min(deadline - now, 500));
+      };
+      this.allDone = check;
+      check();
+    });
+  }
+
   private sayStop(): void {
     this.client.bus.publish(SUBJECTS.stop, writeMessage({ v: PROTOCOL_VERSION, kind: 'stop', id: this.id }));
   }
 
-  private finalCoverage(): Coverage {
+  /**
+   * The final answer's coverage: the hosts that finished cleanly report, the others are missing
+   * (what they reported before they went stays in); every gap, with when and why.
+   */
+  private finalCoverage(endNs: number): Coverage {
     const { all } = this.expected();
     const reporting = all.filter((h) => this.hosts.get(h)!.state === 'done');
-    return { expected: all, reporting, late: [], missing: all.filter((h) => !reporting.includes(h)) };
+    const gaps = this.ledger.gaps(endNs);
+    return { expected: all, reporting, late: [], missing: all.filter((h) => !reporting.includes(h)), ...(gaps.length > 0 && { gaps }) };
   }
 
   private shutdown(): void {

@@ -1,15 +1,27 @@
 import { GroupTable } from '../agg/group-table.js';
 import { createAggregate } from '../agg/registry.js';
-import type { MachineSink, MachineWindow } from '../agent/machine-stage.js';
 import type { RecordingDump } from '../probes/provider.js';
 import type { Row } from '../plan/evaluate.js';
 import type { StagedPlan } from '../plan/planner.js';
 import { finalizeRows, type Cell, type ResultColumn } from './rows.js';
-import type { Coverage } from './period-aligner.js';
+import type { Coverage, CoverageGap } from './period-aligner.js';
+import type { StopReason } from './query-handle.js';
 import { Windower, type Emission, type Period } from './windows.js';
 
-/** What a running query emits, in order. */
-export type QueryMessage = ResultMessage | EventsMessage | NoticeMessage | DumpMessage;
+/** What a running query emits, in order; `end` comes last. */
+export type QueryMessage = ResultMessage | EventsMessage | NoticeMessage | DumpMessage | EndMessage;
+
+/**
+ * The query is over: why, and what its answer covers in all. `complete` is false when a host the
+ * query ran on failed, was lost or cut off, or ended early: `coverage` names it and the spans it
+ * missed, with why.
+ */
+export interface EndMessage {
+  readonly kind: 'end';
+  readonly reason: StopReason;
+  readonly coverage: Coverage;
+  readonly complete: boolean;
+}
 
 /** A flight recorder's events from one host: the last N up to its trigger (or up to the end). */
 export interface DumpMessage {
@@ -37,6 +49,8 @@ export interface ResultMessage {
   readonly foldedGroups: number;
   /** Events dropped where they fired, over the cap of events per second (0: none). */
   readonly droppedEvents: number;
+  /** Events the probes could not count: a kernel map was full (0: none). */
+  readonly uncountedEvents: number;
   /** Set when the query samples events: the probability each was kept with. */
   readonly sampleRate?: number;
   /** In cluster mode: which hosts these rows cover and which they do not. */
@@ -61,7 +75,7 @@ export interface NoticeMessage {
  * them, applies ranking and limits, and emits results: one per period,
  * covering what the query's window says (see Windower).
  */
-export class ClusterStage implements MachineSink {
+export class ClusterStage {
   private readonly windows: Windower;
   private eventsLeft: number;
 
@@ -74,16 +88,13 @@ export class ClusterStage implements MachineSink {
     private readonly emit: (message: QueryMessage) => void,
     /** Called once when an event query has all the events its limit allows. */
     private readonly onLimitReached: () => void,
+    /** The spans hosts did not cover within a result's span, and why. */
+    private readonly gapsWithin: (startNs: number, endNs: number) => CoverageGap[] = () => [],
   ) {
     const limit = plan.cluster.rowOperations.find((op) => op.kind === 'Limit');
     this.eventsLeft = plan.cluster.output.kind === 'Events' && limit ? limit.count : Infinity;
     const { coverNs } = plan.cluster.windowing;
     this.windows = new Windower(() => this.emptyTable(), coverNs === undefined ? undefined : Math.max(1, Math.round(coverNs / periodNs)));
-  }
-
-  window(window: MachineWindow): void {
-    const emission = this.windows.push({ ...window, hosts: [window.host] });
-    this.emitRows(emission);
   }
 
   /** One period of many hosts, lined up and merged (cluster mode), with who is in it. */
@@ -113,6 +124,12 @@ export class ClusterStage implements MachineSink {
     this.emit({ kind: 'dump', host, columns, rows: dump.rows.map((r) => columns.map((c) => r[c] ?? null)), triggerNs: dump.triggerNs });
   }
 
+  /** The last message: why the query ended, and what its answer covers. */
+  end(reason: StopReason, coverage: Coverage): void {
+    const complete = coverage.missing.length === 0 && (coverage.gaps ?? []).length === 0;
+    this.emit({ kind: 'end', reason, coverage, complete });
+  }
+
   /** The query is over: a running result is emitted once more, as the final answer. */
   finish(endNs: number, coverage?: Coverage): void {
     const emission = this.windows.finish(endNs);
@@ -133,9 +150,17 @@ export class ClusterStage implements MachineSink {
       hosts: emission.hosts,
       foldedGroups: emission.table.foldedGroups,
       droppedEvents: emission.droppedEvents,
+      uncountedEvents: emission.uncountedEvents,
       ...(this.plan.cluster.sampleRate !== undefined && { sampleRate: this.plan.cluster.sampleRate }),
-      ...(coverage !== undefined && { coverage }),
+      ...(coverage !== undefined && { coverage: this.withGaps(coverage, emission.startNs, emission.endNs) }),
     });
+  }
+
+  /** A result's coverage with the gaps in its span (a final coverage has them all already). */
+  private withGaps(coverage: Coverage, startNs: number, endNs: number): Coverage {
+    if (coverage.gaps !== undefined) return coverage;
+    const gaps = this.gapsWithin(startNs, endNs);
+    return gaps.length === 0 ? coverage : { ...coverage, gaps };
   }
 
   private emptyTable(): GroupTable {

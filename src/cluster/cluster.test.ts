@@ -12,7 +12,7 @@ import { startNodeTarget } from '../testing/node-target.js';
 import { runFay, startFay } from '../testing/cli.js';
 import { collect, rowsOf } from '../testing/query.js';
 import { ClusterClient } from './cluster-client.js';
-import type { QueryMessage, ResultMessage } from './cluster-stage.js';
+import type { EndMessage, QueryMessage, ResultMessage } from './cluster-stage.js';
 import { connect } from '../linq/fay.js';
 import { localRegistry, type QueryHandle } from './embedded.js';
 
@@ -173,6 +173,9 @@ describe('one query across several agents on a real NATS server', () => {
       assert.deepEqual([...answered].sort(), [...HOSTS], 'the others answered first');
       assert.ok(found.some((a) => a.host === 'host-late'), `found ${found.map((a) => a.host).join(', ')}`);
     } finally {
+      // Gone again: a later query must not wait for an answer from a host that is no agent.
+      late.publish(SUBJECTS.host('host-late'), writeMessage({ v: PROTOCOL_VERSION, kind: 'bye', host: 'host-late', incarnation: 'x', version: 'x', kernel: 'x', providers: [], queries: [], rejected: 0, heartbeatMs: 60_000 }));
+      await late.flush();
       await Promise.all([late.close(), watch.close()]);
     }
   });
@@ -191,6 +194,43 @@ describe('one query across several agents on a real NATS server', () => {
     await until(reader, isResult((r) => countsByHost(r)['host-b'] === 7000));
     const final = await finalOf(run, reader);
     assert.deepEqual(countsByHost(final), { 'host-b': 7000 });
+  });
+
+  it('keeps what an agent held back through an outage longer than its lease, and reports the span its probes were off', async () => {
+    const run = client.run('syscall:getppid | count() by host', { refreshMs: 300, hosts: ['host-c'] });
+    const reader = run[Symbol.asyncIterator]();
+    const notices: string[] = [];
+    const read = async (test: (m: QueryMessage) => boolean) =>
+      until(reader, (m): m is QueryMessage => {
+        if (m.kind === 'notice') notices.push(m.message);
+        return test(m);
+      });
+    await run.attached;
+    await cgroups.get('host-c')!.run('fay-cl', 'getppid', 1000);
+    await read(isResult((r) => countsByHost(r)['host-c'] === 1000));
+    const mark = agents.get('host-c')!.mark();
+    await nats.kill();
+    // Counted while the bus is away, before the lease (3 s) runs out: held back by the agent.
+    await cgroups.get('host-c')!.run('fay-cl', 'getppid', 2000);
+    await agents.get('host-c')!.logged(/ended: its lease ran out/, mark);
+    // Its probes are off now: these are not counted by anyone.
+    await cgroups.get('host-c')!.run('fay-cl', 'getppid', 500);
+    await nats.launch();
+    // Back: the renewal brings what was held back, and the query runs there again.
+    await agents.get('host-c')!.logged(/running query/, mark);
+    await cgroups.get('host-c')!.run('fay-cl', 'getppid', 4000);
+    await read(isResult((r) => countsByHost(r)['host-c'] === 7000));
+    await run.stop();
+    let end: EndMessage | undefined;
+    for (let next = await reader.next(); !next.done; next = await reader.next()) if (next.value.kind === 'end') end = next.value;
+    assert.ok(end, 'the run ends with its coverage');
+    assert.equal(end.complete, false, 'the span its probes were off is missing from the answer');
+    const gaps = end.coverage.gaps ?? [];
+    assert.deepEqual(gaps.map((g) => g.host), ['host-c']);
+    assert.match(gaps[0]!.reason, /lease ran out while it could not hear this client/);
+    assert.ok(gaps[0]!.endNs > gaps[0]!.startNs);
+    assert.ok(!notices.some((n) => /restarted/.test(n)), `no agent restarted: ${notices.join('; ')}`);
+    assert.ok(notices.some((n) => /rejoined the query/.test(n)), notices.join('; '));
   });
 
   it('removes every probe on every agent within the lease when its client dies', async () => {
@@ -251,7 +291,9 @@ describe('one query across several agents on a real NATS server', () => {
     const shell = startFay(['shell', '--cluster', nats.url('client'), '--json', '--every', '300ms'], { stdin: script });
     const totals: Record<string, number> = {};
     const add = (line: string) => {
-      for (const row of (JSON.parse(line) as { rows: { host: string; count: number }[] }).rows) totals[row.host] = (totals[row.host] ?? 0) + row.count;
+      const message = JSON.parse(line) as { type: string; rows: { host: string; count: number }[] };
+      if (message.type !== 'result') return;
+      for (const row of message.rows) totals[row.host] = (totals[row.host] ?? 0) + row.count;
     };
     add((await shell.nextLine())!); // the first window: the probes are attached everywhere
     await Promise.all(HOSTS.map((h) => cgroups.get(h)!.run('fay-cl', 'getppid', 800)));

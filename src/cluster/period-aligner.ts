@@ -11,6 +11,16 @@ export interface Coverage {
   readonly late: readonly string[];
   /** Hosts gone: no heartbeat, stopped, or never answered. */
   readonly missing: readonly string[];
+  /** Spans of the result that a host expected in it did not cover, and why (a failure, a cut-off, …). */
+  readonly gaps?: readonly CoverageGap[];
+}
+
+/** A span of a query (wall-clock ns) that a host did not cover, and why. */
+export interface CoverageGap {
+  readonly host: string;
+  readonly startNs: number;
+  readonly endNs: number;
+  readonly reason: string;
 }
 
 /** One host's window, already decoded: what the aligner needs of it. */
@@ -24,6 +34,7 @@ export interface HostWindow {
   readonly startNs: number;
   readonly endNs: number;
   readonly droppedEvents: number;
+  readonly uncountedEvents: number;
   readonly table: GroupTable;
 }
 
@@ -33,6 +44,7 @@ interface OpenPeriod {
   startNs: number;
   endNs: number;
   droppedEvents: number;
+  uncountedEvents: number;
   /** host → parts received of its window for this period. */
   readonly parts: Map<string, { received: number; parts: number }>;
   /** When its first part arrived (ms), which starts the grace time, and its latest. */
@@ -73,6 +85,8 @@ export class PeriodAligner {
   /** Where the first window of all ended: the end of period 0. */
   private refEndNs: number | undefined;
   private started = false;
+  /** Set once the query is stopping: from then on periods close only when complete, or at finish(). */
+  private heldAtNs: number | undefined;
 
   constructor(
     private readonly periodMs: number,
@@ -81,6 +95,16 @@ export class PeriodAligner {
     private readonly running: boolean,
     private readonly hooks: AlignerHooks,
   ) {}
+
+  /**
+   * The query is stopping at `stopNs`: a period now closes only once every live host delivered it
+   * (the rest close at finish()), and a window period that starts after the stop is no part of the
+   * answer (a running result still takes what came in it: it is the time since the last refresh).
+   */
+  hold(stopNs: number): void {
+    this.heldAtNs = stopNs;
+    this.closeReady();
+  }
 
   /** Periods start closing from now (call it once every host has answered, so that slow attaches are not late). */
   begin(): void {
@@ -116,6 +140,7 @@ export class PeriodAligner {
     period.startNs = Math.min(period.startNs, w.startNs);
     period.endNs = Math.max(period.endNs, w.endNs);
     period.droppedEvents += w.droppedEvents;
+    period.uncountedEvents += w.uncountedEvents;
     const got = period.parts.get(w.host) ?? { received: 0, parts: w.parts };
     got.received++;
     period.parts.set(w.host, got);
@@ -127,7 +152,7 @@ export class PeriodAligner {
   private periodAt(index: number): OpenPeriod {
     let period = this.open.get(index);
     if (period === undefined) {
-      period = { index, table: this.hooks.empty(), startNs: Infinity, endNs: -Infinity, droppedEvents: 0, parts: new Map(), firstArrivalMs: undefined, lastArrivalMs: 0 };
+      period = { index, table: this.hooks.empty(), startNs: Infinity, endNs: -Infinity, droppedEvents: 0, uncountedEvents: 0, parts: new Map(), firstArrivalMs: undefined, lastArrivalMs: 0 };
       this.open.set(index, period);
     }
     return period;
@@ -158,6 +183,7 @@ export class PeriodAligner {
         this.close(period);
         continue;
       }
+      if (this.heldAtNs !== undefined) return;
       if (now >= deadline) {
         this.close(period ?? this.periodAt(this.nextToClose));
         continue;
@@ -172,6 +198,7 @@ export class PeriodAligner {
     this.open.delete(period.index);
     this.nextToClose = period.index + 1;
     this.lastCloseMs = Date.now();
+    if (!this.running && this.heldAtNs !== undefined && period.startNs >= this.heldAtNs) return;
     const { all, alive } = this.hooks.expected();
     const reporting = [...period.parts].filter(([, got]) => got.received >= got.parts).map(([host]) => host);
     const coverage: Coverage = {
@@ -188,6 +215,7 @@ export class PeriodAligner {
         endNs: Number.isFinite(period.endNs) ? period.endNs : nowNs,
         hosts: reporting,
         droppedEvents: period.droppedEvents,
+        uncountedEvents: period.uncountedEvents,
       },
       coverage,
     );

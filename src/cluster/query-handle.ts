@@ -6,8 +6,11 @@ export interface RunOptions extends QuerySettings {
   readonly durationMs?: number;
 }
 
-/** How a run ended. */
-export type StopReason = 'stopped' | 'duration' | 'limit';
+/**
+ * How a run ended: stopped (Ctrl-C, fay stop), its duration, its limit of events, every host's
+ * probes finished by themselves, or ended because every host's probes failed or finished and some failed.
+ */
+export type StopReason = 'stopped' | 'duration' | 'limit' | 'finished' | 'failed';
 
 /** A running query as its reader sees it: on this machine or across a cluster. */
 export interface QueryHandle extends AsyncIterable<QueryMessage> {

@@ -12,7 +12,7 @@ const T0 = 1_800_000_000 * SECOND;
 function period(i: number, events: [string, number][]) {
   const table = new GroupTable(kinds);
   for (const [key, value] of events) table.add([key], [undefined, value], T0 + i * SECOND);
-  return { table, startNs: T0 + i * SECOND, endNs: T0 + (i + 1) * SECOND, hosts: ['h1'], droppedEvents: i };
+  return { table, startNs: T0 + i * SECOND, endNs: T0 + (i + 1) * SECOND, hosts: ['h1'], droppedEvents: i, uncountedEvents: 0 };
 }
 
 const PERIODS = [

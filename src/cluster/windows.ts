@@ -9,6 +9,8 @@ export interface Period {
   readonly hosts: readonly string[];
   /** Events dropped over the events-per-second cap in this period. */
   readonly droppedEvents: number;
+  /** Events the probes could not count in this period (a kernel map was full). */
+  readonly uncountedEvents: number;
 }
 
 /**
@@ -29,6 +31,7 @@ export interface Emission extends Period {
 export class Windower {
   private running: GroupTable | undefined;
   private runningDropped = 0;
+  private runningUncounted = 0;
   private runningStartNs: number | undefined;
   private lastEndNs: number | undefined;
   private readonly hosts = new Set<string>();
@@ -46,6 +49,7 @@ export class Windower {
       this.running ??= this.empty();
       this.running.merge(period.table);
       this.runningDropped += period.droppedEvents;
+      this.runningUncounted += period.uncountedEvents;
       this.runningStartNs ??= period.startNs;
       this.lastEndNs = period.endNs;
       return this.runningEmission(period.endNs, false);
@@ -57,7 +61,8 @@ export class Windower {
     for (const p of this.ring) table.merge(p.table);
     const hosts = [...new Set(this.ring.flatMap((p) => p.hosts))];
     const droppedEvents = this.ring.reduce((n, p) => n + p.droppedEvents, 0);
-    return { table, startNs: this.ring[0]!.startNs, endNs: period.endNs, hosts, droppedEvents, complete: true };
+    const uncountedEvents = this.ring.reduce((n, p) => n + p.uncountedEvents, 0);
+    return { table, startNs: this.ring[0]!.startNs, endNs: period.endNs, hosts, droppedEvents, uncountedEvents, complete: true };
   }
 
   private runningEmission(endNs: number, complete: boolean): Emission {
@@ -67,6 +72,7 @@ export class Windower {
       endNs,
       hosts: [...this.hosts],
       droppedEvents: this.runningDropped,
+      uncountedEvents: this.runningUncounted,
       complete,
     };
   }

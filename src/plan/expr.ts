@@ -1,4 +1,5 @@
-import type { SourceSpan } from '../errors.js';
+import { UsageError, type SourceSpan } from '../errors.js';
+import { LANGUAGE_LIMITS } from './limits.js';
 
 /** The type of a value flowing through a plan. `stack` is a kernel/user stack, usable only as a group key. */
 export type ValueType = 'int' | 'str' | 'bool' | 'stack';
@@ -115,6 +116,24 @@ export function conjoin(parts: readonly Expr[]): Expr | undefined {
   return parts.reduce<Expr | undefined>((acc, part) => (acc ? expr.binary('and', acc, part) : part), undefined);
 }
 
+/** The operands of an expression node. */
+export function exprChildren(e: Expr): readonly Expr[] {
+  switch (e.kind) {
+    case 'Negate':
+    case 'Not':
+    case 'Match':
+      return [e.operand];
+    case 'Binary':
+      return [e.left, e.right];
+    case 'Call':
+      return e.args;
+    case 'Const':
+    case 'Field':
+    case 'Column':
+      return [];
+  }
+}
+
 /** Every event field an expression reads, by name. */
 export function fieldsOf(e: Expr | undefined, into: Set<string> = new Set()): Set<string> {
   if (e === undefined) return into;
@@ -146,24 +165,43 @@ export function isGlob(pattern: string): boolean {
   return /[*?[]/.test(pattern);
 }
 
-/** A RegExp equivalent to a glob pattern, anchored at both ends. */
+/**
+ * A RegExp equivalent to a glob pattern, anchored at both ends, whose matching takes time in
+ * proportion to the text times the pattern, whatever the pattern (a glob is user input, and a
+ * regular expression that backtracks can stop an agent or a traced process for minutes).
+ * `a*b*c` becomes `^a(?=(.*?b))\1.*c$`: each part between two stars is found at its first place
+ * (where it matches first is always as good as any later place), by a lookahead that is never
+ * re-entered, and consumed through a backreference; only the last part backtracks, once.
+ */
 export function globToRegExp(pattern: string): RegExp {
-  let source = '';
+  if (pattern.length > LANGUAGE_LIMITS.maxGlobChars) {
+    throw new UsageError(`a glob is at most ${LANGUAGE_LIMITS.maxGlobChars} characters; this one has ${pattern.length}`);
+  }
+  const parts: string[] = [''];
   for (let i = 0; i < pattern.length; i++) {
     const ch = pattern[i]!;
-    if (ch === '*') source += '.*';
-    else if (ch === '?') source += '.';
+    if (ch === '*') {
+      if (parts[parts.length - 1] !== '' || parts.length === 1) parts.push('');
+      continue;
+    }
+    let piece: string;
+    if (ch === '?') piece = '.';
     else if (ch === '[') {
       const close = pattern.indexOf(']', i + 2);
       if (close < 0) {
-        source += '\\[';
+        piece = '\\[';
       } else {
         let body = pattern.slice(i + 1, close);
         if (body.startsWith('!')) body = `^${body.slice(1)}`;
-        source += `[${body.replaceAll('\\', '\\\\')}]`;
+        piece = `[${body.replaceAll('\\', '\\\\')}]`;
         i = close;
       }
-    } else source += ch.replace(/[.+^${}()|\\\]]/g, '\\$&');
+    } else piece = ch.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
+    parts[parts.length - 1] += piece;
   }
-  return new RegExp(`^${source}$`, 's');
+  if (parts.length === 1) return new RegExp(`^${parts[0]}$`, 's');
+  const [first, ...rest] = parts;
+  const last = rest.pop()!;
+  const middle = rest.filter((p) => p !== '').map((p, i) => `(?=(.*?${p}))\\${i + 1}`);
+  return new RegExp(`^${first}${middle.join('')}.*${last}$`, 's');
 }

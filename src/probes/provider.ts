@@ -47,6 +47,8 @@ export interface ProbePartial {
   /** Wall-clock ns since the epoch: the period this partial covers. */
   readonly startNs: number;
   readonly endNs: number;
+  /** Events of this period that no group took: a kernel map was full (0 or absent: none). */
+  readonly uncountedEvents?: number;
 }
 
 /** Where a running probe delivers what it reads. Providers never print: they report here. */
@@ -60,6 +62,8 @@ export interface ProbeSink {
   dropped(events: number): void;
   /** The flight recorder's events, oldest first, when its trigger held (or at the end). */
   dump(dump: RecordingDump): void;
+  /** Once stopping: the probe is removing its probes from the kernel, `left` of `total` still in. */
+  detaching(left: number, total: number): void;
 }
 
 /** What a flight recorder wrote out. */

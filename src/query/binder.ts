@@ -1,7 +1,7 @@
 import { isAggregateFunction, SIGNATURES, type AggregateFunction } from '../agg/aggregate.js';
 import { didYouMean, ProbeUnavailableError, QueryError, type SourceSpan } from '../errors.js';
 import { FUNCTIONS, isResolveFailure, type FieldSpec, type ProbeCatalog, type Unit } from '../plan/catalog.js';
-import { expr, isArithmetic, type BinaryOperator, type Expr, type ValueType } from '../plan/expr.js';
+import { expr, exprChildren, isArithmetic, type BinaryOperator, type Expr, type ValueType } from '../plan/expr.js';
 import type {
   AggregateSpec,
   BoundSource,
@@ -12,8 +12,9 @@ import type {
   Windowing,
 } from '../plan/logical.js';
 import { arithmetic } from '../plan/evaluate.js';
+import { LANGUAGE_LIMITS, windowingProblem } from '../plan/limits.js';
 import { printExpr } from '../plan/print-expr.js';
-import type { AggregateCallNode, AggregateNode, BindingNode, DurationNode, ExprNode, LastNode, OnNode, QueryNode, WindowNode } from './ast.js';
+import type { AggregateCallNode, AggregateNode, BindingNode, DurationNode, ExprNode, IdentifierNode, LastNode, OnNode, QueryNode, WindowNode } from './ast.js';
 import { printExpression } from './printer.js';
 
 export interface BindOptions {
@@ -56,8 +57,20 @@ export function bindHostCondition(query: QueryNode, source: string): Expr | unde
   return on && new Binder(source, { catalog: NO_CATALOG }).hostCondition(on);
 }
 
+/** Names that cannot name a column: rows are plain objects, and this one is their prototype. */
+const RESERVED_NAMES: ReadonlySet<string> = new Set(['__proto__']);
+
+/** An expression's size with each shared subexpression counted as often as it is used, and its depth. */
+interface ExprMeasure {
+  readonly nodes: number;
+  readonly depth: number;
+}
+
 class Binder {
   private readonly nowNs: number;
+  /** Expression nodes the query's plan holds so far (see LANGUAGE_LIMITS.maxExpressionNodes). */
+  private expressionNodes = 0;
+  private readonly measures = new WeakMap<Expr, ExprMeasure>();
 
   constructor(
     private readonly source: string,
@@ -89,7 +102,7 @@ class Binder {
     for (const stage of query.stages) {
       switch (stage.kind) {
         case 'Where': {
-          const predicate = this.expression(stage.predicate, scope);
+          const predicate = this.bound(stage.predicate, scope);
           this.expectType(predicate, 'bool', stage.predicate.span, 'a where clause needs a condition');
           if (aggregated) rowOperations.push({ kind: 'Filter', predicate });
           else filters.push(predicate);
@@ -100,7 +113,8 @@ class Binder {
           scope = new Map(scope);
           for (const binding of stage.bindings) {
             const name = binding.name!;
-            const value = this.expression(binding.expr, scope);
+            this.checkName(name);
+            const value = this.bound(binding.expr, scope);
             this.expectValue(value, binding.expr.span);
             if (scope.has(name.name) && !aggregated && scope.get(name.name)!.kind === 'Field') {
               this.fail(`${name.name} is already a field of this event; pick another name`, name.span);
@@ -158,7 +172,7 @@ class Binder {
           if (!Number.isInteger(size) || size < 1 || size > 1_000_000) this.fail('record last N takes N from 1 to 1000000', stage.size.span);
           let trigger: Expr | undefined;
           if (stage.trigger) {
-            trigger = this.expression(stage.trigger, scope);
+            trigger = this.bound(stage.trigger, scope);
             this.expectType(trigger, 'bool', stage.trigger.span, 'dump when needs a condition');
           }
           output = { kind: 'Record', columns: columns ?? this.defaultColumns(sources), size, trigger };
@@ -220,7 +234,7 @@ class Binder {
       }
     };
     visit(stage.predicate);
-    const predicate = this.expression(stage.predicate, HOST_SCOPE);
+    const predicate = this.bound(stage.predicate, HOST_SCOPE);
     this.expectType(predicate, 'bool', stage.predicate.span, 'on needs a condition on host, e.g. on host =~ "web-*"');
     return predicate;
   }
@@ -248,6 +262,8 @@ class Binder {
         this.fail(`${covering.text} is not a whole number of periods of ${(window?.slide ?? every)!.text}`, covering.span);
       }
     }
+    const problem = windowingProblem({ periodNs, coverNs });
+    if (problem !== undefined) this.fail(problem, (window ?? last ?? every)!.span);
     return { periodNs, coverNs };
   }
 
@@ -359,13 +375,14 @@ class Binder {
     }
     let argument: Expr | undefined;
     if (valueArgs === 1) {
-      argument = this.expression(call.args[0]!, scope);
+      argument = this.bound(call.args[0]!, scope);
       if (signature.input === 'number') this.expectType(argument, 'int', call.args[0]!.span, `${fn}() needs a number`);
       else if (argument.type === 'stack') this.fail(`${fn}() takes a number or a string, not a stack`, call.args[0]!.span);
     }
     const paramNodes = call.args.slice(valueArgs);
     const params = paramNodes.map((node) => this.constant(node, `the parameters of ${fn}() are constants, e.g. ${example}`));
     this.checkParams(fn, params, paramNodes, call.span);
+    if (call.name) this.checkName(call.name);
     const printed = call.args.map(printExpression).join(', ');
     const unit = argument && KEEPS_UNIT.has(fn) ? this.unitOf(argument) : undefined;
     return {
@@ -430,14 +447,46 @@ class Binder {
     const columns: Column[] = [];
     const names = new Set<string>();
     for (const binding of bindings) {
-      const value = this.expression(binding.expr, scope);
+      const value = this.bound(binding.expr, scope);
       this.expectValue(value, binding.expr.span);
+      if (binding.name) this.checkName(binding.name);
       const name = binding.name?.name ?? printExpression(binding.expr);
       if (names.has(name)) this.fail(`${name} appears twice in ${clause}`, binding.span);
       names.add(name);
       columns.push({ name, expr: value });
     }
     return columns;
+  }
+
+  /** A whole expression of the query (a predicate, a value, a key), bound and counted against the limits. */
+  private bound(node: ExprNode, scope: Scope): Expr {
+    const bound = this.expression(node, scope);
+    const { nodes, depth } = this.measure(bound);
+    const hint = { hint: 'each use of a let name repeats its expression: a let that uses another twice doubles it' };
+    if (depth > LANGUAGE_LIMITS.maxNesting) {
+      this.fail(`with its let names written out, this expression nests more than ${LANGUAGE_LIMITS.maxNesting} levels deep`, node.span, hint);
+    }
+    this.expressionNodes += nodes;
+    if (this.expressionNodes > LANGUAGE_LIMITS.maxExpressionNodes) {
+      this.fail(`with its let names written out, the query's expressions have more than ${LANGUAGE_LIMITS.maxExpressionNodes} parts`, node.span, hint);
+    }
+    return bound;
+  }
+
+  /** Size and depth of an expression as it will be written out; shared parts are measured once. */
+  private measure(e: Expr): ExprMeasure {
+    const known = this.measures.get(e);
+    if (known) return known;
+    let nodes = 1;
+    let depth = 0;
+    for (const child of exprChildren(e)) {
+      const m = this.measure(child);
+      nodes += m.nodes;
+      depth = Math.max(depth, m.depth);
+    }
+    const measured = { nodes, depth: depth + 1 };
+    this.measures.set(e, measured);
+    return measured;
   }
 
   private expression(node: ExprNode, scope: Scope): Expr {
@@ -475,7 +524,13 @@ class Binder {
           this.expectType(value, operand.type, v.span, `the list holds ${operand.type === 'str' ? 'strings' : 'numbers'}`);
           return expr.binary(node.negated ? '!=' : '==', operand, value, v.span);
         });
-        return parts.reduce((acc, p) => expr.binary(node.negated ? 'and' : 'or', acc, p, node.span));
+        // A balanced tree: a list of a thousand values nests ten levels, not a thousand.
+        const join = (from: number, to: number): Expr => {
+          if (to - from === 1) return parts[from]!;
+          const middle = (from + to) >> 1;
+          return expr.binary(node.negated ? 'and' : 'or', join(from, middle), join(middle, to), node.span);
+        };
+        return join(0, parts.length);
       }
       case 'Call':
         return this.call(node, scope);
@@ -506,6 +561,9 @@ class Binder {
       this.expectType(left, 'str', node.left.span, `${node.operator} matches strings`);
       if (node.right.kind !== 'String') {
         this.fail(`${node.operator} takes a string pattern such as "node*"`, node.right.span);
+      }
+      if (node.right.value.length > LANGUAGE_LIMITS.maxGlobChars) {
+        this.fail(`a pattern is at most ${LANGUAGE_LIMITS.maxGlobChars} characters`, node.right.span);
       }
       const match = expr.match(left, node.right.value, node.span);
       return node.operator === '=~' ? match : expr.not(match, node.span);
@@ -539,7 +597,7 @@ class Binder {
     if (isAggregateFunction(name)) {
       this.fail(`${name}() is an aggregate; use it as a stage of its own: | ${name}(…) by …`, node.callee.span);
     }
-    const fn = FUNCTIONS[name];
+    const fn = Object.hasOwn(FUNCTIONS, name) ? FUNCTIONS[name] : undefined;
     if (fn === undefined) {
       this.fail(`unknown function ${name}()`, node.callee.span, this.suggest(name, Object.keys(FUNCTIONS)));
     }
@@ -553,6 +611,10 @@ class Binder {
       return value;
     });
     return expr.call(name, args, fn.result, node.span);
+  }
+
+  private checkName(name: IdentifierNode): void {
+    if (RESERVED_NAMES.has(name.name)) this.fail(`${name.name} cannot name a column; pick another name`, name.span);
   }
 
   private expectType(e: Expr, type: ValueType, span: SourceSpan, why: string): void {

@@ -1,4 +1,5 @@
-import { QueryError } from '../errors.js';
+import { QueryError, type SourceSpan } from '../errors.js';
+import { MAX_INTEGER } from '../plan/limits.js';
 import { DURATION_UNITS, OPERATORS, type Token } from './tokens.js';
 
 const IDENT_START = /[A-Za-z_]/;
@@ -94,6 +95,7 @@ export class Lexer {
     const source = this.source;
     const start = this.offset;
     let value: number;
+    let fraction = false;
     if (source.startsWith('0x', start) || source.startsWith('0X', start)) {
       this.offset += 2;
       while (/[0-9a-fA-F_]/.test(source[this.offset] ?? '')) this.offset++;
@@ -101,23 +103,38 @@ export class Lexer {
     } else {
       while (/[0-9_]/.test(source[this.offset] ?? '')) this.offset++;
       if (source[this.offset] === '.' && DIGIT.test(source[this.offset + 1] ?? '')) {
+        fraction = true;
         this.offset++;
         while (/[0-9_]/.test(source[this.offset] ?? '')) this.offset++;
       }
       value = Number(source.slice(start, this.offset).replaceAll('_', ''));
     }
-    const unitStart = this.offset;
+    const numberEnd = this.offset;
     while (/[A-Za-zµ]/.test(source[this.offset] ?? '')) this.offset++;
-    const unit = source.slice(unitStart, this.offset);
+    const unit = source.slice(numberEnd, this.offset);
     const span = { start, end: this.offset };
-    if (unit === '') return { kind: 'number', text: source.slice(start, this.offset), span, value };
-    const scale = DURATION_UNITS[unit];
+    if (unit === '') {
+      this.checkMagnitude(value, fraction, { start, end: numberEnd }, 'numbers');
+      return { kind: 'number', text: source.slice(start, this.offset), span, value };
+    }
+    // Own units only: `1constructor` is no unit, whatever Object.prototype holds.
+    const scale = Object.hasOwn(DURATION_UNITS, unit) ? DURATION_UNITS[unit] : undefined;
     if (scale === undefined) {
-      throw new QueryError(`unknown unit "${unit}"`, source, { start: unitStart, end: this.offset }, {
+      throw new QueryError(`unknown unit "${unit.length > 40 ? `${unit.slice(0, 40)}…` : unit}"`, source, { start: numberEnd, end: this.offset }, {
         hint: 'durations take ns, us, ms, s, m, h or d (e.g. 5m, 1ms)',
       });
     }
-    return { kind: 'duration', text: source.slice(start, this.offset), span, value: Math.round(value * scale) };
+    const ns = Math.round(value * scale);
+    this.checkMagnitude(ns, false, span, 'durations');
+    return { kind: 'duration', text: source.slice(start, this.offset), span, value: ns };
+  }
+
+  /** Integers (and durations, in ns) must be exact in the kernel's 64 bits and in JavaScript: at most 2^53 − 1. */
+  private checkMagnitude(value: number, fraction: boolean, span: SourceSpan, what: string): void {
+    if (fraction ? Number.isFinite(value) : Number.isSafeInteger(value)) return;
+    throw new QueryError(`${what} in FayQL are at most ${MAX_INTEGER}${what === 'durations' ? ' ns (104 days)' : ''}`, this.source, span, {
+      hint: 'a larger number would not be exact, in the kernel or in JavaScript',
+    });
   }
 
   private string(quote: string): Token {

@@ -12,6 +12,7 @@ import type {
   QueryNode,
   StageNode,
 } from './ast.js';
+import { LANGUAGE_LIMITS } from '../plan/limits.js';
 import { Lexer } from './lexer.js';
 import { KEYWORDS, type Token } from './tokens.js';
 
@@ -35,8 +36,18 @@ const COMPARISONS: readonly BinaryOperator[] = ['==', '!=', '<', '<=', '>', '>='
 class Parser {
   private readonly lexer: Lexer;
   private token!: Token;
+  /** How deep the parser is in nested expressions now (parentheses, not, minus, calls, lists). */
+  private nesting = 0;
+  /** The depth of each expression node built: a chain `a and b and c` is as deep as it is long. */
+  private readonly depths = new WeakMap<ExprNode, number>();
 
   constructor(private readonly source: string) {
+    if (source.length > LANGUAGE_LIMITS.maxQueryChars) {
+      throw new QueryError(`the query is ${source.length} characters long; the most is ${LANGUAGE_LIMITS.maxQueryChars}`, source, {
+        start: LANGUAGE_LIMITS.maxQueryChars,
+        end: source.length,
+      });
+    }
     this.lexer = new Lexer(source);
   }
 
@@ -48,6 +59,10 @@ class Parser {
     const sources: ProbePointNode[] = [];
     while (true) {
       const point = this.lexer.probePoint();
+      if (point.text.length > LANGUAGE_LIMITS.maxProbePointChars) {
+        this.fail(`a probe point is at most ${LANGUAGE_LIMITS.maxProbePointChars} characters; this one has ${point.text.length}`, point.span);
+      }
+      if (sources.length === LANGUAGE_LIMITS.maxProbePoints) this.fail(`a query listens to at most ${LANGUAGE_LIMITS.maxProbePoints} probe points; use globs (syscall:read*)`, point.span);
       sources.push({ kind: 'ProbePoint', text: point.text, span: point.span });
       this.token = this.lexer.next();
       if (!this.check(',')) break;
@@ -55,7 +70,10 @@ class Parser {
       this.lexer.reset(this.token.span.end);
     }
     const stages: StageNode[] = [];
-    while (this.accept('|')) stages.push(this.stage());
+    while (this.accept('|')) {
+      if (stages.length === LANGUAGE_LIMITS.maxStages) this.fail(`a query has at most ${LANGUAGE_LIMITS.maxStages} stages`);
+      stages.push(this.stage());
+    }
     this.expectEnd(stages.length === 0 ? '"|" or "," after the probe point' : '"|" before the next stage');
     return { kind: 'Query', sources, stages, span: { start: sources[0]!.span.start, end: this.lastEnd(stages, sources) } };
   }
@@ -246,14 +264,38 @@ class Parser {
   }
 
   expression(): ExprNode {
-    return this.or();
+    return this.nested(() => this.or());
+  }
+
+  /** Parses one level deeper: past the nesting limit it refuses, long before the stack could overflow. */
+  private nested<T>(parse: () => T): T {
+    if (++this.nesting > LANGUAGE_LIMITS.maxNesting) this.tooDeep(this.token.span);
+    try {
+      return parse();
+    } finally {
+      this.nesting--;
+    }
+  }
+
+  /** A node built from its children: as deep as the deepest of them, plus one, within the limit. */
+  private built<T extends ExprNode>(node: T, ...children: readonly ExprNode[]): T {
+    const depth = 1 + Math.max(0, ...children.map((c) => this.depths.get(c) ?? 1));
+    if (depth > LANGUAGE_LIMITS.maxNesting) this.tooDeep(node.span);
+    this.depths.set(node, depth);
+    return node;
+  }
+
+  private tooDeep(span: SourceSpan): never {
+    throw new QueryError(`the expression nests more than ${LANGUAGE_LIMITS.maxNesting} levels deep`, this.source, span.end > span.start ? span : { start: span.start, end: span.start + 1 }, {
+      hint: 'name parts of it with let, and write many alternatives as x in (a, b, …)',
+    });
   }
 
   private or(): ExprNode {
     let left = this.and();
     while (this.accept('||') || this.acceptWord('or')) {
       const right = this.and();
-      left = { kind: 'Binary', operator: '||', left, right, span: this.join(left.span, right.span) };
+      left = this.built({ kind: 'Binary', operator: '||', left, right, span: this.join(left.span, right.span) }, left, right);
     }
     return left;
   }
@@ -262,7 +304,7 @@ class Parser {
     let left = this.not();
     while (this.accept('&&') || this.acceptWord('and')) {
       const right = this.not();
-      left = { kind: 'Binary', operator: '&&', left, right, span: this.join(left.span, right.span) };
+      left = this.built({ kind: 'Binary', operator: '&&', left, right, span: this.join(left.span, right.span) }, left, right);
     }
     return left;
   }
@@ -270,8 +312,8 @@ class Parser {
   private not(): ExprNode {
     const start = this.token.span.start;
     if (this.accept('!') || this.acceptWord('not')) {
-      const operand = this.not();
-      return { kind: 'Unary', operator: '!', operand, span: this.spanFrom(start, operand.span) };
+      const operand = this.nested(() => this.not());
+      return this.built({ kind: 'Unary', operator: '!', operand, span: this.spanFrom(start, operand.span) }, operand);
     }
     return this.comparison();
   }
@@ -282,13 +324,11 @@ class Parser {
     if (op.kind === 'operator' && (COMPARISONS as readonly string[]).includes(op.text)) {
       this.advance();
       const right = this.additive();
-      const result: ExprNode = {
-        kind: 'Binary',
-        operator: op.text as BinaryOperator,
+      const result: ExprNode = this.built(
+        { kind: 'Binary', operator: op.text as BinaryOperator, left, right, span: this.join(left.span, right.span) },
         left,
         right,
-        span: this.join(left.span, right.span),
-      };
+      );
       const next = this.token;
       if (next.kind === 'operator' && (COMPARISONS as readonly string[]).includes(next.text)) {
         this.fail('comparisons do not chain; join them with "and"', next.span);
@@ -301,11 +341,15 @@ class Parser {
       this.expect('(', '"(" after in');
       const values: ExprNode[] = [];
       if (!this.check(')')) {
-        do values.push(this.additive());
-        while (this.accept(','));
+        do {
+          if (values.length === LANGUAGE_LIMITS.maxListValues) this.fail(`an in list holds at most ${LANGUAGE_LIMITS.maxListValues} values`);
+          values.push(this.additive());
+        } while (this.accept(','));
       }
       const end = this.expect(')', '")" to close the list');
-      return { kind: 'In', operand: left, values, negated, span: { start: left.span.start, end: end.span.end } };
+      // The binder checks the list as a balanced tree of comparisons: as deep as its deepest value, plus a few.
+      const list: ExprNode = { kind: 'In', operand: left, values, negated, span: { start: left.span.start, end: end.span.end } };
+      return this.built(list, left, ...values);
     }
     return left;
   }
@@ -316,7 +360,7 @@ class Parser {
       const operator = this.token.text as '+' | '-';
       this.advance();
       const right = this.multiplicative();
-      left = { kind: 'Binary', operator, left, right, span: this.join(left.span, right.span) };
+      left = this.built({ kind: 'Binary', operator, left, right, span: this.join(left.span, right.span) }, left, right);
     }
     return left;
   }
@@ -327,7 +371,7 @@ class Parser {
       const operator = this.token.text as '*' | '/' | '%';
       this.advance();
       const right = this.unary();
-      left = { kind: 'Binary', operator, left, right, span: this.join(left.span, right.span) };
+      left = this.built({ kind: 'Binary', operator, left, right, span: this.join(left.span, right.span) }, left, right);
     }
     return left;
   }
@@ -335,8 +379,8 @@ class Parser {
   private unary(): ExprNode {
     const start = this.token.span.start;
     if (this.accept('-')) {
-      const operand = this.unary();
-      return { kind: 'Unary', operator: '-', operand, span: this.spanFrom(start, operand.span) };
+      const operand = this.nested(() => this.unary());
+      return this.built({ kind: 'Unary', operator: '-', operand, span: this.spanFrom(start, operand.span) }, operand);
     }
     return this.primary();
   }
@@ -371,7 +415,7 @@ class Parser {
         const callee: IdentifierNode = { kind: 'Identifier', name: token.text, span: token.span };
         if (this.check('(')) {
           const { args, end } = this.argumentList();
-          return { kind: 'Call', callee, args, span: { start: token.span.start, end } };
+          return this.built({ kind: 'Call', callee, args, span: { start: token.span.start, end } }, ...args);
         }
         return this.fieldPath(callee);
       }
@@ -415,7 +459,7 @@ class Parser {
 
   private count(stage: string): NumberNode {
     const token = this.token;
-    if (token.kind !== 'number' || (token.value as number) < 0) {
+    if (token.kind !== 'number' || !Number.isInteger(token.value) || (token.value as number) < 0) {
       this.fail(`expected a whole number after ${stage}, found ${this.describe(token)}`);
     }
     this.advance();
@@ -480,15 +524,16 @@ class Parser {
   }
 
   private describe(token: Token): string {
+    const text = token.text.length > 40 ? `${token.text.slice(0, 40)}…` : token.text;
     switch (token.kind) {
       case 'end':
         return 'end of query';
       case 'string':
-        return `string ${token.text}`;
+        return `string ${text}`;
       case 'identifier':
-        return KEYWORDS.has(token.text) ? `keyword "${token.text}"` : `"${token.text}"`;
+        return KEYWORDS.has(token.text) ? `keyword "${text}"` : `"${text}"`;
       default:
-        return `"${token.text}"`;
+        return `"${text}"`;
     }
   }
 

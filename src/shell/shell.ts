@@ -5,6 +5,7 @@ import { EmbeddedCluster, type QueryHandle, type RunOptions } from '../cluster/e
 import { FayError, UsageError } from '../errors.js';
 import { parseDurationFlag } from '../cli/format.js';
 import { QueryPrinter } from '../cli/output.js';
+import { printable } from '../cli/printable.js';
 import { clusterClient, follow, runOptions, stopOnSignals, type QueryFlags } from '../cli/query-run.js';
 import { Completer, DOT_COMMANDS } from './completion.js';
 import { History } from './history.js';
@@ -168,10 +169,10 @@ export class Shell {
       this.lastQuery = query;
       const run = this.start(query);
       const printer = new QueryPrinter({ json: this.json, live: live && !this.json, title: `fay: ${joinLines(text)}` }, this.streams.out, this.streams.err);
-      await follow(run, printer, live && !this.json, stopWhen);
+      this.exitCode = Math.max(this.exitCode, await follow(run, printer, live && !this.json, stopWhen));
     } catch (error) {
       if (!(error instanceof FayError)) throw error;
-      this.streams.err.write(`fay: ${error.describe()}\n`);
+      this.streams.err.write(`fay: ${printable(error.describe())}\n`);
       this.exitCode = Math.max(this.exitCode, error.exitCode);
     }
   }

@@ -2,6 +2,7 @@
 // usage: workload <comm> <command> [args...]
 //   getppid N           N getppid system calls
 //   open PATH N         N openat(PATH) calls (each closed when it succeeds)
+//   openmany PREFIX N   N openat calls, of PREFIX0 … PREFIX<N-1>: N distinct paths
 //   read SIZE...        one read of SIZE bytes from /dev/zero per SIZE
 //   sleep MS N          N nanosleeps of MS milliseconds
 //   signal N            N SIGUSR1 sent to itself (handled)
@@ -64,6 +65,14 @@ int main(int argc, char **argv) {
     long n = atol(argv[4]);
     for (long i = 0; i < n; i++) {
       int fd = openat(AT_FDCWD, argv[3], O_RDONLY);
+      if (fd >= 0) close(fd);
+    }
+  } else if (!strcmp(cmd, "openmany")) {
+    long n = atol(argv[4]);
+    char path[4096];
+    for (long i = 0; i < n; i++) {
+      snprintf(path, sizeof path, "%s%ld", argv[3], i);
+      int fd = openat(AT_FDCWD, path, O_RDONLY);
       if (fd >= 0) close(fd);
     }
   } else if (!strcmp(cmd, "read")) {

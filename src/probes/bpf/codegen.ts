@@ -1,3 +1,4 @@
+import { UsageError } from '../../errors.js';
 import { conjuncts, fieldsOf, type Expr } from '../../plan/expr.js';
 import type { AggregateSpec, Column } from '../../plan/logical.js';
 import type { ProbeStage } from '../../plan/planner.js';
@@ -25,7 +26,7 @@ import {
   type ShipLayout,
 } from './layout.js';
 import { ProbeIds, sitesOf, type FieldReading, type ProbeSite } from './sites.js';
-import type { BpfSourceSchema } from './sources.js';
+import { MAX_KERNEL_PROBES, type BpfSourceSchema } from './sources.js';
 
 export interface CodegenInput {
   readonly stage: ProbeStage;
@@ -72,6 +73,8 @@ class ProgramBuilder {
   private readonly sampling: string | undefined;
   /** Whether anything reads `duration` (else the return side need not compute it). */
   private needsDuration = false;
+  /** Every kernel attach point of the program's clauses (timers and BEGIN/END aside). */
+  private readonly attachPoints = new Set<string>();
 
   constructor(private readonly input: CodegenInput) {
     this.constants = new Map([['host', input.options.host]]);
@@ -139,6 +142,13 @@ class ProgramBuilder {
     this.flushClauses(aggregate, dropCounter);
     if (record) this.recordClauses(record, stage.record?.trigger !== undefined);
 
+    // Counted over the whole query: each probe point is within the cap alone, several may not be.
+    const probes = [...this.attachPoints].filter((p) => !/^(interval|profile):/.test(p)).length;
+    if (probes > MAX_KERNEL_PROBES) {
+      throw new UsageError(`the query needs ${probes} kernel probes (entries and returns of every probe point); one query may attach at most ${MAX_KERNEL_PROBES}`, {
+        hint: 'narrow the globs, or ask syscall:* (two probes for every system call) instead of the syscalls tracepoints one by one',
+      });
+    }
     const raw = stage.sources.map((s) => (s.schema as BpfSourceSchema).bpf).find((b) => b.kind === 'syscall' && b.raw);
     return {
       text: `${this.out.join('\n')}\n`,
@@ -269,6 +279,7 @@ class ProgramBuilder {
   }
 
   private clause(attach: readonly string[], predicate: readonly (string | undefined)[], body: readonly string[]): void {
+    for (const point of attach) this.attachPoints.add(point);
     const parts = predicate.filter((p): p is string => Boolean(p)).map(unwrap);
     const when = parts.length === 0 ? '' : ` /${parts.map((p) => (parts.length > 1 ? `(${p})` : p)).join(' && ')}/`;
     this.out.push('', `${attach.join(',\n')}${when}`, '{', ...indent(body), '}');
@@ -327,7 +338,14 @@ class ProgramBuilder {
           return { function: a.function, value: ref(`@fay_${a.function === 'min' ? 'lo' : 'hi'}${i}`, rotation !== 'none') };
       }
     });
-    const needsCount = aggregates.some((a) => a.function === 'count' || a.function === 'avg');
+    // A keyed map can fill up: every event that reaches the maps is counted beside them too, and the
+    // groups' counts (a count, or a histogram's buckets; one is kept for that if there is neither)
+    // say how many of them a group took.
+    const histogram = mapsOf.find((m): m is Extract<AggregateMaps, { function: 'hist' | 'lhist' }> => m.function === 'hist' || m.function === 'lhist');
+    const counting = aggregates.some((a) => a.function === 'count' || a.function === 'avg');
+    const needsCount = counting || (printed.length > 0 && histogram === undefined);
+    const seen: AggregateLayout['seen'] =
+      printed.length === 0 ? undefined : { total: ref('@fay_seen', additive), counted: needsCount ? countRef : histogram!.hist, counts: needsCount ? 'count' : 'hist' };
     const writes = (needsCount ? 1 : 0) + aggregates.filter((a) => a.function !== 'count').length;
 
     const action: Action = {
@@ -337,7 +355,9 @@ class ProgramBuilder {
           const value = toBpf(p.expr, read, probe);
           const dictionary = internedIndex.get(i);
           if (dictionary === undefined) {
-            if (writes > 1 && !/^[a-z]+$/.test(value)) {
+            // A string held in a variable keys only the first map it is used in: bpftrace 0.17 gives
+            // the next ones a garbage key ("\x01"), so strings are written out in each.
+            if (writes > 1 && p.expr.type !== 'str' && !/^[a-z]+$/.test(value)) {
               lines.push(`$fay_k${i} = ${value};`);
               return `$fay_k${i}`;
             }
@@ -347,10 +367,12 @@ class ProgramBuilder {
           return `$fay_i${dictionary}`;
         });
         const key = parts.length === 0 ? '' : `[${parts.join(', ')}]`;
-        const write = (target: MapRef, value: string) => {
-          if (target.length === 1) lines.push(`${target[0]}${key} = ${value};`);
-          else lines.push(`if ($fay_p == 0) { ${target[0]}${key} = ${value}; } else { ${target[1]}${key} = ${value}; }`);
+        const write = (target: MapRef, value: string, keyed = true) => {
+          const at = keyed ? key : '';
+          if (target.length === 1) lines.push(`${target[0]}${at} = ${value};`);
+          else lines.push(`if ($fay_p == 0) { ${target[0]}${at} = ${value}; } else { ${target[1]}${at} = ${value}; }`);
         };
+        if (seen) write(seen.total, 'count()', false);
         const args = new Map<string, string>();
         const argument = (a: AggregateSpec) => {
           const value = toBpf(a.argument!, read, probe);
@@ -389,7 +411,7 @@ class ProgramBuilder {
     };
     const freePart = free.length === 0 ? -1 : free[free.length - 1]!;
     return {
-      layout: { keys: keyLayouts, printedParts: printed.length, freePart, aggregates: mapsOf, dictionaries, rotation },
+      layout: { keys: keyLayouts, printedParts: printed.length, freePart, aggregates: mapsOf, dictionaries, rotation, ...(seen && { seen }) },
       action,
     };
   }
@@ -473,7 +495,9 @@ class ProgramBuilder {
 
   private flushClauses(aggregate: AggregateLayout | undefined, dropCounter: string | undefined): void {
     const period = this.input.options.flushPeriodMs;
-    const refs = aggregate ? [...new Map(aggregate.aggregates.flatMap(mapRefsOf).map((r) => [r[0], r])).values()] : [];
+    // The events seen are printed before the maps that count them: read a moment earlier, they never exceed them.
+    const seen = aggregate?.seen ? [aggregate.seen.total, aggregate.seen.counted] : [];
+    const refs = aggregate ? [...new Map([...seen, ...aggregate.aggregates.flatMap(mapRefsOf)].map((r) => [r[0], r])).values()] : [];
     const cumulative = [...refs.filter((r) => r.length === 1).map((r) => r[0]), ...(aggregate?.dictionaries ?? [])];
     if (dropCounter) cumulative.push(dropCounter);
     if (cumulative.length === 0 && refs.length === 0) {

@@ -4,7 +4,7 @@ import { count, max } from '../../agg/basic.js';
 import { hist } from '../../agg/histograms.js';
 import type { AggregateKind } from '../../agg/aggregate.js';
 import type { ProbePartial } from '../provider.js';
-import { BpftraceOutputDecoder, parseEntries, splitKey } from './decoder.js';
+import { BpftraceOutputDecoder, parseBpftraceJson, parseEntries, splitKey } from './decoder.js';
 import type { ProgramLayout } from './layout.js';
 
 describe('reading bpftrace output', () => {
@@ -14,6 +14,15 @@ describe('reading bpftrace output', () => {
     assert.deepEqual(splitKey('1,2,x,', 3, 2), ['1', '2', 'x,']);
     assert.deepEqual(splitKey('1,2', 2, -1), ['1', '2']);
     assert.deepEqual(splitKey('only,one', 1, 0), ['only,one']);
+  });
+
+  it("puts back the bytes above 0x7f that bpftrace writes as \\uffffffXX, and reads them as UTF-8", () => {
+    // What bpftrace 0.17 printed for a file named /tmp/héllo‮ (é, and U+202E), verbatim.
+    const line = '{"type": "map", "data": {"@": {"/tmp/h\\uffffffc3\\uffffffa9llo\\uffffffe2\\uffffff80\\uffffffae": 1}}}';
+    assert.deepEqual(parseBpftraceJson(line), { type: 'map', data: { '@': { '/tmp/h\u00e9llo\u202e': 1 } } });
+    assert.deepEqual(parseBpftraceJson('{"type": "printf", "data": "a\\u001b[2J"}'), { type: 'printf', data: 'a\x1b[2J' });
+    // A cut-off sequence (a string truncated mid-character) reads as U+FFFD, not as bytes.
+    assert.deepEqual(parseBpftraceJson('{"data": "x\\uffffffc3"}'), { data: 'x\ufffd' });
   });
 
   it('reads histogram buckets, including the open-ended ones without min or max', () => {
@@ -58,7 +67,7 @@ describe('reading bpftrace output', () => {
       },
     };
     const partials: ProbePartial[] = [];
-    const decoder = new BpftraceOutputDecoder(layout, [count, hist, max] as AggregateKind[], { partial: (p) => partials.push(p), events: () => undefined, notice: () => undefined, dropped: () => undefined, dump: () => undefined }, 0, { maxGroups: 100, mapKeysMax: 4096 });
+    const decoder = new BpftraceOutputDecoder(layout, [count, hist, max] as AggregateKind[], { partial: (p) => partials.push(p), events: () => undefined, notice: () => undefined, dropped: () => undefined, dump: () => undefined, detaching: () => undefined }, 0, { maxGroups: 100, mapKeysMax: 4096 });
     decoder.startAt(5000);
     const flush = (ns: number, maps: Record<string, unknown>) => {
       decoder.line(JSON.stringify({ type: 'printf', data: `fay:flush ${ns}\n` }));

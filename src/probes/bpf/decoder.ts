@@ -71,7 +71,7 @@ export class BpftraceOutputDecoder {
     if (!text.startsWith('{')) return;
     let message: { type?: string; data?: unknown };
     try {
-      message = JSON.parse(text) as { type?: string; data?: unknown };
+      message = parseBpftraceJson(text) as { type?: string; data?: unknown };
     } catch {
       this.sink.notice(`unreadable line from bpftrace: ${text.slice(0, 120)}`);
       return;
@@ -183,12 +183,13 @@ export class BpftraceOutputDecoder {
         }
       }
     });
+    const uncountedEvents = this.uncountedSince(aggregate);
     // This flush becomes the baseline only after every delta was taken against the previous one.
     for (const [name, entries] of this.parsed) this.previous.set(name, entries);
     this.parsed.clear();
 
     const endNs = kernelNs + this.layout.clockOffsetNs;
-    const partial: ProbePartial = { table, startNs: this.windowStartNs, endNs };
+    const partial: ProbePartial = { table, startNs: this.windowStartNs, endNs, ...(uncountedEvents > 0 && { uncountedEvents }) };
     this.windowStartNs = endNs;
     const index = this.flushes++;
     if (aggregate.rotation !== 'none') this.pending.set(index, partial);
@@ -258,12 +259,39 @@ export class BpftraceOutputDecoder {
           break;
       }
     });
+    // Its events that reached a full map: the window's own buffers, so the difference is exact.
+    const seen = aggregate.seen;
+    if (seen && seen.total.length === 2 && seen.counted.length === 2) {
+      let total = 0;
+      let counted = 0;
+      for (const buffer of seen.total) total += (parseEntries(maps.get(buffer), false).get('') as number | undefined) ?? 0;
+      for (const buffer of seen.counted) counted += eventsIn(parseEntries(maps.get(buffer), keyed));
+      if (total > counted) this.pending.set(window, { ...partial, uncountedEvents: (partial.uncountedEvents ?? 0) + total - counted });
+    }
     // Windows complete in order; a print for an already delivered window is an empty repeat.
     for (const index of [...this.pending.keys()].sort((a, b) => a - b)) {
       if (index > window) break;
       this.sink.partial(this.pending.get(index)!);
       this.pending.delete(index);
     }
+  }
+
+  /** Events that reached a full map and went uncounted, as reported so far (cumulative maps). */
+  private uncountedSoFar = 0;
+
+  /**
+   * Events that went uncounted since the last flush (a keyed map was full): every event that
+   * reached the maps, less those the groups counted, both cumulative. The total is printed a moment
+   * before the groups, so the difference never counts an event that was merely in flight.
+   */
+  private uncountedSince(aggregate: AggregateLayout): number {
+    const seen = aggregate.seen;
+    if (!seen || seen.total.length !== 1 || seen.counted.length !== 1) return 0;
+    const total = (parseEntries(this.flushMaps.get(seen.total[0]), false).get('') as number | undefined) ?? 0;
+    const uncounted = total - eventsIn(this.entries(seen.counted[0])) - this.uncountedSoFar;
+    if (uncounted <= 0) return 0;
+    this.uncountedSoFar += uncounted;
+    return uncounted;
   }
 
   /** The maps printed in the flush being read, and those parsed so far. */
@@ -359,6 +387,37 @@ export class BpftraceOutputDecoder {
     });
     return row;
   }
+}
+
+/** bpftrace 0.17's escape of a byte above 0x7f in a string: the byte sign-extended, `\uffffffc3` for 0xc3. */
+const BYTE_ESCAPE = /\\uffffff([0-9a-f]{2})/g;
+
+/**
+ * A line of bpftrace's JSON output, with its strings as the traced program had them. bpftrace
+ * writes each byte above 0x7f as `\uffffffXX`, which JSON reads as U+FFFF and the text "ffXX"
+ * (a file named héllo came out as h\uffffffc3\uffffffa9llo): those bytes are put back, and the
+ * strings holding them read as UTF-8 (what no longer is, a U+FFFD).
+ */
+export function parseBpftraceJson(line: string): unknown {
+  if (!line.includes('\\uffffff')) return JSON.parse(line);
+  const bytes = (value: unknown): unknown => {
+    if (typeof value === 'string') return /[\x80-\xff]/.test(value) ? Buffer.from(value, 'latin1').toString('utf8') : value;
+    if (Array.isArray(value)) return value.map(bytes);
+    if (value !== null && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([k, v]) => [bytes(k), bytes(v)]));
+    return value;
+  };
+  // Every other character of bpftrace's output is ASCII, so each one in 0x80–0xff is such a byte.
+  return bytes(JSON.parse(line.replace(BYTE_ESCAPE, '\\u00$1')));
+}
+
+/** How many events a map's entries count: their counts, or their histograms' buckets. */
+function eventsIn(entries: MapEntries): number {
+  let n = 0;
+  for (const value of entries.values()) {
+    if (typeof value === 'number') n += value;
+    else for (const count of value.values()) n += count;
+  }
+  return n;
 }
 
 function bucketMapping(maps: AggregateMaps): BucketOfEntry {

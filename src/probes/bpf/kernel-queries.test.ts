@@ -65,6 +65,33 @@ describe('kernel queries on real probes and real workloads', () => {
     ]);
   });
 
+  it('keys every aggregate of a group by the same string, the second map as the first', async () => {
+    const result = await around('syscall:openat | where comm == "fay-two" | count(), s = sum(2) by args.filename', async () => {
+      await runWorkload('fay-two', 'open', '/nonexistent/one', 3);
+      await runWorkload('fay-two', 'open', '/nonexistent/two', 1);
+    });
+    const rows = rowsOf(result.final).sort((a, b) => (a['args.filename'] as string).localeCompare(b['args.filename'] as string));
+    assert.deepEqual(rows, [
+      { 'args.filename': '/nonexistent/one', count: 3, s: 6 },
+      { 'args.filename': '/nonexistent/two', count: 1, s: 2 },
+    ]);
+  });
+
+  it('says how many events a full kernel map left uncounted, whichever aggregate it holds', async () => {
+    // 4096 groups fit in the kernel's maps with --max-groups 100; 6,000 distinct names do not.
+    for (const aggregate of ['count()', 's = sum(1)', 'h = hist(ret)']) {
+      const result = await around(
+        `syscall:openat | where comm == "fay-full" | ${aggregate} by args.filename`,
+        () => runWorkload('fay-full', 'openmany', '/nonexistent/f', 6000),
+        { limits: { maxGroups: 100 } },
+      );
+      const final = result.final!;
+      const counted = rowsOf(final).reduce((n, r) => n + (typeof r.count === 'number' ? r.count : typeof r.s === 'number' ? r.s : (r.h as HistResult).total), 0);
+      assert.equal(counted + final.uncountedEvents, 6000, aggregate);
+      assert.equal(final.uncountedEvents, 6000 - 4096, aggregate);
+    }
+  });
+
   it('puts each value in the histogram bucket that holds it', async () => {
     const result = await around('syscall:read | where comm == "fay-read" | count(), h = hist(ret), min(ret), max(ret), sum(ret)', () =>
       runWorkload('fay-read', 'read', 0, 1, 3, 100, 100, 5000),

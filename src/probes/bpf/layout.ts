@@ -83,6 +83,12 @@ export interface AggregateLayout {
   /** Interning dictionaries (id → string), read every flush and kept. */
   readonly dictionaries: readonly string[];
   readonly rotation: Rotation;
+  /**
+   * For a keyed aggregate, whose maps can fill up (a new group then goes uncounted): `total` counts
+   * every event that reached the maps, `counted` is the map whose values count the events the
+   * groups took (a count, or a histogram's buckets). The difference is what went uncounted.
+   */
+  readonly seen?: { readonly total: MapRef; readonly counted: MapRef; readonly counts: 'count' | 'hist' };
 }
 
 /** Every map an aggregate uses. */

@@ -186,6 +186,7 @@ export class BpfProvider implements Provider {
           onLine: (line) => decoder.line(line),
           onAttached: () => decoder.startAt(Date.now() * 1e6),
           onWarning: (message) => sink.notice(`bpftrace: ${message}`),
+          onDetaching: (left, total) => sink.detaching(left, total),
           requestStop: (cpu) => stopRequest(stopToken, cpu),
           drainCpus: stage.ship ? reachableCpus() : [],
         });

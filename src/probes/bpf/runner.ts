@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync, readlinkSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { EnvironmentError } from '../../errors.js';
 import { MARK_END, MARK_FLUSH, MARK_READY, MARK_ROTATED } from './layout.js';
@@ -27,13 +27,42 @@ export interface BpftraceProcessOptions {
    * read at exit, so it is enough that it stopped flushing).
    */
   readonly drainCpus: readonly number[];
+  /**
+   * While bpftrace removes its probes after the stop: how many are left of how many. The kernel
+   * takes ~70 ms for each (a query on 360 tracepoints takes 25 s to end), and bpftrace prints its
+   * final maps only once they are all out.
+   */
+  readonly onDetaching?: (left: number, total: number) => void;
 }
 
 /** How long to wait for the program to confirm the stop before stopping anyway. */
 const DRAIN_TIMEOUT_MS = 3000;
 
-/** How long each stop signal gets before the next, harder one. */
+/** How long each stop signal gets before the next, harder one, while bpftrace makes no progress. */
 const STOP_STEP_MS = 2000;
+
+/** How often the probes still attached are counted while bpftrace removes them. */
+const DETACH_POLL_MS = 250;
+
+/** The longest bpftrace is waited for while it removes its probes: 512 probes take ~40 s. */
+const DETACH_MAX_MS = 10 * 60_000;
+
+/** The probes a process holds: its perf events (each tracepoint, uprobe or sampler is one). */
+export function perfEventsOf(pid: number): number | undefined {
+  try {
+    let n = 0;
+    for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+      try {
+        if (readlinkSync(`/proc/${pid}/fd/${fd}`) === 'anon_inode:[perf_event]') n++;
+      } catch {
+        // Closed meanwhile.
+      }
+    }
+    return n;
+  } catch {
+    return undefined;
+  }
+}
 
 /** A bigger ring per CPU for shipped events than bpftrace's default 64 pages. */
 const PERF_RING_PAGES = '256';
@@ -142,7 +171,9 @@ export class BpftraceProcess {
       }
       const stoppedByUs = this.stopping !== undefined;
       if (!stoppedByUs && status.code !== 0) {
-        throw new Error(`bpftrace exited unexpectedly (${status.signal ?? `code ${status.code}`}): ${this.stderr.trim()}`);
+        const said = this.stderr.trim();
+        const how = status.signal ? `was killed by ${status.signal}` : `exited with code ${status.code}`;
+        throw new Error(`bpftrace ${how} while the query ran${said ? `: ${said}` : ''}`);
       }
     })();
   }
@@ -162,14 +193,43 @@ export class BpftraceProcess {
       if (this.isAttached && !this.exited && !(await this.drain())) {
         this.options.onWarning(`the probe program did not confirm within ${DRAIN_TIMEOUT_MS} ms that all its events were read; the last ones may be missing`);
       }
-      for (const signal of ['SIGINT', 'SIGINT', 'SIGTERM', 'SIGKILL'] as const) {
-        if (this.exited) break;
-        this.child.kill(signal);
-        if (await this.exitsWithin(STOP_STEP_MS)) break;
+      // SIGINT: bpftrace removes its probes, then prints its final maps (END) and exits. A harder
+      // signal while it is still removing them would cost those maps: it is waited for while the
+      // number of probes it holds goes down.
+      const total = this.pid === undefined ? undefined : perfEventsOf(this.pid);
+      if (!this.exited) this.child.kill('SIGINT');
+      if (!(await this.detachesWithin(total))) {
+        for (const signal of ['SIGINT', 'SIGTERM', 'SIGKILL'] as const) {
+          if (this.exited) break;
+          this.child.kill(signal);
+          if (await this.exitsWithin(STOP_STEP_MS)) break;
+        }
       }
       await this.finished.catch(() => undefined);
     })();
     return this.stopping;
+  }
+
+  /**
+   * Waits for bpftrace to exit after the SIGINT, for as long as it keeps removing probes (at most
+   * DETACH_MAX_MS), saying how far it got; false if it stalled for STOP_STEP_MS.
+   */
+  private async detachesWithin(total: number | undefined): Promise<boolean> {
+    const startedMs = Date.now();
+    let lastProgressMs = startedMs;
+    let lastLeft = total;
+    while (!this.exited) {
+      if (await this.exitsWithin(DETACH_POLL_MS)) return true;
+      const left = this.pid === undefined ? undefined : perfEventsOf(this.pid);
+      const now = Date.now();
+      if (left !== undefined && lastLeft !== undefined && left < lastLeft) {
+        lastProgressMs = now;
+        if (total !== undefined) this.options.onDetaching?.(left, total);
+      }
+      lastLeft = left ?? lastLeft;
+      if (now - lastProgressMs > STOP_STEP_MS || now - startedMs > DETACH_MAX_MS) return this.exited;
+    }
+    return true;
   }
 
   private drain(): Promise<boolean> {

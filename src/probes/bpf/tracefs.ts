@@ -28,7 +28,11 @@ export class Tracefs {
 
   constructor(readonly root: string) {}
 
-  /** Every tracepoint as `category:event`, sorted. */
+  /**
+   * Every tracepoint a probe can attach to, as `category:event`, sorted. An event without an
+   * `enable` file is ftrace's own (ftrace:function, ftrace:kernel_stack, …): it has a format
+   * and even an id, but the kernel refuses to attach a program to it (perf_event_open: EINVAL).
+   */
   listEvents(): readonly string[] {
     if (this.events === undefined) {
       const out: string[] = [];
@@ -36,7 +40,7 @@ export class Tracefs {
       for (const category of readdirSync(base, { withFileTypes: true })) {
         if (!category.isDirectory()) continue;
         for (const event of readdirSync(join(base, category.name), { withFileTypes: true })) {
-          if (event.isDirectory()) out.push(`${category.name}:${event.name}`);
+          if (event.isDirectory() && existsSync(join(base, category.name, event.name, 'enable'))) out.push(`${category.name}:${event.name}`);
         }
       }
       this.events = out.sort();
