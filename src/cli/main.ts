@@ -3,6 +3,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { readFileSync } from 'node:fs';
 import { EmbeddedCluster } from '../cluster/embedded.js';
 import { EXIT_INCOMPLETE, FayError, UsageError } from '../errors.js';
+import { DEFAULT_LIMITS } from '../plan/limits.js';
 import { nameProcessFay } from '../probes/node/processes.js';
 import { parseQuery } from '../query/parser.js';
 import { foldedShapeProblem } from './folded.js';
@@ -137,7 +138,8 @@ async function probes(glob: string | undefined, flags: { json?: boolean }): Prom
  * Takes the live edits that ended queries left in Node.js processes (--keep-edits) out now: one line
  * per process; exit code 3 if none could be reached.
  */
-async function release(point: string): Promise<void> {
+async function release(point: string, flags: { maxPause?: string }): Promise<void> {
+  const maxPauseMs = flags.maxPause === undefined ? DEFAULT_LIMITS.maxEditPauseMs : parseDurationFlag(flags.maxPause, '--max-pause', { zero: true });
   const { parseSelector, selectProcesses, selectorText } = await import('../probes/node/processes.js');
   const selector = parseSelector(point.replace(/^js:/, ''));
   if (typeof selector === 'string') throw new UsageError(selector, { hint: 'e.g. fay release "js:pid=4242", "js:comm=api-*" or "js:*"' });
@@ -147,17 +149,30 @@ async function release(point: string): Promise<void> {
   }
   const { releaseKept } = await import('../probes/node/install.js');
   let reached = 0;
+  let stuck = false;
   for (const target of targets) {
     try {
-      const functions = await releaseKept(target);
+      const released = await releaseKept(target, maxPauseMs);
       reached++;
-      const what = functions === null ? 'no Fay runtime in it' : functions === 0 ? 'no kept edits' : `took out the kept edits of ${functions} function${functions === 1 ? '' : 's'}`;
+      const functions = released?.functions ?? 0;
+      const what =
+        released === null
+          ? 'no Fay runtime in it'
+          : functions === 0 && released.left.length === 0
+            ? 'no kept edits'
+            : `took out the kept edits of ${functions} function${functions === 1 ? '' : 's'}`;
       process.stdout.write(`process ${target.pid} (${printableLine(target.comm)}): ${what}\n`);
+      for (const l of released?.left ?? []) {
+        process.stdout.write(
+          `process ${target.pid} (${printableLine(target.comm)}): the edit of ${printableLine(l.url)} stays: taking it out would stop the process for ~${l.ms} ms (${l.figures}), over --max-pause ${maxPauseMs} ms\n`,
+        );
+        stuck = true;
+      }
     } catch (error) {
       process.stderr.write(`fay: process ${target.pid} (${printableLine(target.comm)}): ${printable((error as Error).message)}\n`);
     }
   }
-  if (reached === 0) process.exitCode = 3;
+  if (reached === 0 || stuck) process.exitCode = 3;
 }
 
 async function shell(flags: QueryFlags): Promise<void> {
@@ -212,7 +227,8 @@ function build(): Command {
     .command('release')
     .description("take the live edits that ended queries keep in Node.js processes (--keep-edits) out now")
     .argument('<processes>', 'js:pid=N, js:comm=NAME (a glob) or js:*')
-    .action((point: string) => release(point));
+    .option('--max-pause <duration>', `how long taking an edit out may stop a process, estimated first: longer ones stay, said (default ${DEFAULT_LIMITS.maxEditPauseMs}ms)`)
+    .action((point: string, flags: { maxPause?: string }) => release(point, flags));
   program
     .command('probes')
     .description('list the probe points available on this machine')

@@ -1,4 +1,4 @@
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import type { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -6,7 +6,7 @@ import { EnvironmentError } from '../../errors.js';
 import { lazy } from '../../lazy.js';
 import type { InspectorClient } from './inspector-client.js';
 import type { ChannelEnd, NetnsBridge } from './netns-bridge.js';
-import { networkNamespace, pidInItsNamespace, processAgeMs } from './processes.js';
+import { networkNamespace, pidInItsNamespace, processAgeMs, processStart } from './processes.js';
 
 /** Node's default inspector port, which SIGUSR1 opens. */
 export const INSPECTOR_PORT = 9229;
@@ -260,6 +260,81 @@ export interface Attachment<T = undefined> {
   release(): Promise<void>;
 }
 
+/** How long a target keeps the inspector Fay opened without hearing from Fay (see WATCHDOG). */
+const WATCH_MS = 15_000;
+/** How often Fay tells the target it is still there while attached. */
+const WATCH_RENEW_MS = 5_000;
+
+/**
+ * Evaluated in a target whose inspector Fay opened, with the pid check: the target closes that
+ * inspector by itself when Fay stops renewing (it died or was killed between SIGUSR1 and the end
+ * of its install), or at once when Fay's process is gone, where the target can see it (the same
+ * pid namespace: OWNER is Fay's pid there, else 0). A tick that comes late (the program was busy,
+ * or an edit stopped it) waits one more: Fay's renewals may be queued behind it. Marked on the
+ * global, unenumerable, so that a later Fay knows this inspector is a Fay's and may close it.
+ */
+const WATCHDOG = `(() => {
+  const arm = (w) => {
+    try {
+      w.timer = setInterval(() => {
+        const now = Date.now();
+        const late = now - w.tick > 3000;
+        w.tick = now;
+        if (late) return;
+        let gone = now > w.until;
+        if (!gone && w.owner) { try { process.kill(w.owner, 0); } catch (e) { gone = e.code === 'ESRCH'; } }
+        if (!gone) return;
+        clearInterval(w.timer);
+        delete globalThis.__fay$opened;
+        try { process.getBuiltinModule('inspector').close(); } catch {}
+      }, 1000);
+      w.timer.unref();
+    } catch {
+      // A process still starting has no timers yet: armed by a later renewal.
+      w.timer = undefined;
+    }
+  };
+  const old = globalThis.__fay$opened;
+  if (old) { old.until = Date.now() + ${WATCH_MS}; old.tick = Date.now(); if (!old.timer) arm(old); return old; }
+  const w = { until: Date.now() + ${WATCH_MS}, owner: OWNER, tick: Date.now(), timer: undefined };
+  Object.defineProperty(globalThis, '__fay$opened', { value: w, configurable: true, writable: true });
+  arm(w);
+  return w;
+})()`;
+
+/** Closes a target's inspector that a Fay opened, and its watchdog with it (evaluated in the target). */
+const CLOSE_FAYS_INSPECTOR =
+  "(() => { const w = globalThis.__fay$opened; if (w) { clearInterval(w.timer); delete globalThis.__fay$opened; } process.getBuiltinModule('inspector').close(); })()";
+
+/** Where a Fay notes the inspector it opened, until it has closed it again: a later Fay knows a leftover of a killed one by it. */
+const openedRecordOf = (lockPath: string) => `${lockPath}.opened`;
+
+interface OpenedRecord {
+  /** The process whose inspector it opened, and when that process started (a reused pid is another process). */
+  readonly pid: number;
+  readonly start: number | undefined;
+  /** The Fay that opened it. */
+  readonly by: number;
+}
+
+function readOpenedRecord(path: string): OpenedRecord | undefined {
+  try {
+    const record = JSON.parse(readFileSync(path, 'utf8')) as Partial<OpenedRecord>;
+    return typeof record.pid === 'number' && typeof record.by === 'number' ? { pid: record.pid, start: record.start, by: record.by } : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Whether two processes share a pid namespace, in which one can see the other's pid. */
+function samePidNamespace(pid: number): boolean {
+  try {
+    return readlinkSync(`/proc/${pid}/ns/pid`) === readlinkSync('/proc/self/ns/pid');
+  } catch {
+    return false;
+  }
+}
+
 /**
  * Attaches to a running Node.js process: SIGUSR1 opens its inspector on
  * 127.0.0.1:9229 (its own network namespace's: in a container, reached through a
@@ -268,7 +343,8 @@ export interface Attachment<T = undefined> {
  * installed. A process that handles SIGUSR1 itself never opens it, and is
  * refused with that reason. `first`, an expression, is evaluated (and awaited)
  * in the target in the same round trip as the pid check, and only if the pid is
- * the one asked for.
+ * the one asked for. An inspector that a Fay opened and left behind (it was
+ * killed mid-attach) is closed first, and the attach tried again.
  */
 export async function attach<T = undefined>(pid: number, first = 'undefined', options: { channel?: ChannelEnd } = {}): Promise<Attachment<T>> {
   // A process in another network namespace (a container) opens its inspector on that namespace's
@@ -277,83 +353,139 @@ export async function attach<T = undefined>(pid: number, first = 'undefined', op
   const elsewhere = theirs !== undefined && theirs !== networkNamespace(process.pid) ? theirs : undefined;
   const unlock = await holdPort(elsewhere);
   try {
-    const bridge = elsewhere === undefined ? undefined : await bridgeInto(pid, elsewhere, options.channel);
-    const ask = bridge ? () => askPort(() => bridge.connectToPort()) : () => askPort(connectToPort);
-    const where = bridge ? ` in the network namespace of process ${pid}` : '';
-    // An inspector already listening (another debugger, or a process started with --inspect) is used as it is.
-    const onPort = await ask();
-    if (onPort.open && onPort.url === undefined) {
-      throw new AttachError(`port ${INSPECTOR_PORT} on 127.0.0.1${where} is taken by something that is not a Node.js inspector`, {
-        hint: `SIGUSR1 makes Node.js open its inspector on that port; free it, then try again`,
-      });
-    }
-    if (!onPort.open) {
-      // SIGUSR1 ends a process that does not catch it (a node built without the inspector).
-      if (!(await sigusr1Safe(pid))) {
-        throw new AttachError(`process ${pid} does not catch SIGUSR1, which opens a Node.js inspector (a node built without one, or a process that ignores the signal)`, {
-          hint: 'Fay attaches only through that inspector, and does not send the signal where it could end the process',
-        });
-      }
-      try {
-        process.kill(pid, 'SIGUSR1');
-      } catch (error) {
-        const code = (error as NodeJS.ErrnoException).code;
-        throw new AttachError(
-          code === 'ESRCH' ? `process ${pid} is gone` : `cannot signal process ${pid} (${code ?? 'error'})`,
-          code === 'EPERM' ? { hint: 'attach as root or as the user the process runs as' } : {},
-        );
-      }
-    }
-    const listed = onPort.open ? onPort : await portOpened(Date.now() + OPEN_TIMEOUT_MS, ask);
-    if (!listed.open || listed.url === undefined) {
-      throw new AttachError(`process ${pid} did not open its inspector after SIGUSR1`, {
-        hint: 'it handles SIGUSR1 itself (process.on("SIGUSR1")) or runs with --disable-sigusr1; Fay cannot attach to it',
-      });
-    }
-    const { InspectorClient } = await inspectorClient();
-    // Through a bridge, the connection it answered on is the only way there.
-    const client = await InspectorClient.connect(listed.url, listed.socket, { reconnect: bridge === undefined }).catch((error: Error) => {
-      throw new AttachError(`process ${pid} opened its inspector, but its WebSocket failed: ${error.message}`, {
-        hint: 'try again: the next attach uses the inspector that is now open',
-      });
-    });
-    let releasing: Promise<void> | undefined;
-    const release = () =>
-      // Never rejects: it often runs with nobody waiting for it, behind the probes.
-      (releasing ??= (async () => {
-        try {
-          // inspector.close() ends this very connection, so its reply may never come: wait for the close instead.
-          client.evaluate("process.getBuiltinModule('inspector').close()").catch(() => undefined);
-          let timer: NodeJS.Timeout | undefined;
-          await Promise.race([client.closed, new Promise((r) => (timer = setTimeout(r, 2000)))]);
-          clearTimeout(timer);
-          client.close();
-        } finally {
-          unlock();
-        }
-      })().catch(() => undefined));
-    // In its own pid namespace (a container) the process knows itself by another pid.
-    const itsPid = pidInItsNamespace(pid);
-    let checked: { pid: number; value?: T };
-    try {
-      checked = await client.evaluate(`(async () => process.pid === ${itsPid} ? { pid: ${itsPid}, value: await (${first}) } : { pid: process.pid })()`, {
-        awaitPromise: true,
-      });
-    } catch (error) {
-      // The pid was right (nothing else runs there) but the first expression failed: close what was opened.
-      await release();
-      throw error;
-    }
-    if (checked.pid !== itsPid) {
-      client.close();
-      throw new AttachError(`port ${INSPECTOR_PORT}${where} is held by the inspector of process ${checked.pid}, not ${pid}`, {
-        hint: `stop that inspector (or the process) first; Fay attaches through port ${INSPECTOR_PORT} one process at a time`,
-      });
-    }
-    return { client, first: checked.value as T, release };
+    return await attachHolding<T>(pid, first, options, elsewhere, unlock, true);
   } catch (error) {
     unlock();
     throw error;
+  }
+}
+
+/** The attach, with the port held (see attach): `retry` once, after a Fay's leftover inspector is closed. */
+async function attachHolding<T>(pid: number, first: string, options: { channel?: ChannelEnd }, elsewhere: string | undefined, unlock: () => void, retry: boolean): Promise<Attachment<T>> {
+  const record = openedRecordOf(lockPathOf(elsewhere));
+  const bridge = elsewhere === undefined ? undefined : await bridgeInto(pid, elsewhere, options.channel);
+  const ask = bridge ? () => askPort(() => bridge.connectToPort()) : () => askPort(connectToPort);
+  const where = bridge ? ` in the network namespace of process ${pid}` : '';
+  // An inspector already listening (another debugger, or a process started with --inspect) is used as it is.
+  const onPort = await ask();
+  if (onPort.open && onPort.url === undefined) {
+    throw new AttachError(`port ${INSPECTOR_PORT} on 127.0.0.1${where} is taken by something that is not a Node.js inspector`, {
+      hint: `SIGUSR1 makes Node.js open its inspector on that port; free it, then try again`,
+    });
+  }
+  if (!onPort.open) {
+    // SIGUSR1 ends a process that does not catch it (a node built without the inspector).
+    if (!(await sigusr1Safe(pid))) {
+      throw new AttachError(`process ${pid} does not catch SIGUSR1, which opens a Node.js inspector (a node built without one, or a process that ignores the signal)`, {
+        hint: 'Fay attaches only through that inspector, and does not send the signal where it could end the process',
+      });
+    }
+    // Noted first: if this Fay dies before it closes the inspector again, the next one knows whose it is.
+    writeFileSync(record, JSON.stringify({ pid, start: processStart(pid), by: process.pid } satisfies OpenedRecord));
+    try {
+      process.kill(pid, 'SIGUSR1');
+    } catch (error) {
+      rmSync(record, { force: true });
+      const code = (error as NodeJS.ErrnoException).code;
+      throw new AttachError(
+        code === 'ESRCH' ? `process ${pid} is gone` : `cannot signal process ${pid} (${code ?? 'error'})`,
+        code === 'EPERM' ? { hint: 'attach as root or as the user the process runs as' } : {},
+      );
+    }
+  }
+  const signalled = !onPort.open;
+  const listed = onPort.open ? onPort : await portOpened(Date.now() + OPEN_TIMEOUT_MS, ask);
+  if (!listed.open || listed.url === undefined) {
+    if (signalled) rmSync(record, { force: true });
+    throw new AttachError(`process ${pid} did not open its inspector after SIGUSR1`, {
+      hint: 'it handles SIGUSR1 itself (process.on("SIGUSR1")) or runs with --disable-sigusr1; Fay cannot attach to it',
+    });
+  }
+  const { InspectorClient } = await inspectorClient();
+  // Through a bridge, the connection it answered on is the only way there.
+  const client = await InspectorClient.connect(listed.url, listed.socket, { reconnect: bridge === undefined }).catch((error: Error) => {
+    throw new AttachError(`process ${pid} opened its inspector, but its WebSocket failed: ${error.message}`, {
+      hint: 'try again: the next attach uses the inspector that is now open',
+    });
+  });
+  // A call that gets no answer: the process's JavaScript is stopped or busy. Its own runtime undoes
+  // whatever it installs for an agent that went away, and its inspector closes by itself (WATCHDOG).
+  client.onTimeout = (method, ms) =>
+    new AttachError(`process ${pid} did not answer the inspector (${method}) within ${ms / 1000} s: its JavaScript is busy or stopped`, {
+      hint: 'whatever Fay installed there comes out by itself, and its inspector closes; try again when it is less busy, or with a lower --max-pause',
+    });
+  // In its own pid namespace (a container) the process knows itself by another pid.
+  const itsPid = pidInItsNamespace(pid);
+  const watch = WATCHDOG.replace('OWNER', String(samePidNamespace(pid) ? process.pid : 0));
+  let checked: { pid: number; value?: T; fays?: boolean };
+  let fays = signalled;
+  let renewal: NodeJS.Timeout | undefined;
+  let releasing: Promise<void> | undefined;
+  const release = () =>
+    // Never rejects: it often runs with nobody waiting for it, behind the probes.
+    (releasing ??= (async () => {
+      clearInterval(renewal);
+      try {
+        // Only an inspector a Fay opened is closed: one that was open before (a debugger, --inspect) stays.
+        if (fays) {
+          // inspector.close() ends this very connection, so its reply may never come: wait for the close instead.
+          client.evaluate(CLOSE_FAYS_INSPECTOR).catch(() => undefined);
+          let timer: NodeJS.Timeout | undefined;
+          await Promise.race([client.closed, new Promise((r) => (timer = setTimeout(r, 2000)))]);
+          clearTimeout(timer);
+        }
+        client.close();
+        if (fays) rmSync(record, { force: true });
+      } finally {
+        unlock();
+      }
+    })().catch(() => undefined));
+  try {
+    checked = await client.evaluate(
+      `(async () => process.pid === ${itsPid} ? { pid: ${itsPid}, fays: ${signalled ? `(${watch}, true)` : 'globalThis.__fay$opened !== undefined'}, value: await (${first}) } : { pid: process.pid, fays: globalThis.__fay$opened !== undefined })()`,
+      { awaitPromise: true },
+    );
+  } catch (error) {
+    // The pid was right (nothing else runs there) but the first expression failed: close what was opened.
+    await release();
+    throw error;
+  }
+  if (checked.pid !== itsPid) {
+    const leftover = readOpenedRecord(record);
+    const ours = checked.fays === true || (leftover !== undefined && leftover.pid === checked.pid && !alive(leftover.by));
+    if (ours && retry) {
+      // A Fay opened it and is gone (with this port's lock held, no Fay is attaching through it now): closed, then again.
+      client.evaluate(CLOSE_FAYS_INSPECTOR).catch(() => undefined);
+      await Promise.race([client.closed, new Promise((r) => setTimeout(r, 2000))]);
+      client.close();
+      rmSync(record, { force: true });
+      await portClosed(ask);
+      return attachHolding<T>(pid, first, options, elsewhere, unlock, false);
+    }
+    client.close();
+    throw new AttachError(`port ${INSPECTOR_PORT}${where} is held by the inspector of process ${checked.pid}, not ${pid}`, {
+      hint: ours
+        ? `it was left open by a Fay that is gone, and would not close; fay release "js:pid=${checked.pid}" closes it`
+        : `a debugger (or a process started with --inspect) holds it: stop that first; Fay attaches through port ${INSPECTOR_PORT} one process at a time. If a Fay opened it, fay release "js:pid=${checked.pid}" closes it`,
+    });
+  }
+  fays ||= checked.fays === true;
+  // While attached, the target hears that Fay is there: its inspector stays open.
+  if (fays) {
+    renewal = setInterval(() => void client.evaluate(WATCHDOG.replace('OWNER', '0')).catch(() => undefined), WATCH_RENEW_MS);
+    renewal.unref();
+  }
+  return { client, first: checked.value as T, release };
+}
+
+/** Waits (at most 2 s) until nothing listens on the port any more. */
+async function portClosed(ask: () => Promise<OnPort>): Promise<void> {
+  const deadline = Date.now() + 2000;
+  while (Date.now() < deadline) {
+    const onPort = await ask();
+    if (!onPort.open) return;
+    if (onPort.url !== undefined) onPort.socket.destroy();
+    await new Promise((r) => setTimeout(r, 20));
   }
 }
 

@@ -24,6 +24,9 @@ export class InspectorClient {
   private readonly listeners = new Map<string, Listener[]>();
   readonly closed: Promise<void>;
 
+  /** The error a call that gets no answer in time rejects with (the caller's, that knows the process); by default an InspectorCallError. */
+  onTimeout: ((method: string, timeoutMs: number) => Error) | undefined;
+
   private constructor(private readonly ws: WebSocketClient) {
     ws.onMessage((text) => this.receive(text));
     this.closed = ws.closed.then(() => {
@@ -57,7 +60,7 @@ export class InspectorClient {
     return new Promise<T>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.pending.delete(id);
-        reject(new InspectorCallError(method, `no answer within ${timeoutMs} ms`));
+        reject(this.onTimeout?.(method, timeoutMs) ?? new InspectorCallError(method, `no answer within ${timeoutMs} ms`));
       }, timeoutMs);
       this.pending.set(id, {
         method,
@@ -79,10 +82,11 @@ export class InspectorClient {
    * What Fay evaluates is Fay's own code: it says so by its URL (OWN_URL), in the target's CPU
    * profiles and its errors' stacks.
    */
-  async evaluate<T>(expression: string, options: { awaitPromise?: boolean } = {}): Promise<T> {
+  async evaluate<T>(expression: string, options: { awaitPromise?: boolean; timeoutMs?: number } = {}): Promise<T> {
     const reply = await this.call<{ result: { value?: unknown }; exceptionDetails?: { exception?: { description?: string }; text?: string } }>(
       'Runtime.evaluate',
       { expression: `${expression}\n//# sourceURL=${OWN_URL}`, returnByValue: true, awaitPromise: options.awaitPromise ?? false, includeCommandLineAPI: false, silent: true },
+      options.timeoutMs,
     );
     if (reply.exceptionDetails) {
       throw new InspectorCallError('Runtime.evaluate', reply.exceptionDetails.exception?.description ?? reply.exceptionDetails.text ?? 'threw');

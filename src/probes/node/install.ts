@@ -1,6 +1,9 @@
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { globToRegExp } from '../../plan/expr.js';
+import { DEFAULT_LIMITS } from '../../plan/limits.js';
 import { closestNames, didYouMean } from '../../errors.js';
 import { attach, AttachError, NoMatchingFunctionError, type Attachment } from './attach.js';
 import type { AgentChannel, TargetConnection } from './channel.js';
@@ -33,6 +36,12 @@ export interface InstallPlan {
   readonly keepEditsMs: number;
 }
 
+/** A stop of a process's JavaScript by the attach (the debugger turning on, an edit, …), and how long. */
+export interface AttachStall {
+  readonly what: string;
+  readonly ms: number;
+}
+
 /** Whether each function a query named is probed in a process, and if not, why. */
 export interface ProbeReport {
   readonly name: string;
@@ -57,13 +66,15 @@ type Sources = Record<string, string>;
 interface ScriptEdit {
   url: string;
   length: number;
+  /** How many functions the script has: an edit's cost grows with them (see the runtime's editCost). */
+  functionCount: number;
   /**
    * Each function with where it is (start and end offsets), which the runtime needs to see what V8
    * will edit, and whether its probe needs the return side (for a wrapper, where V8 will not edit);
    * `awaits`: its awaits hand their operands to the hooks, so that its rejections are seen;
    * `unedited`: why V8 would silently not apply its edit (it gets a wrapper on its export, or is reported).
    */
-  functions: { name: string; async: boolean; awaits: boolean; unedited?: string; start: number; end: number; exit: boolean; insertions: Insertion[] }[];
+  functions: { name: string; async: boolean; awaits: boolean; unedited?: string; start: number; end: number; text?: string; exit: boolean; insertions: Insertion[] }[];
 }
 
 function scriptPath(url: string): string {
@@ -112,6 +123,9 @@ async function builtinTargets(
   return { targets, functions: keys };
 }
 
+/** A function's text goes with its edit up to this long (longer ones are looked up in the script, if the process reads it). */
+const MAX_FUNCTION_TEXT = 256 * 1024;
+
 /** How many functions one attach may probe. */
 const MAX_FUNCTIONS = 4096;
 
@@ -127,27 +141,68 @@ interface AgentLink {
 }
 
 /**
+ * What the runtime says of a script the patterns name: its source; or (a file) its length and hash,
+ * for the agent to read the file; or (turning the debugger on would stop the process too long) why
+ * it cannot say more: the agent reads the file as it is, and nothing is edited.
+ */
+type ScriptDescription = string | { readonly length: number; readonly hash: string } | { readonly why: string };
+
+/**
+ * A script's source as the process runs it: read from its file (through /proc/<pid>/root, which is
+ * also a container's root) when the file's length and SHA-256 are what V8 reported, so that a large
+ * script does not travel through the inspector (serialising 9 MB stopped the program ~150 ms); else
+ * asked of the runtime. Undefined when neither has it.
+ */
+async function sourceOf(client: InspectorClient, pid: number, url: string, described: ScriptDescription): Promise<string | undefined> {
+  if (typeof described === 'string') return described;
+  const path = url.startsWith('file://') ? fileURLToPath(url) : url;
+  try {
+    const text = await readFile(`/proc/${pid}/root${path}`, 'utf8');
+    // Unchecked: exports are found by their functions' text, which the process's own must match.
+    if ('why' in described) return text;
+    if (text.length === described.length && createHash('sha256').update(text, 'utf8').digest('hex') === described.hash) return text;
+  } catch {
+    // Gone, or not readable here: asked of the process.
+  }
+  if ('why' in described) return undefined;
+  return (await client.evaluate<string | null>(`__fay$.source(${JSON.stringify(url)})`, { awaitPromise: true })) ?? undefined;
+}
+
+/**
  * Attaches and reads the sources of the scripts the patterns' files name (scriptFilters), installing
  * the runtime first if the process does not hold this version yet. The runtime (~30 KB) is sent only
  * then: passing it through the inspector costs ~1.2 ms, asking whether it is there ~0.2 ms.
  * With a link, the runtime connects back to the agent meanwhile.
  */
-async function attachReading(pid: number, filters: readonly (string | null)[], link?: AgentLink): Promise<{ attachment: Attachment<Sources | null>; sources: Sources }> {
+async function attachReading(
+  pid: number,
+  filters: readonly (string | null)[],
+  maxPauseMs: number,
+  link?: AgentLink,
+): Promise<{ attachment: Attachment<Record<string, ScriptDescription> | null>; sources: Sources }> {
   const runtimeLink = link && { socket: link.channel.path, token: link.token, pid: link.pid };
-  const read = `__fay$.sources(${JSON.stringify(filters)}${runtimeLink ? `, ${JSON.stringify(runtimeLink)}` : ''})`;
-  // The first expression goes with the pid check: the sources, if the runtime is there.
-  const attachment = await attach<Sources | null>(pid, `(globalThis.__fay$?.version === ${RUNTIME_VERSION} ? ${read} : null)`, { channel: link?.channel });
+  const read = `__fay$.scriptsOf(${JSON.stringify(filters)}, ${runtimeLink ? JSON.stringify(runtimeLink) : 'undefined'}, ${maxPauseMs})`;
+  // The first expression goes with the pid check: the scripts, if the runtime is there.
+  const attachment = await attach<Record<string, ScriptDescription> | null>(pid, `(globalThis.__fay$?.version === ${RUNTIME_VERSION} ? ${read} : null)`, { channel: link?.channel });
   try {
-    if (attachment.first !== null) return { attachment, sources: attachment.first };
-    // Installing says why it cannot (a string) instead of throwing.
-    const installed = await attachment.client.evaluate<{ refused: string } | { sources: Sources }>(
-      `Promise.resolve((${RUNTIME})(null)).then((installed) => typeof installed === 'string' ? { refused: installed } : ${read}.then((sources) => ({ sources })))`,
-      { awaitPromise: true },
-    );
-    if ('refused' in installed) {
-      throw new AttachError(`process ${pid}: ${installed.refused}`, { hint: 'try again when the queries of that Fay have ended' });
+    let described = attachment.first;
+    if (described === null) {
+      // Installing says why it cannot (a string) instead of throwing.
+      const installed = await attachment.client.evaluate<{ refused: string } | { scripts: Record<string, ScriptDescription> }>(
+        `Promise.resolve((${RUNTIME})(null)).then((installed) => typeof installed === 'string' ? { refused: installed } : ${read}.then((scripts) => ({ scripts })))`,
+        { awaitPromise: true },
+      );
+      if ('refused' in installed) {
+        throw new AttachError(`process ${pid}: ${installed.refused}`, { hint: 'try again when the queries of that Fay have ended' });
+      }
+      described = installed.scripts;
     }
-    return { attachment, sources: installed.sources };
+    const sources: Sources = {};
+    for (const [url, script] of Object.entries(described)) {
+      const source = await sourceOf(attachment.client, pid, url, script);
+      if (source !== undefined) sources[url] = source;
+    }
+    return { attachment, sources };
   } catch (error) {
     await attachment.release();
     throw error;
@@ -172,7 +227,7 @@ function scriptTest(pattern: UserPattern): (path: string) => boolean {
  * in-process (one debugger pass), as they were before any other query's probes edited them.
  */
 function userFunctions(sources: Sources, patterns: readonly UserPattern[]) {
-  const found: { url: string; source: string; path: string; fn: ScriptFunction }[] = [];
+  const found: { url: string; source: string; path: string; fn: ScriptFunction; functionCount: number }[] = [];
   const skipped: ProbeReport[] = [];
   /** Per pattern that named nothing: the functions of the scripts its file names, and the scripts that would not parse. */
   const misses = new Map(patterns.map((p) => [p, { names: new Set<string>(), unparsed: [] as string[] }]));
@@ -192,7 +247,7 @@ function userFunctions(sources: Sources, patterns: readonly UserPattern[]) {
       for (const p of matching) misses.delete(p);
       if (matching.length === 0) continue;
       if (fn.generator) skipped.push({ name: `js:${path}#${fn.name}`, probed: false, reason: 'generators are not probed' });
-      else found.push({ url, source, path, fn });
+      else found.push({ url, source, path, fn, functionCount: functions.length });
     }
   }
   if (found.length > MAX_FUNCTIONS) throw new AttachError(`the pattern matches ${found.length} functions; narrow it to at most ${MAX_FUNCTIONS}`);
@@ -203,7 +258,7 @@ function userFunctions(sources: Sources, patterns: readonly UserPattern[]) {
 function editsOf(found: ReturnType<typeof userFunctions>['found'], plan: InstallPlan): Map<string, ScriptEdit> {
   const edits = new Map<string, ScriptEdit>();
   for (const f of found) {
-    const edit = edits.get(f.url) ?? { url: f.url, length: f.source.length, functions: [] };
+    const edit = edits.get(f.url) ?? { url: f.url, length: f.source.length, functionCount: f.functionCount, functions: [] };
     edit.functions.push({
       name: `js:${f.path}#${f.fn.name}`,
       async: f.fn.async,
@@ -211,6 +266,8 @@ function editsOf(found: ReturnType<typeof userFunctions>['found'], plan: Install
       unedited: unedited(f.fn),
       start: f.fn.span.start,
       end: f.fn.span.end,
+      // Its text finds its export where it is not edited, without the process reading its script.
+      ...(f.fn.span.end - f.fn.span.start <= MAX_FUNCTION_TEXT && { text: f.source.slice(f.fn.span.start, f.fn.span.end) }),
       exit: plan.exit,
       insertions: instrumentation(f.fn, '@fid', plan.exit, plan.args),
     });
@@ -260,14 +317,14 @@ export async function install(
   plan: InstallPlan,
   channel: AgentChannel,
   onNotice: (message: string) => void,
-): Promise<{ connection: TargetConnection; reports: ProbeReport[]; released: Promise<void> }> {
+): Promise<{ connection: TargetConnection; reports: ProbeReport[]; stalls: AttachStall[]; released: Promise<void> }> {
   const userPatterns = plan.patterns.filter((p): p is UserPattern => p.kind === 'user');
   const expected = channel.expect(onNotice);
   // Awaited only once the probes are on; if installing fails first, nobody waits for it.
   expected.connection.catch(() => undefined);
   let attached: Awaited<ReturnType<typeof attachReading>>;
   try {
-    attached = await attachReading(target.pid, scriptFilters(userPatterns), { channel, token: expected.token, pid: target.pid });
+    attached = await attachReading(target.pid, scriptFilters(userPatterns), plan.maxPauseMs, { channel, token: expected.token, pid: target.pid });
   } catch (error) {
     expected.cancel();
     throw error;
@@ -330,10 +387,14 @@ export async function install(
       profile: profile ? { hz: profile.hz, probe: `profile:js:${profile.hz}hz` } : undefined,
     };
     // The runtime is there: the attach installed it.
-    const reports = await client.evaluate<ProbeReport[]>(`__fay$.open(${JSON.stringify(config)}, ${plan.handlers})`, { awaitPromise: true });
+    const { reports, stalls } = await client.evaluate<{ reports: ProbeReport[]; stalls: AttachStall[] }>(
+      `__fay$.open(${JSON.stringify(config)}, ${plan.handlers}).then((reports) => ({ reports, stalls: __fay$.attachStalls() }))`,
+      // Each script's edit may stop the process up to --max-pause (twice: an edit in two steps): it is waited for.
+      { awaitPromise: true, timeoutMs: 15_000 + 2 * plan.maxPauseMs * edits.size },
+    );
     const connection = await expected.connection;
     // The probes are on: the inspector closes behind them (~1.5 ms), and this process's next attach waits for that.
-    return { connection, reports: [...reports, ...skipped], released: attachment.release() };
+    return { connection, reports: [...reports, ...skipped], stalls, released: attachment.release() };
   } catch (error) {
     expected.cancel();
     await attachment.release();
@@ -342,14 +403,22 @@ export async function install(
 }
 
 
+/** What `fay release` did in one process: how many functions' kept edits went, and the scripts whose edits stay (too long to take out). */
+export interface Released {
+  readonly functions: number;
+  readonly left: readonly { readonly url: string; readonly ms: number; readonly figures: string }[];
+}
+
 /**
  * Takes the live edits that ended queries left in a process (see keepEditsMs) out now, its workers'
- * too: how many functions' edits went (one per thread), or null where no Fay runtime is installed.
+ * too, each as long as that stops the process no longer than `maxPauseMs`; or null where no Fay
+ * runtime is installed. A runtime of an older version answers with a number, and takes all out.
  */
-export async function releaseKept(target: NodeProcess): Promise<number | null> {
-  const attachment = await attach<number | null>(target.pid, 'globalThis.__fay$?.dropKeptEdits ? globalThis.__fay$.dropKeptEdits() : null');
+export async function releaseKept(target: NodeProcess, maxPauseMs: number): Promise<Released | null> {
+  const attachment = await attach<Released | number | null>(target.pid, `globalThis.__fay$?.dropKeptEdits ? globalThis.__fay$.dropKeptEdits(${maxPauseMs}) : null`);
   await attachment.release();
-  return attachment.first;
+  const answer = attachment.first;
+  return typeof answer === 'number' ? { functions: answer, left: [] } : answer;
 }
 
 /**
@@ -368,7 +437,7 @@ export async function listFunctions(target: NodeProcess, builtin?: Extract<Funct
     }
   }
   // The runtime reads the live sources (it installs no probe by itself).
-  const { attachment, sources } = await attachReading(target.pid, [null]);
+  const { attachment, sources } = await attachReading(target.pid, [null], DEFAULT_LIMITS.maxEditPauseMs);
   try {
     const { found } = userFunctions(sources, [
       { kind: 'user', file: undefined, name: '*' },

@@ -40,6 +40,12 @@ export class NodeProvider implements Provider {
     if (match[2] === undefined) {
       return processes.map((p) => ({ point: `js:pid=${p.pid}:*`, description: `${p.comm}: ${p.command}`, available: true }));
     }
+    if (selector.kind === 'all') {
+      // Listing a process's functions attaches to it (SIGUSR1 opens its inspector): never to every one at once.
+      throw new UsageError('listing functions attaches to each process it lists (SIGUSR1 opens its inspector): name the process', {
+        hint: 'fay probes "js:*" lists the Node.js processes without touching them; fay probes "js:pid=N:*" lists the functions of one',
+      });
+    }
     const pattern = parsePattern(match[2]);
     const builtin = typeof pattern !== 'string' && pattern.kind === 'builtin' ? pattern : undefined;
     const want = globToRegExp(`*${match[2]}`);

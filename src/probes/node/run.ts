@@ -9,7 +9,7 @@ import { processInCgroup } from '../cgroup.js';
 import { AttachError, NoMatchingFunctionError } from './attach.js';
 import type { AgentChannel, TargetConnection, TargetPartial } from './channel.js';
 import type { KeptAggregate } from './codegen.js';
-import type { InstallPlan } from './install.js';
+import type { AttachStall, InstallPlan } from './install.js';
 import { msSinceStart, processStart, selectProcesses, selectorText, type NodeProcess, type ProcessSelector } from './processes.js';
 import { describePattern, type FunctionPattern } from './sources.js';
 
@@ -118,7 +118,7 @@ export class NodeRun implements RunningProbe {
     const targets = this.candidates();
     if (targets.length === 0) {
       throw new AttachError(`no Node.js process matches ${selectorText(selector)}${cgroup === undefined ? '' : ` in cgroup ${cgroup}`}`, {
-        hint: 'fay probes "js:*:*" lists the Node.js processes here',
+        hint: 'fay probes "js:*" lists the Node.js processes here (without touching them)',
       });
     }
     const channel = await this.channel;
@@ -204,7 +204,8 @@ export class NodeRun implements RunningProbe {
 
   private async attachOne(target: NodeProcess, plan: InstallPlan, channel: AgentChannel): Promise<void> {
     const { install, lateEdits } = await installer();
-    const { connection, reports, released } = await install(target, plan, channel, (m) => this.sink.notice(`process ${target.pid}: ${m}`));
+    const { connection, reports, stalls, released } = await install(target, plan, channel, (m) => this.sink.notice(`process ${target.pid}: ${m}`));
+    this.reportStalls(target, stalls, plan);
     // With nothing probed, the error below says why.
     const probedAny = reports.some((r) => r.probed);
     if (!probedAny) {
@@ -238,6 +239,20 @@ export class NodeRun implements RunningProbe {
       if (!r.probed) this.sink.notice(`process ${target.pid}: ${r.name} is not probed: ${r.reason ?? ''}`);
       else if (r.note) this.sink.notice(`process ${target.pid}: ${r.name}: ${r.note}`);
     }
+  }
+
+  /**
+   * The stops of a process's JavaScript the attach caused (the debugger turning on, reading a large
+   * script, counting compiled functions, the edit itself): said once the longest reaches the notice
+   * threshold, and said as over the limit where it passed --max-pause.
+   */
+  private reportStalls(target: NodeProcess, stalls: readonly AttachStall[], plan: InstallPlan): void {
+    const longest = stalls[0];
+    if (longest === undefined || longest.ms < plan.pauseNoticeMs) return;
+    const over = longest.ms > plan.maxPauseMs && plan.maxPauseMs > 0 ? `, over the --max-pause of ${plan.maxPauseMs} ms` : '';
+    const list = stalls.filter((s) => s.ms >= 1).slice(0, 5).map((s) => `${s.what} ${s.ms} ms`).join(', ');
+    const total = stalls.reduce((n, s) => n + s.ms, 0);
+    this.sink.notice(`process ${target.pid}: attaching stopped its JavaScript for ${longest.ms} ms at the longest${over}, ${total} ms in all (${list}); the program ran between stops`);
   }
 
   private schedule(last = false): void {

@@ -216,7 +216,7 @@ export function resolveJsPoint(point: string): NodeSourceSchema | ResolveFailure
   const selector = parseSelector(rest.slice(0, colon));
   if (typeof selector === 'string') return { reason: selector };
   if (selector.kind === 'pid' && nodeProcess(selector.pid) === undefined) {
-    return { reason: `no Node.js process has pid ${selector.pid}`, hint: 'fay probes "js:*:*" lists the Node.js processes here' };
+    return { reason: `no Node.js process has pid ${selector.pid}`, hint: 'fay probes "js:*" lists the Node.js processes here (without touching them)' };
   }
   const pattern = parsePattern(rest.slice(colon + 1));
   if (typeof pattern === 'string') return { reason: pattern };

@@ -4,7 +4,7 @@
 // It must stand alone: no imports, only globals and process.getBuiltinModule.
 (function faySetup(config, makeHandlers) {
   'use strict';
-  const VERSION = 12;
+  const VERSION = 13;
   /**
    * The URL of Fay's own code in this process (what the agent evaluates, the hooks it compiles): its
    * frames in a CPU profile, and in errors' stacks, say it. The agent's inspector client gives the same.
@@ -68,6 +68,8 @@
     let debuggerOff;
     /** url → script id, as this session first saw it. */
     const scriptIds = new Map();
+    /** url → { length, hash } of its source as V8 reported it (hash: SHA-256 of its UTF-8), without reading it. */
+    const scriptInfo = new Map();
     /**
      * script id → { pristine source, session id → its entries ({ fid, key, insertions }, one per
      * function), applied: the insertion lists in the source now } while any session's edits are in it.
@@ -78,6 +80,14 @@
     let debuggerQueue = Promise.resolve();
     /** Fires when the first kept edit's time is up. */
     let sweepTimer;
+    /**
+     * What stopping this process costs: `calibration`, how much longer than estimated its edits took
+     * (1.25 at first: the model's margin; it only grows); `stalls`, the stops of the program by the
+     * attach under way, for its report; `coverage`, the last count of compiled functions (see editCost).
+     */
+    const pauses = { calibration: 1.25, stalls: [], coverage: undefined };
+    /** Work that would stop the process longer than its limit allows, and was therefore not done (its message says why). */
+    class TooCostly extends Error {}
     /** The worker threads, as NodeWorker shows them while anything here watches (see watchWorkers()). */
     const workerWatch = { users: 0, ready: undefined, calls: 0, pending: new Map(), workers: new Map(), listeners: new Set() };
     /** Scripts that only workers have: the agent read them there, and this thread leaves them out without a word. */
@@ -289,6 +299,13 @@
     const OWN_WORK = '(fay)';
     /** V8's live edit diffs a run of changed lines token by token only below this many characters. */
     const LONG_LINE = 800;
+    /**
+     * A getter that only reads a name, as bundlers write exports (esbuild: `get: () => transpileModule`;
+     * tsc and babel: `get: function () { return m.foo; }` reads a property, which may run code: not those).
+     * Calling it runs nothing but that read.
+     */
+    const READS_A_NAME = /^(?:\(\)\s*=>\s*[A-Za-z_$][\w$]*|function\s*[\w$]*\s*\(\)\s*\{\s*return\s+[A-Za-z_$][\w$]*;?\s*\})$/;
+
     const ON_A_LONG_LINE = `it starts or ends on a line of ${LONG_LINE} characters or more (minified code?), whose functions V8's live edit leaves as they were`;
     /** The hooks of a slot with no live probe: everything passes straight through. */
     const DETACHED = Object.freeze({ run: noop, endAll: noop, e: noop, b: noop, r: (frame, value) => value, t: (frame, error) => error, a: (frame, value) => value });
@@ -359,12 +376,39 @@
        * and this attach's token), the channel to the agent opens meanwhile.
        */
       sources(filters, link) {
+        // An attach starts here: the stops of the program it causes are counted from now.
+        pauses.stalls = [];
         if (link) linkToAgent(link);
         // Built-ins, channels and the profiler need no source: the debugger stays off.
         if (filters.length === 0) return Promise.resolve({});
         const own = exclusive(() => readSources(filters));
         // The main thread's runtime also reads what only its workers have.
         return mod('worker_threads').isMainThread ? own.then((sources) => workerSources(filters, sources)) : own;
+      },
+      /**
+       * What the agent needs to read the scripts the filters name (see sources()) without this process
+       * sending them: for a script that is a file, its length and hash as V8 reported them (the agent
+       * reads the file and checks both: a 9 MB script's source through the inspector stopped the
+       * program for ~250 ms); for others, the source itself.
+       */
+      scriptsOf(filters, link, limitMs) {
+        pauses.stalls = [];
+        if (link) linkToAgent(link);
+        if (filters.length === 0) return NativePromise.resolve({});
+        const own = exclusive(() => describeScripts(filters, typeof limitMs === 'number' ? limitMs : Infinity));
+        return mod('worker_threads').isMainThread ? own.then((scripts) => workerSources(filters, scripts)) : own;
+      },
+      /** One script's live source (when its file is not what the process runs: edited since, or gone). */
+      source(url) {
+        const scriptId = scriptIds.get(url);
+        if (scriptId === undefined) return NativePromise.resolve(null);
+        // As it was before Fay's edits: what the agent computes edits on.
+        const edited = editedScripts.get(scriptId);
+        return edited?.pristine !== undefined ? NativePromise.resolve(edited.pristine) : exclusive(() => readSource(scriptId).finally(idle));
+      },
+      /** The stops of the program the attach under way has caused so far, longest first: [{ what, ms }]. */
+      attachStalls() {
+        return [...pauses.stalls].sort((a, b) => b.ms - a.ms);
       },
       /** The paths of the scripts the debugger has listed (for suggestions when a file pattern matches none). */
       scripts() {
@@ -380,19 +424,25 @@
       sessions,
       /**
        * Takes every kept edit out now, the workers' too (fay release; and a runtime of another version,
-       * before it replaces this one): how many functions' edits went (one per thread it was in).
+       * before it replaces this one), each as long as taking it out stops the process no longer than
+       * `limitMs` (none: no limit): { functions: how many functions' edits went (one per thread it was
+       * in), left: the scripts whose edits stay, with what taking them out would cost }.
        */
-      async dropKeptEdits() {
-        const here = await dropKept(Infinity);
+      async dropKeptEdits(limitMs) {
+        const limit = typeof limitMs === 'number' && limitMs >= 0 ? limitMs : Infinity;
+        const here = await dropKept(Infinity, limit);
         if (!mod('worker_threads').isMainThread) return here;
         await watchWorkers();
         try {
           const there = await NativePromise.all(
             [...workerWatch.workers.values()].map((worker) =>
-              inWorker(worker.sessionId, 'globalThis.__fay$?.dropKeptEdits ? globalThis.__fay$.dropKeptEdits() : 0').catch(() => 0),
+              inWorker(worker.sessionId, `globalThis.__fay$?.dropKeptEdits ? globalThis.__fay$.dropKeptEdits(${toJson(Number.isFinite(limit) ? limit : null)}) : 0`).catch(() => 0),
             ),
           );
-          return there.reduce((n, k) => n + (Number(k) || 0), here);
+          // A worker's runtime of an older version answers with a number.
+          const functions = there.reduce((n, k) => n + (typeof k === 'number' ? k : Number(k?.functions) || 0), here.functions);
+          const left = [...here.left, ...there.flatMap((k) => (Array.isArray(k?.left) ? k.left : []))];
+          return { functions, left };
         } finally {
           unwatchWorkers();
         }
@@ -427,10 +477,11 @@
     }
 
     /** The sources of the scripts the filters name (see sources()), but those in `skip`. */
-    async function readSources(filters, skip) {
-      const session = await debugging();
+    async function readSources(filters, skip, limitMs = Infinity) {
+      const session = await debugging(limitMs);
       const tests = filters.map((f) => (f === null ? (path) => !path.includes('/node_modules/') : RegExp.prototype.test.bind(new RegExp(f, 's'))));
       const out = {};
+      const started = clock.now();
       try {
         for (const [url, scriptId] of scriptIds) {
           const path = filePath(url);
@@ -439,9 +490,58 @@
           out[url] = edited ? edited.pristine : (await post(session, 'Debugger.getScriptSource', { scriptId })).scriptSource;
         }
       } finally {
+        const chars = Object.values(out).reduce((n, s) => n + s.length, 0);
+        stalled(`reading the sources of ${Object.keys(out).length} scripts (${(chars / 1048576).toFixed(1)} MB)`, clock.now() - started);
         idle();
       }
       return out;
+    }
+
+    /**
+     * The scripts the filters name (see scriptsOf()): url → { length, hash }, or the source where it
+     * is no file. Where turning the debugger on would stop the process longer than `limitMs`, the
+     * CommonJS modules it has loaded instead (their paths need no debugger): url → { why }, for the
+     * agent to read their files and probe their exports (nothing can be edited without the debugger).
+     */
+    async function describeScripts(filters, limitMs) {
+      const tests = filters.map((f) => (f === null ? (path) => !path.includes('/node_modules/') : RegExp.prototype.test.bind(new RegExp(f, 's'))));
+      let session;
+      try {
+        session = await debugging(limitMs);
+      } catch (error) {
+        if (!(error instanceof TooCostly)) throw error;
+        const out = {};
+        // A CommonJS module's script is known to V8 by its file URL.
+        for (const path of Object.keys(mod('module')._cache || {})) {
+          if (path.startsWith('/') && tests.some((test) => test(path))) out[mod('url').pathToFileURL(path).href] = { why: error.message };
+        }
+        return out;
+      }
+      const out = {};
+      try {
+        for (const [url, scriptId] of scriptIds) {
+          const path = filePath(url);
+          if (path === undefined || !tests.some((test) => test(path))) continue;
+          // What V8 reported when this runtime first saw the script: its source before any of Fay's edits.
+          const info = scriptInfo.get(url);
+          const edited = editedScripts.get(scriptId);
+          if (info && typeof info.hash === 'string') out[url] = { length: info.length, hash: info.hash };
+          else out[url] = edited?.pristine ?? (await post(session, 'Debugger.getScriptSource', { scriptId })).scriptSource;
+        }
+      } finally {
+        idle();
+      }
+      return out;
+    }
+
+    /** One script's source, read through the debugger: a stop as long as the script is large, measured. */
+    async function readSource(scriptId) {
+      const session = await debugging();
+      const started = clock.now();
+      const { scriptSource } = await post(session, 'Debugger.getScriptSource', { scriptId });
+      stalled(`reading the source of a script (${(scriptSource.length / 1048576).toFixed(1)} MB)`, clock.now() - started);
+      await breathe();
+      return scriptSource;
     }
 
     /** Reserves function ids for instrumentation. */
@@ -457,6 +557,8 @@
     async function open(cfg, factory) {
       const session = {
         id: cfg.session,
+        /** How long taking its edits out may stop the process (its query's --max-pause). */
+        maxPauseMs: cfg.maxPauseMs,
         fids: [],
         wraps: [],
         edits: [],
@@ -535,8 +637,16 @@
         report.push({ name: channel.probe, probed: true });
       }
 
-      // CPU samples of this thread, through the runtime's own inspector session.
-      if (cfg.profile) {
+      // CPU samples of this thread, through the runtime's own inspector session. Starting the profiler
+      // walks the heap for the code there is (as turning the debugger on does): estimated first alike.
+      const profilerCost = cfg.profile ? enableCost() : undefined;
+      if (cfg.profile && profilerCost.ms > cfg.maxPauseMs && cfg.maxPauseMs > 0) {
+        report.push({
+          name: cfg.profile.probe,
+          probed: false,
+          reason: `starting the CPU profiler could stop the process for ~${profilerCost.ms} ms (a ${profilerCost.heapMb} MB heap), over the --max-pause of ${cfg.maxPauseMs} ms`,
+        });
+      } else if (cfg.profile) {
         const fid = reserve(1);
         addProbe(fid, cfg.profile.probe, false, handlerFor(cfg.profile.probe));
         // A profiler of its own (an inspector session's): two queries' profiles at once each get every
@@ -544,9 +654,13 @@
         const inspector = new (mod('inspector').Session)();
         inspector.connect();
         session.profile = { fid, inspector };
+        const started = clock.now();
         await post(inspector, 'Profiler.enable');
         await post(inspector, 'Profiler.setSamplingInterval', { interval: Math.max(1, Math.round(1e6 / cfg.profile.hz)) });
         await post(inspector, 'Profiler.start');
+        const ms = clock.now() - started;
+        stalled('starting the CPU profiler', ms);
+        learned(profilerCost.ms, ms);
         report.push({ name: cfg.profile.probe, probed: true });
       }
 
@@ -639,7 +753,7 @@
         const modules = moduleCount();
         if (modules === session.modules) return;
         session.modules = modules;
-        session.looking = exclusive(() => readSources(cfg.filters, session.known))
+        session.looking = exclusive(() => readSources(cfg.filters, session.known, session.maxPauseMs))
           .then((sources) => {
             for (const url of Object.keys(sources)) {
               session.known.add(url);
@@ -818,7 +932,8 @@
           // Only put the original back if nobody replaced our wrapper since.
           if (w.owner[w.key] === w.wrapper) {
             try {
-              if (w.own) w.owner[w.key] = w.original;
+              if (w.descriptor) Object.defineProperty(w.owner, w.key, w.descriptor);
+              else if (w.own) w.owner[w.key] = w.original;
               else delete w.owner[w.key];
             } catch {
               // Left in place: it passes straight through now.
@@ -841,12 +956,25 @@
           if (reason === 'detach') session.socket?.end();
           return Promise.resolve();
         }
-        const undo = session.edits.length > 0 ? exclusive(() => revert(session)) : Promise.resolve();
+        const undo = session.edits.length > 0 ? exclusive(() => revert(session, session.maxPauseMs)) : NativePromise.resolve([]);
         // Never rejects: nothing in the target may be left with an unhandled rejection.
-        return undo.catch(() => undefined).finally(() => {
-          sessions.delete(session.id);
-          if (reason === 'detach') session.socket?.end();
-        });
+        return undo
+          .then((left) => {
+            settleReverted(session, left);
+            for (const l of left) {
+              send({
+                type: 'notice',
+                message:
+                  `the live edit of ${filePath(l.url) ?? l.url} stays in the process, inert (its probes are off: ~2 ns a call): taking it out ` +
+                  `would stop the process for ~${l.ms} ms (${l.figures}), over the --max-pause of ${l.limitMs} ms; ` +
+                  `fay release "js:pid=${cfg.pid}" --max-pause ${Math.ceil(l.ms / 1000)}s takes it out`,
+              });
+            }
+          })
+          .catch(() => sessions.delete(session.id))
+          .finally(() => {
+            if (reason === 'detach') session.socket?.end();
+          });
       }
     }
 
@@ -859,14 +987,44 @@
       sweepTimer.unref();
     }
 
-    /** Takes out the edits kept until `until` or earlier; resolves once they are out, with how many functions' they were. */
-    function dropKept(until) {
+    /**
+     * Takes out the edits kept until `until` or earlier, each as long as taking it out would stop the
+     * process no longer than `limitMs` (by default, the --max-pause of the query that made it).
+     * Resolves with how many functions' edits went, and the scripts whose edits stay, inert (with
+     * what taking them out would cost): they stay until `fay release` allows a longer stop.
+     */
+    function dropKept(until, limitMs) {
       const due = [...sessions.values()].filter((s) => s.keptUntil !== undefined && s.keptUntil <= until);
       for (const s of due) s.keptUntil = undefined;
       sweepLater();
-      let functions = 0;
-      for (const script of editedScripts.values()) for (const s of due) functions += script.bySession.get(s.id)?.length ?? 0;
-      return NativePromise.all(due.map((s) => exclusive(() => revert(s)).catch(() => undefined).finally(() => sessions.delete(s.id)))).then(() => functions);
+      const count = (s) => [...editedScripts.values()].reduce((n, script) => n + (script.bySession.get(s.id)?.length ?? 0), 0);
+      return NativePromise.all(
+        due.map((s) => {
+          const before = count(s);
+          return exclusive(() => revert(s, limitMs ?? s.maxPauseMs))
+            .then((left) => {
+              settleReverted(s, left);
+              return { functions: before - count(s), left };
+            })
+            .catch(() => {
+              sessions.delete(s.id);
+              return { functions: before, left: [] };
+            });
+        }),
+      ).then((results) => ({ functions: results.reduce((n, r) => n + r.functions, 0), left: results.flatMap((r) => r.left) }));
+    }
+
+    /**
+     * After a session's edits were taken out: gone, or, where taking one out would have stopped the
+     * process too long, kept for good (inert: its probes are off) until fay release takes it out.
+     */
+    function settleReverted(session, left) {
+      if (left.length === 0) {
+        sessions.delete(session.id);
+        return;
+      }
+      session.keptUntil = Infinity;
+      session.stuck = left;
     }
 
     /**
@@ -876,47 +1034,96 @@
      * where every function is, the script is not edited, and the process does not stop at all.
      */
     async function applyEdits(cfg, session, report, handlerFor, addProbe) {
-      const inspector = await debugging();
+      // The debugger goes on only where an edit needs it (taking a kept edit over does not), and only
+      // where turning it on is within the limit: else each function gets a wrapper on its export, if any.
+      let inspector;
+      let offLimits;
+      const withDebugger = async () => {
+        if (offLimits === undefined && inspector === undefined) {
+          try {
+            inspector = await debugging(cfg.maxPauseMs);
+          } catch (error) {
+            if (!(error instanceof TooCostly)) throw error;
+            offLimits = cfg.maxPauseMs === 0 ? 'not live-edited (--max-pause 0)' : `not live-edited: ${error.message}`;
+          }
+        }
+        return inspector !== undefined;
+      };
+      /** Where a function is not edited: a wrapper on its export (found by its text, which the agent sends), else reported. */
+      const wrapOrReport = (edit, f, why, source) => {
+        const text = f.text ?? source?.slice(f.start, f.end);
+        const found = text === undefined ? undefined : exportOf(edit.url, text);
+        const wrapped = found && !found.refusal && wrapExport(found, f, why, session, handlerFor, addProbe);
+        report.push(wrapped || { name: f.name, probed: false, reason: found?.refusal ? `${why}; ${found.refusal}` : why });
+      };
       try {
         for (const edit of cfg.edits) {
-          const scriptId = scriptIds.get(edit.url);
+          let scriptId = scriptIds.get(edit.url);
+          // A script this runtime's debugger has not seen yet (it has not been on here since the script
+          // loaded, as in a new worker; or it could not be turned on to read the sources): it tells.
+          if (scriptId === undefined && !debuggerOn && !workerOnly.has(edit.url)) {
+            if (!(await withDebugger())) {
+              if (!cfg.relay) for (const f of edit.functions) wrapOrReport(edit, f, f.unedited ?? offLimits);
+              continue;
+            }
+            scriptId = scriptIds.get(edit.url);
+          }
+          // A script only workers have (or, in a worker, only other threads): theirs to report.
+          if (scriptId === undefined && (cfg.relay || workerOnly.has(edit.url))) continue;
+          // Its source is read here only once an edit of it is decided on: reading a large script is a stop of its own.
           const script =
             scriptId === undefined
               ? undefined
               : editedScripts.get(scriptId) || {
-                  pristine: (await post(inspector, 'Debugger.getScriptSource', { scriptId })).scriptSource,
+                  url: edit.url,
+                  chars: scriptInfo.get(edit.url)?.length ?? edit.length,
+                  pristine: undefined,
+                  functions: edit.functionCount || 0,
                   bySession: new Map(),
                   applied: [],
                 };
-          // A script only workers have (or, in a worker, only other threads): theirs to report.
-          if (script === undefined && (cfg.relay || workerOnly.has(edit.url))) continue;
-          if (script === undefined || script.pristine.length !== edit.length) {
-            for (const f of edit.functions) report.push({ name: f.name, probed: false, reason: 'its script changed since it was read' });
+          const changed = (functions) => {
+            for (const f of functions) report.push({ name: f.name, probed: false, reason: 'its script changed since it was read' });
+          };
+          if (script === undefined || script.chars !== edit.length) {
+            changed(edit.functions);
             continue;
           }
-          // Functions V8 would leave unedited without a word: left out; a wrapper on their export where
-          // the script is a CommonJS module that exports them, else reported. The agent names some
-          // (f.unedited, why); the runtime finds those on long lines.
-          const { kept: functions, cut } = outOfLongLines(script, edit.functions.filter((f) => !f.unedited));
-          const left = [...edit.functions.filter((f) => f.unedited).map((f) => ({ f, why: f.unedited })), ...cut.map((f) => ({ f, why: ON_A_LONG_LINE }))];
-          const wrapOrReport = (f, why) => {
-            const found = exportOf(edit.url, script.pristine.slice(f.start, f.end));
-            const wrapped = found && wrapExport(found, f, why, session, handlerFor, addProbe);
-            report.push(wrapped || { name: f.name, probed: false, reason: why });
-          };
-          for (const { f, why } of left) wrapOrReport(f, why);
-          if (functions.length === 0) continue;
-          const { adopted, fresh } = takeOver(script, functions);
-          const pause = fresh.length > 0 ? editPause() : undefined;
-          if (pause && pause.ms > cfg.maxPauseMs) {
+          // Functions V8 would leave unedited without a word (the agent names them, f.unedited: why).
+          for (const f of edit.functions.filter((f) => f.unedited)) wrapOrReport(edit, f, f.unedited, script.pristine);
+          const candidates = edit.functions.filter((f) => !f.unedited);
+          if (candidates.length === 0) continue;
+          const taken = takeOver(script, candidates);
+          const { adopted } = taken;
+          let fresh = taken.fresh;
+          // Kept edits not taken over go out with this one: the edit is estimated, as every edit, before it starts.
+          const cost = fresh.length > 0 ? await editCost(script, cfg.maxPauseMs) : undefined;
+          if (cost && (cfg.maxPauseMs === 0 || cost.ms > cfg.maxPauseMs)) {
             // Not edited: a wrapper on the export where there is one (it stops nothing), else reported.
             const why =
               cfg.maxPauseMs === 0
                 ? 'not live-edited (--max-pause 0)'
-                : `live-editing its script could stop the process for up to ~${pause.ms} ms (V8 walks its ${pause.heapMb} MB heap), ` +
+                : `live-editing its script could stop the process for ~${cost.ms} ms (${costFigures(cost)}), ` +
                   `over the --max-pause of ${cfg.maxPauseMs} ms (raise it to probe every call)`;
-            for (const f of fresh) wrapOrReport(f, why);
-            fresh.length = 0;
+            for (const f of fresh) wrapOrReport(edit, f, why, script.pristine);
+            fresh = [];
+          }
+          if (fresh.length > 0 && !(await withDebugger())) {
+            for (const f of fresh) wrapOrReport(edit, f, offLimits, script.pristine);
+            fresh = [];
+          }
+          if (fresh.length > 0 && script.pristine === undefined) {
+            script.pristine = await readSource(scriptId);
+            if (script.pristine.length !== edit.length) {
+              changed(fresh);
+              fresh = [];
+            }
+          }
+          // V8 leaves unedited, without a word, a function that starts or ends on a long changed line.
+          if (fresh.length > 0) {
+            const { kept, cut } = outOfLongLines(script, fresh);
+            for (const f of cut) wrapOrReport(edit, f, ON_A_LONG_LINE, script.pristine);
+            fresh = kept;
           }
           // The agent wrote "@fid" where each function's probe id goes.
           for (const f of fresh) {
@@ -928,10 +1135,14 @@
           // Kept edits not taken over go out with the same edit: the process stops no longer for them.
           let longest = 0;
           const others = [...liveEntries(script), ...adopted.map((a) => a.entry)].map((e) => e.insertions);
-          const apply = (some) =>
-            editLines(inspector, scriptId, script, [...others, ...some.map((f) => f.insertions)], (ms) => {
+          const apply = async (some) => {
+            // Each edit is a stop of its own: the program runs before it.
+            await breathe();
+            return editLines(inspector, scriptId, script, [...others, ...some.map((f) => f.insertions)], (ms) => {
               longest = Math.max(longest, ms);
+              learned(cost?.ms, ms);
             });
+          };
           const programRuns = () => new Promise((resolve) => setImmediate(resolve));
           let accepted = fresh;
           if (fresh.length > 0 && (await apply(accepted)) !== undefined) {
@@ -963,9 +1174,14 @@
           }
           accepted.forEach((f, i) => {
             addProbe(f.fid, f.name, f.async, handlerFor(f.name), f.awaits);
-            const note = i === 0 && paused >= cfg.pauseNoticeMs
-              ? `live-editing its script stopped the process's JavaScript for ${paused} ms (V8 walks the heap: 0.5–1.5 ms per MB; taking the edit out at the end costs as much; --max-pause 0 never stops it, probing only through the exports)`
-              : undefined;
+            let note;
+            if (i === 0 && paused > cfg.maxPauseMs && cost) {
+              note =
+                `live-editing its script stopped the process's JavaScript for ${paused} ms, over the --max-pause of ${cfg.maxPauseMs} ms ` +
+                `(estimated at ${cost.ms} ms: ${costFigures(cost)}); this process's edits are estimated ${Math.round(pauses.calibration * 10) / 10}× higher from now on`;
+            } else if (i === 0 && paused >= cfg.pauseNoticeMs) {
+              note = `live-editing its script stopped the process's JavaScript for ${paused} ms (${cost ? costFigures(cost) : 'V8 walks the heap'}; taking the edit out costs as much; --max-pause 0 never stops it, probing only through the exports)`;
+            }
             report.push(note === undefined ? { name: f.name, probed: true } : { name: f.name, probed: true, note });
           });
         }
@@ -1041,10 +1257,23 @@
       return { kept, cut };
     }
 
+    /** The value an accessor property exports, where its getter only reads a name (READS_A_NAME); else undefined. */
+    function exportedThrough(descriptor) {
+      const get = descriptor?.get;
+      if (typeof get !== 'function' || utilTypes.isProxy(get) || !READS_A_NAME.test(Function.prototype.toString.call(get))) return undefined;
+      try {
+        return get();
+      } catch {
+        return undefined;
+      }
+    }
+
     /**
      * Where a CommonJS module exports the function with this source (found by its text, up to two
-     * objects below module.exports, through data properties only, never a proxy, at most 10,000 keys
-     * an object): { owner, key }, or undefined.
+     * objects below module.exports, through data properties, never a proxy, at most 10,000 keys an
+     * object; and through getters that only read a name, as bundlers export a namespace):
+     * { owner, key } (a data property), { owner, key, descriptor } (a getter that can be redefined),
+     * { refusal } (a getter that cannot: why no wrapper can go there), or undefined.
      */
     function exportOf(url, text) {
       const path = filePath(url);
@@ -1059,8 +1288,15 @@
         if (!searchable(owner) || seen.has(owner)) return undefined;
         seen.add(owner);
         for (const key of Object.getOwnPropertyNames(owner).slice(0, 10000)) {
-          const value = Object.getOwnPropertyDescriptor(owner, key)?.value;
+          const descriptor = Object.getOwnPropertyDescriptor(owner, key);
+          const value = descriptor && 'value' in descriptor ? descriptor.value : undefined;
           if (typeof value === 'function' && !utilTypes.isProxy(value) && Function.prototype.toString.call(value) === text) return { owner, key };
+          const got = exportedThrough(descriptor);
+          if (typeof got === 'function' && !utilTypes.isProxy(got) && Function.prototype.toString.call(got) === text) {
+            return descriptor.configurable
+              ? { owner, key, descriptor }
+              : { refusal: `its export ${key} is a getter that cannot be redefined (non-configurable, as bundlers define exports), so no wrapper can go there either` };
+          }
           const below = depth < 2 ? search(value, depth + 1) : undefined;
           if (below) return below;
         }
@@ -1073,8 +1309,9 @@
      * Wraps a function V8 will not live-edit (`why`) on the property that exports it; its report, or
      * undefined if the property will not take it.
      */
-    function wrapExport({ owner, key }, f, why, session, handlerFor, addProbe) {
-      if (!wrapProperty(session, { owner, key, own: true }, f, handlerFor, addProbe)) return undefined;
+    function wrapExport({ owner, key, descriptor }, f, why, session, handlerFor, addProbe) {
+      const wrapped = descriptor ? wrapGetter(session, { owner, key, descriptor }, f, handlerFor, addProbe) : wrapProperty(session, { owner, key, own: true }, f, handlerFor, addProbe);
+      if (!wrapped) return undefined;
       return {
         name: f.name,
         probed: true,
@@ -1163,29 +1400,137 @@
     }
 
     /**
-     * How long a live edit may stop this process, estimated before editing: V8 walks the heap
-     * (0.5–1.5 ms per MB as measured, the most with many small objects) after parsing the script.
+     * The heap as the model of an edit's cost reads it (MB): in use in all, and in the spaces of small
+     * objects (old and new space), which a walk of the heap visits one by one; large objects cost
+     * a walk next to nothing.
      */
-    function editPause() {
-      const heapMb = Math.round(mod('v8').getHeapStatistics().used_heap_size / 2 ** 20);
-      return { heapMb, ms: Math.round(15 + 1.5 * heapMb) };
+    function heapFigures() {
+      let used = 0;
+      let small = 0;
+      for (const space of mod('v8').getHeapSpaceStatistics()) {
+        const mb = space.space_used_size / 1048576;
+        used += mb;
+        if (space.space_name === 'old_space' || space.space_name === 'new_space') small += mb;
+      }
+      return { used, small };
     }
 
-    /** Takes a session's edits out of its scripts, leaving other sessions' in place. */
-    async function revert(session) {
-      const inspector = await debugging();
+    /**
+     * How long one live edit of a script (or taking one out, which costs the same) would stop this
+     * process, estimated before it starts, in ms. The model, fitted to V8 11.3 (Node.js 20) on
+     * scripts of 10 KB–9 MB with 10–20,000 functions in heaps of 5–270 MB (docs/live-edit-cost.md):
+     *   25 + 0.2 per MB of heap (the debugger walks it) + 37 per MB of script (parsed again)
+     *   + 0.024 per function of the script + 0.000012 per function squared (V8 matches old and new)
+     *   + 0.2 per MB of small objects for each function of the script that has been compiled
+     *     (V8 discards each one's code with a walk of the whole heap: a warm 9 MB compiler in a
+     *     170 MB heap stopped for 46 s),
+     * all times `pauses.calibration`: what edits in this process actually took over their estimate.
+     * Which functions are compiled takes a walk of the heap to find out (a stop of its own, ~0.2 ms
+     * per MB, measured and said): it is asked only when the answer turns on it.
+     */
+    async function editCost(script, limitMs) {
+      const heap = heapFigures();
+      const k = pauses.calibration;
+      const functions = script.functions;
+      const base = k * (25 + 0.2 * heap.used + (37 * script.chars) / 1048576 + 0.024 * functions + 1.2e-5 * functions * functions);
+      const perCompiled = k * 0.2 * heap.small;
+      const worst = base + perCompiled * functions;
+      const figures = { heapMb: Math.round(heap.used), scriptMb: script.chars / 1048576, functions };
+      if (limitMs <= 0 || worst <= limitMs || base > limitMs) return { ms: Math.round(base > limitMs ? base : worst), compiled: undefined, ...figures };
+      const compiled = await compiledFunctionsOf(script.url);
+      return { ms: Math.round(base + perCompiled * compiled), compiled, ...figures };
+    }
+
+    /** The figures behind an estimate, as a notice says them: "a 9.1 MB script of 23,456 functions (1,234 compiled) in a 170 MB heap". */
+    function costFigures(cost) {
+      const size = cost.scriptMb >= 1 ? `${cost.scriptMb.toFixed(1)} MB` : `${Math.max(1, Math.round(cost.scriptMb * 1024))} KB`;
+      const compiled = cost.compiled === undefined ? '' : ` (${cost.compiled} compiled)`;
+      return `a ${size} script of ${cost.functions} functions${compiled} in a ${cost.heapMb} MB heap`;
+    }
+
+    /**
+     * How many of a script's functions have been compiled (they have bytecode, so an edit discards
+     * their code): the inspector's best-effort coverage, which walks the heap once. One walk answers
+     * for every script: it is kept for a second.
+     */
+    async function compiledFunctionsOf(url) {
+      if (pauses.coverage === undefined || clock.now() - pauses.coverage.at > 1000) {
+        const inspector = inspectorSession();
+        const started = clock.now();
+        await post(inspector, 'Profiler.enable');
+        const { result } = await post(inspector, 'Profiler.getBestEffortCoverage');
+        await post(inspector, 'Profiler.disable');
+        stalled('counting the compiled functions (a walk of the heap)', clock.now() - started);
+        const byUrl = new Map();
+        for (const entry of result || []) byUrl.set(entry.url, entry.functions.filter((f) => f.ranges[0] && f.ranges[0].count > 0).length);
+        pauses.coverage = { at: clock.now(), byUrl };
+        await breathe();
+      }
+      return pauses.coverage.byUrl.get(url) ?? 0;
+    }
+
+    /**
+     * An edit took `ms` against an estimate of `estimateMs`: when it took longer, this process's
+     * later estimates grow by as much (they never shrink), so that an edit of that size is not made
+     * here again under the same limit. Returns whether it did.
+     */
+    function learned(estimateMs, ms) {
+      if (!(estimateMs > 0) || ms <= estimateMs) return false;
+      pauses.calibration *= ms / estimateMs;
+      return true;
+    }
+
+    /** A stop of the program's JavaScript by the runtime's own work, kept for the attach's report. */
+    function stalled(what, ms) {
+      pauses.stalls.push({ what, ms: Math.round(ms) });
+    }
+
+    /** Lets the program run (its timers, its I/O) before the next stop: each stop is then one step long. */
+    function breathe() {
+      return new NativePromise((resolve) => setImmediate(resolve));
+    }
+
+    /**
+     * Takes a session's edits out of its scripts, leaving other sessions' in place; but not where that
+     * would stop the process longer than `limitMs` (see editCost): those stay in, inert, and are
+     * returned ({ url, ms, limitMs }). A limit of Infinity takes everything out.
+     */
+    async function revert(session, limitMs = Infinity) {
+      const left = [];
+      let inspector;
       try {
+        inspector = await debugging(limitMs);
+      } catch (error) {
+        if (!(error instanceof TooCostly)) throw error;
+        const ms = enableCost().ms;
         for (const scriptId of session.edits) {
           const script = editedScripts.get(scriptId);
-          if (!script) continue;
+          if (script) left.push({ url: script.url, ms, limitMs, figures: error.message });
+        }
+        return left;
+      }
+      try {
+        for (const scriptId of [...session.edits]) {
+          const script = editedScripts.get(scriptId);
+          if (!script) {
+            session.edits = session.edits.filter((s) => s !== scriptId);
+            continue;
+          }
+          const cost = Number.isFinite(limitMs) ? await editCost(script, limitMs) : undefined;
+          if (cost && cost.ms > limitMs) {
+            left.push({ url: script.url, ms: cost.ms, limitMs, figures: costFigures(cost) });
+            continue;
+          }
           script.bySession.delete(session.id);
           if (script.bySession.size === 0) editedScripts.delete(scriptId);
-          await editLines(inspector, scriptId, script, [...script.bySession.values()].flatMap((entries) => entries.map((e) => e.insertions)));
+          await breathe();
+          await editLines(inspector, scriptId, script, [...script.bySession.values()].flatMap((entries) => entries.map((e) => e.insertions)), (ms) => learned(cost?.ms, ms));
+          session.edits = session.edits.filter((s) => s !== scriptId);
         }
-        session.edits = [];
       } finally {
         debuggerNowOff().catch(() => undefined);
       }
+      return left;
     }
 
     /** The entries of a script's sessions that are still running. */
@@ -1228,7 +1573,10 @@
         debug.connect();
         debug.on('Debugger.scriptParsed', (message) => {
           const { url, scriptId } = message.params;
-          if (url && !scriptIds.has(url)) scriptIds.set(url, scriptId);
+          if (url && !scriptIds.has(url)) {
+            scriptIds.set(url, scriptId);
+            scriptInfo.set(url, { length: message.params.length, hash: message.params.hash });
+          }
         });
         for (const event of ['NodeWorker.attachedToWorker', 'NodeWorker.detachedFromWorker', 'NodeWorker.receivedMessageFromWorker']) {
           debug.on(event, fromWorkers);
@@ -1238,14 +1586,31 @@
     }
 
     /** The runtime's inspector session with the debugger enabled (disable it again when done). */
-    async function debugging() {
+    async function debugging(limitMs = Infinity) {
       const session = inspectorSession();
       clearTimeout(debuggerOff);
       if (!debuggerOn) {
+        // V8 walks the heap for the scripts, and reports each (and hashes them all, the first time).
+        const estimate = enableCost();
+        if (estimate.ms > limitMs) throw new TooCostly(`turning the debugger on could stop the process for ~${estimate.ms} ms (a ${estimate.heapMb} MB heap), over the --max-pause of ${limitMs} ms`);
+        const started = clock.now();
         await post(session, 'Debugger.enable');
+        const ms = clock.now() - started;
+        stalled('turning the debugger on', ms);
+        learned(estimate.ms, ms);
         debuggerOn = true;
+        await breathe();
       }
       return session;
+    }
+
+    /**
+     * How long turning the debugger on would stop this process (ms), estimated first: 20 + 0.3 per
+     * MB of heap (measured up to 600 MB: 181 ms in a 470 MB heap), times the calibration.
+     */
+    function enableCost() {
+      const heap = heapFigures();
+      return { ms: Math.round(pauses.calibration * (20 + 0.3 * heap.used)), heapMb: Math.round(heap.used) };
     }
 
     /**
@@ -1580,6 +1945,23 @@
       }
       if (owner[key] !== wrapper) return false;
       session.wraps.push({ owner, key, own, original, wrapper });
+      addProbe(fid, probe.name, probe.async || isAsync(original), handlerFor(probe.name));
+      return true;
+    }
+
+    /** As wrapProperty, for an export that a getter gives (it becomes a getter of the wrapper); the getter comes back at detach. */
+    function wrapGetter(session, { owner, key, descriptor }, probe, handlerFor, addProbe) {
+      const original = exportedThrough(descriptor);
+      if (typeof original !== 'function') return false;
+      const fid = reserve(1);
+      const wrapper = makeWrapper(fid, original, probe.exit);
+      try {
+        Object.defineProperty(owner, key, { get: () => wrapper, set: descriptor.set, enumerable: descriptor.enumerable, configurable: true });
+      } catch {
+        return false;
+      }
+      if (owner[key] !== wrapper) return false;
+      session.wraps.push({ owner, key, own: true, original, wrapper, descriptor });
       addProbe(fid, probe.name, probe.async || isAsync(original), handlerFor(probe.name));
       return true;
     }
