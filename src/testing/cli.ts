@@ -7,6 +7,8 @@ export interface FayProcess {
   readonly child: ChildProcess;
   /** Resolves with the next stdout line (or undefined at the end). */
   nextLine(): Promise<string | undefined>;
+  /** Its stderr so far. */
+  stderr(): string;
   /** Resolves when it exits, with its exit code, all remaining stdout lines and all stderr. */
   readonly exit: Promise<{ code: number | null; signal: NodeJS.Signals | null; lines: string[]; stderr: string }>;
 }
@@ -36,6 +38,7 @@ export function startFay(args: readonly string[], options: { env?: NodeJS.Proces
   });
   return {
     child,
+    stderr: () => stderr,
     nextLine: () => {
       if (pending.length > 0) return Promise.resolve(pending.shift());
       if (closed) return Promise.resolve(undefined);

@@ -1,6 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import { accessSync, constants, existsSync, realpathSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { globToRegExp, isGlob } from '../../plan/expr.js';
 
 /** Finds binaries and the functions in them that uprobes can attach to. */
 export interface SymbolLister {
@@ -10,7 +11,11 @@ export interface SymbolLister {
   functions(binary: string, glob: string): readonly string[];
 }
 
-/** Lists symbols through `bpftrace -l`, which knows exactly what it can attach to. */
+/**
+ * Lists symbols through `bpftrace -l`, which knows exactly what it can attach to: every one of a
+ * binary once (84,000 of node's in 0.4 s, against 0.3 s for one pattern), kept, and matched here
+ * with Fay's own globs, which never backtrack: a user's glob never reaches bpftrace.
+ */
 export class BpftraceSymbolLister implements SymbolLister {
   private readonly cache = new Map<string, readonly string[]>();
   private libraries: Map<string, string> | undefined;
@@ -18,6 +23,9 @@ export class BpftraceSymbolLister implements SymbolLister {
   constructor(private readonly bpftrace: string) {}
 
   resolveBinary(text: string): string | undefined {
+    // A control character (a NUL above all) names no file, and no command line may carry it.
+    // eslint-disable-next-line no-control-regex
+    if (text === '' || /[\u0000-\u001f]/.test(text)) return undefined;
     if (text.includes('/')) {
       const path = resolve(text);
       return existsSync(path) ? realpathSync(path) : undefined;
@@ -32,22 +40,23 @@ export class BpftraceSymbolLister implements SymbolLister {
   }
 
   functions(binary: string, glob: string): readonly string[] {
-    const id = `${binary}\0${glob}`;
-    let symbols = this.cache.get(id);
+    let symbols = this.cache.get(binary);
     if (symbols === undefined) {
-      const result = spawnSync(this.bpftrace, ['-l', `uprobe:${binary}:${glob}`], { encoding: 'utf8', maxBuffer: 64 << 20 });
+      const result = spawnSync(this.bpftrace, ['-l', `uprobe:${binary}:*`], { encoding: 'utf8', maxBuffer: 256 << 20 });
       const prefix = `uprobe:${binary}:`;
       symbols = [
         ...new Set(
-          result.stdout
+          (result.stdout ?? '')
             .split('\n')
             .filter((l) => l.startsWith(prefix))
             .map((l) => l.slice(prefix.length)),
         ),
       ].sort();
-      this.cache.set(id, symbols);
+      this.cache.set(binary, symbols);
     }
-    return symbols;
+    if (!isGlob(glob)) return symbols.includes(glob) ? [glob] : [];
+    const want = globToRegExp(glob);
+    return symbols.filter((s) => want.test(s));
   }
 
   /** Library short names (`libc`, `libc.so.6`) → path, from the dynamic linker's cache. */

@@ -302,6 +302,23 @@ const WATCHDOG = `(() => {
   return w;
 })()`;
 
+/**
+ * Evaluated in the target before anything else Fay does there, where its heap is large (over 64 MB):
+ * the program and small allocations run for 300 ms, in which the garbage collector finishes, step
+ * by step, a marking it may have under way. Else the first allocation of code (compiling Fay's
+ * runtime) finishes it in one stop: 217–382 ms in a heap of 390 MB, measured, against under 20 ms so.
+ */
+const SETTLE = `(async () => {
+  if (process.getBuiltinModule('v8').getHeapStatistics().used_heap_size < 64 * 1048576) return;
+  let sink;
+  const until = Date.now() + 300;
+  while (Date.now() < until) {
+    for (let i = 0; i < 16; i++) sink = new Array(1024).fill(i);
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+  return sink === undefined;
+})()`;
+
 /** Closes a target's inspector that a Fay opened, and its watchdog with it (evaluated in the target). */
 const CLOSE_FAYS_INSPECTOR =
   "(() => { const w = globalThis.__fay$opened; if (w) { clearInterval(w.timer); delete globalThis.__fay$opened; } process.getBuiltinModule('inspector').close(); })()";
@@ -442,7 +459,7 @@ async function attachHolding<T>(pid: number, first: string, options: { channel?:
     })().catch(() => undefined));
   try {
     checked = await client.evaluate(
-      `(async () => process.pid === ${itsPid} ? { pid: ${itsPid}, fays: ${signalled ? `(${watch}, true)` : 'globalThis.__fay$opened !== undefined'}, value: await (${first}) } : { pid: process.pid, fays: globalThis.__fay$opened !== undefined })()`,
+      `(async () => process.pid === ${itsPid} ? { pid: ${itsPid}, fays: ${signalled ? `(${watch}, true)` : 'globalThis.__fay$opened !== undefined'}, settled: await ${SETTLE}, value: await (${first}) } : { pid: process.pid, fays: globalThis.__fay$opened !== undefined })()`,
       { awaitPromise: true },
     );
   } catch (error) {
@@ -469,7 +486,10 @@ async function attachHolding<T>(pid: number, first: string, options: { channel?:
         : `a debugger (or a process started with --inspect) holds it: stop that first; Fay attaches through port ${INSPECTOR_PORT} one process at a time. If a Fay opened it, fay release "js:pid=${checked.pid}" closes it`,
     });
   }
-  fays ||= checked.fays === true;
+  // A leftover of a killed Fay on this very process (it died before the pid check could mark it) is Fay's too.
+  const leftover = signalled ? undefined : readOpenedRecord(record);
+  fays ||= checked.fays === true || (leftover !== undefined && leftover.pid === pid && leftover.start === processStart(pid) && !alive(leftover.by));
+  if (process.env.FAY_DEBUG_ATTACH === '1') process.stderr.write(`fay: attach: process ${pid} checked\n`);
   // While attached, the target hears that Fay is there: its inspector stays open.
   if (fays) {
     renewal = setInterval(() => void client.evaluate(WATCHDOG.replace('OWNER', '0')).catch(() => undefined), WATCH_RENEW_MS);

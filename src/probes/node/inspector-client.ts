@@ -14,6 +14,9 @@ export class InspectorCallError extends Error {
 
 type Listener = (params: Record<string, unknown>) => void;
 
+/** How long a call waits for the target's answer by default: FAY_INSPECTOR_TIMEOUT_MS, or 15 s. */
+const CALL_TIMEOUT_MS = Number(process.env.FAY_INSPECTOR_TIMEOUT_MS) > 0 ? Number(process.env.FAY_INSPECTOR_TIMEOUT_MS) : 15_000;
+
 /** The URL of the code Fay evaluates in a target; the runtime (target/runtime.js) gives its hooks the same. */
 const OWN_URL = 'fay:runtime';
 
@@ -55,7 +58,7 @@ export class InspectorClient {
   }
 
   /** Calls a protocol method and resolves with its result. */
-  call<T = Record<string, unknown>>(method: string, params: Record<string, unknown> = {}, timeoutMs = 15000): Promise<T> {
+  call<T = Record<string, unknown>>(method: string, params: Record<string, unknown> = {}, timeoutMs = CALL_TIMEOUT_MS): Promise<T> {
     const id = ++this.nextId;
     return new Promise<T>((resolve, reject) => {
       const timer = setTimeout(() => {

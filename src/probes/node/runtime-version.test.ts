@@ -13,6 +13,7 @@ const RECORDED: Record<number, string> = {
   10: 'c458289a812b0945',
   11: 'e331436837ef4564',
   12: '57f80d3ac59c9a8a',
+  13: '505dc77956f403c7',
 };
 
 describe('the runtime’s version', () => {

@@ -81,11 +81,15 @@
     /** Fires when the first kept edit's time is up. */
     let sweepTimer;
     /**
-     * What stopping this process costs: `calibration`, how much longer than estimated its edits took
-     * (1.25 at first: the model's margin; it only grows); `stalls`, the stops of the program by the
-     * attach under way, for its report; `coverage`, the last count of compiled functions (see editCost).
+     * What stopping this process costs: `edits` and `walks`, what its edits and other walks of the
+     * heap took against the model (see editCost, enableCost; 1.25 at first: the model's margin);
+     * `stalls`, the stops of the program by the attach under way, for its report; `coverage`, the
+     * last count of compiled functions (see editCost).
      */
-    const pauses = { calibration: 1.25, stalls: [], coverage: undefined };
+    const pauses = { edits: 1.25, walks: 1.25, stalls: [], coverage: undefined };
+    /** Above this heap, a marking under way is settled before each stop (see breathe()), for this long. */
+    const SETTLE_ABOVE_BYTES = 64 * 1048576;
+    const SETTLE_MS = 300;
     /** Work that would stop the process longer than its limit allows, and was therefore not done (its message says why). */
     class TooCostly extends Error {}
     /** The worker threads, as NodeWorker shows them while anything here watches (see watchWorkers()). */
@@ -660,7 +664,7 @@
         await post(inspector, 'Profiler.start');
         const ms = clock.now() - started;
         stalled('starting the CPU profiler', ms);
-        learned(profilerCost.ms, ms);
+        learnedWalk(profilerCost.ms, ms);
         report.push({ name: cfg.profile.probe, probed: true });
       }
 
@@ -1140,7 +1144,6 @@
             await breathe();
             return editLines(inspector, scriptId, script, [...others, ...some.map((f) => f.insertions)], (ms) => {
               longest = Math.max(longest, ms);
-              learned(cost?.ms, ms);
             });
           };
           const programRuns = () => new Promise((resolve) => setImmediate(resolve));
@@ -1158,6 +1161,8 @@
               await apply(accepted);
             }
           }
+          // What the longest step took teaches the next estimates (a second step costs less: the first discarded the code).
+          if (longest > 0 && cost) learnedEdit(cost.ms, longest);
           const mine = [...adopted.map((a) => a.entry), ...accepted.map((f) => ({ fid: f.fid, key: f.key, insertions: f.insertions }))];
           settleOwners(scriptId, script);
           if (mine.length > 0) {
@@ -1178,7 +1183,7 @@
             if (i === 0 && paused > cfg.maxPauseMs && cost) {
               note =
                 `live-editing its script stopped the process's JavaScript for ${paused} ms, over the --max-pause of ${cfg.maxPauseMs} ms ` +
-                `(estimated at ${cost.ms} ms: ${costFigures(cost)}); this process's edits are estimated ${Math.round(pauses.calibration * 10) / 10}× higher from now on`;
+                `(estimated at ${cost.ms} ms: ${costFigures(cost)}); this process's edits are estimated from what it took from now on`;
             } else if (i === 0 && paused >= cfg.pauseNoticeMs) {
               note = `live-editing its script stopped the process's JavaScript for ${paused} ms (${cost ? costFigures(cost) : 'V8 walks the heap'}; taking the edit out costs as much; --max-pause 0 never stops it, probing only through the exports)`;
             }
@@ -1418,21 +1423,27 @@
     /**
      * How long one live edit of a script (or taking one out, which costs the same) would stop this
      * process, estimated before it starts, in ms. The model, fitted to V8 11.3 (Node.js 20) on
-     * scripts of 10 KB–9 MB with 10–20,000 functions in heaps of 5–270 MB (docs/live-edit-cost.md):
-     *   25 + 0.2 per MB of heap (the debugger walks it) + 37 per MB of script (parsed again)
-     *   + 0.024 per function of the script + 0.000012 per function squared (V8 matches old and new)
+     * scripts of 10 KB–9 MB with 10–20,000 functions in heaps of 5–500 MB (docs/live-edit-cost.md):
+     *   25 + 0.2 per MB of heap (the debugger walks it)
+     *   + 5 per MB of small objects (V8 finds the live ones from the roots, one hash-set insertion
+     *     each: 150–200 ns for each of ~26,000 small objects in a MB, so 1.4 s for a live heap of
+     *     390 MB, and next to nothing for one of large objects or garbage)
+     *   + 37 per MB of script (parsed again) + 0.024 per function of the script + 0.000012 per
+     *     function squared (V8 matches old and new)
      *   + 0.2 per MB of small objects for each function of the script that has been compiled
      *     (V8 discards each one's code with a walk of the whole heap: a warm 9 MB compiler in a
      *     170 MB heap stopped for 46 s),
-     * all times `pauses.calibration`: what edits in this process actually took over their estimate.
-     * Which functions are compiled takes a walk of the heap to find out (a stop of its own, ~0.2 ms
-     * per MB, measured and said): it is asked only when the answer turns on it.
+     * all times `pauses.edits`: 1.25 at first, then what the last edit here took against its
+     * estimate, with the same margin (a heap of large objects is learnt to cost less, an edit that
+     * took longer makes the next estimates grow). Which functions are compiled takes a walk of the
+     * heap to find out (a stop of its own, ~0.2 ms per MB, measured and said): it is asked only when
+     * the answer turns on it.
      */
     async function editCost(script, limitMs) {
       const heap = heapFigures();
-      const k = pauses.calibration;
+      const k = pauses.edits;
       const functions = script.functions;
-      const base = k * (25 + 0.2 * heap.used + (37 * script.chars) / 1048576 + 0.024 * functions + 1.2e-5 * functions * functions);
+      const base = k * (25 + 0.2 * heap.used + 5 * heap.small + (37 * script.chars) / 1048576 + 0.024 * functions + 1.2e-5 * functions * functions);
       const perCompiled = k * 0.2 * heap.small;
       const worst = base + perCompiled * functions;
       const figures = { heapMb: Math.round(heap.used), scriptMb: script.chars / 1048576, functions };
@@ -1470,14 +1481,18 @@
     }
 
     /**
-     * An edit took `ms` against an estimate of `estimateMs`: when it took longer, this process's
-     * later estimates grow by as much (they never shrink), so that an edit of that size is not made
-     * here again under the same limit. Returns whether it did.
+     * An edit took `ms` against an estimate of `estimateMs`: this process's later edits are
+     * estimated as this one would have been from what it took, with the 1.25 margin kept (never
+     * below 2% of the model). An edit over its limit is thereby not made here again at that size.
      */
-    function learned(estimateMs, ms) {
-      if (!(estimateMs > 0) || ms <= estimateMs) return false;
-      pauses.calibration *= ms / estimateMs;
-      return true;
+    function learnedEdit(estimateMs, ms) {
+      if (!(estimateMs > 0) || !(ms >= 0)) return;
+      pauses.edits = Math.max(0.02, (pauses.edits * (ms * 1.25)) / estimateMs);
+    }
+
+    /** A walk of the heap (turning the debugger on, starting the profiler) took longer than estimated: later ones are estimated higher. */
+    function learnedWalk(estimateMs, ms) {
+      if (estimateMs > 0 && ms > estimateMs) pauses.walks *= ms / estimateMs;
     }
 
     /** A stop of the program's JavaScript by the runtime's own work, kept for the attach's report. */
@@ -1485,9 +1500,22 @@
       pauses.stalls.push({ what, ms: Math.round(ms) });
     }
 
-    /** Lets the program run (its timers, its I/O) before the next stop: each stop is then one step long. */
-    function breathe() {
-      return new NativePromise((resolve) => setImmediate(resolve));
+    /**
+     * Lets the program run (its timers, its I/O) before the next stop: each stop is then one step
+     * long. In a large heap, it also lets the garbage collector finish a marking it has under way
+     * (see SETTLE in attach.ts): a walk of the heap, or the next allocation of code, would otherwise
+     * finish it in one stop (~0.7 ms per MB: 380 ms in a 390 MB heap, measured).
+     */
+    async function breathe() {
+      await new NativePromise((resolve) => setImmediate(resolve));
+      if (mod('v8').getHeapStatistics().used_heap_size < SETTLE_ABOVE_BYTES) return;
+      let sink;
+      const until = clock.now() + SETTLE_MS;
+      while (clock.now() < until) {
+        for (let i = 0; i < 16; i++) sink = new Array(1024).fill(i);
+        await new NativePromise((resolve) => setImmediate(resolve));
+      }
+      return sink === undefined;
     }
 
     /**
@@ -1524,7 +1552,11 @@
           script.bySession.delete(session.id);
           if (script.bySession.size === 0) editedScripts.delete(scriptId);
           await breathe();
-          await editLines(inspector, scriptId, script, [...script.bySession.values()].flatMap((entries) => entries.map((e) => e.insertions)), (ms) => learned(cost?.ms, ms));
+          let longest = 0;
+          await editLines(inspector, scriptId, script, [...script.bySession.values()].flatMap((entries) => entries.map((e) => e.insertions)), (ms) => {
+            longest = Math.max(longest, ms);
+          });
+          if (cost) learnedEdit(cost.ms, longest);
           session.edits = session.edits.filter((s) => s !== scriptId);
         }
       } finally {
@@ -1597,7 +1629,7 @@
         await post(session, 'Debugger.enable');
         const ms = clock.now() - started;
         stalled('turning the debugger on', ms);
-        learned(estimate.ms, ms);
+        learnedWalk(estimate.ms, ms);
         debuggerOn = true;
         await breathe();
       }
@@ -1606,11 +1638,11 @@
 
     /**
      * How long turning the debugger on would stop this process (ms), estimated first: 20 + 0.3 per
-     * MB of heap (measured up to 600 MB: 181 ms in a 470 MB heap), times the calibration.
+     * MB of heap (measured up to 600 MB: 181 ms in a 470 MB heap), times `pauses.walks`.
      */
     function enableCost() {
       const heap = heapFigures();
-      return { ms: Math.round(pauses.calibration * (20 + 0.3 * heap.used)), heapMb: Math.round(heap.used) };
+      return { ms: Math.round(pauses.walks * (20 + 0.3 * heap.used)), heapMb: Math.round(heap.used) };
     }
 
     /**
