@@ -159,7 +159,8 @@ describe('kernel queries on real probes and real workloads', () => {
   it('emits one window per period whose counts add up exactly', async () => {
     const result = await around('syscall:getppid | where comm == "fay-win" | count() every 100ms', async () => {
       await runWorkload('fay-win', 'getppid', 20000);
-      await runWorkload('fay-win', 'sleep', 250, 1);
+      // Long enough for a whole window of no calls, and for at least three windows, on a loaded machine too.
+      await runWorkload('fay-win', 'sleep', 400, 1);
       await runWorkload('fay-win', 'getppid', 10000);
     });
     const windows = result.results;

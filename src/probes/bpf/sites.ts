@@ -118,7 +118,9 @@ export function sitesOf(source: BpfSource, perProbe: boolean, ids: ProbeIds): Pr
     }
     case 'uprobe': {
       const binary = quotePath(source.binary);
-      const groups = perProbe ? source.symbols.map((s) => [s]) : [[source.point.slice(source.point.lastIndexOf(':') + 1)]];
+      // The functions Fay matched, each by name: a glob of the query never reaches bpftrace, whose
+      // wildcards differ from Fay's ([abc] is a syntax error there).
+      const groups = perProbe ? source.symbols.map((s) => [s]) : [source.symbols];
       return groups.map((group) => ({
         entry: group.map((s) => `uprobe:${binary}:${s}`),
         exit: group.map((s) => `uretprobe:${binary}:${s}`),

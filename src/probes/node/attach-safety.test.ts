@@ -83,9 +83,13 @@ describe('attaching leaves nothing behind, even when Fay is killed in the middle
   });
 
   it('says whose inspector holds the port, and how to free it, when it is not a Fay leftover', async () => {
-    const debugged = spawn(process.execPath, [`--inspect=127.0.0.1:${INSPECTOR_PORT}`, '-e', 'setInterval(() => {}, 1000)'], { stdio: 'ignore' });
+    // The port is free (the queries before closed what they opened), then another process debugs on it.
+    await until(async () => (await inspectorHolder()) === undefined, 10_000, 'the port being free');
+    const debugged = spawn(process.execPath, [`--inspect=127.0.0.1:${INSPECTOR_PORT}`, '-e', 'setInterval(() => {}, 1000)'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let said = '';
+    debugged.stderr.setEncoding('utf8').on('data', (d: string) => (said += d));
     try {
-      await until(async () => (await inspectorHolder()) !== undefined, 10_000, 'the other process listening');
+      await until(() => Promise.resolve(said.includes('Debugger listening')), 10_000, 'the other process listening');
       await assert.rejects(
         collect(cluster.run(`js:pid=${app.pid}:./lib.cjs#query | count()`), () => Promise.resolve()),
         (error: unknown) => {
