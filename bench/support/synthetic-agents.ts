@@ -48,7 +48,7 @@ class SyntheticAgent {
     const head = JSON.stringify({ ...from, kind: 'window' }).slice(0, -1);
     const send = () => {
       const end = Date.now();
-      this.bus.publish(SUBJECTS.results(spec.id, this.host), Buffer.from(`${head},"seq":${seq},"seqEnd":${seq},"part":0,"parts":1,"startNs":${start * 1e6},"endNs":${end * 1e6},"droppedEvents":0,"table":${this.table}}`));
+      this.bus.publish(SUBJECTS.results(spec.id, this.host), Buffer.from(`${head},"seq":${seq},"seqEnd":${seq},"part":0,"parts":1,"startNs":${start * 1e6},"endNs":${end * 1e6},"droppedEvents":0,"uncountedEvents":0,"table":${this.table}}`));
       seq++;
       start = end;
     };
@@ -62,7 +62,7 @@ class SyntheticAgent {
     if (!timer) return;
     clearInterval(timer);
     this.runs.delete(message.id);
-    this.bus.publish(SUBJECTS.results(message.id, this.host), writeMessage({ v: PROTOCOL_VERSION, id: message.id, host: this.host, incarnation: this.incarnation, kind: 'done', windows: 0 }));
+    this.bus.publish(SUBJECTS.results(message.id, this.host), writeMessage({ v: PROTOCOL_VERSION, id: message.id, host: this.host, incarnation: this.incarnation, kind: 'done', windows: 0, stopped: true }));
   }
 }
 

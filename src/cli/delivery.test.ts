@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { runFay, startFay } from '../testing/cli.js';
 import { fayCommand } from '../testing/fay-command.js';
-import { bpftraceProcesses, loadedBpfPrograms, newBpfPrograms, processesGone } from '../testing/kernel-state.js';
-import { runWorkload, workloadBinary } from '../testing/workload.js';
+import { bpftraceProcesses, leavesKernelAsFound, processesGone } from '../testing/kernel-state.js';
+import { runWorkload } from '../testing/workload.js';
 
 /** Runs a shell pipeline whose first command is the built fay: its exit statuses (PIPESTATUS) and output. */
 function pipeline(fayArgs: readonly string[], rest: string): Promise<{ statuses: number[]; stdout: string; stderr: string }> {
@@ -23,15 +23,7 @@ function pipeline(fayArgs: readonly string[], rest: string): Promise<{ statuses:
 }
 
 describe('nothing collected is lost, and exit codes tell the truth', () => {
-  let programsBefore: Set<number>;
-  before(() => {
-    workloadBinary();
-    programsBefore = loadedBpfPrograms();
-  });
-  after(() => {
-    assert.deepEqual(bpftraceProcesses(), []);
-    assert.deepEqual(newBpfPrograms(programsBefore), []);
-  });
+  const kernel = leavesKernelAsFound();
 
   it('writes every line to a reader that is slow to start reading', async () => {
     const fast = await runFay(['probes', 'tracepoint:*']);
@@ -99,7 +91,7 @@ describe('nothing collected is lost, and exit codes tell the truth', () => {
     const { code, lines, stderr } = await fay.exit;
     // Out already: fay did not leave a bpftrace behind to finish by itself.
     assert.deepEqual(bpftraceProcesses(), []);
-    assert.deepEqual(newBpfPrograms(programsBefore), []);
+    assert.deepEqual(kernel.newPrograms(), []);
     assert.equal(code, 0, stderr);
     assert.match(stderr, /removing its probes: \d+ of \d+ out/);
     const results = [first, ...lines.map((l) => JSON.parse(l) as Result).filter((m) => m.type === 'result')];

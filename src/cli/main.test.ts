@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { runFay, startFay } from '../testing/cli.js';
-import { bpftraceProcesses, loadedBpfPrograms, newBpfPrograms, processesGone } from '../testing/kernel-state.js';
+import { bpftraceProcesses, leavesKernelAsFound, processesGone } from '../testing/kernel-state.js';
 import { runWorkload, workloadBinary } from '../testing/workload.js';
 
 function noStackTrace(stderr: string): void {
@@ -19,15 +19,7 @@ function total(lines: readonly string[], column: string, keep: (row: Record<stri
 }
 
 describe('the fay command', () => {
-  let programsBefore: Set<number>;
-  before(() => {
-    workloadBinary();
-    programsBefore = loadedBpfPrograms();
-  });
-  after(() => {
-    assert.deepEqual(bpftraceProcesses(), []);
-    assert.deepEqual(newBpfPrograms(programsBefore), []);
-  });
+  const kernel = leavesKernelAsFound();
 
   it('prints a syntax error with a caret, exit code 2, no stack trace', async () => {
     const { code, stderr } = await runFay(['query', 'syscall:openat | where comm == | count()']);
@@ -87,7 +79,7 @@ describe('the fay command', () => {
     assert.equal(code, 0);
     assert.equal(total(lines, 'count'), 4321);
     assert.deepEqual(bpftraceProcesses(), []);
-    assert.deepEqual(newBpfPrograms(programsBefore), []);
+    assert.deepEqual(kernel.newPrograms(), []);
   });
 
   it('leaves no probe behind when it is killed outright', async () => {
@@ -98,7 +90,7 @@ describe('the fay command', () => {
     fay.child.kill('SIGKILL');
     await fay.exit;
     await processesGone(children);
-    assert.deepEqual(newBpfPrograms(programsBefore), []);
+    assert.deepEqual(kernel.newPrograms(), []);
   });
 
   it('runs for --duration and exits by itself', async () => {

@@ -1,13 +1,13 @@
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
-import { localRegistry } from '../cluster/embedded.js';
 import { planStages, type StagedPlan } from '../plan/planner.js';
 import { bindQuery } from '../query/binder.js';
 import { compileQuery } from '../query/compile.js';
+import { fixtureRegistry } from '../testing/catalog-fixture.js';
 import { connect, type Fay } from './fay.js';
 import { minutes, now, seconds } from './helpers.js';
 
-const catalog = localRegistry();
+const catalog = fixtureRegistry();
 const NOW = 1_800_000_000_000_000_000;
 
 /** A plan without what only says where it came from: the query text and source positions. */

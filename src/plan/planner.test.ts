@@ -1,10 +1,12 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { Agent } from '../agent/agent.js';
 import { EmbeddedCluster } from '../cluster/embedded.js';
+import { fixtureRegistry } from '../testing/catalog-fixture.js';
 import { printExpr } from './print-expr.js';
 import { QueryError } from '../errors.js';
 
-const cluster = EmbeddedCluster.local('testhost');
+const cluster = new EmbeddedCluster(new Agent(fixtureRegistry(), 'testhost'));
 
 describe('planner: what runs where', () => {
   it('pushes the filter and the aggregate into the probe when bpftrace can run them', () => {

@@ -1,12 +1,11 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { ProbeUnavailableError, QueryError } from '../errors.js';
+import { QueryError } from '../errors.js';
 import { printExpr } from '../plan/print-expr.js';
-import { BpfProvider } from '../probes/bpf/provider.js';
-import { ProbeRegistry } from '../probes/registry.js';
+import { fixtureRegistry } from '../testing/catalog-fixture.js';
 import { compileQuery } from './compile.js';
 
-const catalog = new ProbeRegistry([new BpfProvider()]);
+const catalog = fixtureRegistry();
 const NOW = 1_800_000_000_000_000_000;
 
 function rejected(query: string): QueryError {
@@ -152,20 +151,5 @@ describe('binding queries to this machine’s probe points', () => {
       ['syscall:read | where ret > 1.5 | count()', /numbers in expressions are integers/],
     ];
     for (const [query, message] of errors) assert.match(rejected(query).message, message, query);
-  });
-
-  it('says plainly that kernel functions cannot be probed here, and why', () => {
-    assert.throws(
-      () => compileQuery('kernel:vfs_read | count()', catalog, NOW),
-      (error: unknown) => {
-        assert.ok(error instanceof ProbeUnavailableError);
-        assert.equal(error.exitCode, 3);
-        assert.match(error.message, /kernel:vfs_read cannot be probed on this machine/);
-        assert.match(error.message, /CONFIG_KPROBES is not set|no kprobe/);
-        assert.match(error.message, /fentry/);
-        assert.match(error.hint ?? '', /syscall:read/);
-        return true;
-      },
-    );
   });
 });

@@ -1,5 +1,8 @@
+import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
+import { after, afterEach, before } from 'node:test';
+import { workloadBinary } from './workload.js';
 
 /** Ids of every BPF program loaded in the kernel right now. */
 export function loadedBpfPrograms(): Set<number> {
@@ -50,4 +53,24 @@ export async function processesGone(pids: readonly number[], timeoutMs = 10000):
     if (Date.now() > deadline) throw new Error(`still running after ${timeoutMs} ms: ${alive().join(', ')}`);
     await new Promise((r) => setTimeout(r, 20));
   }
+}
+
+/**
+ * Hooks for a suite of kernel tests: the C workload built before it, and after it (after each of its
+ * tests too, with `each`) no bpftrace process running and no BPF program loaded that was not before.
+ * Gives the programs loaded since the suite began, for a test to check at a moment of its own.
+ */
+export function leavesKernelAsFound(options: { each?: boolean } = {}): { newPrograms: () => number[] } {
+  let programsBefore: Set<number>;
+  before(() => {
+    workloadBinary();
+    programsBefore = loadedBpfPrograms();
+  });
+  const check = () => {
+    assert.deepEqual(bpftraceProcesses(), [], 'no bpftrace process is left');
+    assert.deepEqual(newBpfPrograms(programsBefore), [], 'no BPF program is left loaded');
+  };
+  if (options.each) afterEach(check);
+  after(check);
+  return { newPrograms: () => newBpfPrograms(programsBefore) };
 }

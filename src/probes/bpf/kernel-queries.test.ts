@@ -1,11 +1,14 @@
 import assert from 'node:assert/strict';
-import { after, afterEach, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import type { HistResult, QuantilesResult, SampleResult, TopKResult } from '../../agg/aggregate.js';
 import type { DumpMessage, EventsMessage, QueryMessage } from '../../cluster/cluster-stage.js';
 import { EmbeddedCluster, type RunOptions } from '../../cluster/embedded.js';
-import { bpftraceProcesses, loadedBpfPrograms, newBpfPrograms } from '../../testing/kernel-state.js';
+import { ProbeUnavailableError } from '../../errors.js';
+import { FIXTURE_TRACEFS } from '../../testing/catalog-fixture.js';
+import { leavesKernelAsFound } from '../../testing/kernel-state.js';
 import { collect, eventRows, rowsOf, type Collected } from '../../testing/query.js';
 import { runWorkload, waitingWorkload, workloadBinary } from '../../testing/workload.js';
+import { Tracefs, tracefsRoot } from './tracefs.js';
 
 const cluster = EmbeddedCluster.local('testhost');
 
@@ -19,16 +22,7 @@ function histBuckets(cell: unknown): [number | null, number][] {
 }
 
 describe('kernel queries on real probes and real workloads', () => {
-  let programsBefore: Set<number>;
-  before(() => {
-    workloadBinary();
-    programsBefore = loadedBpfPrograms();
-  });
-  afterEach(() => {
-    assert.deepEqual(bpftraceProcesses(), [], 'no bpftrace process is left');
-    assert.deepEqual(newBpfPrograms(programsBefore), [], 'no BPF program is left loaded');
-  });
-  after(() => assert.deepEqual(newBpfPrograms(programsBefore), []));
+  leavesKernelAsFound({ each: true });
 
   it('counts system calls exactly, grouped by pid and comm', async () => {
     const first = waitingWorkload('fay-gp', 'getppid', 5000);
@@ -385,5 +379,33 @@ describe('kernel queries on real probes and real workloads', () => {
       { comm: 'fay-r3', n: 400 },
       { comm: 'fay-r1', n: 300 },
     ]);
+  });
+});
+
+describe("this machine's probe catalog", () => {
+  it('says plainly that kernel functions cannot be probed here, and why', () => {
+    assert.throws(
+      () => cluster.plan('kernel:vfs_read | count()'),
+      (error: unknown) => {
+        assert.ok(error instanceof ProbeUnavailableError);
+        assert.equal(error.exitCode, 3);
+        assert.match(error.message, /kernel:vfs_read cannot be probed on this machine/);
+        assert.match(error.message, /CONFIG_KPROBES is not set|no kprobe/);
+        assert.match(error.message, /fentry/);
+        assert.match(error.hint ?? '', /syscall:read/);
+        return true;
+      },
+    );
+  });
+
+  it("agrees with the unit tests' copy of it: every tracepoint of the copy, with the same fields", () => {
+    const copy = new Tracefs(FIXTURE_TRACEFS);
+    const here = new Tracefs(tracefsRoot()!);
+    const events = copy.listEvents();
+    assert.ok(events.length >= 10, `the copy holds ${events.length} events`);
+    for (const event of events) {
+      const [category, name] = event.split(':') as [string, string];
+      assert.deepEqual(here.fields(category, name), copy.fields(category, name), event);
+    }
   });
 });

@@ -87,6 +87,22 @@ function stopRequest(token: number, cpu: number | undefined): void {
   spawn('taskset', ['-c', String(cpu), 'sh', '-c', `printf %s '${name}' > /proc/self/comm && kill -0 ${token} 2>/dev/null`], { stdio: 'ignore' }).on('error', here);
 }
 
+/** What the kernel provider resolves probe points against, and the bpftrace that runs them. */
+export type BpfContext = SourceContext & { readonly bpftrace: string };
+
+/** This machine's tracefs, symbols and kernel-function support; an EnvironmentError saying what to do where it cannot trace. */
+function thisMachine(): BpfContext {
+  const { bpftrace, tracefs } = ensureKernelTracing();
+  let support: KernelFunctionSupport | undefined;
+  return {
+    bpftrace,
+    tracefs: new Tracefs(tracefs),
+    symbols: new BpftraceSymbolLister(bpftrace),
+    kernelSupport: () => (support ??= detectKernelFunctionSupport(bpftrace, tracefs)),
+    capabilities: BPF_CAPABILITIES,
+  };
+}
+
 /**
  * Kernel-side probes: system calls, tracepoints, uprobes, CPU sampling and
  * timers, compiled to bpftrace programs that the kernel verifies and JITs.
@@ -94,21 +110,13 @@ function stopRequest(token: number, cpu: number | undefined): void {
 export class BpfProvider implements Provider {
   readonly name = 'bpf';
   readonly prefixes = BPF_PREFIXES;
-  private context: (SourceContext & { bpftrace: string }) | undefined;
+  private context: BpfContext | undefined;
 
-  private ctx(): SourceContext & { bpftrace: string } {
-    if (this.context === undefined) {
-      const { bpftrace, tracefs } = ensureKernelTracing();
-      let support: KernelFunctionSupport | undefined;
-      this.context = {
-        bpftrace,
-        tracefs: new Tracefs(tracefs),
-        symbols: new BpftraceSymbolLister(bpftrace),
-        kernelSupport: () => (support ??= detectKernelFunctionSupport(bpftrace, tracefs)),
-        capabilities: BPF_CAPABILITIES,
-      };
-    }
-    return this.context;
+  /** `machine` gives what this machine offers; by default its tracefs and bpftrace, found (and checked) when first needed. */
+  constructor(private readonly machine: () => BpfContext = thisMachine) {}
+
+  private ctx(): BpfContext {
+    return (this.context ??= this.machine());
   }
 
   resolve(point: string): SourceSchema | ResolveFailure {

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# The fast layer: no root, no kernel, no processes traced; seconds. The parser, binder and planner
+# (against a copy of a kernel's tracefs, test/fixtures/tracefs), aggregates, windows, sinks, FayLINQ,
+# and the Node.js runtime's pure parts. `npm test` runs these too, with everything else.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+[ -d node_modules ] || npm ci --no-audit --no-fund
+exec node --import tsx --test \
+  src/query/parser.test.ts \
+  src/query/binder.test.ts \
+  src/plan/planner.test.ts \
+  src/agg/aggregates.test.ts \
+  src/cluster/windows.test.ts \
+  src/cli/output.test.ts \
+  src/linq/lambda.test.ts \
+  src/linq/equivalence.test.ts \
+  src/probes/bpf/decoder.test.ts \
+  src/probes/node/channel.test.ts \
+  src/probes/node/functions.test.ts \
+  src/probes/node/runtime-version.test.ts \
+  src/probes/node/sources.test.ts \
+  src/probes/node/websocket.test.ts
