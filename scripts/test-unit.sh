@@ -8,6 +8,7 @@ cd "$(dirname "$0")/.."
 exec node --import tsx --test \
   src/query/parser.test.ts \
   src/query/binder.test.ts \
+  src/query/limits.test.ts \
   src/plan/planner.test.ts \
   src/agg/aggregates.test.ts \
   src/cluster/windows.test.ts \

@@ -46,6 +46,32 @@ export const PROTOTYPE_NAMES: readonly string[] = [
   'propertyIsEnumerable', 'toLocaleString', '__defineGetter__', '__lookupGetter__', 'then', 'length', 'name',
 ];
 
+/** Every place a query reads a name: where a prototype's name must be refused (or read) like any other. */
+export const PROTOTYPE_PLACES: readonly ((name: string) => string)[] = [
+  (p) => `syscall:read | where ${p} == 1`,
+  (p) => `syscall:read | where ${p}()`,
+  (p) => `syscall:read | ${p}(ret)`,
+  (p) => `syscall:read | sum(1${p})`,
+  (p) => `syscall:read | count() every 1${p}`,
+  (p) => `syscall:read | count() | window 1${p}`,
+  (p) => `syscall:read | ${p} = count()`,
+  (p) => `syscall:read | count() by ${p} = comm`,
+  (p) => `syscall:read | count() by comm | top 1 by ${p}`,
+  (p) => `syscall:read | let ${p} = pid | count() by ${p}`,
+  (p) => `syscall:read | select ${p} = comm`,
+  (p) => `${p}:read | count()`,
+  (p) => `syscall:${p} | count()`,
+  (p) => `tracepoint:${p}:${p} | count()`,
+  (p) => `js:pid=1:${p}.${p} | count()`,
+  (p) => `js:${p}=1:fs.readFile | count()`,
+  (p) => `dc:${p} | count() by msg.${p}`,
+  (p) => `profile:${p} | count()`,
+  (p) => `interval:1${p} | count()`,
+  (p) => `syscall:read | where args.${p} == 1`,
+  (p) => `syscall:read | count() by args[0].${p}`,
+  (p) => `syscall:read | where comm == "${p}" | count() by comm`,
+];
+
 const KEYWORDS = ['where', 'let', 'select', 'by', 'every', 'window', 'slide', 'last', 'top', 'limit', 'scaled', 'record', 'on', 'and', 'or', 'not', 'in', 'true', 'false', 'asc', 'desc', 'dump', 'when', 'sample'];
 const OPERATORS = ['==', '!=', '<=', '>=', '=~', '!~', '&&', '||', '|', ',', '(', ')', '[', ']', '.', '=', '<', '>', '+', '-', '*', '/', '%', '!', ':'];
 const FUNCTIONS = ['count', 'sum', 'min', 'max', 'avg', 'stddev', 'hist', 'lhist', 'quantiles', 'distinct', 'topk', 'first', 'last', 'sample', 'now', 'str'];
@@ -172,33 +198,7 @@ export function* fuzzInputs(seed: number, n: number): Generator<FuzzInput> {
     }
   };
 
-  const prototypes = (): string => {
-    const p = pick(PROTOTYPE_NAMES);
-    return pick([
-      `syscall:read | where ${p} == 1`,
-      `syscall:read | where ${p}()`,
-      `syscall:read | ${p}(ret)`,
-      `syscall:read | sum(1${p})`,
-      `syscall:read | count() every 1${p}`,
-      `syscall:read | count() | window 1${p}`,
-      `syscall:read | ${p} = count()`,
-      `syscall:read | count() by ${p} = comm`,
-      `syscall:read | count() by comm | top 1 by ${p}`,
-      `syscall:read | let ${p} = pid | count() by ${p}`,
-      `syscall:read | select ${p} = comm`,
-      `${p}:read | count()`,
-      `syscall:${p} | count()`,
-      `tracepoint:${p}:${p} | count()`,
-      `js:pid=1:${p}.${p} | count()`,
-      `js:${p}=1:fs.readFile | count()`,
-      `dc:${p} | count() by msg.${p}`,
-      `profile:${p} | count()`,
-      `interval:1${p} | count()`,
-      `syscall:read | where args.${p} == 1`,
-      `syscall:read | count() by args[0].${p}`,
-      `syscall:read | where comm == "${p}" | count() by comm`,
-    ]);
-  };
+  const prototypes = (): string => pick(PROTOTYPE_PLACES)(pick(PROTOTYPE_NAMES));
 
   const bytes = (): string => {
     const length = chance(0.05) ? 100_000 + int(1_000_000) : int(200);

@@ -3,11 +3,12 @@ import { describe, it } from 'node:test';
 import type { HistResult, QuantilesResult, SampleResult, TopKResult } from '../../agg/aggregate.js';
 import type { DumpMessage, EventsMessage, QueryMessage } from '../../cluster/cluster-stage.js';
 import { EmbeddedCluster, type RunOptions } from '../../cluster/embedded.js';
-import { ProbeUnavailableError } from '../../errors.js';
+import { FayError, ProbeUnavailableError } from '../../errors.js';
 import { FIXTURE_TRACEFS } from '../../testing/catalog-fixture.js';
 import { leavesKernelAsFound } from '../../testing/kernel-state.js';
 import { collect, eventRows, rowsOf, type Collected } from '../../testing/query.js';
 import { runWorkload, waitingWorkload, workloadBinary } from '../../testing/workload.js';
+import { BpfProvider } from './provider.js';
 import { Tracefs, tracefsRoot } from './tracefs.js';
 
 const cluster = EmbeddedCluster.local('testhost');
@@ -396,6 +397,27 @@ describe("this machine's probe catalog", () => {
         return true;
       },
     );
+  });
+
+  it('refuses a query that needs more kernel probes than one may attach, counting them all, before anything runs', () => {
+    assert.throws(
+      () => cluster.explain('tracepoint:syscalls:sys_enter_*, tracepoint:syscalls:sys_exit_* | count()'),
+      (error: unknown) => {
+        assert.ok(error instanceof FayError && error.exitCode === 2, String(error));
+        assert.match(error.message, /the query needs (\d+) kernel probes .*; one query may attach at most 512/);
+        assert.ok(Number(/needs (\d+)/.exec(error.message)![1]) > 512);
+        return true;
+      },
+    );
+    // Each glob alone is under the cap: what counts is the query's total.
+    assert.ok(cluster.explain('tracepoint:syscalls:sys_enter_* | count()').includes('sys_enter_openat'));
+  });
+
+  it("lists and accepts only tracepoints a program can attach to: not ftrace's own events", async () => {
+    const provider = new BpfProvider();
+    assert.deepEqual(await provider.list('tracepoint:ftrace:*'), []);
+    assert.ok((await provider.list('tracepoint:sched:*')).length > 5);
+    assert.throws(() => cluster.plan('tracepoint:ftrace:function | count()'), (error: unknown) => error instanceof ProbeUnavailableError && /ftrace's own events/.test(error.message));
   });
 
   it("agrees with the unit tests' copy of it: every tracepoint of the copy, with the same fields", () => {
