@@ -28,7 +28,7 @@ export async function startHeavyTarget(options: HeavyOptions): Promise<HeavyTarg
   const monitor: ChildProcess = fork(target('gap-monitor.cjs'), [], { stdio: ['pipe', 'inherit', 'inherit', 'ipc'] });
   const env = {
     ...process.env,
-    NODE_OPTIONS: '', ...(process.env.T_NOSETTLE && { NOSETTLE: '1' }),
+    NODE_OPTIONS: '',
     BIG_MB: String(options.bigMb),
     BIG_FUNCTIONS: String(options.functions),
     HEAP_MB: String(options.heapMb),

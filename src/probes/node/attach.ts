@@ -319,6 +319,33 @@ const SETTLE = `(async () => {
   return sink === undefined;
 })()`;
 
+/**
+ * Starts watching what stops the target's JavaScript while Fay attaches (evaluated in the target,
+ * first thing after the pid check; the runtime's attachStalls() reads and ends it): the event loop's
+ * delays, by a native timer every 5 ms (a stop of any cause shows as its lateness), and the garbage
+ * collections. Native both: they allocate nothing in the program's heap. A watch no runtime takes
+ * (Fay gone mid-attach) ends by itself after a minute.
+ */
+const WATCH_STOPS = `(() => {
+  try {
+    const perf = process.getBuiltinModule('perf_hooks');
+    const end = (w) => { clearTimeout(w.timer); w.observer.disconnect(); w.delay.disable(); };
+    if (globalThis.__fay$stops) end(globalThis.__fay$stops);
+    const delay = perf.monitorEventLoopDelay({ resolution: 5 });
+    const gcs = [];
+    const observer = new perf.PerformanceObserver((list) => { for (const e of list.getEntries()) gcs.push(e.duration); });
+    observer.observe({ entryTypes: ['gc'] });
+    delay.enable();
+    const watch = { delay, observer, gcs, end };
+    watch.timer = setTimeout(() => { end(watch); if (globalThis.__fay$stops === watch) delete globalThis.__fay$stops; }, 60000);
+    watch.timer.unref();
+    globalThis.__fay$stops = watch;
+    return true;
+  } catch {
+    return false;
+  }
+})()`;
+
 /** Closes a target's inspector that a Fay opened, and its watchdog with it (evaluated in the target). */
 const CLOSE_FAYS_INSPECTOR =
   "(() => { const w = globalThis.__fay$opened; if (w) { clearInterval(w.timer); delete globalThis.__fay$opened; } process.getBuiltinModule('inspector').close(); })()";
@@ -352,6 +379,12 @@ function samePidNamespace(pid: number): boolean {
   }
 }
 
+/** How to attach: the agent's channel (a bridge into another network namespace hands connections over it), and whether to watch what stops the target meanwhile (WATCH_STOPS). */
+export interface AttachOptions {
+  readonly channel?: ChannelEnd;
+  readonly watchStops?: boolean;
+}
+
 /**
  * Attaches to a running Node.js process: SIGUSR1 opens its inspector on
  * 127.0.0.1:9229 (its own network namespace's: in a container, reached through a
@@ -363,7 +396,7 @@ function samePidNamespace(pid: number): boolean {
  * the one asked for. An inspector that a Fay opened and left behind (it was
  * killed mid-attach) is closed first, and the attach tried again.
  */
-export async function attach<T = undefined>(pid: number, first = 'undefined', options: { channel?: ChannelEnd } = {}): Promise<Attachment<T>> {
+export async function attach<T = undefined>(pid: number, first = 'undefined', options: AttachOptions = {}): Promise<Attachment<T>> {
   // A process in another network namespace (a container) opens its inspector on that namespace's
   // 127.0.0.1: reached through a bridge there, which also hands its runtime's connection back over.
   const theirs = networkNamespace(pid);
@@ -378,7 +411,7 @@ export async function attach<T = undefined>(pid: number, first = 'undefined', op
 }
 
 /** The attach, with the port held (see attach): `retry` once, after a Fay's leftover inspector is closed. */
-async function attachHolding<T>(pid: number, first: string, options: { channel?: ChannelEnd }, elsewhere: string | undefined, unlock: () => void, retry: boolean): Promise<Attachment<T>> {
+async function attachHolding<T>(pid: number, first: string, options: AttachOptions, elsewhere: string | undefined, unlock: () => void, retry: boolean): Promise<Attachment<T>> {
   const record = openedRecordOf(lockPathOf(elsewhere));
   const bridge = elsewhere === undefined ? undefined : await bridgeInto(pid, elsewhere, options.channel);
   const ask = bridge ? () => askPort(() => bridge.connectToPort()) : () => askPort(connectToPort);
@@ -459,7 +492,7 @@ async function attachHolding<T>(pid: number, first: string, options: { channel?:
     })().catch(() => undefined));
   try {
     checked = await client.evaluate(
-      `(async () => process.pid === ${itsPid} ? { pid: ${itsPid}, fays: ${signalled ? `(${watch}, true)` : 'globalThis.__fay$opened !== undefined'}, settled: await ${SETTLE}, value: await (${first}) } : { pid: process.pid, fays: globalThis.__fay$opened !== undefined })()`,
+      `(async () => process.pid === ${itsPid} ? { pid: ${itsPid}, fays: ${signalled ? `(${watch}, true)` : 'globalThis.__fay$opened !== undefined'}, watching: ${options.watchStops ? WATCH_STOPS : 'false'}, settled: await ${SETTLE}, value: await (${first}) } : { pid: process.pid, fays: globalThis.__fay$opened !== undefined })()`,
       { awaitPromise: true },
     );
   } catch (error) {

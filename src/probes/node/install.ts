@@ -36,10 +36,20 @@ export interface InstallPlan {
   readonly keepEditsMs: number;
 }
 
-/** A stop of a process's JavaScript by the attach (the debugger turning on, an edit, …), and how long. */
+/** A stop of a process's JavaScript by a step of the attach (the debugger turning on, an edit, …), and how long. */
 export interface AttachStall {
   readonly what: string;
   readonly ms: number;
+}
+
+/** How an attach stopped a process, as the process saw it. */
+export interface AttachStalls {
+  /** The steps of Fay's that stop the program, measured each, longest first. */
+  readonly steps: readonly AttachStall[];
+  /** The garbage collections meanwhile, ms each (the program's or the attach's allocations may cause them). */
+  readonly gcs: readonly number[];
+  /** The longest the event loop was held up meanwhile, whatever held it (ms, ±5). */
+  readonly heldMs: number;
 }
 
 /** Whether each function a query named is probed in a process, and if not, why. */
@@ -183,7 +193,11 @@ async function attachReading(
   const runtimeLink = link && { socket: link.channel.path, token: link.token, pid: link.pid };
   const read = `__fay$.scriptsOf(${JSON.stringify(filters)}, ${runtimeLink ? JSON.stringify(runtimeLink) : 'undefined'}, ${maxPauseMs})`;
   // The first expression goes with the pid check: the scripts, if the runtime is there.
-  const attachment = await attach<Record<string, ScriptDescription> | null>(pid, `(globalThis.__fay$?.version === ${RUNTIME_VERSION} ? ${read} : null)`, { channel: link?.channel });
+  // An attach that installs probes watches what stops the process meanwhile, for its report.
+  const attachment = await attach<Record<string, ScriptDescription> | null>(pid, `(globalThis.__fay$?.version === ${RUNTIME_VERSION} ? ${read} : null)`, {
+    channel: link?.channel,
+    watchStops: link !== undefined,
+  });
   try {
     let described = attachment.first;
     if (described === null) {
@@ -317,7 +331,7 @@ export async function install(
   plan: InstallPlan,
   channel: AgentChannel,
   onNotice: (message: string) => void,
-): Promise<{ connection: TargetConnection; reports: ProbeReport[]; stalls: AttachStall[]; released: Promise<void> }> {
+): Promise<{ connection: TargetConnection; reports: ProbeReport[]; stalls: AttachStalls; released: Promise<void> }> {
   const userPatterns = plan.patterns.filter((p): p is UserPattern => p.kind === 'user');
   const expected = channel.expect(onNotice);
   // Awaited only once the probes are on; if installing fails first, nobody waits for it.
@@ -387,7 +401,7 @@ export async function install(
       profile: profile ? { hz: profile.hz, probe: `profile:js:${profile.hz}hz` } : undefined,
     };
     // The runtime is there: the attach installed it.
-    const { reports, stalls } = await client.evaluate<{ reports: ProbeReport[]; stalls: AttachStall[] }>(
+    const { reports, stalls } = await client.evaluate<{ reports: ProbeReport[]; stalls: AttachStalls }>(
       `__fay$.open(${JSON.stringify(config)}, ${plan.handlers}).then((reports) => ({ reports, stalls: __fay$.attachStalls() }))`,
       // Each script's edit may stop the process up to --max-pause (twice: an edit in two steps): it is waited for.
       { awaitPromise: true, timeoutMs: 15_000 + 2 * plan.maxPauseMs * edits.size },

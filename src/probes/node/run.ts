@@ -9,7 +9,7 @@ import { processInCgroup } from '../cgroup.js';
 import { AttachError, NoMatchingFunctionError } from './attach.js';
 import type { AgentChannel, TargetConnection, TargetPartial } from './channel.js';
 import type { KeptAggregate } from './codegen.js';
-import type { AttachStall, InstallPlan } from './install.js';
+import type { AttachStalls, InstallPlan } from './install.js';
 import { msSinceStart, processStart, selectProcesses, selectorText, type NodeProcess, type ProcessSelector } from './processes.js';
 import { describePattern, type FunctionPattern } from './sources.js';
 
@@ -246,13 +246,20 @@ export class NodeRun implements RunningProbe {
    * script, counting compiled functions, the edit itself): said once the longest reaches the notice
    * threshold, and said as over the limit where it passed --max-pause.
    */
-  private reportStalls(target: NodeProcess, stalls: readonly AttachStall[], plan: InstallPlan): void {
-    const longest = stalls[0];
-    if (longest === undefined || longest.ms < plan.pauseNoticeMs) return;
-    const over = longest.ms > plan.maxPauseMs && plan.maxPauseMs > 0 ? `, over the --max-pause of ${plan.maxPauseMs} ms` : '';
-    const list = stalls.filter((s) => s.ms >= 1).slice(0, 5).map((s) => `${s.what} ${s.ms} ms`).join(', ');
-    const total = stalls.reduce((n, s) => n + s.ms, 0);
-    this.sink.notice(`process ${target.pid}: attaching stopped its JavaScript for ${longest.ms} ms at the longest${over}, ${total} ms in all (${list}); the program ran between stops`);
+  /**
+   * Says how long the attach stopped the process, once that reaches the notice threshold: the longest
+   * its event loop was held up (measured in the process, whatever held it), and what held it: Fay's
+   * own steps, each measured, and the garbage collections meanwhile.
+   */
+  private reportStalls(target: NodeProcess, stalls: AttachStalls, plan: InstallPlan): void {
+    const gc = stalls.gcs.length > 0 ? Math.max(...stalls.gcs) : 0;
+    const longest = Math.max(stalls.heldMs, gc, ...stalls.steps.map((s) => s.ms));
+    if (longest < plan.pauseNoticeMs) return;
+    const over = longest > plan.maxPauseMs && plan.maxPauseMs > 0 ? `, over the --max-pause of ${plan.maxPauseMs} ms` : '';
+    const causes = stalls.steps.filter((s) => s.ms >= 1).slice(0, 5).map((s) => `${s.what} ${s.ms} ms`);
+    if (gc >= 1) causes.push(`a garbage collection ${gc} ms${stalls.gcs.length > 1 ? ` (${stalls.gcs.length} in all)` : ''}`);
+    const why = causes.length > 0 ? causes.join(', ') : "none of Fay's steps over a millisecond: the program's own work, or the scheduler";
+    this.sink.notice(`process ${target.pid}: while attaching, its JavaScript stopped for ${longest} ms at the longest${over} (${why}); the program ran between stops`);
   }
 
   private schedule(last = false): void {

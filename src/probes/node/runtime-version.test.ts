@@ -14,6 +14,7 @@ const RECORDED: Record<number, string> = {
   11: 'e331436837ef4564',
   12: '57f80d3ac59c9a8a',
   13: '505dc77956f403c7',
+  14: '3a1a85c8c7980507',
 };
 
 describe('the runtime’s version', () => {

@@ -4,7 +4,7 @@
 // It must stand alone: no imports, only globals and process.getBuiltinModule.
 (function faySetup(config, makeHandlers) {
   'use strict';
-  const VERSION = 13;
+  const VERSION = 14;
   /**
    * The URL of Fay's own code in this process (what the agent evaluates, the hooks it compiles): its
    * frames in a CPU profile, and in errors' stacks, say it. The agent's inspector client gives the same.
@@ -83,10 +83,11 @@
     /**
      * What stopping this process costs: `edits` and `walks`, what its edits and other walks of the
      * heap took against the model (see editCost, enableCost; 1.25 at first: the model's margin);
-     * `stalls`, the stops of the program by the attach under way, for its report; `coverage`, the
-     * last count of compiled functions (see editCost).
+     * `stalls`, the stops of the program by the attach under way, for its report; `watch`, what the
+     * event loop and the garbage collector showed meanwhile (see watchAttach()); `coverage`, the last
+     * count of compiled functions (see editCost).
      */
-    const pauses = { edits: 1.25, walks: 1.25, stalls: [], coverage: undefined };
+    const pauses = { edits: 1.25, walks: 1.25, stalls: [], watch: undefined, coverage: undefined };
     /** Above this heap, a marking under way is settled before each stop (see breathe()), for this long. */
     const SETTLE_ABOVE_BYTES = 64 * 1048576;
     const SETTLE_MS = 300;
@@ -381,7 +382,7 @@
        */
       sources(filters, link) {
         // An attach starts here: the stops of the program it causes are counted from now.
-        pauses.stalls = [];
+        watchAttach();
         if (link) linkToAgent(link);
         // Built-ins, channels and the profiler need no source: the debugger stays off.
         if (filters.length === 0) return Promise.resolve({});
@@ -396,7 +397,7 @@
        * program for ~250 ms); for others, the source itself.
        */
       scriptsOf(filters, link, limitMs) {
-        pauses.stalls = [];
+        watchAttach();
         if (link) linkToAgent(link);
         if (filters.length === 0) return NativePromise.resolve({});
         const own = exclusive(() => describeScripts(filters, typeof limitMs === 'number' ? limitMs : Infinity));
@@ -410,9 +411,25 @@
         const edited = editedScripts.get(scriptId);
         return edited?.pristine !== undefined ? NativePromise.resolve(edited.pristine) : exclusive(() => readSource(scriptId).finally(idle));
       },
-      /** The stops of the program the attach under way has caused so far, longest first: [{ what, ms }]. */
+      /**
+       * How the attach under way stopped the program, and ends watching it: { steps: the runtime's own
+       * stops, longest first, [{ what, ms }]; gcs: the garbage collections meanwhile, ms each; heldMs:
+       * the longest the event loop was held up, whatever held it }.
+       */
       attachStalls() {
-        return [...pauses.stalls].sort((a, b) => b.ms - a.ms);
+        const steps = [...pauses.stalls].sort((a, b) => b.ms - a.ms);
+        const watch = pauses.watch;
+        pauses.watch = undefined;
+        if (watch === undefined) return { steps, gcs: [], heldMs: 0 };
+        let heldMs = 0;
+        try {
+          for (const entry of watch.observer.takeRecords()) watch.gcs.push(entry.duration);
+          watch.end(watch);
+          heldMs = Number.isFinite(watch.delay.max) ? watch.delay.max / 1e6 : 0;
+        } catch {
+          // Nothing more to say than the steps.
+        }
+        return { steps, gcs: watch.gcs.filter((ms) => ms >= 1).map(Math.round), heldMs: Math.round(heldMs) };
       },
       /** The paths of the scripts the debugger has listed (for suggestions when a file pattern matches none). */
       scripts() {
@@ -1288,26 +1305,32 @@
       // Not arrays or typed arrays: their elements are no place for an export, and may be millions.
       const searchable = (v) =>
         v !== null && (typeof v === 'object' || typeof v === 'function') && !utilTypes.isProxy(v) && !Array.isArray(v) && !ArrayBuffer.isView(v);
+      // Breadth first: the exports themselves, then what they hold, then what that holds. A module of
+      // 8,000 exported functions is then one pass over its exports (each function's own properties
+      // and prototype searched first took ~60 ms there, in one stop).
       const seen = new Set();
-      const search = (owner, depth) => {
-        if (!searchable(owner) || seen.has(owner)) return undefined;
-        seen.add(owner);
-        for (const key of Object.getOwnPropertyNames(owner).slice(0, 10000)) {
-          const descriptor = Object.getOwnPropertyDescriptor(owner, key);
-          const value = descriptor && 'value' in descriptor ? descriptor.value : undefined;
-          if (typeof value === 'function' && !utilTypes.isProxy(value) && Function.prototype.toString.call(value) === text) return { owner, key };
-          const got = exportedThrough(descriptor);
-          if (typeof got === 'function' && !utilTypes.isProxy(got) && Function.prototype.toString.call(got) === text) {
-            return descriptor.configurable
-              ? { owner, key, descriptor }
-              : { refusal: `its export ${key} is a getter that cannot be redefined (non-configurable, as bundlers define exports), so no wrapper can go there either` };
+      let level = [exported];
+      for (let depth = 0; depth <= 2 && level.length > 0; depth++) {
+        const next = [];
+        for (const owner of level) {
+          if (!searchable(owner) || seen.has(owner)) continue;
+          seen.add(owner);
+          for (const key of Object.getOwnPropertyNames(owner).slice(0, 10000)) {
+            const descriptor = Object.getOwnPropertyDescriptor(owner, key);
+            const value = descriptor && 'value' in descriptor ? descriptor.value : undefined;
+            if (typeof value === 'function' && !utilTypes.isProxy(value) && Function.prototype.toString.call(value) === text) return { owner, key };
+            const got = exportedThrough(descriptor);
+            if (typeof got === 'function' && !utilTypes.isProxy(got) && Function.prototype.toString.call(got) === text) {
+              return descriptor.configurable
+                ? { owner, key, descriptor }
+                : { refusal: `its export ${key} is a getter that cannot be redefined (non-configurable, as bundlers define exports), so no wrapper can go there either` };
+            }
+            if (depth < 2 && searchable(value)) next.push(value);
           }
-          const below = depth < 2 ? search(value, depth + 1) : undefined;
-          if (below) return below;
         }
-        return undefined;
-      };
-      return search(exported, 0);
+        level = next;
+      }
+      return undefined;
     }
 
     /**
@@ -1493,6 +1516,22 @@
     /** A walk of the heap (turning the debugger on, starting the profiler) took longer than estimated: later ones are estimated higher. */
     function learnedWalk(estimateMs, ms) {
       if (estimateMs > 0 && ms > estimateMs) pauses.walks *= ms / estimateMs;
+    }
+
+    /**
+     * An attach starts: its steps' stops are counted from now, and what the agent started watching at
+     * the pid check (WATCH_STOPS in attach.ts: the event loop's delays, the garbage collections) is
+     * this runtime's to read and end (see attachStalls()).
+     */
+    function watchAttach() {
+      pauses.stalls = [];
+      try {
+        if (pauses.watch) pauses.watch.end(pauses.watch);
+      } catch {
+        // Ended already.
+      }
+      pauses.watch = globalThis.__fay$stops;
+      delete globalThis.__fay$stops;
     }
 
     /** A stop of the program's JavaScript by the runtime's own work, kept for the attach's report. */
