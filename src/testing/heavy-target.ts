@@ -34,7 +34,8 @@ export async function startHeavyTarget(options: HeavyOptions): Promise<HeavyTarg
     HEAP_MB: String(options.heapMb),
     WARM: String(options.warm),
   };
-  // Its fd 3 is the monitor's stdin: the heartbeat goes straight there.
+  // Its fd 3 is the monitor's stdin: the heartbeat goes straight there. HEAVY_NODE_FLAGS (e.g.
+  // --trace-gc), and TRACE_GC=1 (heavy.cjs), are for looking into a stop by hand.
   const child = spawn(process.execPath, [...(process.env.HEAVY_NODE_FLAGS ?? '').split(' ').filter(Boolean), target('heavy.cjs')], { stdio: ['pipe', 'pipe', 'inherit', monitor.stdin!], env });
   const waiting: ((line: string) => void)[] = [];
   createInterface({ input: child.stdout! }).on('line', (line) => waiting.shift()?.(line));
