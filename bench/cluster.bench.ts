@@ -18,7 +18,8 @@ import { NatsBus } from '../src/bus/nats.js';
 import { SUBJECTS } from '../src/bus/protocol.js';
 import { ClusterClient } from '../src/cluster/cluster-client.js';
 import type { QueryMessage } from '../src/cluster/cluster-stage.js';
-import { localRegistry, type QueryHandle } from '../src/cluster/embedded.js';
+import type { QueryHandle } from '../src/cluster/embedded.js';
+import { localRegistry } from '../src/probes/default-registry.js';
 import { TestAgent, TestCgroup } from '../src/testing/cluster.js';
 import { NatsServer } from '../src/testing/nats-server.js';
 

@@ -69,6 +69,8 @@ export class HostedQuery implements MachineSink {
   private expired = false;
   /** Stopped because a client asked. */
   private stoppedByClient = false;
+  /** When it last said how far it got removing its probes (see detaching). */
+  private detachReportedMs: number | undefined;
   /**
    * Whether the client can hear this query's messages. After the bus was lost, not until a
    * renewal comes: the agent may be back before its client is, and NATS drops messages that
@@ -295,8 +297,6 @@ export class HostedQuery implements MachineSink {
     this.detachReportedMs = now;
     this.send('notice', { ...this.from, kind: 'detaching', left, total }, 0);
   }
-
-  private detachReportedMs: number | undefined;
 
   dump(_host: string, dump: RecordingDump): void {
     const output = this.plan.cluster.output;

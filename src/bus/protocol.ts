@@ -1,5 +1,4 @@
 import { z } from 'zod';
-import { MAX_KEEP_EDITS_MS } from '../plan/limits.js';
 import { BusMessageError, decodeMessage, encodeMessage } from './codec.js';
 
 /**
@@ -69,6 +68,8 @@ export const BUS_BOUNDS = {
   maxCallsPerSecond: 1_000_000_000,
   /** How long a live edit may stop a process, and from how long one is said: at most a minute. */
   maxPauseMs: 60_000,
+  /** How long a process may be asked to keep a query's live edits after it: a day. */
+  maxKeepEditsMs: 86_400_000,
   /** Characters of one string a result or an event carries. */
   maxCellChars: 64 * 1024,
 } as const;
@@ -121,7 +122,7 @@ export const QuerySpec = z.object({
         maxCallsPerSecond: upTo(BUS_BOUNDS.maxCallsPerSecond).optional(),
         maxEditPauseMs: z.number().nonnegative().max(BUS_BOUNDS.maxPauseMs).optional(),
         editPauseNoticeMs: z.number().nonnegative().max(BUS_BOUNDS.maxPauseMs).optional(),
-        keepEditsMs: z.number().nonnegative().max(MAX_KEEP_EDITS_MS).optional(),
+        keepEditsMs: z.number().nonnegative().max(BUS_BOUNDS.maxKeepEditsMs).optional(),
       })
       .optional(),
   }),

@@ -2,7 +2,7 @@ import { hostname } from 'node:os';
 import { Agent } from '../agent/agent.js';
 import { AgentService } from '../agent/service.js';
 import { NatsBus } from '../bus/nats.js';
-import { localRegistry } from '../cluster/embedded.js';
+import { localRegistry } from '../probes/default-registry.js';
 import { UsageError } from '../errors.js';
 import { resolveCgroup } from '../probes/cgroup.js';
 import { clusterSettings, type ClusterFlags } from './cluster-config.js';

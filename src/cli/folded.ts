@@ -1,6 +1,6 @@
 import type { ResultMessage } from '../cluster/cluster-stage.js';
 import type { QueryNode } from '../query/ast.js';
-import { printableLine } from './printable.js';
+import { printableLine } from '../output/printable.js';
 
 /**
  * Folded stacks, the input of flame-graph tools (flamegraph.pl, inferno, speedscope): one line per

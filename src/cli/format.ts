@@ -3,7 +3,7 @@ import { DURATION_UNITS } from '../query/tokens.js';
 import { UsageError } from '../errors.js';
 import type { Unit } from '../plan/catalog.js';
 import type { Cell } from '../cluster/rows.js';
-import { printableLine } from './printable.js';
+import { printableLine } from '../output/printable.js';
 
 /**
  * A cell as text in a table: numbers as they are, averages with two decimals, quantiles as p50=… p99=…;

@@ -12,7 +12,7 @@ import { QueryPrinter } from './output.js';
 import type { AgentFlags } from './agent-command.js';
 import { clusterFlags, type ClusterFlags } from './cluster-config.js';
 import { clusterClient, follow, limitFlags, runOptions, stopOnSignals, type QueryFlags } from './query-run.js';
-import { printable, printableLine } from './printable.js';
+import { printable, printableLine } from '../output/printable.js';
 import { drained, exitFlushed, onStdoutClosed, stdoutClosed, watchStdio } from './stdio.js';
 import { hostList, renderTable } from './render.js';
 import { renderTop, TOP_QUERY } from './top.js';

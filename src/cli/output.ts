@@ -4,7 +4,7 @@ import { EXIT_INCOMPLETE } from '../errors.js';
 import type { Cell } from '../cluster/rows.js';
 import { foldedLines } from './folded.js';
 import { formatCell, formatClock, formatDuration } from './format.js';
-import { printable, printableLine } from './printable.js';
+import { printable, printableLine } from '../output/printable.js';
 import { drained } from './stdio.js';
 import { renderResult, renderTable, resultHeading } from './render.js';
 

@@ -1,8 +1,10 @@
 import type { Command } from 'commander';
 import { ClusterClient } from '../cluster/cluster-client.js';
-import { localRegistry, type QueryHandle, type RunOptions } from '../cluster/embedded.js';
+import { BUS_BOUNDS } from '../bus/protocol.js';
+import type { QueryHandle, RunOptions } from '../cluster/embedded.js';
+import { localRegistry } from '../probes/default-registry.js';
 import { EXIT_INCOMPLETE } from '../errors.js';
-import { DEFAULT_LIMITS, MAX_KEEP_EDITS_MS } from '../plan/limits.js';
+import { DEFAULT_LIMITS } from '../plan/limits.js';
 import { clusterSettings, type ClusterFlags } from './cluster-config.js';
 import { parseCountFlag, parseDurationFlag, parseSizeFlag } from './format.js';
 import type { QueryPrinter } from './output.js';
@@ -34,7 +36,7 @@ export function runOptions(flags: QueryFlags): RunOptions {
       ...(flags.maxEvents !== undefined && { maxEventsPerSecond: parseCountFlag(flags.maxEvents, '--max-events') }),
       ...(flags.maxCalls !== undefined && { maxCallsPerSecond: parseCountFlag(flags.maxCalls, '--max-calls') }),
       ...(flags.maxPause !== undefined && { maxEditPauseMs: parseDurationFlag(flags.maxPause, '--max-pause', { zero: true }) }),
-      ...(flags.keepEdits !== undefined && { keepEditsMs: parseDurationFlag(flags.keepEdits, '--keep-edits', { zero: true, maxMs: MAX_KEEP_EDITS_MS }) }),
+      ...(flags.keepEdits !== undefined && { keepEditsMs: parseDurationFlag(flags.keepEdits, '--keep-edits', { zero: true, maxMs: BUS_BOUNDS.maxKeepEditsMs }) }),
       ...(flags.maxMemory !== undefined && { maxMemoryBytes: parseSizeFlag(flags.maxMemory, '--max-memory') }),
     },
   };

@@ -150,7 +150,7 @@ export class ClusterQueryRun implements QueryHandle {
       },
       onLate: (host, startNs, endNs) => {
         this.ledger.leftOut(host, startNs, endNs, 'its window arrived after that window had closed');
-        this.stage.notice(host, `its window ${new Date(startNs / 1e6).toISOString()} – ${new Date(endNs / 1e6).toISOString()} arrived after that window closed; it is not in it`);
+        this.stage.notice(host, `its window ${clock(startNs)} – ${clock(endNs)} arrived after that window closed; it is not in it`);
       },
       expected: () => this.expected(),
       empty: () => new GroupTable(this.kinds, { maxGroups: this.maxGroups }),
@@ -332,7 +332,7 @@ export class ClusterQueryRun implements QueryHandle {
           triggerNs: message.triggerNs ?? undefined,
         });
         break;
-      case 'done':
+      case 'done': {
         if (message.error !== undefined) {
           host.state = 'failed';
           host.reason = `its probes failed: ${message.error}`;
@@ -349,11 +349,12 @@ export class ClusterQueryRun implements QueryHandle {
         }
         this.allDone?.();
         // Stopped everywhere (fay stop, or every probe finished or failed): the query is over here too.
-        if (!this.stopping && [...this.hosts.values()].every((h) => h.state === 'done' || h.state === 'failed' || h.state === 'refused')) {
-          const states = [...this.hosts.values()];
+        const states = [...this.hosts.values()];
+        if (!this.stopping && states.every((h) => h.state === 'done' || h.state === 'failed' || h.state === 'refused')) {
           void this.stop(states.some((h) => h.state === 'failed') ? 'failed' : message.stopped ? 'stopped' : 'finished');
         }
         break;
+      }
     }
   }
 

@@ -14,7 +14,8 @@ import { collect, rowsOf } from '../testing/query.js';
 import { ClusterClient } from './cluster-client.js';
 import type { EndMessage, QueryMessage, ResultMessage } from './cluster-stage.js';
 import { connect } from '../linq/fay.js';
-import { localRegistry, type QueryHandle } from './embedded.js';
+import type { QueryHandle } from './embedded.js';
+import { localRegistry } from '../probes/default-registry.js';
 
 /** Reads a run's messages until one satisfies `test`; fails after timeoutMs (a bound, not a wait). */
 async function until<T extends QueryMessage>(reader: AsyncIterator<QueryMessage>, test: (m: QueryMessage) => m is T, timeoutMs = 20_000): Promise<T> {

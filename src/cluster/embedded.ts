@@ -6,9 +6,7 @@ import { InProcessBus } from '../bus/in-process.js';
 import { UsageError } from '../errors.js';
 import { explainPlan } from '../plan/explain.js';
 import { planStages, type StagedPlan } from '../plan/planner.js';
-import { BpfProvider } from '../probes/bpf/provider.js';
-import { NodeProvider } from '../probes/node/provider.js';
-import { ProbeRegistry } from '../probes/registry.js';
+import { localRegistry } from '../probes/default-registry.js';
 import { compileQuery } from '../query/compile.js';
 import { ClusterClient } from './cluster-client.js';
 import type { ClusterQueryRun } from './cluster-run.js';
@@ -17,11 +15,6 @@ import type { RunOptions } from './query-handle.js';
 export type { QueryHandle, RunOptions, StopReason } from './query-handle.js';
 
 const VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
-
-/** This machine's probe providers: the kernel's and Node.js'. */
-export function localRegistry(): ProbeRegistry {
-  return new ProbeRegistry([new BpfProvider(), new NodeProvider()]);
-}
 
 /**
  * Fay on this machine alone, with no server to start: the client, the cluster

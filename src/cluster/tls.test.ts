@@ -7,7 +7,7 @@ import { TestAgent, TestCgroup } from '../testing/cluster.js';
 import { NatsServer } from '../testing/nats-server.js';
 import { collect, rowsOf } from '../testing/query.js';
 import { ClusterClient } from './cluster-client.js';
-import { localRegistry } from './embedded.js';
+import { localRegistry } from '../probes/default-registry.js';
 
 describe('a cluster over TLS', () => {
   let nats: NatsServer;

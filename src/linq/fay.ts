@@ -1,6 +1,7 @@
 import { NatsBus } from '../bus/nats.js';
 import { ClusterClient } from '../cluster/cluster-client.js';
-import { EmbeddedCluster, localRegistry } from '../cluster/embedded.js';
+import { EmbeddedCluster } from '../cluster/embedded.js';
+import { localRegistry } from '../probes/default-registry.js';
 import type { ArgsOfSyscall, ArgsOfTracepoint, DcEvent, JsEvent, JsProfileEvent, ProfileEvent, SyscallEvent, TracepointEvent, UprobeEvent } from './events.js';
 import { Query, type QueryRunner } from './query.js';
 

@@ -84,9 +84,6 @@ export interface QueryLimits {
   readonly keepEditsMs: number;
 }
 
-/** The longest a process may be asked to keep a query's live edits: a day. */
-export const MAX_KEEP_EDITS_MS = 24 * 3600 * 1000;
-
 export const DEFAULT_LIMITS: QueryLimits = {
   maxGroups: 10_000,
   maxEventsPerSecond: 100_000,

@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { localRegistry } from '../cluster/embedded.js';
+import { localRegistry } from '../probes/default-registry.js';
 import { startFay } from '../testing/cli.js';
 import { PtySession } from '../testing/pty.js';
 import { runWorkload, waitingWorkload } from '../testing/workload.js';

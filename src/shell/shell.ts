@@ -5,7 +5,7 @@ import { EmbeddedCluster, type QueryHandle, type RunOptions } from '../cluster/e
 import { FayError, UsageError } from '../errors.js';
 import { parseDurationFlag } from '../cli/format.js';
 import { QueryPrinter } from '../cli/output.js';
-import { printable } from '../cli/printable.js';
+import { printable } from '../output/printable.js';
 import { clusterClient, follow, runOptions, stopOnSignals, type QueryFlags } from '../cli/query-run.js';
 import { Completer, DOT_COMMANDS } from './completion.js';
 import { History } from './history.js';

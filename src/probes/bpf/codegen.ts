@@ -345,7 +345,7 @@ class ProgramBuilder {
     const counting = aggregates.some((a) => a.function === 'count' || a.function === 'avg');
     const needsCount = counting || (printed.length > 0 && histogram === undefined);
     const seen: AggregateLayout['seen'] =
-      printed.length === 0 ? undefined : { total: ref('@fay_seen', additive), counted: needsCount ? countRef : histogram!.hist, counts: needsCount ? 'count' : 'hist' };
+      printed.length === 0 ? undefined : { total: ref('@fay_seen', additive), counted: needsCount ? countRef : histogram!.hist };
     const writes = (needsCount ? 1 : 0) + aggregates.filter((a) => a.function !== 'count').length;
 
     const action: Action = {

@@ -88,7 +88,7 @@ export interface AggregateLayout {
    * every event that reached the maps, `counted` is the map whose values count the events the
    * groups took (a count, or a histogram's buckets). The difference is what went uncounted.
    */
-  readonly seen?: { readonly total: MapRef; readonly counted: MapRef; readonly counts: 'count' | 'hist' };
+  readonly seen?: { readonly total: MapRef; readonly counted: MapRef };
 }
 
 /** Every map an aggregate uses. */
