@@ -46,7 +46,7 @@ const stopMs: number[] = [];
  */
 async function underFay(query: string, keepEditsMs = 0, timings = { attachMs, stopMs }, maxEditPauseMs?: number): Promise<number> {
   const started = performance.now();
-  const run = cluster.run(query, { limits: { keepEditsMs, ...(maxEditPauseMs !== undefined && { maxEditPauseMs }) } });
+  const run = cluster.run(query, { providerOptions: { node: { keepEditsMs, ...(maxEditPauseMs !== undefined && { maxEditPauseMs }) } } });
   await run.attached;
   timings.attachMs.push(performance.now() - started);
   if (process.env.FAY_BENCH_VERBOSE) process.stderr.write(`attach ${query} ${(performance.now() - started).toFixed(1)} ms\n`);
@@ -146,7 +146,7 @@ try {
   const inContainer = (rest: string) => `js:pid=${contained.pid}:./bench-target.cjs#work | ${rest}`;
   for (let i = 0; i <= ROUNDS; i++) {
     const started = performance.now();
-    const run = cluster.run(inContainer('count()'), { limits: { keepEditsMs: 60_000 } });
+    const run = cluster.run(inContainer('count()'), { providerOptions: { node: { keepEditsMs: 60_000 } } });
     await run.attached;
     containedAttachMs.push(performance.now() - started);
     await run.stop();

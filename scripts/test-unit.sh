@@ -10,9 +10,11 @@ exec node --import tsx --test \
   src/query/binder.test.ts \
   src/query/limits.test.ts \
   src/plan/planner.test.ts \
+  src/probes/options.test.ts \
   src/agg/aggregates.test.ts \
   src/cluster/windows.test.ts \
-  src/cli/output.test.ts \
+  src/output/output.test.ts \
+  src/cli/top.test.ts \
   src/linq/lambda.test.ts \
   src/linq/equivalence.test.ts \
   src/probes/bpf/decoder.test.ts \

@@ -1,7 +1,7 @@
 import { hostname } from 'node:os';
 import type { ProbeProgramText } from '../plan/explain.js';
 import type { StagedPlan } from '../plan/planner.js';
-import type { CompiledProbe, Provider, RunningProbe } from '../probes/provider.js';
+import type { CompiledProbe, Provider, ProviderOptions, RunningProbe } from '../probes/provider.js';
 import type { ProbeRegistry } from '../probes/registry.js';
 import { MachineStage, type MachineSink } from './machine-stage.js';
 
@@ -12,10 +12,8 @@ export interface AgentRunOptions {
   /** Groups a table keeps (the memory cap already applied). */
   readonly maxGroups: number;
   readonly maxEventsPerSecond: number;
-  readonly maxCallsPerSecond: number;
-  readonly maxEditPauseMs: number;
-  readonly editPauseNoticeMs: number;
-  readonly keepEditsMs: number;
+  /** Each provider's own options of the query, by provider name; each provider gets its entry. */
+  readonly providerOptions: ProviderOptions;
 }
 
 /** A query compiled for this machine's providers, ready to start. */
@@ -46,9 +44,10 @@ export class Agent {
       if (!provider) throw new Error(`no provider for ${source.schema.point}`);
       byProvider.set(provider, [...(byProvider.get(provider) ?? []), source]);
     }
-    const compileOptions = { ...options, host: this.host, ...(this.cgroup !== undefined && { cgroup: this.cgroup }) };
+    const { providerOptions, ...generic } = options;
+    const compileOptions = { ...generic, host: this.host, ...(this.cgroup !== undefined && { cgroup: this.cgroup }) };
     const probes: CompiledProbe[] = [...byProvider].map(([provider, sources]) =>
-      provider.compile({ ...plan.probe, sources }, compileOptions),
+      provider.compile({ ...plan.probe, sources }, { ...compileOptions, providerOptions: Object.hasOwn(providerOptions, provider.name) ? providerOptions[provider.name] : undefined }),
     );
     return {
       programs: probes.map((p) => p.program),

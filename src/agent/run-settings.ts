@@ -1,6 +1,7 @@
 import { DEFAULT_LIMITS, effectiveMaxGroups, type QueryLimits } from '../plan/limits.js';
 import type { Windowing } from '../plan/logical.js';
 import type { StagedPlan } from '../plan/planner.js';
+import type { ProviderOptions } from '../probes/provider.js';
 import type { AgentRunOptions } from './agent.js';
 
 /** How a query is timed and capped, beyond its text: what the client and every agent must agree on. */
@@ -11,6 +12,8 @@ export interface QuerySettings {
   readonly everyMs?: number;
   /** Caps on groups, shipped events and memory; defaults in DEFAULT_LIMITS. */
   readonly limits?: Partial<QueryLimits>;
+  /** Settings of particular providers (name → its options), which each checks itself. */
+  readonly providerOptions?: ProviderOptions;
 }
 
 export const DEFAULT_REFRESH_MS = 1000;
@@ -36,9 +39,6 @@ export function agentSettings(plan: StagedPlan, settings: QuerySettings): AgentR
     windowed: windowing.coverNs !== undefined,
     maxGroups: effectiveMaxGroups(output.kind === 'Aggregate' ? output.aggregates : [], limits),
     maxEventsPerSecond: limits.maxEventsPerSecond,
-    maxCallsPerSecond: limits.maxCallsPerSecond,
-    maxEditPauseMs: limits.maxEditPauseMs,
-    editPauseNoticeMs: limits.editPauseNoticeMs,
-    keepEditsMs: limits.keepEditsMs,
+    providerOptions: settings.providerOptions ?? {},
   };
 }

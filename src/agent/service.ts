@@ -180,7 +180,7 @@ export class AgentService {
     let plan;
     try {
       plan = withWindowing(planStages(compileQuery(spec.text, this.agent.registry)), spec.options);
-      compiled = this.agent.compile(plan, agentSettings(plan, spec.options));
+      compiled = this.agent.compile(plan, agentSettings(plan, { ...spec.options, ...(spec.options.providers !== undefined && { providerOptions: spec.options.providers }) }));
     } catch (error) {
       this.log(`refused query ${spec.id} from ${spec.client}: ${reasonOf(error)}`);
       this.ended.set(spec.id, Date.now() + spec.leaseMs * 2);

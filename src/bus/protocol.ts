@@ -18,7 +18,7 @@ import { BusMessageError, decodeMessage, encodeMessage } from './codec.js';
  * The sample nats-server configuration lets agents publish only on fay.hosts.> and fay.results.>,
  * and clients only on fay.agents.ping and fay.queries.>: neither can pose as the other.
  */
-export const PROTOCOL_VERSION = 3;
+export const PROTOCOL_VERSION = 4;
 
 export const SUBJECTS = {
   host: (host: string) => `fay.hosts.${hostToken(host)}`,
@@ -65,11 +65,8 @@ export const BUS_BOUNDS = {
   maxGroups: 1_000_000,
   maxEventsPerSecond: 10_000_000,
   maxMemoryBytes: 16 * 2 ** 30,
-  maxCallsPerSecond: 1_000_000_000,
-  /** How long a live edit may stop a process, and from how long one is said: at most a minute. */
-  maxPauseMs: 60_000,
-  /** How long a process may be asked to keep a query's live edits after it: a day. */
-  maxKeepEditsMs: 86_400_000,
+  /** Characters of the JSON of a query's provider options (each provider bounds its own values). */
+  maxProviderOptionsChars: 16 * 1024,
   /** Characters of one string a result or an event carries. */
   maxCellChars: 64 * 1024,
 } as const;
@@ -119,10 +116,16 @@ export const QuerySpec = z.object({
         maxGroups: upTo(BUS_BOUNDS.maxGroups).optional(),
         maxEventsPerSecond: upTo(BUS_BOUNDS.maxEventsPerSecond).optional(),
         maxMemoryBytes: upTo(BUS_BOUNDS.maxMemoryBytes).optional(),
-        maxCallsPerSecond: upTo(BUS_BOUNDS.maxCallsPerSecond).optional(),
-        maxEditPauseMs: z.number().nonnegative().max(BUS_BOUNDS.maxPauseMs).optional(),
-        editPauseNoticeMs: z.number().nonnegative().max(BUS_BOUNDS.maxPauseMs).optional(),
-        keepEditsMs: z.number().nonnegative().max(BUS_BOUNDS.maxKeepEditsMs).optional(),
+      })
+      .optional(),
+    /**
+     * Settings of particular providers, provider name → its options: opaque here, checked by the
+     * provider on each agent (a bad one is refused as the query's mistake). Bounded in size only.
+     */
+    providers: z
+      .record(z.string().regex(/^[a-z][a-z0-9_-]{0,31}$/), z.unknown())
+      .refine((o) => Object.keys(o).length <= 64 && JSON.stringify(o).length <= BUS_BOUNDS.maxProviderOptionsChars, {
+        message: `at most 64 providers' options in ${BUS_BOUNDS.maxProviderOptionsChars} characters of JSON`,
       })
       .optional(),
   }),

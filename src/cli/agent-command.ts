@@ -5,8 +5,8 @@ import { NatsBus } from '../bus/nats.js';
 import { localRegistry } from '../probes/default-registry.js';
 import { UsageError } from '../errors.js';
 import { resolveCgroup } from '../probes/cgroup.js';
-import { clusterSettings, type ClusterFlags } from './cluster-config.js';
-import { parseDurationFlag } from './format.js';
+import { clusterSettings, type ClusterFlags } from '../frontend/cluster-config.js';
+import { parseDurationFlag } from '../frontend/flags.js';
 
 export interface AgentFlags extends ClusterFlags {
   nats?: string;

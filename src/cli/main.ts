@@ -2,20 +2,21 @@
 import { Command, CommanderError, Option } from 'commander';
 import { readFileSync } from 'node:fs';
 import { EmbeddedCluster } from '../cluster/embedded.js';
-import { EXIT_INCOMPLETE, FayError, UsageError } from '../errors.js';
-import { DEFAULT_LIMITS } from '../plan/limits.js';
+import { FayError, UsageError } from '../errors.js';
+import { NODE_DEFAULTS } from '../probes/node/options.js';
 import { nameProcessFay } from '../probes/node/processes.js';
 import { parseQuery } from '../query/parser.js';
-import { foldedShapeProblem } from './folded.js';
-import { parseDurationFlag } from './format.js';
-import { QueryPrinter } from './output.js';
-import type { AgentFlags } from './agent-command.js';
-import { clusterFlags, type ClusterFlags } from './cluster-config.js';
-import { clusterClient, follow, limitFlags, runOptions, stopOnSignals, type QueryFlags } from './query-run.js';
+import { parseDurationFlag } from '../frontend/flags.js';
+import { clusterFlags, type ClusterFlags } from '../frontend/cluster-config.js';
+import { clusterClient, follow, limitFlags, runOptions, type QueryFlags } from '../frontend/query-run.js';
+import { terminalSink } from '../output/choose.js';
+import { foldedShapeProblem } from '../output/folded.js';
+import { NdjsonSink } from '../output/ndjson.js';
 import { printable, printableLine } from '../output/printable.js';
-import { drained, exitFlushed, onStdoutClosed, stdoutClosed, watchStdio } from './stdio.js';
-import { hostList, renderTable } from './render.js';
-import { renderTop, TOP_QUERY } from './top.js';
+import { hostList, renderTable } from '../output/render.js';
+import { exitFlushed, watchStdio } from '../output/stdio.js';
+import type { AgentFlags } from './agent-command.js';
+import { TopSink, TOP_QUERY } from './top.js';
 
 const version = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
@@ -27,7 +28,8 @@ async function query(text: string, flags: QueryFlags & { folded?: boolean }): Pr
     const hosts = flags.hosts?.split(',').map((h) => h.trim()).filter(Boolean);
     const run = client ? client.run(text, { ...runOptions(flags), ...(hosts !== undefined && { hosts }) }) : EmbeddedCluster.local().run(text, runOptions(flags));
     const live = Boolean(process.stdout.isTTY) && !flags.json && !flags.folded;
-    process.exitCode = await follow(run, new QueryPrinter({ json: Boolean(flags.json), folded: Boolean(flags.folded), live, title: `fay: ${text.trim()}` }), live);
+    const sink = terminalSink({ json: Boolean(flags.json), folded: Boolean(flags.folded), live, title: `fay: ${text.trim()}` });
+    process.exitCode = await follow(run, sink, live ? { attaching: 'Attaching probes…' } : {});
   } finally {
     await client?.close();
   }
@@ -86,31 +88,10 @@ async function stopQuery(id: string, flags: ClusterFlags): Promise<void> {
 async function top(flags: QueryFlags & { rows?: string }): Promise<void> {
   const rows = flags.rows === undefined ? undefined : Number(flags.rows);
   if (rows !== undefined && !(Number.isInteger(rows) && rows > 0)) throw new UsageError('--rows takes a whole number');
-  const cluster = EmbeddedCluster.local();
-  const run = cluster.run(TOP_QUERY, { ...runOptions(flags), everyMs: parseDurationFlag(flags.every ?? '1s', '--every') });
-  if (flags.json) {
-    process.exitCode = await follow(run, new QueryPrinter({ json: true, live: false, title: '' }), false);
-    return;
-  }
-  const live = Boolean(process.stdout.isTTY);
-  const release = stopOnSignals(run);
-  const unwatch = onStdoutClosed(() => void run.stop());
-  try {
-    if (live) process.stderr.write('Attaching to every system call…\n');
-    for await (const message of run) {
-      if (message.kind === 'end' && !message.complete) process.exitCode = EXIT_INCOMPLETE;
-      if (message.kind === 'notice') process.stderr.write(`fay: ${printable(message.message)}\n`);
-      if (message.kind !== 'result') continue;
-      const perTable = rows ?? (live ? Math.max(5, Math.floor(((process.stdout.rows || 40) - 8) / 2)) : 10);
-      const screen = renderTop(message, perTable).join('\n');
-      if (stdoutClosed()) continue;
-      process.stdout.write(live ? `\x1b[H\x1b[J${screen}\n` : `${screen}\n\n`);
-      await drained(process.stdout);
-    }
-  } finally {
-    unwatch();
-    release();
-  }
+  const run = EmbeddedCluster.local().run(TOP_QUERY, { ...runOptions(flags), everyMs: parseDurationFlag(flags.every ?? '1s', '--every') });
+  const live = Boolean(process.stdout.isTTY) && !flags.json;
+  const sink = flags.json ? new NdjsonSink() : new TopSink(live, rows);
+  process.exitCode = await follow(run, sink, live ? { attaching: 'Attaching to every system call…' } : {});
 }
 
 function explain(text: string, flags: QueryFlags): void {
@@ -139,7 +120,7 @@ async function probes(glob: string | undefined, flags: { json?: boolean }): Prom
  * per process; exit code 3 if none could be reached.
  */
 async function release(point: string, flags: { maxPause?: string }): Promise<void> {
-  const maxPauseMs = flags.maxPause === undefined ? DEFAULT_LIMITS.maxEditPauseMs : parseDurationFlag(flags.maxPause, '--max-pause', { zero: true });
+  const maxPauseMs = flags.maxPause === undefined ? NODE_DEFAULTS.maxEditPauseMs : parseDurationFlag(flags.maxPause, '--max-pause', { zero: true });
   const { parseSelector, selectProcesses, selectorText } = await import('../probes/node/processes.js');
   const selector = parseSelector(point.replace(/^js:/, ''));
   if (typeof selector === 'string') throw new UsageError(selector, { hint: 'e.g. fay release "js:pid=4242", "js:comm=api-*" or "js:*"' });
@@ -227,7 +208,7 @@ function build(): Command {
     .command('release')
     .description("take the live edits that ended queries keep in Node.js processes (--keep-edits) out now")
     .argument('<processes>', 'js:pid=N, js:comm=NAME (a glob) or js:*')
-    .option('--max-pause <duration>', `how long taking an edit out may stop a process, estimated first: longer ones stay, said (default ${DEFAULT_LIMITS.maxEditPauseMs}ms)`)
+    .option('--max-pause <duration>', `how long taking an edit out may stop a process, estimated first: longer ones stay, said (default ${NODE_DEFAULTS.maxEditPauseMs}ms)`)
     .action((point: string, flags: { maxPause?: string }) => release(point, flags));
   program
     .command('probes')

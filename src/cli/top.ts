@@ -1,6 +1,9 @@
-import type { ResultMessage } from '../cluster/cluster-stage.js';
-import { formatClock } from './format.js';
-import { hostList, renderTable } from './render.js';
+import type { QueryMessage, ResultMessage } from '../cluster/cluster-stage.js';
+import { formatClock } from '../output/format.js';
+import { printable } from '../output/printable.js';
+import { hostList, renderTable } from '../output/render.js';
+import type { OutputSink } from '../output/sink.js';
+import { drained } from '../output/stdio.js';
 
 /** The query behind `fay top`: every system call, counted by process and call, per period. */
 export const TOP_QUERY = 'syscall:* | calls = count() by pid, comm, probe';
@@ -39,4 +42,28 @@ export function renderTop(result: ResultMessage, rowsPerTable: number): string[]
     '',
     ...renderTable(['calls/s', 'syscall'], calls.slice(0, rowsPerTable).map((c) => [c.perSecond, ...c.label])),
   ];
+}
+
+/** `fay top`'s screen: each period's result redrawn in place on a terminal (appended on a pipe), notices on standard error. */
+export class TopSink implements OutputSink {
+  constructor(
+    private readonly live: boolean,
+    /** Rows in each of the two tables; default: what fits the terminal (10 on a pipe). */
+    private readonly rows: number | undefined,
+    private readonly out: NodeJS.WritableStream & { readonly rows?: number } = process.stdout,
+    private readonly err: NodeJS.WritableStream = process.stderr,
+  ) {}
+
+  export(message: QueryMessage): Promise<void> {
+    if (message.kind === 'notice') this.err.write(`fay: ${printable(message.message)}\n`);
+    if (message.kind !== 'result') return Promise.resolve();
+    const perTable = this.rows ?? (this.live ? Math.max(5, Math.floor(((this.out.rows || 40) - 8) / 2)) : 10);
+    const screen = renderTop(message, perTable).join('\n');
+    this.out.write(this.live ? `\x1b[H\x1b[J${screen}\n` : `${screen}\n\n`);
+    return drained(this.out);
+  }
+
+  shutdown(): Promise<void> {
+    return Promise.resolve();
+  }
 }

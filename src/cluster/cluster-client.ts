@@ -1,7 +1,7 @@
 import { hostname, userInfo } from 'node:os';
 import type { Bus } from '../bus/bus.js';
 import { AgentAnnouncement, PROTOCOL_VERSION, receiveFromHost, receiveMessage, RunningQueries, SUBJECTS, writeMessage } from '../bus/protocol.js';
-import type { ProbeCatalog } from '../plan/catalog.js';
+import type { ProbeRegistry } from '../probes/registry.js';
 import { ClusterQueryRun, type ClusterRunOptions } from './cluster-run.js';
 
 /** An agent as the client last heard of it. */
@@ -29,8 +29,8 @@ export class ClusterClient {
 
   constructor(
     readonly bus: Bus,
-    /** Resolves probe points to check and plan a query here before it goes out. */
-    readonly catalog: ProbeCatalog,
+    /** This side's providers: they resolve probe points and check provider options, so that a query is checked and planned here before it goes out. */
+    readonly registry: ProbeRegistry,
   ) {
     this.unsubscribe.push(bus.subscribe(SUBJECTS.hosts, (data, _reply, subject) => this.hear(data, subject)));
   }

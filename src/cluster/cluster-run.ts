@@ -112,7 +112,8 @@ export class ClusterQueryRun implements QueryHandle {
   ) {
     if (text.trim() === '') throw new UsageError('the query is empty', { hint: 'e.g. fay query --cluster nats://… "syscall:openat | count() by host, comm"' });
     // Checked and planned here first: a bad query fails before anything goes out.
-    this.plan = withWindowing(planStages(compileQuery(text, client.catalog)), options);
+    this.plan = withWindowing(planStages(compileQuery(text, client.registry)), options);
+    client.registry.checkOptions(options.providerOptions ?? {});
     this.selection = new HostSelection(this.plan.logical.hosts, options.hosts);
     const settings = agentSettings(this.plan, options);
     const output = this.plan.cluster.output;
@@ -131,6 +132,7 @@ export class ClusterQueryRun implements QueryHandle {
         ...(options.refreshMs !== undefined && { refreshMs: options.refreshMs }),
         ...(options.everyMs !== undefined && { everyMs: options.everyMs }),
         ...(options.limits !== undefined && { limits: options.limits }),
+        ...(options.providerOptions !== undefined && { providers: options.providerOptions }),
       },
     };
     // Checked as every agent will check it: an agent drops a malformed query without a word.

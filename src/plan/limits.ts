@@ -58,7 +58,11 @@ export function checkWindowing(windowing: Windowing, what: string): void {
   if (problem !== undefined) throw new UsageError(`${what}: ${problem}`);
 }
 
-/** Caps of one query. When one is hit, results say what was folded or dropped. */
+/**
+ * Caps of one query that hold whatever its probes are. When one is hit, results say what was folded
+ * or dropped. What only one provider knows (how long a Node.js process may be stopped) is that
+ * provider's own option, not a limit here.
+ */
 export interface QueryLimits {
   /** Groups a table keeps; the rest fold into one (other) row, counted. */
   readonly maxGroups: number;
@@ -66,32 +70,12 @@ export interface QueryLimits {
   readonly maxEventsPerSecond: number;
   /** Bytes the aggregate states of one table may take; lowers maxGroups to fit. */
   readonly maxMemoryBytes: number;
-  /** Calls a second one JavaScript probe handles in full in one process; above it, it handles one call in N and says so. */
-  readonly maxCallsPerSecond: number;
-  /**
-   * How long one live edit may stop a Node.js process (ms), as estimated from its heap before
-   * editing (V8 walks the heap, with the process stopped); functions whose script would take
-   * longer are not probed, and the query says why.
-   */
-  readonly maxEditPauseMs: number;
-  /** A live edit that stopped a Node.js process this long (ms) or longer is said in a notice (a big heap makes it long). */
-  readonly editPauseNoticeMs: number;
-  /**
-   * How long a Node.js process keeps the query's live edits after it (ms), their probes off, so that
-   * the next query probing the same functions the same way takes them over without editing (and
-   * stopping the process) again; 0: they come out when the query ends, and its stop waits for that.
-   */
-  readonly keepEditsMs: number;
 }
 
 export const DEFAULT_LIMITS: QueryLimits = {
   maxGroups: 10_000,
   maxEventsPerSecond: 100_000,
   maxMemoryBytes: 256 * 1024 * 1024,
-  maxCallsPerSecond: 2_000_000,
-  maxEditPauseMs: 250,
-  editPauseNoticeMs: 100,
-  keepEditsMs: 60_000,
 };
 
 /** The most one group's state for an aggregate can take, in bytes (the sketches at their bounds). */

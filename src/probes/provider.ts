@@ -23,14 +23,8 @@ export interface CompileOptions {
   readonly maxGroups: number;
   /** Events this probe may ship per second; the rest are dropped where they fire and counted. */
   readonly maxEventsPerSecond: number;
-  /** Calls a second a JavaScript probe handles in full; above it, one in N (and says so). */
-  readonly maxCallsPerSecond: number;
-  /** How long one live edit of a JavaScript script may stop a process, estimated before editing (ms). */
-  readonly maxEditPauseMs: number;
-  /** A live edit that stopped a process this long (ms) or longer is said in a notice. */
-  readonly editPauseNoticeMs: number;
-  /** How long a process keeps the live edits after the query, inert, for the next query to take over (ms). */
-  readonly keepEditsMs: number;
+  /** This provider's own options of the query (its entry in ProviderOptions), unchecked: the provider checks them. */
+  readonly providerOptions?: unknown;
   /**
    * When set, the probes see only processes in this cgroup (v2; an absolute path under the
    * cgroup2 mount): an agent that stands for one container or slice of a machine.
@@ -89,6 +83,13 @@ export interface CompiledProbe {
   start(sink: ProbeSink): RunningProbe;
 }
 
+/**
+ * What a query sets for particular providers beyond the generic caps: provider name → that
+ * provider's own options (e.g. `{ node: { maxEditPauseMs: 100 } }`). Opaque to the plan, the agent
+ * and the bus; each provider checks its entry against its own schema.
+ */
+export type ProviderOptions = Readonly<Record<string, unknown>>;
+
 /** A source of events: resolves its probe points, lists them, compiles probe stages. */
 export interface Provider {
   readonly name: string;
@@ -97,5 +98,10 @@ export interface Provider {
   resolve(point: string): SourceSchema | ResolveFailure;
   /** Probe points matching a glob; may attach to processes to find them. */
   list(glob: string): Promise<ProbeListing[]>;
+  /**
+   * Checks this provider's options of a query (CompileOptions.providerOptions), before anything runs:
+   * throws a UsageError saying which is wrong. A provider without it takes no options.
+   */
+  checkOptions?(options: unknown): void;
   compile(stage: ProbeStage, options: CompileOptions): CompiledProbe;
 }

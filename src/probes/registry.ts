@@ -1,6 +1,6 @@
-import { closestNames } from '../errors.js';
+import { closestNames, UsageError } from '../errors.js';
 import type { ProbeCatalog, ResolveFailure, SourceSchema } from '../plan/catalog.js';
-import type { ProbeListing, Provider } from './provider.js';
+import type { ProbeListing, Provider, ProviderOptions } from './provider.js';
 
 /** bpftrace's (and DTrace's) names of probe types, and Fay's provider for each. */
 const BPFTRACE_NAMES: Readonly<Record<string, string>> = {
@@ -56,6 +56,20 @@ export class ProbeRegistry implements ProbeCatalog {
       suggestions: closestNames(prefix, known).map((k) => `${k}${rest}`),
       hint: `probe points start with one of: ${known.join(', ')}`,
     };
+  }
+
+  /** Checks a query's provider options, each by its provider: an unknown provider or a bad value is a UsageError. */
+  checkOptions(options: ProviderOptions): void {
+    for (const [name, given] of Object.entries(options)) {
+      const provider = this.providers.find((p) => p.name === name);
+      const taking = this.providers.filter((p) => p.checkOptions !== undefined).map((p) => p.name);
+      if (!provider?.checkOptions) {
+        throw new UsageError(`${provider ? `the ${name} provider takes no options` : `no provider is called "${name}"`}`, {
+          hint: taking.length > 0 ? `providers with options: ${taking.join(', ')}` : 'no provider here takes options',
+        });
+      }
+      provider.checkOptions(given);
+    }
   }
 
   async list(glob: string): Promise<ProbeListing[]> {

@@ -3,10 +3,10 @@ import { createInterface, type Interface } from 'node:readline';
 import type { ClusterClient } from '../cluster/cluster-client.js';
 import { EmbeddedCluster, type QueryHandle, type RunOptions } from '../cluster/embedded.js';
 import { FayError, UsageError } from '../errors.js';
-import { parseDurationFlag } from '../cli/format.js';
-import { QueryPrinter } from '../cli/output.js';
+import { parseDurationFlag } from '../frontend/flags.js';
+import { clusterClient, follow, runOptions, stopOnSignals, type QueryFlags } from '../frontend/query-run.js';
+import { terminalSink } from '../output/choose.js';
 import { printable } from '../output/printable.js';
-import { clusterClient, follow, runOptions, stopOnSignals, type QueryFlags } from '../cli/query-run.js';
 import { Completer, DOT_COMMANDS } from './completion.js';
 import { History } from './history.js';
 import { HostVariables, isComplete, joinLines } from './statement.js';
@@ -168,8 +168,9 @@ export class Shell {
       const query = this.variables.expand(text);
       this.lastQuery = query;
       const run = this.start(query);
-      const printer = new QueryPrinter({ json: this.json, live: live && !this.json, title: `fay: ${joinLines(text)}` }, this.streams.out, this.streams.err);
-      this.exitCode = Math.max(this.exitCode, await follow(run, printer, live && !this.json, stopWhen));
+      const showLive = live && !this.json;
+      const sink = terminalSink({ json: this.json, live: showLive, title: `fay: ${joinLines(text)}` }, this.streams.out, this.streams.err);
+      this.exitCode = Math.max(this.exitCode, await follow(run, sink, { stopWhen, ...(showLive && { attaching: 'Attaching probes…' }) }));
     } catch (error) {
       if (!(error instanceof FayError)) throw error;
       this.streams.err.write(`fay: ${printable(error.describe())}\n`);

@@ -51,7 +51,7 @@ describe('attaching leaves nothing behind, even when Fay is killed in the middle
 
   it('the next query clears the inspector a killed Fay left open, and counts exactly', async () => {
     await killedWhileAttaching('opened');
-    const result = await collect(cluster.run(`js:pid=${app.pid}:./lib.cjs#query | count()`, { limits: { keepEditsMs: 0 } }), () => app.run('query', 6));
+    const result = await collect(cluster.run(`js:pid=${app.pid}:./lib.cjs#query | count()`, { providerOptions: { node: { keepEditsMs: 0 } } }), () => app.run('query', 6));
     assert.deepEqual(rowsOf(result.final), [{ count: 6 }]);
     await until(async () => (await inspectorHolder()) === undefined, 3000, 'the inspector closing after the query');
   });
@@ -62,7 +62,7 @@ describe('attaching leaves nothing behind, even when Fay is killed in the middle
     const took = await until(async () => (await inspectorHolder()) === undefined, 20_000, 'the target closing its inspector');
     assert.ok(took < 20_000);
     // And nothing Fay would have installed is left running: the next query counts from zero.
-    const result = await collect(cluster.run(`js:pid=${app.pid}:./lib.cjs#query | count()`, { limits: { keepEditsMs: 0 } }), () => app.run('query', 2));
+    const result = await collect(cluster.run(`js:pid=${app.pid}:./lib.cjs#query | count()`, { providerOptions: { node: { keepEditsMs: 0 } } }), () => app.run('query', 2));
     assert.deepEqual(rowsOf(result.final), [{ count: 2 }]);
   });
 
@@ -77,7 +77,7 @@ describe('attaching leaves nothing behind, even when Fay is killed in the middle
     assert.doesNotMatch(stderr, /internal error/);
     // Once it answers again: nothing of that attach is left, and the next query counts exactly.
     await until(async () => (await inspectorHolder()) === undefined, 20_000, 'the inspector closing');
-    const result = await collect(cluster.run(`js:pid=${app.pid}:./lib.cjs#query | count()`, { limits: { keepEditsMs: 0 } }), () => app.run('query', 3));
+    const result = await collect(cluster.run(`js:pid=${app.pid}:./lib.cjs#query | count()`, { providerOptions: { node: { keepEditsMs: 0 } } }), () => app.run('query', 3));
     assert.deepEqual(rowsOf(result.final), [{ count: 3 }]);
     assert.equal((JSON.parse(await app.run('state', 0)) as { querySourceOriginal: boolean }).querySourceOriginal, true);
   });

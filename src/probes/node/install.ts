@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { globToRegExp } from '../../plan/expr.js';
-import { DEFAULT_LIMITS } from '../../plan/limits.js';
+import { NODE_DEFAULTS } from './options.js';
 import { closestNames, didYouMean } from '../../errors.js';
 import { attach, AttachError, NoMatchingFunctionError, type Attachment } from './attach.js';
 import type { AgentChannel, TargetConnection } from './channel.js';
@@ -451,7 +451,7 @@ export async function listFunctions(target: NodeProcess, builtin?: Extract<Funct
     }
   }
   // The runtime reads the live sources (it installs no probe by itself).
-  const { attachment, sources } = await attachReading(target.pid, [null], DEFAULT_LIMITS.maxEditPauseMs);
+  const { attachment, sources } = await attachReading(target.pid, [null], NODE_DEFAULTS.maxEditPauseMs);
   try {
     const { found } = userFunctions(sources, [
       { kind: 'user', file: undefined, name: '*' },

@@ -33,7 +33,7 @@ const cluster = EmbeddedCluster.local('testhost');
  * heaps here: the tests count the notices of what they test (that one has its own test, below).
  */
 function runQuery(query: string, options: RunOptions = {}): QueryHandle {
-  return cluster.run(query, { ...options, limits: { keepEditsMs: 0, editPauseNoticeMs: 60_000, ...options.limits } });
+  return cluster.run(query, { ...options, providerOptions: { node: { keepEditsMs: 0, editPauseNoticeMs: 60_000, ...(options.providerOptions?.node as object | undefined) } } });
 }
 
 function around(query: string, during: () => Promise<unknown>): Promise<Collected> {
@@ -776,20 +776,20 @@ describe('JavaScript probes in live Node.js processes', () => {
   });
 
   it('takes the threshold of that notice from the query’s limits', async () => {
-    const said = await collect(runQuery(`js:pid=${app.pid}:./lib.cjs#query | count()`, { limits: { editPauseNoticeMs: 0 } }), () => app.run('query', 3));
+    const said = await collect(runQuery(`js:pid=${app.pid}:./lib.cjs#query | count()`, { providerOptions: { node: { editPauseNoticeMs: 0 } } }), () => app.run('query', 3));
     assert.deepEqual(rowsOf(said.final), [{ count: 3 }]);
     assert.ok(said.notices.some((n) => /#query: live-editing its script stopped the process's JavaScript for \d+ ms/.test(n.message)), said.notices.map((n) => n.message).join('\n'));
   });
 
   it('keeps a query\'s live edits for the next query, which takes them over without stopping the process again', async () => {
     const query = `js:pid=${app.pid}:./lib.cjs#query`;
-    const kept = { limits: { keepEditsMs: 60_000 } };
+    const kept = { providerOptions: { node: { keepEditsMs: 60_000 } } };
     const first = await collect(runQuery(`${query} | count()`, kept), () => app.run('query', 5));
     assert.deepEqual(rowsOf(first.final), [{ count: 5 }]);
     assert.equal((await state(app)).querySourceOriginal, false, 'the edit is kept');
     assert.equal(await app.run('query', 3), '4', 'and passes straight through');
     // Taken over, not edited: --max-pause 1ms refuses any edit (see the next test), yet the query probes.
-    const second = await collect(runQuery(`${query} | count()`, { limits: { keepEditsMs: 0, maxEditPauseMs: 1 } }), () => app.run('query', 7));
+    const second = await collect(runQuery(`${query} | count()`, { providerOptions: { node: { keepEditsMs: 0, maxEditPauseMs: 1 } } }), () => app.run('query', 7));
     assert.deepEqual(rowsOf(second.final), [{ count: 7 }]);
     // Taking it out at its end (--keep-edits 0) would stop the process longer than 1 ms: it stays, inert, said.
     assert.equal((await state(app)).querySourceOriginal, false, 'the edit stays');
@@ -821,13 +821,13 @@ describe('JavaScript probes in live Node.js processes', () => {
     assert.deepEqual(released.lines, [`process ${app.pid} (node): took out the kept edits of 1 function`]);
     assert.deepEqual(await state(app), UNTOUCHED, 'released');
     // Agents drop a query whose settings are out of range without a word: the client says it first.
-    assert.throws(() => cluster.run(`${query} | count()`, { limits: { keepEditsMs: 2 * 86_400_000 } }), /the query's setting limits\.keepEditsMs is out of range/);
+    assert.throws(() => cluster.run(`${query} | count()`, { providerOptions: { node: { keepEditsMs: 2 * 86_400_000 } } }), /the query's setting node\.keepEditsMs is out of range/);
   });
 
   it('does not edit a script when live-editing it would stop the process longer than --max-pause: a wrapper on an export, or a report', async () => {
     // Every heap makes an edit cost more than 1 ms, so nothing is edited. slowQuery is exported: its
     // wrapper counts the calls through the exports ("slow"), not delegate's from inside the module.
-    const wrapped = await collect(runQuery(`js:pid=${app.pid}:./lib.cjs#slowQuery | count()`, { limits: { maxEditPauseMs: 1 } }), async () => {
+    const wrapped = await collect(runQuery(`js:pid=${app.pid}:./lib.cjs#slowQuery | count()`, { providerOptions: { node: { maxEditPauseMs: 1 } } }), async () => {
       assert.equal(await app.run('slow', 3, 1), '3');
       assert.equal(await app.run('delegate', 2, 1), '1');
     });
@@ -854,7 +854,7 @@ describe('JavaScript probes in live Node.js processes', () => {
     assert.match(never.stderr, /#query: not live-edited \(--max-pause 0\): a wrapper on its export query/);
     // A function no writable export reaches is not probed, and says why.
     await assert.rejects(
-      collect(runQuery(`js:pid=${app.pid}:./lib.cjs#frozen.frozenWork | count()`, { limits: { maxEditPauseMs: 1 } }), () => Promise.resolve()),
+      collect(runQuery(`js:pid=${app.pid}:./lib.cjs#frozen.frozenWork | count()`, { providerOptions: { node: { maxEditPauseMs: 1 } } }), () => Promise.resolve()),
       (error: unknown) => {
         assert.ok(error instanceof EnvironmentError, String(error));
         assert.match(error.message, /nothing could be probed in process \d+ .*#frozen\.frozenWork: (live-editing its script|not live-edited: turning the debugger on) could stop the process for ~\d+ ms \([^)]*\), over the --max-pause of 1 ms/);

@@ -32,7 +32,7 @@ describe('a traced Node.js process with a multi-megabyte script and a large heap
   });
   after(() => target?.stop());
 
-  const query = (text: string, options: RunOptions) => cluster.run(text, { ...options, limits: { editPauseNoticeMs: 60_000, ...options.limits } });
+  const query = (text: string, options: RunOptions) => cluster.run(text, { ...options, providerOptions: { node: { editPauseNoticeMs: 60_000, ...(options.providerOptions?.node as object | undefined) } } });
 
   it('does not live-edit the big script, probes the function through its export instead, and says why, and how long attaching stopped it', async (t) => {
     const maxPauseMs = 200;
@@ -41,7 +41,7 @@ describe('a traced Node.js process with a multi-megabyte script and a large heap
     const stop = await target.longestStop(async () => {
       const started = performance.now();
       // Every stop said, however short: the attach's are measured in the process and reported with the query.
-      const run = query(`js:pid=${target.pid}:big.cjs#f7999 | count()`, { limits: { maxEditPauseMs: maxPauseMs, keepEditsMs: 0, editPauseNoticeMs: 1 } });
+      const run = query(`js:pid=${target.pid}:big.cjs#f7999 | count()`, { providerOptions: { node: { maxEditPauseMs: maxPauseMs, keepEditsMs: 0, editPauseNoticeMs: 1 } } });
       void run.attached.then(() => (attachedMs = performance.now() - started));
       counted = await collect(run, () => target.run('big', 25));
     });
@@ -66,7 +66,7 @@ describe('a traced Node.js process with a multi-megabyte script and a large heap
     // In a heap this size an edit takes over a second (V8 finds every live object): a limit that allows it.
     const maxPauseMs = 3000;
     const stop = await target.longestStop(async () => {
-      const result = await collect(query(`js:pid=${target.pid}:small.cjs#handle | count()`, { limits: { maxEditPauseMs: maxPauseMs, keepEditsMs: 1000 } }), () =>
+      const result = await collect(query(`js:pid=${target.pid}:small.cjs#handle | count()`, { providerOptions: { node: { maxEditPauseMs: maxPauseMs, keepEditsMs: 1000 } } }), () =>
         target.run('small', 30),
       );
       // Its calls from the timer (every 10 ms) count too: the edit reaches them, the export would not.
@@ -80,7 +80,7 @@ describe('a traced Node.js process with a multi-megabyte script and a large heap
 
   it('leaves an edit in, inert, where taking it out would stop the process too long, says so, and fay release takes it out under a larger limit', async (t) => {
     const maxPauseMs = 2500;
-    const run = query(`js:pid=${target.pid}:small.cjs#handle | count()`, { limits: { maxEditPauseMs: maxPauseMs, keepEditsMs: 0 } });
+    const run = query(`js:pid=${target.pid}:small.cjs#handle | count()`, { providerOptions: { node: { maxEditPauseMs: maxPauseMs, keepEditsMs: 0 } } });
     const notices: string[] = [];
     const reading = (async () => {
       for await (const m of run) if (m.kind === 'notice') notices.push(m.message);

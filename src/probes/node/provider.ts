@@ -9,6 +9,7 @@ import { generateHandlers } from './codegen.js';
 import { parseSelector, selectProcesses, selectorText } from './processes.js';
 import { NodeRun } from './run.js';
 import { ANONYMOUS, namesAnonymous, parsePattern, resolveChannelPoint, resolveJsPoint, resolveProfilePoint, type NodeSourceSchema } from './sources.js';
+import { nodeOptions } from './options.js';
 
 /**
  * Live Node.js processes: functions of built-in modules (wrapped) and of the
@@ -76,7 +77,12 @@ export class NodeProvider implements Provider {
     return listings;
   }
 
+  checkOptions(options: unknown): void {
+    nodeOptions(options);
+  }
+
   compile(stage: ProbeStage, options: CompileOptions): CompiledProbe {
+    const node = nodeOptions(options.providerOptions);
     if (stage.record) throw new UsageError('record keeps events in kernel maps; it is for kernel probe points, not js:');
     const schemas = stage.sources.map((s) => (s.schema as NodeSourceSchema).node);
     const selectors = new Set(schemas.map((s) => selectorText(s.selector)));
@@ -102,7 +108,7 @@ export class NodeProvider implements Provider {
             aggregates,
             kinds: aggregates.map(createAggregate),
           },
-          options,
+          { ...options, ...node },
           (this.channel ??= AgentChannel.open()),
           sink,
         ),

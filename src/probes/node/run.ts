@@ -12,6 +12,7 @@ import type { KeptAggregate } from './codegen.js';
 import type { AttachStalls, InstallPlan } from './install.js';
 import { msSinceStart, processStart, selectProcesses, selectorText, type NodeProcess, type ProcessSelector } from './processes.js';
 import { describePattern, type FunctionPattern } from './sources.js';
+import type { NodeOptions } from './options.js';
 
 // Loaded on first use (the inspector client, the JavaScript parser): a query without js: probes starts faster.
 const installer = lazy(() => import('./install.js'));
@@ -82,7 +83,7 @@ export class NodeRun implements RunningProbe {
 
   constructor(
     private readonly settings: NodeRunSettings,
-    private readonly options: CompileOptions,
+    private readonly options: CompileOptions & NodeOptions,
     private readonly channel: Promise<AgentChannel>,
     private readonly sink: ProbeSink,
   ) {

@@ -1,6 +1,7 @@
 import type { ResultMessage } from '../cluster/cluster-stage.js';
 import type { QueryNode } from '../query/ast.js';
-import { printableLine } from '../output/printable.js';
+import { printableLine } from './printable.js';
+import { TableSink } from './terminal.js';
 
 /**
  * Folded stacks, the input of flame-graph tools (flamegraph.pl, inferno, speedscope): one line per
@@ -43,4 +44,11 @@ export function foldedLines(result: ResultMessage): string[] {
       .reverse();
     return [`${frames.length > 0 ? frames.join(';') : '(empty)'} ${Math.round(count)}`];
   });
+}
+
+/** Folded stacks on standard output, from the complete results; everything else as the text view has it. */
+export class FoldedSink extends TableSink {
+  protected override result(result: ResultMessage): void {
+    if (result.complete) for (const line of foldedLines(result)) this.out.write(`${line}\n`);
+  }
 }

@@ -1,9 +1,7 @@
 import type { HistResult, QuantilesResult } from '../agg/aggregate.js';
-import { DURATION_UNITS } from '../query/tokens.js';
-import { UsageError } from '../errors.js';
 import type { Unit } from '../plan/catalog.js';
 import type { Cell } from '../cluster/rows.js';
-import { printableLine } from '../output/printable.js';
+import { printableLine } from './printable.js';
 
 /**
  * A cell as text in a table: numbers as they are, averages with two decimals, quantiles as p50=… p99=…;
@@ -85,33 +83,4 @@ export function renderHistogram(hist: HistResult, width = 52, unit?: Unit): stri
     const bar = '@'.repeat(Math.round((b.count / most) * width));
     return `${labels[i]!.padEnd(labelWidth)} ${String(b.count).padStart(countWidth)} |${bar.padEnd(width)}|`;
   });
-}
-
-/** Parses a command-line size such as 256M, 64K or 1G into bytes. */
-export function parseSizeFlag(text: string, flag: string): number {
-  const match = /^(\d+(?:\.\d+)?)([KMG]?)B?$/i.exec(text.trim());
-  if (!match) throw new UsageError(`${flag} takes a size such as 256M, 64K or 1G, not "${text}"`);
-  const scale = { '': 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3 }[match[2]!.toUpperCase() as '' | 'K' | 'M' | 'G'];
-  return Math.round(Number(match[1]) * scale);
-}
-
-/** Parses a whole, positive command-line number. */
-export function parseCountFlag(text: string, flag: string): number {
-  const n = Number(text);
-  if (!Number.isInteger(n) || n < 1) throw new UsageError(`${flag} takes a whole number of at least 1, not "${text}"`);
-  return n;
-}
-
-/** Parses a command-line duration such as 5s, 250ms or 2m into milliseconds. */
-export function parseDurationFlag(text: string, flag: string, options: { zero?: boolean; maxMs?: number } = {}): number {
-  if (options.zero && text.trim() === '0') return 0;
-  const match = /^(\d+(?:\.\d+)?)([a-zµ]+)$/.exec(text.trim());
-  const scale = match ? DURATION_UNITS[match[2]!] : undefined;
-  if (!match || scale === undefined) {
-    throw new UsageError(`${flag} takes a duration such as 5s, 250ms or 2m, not "${text}"`);
-  }
-  const ms = (Number(match[1]) * scale) / 1e6;
-  if (!(ms > 0 || (options.zero && ms === 0))) throw new UsageError(`${flag} must be longer than zero`);
-  if (options.maxMs !== undefined && ms > options.maxMs) throw new UsageError(`${flag} can be at most ${options.maxMs / 3_600_000}h`);
-  return ms;
 }

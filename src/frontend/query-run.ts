@@ -1,14 +1,14 @@
 import type { Command } from 'commander';
 import { ClusterClient } from '../cluster/cluster-client.js';
-import { BUS_BOUNDS } from '../bus/protocol.js';
 import type { QueryHandle, RunOptions } from '../cluster/embedded.js';
 import { localRegistry } from '../probes/default-registry.js';
 import { EXIT_INCOMPLETE } from '../errors.js';
 import { DEFAULT_LIMITS } from '../plan/limits.js';
+import { NODE_BOUNDS, NODE_DEFAULTS } from '../probes/node/options.js';
 import { clusterSettings, type ClusterFlags } from './cluster-config.js';
-import { parseCountFlag, parseDurationFlag, parseSizeFlag } from './format.js';
-import type { QueryPrinter } from './output.js';
-import { onStdoutClosed, stdoutClosed } from './stdio.js';
+import { parseCountFlag, parseDurationFlag, parseSizeFlag } from './flags.js';
+import type { OutputSink } from '../output/sink.js';
+import { onStdoutClosed, stdoutClosed } from '../output/stdio.js';
 
 /** What the query commands (fay query, fay shell) share: their flags, and following a run to its end. */
 
@@ -27,6 +27,11 @@ export interface QueryFlags extends ClusterFlags {
 }
 
 export function runOptions(flags: QueryFlags): RunOptions {
+  const node = {
+    ...(flags.maxCalls !== undefined && { maxCallsPerSecond: parseCountFlag(flags.maxCalls, '--max-calls') }),
+    ...(flags.maxPause !== undefined && { maxEditPauseMs: parseDurationFlag(flags.maxPause, '--max-pause', { zero: true }) }),
+    ...(flags.keepEdits !== undefined && { keepEditsMs: parseDurationFlag(flags.keepEdits, '--keep-edits', { zero: true, maxMs: NODE_BOUNDS.maxKeepEditsMs }) }),
+  };
   return {
     ...(flags.duration !== undefined && { durationMs: parseDurationFlag(flags.duration, '--duration') }),
     ...(flags.every !== undefined && { everyMs: parseDurationFlag(flags.every, '--every') }),
@@ -34,11 +39,9 @@ export function runOptions(flags: QueryFlags): RunOptions {
     limits: {
       ...(flags.maxGroups !== undefined && { maxGroups: parseCountFlag(flags.maxGroups, '--max-groups') }),
       ...(flags.maxEvents !== undefined && { maxEventsPerSecond: parseCountFlag(flags.maxEvents, '--max-events') }),
-      ...(flags.maxCalls !== undefined && { maxCallsPerSecond: parseCountFlag(flags.maxCalls, '--max-calls') }),
-      ...(flags.maxPause !== undefined && { maxEditPauseMs: parseDurationFlag(flags.maxPause, '--max-pause', { zero: true }) }),
-      ...(flags.keepEdits !== undefined && { keepEditsMs: parseDurationFlag(flags.keepEdits, '--keep-edits', { zero: true, maxMs: BUS_BOUNDS.maxKeepEditsMs }) }),
       ...(flags.maxMemory !== undefined && { maxMemoryBytes: parseSizeFlag(flags.maxMemory, '--max-memory') }),
     },
+    ...(Object.keys(node).length > 0 && { providerOptions: { node } }),
   };
 }
 
@@ -47,11 +50,11 @@ export function limitFlags(command: Command): Command {
   return command
     .option('--max-groups <n>', `groups kept per result before the rest fold into (other) (default ${DEFAULT_LIMITS.maxGroups})`)
     .option('--max-events <n>', `events shipped per second per machine; the rest are dropped and counted (default ${DEFAULT_LIMITS.maxEventsPerSecond})`)
-    .option('--max-calls <n>', `calls a second one JavaScript probe handles in full per process; above it, one in N, said in a notice (default ${DEFAULT_LIMITS.maxCallsPerSecond})`)
-    .option('--max-pause <duration>', `how long live-editing a script may stop a Node.js process, estimated from its heap; longer, or 0: its functions are not edited, and a wrapper on their CommonJS export counts the calls through it (default ${DEFAULT_LIMITS.maxEditPauseMs}ms)`)
+    .option('--max-calls <n>', `calls a second one JavaScript probe handles in full per process; above it, one in N, said in a notice (default ${NODE_DEFAULTS.maxCallsPerSecond})`)
+    .option('--max-pause <duration>', `how long live-editing a script may stop a Node.js process, estimated from its heap; longer, or 0: its functions are not edited, and a wrapper on their CommonJS export counts the calls through it (default ${NODE_DEFAULTS.maxEditPauseMs}ms)`)
     .option(
       '--keep-edits <duration>',
-      `how long a Node.js process keeps the query's live edits after it, inert, for the next query on the same functions to take over without stopping the process again; 0: out when the query ends (default ${DEFAULT_LIMITS.keepEditsMs / 1000}s)`,
+      `how long a Node.js process keeps the query's live edits after it, inert, for the next query on the same functions to take over without stopping the process again; 0: out when the query ends (default ${NODE_DEFAULTS.keepEditsMs / 1000}s)`,
     )
     .option('--max-memory <size>', 'memory for aggregate states per result, e.g. 256M; lowers --max-groups to fit (default 256M)');
 }
@@ -71,29 +74,33 @@ export function stopOnSignals(run: QueryHandle): () => void {
 }
 
 /**
- * Prints a run's messages until it ends; `stopWhen` arranges for Ctrl-C to stop it (default:
- * process signals). Resolves with the exit code the answer calls for: EXIT_INCOMPLETE when part
- * of it is missing (a host failed or was lost), else 0.
+ * Hands a run's messages to `sink` until it ends; `stopWhen` arranges for Ctrl-C to stop it (default:
+ * process signals); `attaching`, when given, is said on standard error until the probes are in.
+ * Resolves with the exit code the answer calls for: EXIT_INCOMPLETE when part of it is missing (a
+ * host failed or was lost), else 0.
  */
-export async function follow(run: QueryHandle, printer: QueryPrinter, live: boolean, stopWhen: (run: QueryHandle) => () => void = stopOnSignals): Promise<number> {
+export async function follow(
+  run: QueryHandle,
+  sink: OutputSink,
+  options: { attaching?: string; stopWhen?: (run: QueryHandle) => () => void } = {},
+): Promise<number> {
   let code = 0;
-  const release = stopWhen(run);
+  const release = (options.stopWhen ?? stopOnSignals)(run);
   // A reader that went away (| head) stops the query: its probes come out, and the command ends quietly.
   const unwatch = onStdoutClosed(() => void run.stop());
   try {
-    if (live) {
-      process.stderr.write('Attaching probes…\n');
+    if (options.attaching !== undefined) {
+      process.stderr.write(`${options.attaching}\n`);
       await run.attached;
       process.stderr.write('Tracing. Ctrl-C to stop.\n');
     }
     for await (const message of run) {
       if (message.kind === 'end' && !message.complete) code = EXIT_INCOMPLETE;
       if (stdoutClosed()) continue;
-      printer.message(message);
-      // A slow reader is waited for: nothing piles up here, and nothing is lost.
-      await printer.drained();
+      // The sink waits for a slow reader: nothing piles up here, and nothing is lost.
+      await sink.export(message);
     }
-    printer.finish();
+    await sink.shutdown();
   } finally {
     unwatch();
     release();

@@ -4,7 +4,7 @@ import type { Coverage } from '../cluster/period-aligner.js';
 import type { Cell } from '../cluster/rows.js';
 import type { Unit } from '../plan/catalog.js';
 import { formatCell, formatClock, renderHistogram } from './format.js';
-import { printableLine } from '../output/printable.js';
+import { printableLine } from './printable.js';
 
 type Block = Extract<AggregateResult, { kind: 'hist' | 'topk' | 'sample' }>;
 
