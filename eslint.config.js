@@ -33,17 +33,6 @@ export default tseslint.config(
     },
   },
   {
-    // Code that runs inside traced processes: plain JavaScript, evaluated as text there.
-    files: ['src/probes/node/target/**/*.js'],
-    ...tseslint.configs.disableTypeChecked,
-    languageOptions: {
-      ...tseslint.configs.disableTypeChecked.languageOptions,
-      sourceType: 'script',
-      globals: { globalThis: 'readonly', process: 'readonly', Reflect: 'readonly', Buffer: 'readonly', setTimeout: 'readonly', clearTimeout: 'readonly', setImmediate: 'readonly' },
-    },
-    rules: UNTYPED_RULES,
-  },
-  {
     // The bridge an agent starts in a traced process's network namespace: plain CommonJS, run as it is.
     files: ['src/probes/node/target/**/*.cjs'],
     ...tseslint.configs.disableTypeChecked,

@@ -9,8 +9,10 @@ rm -rf dist
 node_modules/.bin/tsc -p tsconfig.build.json
 for dir in dist/probes/node/target dist/bin/target; do
   mkdir -p "$dir"
-  cp src/probes/node/target/*.js src/probes/node/target/*.cjs "$dir/"
+  cp src/probes/node/target/*.cjs "$dir/"
 done
+# The runtime evaluated in traced processes: its TypeScript modules bundled into one function expression.
+node --import tsx scripts/bundle-runtime.ts dist/probes/node/target/runtime.js dist/bin/target/runtime.js
 # CommonJS dependencies (commander) require Node.js's modules: an ES module bundle needs a require.
 node_modules/.bin/esbuild dist/cli/main.js --bundle --platform=node --target=node20 --format=esm --splitting \
   --outdir=dist/bin --log-level=warning \

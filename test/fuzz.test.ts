@@ -150,8 +150,9 @@ describe(`no query brings down a client or an agent (fuzz seed ${SEED}: FAY_FUZZ
         { options: { everyMs: 1e-9 } },
         { options: { refreshMs: 1e15 } },
         { options: { limits: { maxGroups: 1e12 } } },
-        { options: { limits: { maxEditPauseMs: 1e9 } } },
-        { options: { limits: { keepEditsMs: 1e12 } } },
+        { options: { limits: { maxEventsPerSecond: 1e12 } } },
+        { options: { providers: { node: { blob: 'x'.repeat(20_000) } } } },
+        { options: { providers: { 'Not a provider name': {} } } },
         { hosts: Array.from({ length: 2000 }, () => 'x') },
         { text: 'x'.repeat(70 * 1024) },
         { id: '__proto__.x' },
@@ -160,6 +161,12 @@ describe(`no query brings down a client or an agent (fuzz seed ${SEED}: FAY_FUZZ
       for (const overrides of outOfBounds) {
         const answer = await lease('syscall:getppid | count()', overrides);
         assert.equal(answer, undefined, `${JSON.stringify(overrides).slice(0, 100)} was taken`);
+      }
+      // Provider options travel opaque: each agent's provider checks its own, and refuses what is out of range as the query's mistake.
+      for (const providers of [{ node: { maxEditPauseMs: 1e9 } }, { node: { keepEditsMs: 1e12 } }, { python: {} }]) {
+        const answer = await lease('syscall:getppid | count()', { options: { providers } });
+        assert.ok(answer?.kind === 'status' && answer.state === 'refused' && answer.exitCode === 2, `${JSON.stringify(providers)}: ${JSON.stringify(answer)}`);
+        assert.ok(agent.child.exitCode === null, `${JSON.stringify(providers)} ended the agent`);
       }
       const random = prng(SEED + 2);
       const garbage: Uint8Array[] = [

@@ -180,7 +180,10 @@ export class AgentService {
     let plan;
     try {
       plan = withWindowing(planStages(compileQuery(spec.text, this.agent.registry)), spec.options);
-      compiled = this.agent.compile(plan, agentSettings(plan, { ...spec.options, ...(spec.options.providers !== undefined && { providerOptions: spec.options.providers }) }));
+      // Every provider's options are checked, as the client checks them, whether or not the query reaches it.
+      const providerOptions = spec.options.providers ?? {};
+      this.agent.registry.checkOptions(providerOptions);
+      compiled = this.agent.compile(plan, agentSettings(plan, { ...spec.options, providerOptions }));
     } catch (error) {
       this.log(`refused query ${spec.id} from ${spec.client}: ${reasonOf(error)}`);
       this.ended.set(spec.id, Date.now() + spec.leaseMs * 2);

@@ -8,7 +8,10 @@ const RETURN_FIELDS = /^(ret(\..+)?|duration|threw|error)$/;
 
 /** The JavaScript the target runs per call, and what the agent needs to read its output. */
 export interface NodeProgram {
-  /** A factory `(H, S) => (probeName) => handler`, evaluated in the target next to the runtime. */
+  /**
+   * A HandlerFactory (runtime/contract.ts), `(helpers, state) => (probeName) => handler`, evaluated in
+   * the target next to the runtime: `helpers` are the runtime's safe projections, `state` the session's groups and rows.
+   */
   readonly source: string;
   /** Whether the probe needs the return side (value, exception, duration). */
   readonly exit: boolean;
@@ -42,20 +45,20 @@ function keptAggregates(stage: ProbeStage, fields: ReadonlySet<string>): KeptAgg
   return kept.every((k) => k !== undefined) ? (kept as KeptAggregate[]) : [];
 }
 
-/** How a field reads inside a handler `(args, ret, threw, error, ns)`; H holds the safe projections. */
+/** How a field reads inside a handler `(args, ret, threw, error, ns)`; `helpers` holds the safe projections (HandlerHelpers). */
 function fieldReading(name: string): string {
   const projection = /^(args\[(\d+)\]|ret)(?:\.(type|length|number))?$/.exec(name);
   if (projection) {
     const value = projection[2] !== undefined ? `args[${projection[2]}]` : 'ret';
     switch (projection[3]) {
       case 'type':
-        return `H.type(${value})`;
+        return `helpers.type(${value})`;
       case 'length':
-        return `H.length(${value})`;
+        return `helpers.length(${value})`;
       case 'number':
-        return `H.number(${value})`;
+        return `helpers.number(${value})`;
       default:
-        return `H.text(${value})`;
+        return `helpers.text(${value})`;
     }
   }
   const message = /^msg((?:\.[A-Za-z_$][\w$]*)+)$/.exec(name);
@@ -63,8 +66,8 @@ function fieldReading(name: string): string {
     const path = message[1]!.slice(1).split('.');
     const last = path[path.length - 1]!;
     const projection = ['type', 'length', 'number'].includes(last) && path.length > 1 ? path.pop() : undefined;
-    const value = `H.path(args[0], ${JSON.stringify(path)})`;
-    return projection === undefined ? `H.text(${value})` : `H.${projection}(${value})`;
+    const value = `helpers.path(args[0], ${JSON.stringify(path)})`;
+    return projection === undefined ? `helpers.text(${value})` : `helpers.${projection}(${value})`;
   }
   switch (name) {
     case 'channel':
@@ -78,16 +81,16 @@ function fieldReading(name: string): string {
     case 'threw':
       return 'threw';
     case 'error':
-      return '(threw ? H.message(error) : "")';
+      return '(threw ? helpers.message(error) : "")';
     case 'time':
-      return 'H.timeNs()';
+      return 'helpers.timeNs()';
     case 'pid':
     case 'tid':
-      return 'H.pid';
+      return 'helpers.pid';
     case 'comm':
-      return 'H.comm';
+      return 'helpers.comm';
     case 'host':
-      return 'H.host';
+      return 'helpers.host';
     case 'probe':
       return 'probeName';
     default:
@@ -199,21 +202,21 @@ export function generateHandlers(stage: ProbeStage): NodeProgram {
     const code = aggregates.map((a, i) => aggregateCode(a, i, a.argument ? toJs(a.argument, locals, globs) : undefined));
     const init = `[${code.map((c) => c.init).join(', ')}]`;
     if (keyValues.length === 0) {
-      // One group: found once per flush (S.epoch moves at each), not looked up on every call.
+      // One group: found once per flush (state.epoch moves at each), not looked up on every call.
       lines.push(
-        'if (epoch !== S.epoch) { epoch = S.epoch; single = S.groups.get(""); if (single === undefined) { single = { key: [], s: ' + init + ' }; S.groups.set("", single); } }',
+        'if (epoch !== state.epoch) { epoch = state.epoch; single = state.groups.get(""); if (single === undefined) { single = { key: [], s: ' + init + ' }; state.groups.set("", single); } }',
         'const s = single.s;',
         ...code.map((c) => c.update),
       );
     } else lines.push(
       `const key = [${keyValues.join(', ')}]; const id = JSON.stringify(key);`,
-      'let g = S.groups.get(id);',
+      'let g = state.groups.get(id);',
       'if (g === undefined) {',
-      '  if (S.groups.size >= S.maxGroups) {',
+      '  if (state.groups.size >= state.maxGroups) {',
       // Past the cap, groups fold into one (other) row; the calls folded are counted and reported.
-      `    S.folded++; g = S.groups.get("(other)"); if (g === undefined) { g = { key: key.map(() => ${JSON.stringify(OTHER)}), s: ${init} }; S.groups.set("(other)", g); }`,
+      `    state.folded++; g = state.groups.get("(other)"); if (g === undefined) { g = { key: key.map(() => ${JSON.stringify(OTHER)}), s: ${init} }; state.groups.set("(other)", g); }`,
       '  } else {',
-      `    g = { key, s: ${init} }; S.groups.set(id, g);`,
+      `    g = { key, s: ${init} }; state.groups.set(id, g);`,
       '  }',
       '}',
       'const s = g.s;',
@@ -221,17 +224,17 @@ export function generateHandlers(stage: ProbeStage): NodeProgram {
     );
   }
   if (stage.ship) {
-    lines.push(`if (S.rows.length < S.maxRows) S.rows.push([${shipped.map((v) => toJs(v.expr, locals, globs)).join(', ')}]); else S.dropped++;`);
+    lines.push(`if (state.rows.length < state.maxRows) state.rows.push([${shipped.map((v) => toJs(v.expr, locals, globs)).join(', ')}]); else state.dropped++;`);
   }
 
   const kept = keptAggregates(stage, fields);
   const source = [
-    '(function (H, S) {',
+    '(function (helpers, state) {',
     '  "use strict";',
     ...(kept.length > 0 ? [`  // ${kept.join(', ')}: kept by the probe's hooks themselves; this handler is not called.`] : []),
     '  const div = (a, b) => (b === 0 ? 0 : Math.trunc(a / b));',
     '  const mod = (a, b) => (b === 0 ? a : a % b);',
-    '  const log2 = H.log2;',
+    '  const log2 = helpers.log2;',
     ...globs.map((g, i) => `  const G${i} = new RegExp(${JSON.stringify(g)}, "s");`),
     '  return function (probeName) {',
     '    let epoch = -1, single;',

@@ -7,7 +7,7 @@ import { parse } from 'acorn';
 import { findFunctions, instrumentation, unedited, type Insertion } from './functions.js';
 
 /**
- * Insertions put together as Insertion documents it (and target/runtime.js's setSource does): at one
+ * Insertions put together as Insertion documents it (and runtime/live-edit.ts's setSource does): at one
  * offset the openers, one copy of each value, the closers, then what comes after them all.
  */
 function compose(source: string, lists: readonly (readonly Insertion[])[]): string {

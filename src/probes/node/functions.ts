@@ -1,5 +1,9 @@
 import { parse, type Node } from 'acorn';
 import { ancestor } from 'acorn-walk';
+import type { ProbeHooks } from './runtime/contract.js';
+
+/** The hooks instrumented code calls. */
+type InstrumentationHook = Exclude<keyof ProbeHooks, 'run' | 'endAll'>;
 import { ANONYMOUS } from './sources.js';
 
 /** An expression the instrumentation hands to a hook: a comma sequence needs parentheses as an argument. */
@@ -338,7 +342,7 @@ export function tracksAwaits(fn: ScriptFunction): boolean {
 
 /**
  * Where and what to insert so that a function calls its probe's hooks,
- * `__fay$.h[fid]` (see target/runtime.js). V8 applies live edits that add calls and locals, but
+ * `__fay$.h[fid]` (ProbeHooks in runtime/contract.ts). V8 applies live edits that add calls and locals, but
  * silently keeps the old code for ones that add a function, or a try whose catch or finally reads
  * a variable declared outside it (as a frame would be), so the return side is plain calls: a frame begins at entry, each return hands its value
  * through r(), each throw its exception through t(), falling off the end
@@ -352,27 +356,27 @@ export function instrumentation(fn: ScriptFunction, fid: number | string, exit: 
   if (unedited(fn) !== undefined) return [];
   // The arguments only when the probe reads them: an arguments object costs an allocation per call.
   const args = withArgs ? (fn.arrow ? fn.parameters : 'arguments') : '';
-  const hooks = `__fay$.h[${fid}]`;
+  /** A call of one of the probe's hooks, up to its arguments: `__fay$.h[fid].b(`. */
+  const hook = (name: InstrumentationHook) => `__fay$.h[${fid}].${name}(`;
   const open = (offset: number, text: string): Insertion => ({ offset, text, place: 'open' });
   // Hands an operand to a hook as its last argument: `hook(…, operand)`, a comma sequence in parentheses.
   const handed = (o: Operand, call: string): Insertion[] => [
     open(o.start, `${call}${o.sequence ? '(' : ''}`),
     { offset: o.end, text: o.sequence ? '))' : ')', place: 'close' },
   ];
-  if (!exit) return [open(fn.prologueEnd, ` ${hooks}.e(${args});`)];
+  if (!exit) return [open(fn.prologueEnd, ` ${hook('e')}${args});`)];
   const frame = `__fay$f${fid}`;
-  const insertions = [open(fn.prologueEnd, ` const ${frame} = ${hooks}.b(${args});`)];
+  const insertions = [open(fn.prologueEnd, ` const ${frame} = ${hook('b')}${args});`)];
   for (const x of fn.exits) {
-    const hook = x.kind === 'return' ? 'r' : 't';
     if (x.argument) {
-      insertions.push(...handed(x.argument, `${hooks}.${hook}(${frame}, `));
+      insertions.push(...handed(x.argument, `${hook(x.kind === 'return' ? 'r' : 't')}${frame}, `));
     } else {
       const at = x.start + 'return'.length;
-      insertions.push(open(at, ` ${hooks}.r(${frame}, `), { offset: at, text: 'undefined', place: 'value' }, { offset: at, text: ')', place: 'close' });
+      insertions.push(open(at, ` ${hook('r')}${frame}, `), { offset: at, text: 'undefined', place: 'value' }, { offset: at, text: ')', place: 'close' });
     }
   }
-  if (tracksAwaits(fn)) for (const a of fn.awaits) insertions.push(...handed(a, `${hooks}.a(${frame}, `));
+  if (tracksAwaits(fn)) for (const a of fn.awaits) insertions.push(...handed(a, `${hook('a')}${frame}, `));
   // After the closers at the same offset: a return's argument may end right at the closing brace.
-  if (!fn.endsInExit) insertions.push({ offset: fn.body.end - 1, text: `; ${hooks}.r(${frame}, undefined);`, place: 'after' });
+  if (!fn.endsInExit) insertions.push({ offset: fn.body.end - 1, text: `; ${hook('r')}${frame}, undefined);`, place: 'after' });
   return insertions;
 }

@@ -1,4 +1,5 @@
 import { connect as tcpConnect, type Socket } from 'node:net';
+import { OWN_URL } from './runtime/contract.js';
 import { WebSocketClient } from './websocket.js';
 
 /** A failed call of the inspector protocol: what the target said. */
@@ -16,9 +17,6 @@ type Listener = (params: Record<string, unknown>) => void;
 
 /** How long a call waits for the target's answer by default: FAY_INSPECTOR_TIMEOUT_MS, or 15 s. */
 const CALL_TIMEOUT_MS = Number(process.env.FAY_INSPECTOR_TIMEOUT_MS) > 0 ? Number(process.env.FAY_INSPECTOR_TIMEOUT_MS) : 15_000;
-
-/** The URL of the code Fay evaluates in a target; the runtime (target/runtime.js) gives its hooks the same. */
-const OWN_URL = 'fay:runtime';
 
 /** A client of the Chrome DevTools protocol that Node's inspector speaks, over its WebSocket. */
 export class InspectorClient {

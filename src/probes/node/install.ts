@@ -1,19 +1,22 @@
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { globToRegExp } from '../../plan/expr.js';
 import { NODE_DEFAULTS } from './options.js';
+import { runtimeScript } from './runtime-script.js';
+import { RUNTIME_VERSION, type AttachStalls, type BuiltinTarget, type InstallConfig, type ProbeReport, type ScriptEdit } from './runtime/contract.js';
+
+export type { AttachStall, AttachStalls, ProbeReport } from './runtime/contract.js';
 import { closestNames, didYouMean } from '../../errors.js';
 import { attach, AttachError, NoMatchingFunctionError, type Attachment } from './attach.js';
 import type { AgentChannel, TargetConnection } from './channel.js';
-import { findFunctions, instrumentation, tracksAwaits, unedited, type Insertion, type ScriptFunction } from './functions.js';
+import { findFunctions, instrumentation, tracksAwaits, unedited, type ScriptFunction } from './functions.js';
 import type { InspectorClient } from './inspector-client.js';
 import type { KeptAggregate } from './codegen.js';
 import type { NodeProcess } from './processes.js';
 import { ANONYMOUS, describePattern, fileInPoint, namesFunction, scriptMatcher, type FunctionPattern } from './sources.js';
 
-const RUNTIME = readFileSync(new URL('./target/runtime.js', import.meta.url), 'utf8').trim().replace(/;$/, '');
+const RUNTIME = runtimeScript();
 
 /** What one attach installs: the handler factory, and settings shared by every process. */
 export interface InstallPlan {
@@ -36,56 +39,8 @@ export interface InstallPlan {
   readonly keepEditsMs: number;
 }
 
-/** A stop of a process's JavaScript by a step of the attach (the debugger turning on, an edit, …), and how long. */
-export interface AttachStall {
-  readonly what: string;
-  readonly ms: number;
-}
-
-/** How an attach stopped a process, as the process saw it. */
-export interface AttachStalls {
-  /** The steps of Fay's that stop the program, measured each, longest first. */
-  readonly steps: readonly AttachStall[];
-  /** The garbage collections meanwhile, ms each (the program's or the attach's allocations may cause them). */
-  readonly gcs: readonly number[];
-  /** The longest the event loop was held up meanwhile, whatever held it (ms, ±5). */
-  readonly heldMs: number;
-}
-
-/** Whether each function a query named is probed in a process, and if not, why. */
-export interface ProbeReport {
-  readonly name: string;
-  readonly probed: boolean;
-  readonly reason?: string;
-  readonly note?: string;
-}
-
-interface BuiltinTarget {
-  name: string;
-  module?: string;
-  global?: string;
-  path: readonly string[];
-  key: string;
-  exit: boolean;
-  async: boolean;
-}
-
 /** Script URL → source, as read in the target. */
 type Sources = Record<string, string>;
-
-interface ScriptEdit {
-  url: string;
-  length: number;
-  /** How many functions the script has: an edit's cost grows with them (see the runtime's editCost). */
-  functionCount: number;
-  /**
-   * Each function with where it is (start and end offsets), which the runtime needs to see what V8
-   * will edit, and whether its probe needs the return side (for a wrapper, where V8 will not edit);
-   * `awaits`: its awaits hand their operands to the hooks, so that its rejections are seen;
-   * `unedited`: why V8 would silently not apply its edit (it gets a wrapper on its export, or is reported).
-   */
-  functions: { name: string; async: boolean; awaits: boolean; unedited?: string; start: number; end: number; text?: string; exit: boolean; insertions: Insertion[] }[];
-}
 
 function scriptPath(url: string): string {
   return url.startsWith('file://') ? fileURLToPath(url) : url;
@@ -139,8 +94,6 @@ const MAX_FUNCTION_TEXT = 256 * 1024;
 /** How many functions one attach may probe. */
 const MAX_FUNCTIONS = 4096;
 
-/** The version the runtime gives itself: a process holding an older one gets this one. */
-const RUNTIME_VERSION = Number(/const VERSION = (\d+);/.exec(RUNTIME)?.[1]);
 
 /** Where the runtime connects back to the agent for one attach: the agent's channel (its socket), and the attach's token. */
 interface AgentLink {
@@ -380,7 +333,7 @@ export async function install(
     // The others are probed: each pattern that named nothing is said, never counted as zero silently.
     for (const reason of reasons) onNotice(`${reason} (${hint})`);
 
-    const config = {
+    const config: InstallConfig = {
       session: plan.session,
       token: expected.token,
       socket: channel.path,

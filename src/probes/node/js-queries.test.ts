@@ -656,7 +656,7 @@ describe('JavaScript probes in live Node.js processes', () => {
   it('switches a probe called over the cap to one call in N, exactly, and back', async () => {
     const channel = await AgentChannel.open();
     // Each handled call ships a row: the rows count what the probe handled.
-    const shipping = '(function (H, S) { return function () { return function () { S.rows.push([1]); }; }; })';
+    const shipping = '(function (helpers, state) { return function () { return function () { state.rows.push([1]); }; }; })';
     const { connection } = await install(
       nodeProcess(app.pid)!,
       { session: 'capped', patterns: [{ kind: 'user', file: '/lib.cjs', name: 'query' }], handlers: shipping, exit: false, args: false, kept: [], host: 'h', maxGroups: 10, maxRows: 1e6, pauseNoticeMs: 1e9, maxPauseMs: 1e9, keepEditsMs: 0 },
@@ -685,7 +685,7 @@ describe('JavaScript probes in live Node.js processes', () => {
 
   it('counts nothing after the last flush, where a call would be counted and never sent', async () => {
     const channel = await AgentChannel.open();
-    const shipping = '(function (H, S) { return function () { return function () { S.rows.push([1]); }; }; })';
+    const shipping = '(function (helpers, state) { return function () { return function () { state.rows.push([1]); }; }; })';
     const { connection } = await install(
       nodeProcess(app.pid)!,
       { session: 'last', patterns: [{ kind: 'user', file: '/lib.cjs', name: 'query' }, { kind: 'builtin', module: undefined, global: 'JSON', path: [], key: 'parse' }], handlers: shipping, exit: false, args: false, kept: [], host: 'h', maxGroups: 10, maxRows: 1e6, pauseNoticeMs: 1e9, maxPauseMs: 1e9, keepEditsMs: 0 },
