@@ -15,7 +15,7 @@
  * another network namespace, as a container runs it, beside attach in one next to the agent.
  */
 import { availableParallelism } from 'node:os';
-import { EmbeddedCluster } from '../src/cluster/embedded.js';
+import { localCluster } from '../src/frontend/local-cluster.js';
 import { attach } from '../src/probes/node/attach.js';
 import { AgentChannel } from '../src/probes/node/channel.js';
 import { install } from '../src/probes/node/install.js';
@@ -31,7 +31,7 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 /** The median of the per-round ratios of two cases. */
 const pairedRatio = (xs: number[], baseline: number[]) => median(xs.map((x, i) => x / baseline[i]!));
 
-const cluster = EmbeddedCluster.local();
+const cluster = localCluster();
 // The target pinned to one CPU: it does not migrate in the middle of a timed loop.
 const TARGET_CPU = Math.max(0, availableParallelism() - 1);
 const target = await startNodeTarget('bench-target.cjs', { cpu: TARGET_CPU });

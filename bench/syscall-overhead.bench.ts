@@ -8,7 +8,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { availableParallelism } from 'node:os';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { EmbeddedCluster } from '../src/cluster/embedded.js';
+import { localCluster } from '../src/frontend/local-cluster.js';
 import { findBpftrace } from '../src/probes/bpf/environment.js';
 import { workloadBinary } from '../src/testing/workload.js';
 
@@ -21,7 +21,7 @@ const COMM = 'fay-bench';
 
 const bpftrace = findBpftrace()!;
 const workload = workloadBinary();
-const cluster = EmbeddedCluster.local();
+const cluster = localCluster();
 
 /** ns per getppid() call, measured by the workload itself around its loop. */
 function loop(calls = CALLS, wrapper: string[] = []): number {

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import { Command, CommanderError, Option } from 'commander';
 import { readFileSync } from 'node:fs';
-import { EmbeddedCluster } from '../cluster/embedded.js';
+import { localCluster } from '../frontend/local-cluster.js';
 import { FayError, UsageError } from '../errors.js';
 import { NODE_DEFAULTS } from '../probes/node/options.js';
 import { nameProcessFay } from '../probes/node/processes.js';
@@ -26,7 +26,7 @@ async function query(text: string, flags: QueryFlags & { folded?: boolean }): Pr
   if (client === undefined && flags.hosts !== undefined) throw new UsageError('--hosts selects hosts of a cluster', { hint: 'add --cluster nats://… (or set "cluster" in the config file)' });
   try {
     const hosts = flags.hosts?.split(',').map((h) => h.trim()).filter(Boolean);
-    const run = client ? client.run(text, { ...runOptions(flags), ...(hosts !== undefined && { hosts }) }) : EmbeddedCluster.local().run(text, runOptions(flags));
+    const run = client ? client.run(text, { ...runOptions(flags), ...(hosts !== undefined && { hosts }) }) : localCluster().run(text, runOptions(flags));
     const live = Boolean(process.stdout.isTTY) && !flags.json && !flags.folded;
     const sink = terminalSink({ json: Boolean(flags.json), folded: Boolean(flags.folded), live, title: `fay: ${text.trim()}` });
     process.exitCode = await follow(run, sink, live ? { attaching: 'Attaching probes…' } : {});
@@ -88,18 +88,18 @@ async function stopQuery(id: string, flags: ClusterFlags): Promise<void> {
 async function top(flags: QueryFlags & { rows?: string }): Promise<void> {
   const rows = flags.rows === undefined ? undefined : Number(flags.rows);
   if (rows !== undefined && !(Number.isInteger(rows) && rows > 0)) throw new UsageError('--rows takes a whole number');
-  const run = EmbeddedCluster.local().run(TOP_QUERY, { ...runOptions(flags), everyMs: parseDurationFlag(flags.every ?? '1s', '--every') });
+  const run = localCluster().run(TOP_QUERY, { ...runOptions(flags), everyMs: parseDurationFlag(flags.every ?? '1s', '--every') });
   const live = Boolean(process.stdout.isTTY) && !flags.json;
   const sink = flags.json ? new NdjsonSink() : new TopSink(live, rows);
   process.exitCode = await follow(run, sink, live ? { attaching: 'Attaching to every system call…' } : {});
 }
 
 function explain(text: string, flags: QueryFlags): void {
-  process.stdout.write(`${printable(EmbeddedCluster.local().explain(text, runOptions(flags)))}\n`);
+  process.stdout.write(`${printable(localCluster().explain(text, runOptions(flags)))}\n`);
 }
 
 async function probes(glob: string | undefined, flags: { json?: boolean }): Promise<void> {
-  const listings = await EmbeddedCluster.local().agent.registry.list(glob ?? '*');
+  const listings = await localCluster().agent.registry.list(glob ?? '*');
   if (listings.length === 0) {
     throw new UsageError(`no probe point matches "${glob}"`, {
       hint: glob?.startsWith('js:')

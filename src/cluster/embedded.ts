@@ -6,7 +6,6 @@ import { InProcessBus } from '../bus/in-process.js';
 import { UsageError } from '../errors.js';
 import { explainPlan } from '../plan/explain.js';
 import { planStages, type StagedPlan } from '../plan/planner.js';
-import { localRegistry } from '../probes/default-registry.js';
 import { compileQuery } from '../query/compile.js';
 import { ClusterClient } from './cluster-client.js';
 import type { ClusterQueryRun } from './cluster-run.js';
@@ -19,7 +18,8 @@ const VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.me
 /**
  * Fay on this machine alone, with no server to start: the client, the cluster
  * stage and this machine's agent in one process, joined by an in-process bus.
- * The same code as a cluster runs, messages and all. The default way to run a query.
+ * The same code as a cluster runs, messages and all. The default way to run a query
+ * (frontend/local-cluster.ts hands it this machine's providers).
  */
 export class EmbeddedCluster {
   private readonly client: ClusterClient;
@@ -28,11 +28,6 @@ export class EmbeddedCluster {
     const bus = new InProcessBus();
     new AgentService(bus, agent, { version: VERSION }).start();
     this.client = new ClusterClient(bus, agent.registry);
-  }
-
-  /** The embedded cluster of this machine, with its kernel and Node.js providers. */
-  static local(host?: string): EmbeddedCluster {
-    return new EmbeddedCluster(new Agent(localRegistry(), host));
   }
 
   /** Parses, checks and stages a FayQL query. */

@@ -1,6 +1,6 @@
 import { NatsBus } from '../bus/nats.js';
 import { ClusterClient } from '../cluster/cluster-client.js';
-import { EmbeddedCluster } from '../cluster/embedded.js';
+import { localCluster } from '../frontend/local-cluster.js';
 import { localRegistry } from '../probes/default-registry.js';
 import type { ArgsOfSyscall, ArgsOfTracepoint, DcEvent, JsEvent, JsProfileEvent, ProfileEvent, SyscallEvent, TracepointEvent, UprobeEvent } from './events.js';
 import { Query, type QueryRunner } from './query.js';
@@ -28,7 +28,7 @@ export class Fay {
 
   static async connect(options: ConnectOptions = {}): Promise<Fay> {
     if (options.cluster === undefined) {
-      const embedded = EmbeddedCluster.local();
+      const embedded = localCluster();
       return new Fay({ run: (text, o) => embedded.run(text, o), explain: (text) => embedded.explain(text) }, () => Promise.resolve());
     }
     const bus = await NatsBus.connect({
@@ -38,7 +38,7 @@ export class Fay {
       ...(options.tlsCa !== undefined && { tlsCaFile: options.tlsCa }),
     });
     const client = new ClusterClient(bus, localRegistry());
-    const explainer = EmbeddedCluster.local();
+    const explainer = localCluster();
     return new Fay(
       {
         run: (text, o) => client.run(text, { ...o, ...(options.expectAgents !== undefined && { expectAgents: options.expectAgents }) }),

@@ -9,6 +9,7 @@ import { terminalSink } from '../output/choose.js';
 import { printable } from '../output/printable.js';
 import { Completer, DOT_COMMANDS } from './completion.js';
 import { History } from './history.js';
+import { localCluster } from '../frontend/local-cluster.js';
 import { HostVariables, isComplete, joinLines } from './statement.js';
 
 const HELP = `FayQL queries run as you type them; a line ending in | , ( or \\ goes on to the next.
@@ -49,7 +50,7 @@ export class Shell {
     private readonly client: ClusterClient | undefined,
     private readonly streams: Streams,
   ) {
-    this.embedded = EmbeddedCluster.local();
+    this.embedded = localCluster();
     this.json = Boolean(flags.json);
     this.durationMs = flags.duration === undefined ? undefined : parseDurationFlag(flags.duration, '--duration');
     this.everyMs = flags.every === undefined ? undefined : parseDurationFlag(flags.every, '--every');

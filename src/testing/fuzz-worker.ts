@@ -5,7 +5,7 @@
  * Says each input before it tries it, then how it ended and how long it took.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { EmbeddedCluster } from '../cluster/embedded.js';
+import { localCluster } from '../frontend/local-cluster.js';
 import { FayError } from '../errors.js';
 import { fuzzInputs } from './fuzz.js';
 
@@ -19,7 +19,7 @@ export interface FuzzOutcome {
 }
 
 const { seed, count } = workerData as { seed: number; count: number };
-const cluster = EmbeddedCluster.local('fuzz-host');
+const cluster = localCluster('fuzz-host');
 let index = -1;
 for (const input of fuzzInputs(seed, count)) {
   index++;

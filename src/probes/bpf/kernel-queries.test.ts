@@ -2,16 +2,17 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { HistResult, QuantilesResult, SampleResult, TopKResult } from '../../agg/aggregate.js';
 import type { DumpMessage, EventsMessage, QueryMessage } from '../../cluster/cluster-stage.js';
-import { EmbeddedCluster, type RunOptions } from '../../cluster/embedded.js';
+import type { RunOptions } from '../../cluster/embedded.js';
 import { FayError, ProbeUnavailableError } from '../../errors.js';
 import { FIXTURE_TRACEFS } from '../../testing/catalog-fixture.js';
 import { leavesKernelAsFound } from '../../testing/kernel-state.js';
 import { collect, eventRows, rowsOf, type Collected } from '../../testing/query.js';
 import { runWorkload, waitingWorkload, workloadBinary } from '../../testing/workload.js';
 import { BpfProvider } from './provider.js';
+import { localCluster } from '../../frontend/local-cluster.js';
 import { Tracefs, tracefsRoot } from './tracefs.js';
 
-const cluster = EmbeddedCluster.local('testhost');
+const cluster = localCluster('testhost');
 
 /** Runs a query around a workload: the workload starts only once every probe is attached. */
 function around(query: string, workload: () => Promise<unknown>, options: RunOptions = {}): Promise<Collected> {

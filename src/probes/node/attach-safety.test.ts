@@ -1,14 +1,14 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
-import { EmbeddedCluster } from '../../cluster/embedded.js';
+import { localCluster } from '../../frontend/local-cluster.js';
 import { EnvironmentError } from '../../errors.js';
 import { runFay, startFay } from '../../testing/cli.js';
 import { startNodeTarget, type NodeTarget } from '../../testing/node-target.js';
 import { collect, rowsOf } from '../../testing/query.js';
 import { INSPECTOR_PORT } from './attach.js';
 
-const cluster = EmbeddedCluster.local('testhost');
+const cluster = localCluster('testhost');
 
 /** The pid behind the inspector listening on the port, or undefined when none listens. */
 async function inspectorHolder(): Promise<string | undefined> {

@@ -8,7 +8,7 @@ import type { HistResult } from '../../agg/aggregate.js';
 import { request } from 'node:http';
 import { createServer } from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import { EmbeddedCluster, type QueryHandle, type RunOptions } from '../../cluster/embedded.js';
+import type { QueryHandle, RunOptions } from '../../cluster/embedded.js';
 import { runFay, startFay } from '../../testing/cli.js';
 import { startNodeTarget, type NodeTarget } from '../../testing/node-target.js';
 import { parentOf } from '../../testing/kernel-state.js';
@@ -19,9 +19,10 @@ import { EnvironmentError } from '../../errors.js';
 import { attach, INSPECTOR_PORT } from './attach.js';
 import { AgentChannel } from './channel.js';
 import { install } from './install.js';
+import { localCluster } from '../../frontend/local-cluster.js';
 import { nodeProcess, selectProcesses } from './processes.js';
 
-const cluster = EmbeddedCluster.local('testhost');
+const cluster = localCluster('testhost');
 
 /**
  * A query whose live edits come out when it ends (--keep-edits 0), so that each test can see the

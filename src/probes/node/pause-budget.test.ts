@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { EmbeddedCluster, type RunOptions } from '../../cluster/embedded.js';
+import type { RunOptions } from '../../cluster/embedded.js';
 import { runFay } from '../../testing/cli.js';
 import { startHeavyTarget, type HeavyTarget } from '../../testing/heavy-target.js';
+import { localCluster } from '../../frontend/local-cluster.js';
 import { collect, rowsOf } from '../../testing/query.js';
 
-const cluster = EmbeddedCluster.local('testhost');
+const cluster = localCluster('testhost');
 
 /**
  * What a stop may exceed --max-pause by, as the heartbeat sees it from outside: its own period
