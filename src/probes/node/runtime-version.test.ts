@@ -18,6 +18,7 @@ const RECORDED: Record<number, string> = {
   13: '505dc77956f403c7',
   14: '3a1a85c8c7980507',
   15: 'bb77bf2cb6067d7e',
+  16: '432ff8426f51167d',
 };
 
 describe('the runtime’s version', () => {
