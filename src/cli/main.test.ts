@@ -70,6 +70,19 @@ describe('the fay command', () => {
     assert.match(long.stderr, /--keep-edits can be at most 24h/);
   });
 
+  it('says a usage error as Fay says every error, and how to give a query that starts with a dash', async () => {
+    const unknown = await runFay(['query', '--bogus', 'syscall:openat | count()']);
+    assert.equal(unknown.code, 2);
+    assert.match(unknown.stderr, /^fay: unknown option '--bogus'\n/);
+    const dashed = await runFay(['explain', '-1 | count()']);
+    assert.equal(dashed.code, 2);
+    assert.match(dashed.stderr, /^fay: unknown option '-1 \| count\(\)'\n.*goes after "--"/);
+    // After --, it is the query: read, and refused for what it is.
+    const read = await runFay(['explain', '--', '-1 | count()']);
+    assert.equal(read.code, 2);
+    assert.match(read.stderr, /^fay: error at line 1, column 1/);
+  });
+
   it('stops cleanly on Ctrl-C with every event counted and nothing left behind', async () => {
     const fay = startFay(['query', '--json', '--every', '100ms', 'syscall:getppid | where comm == "fay-cli" | count()']);
     assert.ok(await fay.nextLine(), 'a first window arrives once the probes are attached');

@@ -169,7 +169,10 @@ function build(): Command {
     .description('Ask the kernel and the programs of this machine anything: FayQL in, live answers out.')
     .version(version)
     .exitOverride()
-    .showHelpAfterError('(fay --help lists the commands)');
+    // Usage errors look like every other error of Fay's: "fay: …", no stack; a query that starts with
+    // a dash reads as an option, so the way round that is said.
+    .configureOutput({ outputError: (text, write) => write(`fay: ${text.replace(/^error: /, '')}`) })
+    .showHelpAfterError('(fay --help lists the commands; a query that starts with "-" goes after "--": fay query -- \'-1 …\')');
   const durationFlags = (c: Command) =>
     c
       .option('-d, --duration <time>', 'stop after this long, e.g. 10s')
