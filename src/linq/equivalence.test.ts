@@ -63,6 +63,11 @@ describe('FayLINQ and FayQL plan the same', () => {
     ],
     ['uprobes', () => fay.uprobe('libc', 'malloc').groupBy((e) => ({ comm: e.comm })).aggregate((a) => ({ bytes: a.hist((e) => e.args[0]!) })), 'uprobe:libc:malloc | bytes = hist(args[0]) by comm'],
     ['JavaScript functions', () => fay.js('comm=node', 'fs.readFile*').where((e) => e.threw).avg((e) => e.duration), 'js:comm=node:fs.readFile* | where threw | avg = avg(duration)'],
+    [
+      'nested fields of arguments',
+      () => fay.js('comm=node', './app.js#handle').groupBy((e) => ({ url: e.args[0]!.url, status: e.args[1]!.statusCode!.number })).count(),
+      'js:comm=node:./app.js#handle | count() by url = args[0].url, status = args[1].statusCode.number',
+    ],
     ['a script path with a space', () => fay.js('comm=node', '/srv/my app/db.js#query').count(), 'js:comm=node:"/srv/my app/db.js#query" | count()'],
     ['diagnostics_channel', () => fay.dc('http.server.request.start').groupBy((e) => ({ pid: e.pid })).count(), 'dc:http.server.request.start | count() by pid'],
   ];

@@ -95,18 +95,24 @@ export type JsValue = string & {
   readonly number: number;
 };
 
+/**
+ * A value's property, read with the same safe projections (own data properties only: never a
+ * getter, never through a proxy), nested fields by path up to 8 deep: `e.args[0].headers.host`.
+ */
+export type JsField = JsValue & { readonly [field: string]: JsField };
+
 /** A JavaScript function's call, entry paired with its return (or its settling). */
 export interface JsEvent extends BaseEvent {
   readonly argc: number;
-  readonly args: readonly JsValue[];
-  readonly ret: JsValue;
+  readonly args: readonly JsField[];
+  readonly ret: JsField;
   readonly duration: number;
   readonly threw: boolean;
   readonly error: string;
 }
 
 /** A message's field, read with the same safe projections; nested fields by path. */
-export type DcField = JsValue & { readonly [field: string]: DcField };
+export type DcField = JsField;
 
 /** A diagnostics_channel message. */
 export interface DcEvent extends BaseEvent {

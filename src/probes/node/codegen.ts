@@ -61,13 +61,16 @@ function fieldReading(name: string): string {
         return `helpers.text(${value})`;
     }
   }
-  const message = /^msg((?:\.[A-Za-z_$][\w$]*)+)$/.exec(name);
-  if (message) {
-    const path = message[1]!.slice(1).split('.');
+  // A property below a message, an argument or the return value (sources.ts's messageField and
+  // nestedField): own data properties down the path; a last step .type, .length or .number projects.
+  const nested = /^(msg|args\[(\d+)\]|ret)((?:\.[A-Za-z_$][\w$]*)+)$/.exec(name);
+  if (nested) {
+    const path = nested[3]!.slice(1).split('.');
     const last = path[path.length - 1]!;
-    const projection = ['type', 'length', 'number'].includes(last) && path.length > 1 ? path.pop() : undefined;
-    const value = `helpers.path(args[0], ${JSON.stringify(path)})`;
-    return projection === undefined ? `helpers.text(${value})` : `helpers.${projection}(${value})`;
+    const projected = ['type', 'length', 'number'].includes(last) && path.length > 1 ? path.pop() : undefined;
+    const base = nested[1] === 'msg' ? 'args[0]' : nested[1]!;
+    const value = `helpers.path(${base}, ${JSON.stringify(path)})`;
+    return projected === undefined ? `helpers.text(${value})` : `helpers.${projected}(${value})`;
   }
   switch (name) {
     case 'channel':

@@ -180,6 +180,31 @@ describe('JavaScript probes in live Node.js processes', () => {
     assert.deepEqual(filled(row?.l), [[null, -1, 1], [0, 4, 5], [5, 9, 5], [10, null, 1]]);
   });
 
+  it('reads properties below the arguments and the return value, running nothing of them: no getter, no proxy', async () => {
+    let touched: string | undefined;
+    const result = await around(
+      `js:pid=${app.pid}:./lib.cjs#describeRequest | count(), sum(ret.size.number) by args[0].url, args[0].method, status = args[1].statusCode.number, args[0].headers.host, args[0].secret, args[0].inner.a`,
+      async () => {
+        touched = await app.run('nested', 12);
+      },
+    );
+    assert.equal(touched, '0', 'no getter ran, no proxy trap was called');
+    const row = (url: string, method: string, status: number) => ({
+      'args[0].url': url,
+      'args[0].method': method,
+      status,
+      'args[0].headers.host': 'example.test',
+      'args[0].secret': 'undefined',
+      'args[0].inner.a': 'undefined',
+      count: 2,
+      'sum(ret.size.number)': 16,
+    });
+    assert.deepEqual(
+      rowsOf(result.final).sort((a, b) => `${a['args[0].url'] as string}${a['args[0].method'] as string}`.localeCompare(`${b['args[0].url'] as string}${b['args[0].method'] as string}`)),
+      [row('/users/0', 'GET', 200), row('/users/0', 'POST', 200), row('/users/1', 'GET', 200), row('/users/1', 'POST', 200), row('/users/2', 'GET', 404), row('/users/2', 'POST', 404)],
+    );
+  });
+
   it('projects arguments safely: type, length and a string prefix', async () => {
     const result = await around(`js:pid=${app.pid}:./lib.cjs#describeArgs | count() by args[0].type, args[1].type, args[1].length, long = args[0].length > 70, p = args[0]`, () =>
       app.run('args', 3),

@@ -1,6 +1,11 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { fileInPoint, parsePattern, scriptMatcher } from './sources.js';
+import { isResolveFailure } from '../../plan/catalog.js';
+import { generateHandlers } from './codegen.js';
+import { fileInPoint, MAX_FIELD_DEPTH, parsePattern, resolveJsPoint, scriptMatcher } from './sources.js';
+import { fixtureRegistry } from '../../testing/catalog-fixture.js';
+import { EmbeddedCluster } from '../../cluster/embedded.js';
+import { Agent } from '../../agent/agent.js';
 
 describe('js: probe patterns', () => {
   it('reads a file part, a private name and a built-in apart', () => {
@@ -30,5 +35,29 @@ describe('js: probe patterns', () => {
     assert.ok(matches('routes/*.js', '/srv/app/routes/users.js'));
     assert.ok(matches('my app/db.js', '/srv/my app/db.js'));
     assert.equal(scriptMatcher(undefined), undefined);
+  });
+
+  it('reads properties below an argument or the return value, to a bounded depth, with the same projections', () => {
+    const schema = resolveJsPoint(`js:pid=${process.pid}:app.js#handle`);
+    assert.ok(!isResolveFailure(schema));
+    const field = (name: string) => schema.fieldFor?.(name);
+    assert.deepEqual([field('args[0].url')?.type, field('args[1].headers.host')?.type, field('args[1].items.length')?.type, field('ret.rows.number')?.type], ['str', 'str', 'int', 'int']);
+    const deep = (n: number) => `args[0]${'.a'.repeat(n)}`;
+    assert.equal(field(deep(MAX_FIELD_DEPTH))?.type, 'str');
+    assert.equal(field(`${deep(MAX_FIELD_DEPTH)}.length`)?.type, 'int', 'a projection is no step deeper');
+    assert.equal(field(deep(MAX_FIELD_DEPTH + 1)), undefined);
+    assert.equal(field('args[8].url'), undefined, 'arguments 0 to 7, as args[i] itself');
+    assert.equal(field('args[0]["url"]'), undefined);
+  });
+
+  it('compiles a nested field to a read of own data properties, never a property access', () => {
+    const cluster = new EmbeddedCluster(new Agent(fixtureRegistry(), 'testhost'));
+    const plan = cluster.plan(`js:pid=${process.pid}:app.js#handle | count() by args[0].headers.host, args[1].statusCode.number, ret.body.length`);
+    const { source, args, exit } = generateHandlers(plan.probe);
+    assert.match(source, /helpers\.text\(helpers\.path\(args\[0\], \["headers","host"\]\)\)/);
+    assert.match(source, /helpers\.number\(helpers\.path\(args\[1\], \["statusCode"\]\)\)/);
+    assert.match(source, /helpers\.length\(helpers\.path\(ret, \["body"\]\)\)/);
+    assert.doesNotMatch(source, /args\[0\]\.headers|\.statusCode|ret\.body/);
+    assert.ok(args && exit, 'reads the arguments, and the return side for ret');
   });
 });

@@ -133,8 +133,28 @@ function messageField(name: string): FieldSpec | undefined {
   if (!match) return undefined;
   const last = name.slice(name.lastIndexOf('.') + 1);
   const projection = ['type', 'length', 'number'].includes(last) && match[1]!.split('.').length > 2 ? last : undefined;
+  if (match[1]!.split('.').length - 1 - (projection ? 1 : 0) > MAX_FIELD_DEPTH) return undefined;
   const type = projection === 'length' || projection === 'number' ? 'int' : 'str';
   return { name, type, description: 'a field of the published message (own data properties only)' };
+}
+
+/** How many properties deep a field reads below an argument, the return value or a message. */
+export const MAX_FIELD_DEPTH = 8;
+
+/**
+ * `args[0].url`, `args[1].headers.host`, `ret.rows.length`: own data properties below an argument or
+ * the return value (never a getter, never through a proxy), at most MAX_FIELD_DEPTH deep; a last
+ * step `.type`, `.length` or `.number` projects the value as on `args[0]` itself.
+ */
+function nestedField(name: string): FieldSpec | undefined {
+  const match = /^(args\[[0-7]\]|ret)((?:\.[A-Za-z_$][\w$]*)+)$/.exec(name);
+  if (!match) return undefined;
+  const steps = match[2]!.slice(1).split('.');
+  const last = steps[steps.length - 1]!;
+  const projection = ['type', 'length', 'number'].includes(last) ? last : undefined;
+  if (steps.length - (projection ? 1 : 0) > MAX_FIELD_DEPTH) return undefined;
+  const type = projection === 'length' || projection === 'number' ? 'int' : 'str';
+  return { name, type, description: `a property of ${match[1] === 'ret' ? 'the return value' : match[1]} (own data properties only, never a getter or a proxy)` };
 }
 
 const PROFILE_FIELDS: readonly FieldSpec[] = [
@@ -224,6 +244,7 @@ export function resolveJsPoint(point: string): NodeSourceSchema | ResolveFailure
     point,
     provider: 'node',
     fields: new Map(FIELDS.map((f) => [f.name, f])),
+    fieldFor: nestedField,
     capabilities: NODE_CAPABILITIES,
     node: { point, selector, pattern },
   };

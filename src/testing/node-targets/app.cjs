@@ -58,6 +58,17 @@ const commands = {
   comma: (n) => { let r = 0; for (let i = 0; i < n; i++) r += lib.commaReturn(i); return r; },
   fail: (n) => { let thrown = 0; for (let i = 0; i < n; i++) { try { lib.failing('boom ' + i); } catch (e) { if (e.message === 'boom ' + i) thrown++; } } return thrown; },
   parse: (n) => { let ok = 0; for (let i = 0; i < n; i++) if (lib.parseSafely(i % 2 ? '{' : String(i)) !== null) ok++; return ok; },
+  // n calls with a request and a response; a getter and a proxy in the request count anything that
+  // reads them (nothing may: the answer is how many times they were touched).
+  nested: (n) => {
+    let touched = 0;
+    for (let i = 0; i < n; i++) {
+      const inner = new Proxy({ a: 1 }, { get: () => (touched++, 1), getOwnPropertyDescriptor: () => (touched++, undefined), has: () => (touched++, true) });
+      const req = { url: `/users/${i % 3}`, method: i % 2 ? 'POST' : 'GET', headers: { host: 'example.test' }, inner, get secret() { touched++; return 's'; } };
+      lib.describeRequest(req, { statusCode: i % 3 === 2 ? 404 : 200 });
+    }
+    return touched;
+  },
   args: (n) => { let r; for (let i = 0; i < n; i++) r = lib.describeArgs('x'.repeat(i), [1, 2, 3]); return r; },
   cart: (n) => { const c = lib.Cart.create(); for (let i = 1; i <= n; i++) c.add(i); return c.total(); },
   frozen: (n) => { let r = 0; for (let i = 0; i < n; i++) r = lib.frozen.frozenWork(r); return r; },

@@ -190,7 +190,12 @@ function total(items) {
   }, 0);
 }
 
-module.exports = { total, placeOrder, query, classify, minified, longLine, manyReturns, oddCount: () => odd, slowQuery, delegate, rejectInside, throwsBeforeAwait, throwsAfterAwait, recovers, rejectsInArrow, rejectsAfterForAwait, interleaving, commaReturn, failing, parseSafely, describeArgs, Cart, statCaptured, statThroughModule };
+// A handler's call, with objects for arguments as a request handler gets them.
+function describeRequest(req, res) {
+  return { status: res.statusCode, size: req.url.length };
+}
+
+module.exports = { total, placeOrder, describeRequest, query, classify, minified, longLine, manyReturns, oddCount: () => odd, slowQuery, delegate, rejectInside, throwsBeforeAwait, throwsAfterAwait, recovers, rejectsInArrow, rejectsAfterForAwait, interleaving, commaReturn, failing, parseSafely, describeArgs, Cart, statCaptured, statThroughModule };
 module.exports.frozen = Object.freeze({
   frozenWork(x) {
     return x + 1;
