@@ -131,4 +131,39 @@ describe('the shell on a terminal', () => {
       again.kill();
     }
   });
+
+  it('completes probe points on Tab however the keys arrive: one at a time, or together as tmux sends them; a paste stays text', async () => {
+    const shell = PtySession.start([], env);
+    // What a completion after an empty word lists: the providers, one a line.
+    const providers = /^(syscall|tracepoint|uprobe|interval|dc):\s*$/m;
+    const listed = async (keys: readonly string[], shown: RegExp) => {
+      const at = shell.mark();
+      for (const key of keys) {
+        shell.type(key);
+        // One key a read, as a person types: the next comes after the terminal echoed this one.
+        if (keys.length > 1) await shell.waitFor(key === '\t' ? /./ : new RegExp(key.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')), at);
+      }
+      const end = await shell.waitFor(shown, at);
+      assert.doesNotMatch(shell.output.slice(at, end + 200), providers);
+      assert.doesNotMatch(shell.output.slice(at, end + 200), /\t/, 'no tab went into the line');
+      shell.type('\x15'); // clear the line
+    };
+    try {
+      await shell.waitFor(/fay> /);
+      // Keys that arrive in one read: a Tab among them completes (readline alone inserted it as text).
+      await listed(['syscall:open\t\t'], /syscall:openat2/);
+      await listed(['tracepoint:sched:sched_process_e\t\t'], /tracepoint:sched:sched_process_exit/);
+      // One key a read.
+      await listed([...'syscall:mq_', '\t', '\t'], /syscall:mq_timedsend/);
+      await listed([...'syscall:getpp', '\t'], /syscall:getppid/);
+      // A paste (bracketed, as terminals mark one): its tab is text, no completion.
+      const at = shell.mark();
+      shell.type('\x1b[200~syscall:getppid\t| count()\x1b[201~');
+      await shell.waitFor(/syscall:getppid \| count\(\)/, at);
+      shell.type('\x15\x04');
+      assert.equal(await shell.exit, 0);
+    } finally {
+      shell.kill();
+    }
+  });
 });

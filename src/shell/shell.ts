@@ -9,6 +9,7 @@ import { terminalSink } from '../output/choose.js';
 import { printable } from '../output/printable.js';
 import { Completer, DOT_COMMANDS } from './completion.js';
 import { History } from './history.js';
+import { BRACKETED_PASTE_OFF, BRACKETED_PASTE_ON, KeystrokeInput } from './keystrokes.js';
 import { localCluster } from '../frontend/local-cluster.js';
 import { HostVariables, isComplete, joinLines } from './statement.js';
 
@@ -87,11 +88,15 @@ export class Shell {
   /** The interactive session on a terminal: prompt, completion, history, Ctrl-C stopping only the running query. */
   runInteractive(input: NodeJS.ReadableStream & { isTTY?: boolean }, output: NodeJS.WritableStream): Promise<number> {
     const history = new History();
+    // Each Tab typed completes, even among keys that arrive together; a paste stays text (keystrokes.ts).
+    const keystrokes = input.isTTY && 'setRawMode' in input ? new KeystrokeInput(input as NodeJS.ReadStream) : undefined;
+    const keys = keystrokes ?? input;
+    if (keystrokes) output.write(BRACKETED_PASTE_ON);
     const completer = new Completer(this.embedded.agent.registry, () => this.variables.names());
     let buffer = '';
     let stopRunning: (() => void) | undefined;
     const rl: Interface = createInterface({
-      input,
+      input: keys,
       output,
       terminal: true,
       history: history.load(),
@@ -142,6 +147,10 @@ export class Shell {
         });
       });
       rl.on('close', () => {
+        if (keystrokes) {
+          output.write(BRACKETED_PASTE_OFF);
+          input.unpipe(keystrokes);
+        }
         this.leaving = true;
         stopRunning?.();
         const finish = async () => {
