@@ -17,7 +17,7 @@ export interface NodeTarget {
 
 /** Starts one of the test targets in src/testing/node-targets and waits until it is ready. */
 export async function startNodeTarget(
-  script: 'app.cjs' | 'app.mjs' | 'bench-target.cjs' | 'minified.cjs',
+  script: 'app.cjs' | 'app.mjs' | 'bench-target.cjs' | 'minified.cjs' | 'packaged/app.cjs',
   options: { title?: string; trapSigusr1?: boolean; cpu?: number; wrapper?: readonly string[] } = {},
 ): Promise<NodeTarget> {
   const path = fileURLToPath(new URL(`./node-targets/${script}`, import.meta.url));

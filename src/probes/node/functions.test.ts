@@ -113,4 +113,13 @@ describe('function names', () => {
     // One with a name of its own keeps it, once.
     assert.deepEqual(names('export default function serve() { return 1; }'), ['serve']);
   });
+
+  it('names a function expression nothing else names by its own name', () => {
+    const found = findFunctions(
+      ['function logger(prefix) {', '  return function middleware(req, res, next) { next(); };', '}', 'const handle = function inner() { return 1; };', 'run(function () { return 2; });'].join('\n'),
+    );
+    if (typeof found === 'string') assert.fail(found);
+    // What names it from outside (its variable) wins; a function expression with neither is by its line.
+    assert.deepEqual(found.map((f) => f.name).sort(), ['anonymous@5', 'handle', 'logger', 'middleware'].sort());
+  });
 });

@@ -259,6 +259,8 @@ function parseFunctions(source: string): ScriptFunction[] | string {
       if (right.type === 'ObjectExpression' && name) objectMembers(name, right);
     },
   });
+  // A function expression nothing else names goes by its own name: return function middleware(req, res, next) { … }.
+  for (const fn of functions) if (!named.has(fn) && fn.type === 'FunctionExpression') add(nameOf(fn.id), fn);
   anonymous(functions.filter((fn) => !named.has(fn)));
   return found;
 

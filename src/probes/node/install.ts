@@ -193,7 +193,7 @@ function scriptTest(pattern: UserPattern): (path: string) => boolean {
  * Finds the user functions the patterns name in the sources the runtime read
  * in-process (one debugger pass), as they were before any other query's probes edited them.
  */
-function userFunctions(sources: Sources, patterns: readonly UserPattern[]) {
+function userFunctions(sources: Sources, patterns: readonly UserPattern[], maxFunctions = MAX_FUNCTIONS) {
   const found: { url: string; source: string; path: string; fn: ScriptFunction; functionCount: number }[] = [];
   const skipped: ProbeReport[] = [];
   /** Per pattern that named nothing: the functions of the scripts its file names, and the scripts that would not parse. */
@@ -217,7 +217,7 @@ function userFunctions(sources: Sources, patterns: readonly UserPattern[]) {
       else found.push({ url, source, path, fn, functionCount: functions.length });
     }
   }
-  if (found.length > MAX_FUNCTIONS) throw new AttachError(`the pattern matches ${found.length} functions; narrow it to at most ${MAX_FUNCTIONS}`);
+  if (found.length > maxFunctions) throw new AttachError(`the pattern matches ${found.length} functions; narrow it to at most ${maxFunctions}`);
   return { found, skipped, misses };
 }
 
@@ -388,29 +388,54 @@ export async function releaseKept(target: NodeProcess, maxPauseMs: number): Prom
   return typeof answer === 'number' ? { functions: answer, left: [] } : answer;
 }
 
+/** What `fay probes` lists of a process's own code: its functions, and the packages in node_modules that `*` leaves out. */
+export interface ProcessFunctions {
+  readonly points: readonly string[];
+  /** Package name (as node_modules has it: `fastify`, `@scope/name`) → scripts of it the process has loaded; only when no file was named. */
+  readonly packages: ReadonlyMap<string, number>;
+}
+
+/** The package a script path is in, by its last node_modules directory; undefined for the application's own. */
+function packageOf(path: string): string | undefined {
+  const at = path.lastIndexOf('/node_modules/');
+  if (at < 0) return undefined;
+  const parts = path.slice(at + '/node_modules/'.length).split('/');
+  return parts[0]!.startsWith('@') && parts.length > 2 ? `${parts[0]}/${parts[1]}` : parts.length > 1 ? parts[0] : undefined;
+}
+
 /**
- * Lists what can be probed in a process: the functions of its application's scripts, or with a
- * built-in pattern (`fs.*`, `JSON.*`) that module's or global's functions matching it.
+ * Lists what can be probed in a process: the functions of its application's scripts (or, with a
+ * file part, of the scripts it names, node_modules included: `fastify/lib/*`), or with a built-in
+ * pattern (`fs.*`, `JSON.*`) that module's or global's functions matching it.
  */
-export async function listFunctions(target: NodeProcess, builtin?: Extract<FunctionPattern, { kind: 'builtin' }>): Promise<string[]> {
-  if (builtin) {
+export async function listFunctions(target: NodeProcess, pattern?: FunctionPattern): Promise<ProcessFunctions> {
+  if (pattern?.kind === 'builtin') {
     // Built-ins need no runtime: their properties are read through the inspector.
     const attachment = await attach(target.pid);
     try {
-      const { targets } = await builtinTargets(attachment.client, builtin, false);
-      return targets.map((t) => `js:pid=${target.pid}:${t.name.slice('js:'.length)}`);
+      const { targets } = await builtinTargets(attachment.client, pattern, false);
+      return { points: targets.map((t) => `js:pid=${target.pid}:${t.name.slice('js:'.length)}`), packages: new Map() };
     } finally {
       await attachment.release();
     }
   }
+  const file = pattern?.kind === 'user' ? pattern.file : undefined;
   // The runtime reads the live sources (it installs no probe by itself).
-  const { attachment, sources } = await attachReading(target.pid, [null], NODE_DEFAULTS.maxEditPauseMs);
+  const { attachment, sources } = await attachReading(target.pid, [scriptMatcher(file)?.source ?? null], NODE_DEFAULTS.maxEditPauseMs);
   try {
-    const { found } = userFunctions(sources, [
-      { kind: 'user', file: undefined, name: '*' },
-      { kind: 'user', file: undefined, name: `${ANONYMOUS}*` },
-    ]);
-    return found.map((f) => `js:pid=${target.pid}:${fileInPoint(f.path)}#${f.fn.name}`);
+    const every = [
+      { kind: 'user' as const, file, name: '*' },
+      { kind: 'user' as const, file, name: `${ANONYMOUS}*` },
+    ];
+    const { found } = userFunctions(sources, every, Infinity);
+    const packages = new Map<string, number>();
+    if (file === undefined) {
+      for (const path of await attachment.client.evaluate<string[]>('__fay$.scripts()')) {
+        const name = packageOf(path);
+        if (name !== undefined) packages.set(name, (packages.get(name) ?? 0) + 1);
+      }
+    }
+    return { points: found.map((f) => `js:pid=${target.pid}:${fileInPoint(f.path)}#${f.fn.name}`), packages };
   } finally {
     await attachment.release();
   }

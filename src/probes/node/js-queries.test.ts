@@ -602,6 +602,26 @@ describe('JavaScript probes in live Node.js processes', () => {
     assert.deepEqual(await state(app), UNTOUCHED);
   });
 
+  it('lists and probes the functions of packages in node_modules, a named function expression by its name', async () => {
+    const packaged = await startNodeTarget('packaged/app.cjs');
+    try {
+      // * is the application's own scripts: the packages are named, with how to list them.
+      const all = await runFay(['probes', `js:pid=${packaged.pid}:*`]);
+      assert.equal(all.code, 0, all.lines.join('\n'));
+      const hint = all.lines.find((l) => l.startsWith(`js:pid=${packaged.pid}:tinyrouter/*#*`));
+      assert.match(hint ?? '', /package tinyrouter: 3 scripts loaded \(not in \*\)/, all.lines.join('\n'));
+      // A package-relative pattern lists what fay query would probe with it.
+      const listed = await runFay(['probes', `js:pid=${packaged.pid}:tinyrouter/lib/*#*`]);
+      assert.equal(listed.code, 0, listed.lines.join('\n'));
+      const names = listed.lines.map((l) => l.split(/\s+/)[0]!.replace(/^.*node_modules\//, '')).sort();
+      assert.deepEqual(names, ['tinyrouter/lib/logger.js#logger', 'tinyrouter/lib/logger.js#middleware', 'tinyrouter/lib/router.js#Router.constructor', 'tinyrouter/lib/router.js#Router.prototype.handle', 'tinyrouter/lib/router.js#Router.prototype.use', 'tinyrouter/lib/router.js#anonymous@*']);
+      const result = await collect(runQuery(`js:pid=${packaged.pid}:tinyrouter/lib/logger.js#middleware | count(), sum(args[0].url.length)`), () => packaged.run('route', 12));
+      assert.deepEqual(rowsOf(result.final), [{ count: 12, 'sum(args[0].url.length)': 12 * 8 + 2 }]);
+    } finally {
+      await packaged.stop();
+    }
+  });
+
   it('probes a script that loads after the attach, as the attach would have, and says so', async () => {
     // A process of its own: lazy.cjs loads once per process.
     const fresh = await startNodeTarget('app.cjs');

@@ -54,13 +54,14 @@ export class NodeProvider implements Provider {
     const { listFunctions } = await import('./install.js');
     for (const p of processes) {
       if (builtin) {
-        for (const point of await listFunctions(p, builtin)) listings.push({ point, description: 'built-in function (a wrapper on its property)', available: true });
+        for (const point of (await listFunctions(p, builtin)).points) listings.push({ point, description: 'built-in function (a wrapper on its property)', available: true });
         continue;
       }
       // Functions with no name only where the pattern asks for them (see namesFunction); else how many, per script.
       const anonymousToo = typeof pattern !== 'string' && pattern.kind === 'user' && namesAnonymous(pattern.name);
       const unnamed = new Map<string, number>();
-      for (const point of await listFunctions(p)) {
+      const { points, packages } = await listFunctions(p, typeof pattern === 'string' ? undefined : pattern);
+      for (const point of points) {
         if (!want.test(point)) continue;
         const at = point.lastIndexOf(`#${ANONYMOUS}`);
         if (at >= 0 && !anonymousToo) unnamed.set(point.slice(0, at), (unnamed.get(point.slice(0, at)) ?? 0) + 1);
@@ -71,6 +72,11 @@ export class NodeProvider implements Provider {
         listings.push({ point, description: `${n} function${n === 1 ? '' : 's'} with no name, by the line ${n === 1 ? 'it starts' : 'they start'} on: fay probes "${point}" lists them`, available: true });
       }
       if (match[2] === '*') {
+        // Packages are not in *, as node_modules is not: each is named, with how to list its functions.
+        for (const [name, scripts] of [...packages].sort(([a], [b]) => a.localeCompare(b))) {
+          const point = `js:pid=${p.pid}:${name}/*#*`;
+          listings.push({ point, description: `package ${name}: ${scripts} script${scripts === 1 ? '' : 's'} loaded (not in *): fay probes "${point}" lists its functions`, available: true });
+        }
         listings.push({ point: `js:pid=${p.pid}:<module>.<function>`, description: `built-in modules' and globals' functions: fay probes "js:pid=${p.pid}:fs.*" lists a module's`, available: true });
       }
     }

@@ -1,0 +1,16 @@
+// An application whose code is all in a package (node_modules/tinyrouter), as a framework app's is:
+// "route <n>" sends n requests through the router and its logger middleware.
+const { Router } = require('tinyrouter');
+const { logger } = require('tinyrouter/lib/logger');
+const serveCommands = require('../serve-commands.cjs');
+
+const router = new Router();
+router.use(logger('req'));
+console.log('ready');
+serveCommands({
+  route: (n) => {
+    let handled = 0;
+    for (let i = 0; i < n; i++) handled += router.handle({ url: `/users/${i}` });
+    return handled;
+  },
+});
