@@ -139,7 +139,7 @@ export class ClusterStage {
   private emitRows(emission: Emission, coverage?: Coverage): void {
     const output = this.plan.cluster.output;
     if (output.kind !== 'Aggregate') return;
-    const { columns, rows } = finalizeRows(emission.table, output, this.plan.cluster.rowOperations, this.plan.cluster.sampleRate);
+    const { columns, rows } = finalizeRows(emission.table, output, this.plan.cluster.rowOperations, this.plan.cluster.sampleRate, this.plan.cluster.namedGroups);
     this.emit({
       kind: 'result',
       columns,

@@ -47,6 +47,8 @@ export function finalizeRows(
   output: AggregateOutput,
   operations: readonly RowOperation[],
   sampleRate = 1,
+  /** Groups shown even when nothing came for them (ClusterStage.namedGroups), with their aggregates' empty values. */
+  namedGroups: readonly (readonly Cell[])[] = [],
 ): ResultRows {
   const columns: ResultColumn[] = [
     ...output.keys.map((k) => ({ name: k.name, role: 'key' as const })),
@@ -59,6 +61,11 @@ export function finalizeRows(
     .map((g) => [...g.key, ...g.values.map((v, i) => (scale[i] !== 1 && typeof v === 'number' ? Math.round(v * scale[i]!) : v))]);
   // Without keys there is always exactly one row: count() of nothing is 0.
   if (output.keys.length === 0 && rows.length === 0) rows = [table.kinds.map((k) => k.finalize(k.empty()))];
+  // A probe the query named that never fired is an answer too: 0, not an absent row.
+  const present = new Set(rows.map((r) => JSON.stringify(r.slice(0, output.keys.length))));
+  for (const key of namedGroups) {
+    if (!present.has(JSON.stringify(key))) rows.push([...key, ...table.kinds.map((k) => k.finalize(k.empty()))]);
+  }
   const firstAggregate = output.keys.length;
   rows.sort((a, b) => compareCells(b[firstAggregate], a[firstAggregate]) || compareKeys(a, b, firstAggregate));
 

@@ -37,6 +37,11 @@ export interface SourceSchema {
   /** Fields not listed in advance (a message's own fields), looked up by name; undefined when there are none. */
   readonly fieldFor?: (name: string) => FieldSpec | undefined;
   readonly capabilities: ProbeCapabilities;
+  /**
+   * The `probe` field of every event of this point, where the point names exactly one probe (no
+   * glob): `count() by probe` then shows it with 0 when it never fired, so that zero is an answer.
+   */
+  readonly probeName?: string;
 }
 
 /** Why a probe point could not be resolved, with the nearest valid names. */

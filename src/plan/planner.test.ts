@@ -4,6 +4,9 @@ import { Agent } from '../agent/agent.js';
 import { EmbeddedCluster } from '../cluster/embedded.js';
 import { fixtureRegistry } from '../testing/catalog-fixture.js';
 import { printExpr } from './print-expr.js';
+import { GroupTable } from '../agg/group-table.js';
+import { createAggregate } from '../agg/registry.js';
+import { finalizeRows } from '../cluster/rows.js';
 import { QueryError } from '../errors.js';
 
 const cluster = new EmbeddedCluster(new Agent(fixtureRegistry(), 'testhost'));
@@ -90,4 +93,30 @@ describe('planner: what runs where', () => {
       assert.ok(text.includes(expected), `explain lacks ${expected}:\n${text}`);
     }
   });
+
+  it('names the probes a `by probe` answer shows even when they never fire: exact points only, and only by probe alone', () => {
+    assert.deepEqual(cluster.plan('syscall:openat, syscall:close, tracepoint:syscalls:sys_enter_read | count() by probe').cluster.namedGroups, [
+      ['syscall:openat'],
+      ['syscall:close'],
+      ['tracepoint:syscalls:sys_enter_read'],
+    ]);
+    // A glob names no one probe; other keys, or none, leave the groups to what came.
+    assert.deepEqual(cluster.plan('syscall:open*, syscall:close | count() by probe').cluster.namedGroups, [['syscall:close']]);
+    assert.deepEqual(cluster.plan('syscall:openat, syscall:close | count() by probe, comm').cluster.namedGroups, []);
+    assert.deepEqual(cluster.plan('syscall:openat | count()').cluster.namedGroups, []);
+  });
+
+  it('shows a named probe that never fired as a row of empty aggregates: count 0, no max', () => {
+    const plan = cluster.plan('syscall:openat, syscall:close | count(), max(duration) by probe');
+    assert.equal(plan.cluster.output.kind, 'Aggregate');
+    if (plan.cluster.output.kind !== 'Aggregate') return;
+    const table = new GroupTable(plan.cluster.output.aggregates.map(createAggregate));
+    for (const ns of [3, 7, 5]) table.add(['syscall:openat'], [undefined, ns], 0);
+    const { rows } = finalizeRows(table, plan.cluster.output, plan.cluster.rowOperations, 1, plan.cluster.namedGroups);
+    assert.deepEqual(rows, [
+      ['syscall:openat', 3, 7],
+      ['syscall:close', 0, null],
+    ]);
+  });
 });
+

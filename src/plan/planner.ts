@@ -69,6 +69,11 @@ export interface ClusterStage {
   readonly windowing: Windowing;
   /** The query's sampling rate, reported with each result. */
   readonly sampleRate: number | undefined;
+  /**
+   * Groups every result shows, with their aggregates' empty values when nothing came: for `… by
+   * probe`, each probe the query named (SourceSchema.probeName). Empty otherwise.
+   */
+  readonly namedGroups: readonly (readonly string[])[];
 }
 
 export type StageName = 'probe' | 'machine' | 'cluster';
@@ -184,7 +189,7 @@ export function planStages(logical: LogicalPlan): StagedPlan {
       record: undefined,
     },
     machine,
-    cluster: { output, rowOperations: logical.rowOperations, windowing: logical.windowing, sampleRate: logical.sampleRate },
+    cluster: { output, rowOperations: logical.rowOperations, windowing: logical.windowing, sampleRate: logical.sampleRate, namedGroups: namedGroups(logical, output) },
     placements,
   });
 }
@@ -226,7 +231,7 @@ function planRecording(
     logical,
     probe: { sources: logical.sources, filter: conjoin([...probeFilters]), sampleRate: logical.sampleRate, aggregate: undefined, ship: undefined, record: output },
     machine: { filter: undefined, aggregate: undefined, columns: undefined },
-    cluster: { output, rowOperations: logical.rowOperations, windowing: logical.windowing, sampleRate: logical.sampleRate },
+    cluster: { output, rowOperations: logical.rowOperations, windowing: logical.windowing, sampleRate: logical.sampleRate, namedGroups: namedGroups(logical, output) },
     placements,
   });
 }
@@ -292,4 +297,13 @@ export function describeRowOperation(op: RowOperation): string {
     case 'Limit':
       return `limit ${op.count}`;
   }
+}
+
+/** The probes a query named, as groups of a `… by probe` aggregate (see ClusterStage.namedGroups). */
+function namedGroups(logical: LogicalPlan, output: QueryOutput): (readonly string[])[] {
+  if (output.kind !== 'Aggregate' || output.keys.length !== 1) return [];
+  const key = output.keys[0]!.expr;
+  if (key.kind !== 'Field' || key.name !== 'probe') return [];
+  const names = logical.sources.flatMap((s) => (s.schema.probeName === undefined ? [] : [s.schema.probeName]));
+  return [...new Set(names)].map((name) => [name]);
 }

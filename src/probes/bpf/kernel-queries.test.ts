@@ -367,6 +367,17 @@ describe('kernel queries on real probes and real workloads', () => {
     assert.deepEqual(rowsOf(result.final), [{ probe: 'syscall:openat', count: 3 }]);
   });
 
+  it('shows each probe the query named, with 0 where it never fired', async () => {
+    const result = await around('syscall:getppid, syscall:statfs, tracepoint:syscalls:sys_enter_mq_notify | where comm == "fay-zero" | count() by probe', () =>
+      runWorkload('fay-zero', 'getppid', 77),
+    );
+    assert.deepEqual(rowsOf(result.final), [
+      { probe: 'syscall:getppid', count: 77 },
+      { probe: 'syscall:statfs', count: 0 },
+      { probe: 'tracepoint:syscalls:sys_enter_mq_notify', count: 0 },
+    ]);
+  });
+
   it('ranks with top and filters aggregated rows', async () => {
     const result = await around(
       'syscall:getppid | where comm =~ "fay-r*" | n = count() by comm | where n > 100 | top 2 by n',

@@ -83,13 +83,32 @@ export function resolveBpfSource(point: string, ctx: SourceContext): BpfSourceSc
       return { reason: `unknown provider "${prefix}"`, suggestions: PREFIXES.map((p) => `${p}:`) };
   }
   if ('reason' in source) return source;
+  const probeName = onlyProbe(source);
   return {
     point: source.point,
     provider: 'bpf',
     fields: fieldsOf(source),
     capabilities: ctx.capabilities,
+    ...(probeName !== undefined && { probeName }),
     bpf: source,
   };
+}
+
+/** The `probe` of every event of a source that is one probe (as sites.ts names it), or undefined. */
+function onlyProbe(source: BpfSource): string | undefined {
+  switch (source.kind) {
+    case 'syscall':
+      return source.syscalls.length === 1 && source.raw === undefined ? `syscall:${source.syscalls[0]!.name}` : undefined;
+    case 'tracepoint':
+      return source.tracepoints.length === 1 ? `tracepoint:${source.tracepoints[0]!}` : undefined;
+    case 'uprobe':
+      return source.symbols.length === 1 ? `uprobe:${source.binary}:${source.symbols[0]!}` : undefined;
+    case 'kernel':
+      return source.functions.length === 1 ? `kernel:${source.functions[0]!}` : undefined;
+    case 'profile':
+    case 'interval':
+      return source.point;
+  }
 }
 
 function example(prefix: string): string {
