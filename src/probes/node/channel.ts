@@ -15,6 +15,8 @@ export interface TargetPartial {
    * rejection through one of the function's awaits would have ended them.
    */
   readonly pending?: readonly { readonly name: string; readonly calls: number; readonly awaitsSeen?: boolean }[];
+  /** Each channel probe's messages since the attach (absent from older runtimes, and without channels). */
+  readonly published?: Readonly<Record<string, number>>;
 }
 
 /** Whether a message has a partial's parts (what a runtime sends is checked, never trusted). */
@@ -28,7 +30,9 @@ function wellFormed(message: object): boolean {
     typeof m.dropped === 'number' &&
     typeof m.folded === 'number' &&
     Array.isArray(m.sampling) &&
-    (m.pending === undefined || Array.isArray(m.pending))
+    (m.pending === undefined || Array.isArray(m.pending)) &&
+    (m.published === undefined ||
+      (typeof m.published === 'object' && m.published !== null && Object.values(m.published).every((n) => typeof n === 'number')))
   );
 }
 
@@ -40,7 +44,7 @@ function sourcesIn(message: object): message is { sources: Record<string, string
 
 /**
  * Partials that came in one read, as one: groups and rows side by side (the reader merges groups
- * by key), counts summed, and what only the newest knows (pending calls) from the newest.
+ * by key), counts summed, and what only the newest knows (pending calls, messages published so far) from the newest.
  */
 function together(partials: readonly TargetPartial[]): TargetPartial | undefined {
   if (partials.length <= 1) return partials[0];
@@ -54,6 +58,7 @@ function together(partials: readonly TargetPartial[]): TargetPartial | undefined
     folded: partials.reduce((n, p) => n + p.folded, 0),
     sampling: partials.flatMap((p) => p.sampling),
     ...(newest.pending && { pending: newest.pending }),
+    ...(newest.published && { published: newest.published }),
   };
 }
 

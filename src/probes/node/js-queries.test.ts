@@ -455,6 +455,22 @@ describe('JavaScript probes in live Node.js processes', () => {
     );
   });
 
+  it('shows each channel with its count, 0 included, and says when no message came on a channel Node.js does not publish on', async () => {
+    const channels = ['http.server.request.start', 'http.server.request.strat', 'udp.socket'].map((c) => `dc:pid=${app.pid}:${c}`).join(', ');
+    const result = await around(`${channels} | count() by probe`, async () => {
+      for (let i = 0; i < 3; i++) assert.equal(await get(app.port!, '/a'), 'ok');
+    });
+    assert.deepEqual(rowsOf(result.final), [
+      { probe: 'dc:http.server.request.start', count: 3 },
+      { probe: 'dc:http.server.request.strat', count: 0 },
+      { probe: 'dc:udp.socket', count: 0 },
+    ]);
+    const said = result.notices.map((n) => n.message).filter((m) => m.includes('no message was published'));
+    // udp.socket is Node's own: a 0 there is an answer. The misspelt one is said, with the name meant.
+    assert.equal(said.length, 1, said.join('\n'));
+    assert.match(said[0]!, /^no message was published on dc:http\.server\.request\.strat while the query ran, in 1 process; .*did you mean http\.server\.request\.start/);
+  });
+
   it('samples JavaScript CPU stacks with the inspector profiler', async () => {
     const run = runQuery(`profile:js:pid=${app.pid}:199hz | count() by jsstack`, { refreshMs: 200 });
     await run.attached;

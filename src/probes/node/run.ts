@@ -11,7 +11,8 @@ import type { AgentChannel, TargetConnection, TargetPartial } from './channel.js
 import type { KeptAggregate } from './codegen.js';
 import type { AttachStalls, InstallPlan } from './install.js';
 import { msSinceStart, processStart, selectProcesses, selectorText, type NodeProcess, type ProcessSelector } from './processes.js';
-import { describePattern, type FunctionPattern } from './sources.js';
+import { describePattern, NODE_CHANNELS, nodeDefinesChannel, type FunctionPattern } from './sources.js';
+import { closestNames } from '../../errors.js';
 import type { NodeOptions } from './options.js';
 
 // Loaded on first use (the inspector client, the JavaScript parser): a query without js: probes starts faster.
@@ -65,6 +66,8 @@ export class NodeRun implements RunningProbe {
   private readonly releases: Promise<void>[] = [];
   /** Processes said to be slow to answer (once each). */
   private readonly slowSaid = new Set<TargetConnection>();
+  /** Each process's channel probes' messages since the attach, as its last answer said. */
+  private readonly published = new Map<TargetConnection, Readonly<Record<string, number>>>();
   /** What every attach installs; set by the first. */
   private plan: InstallPlan | undefined;
   /** Processes that started after the query: attempts so far. */
@@ -312,6 +315,7 @@ export class NodeRun implements RunningProbe {
               : '(still pending, or rejected by something it awaited, which Fay does not see in an async generator or a function with for await): they are not counted'),
         );
       }
+      if (p.published) this.published.set(connections[i]!, p.published);
       for (const s of p.sampling) {
         this.sink.notice(
           s.every > 1
@@ -320,10 +324,31 @@ export class NodeRun implements RunningProbe {
         );
       }
     });
+    if (last) this.sayUnpublished();
     if (rows.length > 0) this.sink.events(rows);
     if (dropped > 0) this.sink.dropped(dropped);
     if (this.settings.aggregates.length > 0) this.sink.partial({ table, startNs: this.periodStartNs, endNs });
     this.periodStartNs = endNs;
+  }
+
+  /**
+   * A channel no message came on in any process, whose name Node.js does not publish on: a library's
+   * channel nobody used, or a typo. Said at the end, with the closest names Node.js has, so that a
+   * 0 is not taken for an answer it is not.
+   */
+  private sayUnpublished(): void {
+    if (this.published.size === 0) return;
+    for (const pattern of this.settings.patterns) {
+      if (pattern.kind !== 'channel' || nodeDefinesChannel(pattern.name)) continue;
+      const probe = `dc:${pattern.name}`;
+      const messages = [...this.published.values()].reduce((n, counts) => n + (counts[probe] ?? 0), 0);
+      if (messages > 0) continue;
+      const close = closestNames(pattern.name, NODE_CHANNELS);
+      this.sink.notice(
+        `no message was published on ${probe} while the query ran, in ${this.published.size} process${this.published.size === 1 ? '' : 'es'}; ` +
+          `Node.js publishes on no channel of that name (a library's channel that was not used, or a typo?)${close.length > 0 ? `: did you mean ${close.join(', ')}?` : ''}`,
+      );
+    }
   }
 
   stop(): Promise<void> {

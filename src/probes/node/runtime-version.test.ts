@@ -19,6 +19,7 @@ const RECORDED: Record<number, string> = {
   14: '3a1a85c8c7980507',
   15: 'bb77bf2cb6067d7e',
   16: '432ff8426f51167d',
+  17: '8f8d3402a5dfb62c',
 };
 
 describe('the runtime’s version', () => {

@@ -189,6 +189,37 @@ export const NODE_CAPABILITIES: ProbeCapabilities = {
   },
 };
 
+/**
+ * The diagnostics_channel channels Node.js 20 publishes on itself (and its bundled undici's, and the
+ * tracing:* channels of its TracingChannels). A name outside them is a library's, or a typo: a query
+ * on one that no message came on says so when it ends.
+ */
+export const NODE_CHANNELS: readonly string[] = [
+  'http.client.request.start',
+  'http.client.request.error',
+  'http.client.response.finish',
+  'http.server.request.start',
+  'http.server.response.finish',
+  'net.client.socket',
+  'net.server.socket',
+  'udp.socket',
+  'worker_threads',
+  'undici:request:create',
+  'undici:request:bodySent',
+  'undici:request:headers',
+  'undici:request:trailers',
+  'undici:request:error',
+  'undici:client:sendHeaders',
+  'undici:client:beforeConnect',
+  'undici:client:connected',
+  'undici:client:connectError',
+];
+
+/** Whether Node.js itself publishes on a channel of this name. */
+export function nodeDefinesChannel(name: string): boolean {
+  return NODE_CHANNELS.includes(name) || name.startsWith('tracing:') || name.startsWith('undici:');
+}
+
 /** `dc:<channel>` (every Node.js process) or `dc:<selector>:<channel>`; channel names may hold colons. */
 export function resolveChannelPoint(point: string): NodeSourceSchema | ResolveFailure {
   const rest = point.slice('dc:'.length);
@@ -204,6 +235,7 @@ export function resolveChannelPoint(point: string): NodeSourceSchema | ResolveFa
     fields: new Map(CHANNEL_FIELDS.map((f) => [f.name, f])),
     fieldFor: messageField,
     capabilities: NODE_CAPABILITIES,
+    probeName: `dc:${channel}`,
     node: { point, selector, pattern: { kind: 'channel', name: channel } },
   };
 }

@@ -48,7 +48,8 @@ export function flush(session: RuntimeSession, period: number, capPerSecond: num
     const probe = probes[fid];
     if (probe && probe.pending > 0) pending.push({ name: probe.name, calls: probe.pending, awaitsSeen: probe.awaits });
   }
-  return { type: 'partial', period, groups, rows, dropped, folded, sampling, pending };
+  const published = session.channels.length === 0 ? undefined : Object.fromEntries(session.channels.map((c) => [c.probe, probes[c.fid]?.calls ?? 0]));
+  return { type: 'partial', period, groups, rows, dropped, folded, sampling, pending, ...(published && { published }) };
 }
 
 /**

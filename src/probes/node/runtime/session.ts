@@ -98,7 +98,7 @@ export async function openSession(cfg: InstallConfig, factory: HandlerFactory): 
     addProbe(fid, channel.probe, false, handlerFor(channel.probe));
     const listener = (message: unknown) => hooks[fid]!.run([message], undefined, false, undefined, 0);
     dc.subscribe(channel.name, listener);
-    session.channels.push({ name: channel.name, listener });
+    session.channels.push({ name: channel.name, probe: channel.probe, fid, listener });
     report.push({ name: channel.probe, probed: true });
   }
 

@@ -122,6 +122,8 @@ export interface PartialMessage {
   folded: number;
   sampling: { name: string; every: number; rate: number }[];
   pending: { name: string; calls: number; awaitsSeen: boolean }[];
+  /** Each channel probe's messages since the session opened (so that one nobody publishes on can be said). */
+  published?: Record<string, number>;
   thread?: number;
 }
 
@@ -144,7 +146,8 @@ export interface RuntimeSession {
   wraps: Wrap[];
   /** The scripts it edited. */
   edits: string[];
-  channels: { name: string; listener: (message: unknown) => void }[];
+  /** Its diagnostics_channel subscriptions, each with its probe. */
+  channels: { name: string; probe: string; fid: number; listener: (message: unknown) => void }[];
   socket: Socket | undefined;
   /** In a worker: the channel to the main thread's session, which relays (see openInWorkers()). */
   relay: BroadcastChannel | undefined;

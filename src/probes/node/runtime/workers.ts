@@ -310,6 +310,7 @@ export function withThreads(own: PartialMessage, theirs: readonly PartialMessage
     folded: sum('folded'),
     sampling: all.flatMap((p) => p.sampling ?? []),
     pending: all.flatMap((p) => p.pending ?? []),
+    published: summed(all.map((p) => p.published)),
   };
 }
 
@@ -332,4 +333,13 @@ export function mergeReports(lists: readonly (readonly ProbeReport[])[]): ProbeR
     if (!had || (!had.probed && r.probed)) byName.set(r.name, r);
   }
   return [...byName.values()];
+}
+
+/** Counts by name, summed over the threads that have them; undefined where none does. */
+function summed(counts: readonly (Record<string, number> | undefined)[]): Record<string, number> | undefined {
+  const present = counts.filter((c): c is Record<string, number> => c !== undefined);
+  if (present.length === 0) return undefined;
+  const sum: Record<string, number> = {};
+  for (const c of present) for (const [name, n] of Object.entries(c)) sum[name] = (sum[name] ?? 0) + n;
+  return sum;
 }
