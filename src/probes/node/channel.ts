@@ -17,6 +17,8 @@ export interface TargetPartial {
   readonly pending?: readonly { readonly name: string; readonly calls: number; readonly awaitsSeen?: boolean }[];
   /** Each channel probe's messages since the attach (absent from older runtimes, and without channels). */
   readonly published?: Readonly<Record<string, number>>;
+  /** Each paired probe's pairs begun and not ended, now (http:server: requests without their response yet). */
+  readonly inFlight?: Readonly<Record<string, number>>;
 }
 
 /** Whether a message has a partial's parts (what a runtime sends is checked, never trusted). */
@@ -31,9 +33,14 @@ function wellFormed(message: object): boolean {
     typeof m.folded === 'number' &&
     Array.isArray(m.sampling) &&
     (m.pending === undefined || Array.isArray(m.pending)) &&
-    (m.published === undefined ||
-      (typeof m.published === 'object' && m.published !== null && Object.values(m.published).every((n) => typeof n === 'number')))
+    counts(m.published) &&
+    counts(m.inFlight)
   );
+}
+
+/** Absent, or counts by name. */
+function counts(value: unknown): boolean {
+  return value === undefined || (typeof value === 'object' && value !== null && Object.values(value).every((n) => typeof n === 'number'));
 }
 
 /** Whether a message carries sources, URL → text (what a runtime sends is checked, never trusted). */
@@ -59,6 +66,7 @@ function together(partials: readonly TargetPartial[]): TargetPartial | undefined
     sampling: partials.flatMap((p) => p.sampling),
     ...(newest.pending && { pending: newest.pending }),
     ...(newest.published && { published: newest.published }),
+    ...(newest.inFlight && { inFlight: newest.inFlight }),
   };
 }
 

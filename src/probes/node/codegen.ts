@@ -96,6 +96,14 @@ function fieldReading(name: string): string {
       return 'helpers.host';
     case 'probe':
       return 'probeName';
+    // A paired probe's fields (sources.ts's PAIRS), which the runtime hands over read, as args[0].
+    case 'method':
+    case 'url':
+    case 'path':
+    case 'hostname':
+      return `helpers.text(helpers.path(args[0], [${JSON.stringify(name)}]))`;
+    case 'status':
+      return 'helpers.number(helpers.path(args[0], ["status"]))';
     default:
       throw new Error(`field ${name} has no reading in a JavaScript probe`);
   }

@@ -14,7 +14,7 @@ import { findFunctions, instrumentation, tracksAwaits, unedited, type ScriptFunc
 import type { InspectorClient } from './inspector-client.js';
 import type { KeptAggregate } from './codegen.js';
 import type { NodeProcess } from './processes.js';
-import { ANONYMOUS, describePattern, fileInPoint, namesFunction, scriptMatcher, type FunctionPattern } from './sources.js';
+import { ANONYMOUS, describePattern, fileInPoint, namesFunction, PAIRS, scriptMatcher, type FunctionPattern } from './sources.js';
 
 const RUNTIME = runtimeScript();
 
@@ -321,12 +321,13 @@ export async function install(
     const edits = editsOf(found, plan);
     // Channels and the profiler need no search: they are there in every process.
     const channels = plan.patterns.flatMap((p) => (p.kind === 'channel' ? [{ name: p.name, probe: `dc:${p.name}` }] : []));
+    const pairs = plan.patterns.flatMap((p) => (p.kind === 'pair' ? [PAIRS[p.name]!] : []));
     const profile = plan.patterns.find((p): p is Extract<FunctionPattern, { kind: 'profile' }> => p.kind === 'profile');
     const reasons = await Promise.all(
       unmatched.map(async (u) => (plan.patterns.length > 1 ? `${describePattern(u.pattern)}: ` : '') + (await u.why())),
     );
     const hint = `fay probes "js:pid=${target.pid}:*" lists what can be probed there`;
-    if (builtins.length === 0 && edits.size === 0 && channels.length === 0 && !profile) {
+    if (builtins.length === 0 && edits.size === 0 && channels.length === 0 && pairs.length === 0 && !profile) {
       const why = [...reasons, ...skipped.map((s) => `${s.name}: ${s.reason ?? ''}`)].join('; ');
       throw new NoMatchingFunctionError(`no function in process ${target.pid} matches ${plan.patterns.map(describePattern).join(', ')}${why ? `: ${why}` : ''}`, { hint });
     }
@@ -351,6 +352,7 @@ export async function install(
       edits: [...edits.values()],
       filters: scriptFilters(userPatterns),
       channels,
+      pairs,
       profile: profile ? { hz: profile.hz, probe: `profile:js:${profile.hz}hz` } : undefined,
     };
     // The runtime is there: the attach installed it.

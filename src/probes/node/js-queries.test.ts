@@ -455,6 +455,49 @@ describe('JavaScript probes in live Node.js processes', () => {
     );
   });
 
+  it('pairs each HTTP request a server takes with its response: duration, method, path, status; one unanswered is in flight, said', async () => {
+    const holding = get(app.port!, '/hold');
+    let late: Promise<string> | undefined;
+    const result = await around(`http:pid=${app.pid}:server | count(), min(duration), max(duration) by method, path, status`, async () => {
+      // In the server before the query: it ends after the query, so it is not in flight for it either.
+      while ((await app.run('held', 0)) === '0');
+      for (let i = 0; i < 4; i++) assert.equal(await get(app.port!, `/delay/20?i=${i}`), 'ok');
+      for (let i = 0; i < 3; i++) assert.equal(await get(app.port!, '/delay/60'), 'ok');
+      for (let i = 0; i < 2; i++) assert.equal(await get(app.port!, '/missing'), 'no');
+      // Begun during the query, answered after it.
+      late = get(app.port!, '/hold');
+      while ((await app.run('held', 0)) !== '2');
+    });
+    assert.equal(await app.run('release', 0), '2');
+    assert.deepEqual(await Promise.all([holding, late]), ['ok', 'ok']);
+    const rows = rowsOf(result.final);
+    assert.deepEqual(
+      rows.map((r) => [r.method, r.path, r.status, r.count]),
+      [
+        ['GET', '/delay/20', 200, 4],
+        ['GET', '/delay/60', 200, 3],
+        ['GET', '/missing', 404, 2],
+      ],
+    );
+    // Durations: at least the server's delay, and not much more (the target answers from one event loop).
+    const [twenty, sixty] = rows as { 'min(duration)': number; 'max(duration)': number }[];
+    assert.ok(twenty!['min(duration)'] >= 20e6 && twenty!['max(duration)'] < 60e6, JSON.stringify(twenty));
+    assert.ok(sixty!['min(duration)'] >= 60e6 && sixty!['max(duration)'] < 100e6, JSON.stringify(sixty));
+    const inFlight = result.notices.map((n) => n.message).filter((m) => /in flight/.test(m));
+    assert.deepEqual(inFlight, [`process ${app.pid}: 1 request of http:server had begun and not finished when the query ended (in flight, or abandoned by their connection): they are not counted`]);
+  });
+
+  it('pairs each HTTP request a process makes with its response: the host, path and status it got', async () => {
+    const result = await around(`http:pid=${app.pid}:client | count() by method, hostname, url, status`, async () => {
+      assert.equal(await app.run('request', 5, '/missing?q=1'), '404,404,404,404,404');
+      assert.equal(await app.run('request', 3, '/delay/5'), '200,200,200');
+    });
+    assert.deepEqual(rowsOf(result.final), [
+      { method: 'GET', hostname: '127.0.0.1', url: '/missing?q=1', status: 404, count: 5 },
+      { method: 'GET', hostname: '127.0.0.1', url: '/delay/5', status: 200, count: 3 },
+    ]);
+  });
+
   it('shows each channel with its count, 0 included, and says when no message came on a channel Node.js does not publish on', async () => {
     const channels = ['http.server.request.start', 'http.server.request.strat', 'udp.socket'].map((c) => `dc:pid=${app.pid}:${c}`).join(', ');
     const result = await around(`${channels} | count() by probe`, async () => {

@@ -8,7 +8,7 @@ import { AgentChannel } from './channel.js';
 import { generateHandlers } from './codegen.js';
 import { parseSelector, selectProcesses, selectorText } from './processes.js';
 import { NodeRun } from './run.js';
-import { ANONYMOUS, namesAnonymous, parsePattern, resolveChannelPoint, resolveJsPoint, resolveProfilePoint, type NodeSourceSchema } from './sources.js';
+import { ANONYMOUS, namesAnonymous, parsePattern, resolveChannelPoint, resolveJsPoint, resolvePairPoint, resolveProfilePoint, type NodeSourceSchema } from './sources.js';
 import { nodeOptions } from './options.js';
 
 /**
@@ -19,11 +19,12 @@ import { nodeOptions } from './options.js';
  */
 export class NodeProvider implements Provider {
   readonly name = 'node';
-  readonly prefixes = ['js', 'dc', 'profile:js'];
+  readonly prefixes = ['js', 'dc', 'http', 'profile:js'];
   private channel: Promise<AgentChannel> | undefined;
 
   resolve(point: string): SourceSchema | ResolveFailure {
     if (point.startsWith('dc:')) return resolveChannelPoint(point);
+    if (point.startsWith('http:')) return resolvePairPoint(point);
     if (point.startsWith('profile:js:')) return resolveProfilePoint(point);
     return resolveJsPoint(point);
   }

@@ -316,6 +316,13 @@ export class NodeRun implements RunningProbe {
         );
       }
       if (p.published) this.published.set(connections[i]!, p.published);
+      for (const [probe, begun] of Object.entries(last ? (p.inFlight ?? {}) : {})) {
+        if (begun > 0) {
+          this.sink.notice(
+            `process ${connections[i]!.pid}: ${begun} request${begun === 1 ? '' : 's'} of ${probe} had begun and not finished when the query ended (in flight, or abandoned by their connection): they are not counted`,
+          );
+        }
+      }
       for (const s of p.sampling) {
         this.sink.notice(
           s.every > 1

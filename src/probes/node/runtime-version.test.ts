@@ -20,6 +20,7 @@ const RECORDED: Record<number, string> = {
   15: 'bb77bf2cb6067d7e',
   16: '432ff8426f51167d',
   17: '8f8d3402a5dfb62c',
+  18: '150642d61c44b86a',
 };
 
 describe('the runtime’s version', () => {

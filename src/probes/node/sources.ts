@@ -2,6 +2,7 @@ import { builtinModules } from 'node:module';
 import type { FieldSpec, ProbeCapabilities, ResolveFailure, SourceSchema } from '../../plan/catalog.js';
 import { globToRegExp, type Expr } from '../../plan/expr.js';
 import type { AggregateSpec } from '../../plan/logical.js';
+import type { PairSpec } from './runtime/contract.js';
 import { nodeProcess, parseSelector, type ProcessSelector } from './processes.js';
 
 /** What a js: pattern names: a built-in module's or global's function, or functions in the process's own scripts. */
@@ -28,6 +29,8 @@ export type FunctionPattern =
     }
   /** A diagnostics_channel channel: one event per message published on it. */
   | { readonly kind: 'channel'; readonly name: string }
+  /** Two channels paired into one event with a duration (PAIRS: http:server, http:client). */
+  | { readonly kind: 'pair'; readonly name: string }
   /** CPU samples of the JavaScript thread, through the inspector's Profiler. */
   | { readonly kind: 'profile'; readonly hz: number };
 
@@ -53,6 +56,8 @@ export function describePattern(p: FunctionPattern): string {
       return `${p.file ? `${p.file}#` : ''}${p.name}`;
     case 'channel':
       return `dc:${p.name}`;
+    case 'pair':
+      return p.name;
     case 'profile':
       return `profile:js:${p.hz}hz`;
   }
@@ -218,6 +223,73 @@ export const NODE_CHANNELS: readonly string[] = [
 /** Whether Node.js itself publishes on a channel of this name. */
 export function nodeDefinesChannel(name: string): boolean {
   return NODE_CHANNELS.includes(name) || name.startsWith('tracing:') || name.startsWith('undici:');
+}
+
+/**
+ * The paired probes: an HTTP request's start and its end, matched by the request object (Node.js
+ * publishes both on diagnostics_channel). Their fields, read where they are: the method and URL of
+ * the request, the status of the response, the Host header (hostname) from the raw headers (the headers
+ * property is a getter, which nothing here runs).
+ */
+export const PAIRS: Readonly<Record<string, PairSpec>> = {
+  'http:server': {
+    probe: 'http:server',
+    start: 'http.server.request.start',
+    end: 'http.server.response.finish',
+    key: 'request',
+    fields: {
+      method: { from: 'start', path: ['request', 'method'] },
+      url: { from: 'start', path: ['request', 'url'] },
+      path: { from: 'start', path: ['request', 'url'], beforeQuery: true },
+      status: { from: 'end', path: ['response', 'statusCode'] },
+      hostname: { from: 'start', path: ['request'], header: 'host' },
+    },
+  },
+  'http:client': {
+    probe: 'http:client',
+    start: 'http.client.request.start',
+    end: 'http.client.response.finish',
+    key: 'request',
+    fields: {
+      method: { from: 'start', path: ['request', 'method'] },
+      url: { from: 'start', path: ['request', 'path'] },
+      path: { from: 'start', path: ['request', 'path'], beforeQuery: true },
+      status: { from: 'end', path: ['response', 'statusCode'] },
+      hostname: { from: 'start', path: ['request', 'host'] },
+    },
+  },
+};
+
+/** A paired probe's fields (what PAIRS reads) as the language sees them. */
+const PAIR_FIELDS: readonly FieldSpec[] = [
+  ...CORE,
+  { name: 'method', type: 'str', description: 'the request method, GET, POST …' },
+  { name: 'url', type: 'str', description: 'the request target: path and query (first 64 characters)' },
+  { name: 'path', type: 'str', description: 'the request path, without its query' },
+  { name: 'status', type: 'int', description: 'the response status code' },
+  { name: 'hostname', type: 'str', description: 'the host asked for: the Host header on a server, the host connected to by a client (host is the machine, as everywhere)' },
+  { name: 'duration', type: 'int', description: 'ns from the request start to the response finish', unit: 'ns' },
+];
+
+/** `http:server` or `http:client` (every Node.js process), or with a selector: `http:pid=4242:server`. */
+export function resolvePairPoint(point: string): NodeSourceSchema | ResolveFailure {
+  const rest = point.slice('http:'.length);
+  const explicit = /^(pid=\d+|comm=[^:]+|\*):(.+)$/.exec(rest);
+  const selector = explicit ? parseSelector(explicit[1]!) : ({ kind: 'all' } as const);
+  const name = `http:${explicit ? explicit[2]! : rest}`;
+  if (typeof selector === 'string') return { reason: selector };
+  if (!Object.hasOwn(PAIRS, name)) {
+    return { reason: `${name} is not a paired probe`, suggestions: Object.keys(PAIRS), hint: 'http:server pairs each request a Node.js server takes with its response; http:client each request it makes' };
+  }
+  if (selector.kind === 'pid' && nodeProcess(selector.pid) === undefined) return { reason: `no Node.js process has pid ${selector.pid}` };
+  return {
+    point,
+    provider: 'node',
+    fields: new Map(PAIR_FIELDS.map((f) => [f.name, f])),
+    capabilities: NODE_CAPABILITIES,
+    probeName: name,
+    node: { point, selector, pattern: { kind: 'pair', name } },
+  };
 }
 
 /** `dc:<channel>` (every Node.js process) or `dc:<selector>:<channel>`; channel names may hold colons. */

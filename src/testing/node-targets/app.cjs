@@ -23,8 +23,32 @@ function burn(ms) {
   return x > 0 ? ms : 0;
 }
 
+// Requests to /hold, unanswered until the release command.
+const held = [];
+
+// /delay/<ms> answers after that long, /missing with 404, /hold when released, anything else at once.
 function handle(req, res) {
-  res.end('ok');
+  if (req.url === '/hold') return void held.push(res);
+  const delay = /^\/delay\/(\d+)/.exec(req.url);
+  if (delay) return void setTimeout(() => res.end('ok'), Number(delay[1]));
+  if (req.url.startsWith('/missing')) res.statusCode = 404;
+  res.end(res.statusCode === 404 ? 'no' : 'ok');
+}
+
+// n requests to this process's own server, one after another, at path: the answers' statuses, joined.
+function requestSelf(n, path) {
+  const statuses = [];
+  const one = () =>
+    new Promise((resolve, reject) => {
+      http.get({ host: '127.0.0.1', port: server.address().port, path }, (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode));
+      }).on('error', reject);
+    });
+  return (async () => {
+    for (let i = 0; i < n; i++) statuses.push(await one());
+    return statuses.join(',');
+  })();
 }
 
 const server = http.createServer(handle);
@@ -69,6 +93,9 @@ const commands = {
     }
     return touched;
   },
+  request: (n, path) => requestSelf(n, path ?? '/'),
+  held: () => held.length,
+  release: () => held.splice(0).map((res) => res.end('ok')).length,
   args: (n) => { let r; for (let i = 0; i < n; i++) r = lib.describeArgs('x'.repeat(i), [1, 2, 3]); return r; },
   cart: (n) => { const c = lib.Cart.create(); for (let i = 1; i <= n; i++) c.add(i); return c.total(); },
   frozen: (n) => { let r = 0; for (let i = 0; i < n; i++) r = lib.frozen.frozenWork(r); return r; },

@@ -8,7 +8,7 @@ import type { Insertion } from '../functions.js';
  */
 
 /** The runtime's version: a process holding another one gets this one (see main.ts). Change it with every change to runtime/. */
-export const RUNTIME_VERSION = 17;
+export const RUNTIME_VERSION = 18;
 
 /** The URL of Fay's own code in a target (what the agent evaluates, the hooks the runtime compiles): its frames in profiles and stacks say it. */
 export const OWN_URL = 'fay:runtime';
@@ -126,6 +126,30 @@ export interface ScriptEdit {
   functions: EditedFunction[];
 }
 
+/** Where a paired probe reads one of its fields: a path of own data properties of one end's message, or a header of a message's HTTP message. */
+export interface PairField {
+  readonly from: 'start' | 'end';
+  readonly path: readonly string[];
+  /** The value at `path` is an HTTP message: read this header from its rawHeaders (never its headers getter). */
+  readonly header?: string;
+  /** Only the text before a `?` (a URL's path without its query). */
+  readonly beforeQuery?: boolean;
+}
+
+/**
+ * Two diagnostics_channel channels paired into one event per pair: a message on `start` and the
+ * message on `end` whose `key` property is the same object (an HTTP request), like an entry and its
+ * return. The event's fields are read from either end; its duration is the time between them.
+ */
+export interface PairSpec {
+  /** The probe's name, e.g. http:server. */
+  readonly probe: string;
+  readonly start: string;
+  readonly end: string;
+  readonly key: string;
+  readonly fields: Readonly<Record<string, PairField>>;
+}
+
 /** What one attach installs in a process (sent as JSON with `__fay$.open(config, factory)`). */
 export interface InstallConfig {
   session: string;
@@ -147,6 +171,7 @@ export interface InstallConfig {
   edits: ScriptEdit[];
   filters: readonly (string | null)[];
   channels: readonly { name: string; probe: string }[];
+  pairs: readonly PairSpec[];
   profile?: { hz: number; probe: string };
   /** In a worker: the channel its main thread's session relays on. */
   relay?: string;

@@ -49,7 +49,8 @@ export function flush(session: RuntimeSession, period: number, capPerSecond: num
     if (probe && probe.pending > 0) pending.push({ name: probe.name, calls: probe.pending, awaitsSeen: probe.awaits });
   }
   const published = session.channels.length === 0 ? undefined : Object.fromEntries(session.channels.map((c) => [c.probe, probes[c.fid]?.calls ?? 0]));
-  return { type: 'partial', period, groups, rows, dropped, folded, sampling, pending, ...(published && { published }) };
+  const inFlight = session.pairs.length === 0 ? undefined : Object.fromEntries(session.pairs.map((p) => [p.pair.probe, p.inFlight]));
+  return { type: 'partial', period, groups, rows, dropped, folded, sampling, pending, ...(published && { published }), ...(inFlight && { inFlight }) };
 }
 
 /**

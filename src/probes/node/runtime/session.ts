@@ -7,6 +7,7 @@ import { DETACHED, hooks, makeHooks } from './hooks.js';
 import { applyEdits } from './live-edit.js';
 import { probesOff, send } from './outbox.js';
 import { flush } from './partials.js';
+import { openPairs } from './pairs.js';
 import { samples, startProfile } from './profile.js';
 import { readSources } from './scripts.js';
 import { emptyKept, fromJson, links, mod, moduleCount, NativePromise, probes, scriptIds, sessions, toJson, type PartialMessage, type Probe, type RuntimeSession } from './state.js';
@@ -23,6 +24,7 @@ export async function openSession(cfg: InstallConfig, factory: HandlerFactory): 
     wraps: [],
     edits: [],
     channels: [],
+    pairs: [],
     socket: undefined,
     /** In a worker: the channel to the main thread's session, which relays (see openInWorkers()). */
     relay: undefined,
@@ -101,6 +103,8 @@ export async function openSession(cfg: InstallConfig, factory: HandlerFactory): 
     session.channels.push({ name: channel.name, probe: channel.probe, fid, listener });
     report.push({ name: channel.probe, probed: true });
   }
+  // Pairs of channels (an HTTP request and its response): one event per pair, with its duration.
+  openPairs(session, cfg.pairs ?? [], handlerFor, addProbe, report);
 
   // CPU samples of this thread, through an inspector session of its own.
   await startProfile(session, cfg, handlerFor, addProbe, report);

@@ -3,7 +3,7 @@ import type { Session as InspectorSession } from 'node:inspector';
 import type { BroadcastChannel } from 'node:worker_threads';
 import type { Insertion } from '../functions.js';
 import type { KeptAggregate } from '../codegen.js';
-import type { InstallConfig, ProbeHandler, ProbeHooks, SessionState } from './contract.js';
+import type { InstallConfig, PairSpec, ProbeHandler, ProbeHooks, SessionState } from './contract.js';
 
 /**
  * The runtime's state in one process (one thread), and the built-ins it uses, taken when the
@@ -124,6 +124,8 @@ export interface PartialMessage {
   pending: { name: string; calls: number; awaitsSeen: boolean }[];
   /** Each channel probe's messages since the session opened (so that one nobody publishes on can be said). */
   published?: Record<string, number>;
+  /** Each paired probe's pairs begun and not ended, now. */
+  inFlight?: Record<string, number>;
   thread?: number;
 }
 
@@ -148,6 +150,8 @@ export interface RuntimeSession {
   edits: string[];
   /** Its diagnostics_channel subscriptions, each with its probe. */
   channels: { name: string; probe: string; fid: number; listener: (message: unknown) => void }[];
+  /** Its paired probes (pairs.ts), with the pairs begun and not ended. */
+  pairs: { pair: PairSpec; inFlight: number }[];
   socket: Socket | undefined;
   /** In a worker: the channel to the main thread's session, which relays (see openInWorkers()). */
   relay: BroadcastChannel | undefined;

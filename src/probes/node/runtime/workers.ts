@@ -311,6 +311,7 @@ export function withThreads(own: PartialMessage, theirs: readonly PartialMessage
     sampling: all.flatMap((p) => p.sampling ?? []),
     pending: all.flatMap((p) => p.pending ?? []),
     published: summed(all.map((p) => p.published)),
+    inFlight: summed(all.map((p) => p.inFlight)),
   };
 }
 

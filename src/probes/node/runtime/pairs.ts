@@ -1,0 +1,76 @@
+import type { PairField, PairSpec, ProbeReport } from './contract.js';
+import { hooks } from './hooks.js';
+import { clock, mod, utilTypes, type RuntimeSession } from './state.js';
+import { reserve, type AddProbe, type HandlerFor } from './wrappers.js';
+
+/**
+ * Paired probes: a message on one channel and the message on another about the same object (an
+ * HTTP request's start and its response's finish) become one event, with the fields of both and
+ * the time between them, as a function's entry and its return do. A start whose end never came is
+ * in flight: counted, and said when the query ends, never dropped without a word.
+ */
+
+/** A value down a path of own data properties; never a getter, never through a proxy. */
+function own(value: unknown, path: readonly string[]): unknown {
+  for (const step of path) {
+    if (value === null || (typeof value !== 'object' && typeof value !== 'function') || utilTypes.isProxy(value)) return undefined;
+    const d = Object.getOwnPropertyDescriptor(value, step);
+    if (!d || !('value' in d)) return undefined;
+    value = d.value as unknown;
+  }
+  return value;
+}
+
+/** A header of an HTTP message, from its rawHeaders (an own array of name, value, …): its headers property is a getter. */
+function header(message: unknown, name: string): unknown {
+  const raw = own(message, ['rawHeaders']);
+  if (!Array.isArray(raw) || utilTypes.isProxy(raw)) return undefined;
+  for (let i = 0; i + 1 < raw.length && i < 200; i += 2) {
+    const key: unknown = raw[i];
+    if (typeof key === 'string' && key.toLowerCase() === name) return raw[i + 1] as unknown;
+  }
+  return undefined;
+}
+
+function read(field: PairField, start: unknown, end: unknown): unknown {
+  const at = own(field.from === 'start' ? start : end, field.path);
+  const value = field.header === undefined ? at : header(at, field.header);
+  if (field.beforeQuery && typeof value === 'string') {
+    const query = value.indexOf('?');
+    return query < 0 ? value : value.slice(0, query);
+  }
+  return value;
+}
+
+/** Subscribes a session's pairs: each finished pair runs its probe once, its fields as args[0], its duration as the call's. */
+export function openPairs(session: RuntimeSession, pairs: readonly PairSpec[], handlerFor: HandlerFor, addProbe: AddProbe, report: ProbeReport[]): void {
+  const dc = mod<typeof import('node:diagnostics_channel')>('diagnostics_channel');
+  for (const pair of pairs) {
+    const fid = reserve(1);
+    addProbe(fid, pair.probe, false, handlerFor(pair.probe));
+    /** key object → when it started and its message; a WeakMap, so that an abandoned start holds nothing alive. */
+    const started = new WeakMap<object, { at: number; message: unknown }>();
+    const state = { pair, inFlight: 0 };
+    const onStart = (message: unknown) => {
+      const key = own(message, [pair.key]);
+      if (key === null || typeof key !== 'object' || started.has(key)) return;
+      started.set(key, { at: clock.now(), message });
+      state.inFlight++;
+    };
+    const onEnd = (message: unknown) => {
+      const key = own(message, [pair.key]);
+      const begun = key !== null && typeof key === 'object' ? started.get(key) : undefined;
+      if (begun === undefined) return;
+      started.delete(key as object);
+      state.inFlight--;
+      const fields: Record<string, unknown> = {};
+      for (const [name, field] of Object.entries(pair.fields)) fields[name] = read(field, begun.message, message);
+      hooks[fid]!.run([fields], undefined, false, undefined, Math.round((clock.now() - begun.at) * 1e6));
+    };
+    dc.subscribe(pair.start, onStart);
+    dc.subscribe(pair.end, onEnd);
+    session.channels.push({ name: pair.start, probe: pair.probe, fid, listener: onStart }, { name: pair.end, probe: pair.probe, fid, listener: onEnd });
+    session.pairs.push(state);
+    report.push({ name: pair.probe, probed: true });
+  }
+}
