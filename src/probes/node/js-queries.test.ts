@@ -479,10 +479,12 @@ describe('JavaScript probes in live Node.js processes', () => {
         ['GET', '/missing', 404, 2],
       ],
     );
-    // Durations: at least the server's delay, and not much more (the target answers from one event loop).
+    // Durations: the server's delay, within a timer's resolution (libuv counts a timeout from the time it
+    // cached when the loop turned, up to 1 ms before the handler ran: 19.6 ms was seen for 20), and not
+    // much more (the target answers from one event loop).
     const [twenty, sixty] = rows as { 'min(duration)': number; 'max(duration)': number }[];
-    assert.ok(twenty!['min(duration)'] >= 20e6 && twenty!['max(duration)'] < 60e6, JSON.stringify(twenty));
-    assert.ok(sixty!['min(duration)'] >= 60e6 && sixty!['max(duration)'] < 100e6, JSON.stringify(sixty));
+    assert.ok(twenty!['min(duration)'] >= 19e6 && twenty!['max(duration)'] < 60e6, JSON.stringify(twenty));
+    assert.ok(sixty!['min(duration)'] >= 59e6 && sixty!['max(duration)'] < 100e6, JSON.stringify(sixty));
     const inFlight = result.notices.map((n) => n.message).filter((m) => /in flight/.test(m));
     assert.deepEqual(inFlight, [`process ${app.pid}: 1 request of http:server had begun and not finished when the query ended (in flight, or abandoned by their connection): they are not counted`]);
   });
