@@ -77,6 +77,8 @@ function fieldReading(name: string): string {
       return 'probeName.slice(3)';
     case 'jsstack':
       return 'args[0]';
+    case 'jsframe':
+      return 'args[0].slice(0, (args[0].indexOf("\\n") + 1 || args[0].length + 1) - 1)';
     case 'argc':
       return 'args.length';
     case 'duration':
@@ -256,6 +258,6 @@ export function generateHandlers(stage: ProbeStage): NodeProgram {
     '  };',
     '})',
   ].join('\n');
-  const args = [...fields].some((f) => f.startsWith('args[') || f === 'argc' || f.startsWith('msg.') || f === 'jsstack');
+  const args = [...fields].some((f) => f.startsWith('args[') || f === 'argc' || f.startsWith('msg.') || f === 'jsstack' || f === 'jsframe');
   return { source, exit, args, shipped: shipped.map((v) => v.name), kept };
 }

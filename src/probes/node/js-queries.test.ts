@@ -675,9 +675,19 @@ describe('JavaScript probes in live Node.js processes', () => {
       const listed = await runFay(['probes', `js:pid=${packaged.pid}:tinyrouter/lib/*#*`]);
       assert.equal(listed.code, 0, listed.lines.join('\n'));
       const names = listed.lines.map((l) => l.split(/\s+/)[0]!.replace(/^.*node_modules\//, '')).sort();
-      assert.deepEqual(names, ['tinyrouter/lib/logger.js#logger', 'tinyrouter/lib/logger.js#middleware', 'tinyrouter/lib/router.js#Router.constructor', 'tinyrouter/lib/router.js#Router.prototype.handle', 'tinyrouter/lib/router.js#Router.prototype.use', 'tinyrouter/lib/router.js#anonymous@*']);
+      assert.deepEqual(names, ['tinyrouter/lib/logger.js#logger', 'tinyrouter/lib/logger.js#middleware', 'tinyrouter/lib/router.js#Router.constructor', 'tinyrouter/lib/router.js#Router.prototype.compile', 'tinyrouter/lib/router.js#Router.prototype.handle', 'tinyrouter/lib/router.js#Router.prototype.use', 'tinyrouter/lib/router.js#anonymous@*']);
       const result = await collect(runQuery(`js:pid=${packaged.pid}:tinyrouter/lib/logger.js#middleware | count(), sum(args[0].url.length)`), () => packaged.run('route', 12));
       assert.deepEqual(rowsOf(result.final), [{ count: 12, 'sum(args[0].url.length)': 12 * 8 + 2 }]);
+      // A profile's frames name a package's script by its path in the package; by jsframe, the function
+      // running (self time), time outside JavaScript left out by a where.
+      const profile = await collect(runQuery(`profile:js:pid=${packaged.pid}:199hz | where jsframe != "(idle)" and jsframe != "(program)" | count() by jsframe`), () =>
+        packaged.run('compile', 600),
+      );
+      const frames = rowsOf(profile.final);
+      assert.ok(!frames.some((r) => /^\((idle|program)\)$/.test(r.jsframe as string)), JSON.stringify(frames));
+      const top = frames[0]!;
+      assert.match(top.jsframe as string, /^compile \(tinyrouter\/lib\/router\.js:\d+\)$/, JSON.stringify(frames));
+      assert.ok((top.count as number) >= 60, `${top.count as number} samples of compile at 199 Hz over 600 ms`);
     } finally {
       await packaged.stop();
     }

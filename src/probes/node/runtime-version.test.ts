@@ -21,6 +21,7 @@ const RECORDED: Record<number, string> = {
   16: '432ff8426f51167d',
   17: '8f8d3402a5dfb62c',
   18: '150642d61c44b86a',
+  19: 'e3c3b344d5805351',
 };
 
 describe('the runtime’s version', () => {

@@ -165,6 +165,11 @@ function nestedField(name: string): FieldSpec | undefined {
 const PROFILE_FIELDS: readonly FieldSpec[] = [
   ...CORE,
   { name: 'jsstack', type: 'stack', description: 'the JavaScript stack of a CPU sample, innermost frame first' },
+  {
+    name: 'jsframe',
+    type: 'str',
+    description: 'the innermost frame of a sample: the function running, so count() by jsframe is self time; (idle), (program) and (garbage collector) are time outside JavaScript',
+  },
 ];
 
 /** Aggregates an in-process probe keeps itself. */

@@ -76,8 +76,17 @@ export async function samples(session: RuntimeSession): Promise<void> {
 
 /** A profile's frame as a stack line: its function, and its script's name and line. */
 function frameName(frame: V8Runtime.CallFrame): string {
-  const where = frame.url ? ` (${frame.url.slice(frame.url.lastIndexOf('/') + 1)}:${frame.lineNumber + 1})` : '';
+  const where = frame.url ? ` (${scriptName(frame.url)}:${frame.lineNumber + 1})` : '';
   return `${frame.functionName || '(anonymous)'}${where}`;
+}
+
+/**
+ * A script as a frame names it: a package's by its path in the package (find-my-way/index.js, not
+ * index.js, of which a process has dozens), the application's and Node's own by their file name.
+ */
+function scriptName(url: string): string {
+  const inPackages = url.lastIndexOf('/node_modules/');
+  return inPackages >= 0 ? url.slice(inPackages + '/node_modules/'.length) : url.slice(url.lastIndexOf('/') + 1);
 }
 
 /**

@@ -8,6 +8,7 @@ const router = new Router();
 router.use(logger('req'));
 console.log('ready');
 serveCommands({
+  compile: (ms) => router.compile(ms),
   route: (n) => {
     let handled = 0;
     for (let i = 0; i < n; i++) handled += router.handle({ url: `/users/${i}` });
