@@ -49,7 +49,7 @@ export default tseslint.config(
     ...tseslint.configs.disableTypeChecked,
     languageOptions: {
       ...tseslint.configs.disableTypeChecked.languageOptions,
-      globals: { process: 'readonly', console: 'readonly', require: 'readonly', module: 'writable', setTimeout: 'readonly', Proxy: 'readonly', URL: 'readonly', setInterval: 'readonly', performance: 'readonly' },
+      globals: { process: 'readonly', console: 'readonly', require: 'readonly', module: 'writable', setTimeout: 'readonly', Proxy: 'readonly', URL: 'readonly', setInterval: 'readonly', performance: 'readonly', fetch: 'readonly' },
     },
     rules: { ...UNTYPED_RULES, '@typescript-eslint/no-require-imports': 'off' },
   },

@@ -500,6 +500,22 @@ describe('JavaScript probes in live Node.js processes', () => {
     ]);
   });
 
+  it('pairs each request made with fetch() (undici) with its response, its status from the headers in between', async () => {
+    const result = await around(`http:pid=${app.pid}:undici | count(), min(duration) by method, hostname, path, status`, async () => {
+      assert.equal(await app.run('fetch', 4, '/missing?q=2'), '404,404,404,404');
+      assert.equal(await app.run('fetch', 2, '/delay/30'), '200,200');
+    });
+    const rows = rowsOf(result.final);
+    assert.deepEqual(
+      rows.map((r) => [r.method, r.hostname, r.path, r.status, r.count]),
+      [
+        ['GET', `127.0.0.1:${app.port!}`, '/missing', 404, 4],
+        ['GET', `127.0.0.1:${app.port!}`, '/delay/30', 200, 2],
+      ],
+    );
+    assert.ok((rows[1]!['min(duration)'] as number) >= 29e6, JSON.stringify(rows[1]));
+  });
+
   it('shows each channel with its count, 0 included, and says when no message came on a channel Node.js does not publish on', async () => {
     const channels = ['http.server.request.start', 'http.server.request.strat', 'udp.socket'].map((c) => `dc:pid=${app.pid}:${c}`).join(', ');
     const result = await around(`${channels} | count() by probe`, async () => {

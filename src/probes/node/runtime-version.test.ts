@@ -22,6 +22,7 @@ const RECORDED: Record<number, string> = {
   17: '8f8d3402a5dfb62c',
   18: '150642d61c44b86a',
   19: 'e3c3b344d5805351',
+  20: 'a842d1ea945988bd',
 };
 
 describe('the runtime’s version', () => {

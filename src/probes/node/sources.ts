@@ -232,7 +232,7 @@ export function nodeDefinesChannel(name: string): boolean {
 
 /**
  * The paired probes: an HTTP request's start and its end, matched by the request object (Node.js
- * publishes both on diagnostics_channel). Their fields, read where they are: the method and URL of
+ * publishes both on diagnostics_channel; undici, which fetch() is, three). Their fields, read where they are: the method and URL of
  * the request, the status of the response, the Host header (hostname) from the raw headers (the headers
  * property is a getter, which nothing here runs).
  */
@@ -263,6 +263,21 @@ export const PAIRS: Readonly<Record<string, PairSpec>> = {
       hostname: { from: 'start', path: ['request', 'host'] },
     },
   },
+  // Requests through undici, which fetch() is: created, their response's headers (the status), then done.
+  'http:undici': {
+    probe: 'http:undici',
+    start: 'undici:request:create',
+    middle: 'undici:request:headers',
+    end: 'undici:request:trailers',
+    key: 'request',
+    fields: {
+      method: { from: 'start', path: ['request', 'method'] },
+      url: { from: 'start', path: ['request', 'path'] },
+      path: { from: 'start', path: ['request', 'path'], beforeQuery: true },
+      status: { from: 'middle', path: ['response', 'statusCode'] },
+      hostname: { from: 'start', path: ['request', 'origin'], afterScheme: true },
+    },
+  },
 };
 
 /** A paired probe's fields (what PAIRS reads) as the language sees them. */
@@ -276,7 +291,7 @@ const PAIR_FIELDS: readonly FieldSpec[] = [
   { name: 'duration', type: 'int', description: 'ns from the request start to the response finish', unit: 'ns' },
 ];
 
-/** `http:server` or `http:client` (every Node.js process), or with a selector: `http:pid=4242:server`. */
+/** `http:server`, `http:client` or `http:undici` (every Node.js process), or with a selector: `http:pid=4242:server`. */
 export function resolvePairPoint(point: string): NodeSourceSchema | ResolveFailure {
   const rest = point.slice('http:'.length);
   const explicit = /^(pid=\d+|comm=[^:]+|\*):(.+)$/.exec(rest);
@@ -284,7 +299,7 @@ export function resolvePairPoint(point: string): NodeSourceSchema | ResolveFailu
   const name = `http:${explicit ? explicit[2]! : rest}`;
   if (typeof selector === 'string') return { reason: selector };
   if (!Object.hasOwn(PAIRS, name)) {
-    return { reason: `${name} is not a paired probe`, suggestions: Object.keys(PAIRS), hint: 'http:server pairs each request a Node.js server takes with its response; http:client each request it makes' };
+    return { reason: `${name} is not a paired probe`, suggestions: Object.keys(PAIRS), hint: 'http:server pairs each request a Node.js server takes with its response; http:client each request it makes with node:http, http:undici with fetch() or undici' };
   }
   if (selector.kind === 'pid' && nodeProcess(selector.pid) === undefined) return { reason: `no Node.js process has pid ${selector.pid}` };
   return {

@@ -94,6 +94,16 @@ const commands = {
     return touched;
   },
   request: (n, path) => requestSelf(n, path ?? '/'),
+  // n fetch() calls (undici) to this process's own server, one after another: their statuses, joined.
+  fetch: async (n, path) => {
+    const statuses = [];
+    for (let i = 0; i < n; i++) {
+      const res = await fetch(`http://127.0.0.1:${server.address().port}${path ?? '/'}`);
+      await res.text();
+      statuses.push(res.status);
+    }
+    return statuses.join(',');
+  },
   held: () => held.length,
   release: () => held.splice(0).map((res) => res.end('ok')).length,
   args: (n) => { let r; for (let i = 0; i < n; i++) r = lib.describeArgs('x'.repeat(i), [1, 2, 3]); return r; },

@@ -8,7 +8,7 @@ import type { Insertion } from '../functions.js';
  */
 
 /** The runtime's version: a process holding another one gets this one (see main.ts). Change it with every change to runtime/. */
-export const RUNTIME_VERSION = 19;
+export const RUNTIME_VERSION = 20;
 
 /** The URL of Fay's own code in a target (what the agent evaluates, the hooks the runtime compiles): its frames in profiles and stacks say it. */
 export const OWN_URL = 'fay:runtime';
@@ -128,12 +128,14 @@ export interface ScriptEdit {
 
 /** Where a paired probe reads one of its fields: a path of own data properties of one end's message, or a header of a message's HTTP message. */
 export interface PairField {
-  readonly from: 'start' | 'end';
+  readonly from: 'start' | 'middle' | 'end';
   readonly path: readonly string[];
   /** The value at `path` is an HTTP message: read this header from its rawHeaders (never its headers getter). */
   readonly header?: string;
   /** Only the text before a `?` (a URL's path without its query). */
   readonly beforeQuery?: boolean;
+  /** The text after a `scheme://` (an origin's host and port). */
+  readonly afterScheme?: boolean;
 }
 
 /**
@@ -145,6 +147,8 @@ export interface PairSpec {
   /** The probe's name, e.g. http:server. */
   readonly probe: string;
   readonly start: string;
+  /** A channel between them whose message about the same object fields may read too (undici's response headers). */
+  readonly middle?: string;
   readonly end: string;
   readonly key: string;
   readonly fields: Readonly<Record<string, PairField>>;

@@ -32,13 +32,11 @@ function header(message: unknown, name: string): unknown {
   return undefined;
 }
 
-function read(field: PairField, start: unknown, end: unknown): unknown {
-  const at = own(field.from === 'start' ? start : end, field.path);
-  const value = field.header === undefined ? at : header(at, field.header);
-  if (field.beforeQuery && typeof value === 'string') {
-    const query = value.indexOf('?');
-    return query < 0 ? value : value.slice(0, query);
-  }
+function read(field: PairField, ends: { start: unknown; middle: unknown; end: unknown }): unknown {
+  const at = own(ends[field.from], field.path);
+  let value = field.header === undefined ? at : header(at, field.header);
+  if (field.beforeQuery && typeof value === 'string' && value.includes('?')) value = value.slice(0, value.indexOf('?'));
+  if (field.afterScheme && typeof value === 'string' && value.includes('://')) value = value.slice(value.indexOf('://') + 3);
   return value;
 }
 
@@ -49,13 +47,18 @@ export function openPairs(session: RuntimeSession, pairs: readonly PairSpec[], h
     const fid = reserve(1);
     addProbe(fid, pair.probe, false, handlerFor(pair.probe));
     /** key object → when it started and its message; a WeakMap, so that an abandoned start holds nothing alive. */
-    const started = new WeakMap<object, { at: number; message: unknown }>();
+    const started = new WeakMap<object, { at: number; message: unknown; middle?: unknown }>();
     const state = { pair, inFlight: 0 };
     const onStart = (message: unknown) => {
       const key = own(message, [pair.key]);
       if (key === null || typeof key !== 'object' || started.has(key)) return;
       started.set(key, { at: clock.now(), message });
       state.inFlight++;
+    };
+    const onMiddle = (message: unknown) => {
+      const key = own(message, [pair.key]);
+      const begun = key !== null && typeof key === 'object' ? started.get(key) : undefined;
+      if (begun !== undefined) begun.middle = message;
     };
     const onEnd = (message: unknown) => {
       const key = own(message, [pair.key]);
@@ -64,12 +67,16 @@ export function openPairs(session: RuntimeSession, pairs: readonly PairSpec[], h
       started.delete(key as object);
       state.inFlight--;
       const fields: Record<string, unknown> = {};
-      for (const [name, field] of Object.entries(pair.fields)) fields[name] = read(field, begun.message, message);
+      for (const [name, field] of Object.entries(pair.fields)) fields[name] = read(field, { start: begun.message, middle: begun.middle, end: message });
       hooks[fid]!.run([fields], undefined, false, undefined, Math.round((clock.now() - begun.at) * 1e6));
     };
     dc.subscribe(pair.start, onStart);
     dc.subscribe(pair.end, onEnd);
     session.channels.push({ name: pair.start, probe: pair.probe, fid, listener: onStart }, { name: pair.end, probe: pair.probe, fid, listener: onEnd });
+    if (pair.middle !== undefined) {
+      dc.subscribe(pair.middle, onMiddle);
+      session.channels.push({ name: pair.middle, probe: pair.probe, fid, listener: onMiddle });
+    }
     session.pairs.push(state);
     report.push({ name: pair.probe, probed: true });
   }
