@@ -500,6 +500,18 @@ describe('JavaScript probes in live Node.js processes', () => {
     ]);
   });
 
+  it('ends a request that fails (refused) as an event that threw, with its error, not as one in flight', async () => {
+    const result = await around(`http:pid=${app.pid}:client | count() by path, status, threw, refused = error =~ "*ECONNREFUSED*"`, async () => {
+      assert.equal(await app.run('refused', 3), '3');
+      assert.equal(await app.run('request', 2, '/'), '200,200');
+    });
+    assert.deepEqual(rowsOf(result.final), [
+      { path: '/nowhere', status: 0, threw: true, refused: true, count: 3 },
+      { path: '/', status: 200, threw: false, refused: false, count: 2 },
+    ]);
+    assert.deepEqual(result.notices.map((n) => n.message).filter((m) => /in flight/.test(m)), []);
+  });
+
   it('pairs each request made with fetch() (undici) with its response, its status from the headers in between', async () => {
     const result = await around(`http:pid=${app.pid}:undici | count(), min(duration) by method, hostname, path, status`, async () => {
       assert.equal(await app.run('fetch', 4, '/missing?q=2'), '404,404,404,404');

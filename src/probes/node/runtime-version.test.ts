@@ -23,6 +23,7 @@ const RECORDED: Record<number, string> = {
   18: '150642d61c44b86a',
   19: 'e3c3b344d5805351',
   20: 'a842d1ea945988bd',
+  21: 'fdaa884d04f297cc',
 };
 
 describe('the runtime’s version', () => {

@@ -254,6 +254,7 @@ export const PAIRS: Readonly<Record<string, PairSpec>> = {
     probe: 'http:client',
     start: 'http.client.request.start',
     end: 'http.client.response.finish',
+    error: 'http.client.request.error',
     key: 'request',
     fields: {
       method: { from: 'start', path: ['request', 'method'] },
@@ -269,6 +270,7 @@ export const PAIRS: Readonly<Record<string, PairSpec>> = {
     start: 'undici:request:create',
     middle: 'undici:request:headers',
     end: 'undici:request:trailers',
+    error: 'undici:request:error',
     key: 'request',
     fields: {
       method: { from: 'start', path: ['request', 'method'] },
@@ -288,7 +290,9 @@ const PAIR_FIELDS: readonly FieldSpec[] = [
   { name: 'path', type: 'str', description: 'the request path, without its query' },
   { name: 'status', type: 'int', description: 'the response status code' },
   { name: 'hostname', type: 'str', description: 'the host asked for: the Host header on a server, the host connected to by a client (host is the machine, as everywhere)' },
-  { name: 'duration', type: 'int', description: 'ns from the request start to the response finish', unit: 'ns' },
+  { name: 'duration', type: 'int', description: 'ns from the request start to the response finish (or the error)', unit: 'ns' },
+  { name: 'threw', type: 'bool', description: 'whether the request failed (a client\'s: refused, reset, aborted) instead of finishing; its status is then 0' },
+  { name: 'error', type: 'str', description: 'the message of the error that ended the request, else empty' },
 ];
 
 /** `http:server`, `http:client` or `http:undici` (every Node.js process), or with a selector: `http:pid=4242:server`. */

@@ -104,6 +104,18 @@ const commands = {
     }
     return statuses.join(',');
   },
+  // n requests to a port nothing listens on (one just freed): how many failed.
+  refused: async (n) => {
+    const spare = http.createServer();
+    await new Promise((resolve) => spare.listen(0, '127.0.0.1', resolve));
+    const { port } = spare.address();
+    await new Promise((resolve) => spare.close(resolve));
+    let failed = 0;
+    for (let i = 0; i < n; i++) {
+      await new Promise((resolve) => http.get({ host: '127.0.0.1', port, path: '/nowhere' }, resolve).on('error', () => resolve(failed++)));
+    }
+    return failed;
+  },
   held: () => held.length,
   release: () => held.splice(0).map((res) => res.end('ok')).length,
   args: (n) => { let r; for (let i = 0; i < n; i++) r = lib.describeArgs('x'.repeat(i), [1, 2, 3]); return r; },

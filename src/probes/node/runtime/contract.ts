@@ -8,7 +8,7 @@ import type { Insertion } from '../functions.js';
  */
 
 /** The runtime's version: a process holding another one gets this one (see main.ts). Change it with every change to runtime/. */
-export const RUNTIME_VERSION = 20;
+export const RUNTIME_VERSION = 21;
 
 /** The URL of Fay's own code in a target (what the agent evaluates, the hooks the runtime compiles): its frames in profiles and stacks say it. */
 export const OWN_URL = 'fay:runtime';
@@ -150,6 +150,8 @@ export interface PairSpec {
   /** A channel between them whose message about the same object fields may read too (undici's response headers). */
   readonly middle?: string;
   readonly end: string;
+  /** A channel that ends the pair with an error instead (its message's `error`): the event says threw, and the error. */
+  readonly error?: string;
   readonly key: string;
   readonly fields: Readonly<Record<string, PairField>>;
 }

@@ -60,19 +60,26 @@ export function openPairs(session: RuntimeSession, pairs: readonly PairSpec[], h
       const begun = key !== null && typeof key === 'object' ? started.get(key) : undefined;
       if (begun !== undefined) begun.middle = message;
     };
-    const onEnd = (message: unknown) => {
+    /** Ends a pair: by its end's message, or by an error (the error channel's message). */
+    const ended = (message: unknown, failed: boolean) => {
       const key = own(message, [pair.key]);
       const begun = key !== null && typeof key === 'object' ? started.get(key) : undefined;
       if (begun === undefined) return;
       started.delete(key as object);
       state.inFlight--;
       const fields: Record<string, unknown> = {};
-      for (const [name, field] of Object.entries(pair.fields)) fields[name] = read(field, { start: begun.message, middle: begun.middle, end: message });
-      hooks[fid]!.run([fields], undefined, false, undefined, Math.round((clock.now() - begun.at) * 1e6));
+      for (const [name, field] of Object.entries(pair.fields)) fields[name] = read(field, { start: begun.message, middle: begun.middle, end: failed ? undefined : message });
+      hooks[fid]!.run([fields], undefined, failed, failed ? own(message, ['error']) : undefined, Math.round((clock.now() - begun.at) * 1e6));
     };
+    const onEnd = (message: unknown) => ended(message, false);
+    const onError = (message: unknown) => ended(message, true);
     dc.subscribe(pair.start, onStart);
     dc.subscribe(pair.end, onEnd);
     session.channels.push({ name: pair.start, probe: pair.probe, fid, listener: onStart }, { name: pair.end, probe: pair.probe, fid, listener: onEnd });
+    if (pair.error !== undefined) {
+      dc.subscribe(pair.error, onError);
+      session.channels.push({ name: pair.error, probe: pair.probe, fid, listener: onError });
+    }
     if (pair.middle !== undefined) {
       dc.subscribe(pair.middle, onMiddle);
       session.channels.push({ name: pair.middle, probe: pair.probe, fid, listener: onMiddle });
