@@ -118,5 +118,15 @@ describe('planner: what runs where', () => {
       ['syscall:close', 0, null],
     ]);
   });
+
+  it('gives the path a call takes one name, args.path, across calls that name it differently', () => {
+    const plan = cluster.plan('syscall:openat, syscall:execve | count() by args.path');
+    assert.equal(plan.probe.aggregate?.keys[0]?.name, 'args.path');
+    const explained = cluster.explain('syscall:openat, syscall:execve | count() by args.path');
+    assert.match(explained, /sys_enter_openat[\s\S]*args->filename/);
+    assert.match(explained, /sys_enter_execve[\s\S]*args->filename/);
+    // A call that takes no path has none: read, close.
+    assert.throws(() => cluster.plan('syscall:openat, syscall:close | count() by args.path'), /args\.path/);
+  });
 });
 

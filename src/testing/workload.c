@@ -3,6 +3,7 @@
 //   getppid N           N getppid system calls
 //   open PATH N         N openat(PATH) calls (each closed when it succeeds)
 //   openmany PREFIX N   N openat calls, of PREFIX0 … PREFIX<N-1>: N distinct paths
+//   statfs PATH N       N statfs(PATH) calls
 //   read SIZE...        one read of SIZE bytes from /dev/zero per SIZE
 //   sleep MS N          N nanosleeps of MS milliseconds
 //   signal N            N SIGUSR1 sent to itself (handled)
@@ -19,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -67,6 +69,10 @@ int main(int argc, char **argv) {
       int fd = openat(AT_FDCWD, argv[3], O_RDONLY);
       if (fd >= 0) close(fd);
     }
+  } else if (!strcmp(cmd, "statfs")) {
+    long n = atol(argv[4]);
+    struct statfs fs;
+    for (long i = 0; i < n; i++) statfs(argv[3], &fs);
   } else if (!strcmp(cmd, "openmany")) {
     long n = atol(argv[4]);
     char path[4096];

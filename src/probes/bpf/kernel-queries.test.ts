@@ -367,6 +367,17 @@ describe('kernel queries on real probes and real workloads', () => {
     assert.deepEqual(rowsOf(result.final), [{ probe: 'syscall:openat', count: 3 }]);
   });
 
+  it('groups the paths of calls that name their path argument differently under one name, args.path', async () => {
+    const result = await around('syscall:openat, syscall:statfs | where comm == "fay-path" | count() by probe, args.path', async () => {
+      await runWorkload('fay-path', 'open', '/etc/hostname', 3);
+      await runWorkload('fay-path', 'statfs', '/tmp', 2);
+    });
+    assert.deepEqual(rowsOf(result.final), [
+      { probe: 'syscall:openat', 'args.path': '/etc/hostname', count: 3 },
+      { probe: 'syscall:statfs', 'args.path': '/tmp', count: 2 },
+    ]);
+  });
+
   it('shows each probe the query named, with 0 where it never fired', async () => {
     const result = await around('syscall:getppid, syscall:statfs, tracepoint:syscalls:sys_enter_mq_notify | where comm == "fay-zero" | count() by probe', () =>
       runWorkload('fay-zero', 'getppid', 77),

@@ -1,5 +1,5 @@
-import type { BpfSource } from './sources.js';
 import type { TracepointField } from './tracefs.js';
+import { pathArgument, type BpfSource } from './sources.js';
 import { RAW_SYSCALL_BASE } from './layout.js';
 
 /**
@@ -89,7 +89,8 @@ export function sitesOf(source: BpfSource, perProbe: boolean, ids: ProbeIds): Pr
         probeIdOf: (name) => ids.find(name),
         entryField: (name) => {
           const index = positionalIndex(name);
-          const arg = index === undefined ? syscall.args.find((a) => `args.${a.name}` === name) : syscall.args[index];
+          const arg =
+            index !== undefined ? syscall.args[index] : (syscall.args.find((a) => `args.${a.name}` === name) ?? (name === 'args.path' ? pathArgument(syscall.args) : undefined));
           if (!arg) return index === undefined ? undefined : { raw: '0', type: 'int' };
           return { raw: `${syscallArgumentCast(arg)}args->${arg.name}`, type: arg.type };
         },

@@ -295,12 +295,31 @@ function argFields(fields: readonly TracepointField[]): FieldSpec[] {
   return fields.map((f) => ({ name: `args.${f.name}`, type: f.type, description: f.cType }));
 }
 
+/** The names system calls give the path they take (openat: filename, statfs: pathname, truncate: path), first found first. */
+const PATH_ARGUMENTS = ['filename', 'pathname', 'path'];
+
+/**
+ * A system call's path argument, whatever it calls it: what `args.path` reads, so that one query
+ * can group openat's and statfs's paths together. Undefined for a call that takes no path.
+ */
+export function pathArgument(args: readonly TracepointField[]): TracepointField | undefined {
+  for (const name of PATH_ARGUMENTS) {
+    const arg = args.find((a) => a.name === name && a.type === 'str');
+    if (arg) return arg;
+  }
+  return undefined;
+}
+
+const PATH_FIELD: FieldSpec = { name: 'args.path', type: 'str', description: 'the path the call takes, whatever its name: args.filename, args.pathname or args.path' };
+
 function fieldsOf(source: BpfSource): Map<string, FieldSpec> {
   let specific: FieldSpec[];
   switch (source.kind) {
     case 'syscall':
       specific = [
         ...(source.raw ? [] : argFields(intersect(source.syscalls.map((s) => s.args)))),
+        // One name for every call's path, where each call takes one (and none calls an argument path itself).
+        ...(!source.raw && source.syscalls.every((s) => pathArgument(s.args) !== undefined) ? [PATH_FIELD] : []),
         ...positional(6),
         ...PAIR,
       ];
