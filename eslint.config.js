@@ -45,11 +45,11 @@ export default tseslint.config(
   },
   {
     // Programs the tests trace: plain JavaScript, run as they are.
-    files: ['src/testing/node-targets/**/*.{cjs,mjs}', 'examples/**/*.mjs'],
+    files: ['src/testing/node-targets/**/*.{cjs,mjs}', 'src/testing/node-targets/packaged/tinyrouter/**/*.js', 'examples/**/*.mjs'],
     ...tseslint.configs.disableTypeChecked,
     languageOptions: {
       ...tseslint.configs.disableTypeChecked.languageOptions,
-      globals: { process: 'readonly', console: 'readonly', require: 'readonly', module: 'writable', setTimeout: 'readonly', Proxy: 'readonly', URL: 'readonly', setInterval: 'readonly', performance: 'readonly', fetch: 'readonly' },
+      globals: { process: 'readonly', console: 'readonly', require: 'readonly', module: 'writable', exports: 'writable', setTimeout: 'readonly', Proxy: 'readonly', URL: 'readonly', setInterval: 'readonly', performance: 'readonly', fetch: 'readonly' },
     },
     rules: { ...UNTYPED_RULES, '@typescript-eslint/no-require-imports': 'off' },
   },

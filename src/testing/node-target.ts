@@ -1,6 +1,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { cpSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 
 /** A traced Node.js process started by a test: commands on stdin, answers on stdout. */
 export interface NodeTarget {
@@ -15,12 +18,25 @@ export interface NodeTarget {
   stop(): Promise<void>;
 }
 
+/**
+ * The packaged target laid out as an installed application: its app.cjs and serve-commands.cjs in a
+ * temporary directory, with node-targets/packaged/tinyrouter as its node_modules/tinyrouter.
+ */
+function packagedApp(): string {
+  const targets = fileURLToPath(new URL('./node-targets/', import.meta.url));
+  const dir = mkdtempSync(join(tmpdir(), 'fay-packaged-'));
+  cpSync(join(targets, 'packaged/app.cjs'), join(dir, 'app.cjs'));
+  cpSync(join(targets, 'serve-commands.cjs'), join(dir, 'serve-commands.cjs'));
+  cpSync(join(targets, 'packaged/tinyrouter'), join(dir, 'node_modules/tinyrouter'), { recursive: true });
+  return join(dir, 'app.cjs');
+}
+
 /** Starts one of the test targets in src/testing/node-targets and waits until it is ready. */
 export async function startNodeTarget(
   script: 'app.cjs' | 'app.mjs' | 'bench-target.cjs' | 'minified.cjs' | 'packaged/app.cjs',
   options: { title?: string; trapSigusr1?: boolean; cpu?: number; wrapper?: readonly string[] } = {},
 ): Promise<NodeTarget> {
-  const path = fileURLToPath(new URL(`./node-targets/${script}`, import.meta.url));
+  const path = script === 'packaged/app.cjs' ? packagedApp() : fileURLToPath(new URL(`./node-targets/${script}`, import.meta.url));
   const env: NodeJS.ProcessEnv = { ...process.env, NODE_OPTIONS: '' };
   if (options.title) env.TITLE = options.title;
   if (options.trapSigusr1) env.TRAP_SIGUSR1 = '1';
@@ -28,6 +44,8 @@ export async function startNodeTarget(
   const pinned = options.cpu === undefined ? [] : ['taskset', '-c', String(options.cpu)];
   const [command, ...args] = [...(options.wrapper ?? []), ...pinned, process.execPath, path];
   const child = spawn(command, args, { stdio: ['pipe', 'pipe', 'pipe'], env });
+  // The packaged target's layout goes with it.
+  if (script === 'packaged/app.cjs') child.on('exit', () => rmSync(dirname(path), { recursive: true, force: true }));
   let stderr = '';
   child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
   const waiting: ((line: string) => void)[] = [];

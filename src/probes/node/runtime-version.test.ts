@@ -24,6 +24,7 @@ const RECORDED: Record<number, string> = {
   19: 'e3c3b344d5805351',
   20: 'a842d1ea945988bd',
   21: 'fdaa884d04f297cc',
+  22: '2e7ec9228c1f8c91',
 };
 
 describe('the runtime’s version', () => {

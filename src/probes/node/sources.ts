@@ -295,12 +295,17 @@ const PAIR_FIELDS: readonly FieldSpec[] = [
   { name: 'error', type: 'str', description: 'the message of the error that ended the request, else empty' },
 ];
 
+/** `<selector>:<target>` or `<target>` alone (every Node.js process), as dc: and http: points take them; a string: why the selector is wrong. */
+function optionalSelector(rest: string): { selector: ProcessSelector | string; target: string } {
+  const explicit = /^(pid=\d+|comm=[^:]+|\*):(.+)$/.exec(rest);
+  return explicit ? { selector: parseSelector(explicit[1]!), target: explicit[2]! } : { selector: { kind: 'all' }, target: rest };
+}
+
 /** `http:server`, `http:client` or `http:undici` (every Node.js process), or with a selector: `http:pid=4242:server`. */
 export function resolvePairPoint(point: string): NodeSourceSchema | ResolveFailure {
   const rest = point.slice('http:'.length);
-  const explicit = /^(pid=\d+|comm=[^:]+|\*):(.+)$/.exec(rest);
-  const selector = explicit ? parseSelector(explicit[1]!) : ({ kind: 'all' } as const);
-  const name = `http:${explicit ? explicit[2]! : rest}`;
+  const { selector, target } = optionalSelector(rest);
+  const name = `http:${target}`;
   if (typeof selector === 'string') return { reason: selector };
   if (!Object.hasOwn(PAIRS, name)) {
     return { reason: `${name} is not a paired probe`, suggestions: Object.keys(PAIRS), hint: 'http:server pairs each request a Node.js server takes with its response; http:client each request it makes with node:http, http:undici with fetch() or undici' };
@@ -319,9 +324,7 @@ export function resolvePairPoint(point: string): NodeSourceSchema | ResolveFailu
 /** `dc:<channel>` (every Node.js process) or `dc:<selector>:<channel>`; channel names may hold colons. */
 export function resolveChannelPoint(point: string): NodeSourceSchema | ResolveFailure {
   const rest = point.slice('dc:'.length);
-  const explicit = /^(pid=\d+|comm=[^:]+|\*):(.+)$/.exec(rest);
-  const selector = explicit ? parseSelector(explicit[1]!) : ({ kind: 'all' } as const);
-  const channel = explicit ? explicit[2]! : rest;
+  const { selector, target: channel } = optionalSelector(rest);
   if (typeof selector === 'string') return { reason: selector };
   if (channel === '') return { reason: 'a diagnostics_channel probe point names a channel, e.g. dc:http.client.request.start' };
   if (selector.kind === 'pid' && nodeProcess(selector.pid) === undefined) return { reason: `no Node.js process has pid ${selector.pid}` };

@@ -1,5 +1,5 @@
 import type { HandlerHelpers, InstallConfig } from './contract.js';
-import { clock, log2, utilTypes } from './state.js';
+import { clock, log2, ownPath, utilTypes } from './state.js';
 
 /** Proxies first: Array.isArray throws on a revoked one. */
 const isArray = (v: unknown): v is unknown[] => typeof v === 'object' && v !== null && !utilTypes.isProxy(v) && Array.isArray(v);
@@ -38,16 +38,7 @@ export function handlerHelpers(cfg: InstallConfig): HandlerHelpers {
       }
       return text(e);
     },
-    /** A value down a path of own data properties; never a getter, never through a proxy. */
-    path: (v, steps) => {
-      for (const step of steps) {
-        if (v === null || (typeof v !== 'object' && typeof v !== 'function') || utilTypes.isProxy(v)) return undefined;
-        const d = Object.getOwnPropertyDescriptor(v, step);
-        if (!d || !('value' in d)) return undefined;
-        v = d.value as unknown;
-      }
-      return v;
-    },
+    path: ownPath,
     timeNs: () => Math.round((clock.timeOrigin + clock.now()) * 1e6),
     log2,
     pid: cfg.pid,

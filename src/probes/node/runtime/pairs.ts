@@ -1,6 +1,6 @@
 import type { PairField, PairSpec, ProbeReport } from './contract.js';
 import { hooks } from './hooks.js';
-import { clock, mod, utilTypes, type RuntimeSession } from './state.js';
+import { clock, mod, ownPath, utilTypes, type RuntimeSession } from './state.js';
 import { reserve, type AddProbe, type HandlerFor } from './wrappers.js';
 
 /**
@@ -10,20 +10,9 @@ import { reserve, type AddProbe, type HandlerFor } from './wrappers.js';
  * in flight: counted, and said when the query ends, never dropped without a word.
  */
 
-/** A value down a path of own data properties; never a getter, never through a proxy. */
-function own(value: unknown, path: readonly string[]): unknown {
-  for (const step of path) {
-    if (value === null || (typeof value !== 'object' && typeof value !== 'function') || utilTypes.isProxy(value)) return undefined;
-    const d = Object.getOwnPropertyDescriptor(value, step);
-    if (!d || !('value' in d)) return undefined;
-    value = d.value as unknown;
-  }
-  return value;
-}
-
 /** A header of an HTTP message, from its rawHeaders (an own array of name, value, …): its headers property is a getter. */
 function header(message: unknown, name: string): unknown {
-  const raw = own(message, ['rawHeaders']);
+  const raw = ownPath(message, ['rawHeaders']);
   if (!Array.isArray(raw) || utilTypes.isProxy(raw)) return undefined;
   for (let i = 0; i + 1 < raw.length && i < 200; i += 2) {
     const key: unknown = raw[i];
@@ -33,7 +22,7 @@ function header(message: unknown, name: string): unknown {
 }
 
 function read(field: PairField, ends: { start: unknown; middle: unknown; end: unknown }): unknown {
-  const at = own(ends[field.from], field.path);
+  const at = ownPath(ends[field.from], field.path);
   let value = field.header === undefined ? at : header(at, field.header);
   if (field.beforeQuery && typeof value === 'string' && value.includes('?')) value = value.slice(0, value.indexOf('?'));
   if (field.afterScheme && typeof value === 'string' && value.includes('://')) value = value.slice(value.indexOf('://') + 3);
@@ -50,26 +39,26 @@ export function openPairs(session: RuntimeSession, pairs: readonly PairSpec[], h
     const started = new WeakMap<object, { at: number; message: unknown; middle?: unknown }>();
     const state = { pair, inFlight: 0 };
     const onStart = (message: unknown) => {
-      const key = own(message, [pair.key]);
+      const key = ownPath(message, [pair.key]);
       if (key === null || typeof key !== 'object' || started.has(key)) return;
       started.set(key, { at: clock.now(), message });
       state.inFlight++;
     };
     const onMiddle = (message: unknown) => {
-      const key = own(message, [pair.key]);
+      const key = ownPath(message, [pair.key]);
       const begun = key !== null && typeof key === 'object' ? started.get(key) : undefined;
       if (begun !== undefined) begun.middle = message;
     };
     /** Ends a pair: by its end's message, or by an error (the error channel's message). */
     const ended = (message: unknown, failed: boolean) => {
-      const key = own(message, [pair.key]);
+      const key = ownPath(message, [pair.key]);
       const begun = key !== null && typeof key === 'object' ? started.get(key) : undefined;
       if (begun === undefined) return;
       started.delete(key as object);
       state.inFlight--;
       const fields: Record<string, unknown> = {};
       for (const [name, field] of Object.entries(pair.fields)) fields[name] = read(field, { start: begun.message, middle: begun.middle, end: failed ? undefined : message });
-      hooks[fid]!.run([fields], undefined, failed, failed ? own(message, ['error']) : undefined, Math.round((clock.now() - begun.at) * 1e6));
+      hooks[fid]!.run([fields], undefined, failed, failed ? ownPath(message, ['error']) : undefined, Math.round((clock.now() - begun.at) * 1e6));
     };
     const onEnd = (message: unknown) => ended(message, false);
     const onError = (message: unknown) => ended(message, true);

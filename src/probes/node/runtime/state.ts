@@ -210,6 +210,17 @@ export function log2(v: number): number {
   return k;
 }
 
+/** A value down a path of own data properties; never a getter, never through a proxy. */
+export function ownPath(value: unknown, steps: readonly string[]): unknown {
+  for (const step of steps) {
+    if (value === null || (typeof value !== 'object' && typeof value !== 'function') || utilTypes.isProxy(value)) return undefined;
+    const d = Object.getOwnPropertyDescriptor(value, step);
+    if (!d || !('value' in d)) return undefined;
+    value = d.value as unknown;
+  }
+  return value;
+}
+
 /** The file a script URL names (file:// or a path), or undefined (node:, evaluated code). */
 export function filePath(url: string): string | undefined {
   return url.startsWith('file://') ? decodeURIComponent(url.slice(7)) : url.startsWith('/') ? url : undefined;
