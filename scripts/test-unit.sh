@@ -18,8 +18,10 @@ exec node --import tsx --test \
   src/linq/lambda.test.ts \
   src/linq/equivalence.test.ts \
   src/probes/bpf/decoder.test.ts \
+  src/probes/bpf/wall-clock.test.ts \
   src/probes/node/channel.test.ts \
   src/probes/node/functions.test.ts \
+  src/probes/node/runtime/helpers.test.ts \
   src/probes/node/runtime-version.test.ts \
   src/probes/node/sources.test.ts \
   src/probes/node/websocket.test.ts

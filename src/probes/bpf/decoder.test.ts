@@ -100,4 +100,41 @@ describe('reading bpftrace output', () => {
       ],
     );
   });
+  it('stamps windows with the wall clock as it is at each flush, so that a step of it moves them along', () => {
+    const layout: ProgramLayout = {
+      text: '',
+      ship: undefined,
+      probeNames: ['syscall:getppid'],
+      rawSyscallNames: undefined,
+      clockOffsetNs: 1000,
+      windowed: false,
+      dropCounter: undefined,
+      record: undefined,
+      aggregate: { keys: [], printedParts: 0, freePart: 0, aggregates: [{ function: 'count', count: ['@fay_c'] }], dictionaries: [], rotation: 'none' },
+    };
+    let offset = 1000;
+    const partials: ProbePartial[] = [];
+    const sink = { partial: (p: ProbePartial) => partials.push(p), events: () => undefined, notice: () => undefined, dropped: () => undefined, dump: () => undefined, detaching: () => undefined };
+    const decoder = new BpftraceOutputDecoder(layout, [count] as AggregateKind[], sink, 0, { maxGroups: 100, mapKeysMax: 4096, clockOffsetNs: () => offset });
+    decoder.startAt(2000);
+    const flush = (ns: number, n: number) => {
+      decoder.line(JSON.stringify({ type: 'printf', data: `fay:flush ${ns}\n` }));
+      decoder.line(JSON.stringify({ type: 'map', data: { '@fay_c': n } }));
+      decoder.line(JSON.stringify({ type: 'printf', data: 'fay:end\n' }));
+    };
+    flush(9000, 3);
+    offset = 4_000_000_000; // the wall clock stepped 4 s forward
+    flush(19000, 5);
+    offset = -50_000; // and back, past where the last window ended
+    flush(29000, 6);
+    assert.deepEqual(
+      partials.map((p) => [p.startNs, p.endNs, p.table.finalize()[0]?.values[0]]),
+      [
+        [2000, 10000, 3],
+        [10000, 4_000_019_000, 2],
+        [4_000_019_000, 4_000_019_000, 1],
+      ],
+      'each window starts where the one before ended, and none ends before it starts',
+    );
+  });
 });

@@ -25,6 +25,12 @@ export interface DecoderOptions {
   readonly mapKeysMax: number;
   /** Called once a triggered dump has been read, to re-arm the recorder. */
   readonly onDumpRead?: () => void;
+  /**
+   * Wall-clock ns less kernel ns as it is now (default: the program's, fixed when it was compiled).
+   * Flushes and dumps are stamped with it, so that a wall clock stepped during the query moves
+   * its windows with the client's clock.
+   */
+  readonly clockOffsetNs?: () => number;
 }
 
 /** A printed map's entries: printed key → value (a number, or hist buckets). */
@@ -50,6 +56,7 @@ export class BpftraceOutputDecoder {
   private windowStartNs: number;
   /** Windows whose alternating buffers are still to come, by window index. */
   private readonly pending = new Map<number, ProbePartial>();
+  private readonly clockOffsetNs: () => number;
 
   constructor(
     private readonly layout: ProgramLayout,
@@ -59,6 +66,7 @@ export class BpftraceOutputDecoder {
     private readonly options: DecoderOptions,
   ) {
     this.windowStartNs = startNs;
+    this.clockOffsetNs = options.clockOffsetNs ?? (() => layout.clockOffsetNs);
   }
 
   /** The probes are attached: the first period starts now (wall-clock ns). */
@@ -188,7 +196,7 @@ export class BpftraceOutputDecoder {
     for (const [name, entries] of this.parsed) this.previous.set(name, entries);
     this.parsed.clear();
 
-    const endNs = kernelNs + this.layout.clockOffsetNs;
+    const endNs = Math.max(this.windowStartNs, kernelNs + this.clockOffsetNs());
     const partial: ProbePartial = { table, startNs: this.windowStartNs, endNs, ...(uncountedEvents > 0 && { uncountedEvents }) };
     this.windowStartNs = endNs;
     const index = this.flushes++;
@@ -219,7 +227,7 @@ export class BpftraceOutputDecoder {
       });
       return row;
     });
-    this.sink.dump({ rows, triggerNs: triggered ? triggerKernelNs + this.layout.clockOffsetNs : undefined });
+    this.sink.dump({ rows, triggerNs: triggered ? triggerKernelNs + this.clockOffsetNs() : undefined });
     if (triggered) this.options.onDumpRead?.();
   }
 

@@ -17,12 +17,7 @@ import { BpftraceProcess } from './runner.js';
 import { BPF_PREFIXES, resolveBpfSource, syscallNames, type SourceContext } from './sources.js';
 import { BpftraceSymbolLister } from './symbols.js';
 import { Tracefs } from './tracefs.js';
-
-/** Wall-clock ns minus the monotonic clock bpf_ktime_get_ns() reads (both CLOCK_MONOTONIC). */
-export function clockOffsetNs(): number {
-  const mono = Number(process.hrtime.bigint());
-  return Math.round((performance.timeOrigin + performance.now()) * 1e6) - mono;
-}
+import { wallClock } from './wall-clock.js';
 
 /** CPU ids in a kernel list such as "0-3,8". */
 function cpuList(text: string): number[] {
@@ -173,7 +168,7 @@ export class BpfProvider implements Provider {
     // Above any pid the kernel can hand out (pid_max is at most 2^22): kill(token, 0) fails harmlessly.
     const stopToken = (1 << 23) + randomInt(1 << 29);
     const rearmToken = stopToken + 1;
-    const layout = generateProgram({ stage, options, clockOffsetNs: clockOffsetNs(), stopToken, rearmToken });
+    const layout = generateProgram({ stage, options, clockOffsetNs: wallClock.offset(), stopToken, rearmToken });
     const kinds = stage.aggregate?.aggregates.map(createAggregate) ?? [];
     return {
       program: { provider: 'bpf', language: 'bpftrace', text: layout.text },
@@ -186,6 +181,7 @@ export class BpfProvider implements Provider {
           maxGroups: options.maxGroups,
           mapKeysMax,
           onDumpRead: () => stopRequest(rearmToken, undefined),
+          clockOffsetNs: () => wallClock.offset(),
         });
         const child = new BpftraceProcess({
           bpftrace,

@@ -1,5 +1,5 @@
 import type { HandlerHelpers, InstallConfig } from './contract.js';
-import { clock, log2, ownPath, utilTypes } from './state.js';
+import { clock, log2, ownPath, utilTypes, wallNow } from './state.js';
 
 /** Proxies first: Array.isArray throws on a revoked one. */
 const isArray = (v: unknown): v is unknown[] => typeof v === 'object' && v !== null && !utilTypes.isProxy(v) && Array.isArray(v);
@@ -24,6 +24,22 @@ function text(v: unknown): string {
   }
 }
 
+/** The wall clock (ms) at the monotonic clock's zero: performance.timeOrigin, moved when the wall clock steps. */
+let wallAtZeroMs = clock.timeOrigin;
+
+/**
+ * The wall clock in ns, to the µs: the monotonic clock plus where the wall clock stood at its zero.
+ * A process lives for weeks; when its wall clock is stepped (NTP, a virtual machine resumed),
+ * performance.timeOrigin still says where it stood at the start, so its times would be off by the
+ * step from every other host's: a drift past a ms from Date.now() takes Date.now() again.
+ */
+function wallTimeNs(): number {
+  const now = clock.now();
+  const drift = wallAtZeroMs + now - wallNow();
+  if (drift < -0.5 || drift > 1.5) wallAtZeroMs = wallNow() + 0.5 - now;
+  return Math.round((wallAtZeroMs + now) * 1e6);
+}
+
 /** Safe projections of a value for a session's handlers: they never call user code (no getters, no proxies, no toString). */
 export function handlerHelpers(cfg: InstallConfig): HandlerHelpers {
   return {
@@ -39,7 +55,7 @@ export function handlerHelpers(cfg: InstallConfig): HandlerHelpers {
       return text(e);
     },
     path: ownPath,
-    timeNs: () => Math.round((clock.timeOrigin + clock.now()) * 1e6),
+    timeNs: wallTimeNs,
     log2,
     pid: cfg.pid,
     comm: cfg.comm,

@@ -15,6 +15,8 @@ import type { InstallConfig, PairSpec, ProbeHandler, ProbeHooks, SessionState } 
 export const mod = <T = unknown>(name: string): T => process.getBuiltinModule(name) as T;
 export const utilTypes = process.getBuiltinModule('util').types;
 export const clock = globalThis.performance;
+/** Date.now as it was (probes on it, or fake timers installed later, are not this runtime's clock). */
+export const wallNow = Date.now;
 export const toJson = JSON.stringify;
 export const fromJson = JSON.parse as (text: string) => unknown;
 /** The intrinsic Promise, which await uses, even where the program replaced the global one. */
