@@ -66,4 +66,9 @@ export function isResolveFailure(r: SourceSchema | ResolveFailure): r is Resolve
 export const FUNCTIONS: Readonly<Record<string, { readonly args: readonly ValueType[]; readonly result: ValueType; readonly description: string }>> = {
   now: { args: [], result: 'int', description: 'wall-clock time when the query started, in ns since the epoch' },
   str: { args: ['int'], result: 'str', description: 'the NUL-terminated string at an address in the traced process' },
+  usym: { args: ['int'], result: 'str', description: 'the function of the traced process at a code address (its symbol), e.g. a thread start routine' },
+  ksym: { args: ['int'], result: 'str', description: 'the kernel function at a code address (its symbol)' },
 };
+
+/** Functions whose value is a symbol's name, found in user space when the probe's output is read. */
+export const SYMBOL_FUNCTIONS: ReadonlySet<string> = new Set(['usym', 'ksym']);

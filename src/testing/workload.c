@@ -11,10 +11,14 @@
 //   nested N            fay_outer(i) for i in 0..N-1, each calling fay_target(i)
 //   spin MS             burns CPU in spin_loop() for MS milliseconds
 //   bench N             N getppid calls, then prints ns per call
+//   threads N           N threads started (pthread_create) on fay_thread_start, one after another
 // With WORKLOAD_WAIT=1 it first waits for one byte on stdin, so that a test can
-// attach probes (e.g. with the workload's pid) before anything happens.
+// attach probes (e.g. with the workload's pid) before anything happens. With
+// WORKLOAD_HOLD=1 it prints "held" once done and waits for one byte on stdin
+// before it exits, so that a test can read what needs it alive (its symbols).
 #define _GNU_SOURCE
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,6 +52,11 @@ __attribute__((noinline)) void spin_loop(long ms) {
 }
 
 static void on_signal(int sig) { (void)sig; }
+
+__attribute__((noinline)) void *fay_thread_start(void *arg) {
+  __asm__ volatile("" ::: "memory");
+  return arg;
+}
 
 int main(int argc, char **argv) {
   if (argc < 3) {
@@ -121,9 +130,22 @@ int main(int argc, char **argv) {
     for (long i = 0; i < n; i++) syscall(SYS_getppid);
     clock_gettime(CLOCK_MONOTONIC, &b);
     printf("%.2f\n", ((b.tv_sec - a.tv_sec) * 1e9 + (b.tv_nsec - a.tv_nsec)) / n);
+  } else if (!strcmp(cmd, "threads")) {
+    long n = atol(argv[3]);
+    for (long i = 0; i < n; i++) {
+      pthread_t thread;
+      if (pthread_create(&thread, NULL, fay_thread_start, NULL) != 0) return 6;
+      pthread_join(thread, NULL);
+    }
   } else {
     fprintf(stderr, "unknown command %s\n", cmd);
     return 2;
+  }
+  if (getenv("WORKLOAD_HOLD")) {
+    char go;
+    printf("held\n");
+    fflush(stdout);
+    if (read(0, &go, 1) != 1) return 3;
   }
   return 0;
 }

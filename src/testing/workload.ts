@@ -16,7 +16,7 @@ export function workloadBinary(): string {
   const path = join(dir, 'workload');
   if (!existsSync(path)) {
     mkdirSync(dir, { recursive: true });
-    const result = spawnSync('gcc', ['-O1', '-g', '-fno-omit-frame-pointer', '-o', `${path}.tmp`, SOURCE.pathname], { encoding: 'utf8' });
+    const result = spawnSync('gcc', ['-O1', '-g', '-fno-omit-frame-pointer', '-pthread', '-o', `${path}.tmp`, SOURCE.pathname], { encoding: 'utf8' });
     if (result.status !== 0) throw new Error(`could not compile the workload: ${result.stderr}`);
     spawnSync('mv', [`${path}.tmp`, path]);
   }
@@ -51,18 +51,52 @@ export function waitingWorkload(comm: string, ...args: (string | number)[]): Wai
   };
 }
 
-function startWorkload(comm: string, args: (string | number)[], wait: boolean) {
+export interface HeldWorkload {
+  readonly pid: number;
+  /** Resolves once it has done its work (it is still alive). */
+  readonly held: Promise<void>;
+  /** Lets it exit, and resolves when it has. */
+  release(): Promise<WorkloadResult>;
+}
+
+/** Runs the workload and keeps it alive afterwards until released: for what is read only while a process lives (its symbols). */
+export function heldWorkload(comm: string, ...args: (string | number)[]): HeldWorkload {
+  const started = startWorkload(comm, args, false, true);
+  return {
+    pid: started.pid,
+    held: started.held,
+    release: () => {
+      started.stdin!.end('g');
+      return started.done;
+    },
+  };
+}
+
+function startWorkload(comm: string, args: (string | number)[], wait: boolean, hold = false) {
   const child = spawn(workloadBinary(), [comm, ...args.map(String)], {
-    stdio: [wait ? 'pipe' : 'ignore', 'pipe', 'inherit'],
-    env: wait ? { ...process.env, WORKLOAD_WAIT: '1' } : process.env,
+    stdio: [wait || hold ? 'pipe' : 'ignore', 'pipe', 'inherit'],
+    env: { ...process.env, ...(wait && { WORKLOAD_WAIT: '1' }), ...(hold && { WORKLOAD_HOLD: '1' }) },
   });
   let stdout = '';
-  child.stdout!.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+  let markHeld!: () => void;
+  let failHeld!: (error: Error) => void;
+  const held = new Promise<void>((resolve, reject) => {
+    markHeld = resolve;
+    failHeld = reject;
+  });
+  held.catch(() => undefined);
+  child.stdout!.setEncoding('utf8').on('data', (d: string) => {
+    stdout += d;
+    if (stdout.includes('held\n')) markHeld();
+  });
   const done = new Promise<WorkloadResult>((resolve, reject) => {
     child.on('error', reject);
-    child.on('close', (code) =>
-      code === 0 ? resolve({ pid: child.pid!, stdout }) : reject(new Error(`workload ${args.join(' ')} exited with ${code}`)),
-    );
+    child.on('close', (code) => {
+      // A workload that ended before holding never will.
+      failHeld(new Error(`workload ${args.join(' ')} exited (${code}) before it held`));
+      if (code === 0) resolve({ pid: child.pid!, stdout });
+      else reject(new Error(`workload ${args.join(' ')} exited with ${code}`));
+    });
   });
-  return { pid: child.pid!, stdin: child.stdin, done };
+  return { pid: child.pid!, stdin: child.stdin, done, held };
 }

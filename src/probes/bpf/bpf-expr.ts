@@ -1,4 +1,4 @@
-import type { ProbeCapabilities } from '../../plan/catalog.js';
+import { SYMBOL_FUNCTIONS, type ProbeCapabilities } from '../../plan/catalog.js';
 import { compileExpr } from '../../plan/evaluate.js';
 import { expr, isGlob, type Expr } from '../../plan/expr.js';
 import type { AggregateSpec } from '../../plan/logical.js';
@@ -38,6 +38,7 @@ export const BPF_CAPABILITIES: ProbeCapabilities = {
       case 'Column':
         return undefined;
       case 'Match': {
+        if (namesSymbol(e.operand)) return SYMBOL_COMPARISON;
         if (isProbeField(e.operand)) return 'the probe name can be compared with == in the kernel, not matched';
         if (isGlob(e.pattern) && prefixOf(e.pattern) === undefined) {
           return `bpftrace 0.17 matches only exact strings and prefixes ("abc*") in the kernel, not "${e.pattern}"`;
@@ -45,6 +46,7 @@ export const BPF_CAPABILITIES: ProbeCapabilities = {
         return literalProblem(e.pattern) ?? this.cannotEvaluate(e.operand);
       }
       case 'Binary':
+        if (namesSymbol(e.left) || namesSymbol(e.right)) return SYMBOL_COMPARISON;
         if (isProbeField(e.left) || isProbeField(e.right)) {
           const other = isProbeField(e.left) ? e.right : e.left;
           if ((e.operator !== '==' && e.operator !== '!=') || other.kind !== 'Const') {
@@ -85,6 +87,24 @@ const KERNEL_AGGREGATES: Readonly<Record<AggregateSpec['function'], string | und
   last: 'bpftrace keeps no order of events across CPUs',
   sample: 'whole events are sampled by the agent',
 };
+
+const SYMBOL_COMPARISON = 'bpftrace names a symbol (usym, ksym) only when it prints it, so the name cannot be compared in the kernel';
+
+/** Whether an expression reads a symbol's name (usym, ksym). */
+export function namesSymbol(e: Expr): boolean {
+  switch (e.kind) {
+    case 'Call':
+      return SYMBOL_FUNCTIONS.has(e.function) || e.args.some(namesSymbol);
+    case 'Negate':
+    case 'Not':
+    case 'Match':
+      return namesSymbol(e.operand);
+    case 'Binary':
+      return namesSymbol(e.left) || namesSymbol(e.right);
+    default:
+      return false;
+  }
+}
 
 function isProbeField(e: Expr): boolean {
   return e.kind === 'Field' && e.name === 'probe';
@@ -169,7 +189,7 @@ export function toBpf(e: Expr, field: FieldReader, probe: ProbeIdentity | undefi
       return `(${go(e.left)} ${op} ${go(e.right)})`;
     }
     case 'Call':
-      if (e.function === 'str') return `str(${go(e.args[0]!)})`;
+      if (e.function === 'str' || SYMBOL_FUNCTIONS.has(e.function)) return `${e.function}(${go(e.args[0]!)})`;
       throw new Error(`function ${e.function} has no bpftrace form`);
   }
 }

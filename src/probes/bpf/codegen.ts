@@ -3,7 +3,7 @@ import { conjuncts, fieldsOf, type Expr } from '../../plan/expr.js';
 import type { AggregateSpec, Column } from '../../plan/logical.js';
 import type { ProbeStage } from '../../plan/planner.js';
 import type { CompileOptions } from '../provider.js';
-import { foldConstants, toBpf, type FieldReader, type ProbeIdentity } from './bpf-expr.js';
+import { foldConstants, namesSymbol, toBpf, type FieldReader, type ProbeIdentity } from './bpf-expr.js';
 import {
   MARK_DRAINED,
   MARK_DUMP,
@@ -309,9 +309,11 @@ class ProgramBuilder {
       keyLayouts[keyLayouts.indexOf(layout)] = { ...layout, decoding: { dictionary } };
     }
 
-    const stackKey = printed.some((p) => p.expr.type === 'stack');
+    // A stack or a symbol is named when its map is printed, and loses its name once its process has
+    // exited: such keys print each window's buffers once, never a cumulative map read again later.
+    const namedAtPrint = printed.some((p) => p.expr.type === 'stack' || namesSymbol(p.expr));
     const extremes = aggregates.some((a) => a.function === 'min' || a.function === 'max');
-    const rotation: Rotation = stackKey ? 'all' : this.windowed && extremes ? 'extremes' : 'none';
+    const rotation: Rotation = namedAtPrint ? 'all' : this.windowed && extremes ? 'extremes' : 'none';
     const ref = (base: string, rotates: boolean): MapRef => (rotates ? [`${base}_0`, `${base}_1`] : [base]);
     const additive = rotation === 'all';
     const countRef = ref('@fay_c', additive);

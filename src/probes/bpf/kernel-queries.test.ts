@@ -7,7 +7,7 @@ import { FayError, ProbeUnavailableError } from '../../errors.js';
 import { FIXTURE_TRACEFS } from '../../testing/catalog-fixture.js';
 import { leavesKernelAsFound } from '../../testing/kernel-state.js';
 import { collect, eventRows, rowsOf, type Collected } from '../../testing/query.js';
-import { runWorkload, waitingWorkload, workloadBinary } from '../../testing/workload.js';
+import { heldWorkload, runWorkload, waitingWorkload, workloadBinary } from '../../testing/workload.js';
 import { BpfProvider } from './provider.js';
 import { localCluster } from '../../frontend/local-cluster.js';
 import { Tracefs, tracefsRoot } from './tracefs.js';
@@ -17,6 +17,16 @@ const cluster = localCluster('testhost');
 /** Runs a query around a workload: the workload starts only once every probe is attached. */
 function around(query: string, workload: () => Promise<unknown>, options: RunOptions = {}): Promise<Collected> {
   return collect(cluster.run(query, options), workload);
+}
+
+/** Reads a running query's messages until one passes the test (or it ends), and returns that one (or the last). */
+async function readUntil(reader: AsyncIterator<QueryMessage>, test: (m: QueryMessage) => boolean): Promise<QueryMessage | undefined> {
+  let last: QueryMessage | undefined;
+  for (let m = await reader.next(); !m.done; m = await reader.next()) {
+    last = m.value;
+    if (test(m.value)) return m.value;
+  }
+  return last;
 }
 
 function histBuckets(cell: unknown): [number | null, number][] {
@@ -129,6 +139,37 @@ describe('kernel queries on real probes and real workloads', () => {
     // The workload makes its system calls through libc's syscall() wrapper.
     const result = await around('uprobe:libc:syscall | where comm == "fay-libc" | count() by args[0]', () => runWorkload('fay-libc', 'getppid', 321));
     assert.deepEqual(rowsOf(result.final), [{ 'args[0]': 110, count: 321 }]);
+  });
+
+  it("names a thread's start routine with usym(), as a key and as a selected value, and a kernel function with ksym()", async () => {
+    // Symbols are named while the process lives: the workload holds until the answer has them.
+    const keyed = cluster.run('uprobe:libc:pthread_create | where comm == "fay-thr" | count() by start = usym(args[2])', { refreshMs: 200 });
+    const selected = cluster.run('uprobe:libc:pthread_create | where comm == "fay-thr" and usym(args[2]) =~ "fay_*" | select start = usym(args[2])');
+    const keyedReader = keyed[Symbol.asyncIterator]();
+    const selectedReader = selected[Symbol.asyncIterator]();
+    await Promise.all([keyed.attached, selected.attached]);
+    const workload = heldWorkload('fay-thr', 'threads', 5);
+    await workload.held;
+    const named = (m: QueryMessage) => m.kind === 'result' && rowsOf(m).some((r) => r.start === 'fay_thread_start' && r.count === 5);
+    const seen = await readUntil(keyedReader, named);
+    assert.ok(seen !== undefined && named(seen), `a live result names the start routine: ${JSON.stringify(seen)}`);
+    const events: Record<string, unknown>[] = [];
+    await readUntil(selectedReader, (m) => {
+      if (m.kind === 'events') events.push(...eventRows({ events: [m] }));
+      return events.length >= 5;
+    });
+    await workload.release();
+    await Promise.all([keyed.stop(), selected.stop()]);
+    let final: QueryMessage | undefined;
+    for (let m = await keyedReader.next(); !m.done; m = await keyedReader.next()) if (m.value.kind === 'result' && m.value.complete) final = m.value;
+    for (let m = await selectedReader.next(); !m.done; m = await selectedReader.next()) if (m.value.kind === 'events') events.push(...eventRows({ events: [m.value] }));
+    assert.deepEqual(rowsOf(final as Parameters<typeof rowsOf>[0]), [{ start: 'fay_thread_start', count: 5 }], 'the name stays after the process exited');
+    assert.deepEqual(events, Array.from({ length: 5 }, () => ({ start: 'fay_thread_start' })));
+
+    const kernel = await around('tracepoint:timer:hrtimer_start | count() by f = ksym(args.function)', () => runWorkload('fay-ksym', 'sleep', 5, 3));
+    const names = rowsOf(kernel.final).map((r) => r.f as string);
+    assert.ok(names.includes('hrtimer_wakeup'), `a nanosleep arms an hrtimer_wakeup timer: ${names.join(', ')}`);
+    assert.ok(names.every((n) => /^[A-Za-z_][\w.]*$/.test(n)), `every address named: ${names.join(', ')}`);
   });
 
   it('pairs nested function calls by depth and names each probe', async () => {
