@@ -128,5 +128,28 @@ describe('planner: what runs where', () => {
     // A call that takes no path has none: read, close.
     assert.throws(() => cluster.plan('syscall:openat, syscall:close | count() by args.path'), /args\.path/);
   });
+  it('reads members behind struct pointers as the kernel declares them, and strings of argv one by one, never past its end', () => {
+    const explained = cluster.explain('syscall:clock_nanosleep | count() by args.rqtp.tv_sec, args.rqtp.tv_nsec');
+    assert.match(explained, /args->rqtp->tv_sec/);
+    assert.match(explained, /args->rqtp->tv_nsec/);
+    assert.match(cluster.explain('syscall:connect | count() by args.uservaddr.sa_family'), /args->uservaddr->sa_family/);
+    // A char array member is a string in place; a struct pointer member by itself is its address.
+    assert.equal(cluster.plan('syscall:connect | count() by args.uservaddr.sa_data').probe.aggregate?.keys[0]?.expr.type, 'str');
+    // argv[2] is read only if argv[0] and argv[1] are not the terminator.
+    assert.match(
+      cluster.explain('syscall:execve | count() by args.argv[2]'),
+      /str\(\(\(args->argv\[0\] != 0 && args->argv\[1\] != 0\) \? \(uint64\)args->argv\[2\] : 0\)\)/,
+    );
+    assert.equal(cluster.plan('syscall:execve | count() by args.envp[0]').probe.aggregate?.keys[0]?.expr.type, 'str');
+    // What the kernel does not declare is an unknown field: a member that is not there, a path through a number, an index past 15.
+    for (const query of [
+      'syscall:clock_nanosleep | count() by args.rqtp.tv_secs',
+      'syscall:clock_nanosleep | count() by args.which_clock.x',
+      'syscall:execve | count() by args.argv[16]',
+      'syscall:openat | count() by args.filename[0]',
+    ]) {
+      assert.throws(() => cluster.plan(query), /unknown field/, query);
+    }
+  });
 });
 

@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { globToRegExp } from '../plan/expr.js';
 import { BPF_CAPABILITIES } from '../probes/bpf/bpf-expr.js';
 import { BpfProvider, type BpfContext } from '../probes/bpf/provider.js';
+import type { StructMember } from '../probes/bpf/structs.js';
 import type { SymbolLister } from '../probes/bpf/symbols.js';
 import { Tracefs } from '../probes/bpf/tracefs.js';
 import { NodeProvider } from '../probes/node/provider.js';
@@ -29,12 +30,25 @@ const symbols: SymbolLister = {
   },
 };
 
+/** A few of the kernel's structs, as its BTF declares them. */
+const STRUCTS: Record<string, StructMember[]> = {
+  __kernel_timespec: [
+    { name: 'tv_sec', cType: '__kernel_time64_t' },
+    { name: 'tv_nsec', cType: 'long long int' },
+  ],
+  sockaddr: [
+    { name: 'sa_family', cType: 'sa_family_t' },
+    { name: 'sa_data', cType: 'char[14]' },
+  ],
+};
+
 /** The kernel provider's view of a machine like this one: tracepoints from the fixture, no kernel functions. */
 export function fixtureMachine(): BpfContext {
   return {
     bpftrace: 'bpftrace',
     tracefs: new Tracefs(FIXTURE_TRACEFS),
     symbols,
+    structs: { members: (struct) => STRUCTS[struct] },
     kernelSupport: () => ({
       available: false,
       reason: 'the kernel offers no kprobes (no kprobe event source in /sys/bus/event_source/devices, no kprobe_events in tracefs) and fentry/fexit is refused (bpftrace reports kfunc: no)',

@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { describe, it } from 'node:test';
 import type { HistResult, QuantilesResult, SampleResult, TopKResult } from '../../agg/aggregate.js';
 import type { DumpMessage, EventsMessage, QueryMessage } from '../../cluster/cluster-stage.js';
@@ -139,6 +141,33 @@ describe('kernel queries on real probes and real workloads', () => {
     // The workload makes its system calls through libc's syscall() wrapper.
     const result = await around('uprobe:libc:syscall | where comm == "fay-libc" | count() by args[0]', () => runWorkload('fay-libc', 'getppid', 321));
     assert.deepEqual(rowsOf(result.final), [{ 'args[0]': 110, count: 321 }]);
+  });
+
+  it('reads the time clock_nanosleep was asked to sleep, behind its pointer', async () => {
+    const result = await around('syscall:clock_nanosleep | where comm == "fay-nap" | count() by args.rqtp.tv_sec, args.rqtp.tv_nsec', async () => {
+      await runWorkload('fay-nap', 'sleep', 30, 4);
+      await runWorkload('fay-nap', 'sleep', 5, 2);
+      await runWorkload('fay-nap', 'sleep', 1010, 1);
+    });
+    const rows = rowsOf(result.final).sort((a, b) => Number(a['args.rqtp.tv_sec']) - Number(b['args.rqtp.tv_sec']) || Number(a['args.rqtp.tv_nsec']) - Number(b['args.rqtp.tv_nsec']));
+    assert.deepEqual(rows, [
+      { 'args.rqtp.tv_sec': 0, 'args.rqtp.tv_nsec': 5_000_000, count: 2 },
+      { 'args.rqtp.tv_sec': 0, 'args.rqtp.tv_nsec': 30_000_000, count: 4 },
+      { 'args.rqtp.tv_sec': 1, 'args.rqtp.tv_nsec': 10_000_000, count: 1 },
+    ]);
+  });
+
+  it('reads the arguments of execve one by one, exactly, and nothing past the last', async () => {
+    const run = promisify(execFile);
+    const result = await around('syscall:execve | where args.argv[1] =~ "fay-argv-*" | count() by args.argv[0], args.argv[1], args.argv[2]', async () => {
+      for (let i = 0; i < 20; i++) await run('/bin/true', [`fay-argv-${i}`, `with space ${i}`]);
+      await run('/bin/true', ['fay-argv-alone']);
+    });
+    const rows = rowsOf(result.final).sort((a, b) => (a['args.argv[1]'] as string).localeCompare((b['args.argv[1]'] as string), 'en', { numeric: true }));
+    assert.deepEqual(rows, [
+      ...Array.from({ length: 20 }, (_, i) => ({ 'args.argv[0]': '/bin/true', 'args.argv[1]': `fay-argv-${i}`, 'args.argv[2]': `with space ${i}`, count: 1 })),
+      { 'args.argv[0]': '/bin/true', 'args.argv[1]': 'fay-argv-alone', 'args.argv[2]': '', count: 1 },
+    ]);
   });
 
   it("names a thread's start routine with usym(), as a key and as a selected value, and a kernel function with ksym()", async () => {

@@ -16,6 +16,7 @@ import { detectKernelFunctionSupport, type KernelFunctionSupport } from './kerne
 import { BpftraceProcess } from './runner.js';
 import { BPF_PREFIXES, resolveBpfSource, syscallNames, type SourceContext } from './sources.js';
 import { BpftraceSymbolLister } from './symbols.js';
+import { BpftraceStructLister } from './structs.js';
 import { Tracefs } from './tracefs.js';
 import { wallClock } from './wall-clock.js';
 
@@ -93,6 +94,7 @@ function thisMachine(): BpfContext {
     bpftrace,
     tracefs: new Tracefs(tracefs),
     symbols: new BpftraceSymbolLister(bpftrace),
+    structs: new BpftraceStructLister(bpftrace),
     kernelSupport: () => (support ??= detectKernelFunctionSupport(bpftrace, tracefs)),
     capabilities: BPF_CAPABILITIES,
   };

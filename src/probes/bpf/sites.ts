@@ -1,6 +1,7 @@
 import type { TracepointField } from './tracefs.js';
 import { pathArgument, type BpfSource } from './sources.js';
 import { RAW_SYSCALL_BASE } from './layout.js';
+import { deepField, type StructLister } from './structs.js';
 
 /**
  * Where generated code runs for one probe of a source: the bpftrace attach
@@ -91,7 +92,8 @@ export function sitesOf(source: BpfSource, perProbe: boolean, ids: ProbeIds): Pr
           const index = positionalIndex(name);
           const arg =
             index !== undefined ? syscall.args[index] : (syscall.args.find((a) => `args.${a.name}` === name) ?? (name === 'args.path' ? pathArgument(syscall.args) : undefined));
-          if (!arg) return index === undefined ? undefined : { raw: '0', type: 'int' };
+          if (!arg && index === undefined) return deepReading(syscall.args, name, source.structs);
+          if (!arg) return { raw: '0', type: 'int' };
           return { raw: `${syscallArgumentCast(arg)}args->${arg.name}`, type: arg.type };
         },
         exitField: (name) => (name === 'ret' ? { raw: 'args->ret', type: 'int' } : undefined),
@@ -108,7 +110,7 @@ export function sitesOf(source: BpfSource, perProbe: boolean, ids: ProbeIds): Pr
         probeIdOf: (name) => ids.find(name),
         entryField: (name) => {
           const field = source.fields.find((f) => `args.${f.name}` === name);
-          if (!field) return undefined;
+          if (!field) return deepReading(source.fields, name, source.structs);
           // char arrays are strings in place; pointers and __data_loc strings are read with str().
           const inline = field.type === 'str' && field.cType.endsWith(']') && !field.cType.startsWith('__data_loc');
           return { raw: `args->${field.name}`, type: field.type, inline };
@@ -180,6 +182,11 @@ function single(attach: string, id: number, ids: ProbeIds): ProbeSite {
     exitField: none,
     nested: false,
   };
+}
+
+function deepReading(args: readonly TracepointField[], name: string, structs: StructLister): FieldReading | undefined {
+  const deep = deepField(args, name, structs);
+  return deep && { raw: deep.raw, type: deep.type, inline: deep.inline };
 }
 
 function registerArgument(name: string): FieldReading | undefined {

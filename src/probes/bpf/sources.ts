@@ -5,6 +5,7 @@ import type { KernelFunctionSupport } from './kernel-support.js';
 import { SYSCALLS_X86_64 } from './syscall-table-x86_64.js';
 import type { Tracefs, TracepointField } from './tracefs.js';
 import type { SymbolLister } from './symbols.js';
+import { deepField, type StructLister } from './structs.js';
 
 /** A system call the probe listens to, with its entry arguments. */
 export interface SyscallTarget {
@@ -14,8 +15,8 @@ export interface SyscallTarget {
 
 /** What one kernel-side probe point resolves to on this machine. */
 export type BpfSource =
-  | { readonly kind: 'syscall'; readonly point: string; readonly syscalls: readonly SyscallTarget[]; readonly raw: RawSyscalls | undefined }
-  | { readonly kind: 'tracepoint'; readonly point: string; readonly tracepoints: readonly string[]; readonly fields: readonly TracepointField[] }
+  | { readonly kind: 'syscall'; readonly point: string; readonly syscalls: readonly SyscallTarget[]; readonly raw: RawSyscalls | undefined; readonly structs: StructLister }
+  | { readonly kind: 'tracepoint'; readonly point: string; readonly tracepoints: readonly string[]; readonly fields: readonly TracepointField[]; readonly structs: StructLister }
   | { readonly kind: 'uprobe'; readonly point: string; readonly binary: string; readonly symbols: readonly string[] }
   | { readonly kind: 'kernel'; readonly point: string; readonly functions: readonly string[]; readonly via: 'fentry' | 'kprobe' }
   | { readonly kind: 'profile'; readonly point: string; readonly hz: number }
@@ -46,6 +47,8 @@ const MAX_FUNCTIONS = MAX_KERNEL_PROBES;
 export interface SourceContext {
   readonly tracefs: Tracefs;
   readonly symbols: SymbolLister;
+  /** The kernel's structs, for argument fields read behind pointers (`args.rqtp.tv_sec`). */
+  readonly structs: StructLister;
   readonly kernelSupport: () => KernelFunctionSupport;
   readonly capabilities: ProbeCapabilities;
 }
@@ -88,9 +91,30 @@ export function resolveBpfSource(point: string, ctx: SourceContext): BpfSourceSc
     point: source.point,
     provider: 'bpf',
     fields: fieldsOf(source),
+    ...deepFieldsOf(source),
     capabilities: ctx.capabilities,
     ...(probeName !== undefined && { probeName }),
     bpf: source,
+  };
+}
+
+/**
+ * Fields read deeper than an argument, by name: a member behind a struct pointer
+ * (`args.rqtp.tv_sec`), one string of an array of them (`args.argv[1]`). Every system call or
+ * tracepoint of the source must read it alike.
+ */
+function deepFieldsOf(source: BpfSource): Pick<SourceSchema, 'fieldFor'> {
+  let argSets: (readonly TracepointField[])[];
+  if (source.kind === 'syscall' && source.raw === undefined) argSets = source.syscalls.map((s) => s.args);
+  else if (source.kind === 'tracepoint') argSets = [source.fields];
+  else return {};
+  return {
+    fieldFor: (name) => {
+      const found = argSets.map((args) => deepField(args, name, source.structs));
+      const first = found[0];
+      if (!first || !found.every((f) => f?.type === first.type)) return undefined;
+      return { name, type: first.type, description: first.cType };
+    },
   };
 }
 
@@ -158,7 +182,7 @@ function resolveSyscalls(pattern: string, ctx: SourceContext): BpfSource | Resol
     const ids = names.map((n) => byName.get(n)).filter((id): id is number => id !== undefined);
     raw = { ids: names.length === all.length ? undefined : ids, names: SYSCALLS_X86_64 };
   }
-  return { kind: 'syscall', point, syscalls, raw };
+  return { kind: 'syscall', point, syscalls, raw, structs: ctx.structs };
 }
 
 function resolveTracepoints(rest: string, ctx: SourceContext): BpfSource | ResolveFailure {
@@ -193,7 +217,7 @@ function resolveTracepoints(rest: string, ctx: SourceContext): BpfSource | Resol
       return ctx.tracefs.fields(category, event) ?? [];
     }),
   );
-  return { kind: 'tracepoint', point: `tracepoint:${rest}`, tracepoints, fields };
+  return { kind: 'tracepoint', point: `tracepoint:${rest}`, tracepoints, fields, structs: ctx.structs };
 }
 
 function resolveUprobe(rest: string, ctx: SourceContext): BpfSource | ResolveFailure {
