@@ -8,6 +8,8 @@ export interface FieldSpec {
   readonly description: string;
   /** `ns`: a duration in nanoseconds, which results show as a time (1.23ms). */
   readonly unit?: Unit;
+  /** The address of a NULL-terminated array of strings (execve's argv), which join() reads. */
+  readonly strings?: boolean;
 }
 
 /** The unit of a field's values, where results show them in it. */
@@ -68,6 +70,7 @@ export const FUNCTIONS: Readonly<Record<string, { readonly args: readonly ValueT
   str: { args: ['int'], result: 'str', description: 'the NUL-terminated string at an address in the traced process' },
   usym: { args: ['int'], result: 'str', description: 'the function of the traced process at a code address (its symbol), e.g. a thread start routine' },
   ksym: { args: ['int'], result: 'str', description: 'the kernel function at a code address (its symbol)' },
+  join: { args: ['int'], result: 'str', description: "an array of strings (execve's args.argv, args.envp): its first 16, joined by spaces" },
 };
 
 /** Functions whose value is a symbol's name, found in user space when the probe's output is read. */

@@ -151,5 +151,13 @@ describe('planner: what runs where', () => {
       assert.throws(() => cluster.plan(query), /unknown field/, query);
     }
   });
+  it('ships join() of argv with each event for the agent to group by, and refuses it on what is not an array of strings', () => {
+    const plan = cluster.plan('syscall:execve | count() by cmd = join(args.argv)');
+    assert.equal(plan.probe.aggregate, undefined, 'the kernel cannot key a map by a printed join');
+    assert.deepEqual(plan.probe.ship?.values.map((v) => v.name), ['join(args.argv)']);
+    assert.match(cluster.explain('syscall:execve | select join(args.envp)'), /join\(args->envp\); print\(\(0, 0\)\);/);
+    assert.throws(() => cluster.plan('syscall:openat | select join(args.flags)'), /join\(\) takes an array of strings/);
+    assert.throws(() => cluster.plan('syscall:execve | select join(args.argv) | record last 10'), /cannot run there/);
+  });
 });
 

@@ -610,6 +610,11 @@ class Binder {
       this.expectType(value, fn.args[i]!, a.span, `${name}() takes a ${typeName(fn.args[i]!)}`);
       return value;
     });
+    if (name === 'join') {
+      const array = args[0]!;
+      const isArray = array.kind === 'Field' && this.sources.every((s) => s.schema.fields.get(array.name)?.strings === true);
+      if (!isArray) this.fail(`join() takes an array of strings, such as execve's args.argv or args.envp; ${printExpr(array)} is not one`, node.args[0]!.span);
+    }
     return expr.call(name, args, fn.result, node.span);
   }
 

@@ -59,6 +59,7 @@ export const BPF_CAPABILITIES: ProbeCapabilities = {
       case 'Not':
         return this.cannotEvaluate(e.operand);
       case 'Call':
+        if (e.function === 'join') return JOINED;
         return e.args.map((a) => this.cannotEvaluate(a)).find((r) => r !== undefined);
     }
   },
@@ -87,6 +88,8 @@ const KERNEL_AGGREGATES: Readonly<Record<AggregateSpec['function'], string | und
   last: 'bpftrace keeps no order of events across CPUs',
   sample: 'whole events are sampled by the agent',
 };
+
+const JOINED = "bpftrace's join() prints its strings rather than giving a value: the probe ships them with the event and the agent reads them";
 
 const SYMBOL_COMPARISON = 'bpftrace names a symbol (usym, ksym) only when it prints it, so the name cannot be compared in the kernel';
 

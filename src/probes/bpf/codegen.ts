@@ -426,7 +426,14 @@ class ProgramBuilder {
       layout,
       action: {
         emit: (read, probe) => {
-          const parts = values.map((v) => toBpf(v.expr, read, probe));
+          // join() is a statement that prints: it goes just before the event, which holds a 0 in its
+          // place; the decoder puts the text there (one program run writes both to its CPU's buffer).
+          const joins: string[] = [];
+          const parts = values.map((v) => {
+            if (v.expr.kind !== 'Call' || v.expr.function !== 'join') return toBpf(v.expr, read, probe);
+            joins.push(`join(${toBpf(v.expr.args[0]!, read, probe)});`);
+            return '0';
+          });
           // A one-element tuple is not a tuple in bpftrace: pad it.
           if (parts.length < 2) parts.push('0');
           // A budget of events per second; increments race across CPUs, so it may let a few more through,
@@ -436,7 +443,7 @@ class ProgramBuilder {
             'if (@fay_rs != $fay_sec) { @fay_rs = $fay_sec; @fay_rn = 0; }',
             `if (@fay_rn < ${this.input.options.maxEventsPerSecond}) {`,
             '  @fay_rn = @fay_rn + 1;',
-            `  if (!@fay_stop) { print((${parts.join(', ')})); }`,
+            `  if (!@fay_stop) { ${[...joins, `print((${parts.join(', ')}));`].join(' ')} }`,
             '} else {',
             '  @fay_dropped = count();',
             '}',
@@ -610,6 +617,7 @@ function indent(lines: readonly string[]): string[] {
 
 /** How a printed value reads back: the probe field is printed as the probe's id; the rest as their type. */
 function decodingOf(e: Expr): KeyDecoding {
+  if (e.kind === 'Call' && e.function === 'join') return 'joined';
   return e.kind === 'Field' && e.name === 'probe' ? 'probe' : e.type;
 }
 

@@ -57,6 +57,8 @@ export class BpftraceOutputDecoder {
   /** Windows whose alternating buffers are still to come, by window index. */
   private readonly pending = new Map<number, ProbePartial>();
   private readonly clockOffsetNs: () => number;
+  /** The texts of the join() calls printed since the last event, for it. */
+  private readonly joined: string[] = [];
 
   constructor(
     private readonly layout: ProgramLayout,
@@ -96,6 +98,11 @@ export class BpftraceOutputDecoder {
         break;
       case 'value':
         if (this.layout.ship && Array.isArray(message.data)) this.sink.events([this.event(message.data)]);
+        this.joined.length = 0;
+        break;
+      case 'join':
+        // Printed just before the event that holds it (see the ship action), in the same order.
+        if (this.joined.length < 16) this.joined.push(typeof message.data === 'string' ? message.data : '');
         break;
       case 'lost_events': {
         const lost = (message.data as { events?: number } | undefined)?.events ?? 0;
@@ -376,6 +383,9 @@ export class BpftraceOutputDecoder {
         return String(text);
       case 'probe':
         return this.probeName(Number(text));
+      case 'joined':
+        // Only an event holds one (see event()): a key never does.
+        return '';
     }
   }
 
@@ -389,9 +399,11 @@ export class BpftraceOutputDecoder {
 
   private event(data: unknown[]): Row {
     const row: Record<string, Value> = {};
+    let joins = 0;
     this.layout.ship!.values.forEach((v, i) => {
       const raw = data[i];
-      row[v.name] = typeof raw === 'number' || typeof raw === 'string' ? this.decodeValue(raw, v.decoding) : '';
+      if (v.decoding === 'joined') row[v.name] = this.joined[joins++] ?? '';
+      else row[v.name] = typeof raw === 'number' || typeof raw === 'string' ? this.decodeValue(raw, v.decoding) : '';
     });
     return row;
   }

@@ -170,6 +170,20 @@ describe('kernel queries on real probes and real workloads', () => {
     ]);
   });
 
+  it('joins the arguments of execve as bpftrace does, the first 16, and groups by the command line in the agent', async () => {
+    const run = promisify(execFile);
+    const many = Array.from({ length: 20 }, (_, i) => `m${i}`);
+    const result = await around('syscall:execve | where args.argv[1] =~ "fay-join-*" | count() by cmd = join(args.argv)', async () => {
+      for (let i = 0; i < 20; i++) await run('/bin/true', [`fay-join-${i % 4}`, `x${i % 4}`]);
+      await run('/bin/true', ['fay-join-many', ...many]);
+    });
+    const rows = rowsOf(result.final).sort((a, b) => (a.cmd as string).localeCompare(b.cmd as string));
+    assert.deepEqual(rows, [
+      ...[0, 1, 2, 3].map((i) => ({ cmd: `/bin/true fay-join-${i} x${i}`, count: 5 })),
+      { cmd: `/bin/true fay-join-many ${many.slice(0, 14).join(' ')}`, count: 1 },
+    ]);
+  });
+
   it("names a thread's start routine with usym(), as a key and as a selected value, and a kernel function with ksym()", async () => {
     // Symbols are named while the process lives: the workload holds until the answer has them.
     const keyed = cluster.run('uprobe:libc:pthread_create | where comm == "fay-thr" | count() by start = usym(args[2])', { refreshMs: 200 });

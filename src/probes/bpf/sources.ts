@@ -5,7 +5,7 @@ import type { KernelFunctionSupport } from './kernel-support.js';
 import { SYSCALLS_X86_64 } from './syscall-table-x86_64.js';
 import type { Tracefs, TracepointField } from './tracefs.js';
 import type { SymbolLister } from './symbols.js';
-import { deepField, type StructLister } from './structs.js';
+import { deepField, kindOf, type StructLister } from './structs.js';
 
 /** A system call the probe listens to, with its entry arguments. */
 export interface SyscallTarget {
@@ -316,7 +316,7 @@ function intersect(sets: readonly (readonly TracepointField[])[]): TracepointFie
 }
 
 function argFields(fields: readonly TracepointField[]): FieldSpec[] {
-  return fields.map((f) => ({ name: `args.${f.name}`, type: f.type, description: f.cType }));
+  return fields.map((f) => ({ name: `args.${f.name}`, type: f.type, description: f.cType, ...(kindOf(f.cType).kind === 'strings' && { strings: true }) }));
 }
 
 /** The names system calls give the path they take (openat: filename, statfs: pathname, truncate: path), first found first. */
