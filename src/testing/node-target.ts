@@ -33,7 +33,7 @@ function packagedApp(): string {
 
 /** Starts one of the test targets in src/testing/node-targets and waits until it is ready. */
 export async function startNodeTarget(
-  script: 'app.cjs' | 'app.mjs' | 'bench-target.cjs' | 'minified.cjs' | 'packaged/app.cjs',
+  script: 'app.cjs' | 'app.mjs' | 'bench-target.cjs' | 'minified.cjs' | 'packaged/app.cjs' | 'frameworks.cjs',
   options: { title?: string; trapSigusr1?: boolean; cpu?: number; wrapper?: readonly string[] } = {},
 ): Promise<NodeTarget> {
   const path = script === 'packaged/app.cjs' ? packagedApp() : fileURLToPath(new URL(`./node-targets/${script}`, import.meta.url));

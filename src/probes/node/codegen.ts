@@ -104,6 +104,9 @@ function fieldReading(name: string): string {
     case 'path':
     case 'hostname':
       return `helpers.text(helpers.path(args[0], [${JSON.stringify(name)}]))`;
+    case 'route':
+      // Empty where no framework named one.
+      return 'helpers.text(helpers.path(args[0], ["route"]) ?? "")';
     case 'status':
       return 'helpers.number(helpers.path(args[0], ["status"]))';
     default:

@@ -489,6 +489,40 @@ describe('JavaScript probes in live Node.js processes', () => {
     assert.deepEqual(inFlight, [`process ${app.pid}: 1 request of http:server had begun and not finished when the query ended (in flight, or abandoned by their connection): they are not counted`]);
   });
 
+  it('names the route template express and fastify took each request by, with exact counts and durations of known delays', async () => {
+    const apps = await startNodeTarget('frameworks.cjs');
+    try {
+      const fastifyPort = Number(await apps.run('fastify', 0));
+      const expressPort = apps.port!;
+      const result = await around(`http:pid=${apps.pid}:server | count(), min(duration), max(duration) by method, route, status`, async () => {
+        for (const id of [1, 2, 3]) assert.equal(await apps.run('get', 1, `${expressPort}/users/${id}`), '200');
+        assert.equal(await apps.run('get', 2, `${expressPort}/api/items/a?x=1`), '201,201');
+        assert.equal(await apps.run('get', 1, `${expressPort}/nothing/here`), '404');
+        for (const order of [7, 8, 9, 10]) assert.equal(await apps.run('get', 1, `${fastifyPort}/orders/${order}`), '200');
+        assert.equal(await apps.run('get', 2, `${fastifyPort}/ping`), '200,200');
+      });
+      const rows = rowsOf(result.final).sort((a, b) => (a.route as string).localeCompare(b.route as string));
+      assert.deepEqual(
+        rows.map((r) => [r.method, r.route, r.status, r.count]),
+        [
+          ['GET', '', 404, 1],
+          ['GET', '/api/items/:item', 201, 2],
+          ['GET', '/orders/:order', 200, 4],
+          ['GET', '/ping', 200, 2],
+          ['GET', '/users/:id', 200, 3],
+        ],
+      );
+      // Each route's delay, within a timer's resolution, and not much more.
+      const delays: Record<string, number> = { '/api/items/:item': 40, '/orders/:order': 30, '/users/:id': 20 };
+      for (const row of rows.filter((r) => delays[r.route as string] !== undefined)) {
+        const ms = delays[row.route as string]!;
+        assert.ok((row['min(duration)'] as number) >= (ms - 1) * 1e6 && (row['max(duration)'] as number) < (ms + 40) * 1e6, JSON.stringify(row));
+      }
+    } finally {
+      await apps.stop();
+    }
+  });
+
   it('pairs each HTTP request a process makes with its response: the host, path and status it got', async () => {
     const result = await around(`http:pid=${app.pid}:client | count() by method, hostname, url, status`, async () => {
       assert.equal(await app.run('request', 5, '/missing?q=1'), '404,404,404,404,404');

@@ -248,7 +248,15 @@ export const PAIRS: Readonly<Record<string, PairSpec>> = {
       path: { from: 'start', path: ['request', 'url'], beforeQuery: true },
       status: { from: 'end', path: ['response', 'statusCode'] },
       hostname: { from: 'start', path: ['request'], header: 'host' },
+      // fastify names the route on its handler's channel; express (its router) on the request, under
+      // the base path of the router it is mounted on.
+      route: {
+        from: 'fastify',
+        path: ['route', 'url'],
+        or: { from: 'end', path: ['request', 'route', 'path'], prefix: { from: 'end', path: ['request', 'baseUrl'] } },
+      },
     },
+    notes: [{ name: 'fastify', channel: 'tracing:fastify.request.handler:start', keyPath: ['request', 'raw'] }],
   },
   'http:client': {
     probe: 'http:client',
@@ -290,10 +298,14 @@ const PAIR_FIELDS: readonly FieldSpec[] = [
   { name: 'path', type: 'str', description: 'the request path, without its query' },
   { name: 'status', type: 'int', description: 'the response status code' },
   { name: 'hostname', type: 'str', description: 'the host asked for: the Host header on a server, the host connected to by a client (host is the machine, as everywhere)' },
+  { name: 'route', type: 'str', description: 'http:server only: the route template that took the request, /users/:id, where the framework names it (fastify, express); else empty' },
   { name: 'duration', type: 'int', description: 'ns from the request start to the response finish (or the error)', unit: 'ns' },
   { name: 'threw', type: 'bool', description: 'whether the request failed (a client\'s: refused, reset, aborted) instead of finishing; its status is then 0' },
   { name: 'error', type: 'str', description: 'the message of the error that ended the request, else empty' },
 ];
+
+/** The fields a pair reads from its messages (PairSpec.fields), as opposed to those every pair has. */
+const READ_BY_PAIRS: ReadonlySet<string> = new Set(Object.values(PAIRS).flatMap((p) => Object.keys(p.fields)));
 
 /** `<selector>:<target>` or `<target>` alone (every Node.js process), as dc: and http: points take them; a string: why the selector is wrong. */
 function optionalSelector(rest: string): { selector: ProcessSelector | string; target: string } {
@@ -314,7 +326,8 @@ export function resolvePairPoint(point: string): NodeSourceSchema | ResolveFailu
   return {
     point,
     provider: 'node',
-    fields: new Map(PAIR_FIELDS.map((f) => [f.name, f])),
+    // The fields every pair has, and those this pair reads (route: http:server's only).
+    fields: new Map(PAIR_FIELDS.filter((f) => !READ_BY_PAIRS.has(f.name) || Object.hasOwn(PAIRS[name]!.fields, f.name)).map((f) => [f.name, f])),
     capabilities: NODE_CAPABILITIES,
     probeName: name,
     node: { point, selector, pattern: { kind: 'pair', name } },

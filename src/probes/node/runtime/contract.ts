@@ -8,7 +8,7 @@ import type { Insertion } from '../functions.js';
  */
 
 /** The runtime's version: a process holding another one gets this one (see main.ts). Change it with every change to runtime/. */
-export const RUNTIME_VERSION = 23;
+export const RUNTIME_VERSION = 24;
 
 /** The URL of Fay's own code in a target (what the agent evaluates, the hooks the runtime compiles): its frames in profiles and stacks say it. */
 export const OWN_URL = 'fay:runtime';
@@ -128,8 +128,13 @@ export interface ScriptEdit {
 
 /** Where a paired probe reads one of its fields: a path of own data properties of one end's message, or a header of a message's HTTP message. */
 export interface PairField {
-  readonly from: 'start' | 'middle' | 'end';
+  /** `start`, `middle`, `end`, or the name of one of the pair's notes. */
+  readonly from: string;
   readonly path: readonly string[];
+  /** Read instead where this one is undefined or null (another framework's place for the same thing). */
+  readonly or?: PairField;
+  /** A string read before this one's, where both are strings (a mounted router's base path). */
+  readonly prefix?: PairField;
   /** The value at `path` is an HTTP message: read this header from its rawHeaders (never its headers getter). */
   readonly header?: string;
   /** Only the text before a `?` (a URL's path without its query). */
@@ -153,7 +158,16 @@ export interface PairSpec {
   /** A channel that ends the pair with an error instead (its message's `error`): the event says threw, and the error. */
   readonly error?: string;
   readonly key: string;
+  /** Channels of frameworks that say more about the same object (fastify's handler names its route), for fields to read. */
+  readonly notes?: readonly PairNote[];
   readonly fields: Readonly<Record<string, PairField>>;
+}
+
+/** A framework's channel whose message about a pair's object is kept for its fields: the object is at `keyPath` of the message. */
+export interface PairNote {
+  readonly name: string;
+  readonly channel: string;
+  readonly keyPath: readonly string[];
 }
 
 /** What one attach installs in a process (sent as JSON with `__fay$.open(config, factory)`). */

@@ -21,11 +21,19 @@ function header(message: unknown, name: string): unknown {
   return undefined;
 }
 
-function read(field: PairField, ends: { start: unknown; middle: unknown; end: unknown }): unknown {
-  const at = ownPath(ends[field.from], field.path);
+/** The messages a pair's fields read: its start, middle and end, and its notes by name. */
+type Messages = Readonly<Record<string, unknown>>;
+
+function read(field: PairField, messages: Messages): unknown {
+  const at = ownPath(Object.hasOwn(messages, field.from) ? messages[field.from] : undefined, field.path);
   let value = field.header === undefined ? at : header(at, field.header);
+  if ((value === undefined || value === null) && field.or !== undefined) return read(field.or, messages);
   if (field.beforeQuery && typeof value === 'string' && value.includes('?')) value = value.slice(0, value.indexOf('?'));
   if (field.afterScheme && typeof value === 'string' && value.includes('://')) value = value.slice(value.indexOf('://') + 3);
+  if (field.prefix !== undefined && typeof value === 'string') {
+    const before = read(field.prefix, messages);
+    if (typeof before === 'string') value = before + value;
+  }
   return value;
 }
 
@@ -36,7 +44,7 @@ export function openPairs(session: RuntimeSession, pairs: readonly PairSpec[], h
     const fid = reserve(1);
     addProbe(fid, pair.probe, false, handlerFor(pair.probe));
     /** key object → when it started and its message; a WeakMap, so that an abandoned start holds nothing alive. */
-    const started = new WeakMap<object, { at: number; message: unknown; middle?: unknown }>();
+    const started = new WeakMap<object, { at: number; message: unknown; middle?: unknown; notes?: Record<string, unknown> }>();
     const state = { pair, inFlight: 0 };
     const onStart = (message: unknown) => {
       const key = ownPath(message, [pair.key]);
@@ -57,7 +65,8 @@ export function openPairs(session: RuntimeSession, pairs: readonly PairSpec[], h
       started.delete(key as object);
       state.inFlight--;
       const fields: Record<string, unknown> = {};
-      for (const [name, field] of Object.entries(pair.fields)) fields[name] = read(field, { start: begun.message, middle: begun.middle, end: failed ? undefined : message });
+      const messages: Messages = { ...begun.notes, start: begun.message, middle: begun.middle, end: failed ? undefined : message };
+      for (const [name, field] of Object.entries(pair.fields)) fields[name] = read(field, messages);
       hooks[fid]!.run([fields], undefined, failed, failed ? ownPath(message, ['error']) : undefined, Math.round((clock.now() - begun.at) * 1e6));
     };
     const onEnd = (message: unknown) => ended(message, false);
@@ -72,6 +81,15 @@ export function openPairs(session: RuntimeSession, pairs: readonly PairSpec[], h
     if (pair.middle !== undefined) {
       dc.subscribe(pair.middle, onMiddle);
       session.channels.push({ name: pair.middle, probe: pair.probe, fid, listener: onMiddle });
+    }
+    for (const note of pair.notes ?? []) {
+      const onNote = (message: unknown) => {
+        const key = ownPath(message, note.keyPath);
+        const begun = key !== null && typeof key === 'object' ? started.get(key) : undefined;
+        if (begun !== undefined) (begun.notes ??= {})[note.name] = message;
+      };
+      dc.subscribe(note.channel, onNote);
+      session.channels.push({ name: note.channel, probe: pair.probe, fid, listener: onNote });
     }
     session.pairs.push(state);
     report.push({ name: pair.probe, probed: true });
