@@ -35,6 +35,8 @@ export function compileExpr(e: Expr): Evaluator {
     case 'Match': {
       const operand = compileExpr(e.operand);
       const pattern = globToRegExp(e.pattern);
+      // A stack matches where one of its frames (lines) does.
+      if (e.operand.type === 'stack') return (row) => String(operand(row)).split('\n').some((frame) => pattern.test(frame));
       return (row) => pattern.test(operand(row) as string);
     }
     case 'Call': {

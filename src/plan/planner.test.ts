@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { compileExpr } from './evaluate.js';
 import { describe, it } from 'node:test';
 import { Agent } from '../agent/agent.js';
 import { EmbeddedCluster } from '../cluster/embedded.js';
@@ -158,6 +159,17 @@ describe('planner: what runs where', () => {
     assert.match(cluster.explain('syscall:execve | select join(args.envp)'), /join\(args->envp\); print\(\(0, 0\)\);/);
     assert.throws(() => cluster.plan('syscall:openat | select join(args.flags)'), /join\(\) takes an array of strings/);
     assert.throws(() => cluster.plan('syscall:execve | select join(args.argv) | record last 10'), /cannot run there/);
+  });
+  it('matches a stack where one of its frames matches, in the agent for kernel stacks', () => {
+    const plan = cluster.plan('profile:99hz | where ustack =~ "main*" | count()');
+    assert.equal(plan.probe.filter, undefined, 'bpftrace names frames only when it prints');
+    assert.ok(plan.machine.filter);
+    const matches = compileExpr(plan.machine.filter);
+    assert.equal(matches({ ustack: 'leaf+4\nmain+20\n__libc_start_call_main+128' }), true);
+    assert.equal(matches({ ustack: 'leaf+4\nnot_main+20' }), false);
+    // Not across frames: a pattern that only the joined lines would match matches nothing.
+    assert.equal(compileExpr(cluster.plan('profile:99hz | where ustack =~ "leaf*main*" | count()').machine.filter!)({ ustack: 'leaf+4\nmain+20' }), false);
+    assert.throws(() => cluster.plan('profile:99hz | where ustack == "main"'), /ustack is a stack, but "main" is a string/);
   });
 });
 

@@ -558,7 +558,8 @@ class Binder {
   private binary(node: Extract<ExprNode, { kind: 'Binary' }>, scope: Scope): Expr {
     const left = this.expression(node.left, scope);
     if (node.operator === '=~' || node.operator === '!~') {
-      this.expectType(left, 'str', node.left.span, `${node.operator} matches strings`);
+      // A stack matches where one of its frames does.
+      if (left.type !== 'stack') this.expectType(left, 'str', node.left.span, `${node.operator} matches strings and stacks`);
       if (node.right.kind !== 'String') {
         this.fail(`${node.operator} takes a string pattern such as "node*"`, node.right.span);
       }

@@ -39,6 +39,7 @@ export const BPF_CAPABILITIES: ProbeCapabilities = {
         return undefined;
       case 'Match': {
         if (namesSymbol(e.operand)) return SYMBOL_COMPARISON;
+        if (e.operand.type === 'stack') return 'bpftrace names a stack\'s frames only when it prints it: its frames are matched in the agent';
         if (isProbeField(e.operand)) return 'the probe name can be compared with == in the kernel, not matched';
         if (isGlob(e.pattern) && prefixOf(e.pattern) === undefined) {
           return `bpftrace 0.17 matches only exact strings and prefixes ("abc*") in the kernel, not "${e.pattern}"`;

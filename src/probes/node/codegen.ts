@@ -133,7 +133,10 @@ function toJs(e: Expr, locals: Map<string, string>, globs: string[]): string {
       return `(!${go(e.operand)})`;
     case 'Match': {
       globs.push(globToRegExp(e.pattern).source);
-      return `G${globs.length - 1}.test(${go(e.operand)})`;
+      const glob = `G${globs.length - 1}`;
+      // A stack matches where one of its frames (lines) does.
+      if (e.operand.type === 'stack') return `String(${go(e.operand)}).split("\\n").some((f) => ${glob}.test(f))`;
+      return `${glob}.test(${go(e.operand)})`;
     }
     case 'Binary': {
       const [l, r] = [go(e.left), go(e.right)];

@@ -742,9 +742,17 @@ describe('JavaScript probes in live Node.js processes', () => {
       assert.deepEqual(rowsOf(result.final), [{ count: 12, 'sum(args[0].url.length)': 12 * 8 + 2 }]);
       // A profile's frames name a package's script by its path in the package; by jsframe, the function
       // running (self time), time outside JavaScript left out by a where.
-      const profile = await collect(runQuery(`profile:js:pid=${packaged.pid}:199hz | where jsframe != "(idle)" and jsframe != "(program)" | count() by jsframe`), () =>
-        packaged.run('compile', 600),
-      );
+      // And stacks through a frame: those that pass through compile(), wherever in the stack.
+      let through!: Collected;
+      const profile = await collect(runQuery(`profile:js:pid=${packaged.pid}:199hz | where jsframe != "(idle)" and jsframe != "(program)" | count() by jsframe`), async () => {
+        through = await collect(runQuery(`profile:js:pid=${packaged.pid}:199hz | where jsstack =~ "compile (tinyrouter/*" | count() by jsstack`), () =>
+          packaged.run('compile', 600),
+        );
+      });
+      const stacks = rowsOf(through.final);
+      assert.ok(stacks.length > 0 && stacks.every((r) => (r.jsstack as string).split('\n').some((f) => f.startsWith('compile (tinyrouter/lib/router.js:'))), JSON.stringify(stacks));
+      const inCompile = stacks.reduce((sum, r) => sum + (r.count as number), 0);
+      assert.ok(inCompile >= 60, `${inCompile} samples through compile at 199 Hz over 600 ms`);
       const frames = rowsOf(profile.final);
       assert.ok(!frames.some((r) => /^\((idle|program)\)$/.test(r.jsframe as string)), JSON.stringify(frames));
       const top = frames[0]!;
