@@ -228,14 +228,17 @@ export function generateHandlers(stage: ProbeStage): NodeProgram {
         ...code.map((c) => c.update),
       );
     } else lines.push(
-      `const key = [${keyValues.join(', ')}]; const id = JSON.stringify(key);`,
+      ...keyValues.map((v, i) => `const k${i} = ${v};`),
+      // One key is its own id (a string or a number: a Map keeps them apart); several, their JSON. A
+      // value "(other)" shares the folded groups' row, which shows it alike.
+      `const id = ${keyValues.length === 1 ? 'k0' : `JSON.stringify([${keyValues.map((_, i) => `k${i}`).join(', ')}])`};`,
       'let g = state.groups.get(id);',
       'if (g === undefined) {',
       '  if (state.groups.size >= state.maxGroups) {',
       // Past the cap, groups fold into one (other) row; the calls folded are counted and reported.
-      `    state.folded++; g = state.groups.get("(other)"); if (g === undefined) { g = { key: key.map(() => ${JSON.stringify(OTHER)}), s: ${init} }; state.groups.set("(other)", g); }`,
+      `    state.folded++; g = state.groups.get("(other)"); if (g === undefined) { g = { key: [${keyValues.map(() => JSON.stringify(OTHER)).join(', ')}], s: ${init} }; state.groups.set("(other)", g); }`,
       '  } else {',
-      `    g = { key, s: ${init} }; state.groups.set(id, g);`,
+      `    g = { key: [${keyValues.map((_, i) => `k${i}`).join(', ')}], s: ${init} }; state.groups.set(id, g);`,
       '  }',
       '}',
       'const s = g.s;',

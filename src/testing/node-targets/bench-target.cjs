@@ -31,7 +31,22 @@ function clocks(n) {
   return acc === n && sum >= 0 ? ns : -1;
 }
 
+// A handler reading a request two levels down, as a query's args[0].req.url reads it: one object, passed each time.
+const request = { req: { url: '/users/42', headers: { host: 'example' } } };
+function handle(r) {
+  return r.req.url.length;
+}
+
+function nestedLoop(n) {
+  let acc = 0;
+  const start = process.hrtime.bigint();
+  for (let i = 0; i < n; i++) acc += handle(request);
+  const ns = Number(process.hrtime.bigint() - start) / n;
+  return acc === n * 9 ? ns : -1;
+}
+
 const commands = {
+  nested: (n) => { nestedLoop(n / 10); return nestedLoop(n); },
   plain: (n) => { target = work; loop(n / 10); return loop(n); },
   wrapped: (n) => {
     // The hand-written counting wrapper Fay's counting probe is compared with.
@@ -46,7 +61,7 @@ const commands = {
 };
 
 // Exported too: a query with --max-pause 0 probes it through a wrapper on its export (the loop's calls are not counted then).
-module.exports = { work };
+module.exports = { work, handle };
 
 serveCommands(commands, (ns) => ns.toFixed(2));
 console.log('ready');
