@@ -130,10 +130,15 @@ describe('planner: what runs where', () => {
     assert.throws(() => cluster.plan('syscall:openat, syscall:close | count() by args.path'), /args\.path/);
   });
   it('reads members behind struct pointers as the kernel declares them, and strings of argv one by one, never past its end', () => {
+    // Read when the call returns, from the pointer saved at its entry (once for both members): an output struct is filled by then.
     const explained = cluster.explain('syscall:clock_nanosleep | count() by args.rqtp.tv_sec, args.rqtp.tv_nsec');
-    assert.match(explained, /args->rqtp->tv_sec/);
-    assert.match(explained, /args->rqtp->tv_nsec/);
-    assert.match(cluster.explain('syscall:connect | count() by args.uservaddr.sa_family'), /args->uservaddr->sa_family/);
+    assert.match(explained, /sys_enter_clock_nanosleep[^}]*@fay_e0\[tid\] = \(uint64\)args->rqtp;/);
+    assert.doesNotMatch(explained, /@fay_e1/);
+    assert.match(explained, /sys_exit_clock_nanosleep[\s\S]*\(\(struct __kernel_timespec \*\)@fay_e0\[tid\]\)->tv_sec/);
+    assert.match(explained, /\(\(struct __kernel_timespec \*\)@fay_e0\[tid\]\)->tv_nsec/);
+    assert.match(cluster.explain('syscall:connect | count() by args.uservaddr.sa_family'), /\(\(struct sockaddr \*\)@fay_e0\[tid\]\)->sa_family/);
+    // argv's strings are read at the entry: once execve succeeded, the memory they were in is gone.
+    assert.match(cluster.explain('syscall:execve | count() by args.argv[0]'), /sys_enter_execve[^}]*str\(\(uint64\)args->argv\[0\]\)/);
     // A char array member is a string in place; a struct pointer member by itself is its address.
     assert.equal(cluster.plan('syscall:connect | count() by args.uservaddr.sa_data').probe.aggregate?.keys[0]?.expr.type, 'str');
     // argv[2] is read only if argv[0] and argv[1] are not the terminator.

@@ -4,6 +4,7 @@
 //   open PATH N         N openat(PATH) calls (each closed when it succeeds)
 //   openmany PREFIX N   N openat calls, of PREFIX0 … PREFIX<N-1>: N distinct paths
 //   statfs PATH N       N statfs(PATH) calls
+//   stat PATH N         N fstatat(PATH) calls (newfstatat: the size comes back in a struct stat)
 //   read SIZE...        one read of SIZE bytes from /dev/zero per SIZE
 //   sleep MS N          N nanosleeps of MS milliseconds
 //   signal N            N SIGUSR1 sent to itself (handled)
@@ -24,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -82,6 +84,10 @@ int main(int argc, char **argv) {
     long n = atol(argv[4]);
     struct statfs fs;
     for (long i = 0; i < n; i++) statfs(argv[3], &fs);
+  } else if (!strcmp(cmd, "stat")) {
+    long n = atol(argv[4]);
+    struct stat st;
+    for (long i = 0; i < n; i++) syscall(SYS_newfstatat, AT_FDCWD, argv[3], &st, 0);
   } else if (!strcmp(cmd, "openmany")) {
     long n = atol(argv[4]);
     char path[4096];

@@ -1,5 +1,8 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { describe, it } from 'node:test';
 import type { HistResult, QuantilesResult, SampleResult, TopKResult } from '../../agg/aggregate.js';
@@ -155,6 +158,31 @@ describe('kernel queries on real probes and real workloads', () => {
       { 'args.rqtp.tv_sec': 0, 'args.rqtp.tv_nsec': 30_000_000, count: 4 },
       { 'args.rqtp.tv_sec': 1, 'args.rqtp.tv_nsec': 10_000_000, count: 1 },
     ]);
+  });
+
+  it('reads a struct the call fills when it returns: the size newfstatat gives back', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'fay-stat-'));
+    try {
+      writeFileSync(join(dir, 'a'), Buffer.alloc(12_345));
+      writeFileSync(join(dir, 'b'), Buffer.alloc(7));
+      const result = await around('syscall:newfstatat | where comm == "fay-stat" | count() by args.filename, size = args.statbuf.st_size, ok = ret == 0', async () => {
+        await runWorkload('fay-stat', 'stat', join(dir, 'a'), 3);
+        await runWorkload('fay-stat', 'stat', join(dir, 'b'), 2);
+        await runWorkload('fay-stat', 'stat', join(dir, 'missing'), 1);
+      });
+      const rows = rowsOf(result.final).sort((a, b) => (a['args.filename'] as string).localeCompare(b['args.filename'] as string));
+      // A call that failed filled nothing: its size is whatever the caller's buffer held (the workload's: the last size).
+      assert.deepEqual(
+        rows.filter((r) => r.ok === true),
+        [
+          { 'args.filename': join(dir, 'a'), size: 12_345, ok: true, count: 3 },
+          { 'args.filename': join(dir, 'b'), size: 7, ok: true, count: 2 },
+        ],
+      );
+      assert.equal(rows.filter((r) => r.ok === false).length, 1);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('reads the arguments of execve one by one, exactly, and nothing past the last', async () => {

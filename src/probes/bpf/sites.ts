@@ -32,6 +32,12 @@ export interface FieldReading {
   readonly type: 'int' | 'str';
   /** A string field stored inline in the record (char arrays), which cannot be saved as a pointer. */
   readonly inline?: boolean;
+  /**
+   * Read when the call returns, where it has a return: `save` at its entry, `read` of the saved
+   * value at its return (a member behind a struct pointer: an output struct, args.statbuf's, is
+   * filled only by then; an input one still reads the same).
+   */
+  readonly atReturn?: { readonly save: string; readonly read: (saved: string) => string };
 }
 
 /** Assigns probe ids: index into the table of probe point names. */
@@ -92,7 +98,7 @@ export function sitesOf(source: BpfSource, perProbe: boolean, ids: ProbeIds): Pr
           const index = positionalIndex(name);
           const arg =
             index !== undefined ? syscall.args[index] : (syscall.args.find((a) => `args.${a.name}` === name) ?? (name === 'args.path' ? pathArgument(syscall.args) : undefined));
-          if (!arg && index === undefined) return deepReading(syscall.args, name, source.structs);
+          if (!arg && index === undefined) return deepReading(syscall.args, name, source.structs, true);
           if (!arg) return { raw: '0', type: 'int' };
           return { raw: `${syscallArgumentCast(arg)}args->${arg.name}`, type: arg.type };
         },
@@ -184,9 +190,16 @@ function single(attach: string, id: number, ids: ProbeIds): ProbeSite {
   };
 }
 
-function deepReading(args: readonly TracepointField[], name: string, structs: StructLister): FieldReading | undefined {
+function deepReading(args: readonly TracepointField[], name: string, structs: StructLister, returns = false): FieldReading | undefined {
   const deep = deepField(args, name, structs);
-  return deep && { raw: deep.raw, type: deep.type, inline: deep.inline };
+  if (!deep) return undefined;
+  const behind = returns ? deep.behind : undefined;
+  return {
+    raw: deep.raw,
+    type: deep.type,
+    inline: deep.inline,
+    ...(behind && { atReturn: { save: behind.base, read: (saved: string) => `${behind.cast}((struct ${behind.struct} *)${saved})${behind.path}` } }),
+  };
 }
 
 function registerArgument(name: string): FieldReading | undefined {

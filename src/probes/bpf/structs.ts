@@ -85,6 +85,12 @@ export interface DeepField {
   readonly raw: string;
   readonly inline: boolean;
   readonly cType: string;
+  /**
+   * A member path behind the argument's struct pointer: the pointer (`base`, an expression) and
+   * the path read from it cast back to its struct, so that the path can be read when the call
+   * returns from the pointer saved at its entry (an output struct is filled by then).
+   */
+  readonly behind?: { readonly base: string; readonly struct: string; readonly path: string; readonly cast: string };
 }
 
 /** The most strings of an array (argv, envp) a query may name, `args.argv[0]` … `args.argv[15]`. */
@@ -109,30 +115,34 @@ export function deepField(args: readonly TracepointField[], name: string, struct
     const raw = before.length === 0 ? `(uint64)${at(index)}` : `((${before.join(' && ')}) ? (uint64)${at(index)} : 0)`;
     return { type: 'str', raw, inline: false, cType: 'char *' };
   }
-  const path = /^args\.(\w+)((?:\.\w+)+)$/.exec(name);
-  if (!path) return undefined;
-  const members = path[2]!.slice(1).split('.');
+  const named = /^args\.(\w+)((?:\.\w+)+)$/.exec(name);
+  if (!named) return undefined;
+  const members = named[2]!.slice(1).split('.');
   if (members.length > MAX_MEMBER_DEPTH) return undefined;
-  const arg = args.find((a) => a.name === path[1]);
+  const arg = args.find((a) => a.name === named[1]);
   if (!arg) return undefined;
   let cType = arg.cType;
   let kind = kindOf(cType);
-  let raw = `args->${arg.name}`;
+  if (kind.kind !== 'struct' || !kind.pointer) return undefined;
+  const base = `args->${arg.name}`;
+  const struct = kind.struct;
+  let path = '';
   for (const member of members) {
     if (kind.kind !== 'struct') return undefined;
     const found = structs.members(kind.struct)?.find((m) => m.name === member);
     if (!found) return undefined;
-    raw += `${kind.pointer ? '->' : '.'}${member}`;
+    path += `${kind.pointer ? '->' : '.'}${member}`;
     cType = found.cType;
     kind = kindOf(cType);
   }
+  const behind = { base: `(uint64)${base}`, struct, path, cast: '' };
   switch (kind.kind) {
     case 'int':
-      return { type: 'int', raw, inline: false, cType };
+      return { type: 'int', raw: `${base}${path}`, inline: false, cType, behind };
     case 'str':
-      return { type: 'str', raw, inline: kind.inline, cType };
+      return { type: 'str', raw: `${base}${path}`, inline: kind.inline, cType, behind };
     case 'struct':
-      return kind.pointer ? { type: 'int', raw: `(uint64)${raw}`, inline: false, cType } : undefined;
+      return kind.pointer ? { type: 'int', raw: `(uint64)${base}${path}`, inline: false, cType, behind: { ...behind, cast: '(uint64)' } } : undefined;
     default:
       return undefined;
   }
