@@ -20,6 +20,7 @@ exec node --import tsx --test \
   src/probes/bpf/decoder.test.ts \
   src/probes/bpf/wall-clock.test.ts \
   src/probes/bpf/structs.test.ts \
+  src/probes/bpf/sockaddr.test.ts \
   src/probes/node/channel.test.ts \
   src/probes/node/functions.test.ts \
   src/probes/node/runtime/helpers.test.ts \

@@ -8,8 +8,8 @@ export interface FieldSpec {
   readonly description: string;
   /** `ns`: a duration in nanoseconds, which results show as a time (1.23ms). */
   readonly unit?: Unit;
-  /** The address of a NULL-terminated array of strings (execve's argv), which join() reads. */
-  readonly strings?: boolean;
+  /** What the address this field holds points to, where a function reads it: an array of strings (execve's argv) for join(), a socket address for ntop(). */
+  readonly pointsTo?: 'strings' | 'sockaddr';
 }
 
 /** The unit of a field's values, where results show them in it. */
@@ -71,6 +71,13 @@ export const FUNCTIONS: Readonly<Record<string, { readonly args: readonly ValueT
   usym: { args: ['int'], result: 'str', description: 'the function of the traced process at a code address (its symbol), e.g. a thread start routine' },
   ksym: { args: ['int'], result: 'str', description: 'the kernel function at a code address (its symbol)' },
   join: { args: ['int'], result: 'str', description: "an array of strings (execve's args.argv, args.envp): its first 16, joined by spaces" },
+  ntop: { args: ['int'], result: 'str', description: "a socket address (connect's args.uservaddr, a struct sockaddr *) as text: 127.0.0.1:80, [::1]:443; empty for other families" },
+};
+
+/** Functions that read what their argument field points to, and what it must point to. */
+export const POINTER_FUNCTIONS: Readonly<Record<string, { readonly pointsTo: 'strings' | 'sockaddr'; readonly example: string }>> = {
+  join: { pointsTo: 'strings', example: "an array of strings, such as execve's args.argv or args.envp" },
+  ntop: { pointsTo: 'sockaddr', example: "a socket address, such as connect's args.uservaddr" },
 };
 
 /** Functions whose value is a symbol's name, found in user space when the probe's output is read. */

@@ -164,6 +164,10 @@ describe('planner: what runs where', () => {
     assert.match(cluster.explain('syscall:execve | select join(args.envp)'), /join\(args->envp\); print\(\(0, 0\)\);/);
     assert.throws(() => cluster.plan('syscall:openat | select join(args.flags)'), /join\(\) takes an array of strings/);
     assert.throws(() => cluster.plan('syscall:execve | select join(args.argv) | record last 10'), /cannot run there/);
+    // ntop() alike: the address's bytes first in the event's tuple, written out by the agent.
+    assert.equal(cluster.plan('syscall:connect | count() by ntop(args.uservaddr)').probe.aggregate, undefined);
+    assert.match(cluster.explain('syscall:connect | select comm, ntop(args.uservaddr)'), /print\(\(buf\(\(uint64\)args->uservaddr, 24\), comm\)\)/);
+    assert.throws(() => cluster.plan('syscall:connect | select ntop(args.fd)'), /ntop\(\) takes a socket address/);
   });
   it('matches a stack where one of its frames matches, in the agent for kernel stacks', () => {
     const plan = cluster.plan('profile:99hz | where ustack =~ "main*" | count()');

@@ -1,6 +1,6 @@
 import { isAggregateFunction, SIGNATURES, type AggregateFunction } from '../agg/aggregate.js';
 import { didYouMean, ProbeUnavailableError, QueryError, type SourceSpan } from '../errors.js';
-import { FUNCTIONS, isResolveFailure, type FieldSpec, type ProbeCatalog, type Unit } from '../plan/catalog.js';
+import { FUNCTIONS, isResolveFailure, POINTER_FUNCTIONS, type FieldSpec, type ProbeCatalog, type Unit } from '../plan/catalog.js';
 import { expr, exprChildren, isArithmetic, type BinaryOperator, type Expr, type ValueType } from '../plan/expr.js';
 import type {
   AggregateSpec,
@@ -611,10 +611,11 @@ class Binder {
       this.expectType(value, fn.args[i]!, a.span, `${name}() takes a ${typeName(fn.args[i]!)}`);
       return value;
     });
-    if (name === 'join') {
-      const array = args[0]!;
-      const isArray = array.kind === 'Field' && this.sources.every((s) => s.schema.fields.get(array.name)?.strings === true);
-      if (!isArray) this.fail(`join() takes an array of strings, such as execve's args.argv or args.envp; ${printExpr(array)} is not one`, node.args[0]!.span);
+    const pointer = Object.hasOwn(POINTER_FUNCTIONS, name) ? POINTER_FUNCTIONS[name] : undefined;
+    if (pointer !== undefined) {
+      const field = args[0]!;
+      const fits = field.kind === 'Field' && this.sources.every((s) => s.schema.fields.get(field.name)?.pointsTo === pointer.pointsTo);
+      if (!fits) this.fail(`${name}() takes ${pointer.example}; ${printExpr(field)} is not one`, node.args[0]!.span);
     }
     return expr.call(name, args, fn.result, node.span);
   }

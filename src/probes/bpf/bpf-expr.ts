@@ -61,6 +61,7 @@ export const BPF_CAPABILITIES: ProbeCapabilities = {
         return this.cannotEvaluate(e.operand);
       case 'Call':
         if (e.function === 'join') return JOINED;
+        if (e.function === 'ntop') return SOCKET_ADDRESS;
         return e.args.map((a) => this.cannotEvaluate(a)).find((r) => r !== undefined);
     }
   },
@@ -91,6 +92,8 @@ const KERNEL_AGGREGATES: Readonly<Record<AggregateSpec['function'], string | und
 };
 
 const JOINED = "bpftrace's join() prints its strings rather than giving a value: the probe ships them with the event and the agent reads them";
+
+const SOCKET_ADDRESS = 'bpftrace 0.17 cannot choose between an IPv4 and an IPv6 text in the kernel: the probe ships the address\'s bytes with the event and the agent writes them out';
 
 const SYMBOL_COMPARISON = 'bpftrace names a symbol (usym, ksym) only when it prints it, so the name cannot be compared in the kernel';
 

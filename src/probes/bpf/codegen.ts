@@ -57,6 +57,9 @@ const CORE_READINGS: Readonly<Record<string, string>> = {
 /** Fields that only exist once a call has returned. */
 const RETURN_FIELDS = new Set(['ret', 'duration', 'time']);
 
+/** What ntop() reads of a socket address: family, port and an IPv4 address (8 bytes), or an IPv6 one (to byte 24). */
+const SOCKADDR_BYTES = 24;
+
 interface Action {
   /** bpftrace statements that handle one event that passed every filter. */
   emit(read: FieldReader, probe: ProbeIdentity | undefined): string[];
@@ -432,7 +435,10 @@ class ProgramBuilder {
     };
   }
 
-  private shipAction(values: readonly Column[]): { layout: ShipLayout; action: Action } {
+  private shipAction(unordered: readonly Column[]): { layout: ShipLayout; action: Action } {
+    // A buffer (ntop's bytes) goes first in the tuple: after a string, bpftrace 0.17 lays it out wrong.
+    const isBuffer = (c: Column) => c.expr.kind === 'Call' && c.expr.function === 'ntop';
+    const values = [...unordered.filter(isBuffer), ...unordered.filter((c) => !isBuffer(c))];
     const layout: ShipLayout = {
       values: values.map(decodedColumn),
     };
@@ -444,6 +450,7 @@ class ProgramBuilder {
           // place; the decoder puts the text there (one program run writes both to its CPU's buffer).
           const joins: string[] = [];
           const parts = values.map((v) => {
+            if (v.expr.kind === 'Call' && v.expr.function === 'ntop') return `buf((uint64)${toBpf(v.expr.args[0]!, read, probe)}, ${SOCKADDR_BYTES})`;
             if (v.expr.kind !== 'Call' || v.expr.function !== 'join') return toBpf(v.expr, read, probe);
             joins.push(`join(${toBpf(v.expr.args[0]!, read, probe)});`);
             return '0';
@@ -632,6 +639,7 @@ function indent(lines: readonly string[]): string[] {
 /** How a printed value reads back: the probe field is printed as the probe's id; the rest as their type. */
 function decodingOf(e: Expr): KeyDecoding {
   if (e.kind === 'Call' && e.function === 'join') return 'joined';
+  if (e.kind === 'Call' && e.function === 'ntop') return 'sockaddr';
   return e.kind === 'Field' && e.name === 'probe' ? 'probe' : e.type;
 }
 

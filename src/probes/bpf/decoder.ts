@@ -17,6 +17,7 @@ import {
   type MapRef,
   type ProgramLayout,
 } from './layout.js';
+import { bufferBytes, socketAddressText } from './sockaddr.js';
 
 export interface DecoderOptions {
   /** Groups a partial keeps before folding the rest into (other). */
@@ -386,6 +387,8 @@ export class BpftraceOutputDecoder {
       case 'joined':
         // Only an event holds one (see event()): a key never does.
         return '';
+      case 'sockaddr':
+        return socketAddressText(bufferBytes(String(text)));
     }
   }
 

@@ -4,6 +4,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { connect, createServer, type AddressInfo, type Server } from 'node:net';
 import { describe, it } from 'node:test';
 import type { HistResult, QuantilesResult, SampleResult, TopKResult } from '../../agg/aggregate.js';
 import type { DumpMessage, EventsMessage, QueryMessage } from '../../cluster/cluster-stage.js';
@@ -182,6 +183,39 @@ describe('kernel queries on real probes and real workloads', () => {
       assert.equal(rows.filter((r) => r.ok === false).length, 1);
     } finally {
       rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("writes out the address connect() is given, IPv4 and IPv6, with its port", async () => {
+    const servers = await Promise.all(
+      ['127.0.0.1', '::1'].map(
+        (host) =>
+          new Promise<Server>((resolve) => {
+            const server = createServer((socket) => socket.end());
+            server.listen(0, host, () => resolve(server));
+          }),
+      ),
+    );
+    const [v4, v6] = servers.map((s) => (s.address() as AddressInfo).port) as [number, number];
+    const connectTo = (host: string, port: number) =>
+      new Promise<void>((resolve, reject) => {
+        const socket = connect({ host, port }, () => {
+          socket.destroy();
+          resolve();
+        }).on('error', reject);
+      });
+    try {
+      const result = await around(`syscall:connect | where pid == ${process.pid} | count() by family = args.uservaddr.sa_family, to = ntop(args.uservaddr)`, async () => {
+        for (let i = 0; i < 3; i++) await connectTo('127.0.0.1', v4);
+        for (let i = 0; i < 2; i++) await connectTo('::1', v6);
+      });
+      const ours = rowsOf(result.final).filter((r) => [`127.0.0.1:${v4}`, `[::1]:${v6}`].includes(r.to as string));
+      assert.deepEqual(ours.sort((a, b) => Number(a.family) - Number(b.family)), [
+        { family: 2, to: `127.0.0.1:${v4}`, count: 3 },
+        { family: 10, to: `[::1]:${v6}`, count: 2 },
+      ]);
+    } finally {
+      for (const server of servers) server.close();
     }
   });
 

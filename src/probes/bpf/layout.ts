@@ -42,8 +42,11 @@ export const MARK_DUMP = 'fay:dump ';
 export const RAW_SYSCALL_BASE = 1_000_000;
 
 /** How one printed key part is turned back into a value. */
-/** `joined`: the text of the join() printed just before the event (a shipped value only). */
-export type KeyDecoding = 'int' | 'bool' | 'str' | 'stack' | 'probe' | 'joined' | { readonly dictionary: string };
+/**
+ * How a printed value reads back. `joined`: the text of the join() printed just before the event;
+ * `sockaddr`: a socket address's first 24 bytes, written out as text (both shipped values only).
+ */
+export type KeyDecoding = 'int' | 'bool' | 'str' | 'stack' | 'probe' | 'joined' | 'sockaddr' | { readonly dictionary: string };
 
 /** One group key column of the query: a constant on this machine, or a part of the printed map key. */
 export type KeyColumnLayout =

@@ -316,7 +316,11 @@ function intersect(sets: readonly (readonly TracepointField[])[]): TracepointFie
 }
 
 function argFields(fields: readonly TracepointField[]): FieldSpec[] {
-  return fields.map((f) => ({ name: `args.${f.name}`, type: f.type, description: f.cType, ...(kindOf(f.cType).kind === 'strings' && { strings: true }) }));
+  return fields.map((f) => {
+    const kind = kindOf(f.cType);
+    const pointsTo = kind.kind === 'strings' ? 'strings' : kind.kind === 'struct' && kind.pointer && kind.struct === 'sockaddr' ? 'sockaddr' : undefined;
+    return { name: `args.${f.name}`, type: f.type, description: f.cType, ...(pointsTo && { pointsTo }) };
+  });
 }
 
 /** The names system calls give the path they take (openat: filename, statfs: pathname, truncate: path), first found first. */
