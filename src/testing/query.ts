@@ -23,7 +23,14 @@ export async function collect(run: QueryHandle, during: () => Promise<unknown>):
     await reading.catch(() => undefined);
     throw error;
   }
-  await during();
+  try {
+    await during();
+  } catch (error) {
+    // The run stops whatever happened, or the test would wait on it for ever.
+    await run.stop();
+    await reading.catch(() => undefined);
+    throw error;
+  }
   await run.stop();
   await reading;
   const results = messages.filter((m): m is ResultMessage => m.kind === 'result');

@@ -17,6 +17,8 @@ export interface NodeProgram {
   readonly exit: boolean;
   /** Whether it reads the arguments (else instrumented code passes none, and no arguments object is made). */
   readonly args: boolean;
+  /** Whether it reads the call's `this` (`this.name`). */
+  readonly self: boolean;
   /** Names of the shipped values, in the order of each shipped row. */
   readonly shipped: readonly string[];
   /**
@@ -63,12 +65,12 @@ function fieldReading(name: string): string {
   }
   // A property below a message, an argument or the return value (sources.ts's messageField and
   // nestedField): own data properties down the path; a last step .type, .length or .number projects.
-  const nested = /^(msg|args\[(\d+)\]|ret)((?:\.[A-Za-z_$][\w$]*)+)$/.exec(name);
+  const nested = /^(msg|args\[(\d+)\]|ret|this)((?:\.[A-Za-z_$][\w$]*)+)$/.exec(name);
   if (nested) {
     const path = nested[3]!.slice(1).split('.');
     const last = path[path.length - 1]!;
     const projected = ['type', 'length', 'number'].includes(last) && path.length > 1 ? path.pop() : undefined;
-    const base = nested[1] === 'msg' ? 'args[0]' : nested[1]!;
+    const base = nested[1] === 'msg' ? 'args[0]' : nested[1] === 'this' ? 'self' : nested[1]!;
     const value = `helpers.path(${base}, ${JSON.stringify(path)})`;
     return projected === undefined ? `helpers.text(${value})` : `helpers.${projected}(${value})`;
   }
@@ -260,7 +262,7 @@ export function generateHandlers(stage: ProbeStage): NodeProgram {
     ...globs.map((g, i) => `  const G${i} = new RegExp(${JSON.stringify(g)}, "s");`),
     '  return function (probeName) {',
     '    let epoch = -1, single;',
-    '    const handler = function (args, ret, threw, error, ns) {',
+    '    const handler = function (args, ret, threw, error, ns, self) {',
     ...lines.map((l) => `      ${l}`),
     '    };',
     '    return handler;',
@@ -268,5 +270,6 @@ export function generateHandlers(stage: ProbeStage): NodeProgram {
     '})',
   ].join('\n');
   const args = [...fields].some((f) => f.startsWith('args[') || f === 'argc' || f.startsWith('msg.') || f === 'jsstack' || f === 'jsframe');
-  return { source, exit, args, shipped: shipped.map((v) => v.name), kept };
+  const self = [...fields].some((f) => f.startsWith('this.'));
+  return { source, exit, args, self, shipped: shipped.map((v) => v.name), kept };
 }

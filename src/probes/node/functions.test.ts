@@ -122,4 +122,17 @@ describe('function names', () => {
     // What names it from outside (its variable) wins; a function expression with neither is by its line.
     assert.deepEqual(found.map((f) => f.name).sort(), ['anonymous@5', 'handle', 'logger', 'middleware'].sort());
   });
+  it("hands a call's this to the hooks in a method or a function, never in an arrow or a constructor", () => {
+    const source = 'class A extends B { constructor() { super(); } m(x) { return x; } }\nfunction f() { return 1; }\nconst g = (y) => { return y; };';
+    const functions = findFunctions(source);
+    assert.ok(typeof functions !== 'string', functions as string);
+    const entry = (name: string, withArgs: boolean) => {
+      const fn = functions.find((f) => f.name === name)!;
+      return instrumentation(fn, 7, true, withArgs, true).find((i) => i.place === 'open')!.text;
+    };
+    assert.equal(entry('A.prototype.m', true), ' const __fay$f7 = __fay$.h[7].b(arguments, this);');
+    assert.equal(entry('f', false), ' const __fay$f7 = __fay$.h[7].b(undefined, this);');
+    assert.equal(entry('A.constructor', true), ' const __fay$f7 = __fay$.h[7].b(arguments);', 'no this before super()');
+    assert.equal(entry('g', true), ' const __fay$f7 = __fay$.h[7].b([y]);', "an arrow's this is not its call's");
+  });
 });

@@ -353,11 +353,15 @@ export function tracksAwaits(fn: ScriptFunction): boolean {
  * notices. None for a function V8 would not edit (unedited()). Nothing adds a line, so line numbers do not move. Names carry the
  * probe's id, so that the insertions of several probes on one function compose.
  */
-export function instrumentation(fn: ScriptFunction, fid: number | string, exit: boolean, withArgs: boolean): Insertion[] {
+export function instrumentation(fn: ScriptFunction, fid: number | string, exit: boolean, withArgs: boolean, withThis = false): Insertion[] {
   // Nothing where V8 would keep the old code anyway.
   if (unedited(fn) !== undefined) return [];
   // The arguments only when the probe reads them: an arguments object costs an allocation per call.
-  const args = withArgs ? (fn.arrow ? fn.parameters : 'arguments') : '';
+  const list = withArgs ? (fn.arrow ? fn.parameters : 'arguments') : '';
+  // `this` only where it is the call's own and always there: not in an arrow (its this is the
+  // enclosing function's), not in a constructor (a derived class's has none before super()).
+  const self = withThis && !fn.arrow && !fn.constructor;
+  const args = self ? `${list || 'undefined'}, this` : list;
   /** A call of one of the probe's hooks, up to its arguments: `__fay$.h[fid].b(`. */
   const hook = (name: InstrumentationHook) => `__fay$.h[${fid}].${name}(`;
   const open = (offset: number, text: string): Insertion => ({ offset, text, place: 'open' });

@@ -26,6 +26,8 @@ export interface InstallPlan {
   readonly exit: boolean;
   /** Whether handlers read the arguments. */
   readonly args: boolean;
+  /** Whether handlers read the call's `this` (default: no). */
+  readonly self?: boolean;
   /** The aggregates the probe's hooks keep themselves (see NodeProgram.kept); empty: a handler runs. */
   readonly kept: readonly KeptAggregate[];
   readonly host: string;
@@ -236,7 +238,7 @@ function editsOf(found: ReturnType<typeof userFunctions>['found'], plan: Install
       // Its text finds its export where it is not edited, without the process reading its script.
       ...(f.fn.span.end - f.fn.span.start <= MAX_FUNCTION_TEXT && { text: f.source.slice(f.fn.span.start, f.fn.span.end) }),
       exit: plan.exit,
-      insertions: instrumentation(f.fn, '@fid', plan.exit, plan.args),
+      insertions: instrumentation(f.fn, '@fid', plan.exit, plan.args, plan.self ?? false),
     });
     edits.set(f.url, edit);
   }
@@ -344,6 +346,7 @@ export async function install(
       maxGroups: plan.maxGroups,
       maxRows: plan.maxRows,
       args: plan.args,
+      self: plan.self ?? false,
       kept: plan.kept,
       pauseNoticeMs: plan.pauseNoticeMs,
       maxPauseMs: plan.maxPauseMs,

@@ -180,6 +180,26 @@ describe('JavaScript probes in live Node.js processes', () => {
     assert.deepEqual(filled(row?.l), [[null, -1, 1], [0, 4, 5], [5, 9, 5], [10, null, 1]]);
   });
 
+  it("reads the call's this in a method, sync and async, and passes none into a constructor, which runs as before", async () => {
+    const methods = await around(`js:pid=${app.pid}:./lib.cjs#Crew.prototype.* | count() by probe, this.name`, async () => {
+      // Each round: alpha's work 2i, beta's work 2i, beta's later i.
+      assert.equal(await app.run('crews', 5), String(5 * (0 + 1 + 2 + 3 + 4)));
+    });
+    assert.deepEqual(
+      rowsOf(methods.final).map((r) => [(r.probe as string).replace(/^.*#/, ''), r['this.name'], r.count]).sort(),
+      [
+        ['Crew.prototype.later', 'beta', 5],
+        ['Crew.prototype.work', 'alpha', 5],
+        ['Crew.prototype.work', 'beta', 5],
+      ],
+    );
+    // A derived class's constructor has no this before super(): the probe passes none, and reads it as undefined.
+    const built = await around(`js:pid=${app.pid}:./lib.cjs#Lead.constructor | count() by this.name, this.lead`, async () => {
+      assert.equal(await app.run('crews', 3), String(5 * (0 + 1 + 2)));
+    });
+    assert.deepEqual(rowsOf(built.final), [{ 'this.name': 'undefined', 'this.lead': 'undefined', count: 3 }]);
+  });
+
   it('reads properties below the arguments and the return value, running nothing of them: no getter, no proxy', async () => {
     let touched: string | undefined;
     const result = await around(

@@ -110,6 +110,7 @@ export class NodeProvider implements Provider {
             handlers: program.source,
             exit: program.exit,
             args: program.args,
+            self: program.self,
             kept: program.kept,
             shipped: program.shipped,
             aggregates,

@@ -46,6 +46,7 @@ export interface NodeRunSettings {
   readonly handlers: string;
   readonly exit: boolean;
   readonly args: boolean;
+  readonly self: boolean;
   /** The aggregates the probe's hooks keep themselves (see NodeProgram.kept); empty: a handler runs. */
   readonly kept: readonly KeptAggregate[];
   readonly shipped: readonly string[];
@@ -132,6 +133,7 @@ export class NodeRun implements RunningProbe {
       handlers: this.settings.handlers,
       exit: this.settings.exit,
       args: this.settings.args,
+      self: this.settings.self,
       kept: this.settings.kept,
       host: this.options.host,
       maxGroups: this.options.maxGroups,

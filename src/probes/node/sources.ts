@@ -152,14 +152,15 @@ export const MAX_FIELD_DEPTH = 8;
  * step `.type`, `.length` or `.number` projects the value as on `args[0]` itself.
  */
 function nestedField(name: string): FieldSpec | undefined {
-  const match = /^(args\[[0-7]\]|ret)((?:\.[A-Za-z_$][\w$]*)+)$/.exec(name);
+  const match = /^(args\[[0-7]\]|ret|this)((?:\.[A-Za-z_$][\w$]*)+)$/.exec(name);
   if (!match) return undefined;
   const steps = match[2]!.slice(1).split('.');
   const last = steps[steps.length - 1]!;
   const projection = ['type', 'length', 'number'].includes(last) ? last : undefined;
   if (steps.length - (projection ? 1 : 0) > MAX_FIELD_DEPTH) return undefined;
   const type = projection === 'length' || projection === 'number' ? 'int' : 'str';
-  return { name, type, description: `a property of ${match[1] === 'ret' ? 'the return value' : match[1]} (own data properties only, never a getter or a proxy)` };
+  const of = match[1] === 'ret' ? 'the return value' : match[1] === 'this' ? "the call's this (a method's object; none in an arrow function or a constructor)" : match[1];
+  return { name, type, description: `a property of ${of} (own data properties only, never a getter or a proxy)` };
 }
 
 const PROFILE_FIELDS: readonly FieldSpec[] = [

@@ -119,6 +119,7 @@ const commands = {
   held: () => held.length,
   release: () => held.splice(0).map((res) => res.end('ok')).length,
   args: (n) => { let r; for (let i = 0; i < n; i++) r = lib.describeArgs('x'.repeat(i), [1, 2, 3]); return r; },
+  crews: (n) => lib.crews(n),
   cart: (n) => { const c = lib.Cart.create(); for (let i = 1; i <= n; i++) c.add(i); return c.total(); },
   frozen: (n) => { let r = 0; for (let i = 0; i < n; i++) r = lib.frozen.frozenWork(r); return r; },
   captured: (n) => { let r; for (let i = 0; i < n; i++) r = lib.statCaptured('/'); return r; },

@@ -167,6 +167,34 @@ class Cart {
   }
 }
 
+// Methods whose object says who they work for (this.name), a derived class's constructor, an async method.
+class Crew {
+  constructor(name) {
+    this.name = name;
+  }
+  work(n) {
+    return n * 2;
+  }
+  async later(n) {
+    await null;
+    return n;
+  }
+}
+class Lead extends Crew {
+  constructor(name) {
+    super(name);
+    this.lead = true;
+  }
+}
+async function crews(n) {
+  let sum = 0;
+  for (let i = 0; i < n; i++) {
+    const lead = new Lead('beta');
+    sum += new Crew('alpha').work(i) + lead.work(i) + (await lead.later(i));
+  }
+  return sum;
+}
+
 function statCaptured(path) {
   return statSync(path).isDirectory();
 }
@@ -195,7 +223,7 @@ function describeRequest(req, res) {
   return { status: res.statusCode, size: req.url.length };
 }
 
-module.exports = { total, placeOrder, describeRequest, query, classify, minified, longLine, manyReturns, oddCount: () => odd, slowQuery, delegate, rejectInside, throwsBeforeAwait, throwsAfterAwait, recovers, rejectsInArrow, rejectsAfterForAwait, interleaving, commaReturn, failing, parseSafely, describeArgs, Cart, statCaptured, statThroughModule };
+module.exports = { crews, total, placeOrder, describeRequest, query, classify, minified, longLine, manyReturns, oddCount: () => odd, slowQuery, delegate, rejectInside, throwsBeforeAwait, throwsAfterAwait, recovers, rejectsInArrow, rejectsAfterForAwait, interleaving, commaReturn, failing, parseSafely, describeArgs, Cart, statCaptured, statThroughModule };
 module.exports.frozen = Object.freeze({
   frozenWork(x) {
     return x + 1;

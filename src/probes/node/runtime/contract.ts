@@ -8,7 +8,7 @@ import type { Insertion } from '../functions.js';
  */
 
 /** The runtime's version: a process holding another one gets this one (see main.ts). Change it with every change to runtime/. */
-export const RUNTIME_VERSION = 24;
+export const RUNTIME_VERSION = 25;
 
 /** The URL of Fay's own code in a target (what the agent evaluates, the hooks the runtime compiles): its frames in profiles and stacks say it. */
 export const OWN_URL = 'fay:runtime';
@@ -48,7 +48,8 @@ export interface SessionState {
 }
 
 /** What a probe does with one call: its arguments (when the plan reads them), return value or exception, and duration in ns. */
-export type ProbeHandler = (args: ArrayLike<unknown> | undefined, ret: unknown, threw: boolean, error: unknown, ns: number) => void;
+/** A handler of finished calls: `self` is the call's `this` where the probe reads it (not in an arrow function or a constructor). */
+export type ProbeHandler = (args: ArrayLike<unknown> | undefined, ret: unknown, threw: boolean, error: unknown, ns: number, self?: unknown) => void;
 
 /** The code generator's output (codegen.ts): given the helpers and the session's state, a handler per probe name. */
 export type HandlerFactory = (helpers: HandlerHelpers, state: SessionState) => (probeName: string) => ProbeHandler;
@@ -77,9 +78,9 @@ export interface ProbeHooks {
   /** Ends the synchronous frames still open (between turns of the event loop, an exception ended them). */
   endAll(): void;
   /** Entry-only probes: called first thing in an instrumented function. */
-  e(args: ArrayLike<unknown> | undefined): void;
+  e(args: ArrayLike<unknown> | undefined, self?: unknown): void;
   /** Begins a call's frame. */
-  b(args: ArrayLike<unknown> | undefined): CallFrame;
+  b(args: ArrayLike<unknown> | undefined, self?: unknown): CallFrame;
   /** A return: hands the value through and ends the frame. */
   r<T>(frame: CallFrame, value: T): T;
   /** A throw statement: hands the exception through and ends the frame. */
@@ -183,6 +184,8 @@ export interface InstallConfig {
   maxRows: number;
   /** Whether handlers read the arguments. */
   args: boolean;
+  /** Whether handlers read the call's `this`. */
+  self: boolean;
   kept: readonly KeptAggregate[];
   pauseNoticeMs: number;
   maxPauseMs: number;

@@ -47,9 +47,9 @@ export const R = {
  */
 const FRAMES = `
   // An async call's frame: an object, as it outlives its caller's. step counts its awaits.
-  function beginAsync(args) {
+  function beginAsync(args, self) {
     P.pending++;
-    const frame = { args, start: clock.now(), done: false, step: 0 };
+    const frame = { args, self, start: clock.now(), done: false, step: 0 };
     if (P.awaits) R.afterSync(unseen, frame);
     return frame;
   }
@@ -63,7 +63,7 @@ const FRAMES = `
   function finish(frame, value, threw, error) {
     frame.done = true;
     P.pending--;
-    run(frame.args, value, threw, error, Math.round((clock.now() - frame.start) * 1e6));
+    run(frame.args, value, threw, error, Math.round((clock.now() - frame.start) * 1e6), frame.self);
   }
   // A returned native promise ends its call when it settles (the function's own promise adopts it,
   // so it is handled already: a second reaction that swallows changes nothing the program can see).
@@ -79,15 +79,20 @@ const FRAMES = `
   function end(d, value, threw, error) {
     const now = clock.now();
     for (let above = P.depth - 1; above > d; above--) {
-      run(keepsArgs ? takeArgs(above) : undefined, undefined, true, undefined, Math.round((now - P.starts[above]) * 1e6));
+      run(keepsArgs ? takeArgs(above) : undefined, undefined, true, undefined, Math.round((now - P.starts[above]) * 1e6), keepsSelf ? takeSelf(above) : undefined);
     }
     P.depth = d;
-    run(keepsArgs ? takeArgs(d) : undefined, value, threw, error, Math.round((now - P.starts[d]) * 1e6));
+    run(keepsArgs ? takeArgs(d) : undefined, value, threw, error, Math.round((now - P.starts[d]) * 1e6), keepsSelf ? takeSelf(d) : undefined);
   }
   function takeArgs(d) {
     const args = P.args[d];
     P.args[d] = undefined;
     return args;
+  }
+  function takeSelf(d) {
+    const self = P.selves[d];
+    P.selves[d] = undefined;
+    return self;
   }
   // The hot path (b, then r of the innermost frame) is kept short, so that V8 inlines all of it
   // into the instrumented function; everything else is a call away.
@@ -98,13 +103,14 @@ const FRAMES = `
       if (P.depth > 0) end(0, undefined, true, undefined);
     },
     // Entry-only probes: called first thing in an instrumented function.
-    e(args) { run(args, undefined, false, undefined, 0); },
+    e(args, self) { run(args, undefined, false, undefined, 0, self); },
     // Begins a frame.
-    b(args) {
+    b(args, self) {
       if (P.disabled || R.busy) return undefined;
-      if (P.async) return beginAsync(args);
+      if (P.async) return beginAsync(args, self);
       const d = P.depth++;
       if (keepsArgs) P.args[d] = args;
+      if (keepsSelf) P.selves[d] = self;
       P.starts[d] = clock.now();
       return d;
     },
@@ -114,7 +120,7 @@ const FRAMES = `
         if (frame === P.depth - 1) {
           const ns = Math.round((clock.now() - P.starts[frame]) * 1e6);
           P.depth = frame;
-          run(keepsArgs ? takeArgs(frame) : undefined, value, false, undefined, ns);
+          run(keepsArgs ? takeArgs(frame) : undefined, value, false, undefined, ns, keepsSelf ? takeSelf(frame) : undefined);
         } else if (frame < P.depth) end(frame, value, false, undefined);
       } else if (frame !== undefined && !frame.done) returnAsync(frame, value);
       return value;
@@ -146,12 +152,12 @@ const FRAMES = `
 /** Runs the probe's handler, sampled 1 in P.every; a handler that throws disables its probe. */
 const HANDLER_RUN = `'use strict';
   const handler = P.handler;
-  function run(args, ret, threw, error, ns) {
+  function run(args, ret, threw, error, ns, self) {
     if (P.disabled || R.busy) return;
     P.calls++;
     if (P.every > 1 && P.calls % P.every !== 0) return;
     R.busy = true;
-    try { handler(args, ret, threw, error, ns); } catch (e) { R.fail(P, e); } finally { R.busy = false; }
+    try { handler(args, ret, threw, error, ns, self); } catch (e) { R.fail(P, e); } finally { R.busy = false; }
   }`;
 /**
  * Keeps the probe's own aggregates of its calls' durations (see NodeProgram.kept): no handler, so nothing
@@ -188,13 +194,13 @@ const COUNTING_HOOKS = `'use strict';
   return { run, e, endAll() {} };`;
 const OWN = `\n//# sourceURL=${OWN_URL}`;
 /** A probe's hooks, compiled for it (see FRAMES): a handler's run, kept aggregates, or counting alone. */
-export function makeHooks(probe: Probe, kept: readonly KeptAggregate[], keepsArgs: boolean): ProbeHooks {
+export function makeHooks(probe: Probe, kept: readonly KeptAggregate[], keepsArgs: boolean, keepsSelf: boolean): ProbeHooks {
   type Compiled = (...values: unknown[]) => ProbeHooks;
   /* eslint-disable @typescript-eslint/no-implied-eval -- constant text of this module, never a user's: compiled per probe so that V8 keeps each probe's type feedback apart */
-  if (kept.length === 0) return (new Function('P', 'R', 'clock', 'keepsArgs', HANDLER_RUN + FRAMES + OWN) as Compiled)(probe, R, clock, keepsArgs);
+  if (kept.length === 0) return (new Function('P', 'R', 'clock', 'keepsArgs', 'keepsSelf', HANDLER_RUN + FRAMES + OWN) as Compiled)(probe, R, clock, keepsArgs, keepsSelf);
   // Counts alone need no return side (the query reads no duration): no frames.
   if (kept.every((k) => k === 'count')) return (new Function('P', 'R', COUNTING_HOOKS + OWN) as Compiled)(probe, R);
-  return (new Function('P', 'R', 'clock', 'keepsArgs', 'kept', KEEPING_RUN + FRAMES + OWN) as Compiled)(probe, R, clock, false, kept);
+  return (new Function('P', 'R', 'clock', 'keepsArgs', 'keepsSelf', 'kept', KEEPING_RUN + FRAMES + OWN) as Compiled)(probe, R, clock, false, false, kept);
   /* eslint-enable @typescript-eslint/no-implied-eval */
 }
 

@@ -54,10 +54,10 @@ export async function openSession(cfg: InstallConfig, factory: HandlerFactory): 
   const handlerFor = factory(handlerHelpers(cfg), session.state);
   const report: ProbeReport[] = [];
   const addProbe: AddProbe = (fid, name, async, handler, awaits = false) => {
-    const probe: Probe = { name, async, awaits, handler, session, disabled: false, calls: 0, every: 1, seen: 0, depth: 0, starts: [], args: [], pending: 0, kept: cfg.kept.length > 0 ? emptyKept() : undefined, hooks: DETACHED };
+    const probe: Probe = { name, async, awaits, handler, session, disabled: false, calls: 0, every: 1, seen: 0, depth: 0, starts: [], args: [], selves: [], pending: 0, kept: cfg.kept.length > 0 ? emptyKept() : undefined, hooks: DETACHED };
     probes[fid] = probe;
     // Its own hooks: hooks[fid] goes back to DETACHED when the probe goes off, before its last read.
-    hooks[fid] = probe.hooks = makeHooks(probe, cfg.kept, cfg.args);
+    hooks[fid] = probe.hooks = makeHooks(probe, cfg.kept, cfg.args, cfg.self);
     session.fids.push(fid);
   };
 

@@ -54,6 +54,8 @@ export interface Probe {
   depth: number;
   starts: number[];
   args: (ArrayLike<unknown> | undefined)[];
+  /** The open synchronous frames' `this`, where the handler reads it. */
+  selves: unknown[];
   /** Async calls not settled yet. */
   pending: number;
   kept: KeptStates | undefined;

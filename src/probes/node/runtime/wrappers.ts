@@ -32,7 +32,7 @@ export function reserve(n: number): number {
 }
 
 /** Entry and return around a call (wrappers of built-ins, which are not live-edited). */
-export function aroundCall(fid: number, args: unknown[], body: () => unknown): unknown {
+export function aroundCall(fid: number, args: unknown[], body: () => unknown, self?: unknown): unknown {
   const probe = probes[fid];
   if (!probe || probe.disabled || R.busy) return body();
   const { run } = hooks[fid]!;
@@ -41,7 +41,7 @@ export function aroundCall(fid: number, args: unknown[], body: () => unknown): u
   try {
     result = body();
   } catch (error) {
-    run(args, undefined, true, error, Math.round((clock.now() - start) * 1e6));
+    run(args, undefined, true, error, Math.round((clock.now() - start) * 1e6), self);
     throw error;
   }
   if (probe.async && result !== null && typeof result === 'object' && typeof (result as { then?: unknown }).then === 'function') {
@@ -49,16 +49,16 @@ export function aroundCall(fid: number, args: unknown[], body: () => unknown): u
     // it settles with the same value or reason, once the settle time is taken.
     return (result as Promise<unknown>).then(
       (value) => {
-        run(args, value, false, undefined, Math.round((clock.now() - start) * 1e6));
+        run(args, value, false, undefined, Math.round((clock.now() - start) * 1e6), self);
         return value;
       },
       (error: unknown) => {
-        run(args, undefined, true, error, Math.round((clock.now() - start) * 1e6));
+        run(args, undefined, true, error, Math.round((clock.now() - start) * 1e6), self);
         throw error;
       },
     );
   }
-  run(args, result, false, undefined, Math.round((clock.now() - start) * 1e6));
+  run(args, result, false, undefined, Math.round((clock.now() - start) * 1e6), self);
   return result;
 }
 
@@ -216,12 +216,12 @@ function makeWrapper(fid: number, original: (...args: unknown[]) => unknown, exi
     ? function (this: unknown, ...args: unknown[]) {
         return new.target
           ? aroundCall(fid, args, () => Reflect.construct(original, args, new.target))
-          : aroundCall(fid, args, () => Reflect.apply(original, this, args));
+          : aroundCall(fid, args, () => Reflect.apply(original, this, args), this);
       }
     : function (this: unknown) {
         // eslint-disable-next-line prefer-rest-params -- the arguments object itself: no array is made for a call
         const args = arguments;
-        hooks[fid]!.run(args, undefined, false, undefined, 0);
+        hooks[fid]!.run(args, undefined, false, undefined, 0, new.target ? undefined : this);
         const result: unknown = new.target ? Reflect.construct(original, args, new.target) : Reflect.apply(original, this, args);
         return result;
       };
