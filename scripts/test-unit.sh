@@ -22,6 +22,7 @@ exec node --import tsx --test \
   src/probes/bpf/structs.test.ts \
   src/probes/bpf/sockaddr.test.ts \
   src/probes/node/channel.test.ts \
+  src/probes/node/frames.test.ts \
   src/probes/node/functions.test.ts \
   src/probes/node/runtime/helpers.test.ts \
   src/probes/node/runtime-version.test.ts \

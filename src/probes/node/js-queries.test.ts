@@ -637,8 +637,9 @@ describe('JavaScript probes in live Node.js processes', () => {
     const { code, lines, stderr } = await fay.exit;
     assert.equal(code, 0, stderr);
     // Outermost frame first, frames joined by ;, then the count. Once optimized, burn() runs inlined in spin().
-    const spinning = lines.map((l) => /^(.*);spin \(app\.cjs:\d+\)(;burn \(app\.cjs:\d+\))? (\d+)$/.exec(l)).filter((m) => m !== null);
-    assert.ok(spinning.every((m) => m[1]!.startsWith('onStreamRead (stream_base_commons:') && m[1]!.includes(';(anonymous) (serve-commands.cjs:')), lines.join('\n'));
+    // Each function as a js: probe names it: spin is a method of the commands object.
+    const spinning = lines.map((l) => /^(.*);commands\.spin \(app\.cjs:\d+\)(;burn \(app\.cjs:\d+\))? (\d+)$/.exec(l)).filter((m) => m !== null);
+    assert.ok(spinning.every((m) => m[1]!.startsWith('onStreamRead (stream_base_commons:') && m[1]!.includes(';process.stdin.on(data) (serve-commands.cjs:')), lines.join('\n'));
     const samples = spinning.reduce((sum, m) => sum + Number(m[3]), 0);
     assert.ok(samples >= 60, `${samples} samples of 600 ms at 199 Hz in:\n${lines.join('\n')}`);
     assert.ok(lines.every((l) => /^\S.* \d+$/.test(l) && !l.includes('\t')), lines.join('\n'));
@@ -760,23 +761,24 @@ describe('JavaScript probes in live Node.js processes', () => {
       assert.deepEqual(names, ['tinyrouter/lib/logger.js#logger', 'tinyrouter/lib/logger.js#middleware', 'tinyrouter/lib/router.js#Router.constructor', 'tinyrouter/lib/router.js#Router.prototype.compile', 'tinyrouter/lib/router.js#Router.prototype.handle', 'tinyrouter/lib/router.js#Router.prototype.use', 'tinyrouter/lib/router.js#anonymous@*']);
       const result = await collect(runQuery(`js:pid=${packaged.pid}:tinyrouter/lib/logger.js#middleware | count(), sum(args[0].url.length)`), () => packaged.run('route', 12));
       assert.deepEqual(rowsOf(result.final), [{ count: 12, 'sum(args[0].url.length)': 12 * 8 + 2 }]);
-      // A profile's frames name a package's script by its path in the package; by jsframe, the function
-      // running (self time), time outside JavaScript left out by a where.
+      // A profile's frames name each function as a js: probe does and a package's script by its path in
+      // the package; by jsframe, the function running (self time), time outside JavaScript left out by a where.
       // And stacks through a frame: those that pass through compile(), wherever in the stack.
       let through!: Collected;
       const profile = await collect(runQuery(`profile:js:pid=${packaged.pid}:199hz | where jsframe != "(idle)" and jsframe != "(program)" | count() by jsframe`), async () => {
-        through = await collect(runQuery(`profile:js:pid=${packaged.pid}:199hz | where jsstack =~ "compile (tinyrouter/*" | count() by jsstack`), () =>
+        through = await collect(runQuery(`profile:js:pid=${packaged.pid}:199hz | where jsstack =~ "Router.prototype.compile (tinyrouter/*" | count() by jsstack`), () =>
           packaged.run('compile', 600),
         );
       });
       const stacks = rowsOf(through.final);
-      assert.ok(stacks.length > 0 && stacks.every((r) => (r.jsstack as string).split('\n').some((f) => f.startsWith('compile (tinyrouter/lib/router.js:'))), JSON.stringify(stacks));
+      assert.ok(stacks.length > 0 && stacks.every((r) => (r.jsstack as string).split('\n').some((f) => f.startsWith('Router.prototype.compile (tinyrouter/lib/router.js:'))), JSON.stringify(stacks));
       const inCompile = stacks.reduce((sum, r) => sum + (r.count as number), 0);
       assert.ok(inCompile >= 60, `${inCompile} samples through compile at 199 Hz over 600 ms`);
       const frames = rowsOf(profile.final);
       assert.ok(!frames.some((r) => /^\((idle|program)\)$/.test(r.jsframe as string)), JSON.stringify(frames));
       const top = frames[0]!;
-      assert.match(top.jsframe as string, /^compile \(tinyrouter\/lib\/router\.js:\d+\)$/, JSON.stringify(frames));
+      // Named as the js: probe on it is (V8 says compile), its script by its path in the package.
+      assert.match(top.jsframe as string, /^Router\.prototype\.compile \(tinyrouter\/lib\/router\.js:\d+\)$/, JSON.stringify(frames));
       assert.ok((top.count as number) >= 60, `${top.count as number} samples of compile at 199 Hz over 600 ms`);
     } finally {
       await packaged.stop();

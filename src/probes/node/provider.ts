@@ -7,7 +7,7 @@ import type { CompiledProbe, CompileOptions, ProbeListing, ProbeSink, Provider }
 import { AgentChannel } from './channel.js';
 import { generateHandlers } from './codegen.js';
 import { parseSelector, selectProcesses, selectorText } from './processes.js';
-import { NodeRun } from './run.js';
+import { NodeRun, type FrameValue, type NodeRunSettings } from './run.js';
 import { ANONYMOUS, namesAnonymous, parsePattern, resolveChannelPoint, resolveJsPoint, resolvePairPoint, resolveProfilePoint, type NodeSourceSchema } from './sources.js';
 import { nodeOptions } from './options.js';
 
@@ -113,6 +113,7 @@ export class NodeProvider implements Provider {
             self: program.self,
             kept: program.kept,
             shipped: program.shipped,
+            ...framesOf(stage, program.shipped),
             aggregates,
             kinds: aggregates.map(createAggregate),
           },
@@ -122,4 +123,12 @@ export class NodeProvider implements Provider {
         ),
     };
   }
+}
+
+/** Which of a probe stage's keys and shipped values are a profile's stack or frame (named by the agent: frames.ts). */
+function framesOf(stage: ProbeStage, shipped: readonly string[]): Pick<NodeRunSettings, 'frames'> {
+  const kind = (name: string): FrameValue => (name === 'jsstack' ? 'stack' : name === 'jsframe' ? 'frame' : undefined);
+  const keys = (stage.aggregate?.keys ?? []).map((k) => (k.expr.kind === 'Field' ? kind(k.expr.name) : undefined));
+  const values = shipped.map(kind);
+  return [...keys, ...values].some((k) => k !== undefined) ? { frames: { keys, shipped: values } } : {};
 }

@@ -9,6 +9,7 @@ import { processInCgroup } from '../cgroup.js';
 import { AttachError, NoMatchingFunctionError } from './attach.js';
 import type { AgentChannel, TargetConnection, TargetPartial } from './channel.js';
 import type { KeptAggregate } from './codegen.js';
+import { FrameNamer } from './frames.js';
 import type { AttachStalls, InstallPlan } from './install.js';
 import { msSinceStart, processStart, selectProcesses, selectorText, type NodeProcess, type ProcessSelector } from './processes.js';
 import { describePattern, NODE_CHANNELS, nodeDefinesChannel, type FunctionPattern } from './sources.js';
@@ -52,7 +53,12 @@ export interface NodeRunSettings {
   readonly shipped: readonly string[];
   readonly aggregates: readonly AggregateSpec[];
   readonly kinds: readonly AggregateKind[];
+  /** Which group keys and shipped values are a CPU profile's stack or frame, which the agent names (frames.ts). */
+  readonly frames?: { readonly keys: readonly FrameValue[]; readonly shipped: readonly FrameValue[] };
 }
+
+/** A value that is a profile's stack, its innermost frame, or neither. */
+export type FrameValue = 'stack' | 'frame' | undefined;
 
 /**
  * JavaScript probes in every process a selector picks: attached one after
@@ -63,6 +69,8 @@ export class NodeRun implements RunningProbe {
   readonly attached: Promise<void>;
   readonly finished: Promise<void>;
   private connections: TargetConnection[] = [];
+  /** Each process's frame namer (by pid), for a query that reads profile frames. */
+  private readonly namers = new Map<number, FrameNamer>();
   /** The attached processes' inspectors closing behind their probes. */
   private readonly releases: Promise<void>[] = [];
   /** Processes said to be slow to answer (once each). */
@@ -272,6 +280,15 @@ export class NodeRun implements RunningProbe {
     this.flushing = this.flushing.then(() => this.flush(last));
   }
 
+  /** A process's profile frames named as js: probes name functions, where the query reads frames (else undefined). */
+  private frameNaming(connection: { readonly pid: number }): ((value: KeyPart, kind: FrameValue) => KeyPart) | undefined {
+    if (this.settings.frames === undefined) return undefined;
+    let namer = this.namers.get(connection.pid);
+    if (namer === undefined) this.namers.set(connection.pid, (namer = FrameNamer.forProcess(connection.pid)));
+    const named = namer;
+    return (value, kind) => (typeof value !== 'string' || kind === undefined ? value : kind === 'stack' ? named.stack(value) : named.frame(value));
+  }
+
   /** Reads one period from every process and delivers it as one partial. */
   private async flush(last: boolean): Promise<void> {
     const period = ++this.period;
@@ -299,14 +316,18 @@ export class NodeRun implements RunningProbe {
     let dropped = 0;
     partials.forEach((p: TargetPartial | undefined, i) => {
       if (!p) return;
+      const name = this.frameNaming(connections[i]!);
       for (const group of p.groups) {
         try {
-          table.mergeGroup(group.key as KeyPart[], group.s.map((s, a) => kinds[a]!.decode(wireState(aggregates[a]!, s))));
+          const key = name ? (group.key as KeyPart[]).map((k, at) => name(k, this.settings.frames!.keys[at])) : (group.key as KeyPart[]);
+          table.mergeGroup(key, group.s.map((s, a) => kinds[a]!.decode(wireState(aggregates[a]!, s))));
         } catch {
           this.sink.notice(`process ${connections[i]!.pid} sent a malformed partial; it was skipped`);
         }
       }
-      for (const row of p.rows) rows.push(Object.fromEntries(shipped.map((name, v) => [name, row[v] as Row[string]])));
+      for (const row of p.rows) {
+        rows.push(Object.fromEntries(shipped.map((field, v) => [field, (name ? name(row[v] as KeyPart, this.settings.frames!.shipped[v]) : row[v]) as Row[string]])));
+      }
       dropped += p.dropped;
       if (p.folded > 0) this.sink.notice(`process ${connections[i]!.pid}: ${p.folded} calls of groups beyond the cap went to (other)`);
       for (const s of last ? (p.pending ?? []) : []) {

@@ -176,6 +176,13 @@ const PROFILE_FIELDS: readonly FieldSpec[] = [
 /** Aggregates an in-process probe keeps itself. */
 const KEPT = new Set(['count', 'sum', 'min', 'max', 'avg', 'hist', 'lhist']);
 
+const FRAMES_NAMED_BY_AGENT = "a profile's frames are named by the agent, as js: probes name functions: compared there, on the samples the process ships";
+
+/** Whether an expression is a profile's stack or frame as such (grouping by one stays in the process; comparing goes to the agent). */
+function isFrameField(e: Expr): boolean {
+  return e.kind === 'Field' && (e.name === 'jsstack' || e.name === 'jsframe');
+}
+
 /** What a JavaScript probe can run inside the traced process. */
 export const NODE_CAPABILITIES: ProbeCapabilities = {
   cannotEvaluate(e: Expr): string | undefined {
@@ -184,9 +191,12 @@ export const NODE_CAPABILITIES: ProbeCapabilities = {
         return `${e.function}() reads kernel or native memory; JavaScript probes read values through safe projections`;
       case 'Negate':
       case 'Not':
+        return NODE_CAPABILITIES.cannotEvaluate(e.operand);
       case 'Match':
+        if (isFrameField(e.operand)) return FRAMES_NAMED_BY_AGENT;
         return NODE_CAPABILITIES.cannotEvaluate(e.operand);
       case 'Binary':
+        if (isFrameField(e.left) || isFrameField(e.right)) return FRAMES_NAMED_BY_AGENT;
         return NODE_CAPABILITIES.cannotEvaluate(e.left) ?? NODE_CAPABILITIES.cannotEvaluate(e.right);
       default:
         return undefined;

@@ -8,7 +8,7 @@ import type { Insertion } from '../functions.js';
  */
 
 /** The runtime's version: a process holding another one gets this one (see main.ts). Change it with every change to runtime/. */
-export const RUNTIME_VERSION = 25;
+export const RUNTIME_VERSION = 26;
 
 /** The URL of Fay's own code in a target (what the agent evaluates, the hooks the runtime compiles): its frames in profiles and stacks say it. */
 export const OWN_URL = 'fay:runtime';

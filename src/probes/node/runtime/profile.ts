@@ -74,19 +74,14 @@ export async function samples(session: RuntimeSession): Promise<void> {
   for (const id of profile.samples ?? []) run([stackOf(id)], undefined, false, undefined, 0);
 }
 
-/** A profile's frame as a stack line: its function, and its script's name and line. */
-function frameName(frame: V8Runtime.CallFrame): string {
-  const where = frame.url ? ` (${scriptName(frame.url)}:${frame.lineNumber + 1})` : '';
-  return `${frame.functionName || '(anonymous)'}${where}`;
-}
-
 /**
- * A script as a frame names it: a package's by its path in the package (find-my-way/index.js, not
- * index.js, of which a process has dozens), the application's and Node's own by their file name.
+ * A profile's frame as a stack line: V8's name of its function, and where the function is (its
+ * script's URL, line and column, tab-separated), which the agent turns into the name a js: probe
+ * gives it and the script's short name (the agent's frames.ts). A frame with no script, (idle) or
+ * (garbage collector), is its name alone.
  */
-function scriptName(url: string): string {
-  const inPackages = url.lastIndexOf('/node_modules/');
-  return inPackages >= 0 ? url.slice(inPackages + '/node_modules/'.length) : url.slice(url.lastIndexOf('/') + 1);
+function frameName(frame: V8Runtime.CallFrame): string {
+  return frame.url ? `${frame.functionName}\t${frame.url}\t${frame.lineNumber}\t${frame.columnNumber}` : frame.functionName || '(anonymous)';
 }
 
 /**
