@@ -142,7 +142,10 @@ describe('the fay command', () => {
     assert.equal(syscalls.code, 0);
     assert.ok(syscalls.lines.some((l) => /^syscall:openat\s+\(dfd, filename, flags, mode\)/.test(l)), syscalls.lines.join('\n'));
     const functions = await runFay(['probes', `uprobe:${workloadBinary()}:fay_*`]);
-    assert.deepEqual(functions.lines.map((l) => l.split(/\s+/)[0]), [`uprobe:${workloadBinary()}:fay_outer`, `uprobe:${workloadBinary()}:fay_target`]);
+    assert.deepEqual(
+      functions.lines.map((l) => l.split(/\s+/)[0]),
+      ['fay_outer', 'fay_target', 'fay_thread_start'].map((f) => `uprobe:${workloadBinary()}:${f}`),
+    );
     const kernel = await runFay(['probes', 'kernel:*']);
     assert.match(kernel.lines.join('\n'), /kernel:<function>\s+\[unavailable\] unavailable here: .*kprobes/);
   });
