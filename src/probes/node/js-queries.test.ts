@@ -4,7 +4,7 @@ import { copyFileSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { HistResult } from '../../agg/aggregate.js';
+import type { HistResult, QuantilesResult } from '../../agg/aggregate.js';
 import { request } from 'node:http';
 import { createServer } from 'node:net';
 import { after, before, describe, it } from 'node:test';
@@ -514,7 +514,7 @@ describe('JavaScript probes in live Node.js processes', () => {
     try {
       const fastifyPort = Number(await apps.run('fastify', 0));
       const expressPort = apps.port!;
-      const result = await around(`http:pid=${apps.pid}:server | count(), min(duration), max(duration) by method, route, status`, async () => {
+      const result = await around(`http:pid=${apps.pid}:server | count(), min(duration), max(duration), p = quantiles(duration, 0.5, 0.99) by method, route, status`, async () => {
         for (const id of [1, 2, 3]) assert.equal(await apps.run('get', 1, `${expressPort}/users/${id}`), '200');
         assert.equal(await apps.run('get', 2, `${expressPort}/api/items/a?x=1`), '201,201');
         assert.equal(await apps.run('get', 1, `${expressPort}/nothing/here`), '404');
@@ -537,6 +537,10 @@ describe('JavaScript probes in live Node.js processes', () => {
       for (const row of rows.filter((r) => delays[r.route as string] !== undefined)) {
         const ms = delays[row.route as string]!;
         assert.ok((row['min(duration)'] as number) >= (ms - 1) * 1e6 && (row['max(duration)'] as number) < (ms + 40) * 1e6, JSON.stringify(row));
+        // The median of the sketch, within its relative error of the durations it summarises.
+        const { quantiles, relativeError } = row.p as unknown as QuantilesResult;
+        const median = quantiles[0]!.value!;
+        assert.ok(median >= (ms - 1) * 1e6 * (1 - relativeError) && median < (ms + 40) * 1e6 * (1 + relativeError), JSON.stringify(row));
       }
     } finally {
       await apps.stop();
