@@ -1,0 +1,258 @@
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
+import type { AggregateKind } from '../agg/aggregate.js';
+import { GroupTable, type KeyPart } from '../agg/group-table.js';
+import { EnvironmentError, UsageError } from '../errors.js';
+
+/**
+ * One machine's memory of its stored queries (issue 20): an embedded DuckDB file. An aggregating
+ * query keeps one row per window and group, its aggregates' mergeable states in their wire form,
+ * so that a later question re-aggregates windows exactly (counts, sums, histograms) or within a
+ * sketch's bound (quantiles, distinct); an event query keeps its events. Each log is named; its
+ * rows go as long as its retention says.
+ */
+
+/** What a stored log is. */
+export interface StoredLog {
+  readonly name: string;
+  /** The query that fills it, as typed. */
+  readonly query: string;
+  readonly kind: 'windows' | 'events';
+  readonly createdNs: number;
+  /** How long its rows stay (ms); undefined: until removed. */
+  readonly retainMs: number | undefined;
+}
+
+/** A log with what it holds here. */
+export interface StoredLogSummary extends StoredLog {
+  readonly rows: number;
+  readonly firstNs: number | undefined;
+  readonly lastNs: number | undefined;
+}
+
+/** One stored window of one host: its span and its groups' states. */
+export interface StoredWindow {
+  readonly host: string;
+  readonly startNs: number;
+  readonly endNs: number;
+  readonly table: GroupTable;
+}
+
+/** A name a log may have: what a file system, a shell and SQL all take as it is. */
+const NAME = /^[A-Za-z][A-Za-z0-9_.-]{0,63}$/;
+
+const SCHEMA = [
+  `CREATE TABLE IF NOT EXISTS logs (name VARCHAR PRIMARY KEY, query VARCHAR NOT NULL, kind VARCHAR NOT NULL, created_ns BIGINT NOT NULL, retain_ms BIGINT)`,
+  // One row per window and group: the key parts and the states, each as their JSON wire form.
+  `CREATE TABLE IF NOT EXISTS windows (name VARCHAR NOT NULL, host VARCHAR NOT NULL, start_ns BIGINT NOT NULL, end_ns BIGINT NOT NULL, key VARCHAR NOT NULL, states VARCHAR NOT NULL)`,
+  `CREATE TABLE IF NOT EXISTS events (name VARCHAR NOT NULL, host VARCHAR NOT NULL, time_ns BIGINT NOT NULL, row VARCHAR NOT NULL)`,
+];
+
+export class TraceStore {
+  private constructor(
+    private readonly instance: DuckDBInstance,
+    private readonly db: DuckDBConnection,
+    /** The database file. */
+    readonly path: string,
+  ) {}
+
+  /**
+   * Opens (or creates) the store in `dir`, one file per agent name: two agents on one machine
+   * never share a file by accident. A store that cannot be opened (a full disk, a file that is not
+   * a database, one another process holds) is an EnvironmentError that says which and why.
+   */
+  static async open(dir: string, agent = 'local'): Promise<TraceStore> {
+    if (!NAME.test(agent)) throw new UsageError(`"${agent}" cannot name a store: use letters, digits, . _ -`);
+    const path = join(dir, `${agent}.duckdb`);
+    try {
+      mkdirSync(dir, { recursive: true });
+      const instance = await DuckDBInstance.create(path);
+      const db = await instance.connect();
+      for (const statement of SCHEMA) await db.run(statement);
+      return new TraceStore(instance, db, path);
+    } catch (error) {
+      throw new EnvironmentError(`cannot open the trace store ${path}: ${(error as Error).message}`, {
+        hint: 'check the disk has room and that no other Fay agent uses the same store directory and name',
+      });
+    }
+  }
+
+  close(): void {
+    this.db.closeSync();
+    this.instance.closeSync();
+  }
+
+  /** Creates a log (or finds the one of that name for the same query). */
+  async create(log: Omit<StoredLog, 'createdNs'> & { readonly createdNs?: number }): Promise<StoredLog> {
+    checkName(log.name);
+    const existing = await this.log(log.name);
+    if (existing) {
+      if (existing.query !== log.query) {
+        throw new UsageError(`a stored log named ${log.name} already holds another query: ${existing.query}`, { hint: 'pick another name, or fay store rm it first' });
+      }
+      return existing;
+    }
+    const created: StoredLog = { ...log, createdNs: log.createdNs ?? Date.now() * 1e6 };
+    await this.db.run('INSERT INTO logs VALUES ($1, $2, $3, $4, $5)', [
+      created.name,
+      created.query,
+      created.kind,
+      BigInt(Math.round(created.createdNs)),
+      created.retainMs === undefined ? null : BigInt(Math.round(created.retainMs)),
+    ]);
+    return created;
+  }
+
+  async log(name: string): Promise<StoredLog | undefined> {
+    const reader = await this.db.runAndReadAll('SELECT name, query, kind, created_ns, retain_ms FROM logs WHERE name = $1', [name]);
+    const row = reader.getRows()[0];
+    if (!row) return undefined;
+    return { name: String(row[0]), query: String(row[1]), kind: row[2] === 'events' ? 'events' : 'windows', createdNs: Number(row[3]), retainMs: row[4] === null ? undefined : Number(row[4]) };
+  }
+
+  /** Every log, with how many rows it holds here and the time they span. */
+  async list(): Promise<StoredLogSummary[]> {
+    const reader = await this.db.runAndReadAll(`
+      SELECT l.name, l.query, l.kind, l.created_ns, l.retain_ms,
+             coalesce(w.n, 0) + coalesce(e.n, 0), least(w.first_ns, e.first_ns), greatest(w.last_ns, e.last_ns)
+      FROM logs l
+      LEFT JOIN (SELECT name, count(*) n, min(start_ns) first_ns, max(end_ns) last_ns FROM windows GROUP BY name) w ON w.name = l.name
+      LEFT JOIN (SELECT name, count(*) n, min(time_ns) first_ns, max(time_ns) last_ns FROM events GROUP BY name) e ON e.name = l.name
+      ORDER BY l.name`);
+    return reader.getRows().map((r) => ({
+      name: String(r[0]),
+      query: String(r[1]),
+      kind: r[2] === 'events' ? 'events' : 'windows',
+      createdNs: Number(r[3]),
+      retainMs: r[4] === null ? undefined : Number(r[4]),
+      rows: Number(r[5]),
+      firstNs: r[6] === null ? undefined : Number(r[6]),
+      lastNs: r[7] === null ? undefined : Number(r[7]),
+    }));
+  }
+
+  /** Removes a log and everything it holds; says which names there are when there is no such log. */
+  async remove(name: string): Promise<void> {
+    await this.existing(name);
+    await this.db.run('DELETE FROM windows WHERE name = $1', [name]);
+    await this.db.run('DELETE FROM events WHERE name = $1', [name]);
+    await this.db.run('DELETE FROM logs WHERE name = $1', [name]);
+  }
+
+  /** Appends a window of one host: one row per group, through DuckDB's appender. */
+  async appendWindow(name: string, window: StoredWindow): Promise<void> {
+    const appender = await this.db.createAppender('windows');
+    try {
+      const start = BigInt(Math.round(window.startNs));
+      const end = BigInt(Math.round(window.endNs));
+      for (const group of window.table.entries()) {
+        appender.appendVarchar(name);
+        appender.appendVarchar(window.host);
+        appender.appendBigInt(start);
+        appender.appendBigInt(end);
+        appender.appendVarchar(JSON.stringify(group.key));
+        appender.appendVarchar(JSON.stringify(group.states.map((s, i) => window.table.kinds[i]!.encode(s))));
+        appender.endRow();
+      }
+      appender.flushSync();
+    } finally {
+      appender.closeSync();
+    }
+  }
+
+  /** Appends events of one host, each with its time. */
+  async appendEvents(name: string, host: string, rows: readonly { readonly timeNs: number; readonly row: Readonly<Record<string, unknown>> }[]): Promise<void> {
+    const appender = await this.db.createAppender('events');
+    try {
+      for (const { timeNs, row } of rows) {
+        appender.appendVarchar(name);
+        appender.appendVarchar(host);
+        appender.appendBigInt(BigInt(Math.round(timeNs)));
+        appender.appendVarchar(JSON.stringify(row));
+        appender.endRow();
+      }
+      appender.flushSync();
+    } finally {
+      appender.closeSync();
+    }
+  }
+
+  /**
+   * The stored windows of a log that overlap [fromNs, toNs), each host's re-aggregated into windows
+   * of `everyNs` aligned on the epoch (a stored window goes into the one its start falls in), or
+   * left as stored when `everyNs` is undefined.
+   */
+  async windows(name: string, kinds: readonly AggregateKind[], span: { readonly fromNs?: number; readonly toNs?: number; readonly everyNs?: number } = {}): Promise<StoredWindow[]> {
+    await this.existing(name);
+    const reader = await this.db.runAndReadAll(
+      'SELECT host, start_ns, end_ns, key, states FROM windows WHERE name = $1 AND end_ns > $2 AND start_ns < $3 ORDER BY host, start_ns',
+      // ns since the epoch are past 2^53: the open end is 2^62 ns, the year 2116.
+      [name, BigInt(Math.round(span.fromNs ?? 0)), span.toNs === undefined ? 2n ** 62n : BigInt(Math.round(span.toNs))],
+    );
+    const out = new Map<string, { host: string; startNs: number; endNs: number; table: GroupTable }>();
+    for (const row of reader.getRows()) {
+      const host = String(row[0]);
+      let startNs = Number(row[1]);
+      let endNs = Number(row[2]);
+      if (span.everyNs !== undefined) {
+        startNs = Math.floor(startNs / span.everyNs) * span.everyNs;
+        endNs = startNs + span.everyNs;
+      }
+      const id = `${host}\u0000${startNs}`;
+      let window = out.get(id);
+      if (!window) out.set(id, (window = { host, startNs, endNs, table: new GroupTable(kinds) }));
+      window.endNs = Math.max(window.endNs, endNs);
+      const states = JSON.parse(String(row[4])) as unknown[];
+      if (!Array.isArray(states) || states.length !== kinds.length) throw new TypeError(`a stored window of ${name} holds ${states.length} aggregates, the query ${kinds.length}`);
+      window.table.mergeGroup(JSON.parse(String(row[3])) as KeyPart[], states.map((s, i) => kinds[i]!.decode(s)));
+    }
+    return [...out.values()];
+  }
+
+  /** Deletes what each log's retention no longer keeps (rows that ended before now − retention); returns how many rows went. */
+  async enforceRetention(nowNs = Date.now() * 1e6): Promise<number> {
+    let removed = 0;
+    for (const log of await this.list()) {
+      if (log.retainMs === undefined) continue;
+      const before = BigInt(Math.round(nowNs - log.retainMs * 1e6));
+      const table = log.kind === 'events' ? 'events' : 'windows';
+      const column = log.kind === 'events' ? 'time_ns' : 'end_ns';
+      const result = await this.db.run(`DELETE FROM ${table} WHERE name = $1 AND ${column} < $2`, [log.name, before]);
+      removed += Number(result.rowsChanged);
+    }
+    return removed;
+  }
+
+  /**
+   * Writes a log as standard Parquet, zstd-compressed, partitioned by host and day (UTC), which
+   * DuckDB, pandas or Spark read without Fay: `<dir>/host=<h>/day=<yyyy-mm-dd>/….parquet`.
+   */
+  async exportParquet(name: string, dir: string): Promise<void> {
+    const log = await this.existing(name);
+    mkdirSync(dir, { recursive: true });
+    const source =
+      log.kind === 'events'
+        ? `SELECT host, CAST(strftime(to_timestamp(time_ns / 1e9), '%Y-%m-%d') AS VARCHAR) AS day, time_ns, row FROM events WHERE name = ${sqlString(name)}`
+        : `SELECT host, CAST(strftime(to_timestamp(start_ns / 1e9), '%Y-%m-%d') AS VARCHAR) AS day, start_ns, end_ns, key, states FROM windows WHERE name = ${sqlString(name)}`;
+    await this.db.run(`COPY (${source}) TO ${sqlString(dir)} (FORMAT PARQUET, COMPRESSION ZSTD, PARTITION_BY (host, day), OVERWRITE_OR_IGNORE)`);
+  }
+
+  /** A log that exists, or a UsageError that lists those that do. */
+  private async existing(name: string): Promise<StoredLog> {
+    const log = await this.log(name);
+    if (log) return log;
+    const names = (await this.list()).map((l) => l.name);
+    throw new UsageError(`no stored log is named ${name}`, { hint: names.length > 0 ? `the stored logs here: ${names.join(', ')}` : 'nothing is stored here yet' });
+  }
+}
+
+function checkName(name: string): void {
+  if (!NAME.test(name)) throw new UsageError(`"${name}" cannot name a stored log: a letter, then letters, digits, . _ - (64 at most)`);
+}
+
+/** A SQL string literal (names are checked; paths may hold anything but NUL). */
+function sqlString(text: string): string {
+  if (text.includes('\u0000')) throw new UsageError('a path cannot hold a NUL character');
+  return `'${text.replaceAll("'", "''")}'`;
+}
