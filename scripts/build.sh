@@ -15,6 +15,6 @@ done
 node --import tsx scripts/bundle-runtime.ts dist/probes/node/target/runtime.js dist/bin/target/runtime.js
 # CommonJS dependencies (commander) require Node.js's modules: an ES module bundle needs a require.
 node_modules/.bin/esbuild dist/cli/main.js --bundle --platform=node --target=node20 --format=esm --splitting \
-  --outdir=dist/bin --log-level=warning \
+  --outdir=dist/bin --log-level=warning --external:@duckdb/node-api \
   "--banner:js=import { createRequire as fayCreateRequire } from 'node:module'; const require = fayCreateRequire(import.meta.url);"
 touch dist/.built

@@ -9,6 +9,7 @@ import type { StagedPlan } from '../plan/planner.js';
 import type { RecordingDump } from '../probes/provider.js';
 import type { CompiledQuery, RunningQuery } from './agent.js';
 import type { MachineSink, MachineWindow } from './machine-stage.js';
+import type { LogWriter } from '../store/log-writer.js';
 
 /** Event rows per message, at most; fewer go out after EVENT_BATCH_MS. */
 const ROWS_PER_MESSAGE = 2000;
@@ -27,6 +28,8 @@ export interface HostedQueryHooks {
   onEnded(why: string, final: boolean): void;
   reasonOf(error: unknown): string;
   refusal(error: unknown): Pick<Extract<AgentMessage, { kind: 'status' }>, 'reason' | 'hint' | 'exitCode'>;
+  /** Where the query's windows and events are persisted too, if it asked (--persist). */
+  readonly persist?: LogWriter;
 }
 
 type From = Pick<AgentMessage, 'v' | 'id' | 'host' | 'incarnation'>;
@@ -121,6 +124,13 @@ export class HostedQuery implements MachineSink {
   private finish(error: string | undefined): void {
     if (this.lease) clearTimeout(this.lease);
     this.sendBatch();
+    // What it persisted is written before it says done: a history query after the answer finds it all.
+    const persisted = this.hooks.persist?.drained();
+    if (persisted) void persisted.then(() => this.ended(error));
+    else this.ended(error);
+  }
+
+  private ended(error: string | undefined): void {
     const done: AgentMessage = { ...this.from, kind: 'done', windows: this.seq, ...(error !== undefined && { error }), ...(this.expired && { lapsed: true }), ...(this.stoppedByClient && { stopped: true }) };
     if (this.expired && !this.reachable) {
       // The lease ran out while the client could not be heard: what is held back waits for it (its
@@ -198,6 +208,7 @@ export class HostedQuery implements MachineSink {
   }
 
   window(window: MachineWindow): void {
+    this.hooks.persist?.window(this.from.host, window);
     const seq = this.seq++;
     const next: PendingWindow = {
       table: window.table,
@@ -264,6 +275,7 @@ export class HostedQuery implements MachineSink {
   events(_host: string, rows: readonly Row[]): void {
     const output = this.plan.cluster.output;
     if (output.kind !== 'Events') return;
+    this.hooks.persist?.events(this.from.host, rows);
     const columns = output.columns.map((c) => c.name);
     this.batch ??= { columns, rows: [] };
     for (const r of rows) {

@@ -14,6 +14,8 @@ export interface QuerySettings {
   readonly limits?: Partial<QueryLimits>;
   /** Settings of particular providers (name → its options), which each checks itself. */
   readonly providerOptions?: ProviderOptions;
+  /** Each host keeps what the query produces in its trace store: the log's name, and how long it keeps it (ms). */
+  readonly persist?: { readonly name: string; readonly retainMs?: number };
 }
 
 export const DEFAULT_REFRESH_MS = 1000;

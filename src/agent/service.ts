@@ -20,6 +20,9 @@ import { parseQuery } from '../query/parser.js';
 import type { Agent } from './agent.js';
 import { HostedQuery } from './hosted-query.js';
 import { agentSettings, withWindowing } from './run-settings.js';
+import { createAggregate } from '../agg/registry.js';
+import { LogWriter } from '../store/log-writer.js';
+import type { TraceStore } from '../store/trace-store.js';
 
 export interface AgentServiceOptions {
   /** Fay's version, announced. */
@@ -28,6 +31,16 @@ export interface AgentServiceOptions {
   readonly heartbeatMs?: number;
   /** Notes for the operator (queries accepted, refused, expired). */
   readonly log?: (line: string) => void;
+  /**
+   * This machine's trace store, opened when a query first asks to persist (default: the directory
+   * FAY_STORE_DIR or /var/lib/fay/store, a file named after the host).
+   */
+  readonly store?: () => Promise<TraceStore>;
+}
+
+/** Where an agent keeps its trace store unless told. */
+export function defaultStoreDir(): string {
+  return process.env.FAY_STORE_DIR ?? '/var/lib/fay/store';
 }
 
 /** How long a query whose lease ran out keeps what it held back for its client (see AgentService.lapsed). */
@@ -190,11 +203,24 @@ export class AgentService {
       publish({ ...from, kind: 'status', state: 'refused', ...refusal(error) });
       return;
     }
-    const hosted = new HostedQuery(spec, plan, compiled, this.bus, from, {
+    const persist = spec.options.persist;
+    const writer =
+      persist === undefined
+        ? undefined
+        : new LogWriter(
+            () => this.traceStore(),
+            { name: persist.name, query: spec.text, kind: plan.cluster.output.kind === 'Aggregate' ? 'windows' : 'events', retainMs: persist.retainMs },
+            plan.cluster.output.kind === 'Aggregate' ? plan.cluster.output.aggregates.map(createAggregate) : [],
+            (message) => hosted.notice(this.host, message),
+          );
+    if (writer) this.writers.add(writer);
+    const hosted: HostedQuery = new HostedQuery(spec, plan, compiled, this.bus, from, {
+      ...(writer && { persist: writer }),
       onAttached: () => this.log(`running query ${spec.id} from ${spec.client}: ${spec.text}`),
       onRefused: (error) => this.log(`could not attach query ${spec.id}: ${reasonOf(error)}`),
       onEnded: (why, final) => {
         this.queries.delete(spec.id);
+        if (writer) void writer.drained().then(() => this.writers.delete(writer));
         if (!final && hosted.holdsBack) this.lapsed.set(spec.id, { query: hosted, untilMs: Date.now() + HELD_BACK_MS });
         // Stopped by its client: renewals still in flight must not start it again. A lease that ran
         // out (a cut-off) may be renewed again once the client is back, and then the query rejoins.
@@ -208,6 +234,18 @@ export class AgentService {
     hosted.start();
   }
 
+  private store: Promise<TraceStore> | undefined;
+  /** What persisting queries are writing (or wrote), for the store to close only after them. */
+  private readonly writers = new Set<LogWriter>();
+
+  /** This machine's trace store, opened once (DuckDB is loaded only then). */
+  private traceStore(): Promise<TraceStore> {
+    this.store ??= this.options.store
+      ? this.options.store()
+      : import('../store/trace-store.js').then(({ TraceStore }) => TraceStore.open(defaultStoreDir(), this.host.replace(/[^A-Za-z0-9_.-]/g, '_')));
+    return this.store;
+  }
+
   /** Ids of the queries running here. */
   get running(): readonly string[] {
     return [...this.queries.keys()];
@@ -218,6 +256,8 @@ export class AgentService {
     this.closing ??= (async () => {
       if (this.heartbeat) clearInterval(this.heartbeat);
       await Promise.allSettled([...this.queries.values()].map((q) => q.stop('the agent is shutting down')));
+      await Promise.allSettled([...this.writers].map((w) => w.drained()));
+      if (this.store) await this.store.then((s) => s.close(), () => undefined);
       this.announce('bye');
       for (const u of this.unsubscribe) u();
     })();

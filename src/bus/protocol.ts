@@ -18,7 +18,7 @@ import { BusMessageError, decodeMessage, encodeMessage } from './codec.js';
  * The sample nats-server configuration lets agents publish only on fay.hosts.> and fay.results.>,
  * and clients only on fay.agents.ping and fay.queries.>: neither can pose as the other.
  */
-export const PROTOCOL_VERSION = 4;
+export const PROTOCOL_VERSION = 5;
 
 export const SUBJECTS = {
   host: (host: string) => `fay.hosts.${hostToken(host)}`,
@@ -122,6 +122,13 @@ export const QuerySpec = z.object({
      * Settings of particular providers, provider name → its options: opaque here, checked by the
      * provider on each agent (a bad one is refused as the query's mistake). Bounded in size only.
      */
+    /** Each agent keeps what the query produces in its trace store, under this log's name, for this long (ms). */
+    persist: z
+      .object({
+        name: z.string().regex(/^[A-Za-z][A-Za-z0-9_.-]{0,63}$/),
+        retainMs: z.number().int().positive().max(10 * 366 * 86_400_000).optional(),
+      })
+      .optional(),
     providers: z
       .record(z.string().regex(/^[a-z][a-z0-9_-]{0,31}$/), z.unknown())
       .refine((o) => Object.keys(o).length <= 64 && JSON.stringify(o).length <= BUS_BOUNDS.maxProviderOptionsChars, {

@@ -68,6 +68,13 @@ describe('the fay command', () => {
     const long = await runFay(['query', '--keep-edits', '48h', 'syscall:openat | count()']);
     assert.equal(long.code, 2);
     assert.match(long.stderr, /--keep-edits can be at most 24h/);
+    // What a query keeps: a log's name, and a retention only with one.
+    const unnamed = await runFay(['query', '--retain', '7d', 'syscall:openat | count()']);
+    assert.equal(unnamed.code, 2);
+    assert.match(unnamed.stderr, /--retain says how long --persist keeps a log: give --persist <name> too/);
+    const badName = await runFay(['query', '--persist', '../etc', 'syscall:openat | count()']);
+    assert.equal(badName.code, 2);
+    assert.match(badName.stderr, /--persist takes a log name/);
   });
 
   it('says a usage error as Fay says every error, and how to give a query that starts with a dash', async () => {

@@ -184,7 +184,9 @@ function build(): Command {
       .argument('<query>', 'e.g. \'syscall:openat | count() by comm\'')
       .option('--hosts <globs>', 'with --cluster: only hosts whose names match one of these comma-separated globs')
       .option('--json', 'print results as NDJSON')
-      .option('--folded', "print the answer as folded stacks, a flame graph's input (flamegraph.pl, inferno, speedscope): 'stack;frames count' per row"),
+      .option('--folded', "print the answer as folded stacks, a flame graph's input (flamegraph.pl, inferno, speedscope): 'stack;frames count' per row")
+      .option('--persist <name>', "every machine also keeps what the query produces (its windows' aggregate states, or its events) in its trace store, as the log <name> (FAY_STORE_DIR, default /var/lib/fay/store)")
+      .option('--retain <duration>', 'with --persist: how long each machine keeps the rows, e.g. 7d (default: until the log is removed)'),
   ).action((text: string, flags: QueryFlags & { folded?: boolean }) => query(text, flags));
   clusterFlags(program.command('agent'), 'the same as --nats')
     .description('run this machine\'s agent on a cluster\'s NATS bus (in the foreground)')

@@ -133,6 +133,7 @@ export class ClusterQueryRun implements QueryHandle {
         ...(options.everyMs !== undefined && { everyMs: options.everyMs }),
         ...(options.limits !== undefined && { limits: options.limits }),
         ...(options.providerOptions !== undefined && { providers: options.providerOptions }),
+        ...(options.persist !== undefined && { persist: options.persist }),
       },
     };
     // Checked as every agent will check it: an agent drops a malformed query without a word.

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { Agent } from '../agent/agent.js';
 import { agentSettings, withWindowing } from '../agent/run-settings.js';
-import { AgentService } from '../agent/service.js';
+import { AgentService, type AgentServiceOptions } from '../agent/service.js';
 import { InProcessBus } from '../bus/in-process.js';
 import { UsageError } from '../errors.js';
 import { explainPlan } from '../plan/explain.js';
@@ -24,9 +24,9 @@ const VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.me
 export class EmbeddedCluster {
   private readonly client: ClusterClient;
 
-  constructor(readonly agent: Agent) {
+  constructor(readonly agent: Agent, options: Pick<AgentServiceOptions, 'store'> = {}) {
     const bus = new InProcessBus();
-    new AgentService(bus, agent, { version: VERSION }).start();
+    new AgentService(bus, agent, { version: VERSION, ...options }).start();
     this.client = new ClusterClient(bus, agent.registry);
   }
 

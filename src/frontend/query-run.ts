@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { ClusterClient } from '../cluster/cluster-client.js';
 import type { QueryHandle, RunOptions } from '../cluster/embedded.js';
 import { localRegistry } from '../probes/default-registry.js';
-import { EXIT_INCOMPLETE } from '../errors.js';
+import { EXIT_INCOMPLETE, UsageError } from '../errors.js';
 import { DEFAULT_LIMITS } from '../plan/limits.js';
 import { NODE_BOUNDS, NODE_DEFAULTS } from '../probes/node/options.js';
 import { clusterSettings, type ClusterFlags } from './cluster-config.js';
@@ -24,6 +24,8 @@ export interface QueryFlags extends ClusterFlags {
   maxCalls?: string;
   maxPause?: string;
   keepEdits?: string;
+  persist?: string;
+  retain?: string;
 }
 
 export function runOptions(flags: QueryFlags): RunOptions {
@@ -42,7 +44,21 @@ export function runOptions(flags: QueryFlags): RunOptions {
       ...(flags.maxMemory !== undefined && { maxMemoryBytes: parseSizeFlag(flags.maxMemory, '--max-memory') }),
     },
     ...(Object.keys(node).length > 0 && { providerOptions: { node } }),
+    ...persistOptions(flags),
   };
+}
+
+/** --persist <name> [--retain <duration>]: what each machine keeps of the query, and for how long. */
+function persistOptions(flags: QueryFlags): Pick<RunOptions, 'persist'> {
+  if (flags.persist === undefined) {
+    if (flags.retain !== undefined) throw new UsageError('--retain says how long --persist keeps a log: give --persist <name> too');
+    return {};
+  }
+  if (!/^[A-Za-z][A-Za-z0-9_.-]{0,63}$/.test(flags.persist)) {
+    throw new UsageError(`--persist takes a log name: a letter, then letters, digits, . _ - (64 at most), not "${flags.persist}"`);
+  }
+  const retainMs = flags.retain === undefined ? undefined : parseDurationFlag(flags.retain, '--retain', { maxMs: 10 * 366 * 86_400_000 });
+  return { persist: { name: flags.persist, ...(retainMs !== undefined && { retainMs: Math.round(retainMs) }) } };
 }
 
 /** The caps every query command takes. */

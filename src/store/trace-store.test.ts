@@ -74,6 +74,21 @@ describe('the trace store: windows with mergeable states in an embedded DuckDB f
     }
   });
 
+  it('keeps a window with no group as a span the host covered, apart from one it did not deliver', async () => {
+    const store = await TraceStore.open(dir, 'agent-c');
+    try {
+      await store.create({ name: 'quiet', query: 'q', kind: 'windows', retainMs: undefined });
+      const [first, , third] = windowsOf(0, 3, 2);
+      await store.appendWindow('quiet', first!);
+      await store.appendWindow('quiet', { host: 'host-0', startNs: T0 + S, endNs: T0 + 2 * S, table: new GroupTable(kinds) });
+      await store.appendWindow('quiet', third!);
+      const read = await store.windows('quiet', kinds);
+      assert.deepEqual(read.map((w) => [(w.startNs - T0) / S, w.table.size]), [[0, 2], [1, 0], [2, 2]]);
+    } finally {
+      store.close();
+    }
+  });
+
   it('drops what its retention no longer keeps, log by log', async () => {
     const store = await TraceStore.open(dir, 'agent-b');
     try {

@@ -47,6 +47,9 @@ const SCHEMA = [
   // One row per window and group: the key parts and the states, each as their JSON wire form.
   `CREATE TABLE IF NOT EXISTS windows (name VARCHAR NOT NULL, host VARCHAR NOT NULL, start_ns BIGINT NOT NULL, end_ns BIGINT NOT NULL, key VARCHAR NOT NULL, states VARCHAR NOT NULL)`,
   `CREATE TABLE IF NOT EXISTS events (name VARCHAR NOT NULL, host VARCHAR NOT NULL, time_ns BIGINT NOT NULL, row VARCHAR NOT NULL)`,
+  // Every window a host delivered, with groups or none: what it covered, so that a later question
+  // tells a span with nothing in it from a span the host did not cover.
+  `CREATE TABLE IF NOT EXISTS spans (name VARCHAR NOT NULL, host VARCHAR NOT NULL, start_ns BIGINT NOT NULL, end_ns BIGINT NOT NULL)`,
 ];
 
 export class TraceStore {
@@ -136,6 +139,7 @@ export class TraceStore {
   async remove(name: string): Promise<void> {
     await this.existing(name);
     await this.db.run('DELETE FROM windows WHERE name = $1', [name]);
+    await this.db.run('DELETE FROM spans WHERE name = $1', [name]);
     await this.db.run('DELETE FROM events WHERE name = $1', [name]);
     await this.db.run('DELETE FROM logs WHERE name = $1', [name]);
   }
@@ -159,6 +163,7 @@ export class TraceStore {
     } finally {
       appender.closeSync();
     }
+    await this.db.run('INSERT INTO spans VALUES ($1, $2, $3, $4)', [name, window.host, BigInt(Math.round(window.startNs)), BigInt(Math.round(window.endNs))]);
   }
 
   /** Appends events of one host, each with its time. */
@@ -185,8 +190,12 @@ export class TraceStore {
    */
   async windows(name: string, kinds: readonly AggregateKind[], span: { readonly fromNs?: number; readonly toNs?: number; readonly everyNs?: number } = {}): Promise<StoredWindow[]> {
     await this.existing(name);
+    // The spans first (a window with no group has one), then their groups.
     const reader = await this.db.runAndReadAll(
-      'SELECT host, start_ns, end_ns, key, states FROM windows WHERE name = $1 AND end_ns > $2 AND start_ns < $3 ORDER BY host, start_ns',
+      `SELECT host, start_ns, end_ns, NULL, NULL FROM spans WHERE name = $1 AND end_ns > $2 AND start_ns < $3
+       UNION ALL
+       SELECT host, start_ns, end_ns, key, states FROM windows WHERE name = $1 AND end_ns > $2 AND start_ns < $3
+       ORDER BY 1, 2, 4 NULLS FIRST`,
       // ns since the epoch are past 2^53: the open end is 2^62 ns, the year 2116.
       [name, BigInt(Math.round(span.fromNs ?? 0)), span.toNs === undefined ? 2n ** 62n : BigInt(Math.round(span.toNs))],
     );
@@ -203,6 +212,7 @@ export class TraceStore {
       let window = out.get(id);
       if (!window) out.set(id, (window = { host, startNs, endNs, table: new GroupTable(kinds) }));
       window.endNs = Math.max(window.endNs, endNs);
+      if (row[3] === null) continue;
       const states = JSON.parse(String(row[4])) as unknown[];
       if (!Array.isArray(states) || states.length !== kinds.length) throw new TypeError(`a stored window of ${name} holds ${states.length} aggregates, the query ${kinds.length}`);
       window.table.mergeGroup(JSON.parse(String(row[3])) as KeyPart[], states.map((s, i) => kinds[i]!.decode(s)));
@@ -220,6 +230,7 @@ export class TraceStore {
       const column = log.kind === 'events' ? 'time_ns' : 'end_ns';
       const result = await this.db.run(`DELETE FROM ${table} WHERE name = $1 AND ${column} < $2`, [log.name, before]);
       removed += Number(result.rowsChanged);
+      if (log.kind === 'windows') await this.db.run('DELETE FROM spans WHERE name = $1 AND end_ns < $2', [log.name, before]);
     }
     return removed;
   }

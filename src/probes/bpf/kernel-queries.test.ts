@@ -17,6 +17,8 @@ import { heldWorkload, runWorkload, waitingWorkload, workloadBinary } from '../.
 import { BpfProvider } from './provider.js';
 import { localCluster } from '../../frontend/local-cluster.js';
 import { Tracefs, tracefsRoot } from './tracefs.js';
+import { TraceStore } from '../../store/trace-store.js';
+import { createAggregate } from '../../agg/registry.js';
 
 const cluster = localCluster('testhost');
 
@@ -216,6 +218,30 @@ describe('kernel queries on real probes and real workloads', () => {
       ]);
     } finally {
       for (const server of servers) server.close();
+    }
+  });
+
+  it("persists each window of a query into the machine's trace store, with --persist, and keeps querying live", async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'fay-persist-'));
+    const store = await TraceStore.open(dir, 'testhost');
+    try {
+      const persisting = localCluster('testhost', { store: () => Promise.resolve(store) });
+      const live = await collect(persisting.run('syscall:getppid | where comm == "fay-keep" | count() by comm every 200ms', { persist: { name: 'getppid', retainMs: 86_400_000 } }), async () => {
+        await runWorkload('fay-keep', 'getppid', 1234);
+        await runWorkload('fay-keep', 'getppid', 766);
+      });
+      const liveTotal = live.results.reduce((n, r) => n + rowsOf(r).reduce((m, row) => m + (row.count as number), 0), 0);
+      assert.equal(liveTotal, 2000, 'the live answer as before');
+      const [log] = await store.list();
+      assert.deepEqual([log!.name, log!.kind, log!.retainMs], ['getppid', 'windows', 86_400_000]);
+      const windows = await store.windows('getppid', [createAggregate({ function: 'count', params: [] })]);
+      const stored = windows.flatMap((w) => w.table.finalize()).reduce((n, g) => n + (g.values[0] as number), 0);
+      assert.equal(stored, 2000, 'every call in the stored windows');
+      // Windows follow one another: nothing the host covered is missing, empty ones included.
+      for (let i = 1; i < windows.length; i++) assert.ok(Math.abs(windows[i]!.startNs - windows[i - 1]!.endNs) < 1e6, `window ${i} starts where ${i - 1} ended`);
+    } finally {
+      store.close();
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 
