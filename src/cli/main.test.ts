@@ -3,6 +3,10 @@ import { describe, it } from 'node:test';
 import { runFay, startFay } from '../testing/cli.js';
 import { bpftraceProcesses, leavesKernelAsFound, processesGone } from '../testing/kernel-state.js';
 import { runWorkload, workloadBinary } from '../testing/workload.js';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DuckDBInstance } from '@duckdb/node-api';
 
 function noStackTrace(stderr: string): void {
   assert.doesNotMatch(stderr, /^\s+at .+\(.*:\d+:\d+\)$/m, `a user error printed a stack trace:\n${stderr}`);
@@ -164,5 +168,37 @@ describe('the fay command', () => {
     assert.match(text, /probe stage/);
     assert.match(text, /tracepoint:syscalls:sys_enter_openat \/comm == "cat"\//);
     assert.match(text, /@fay_c\[str\(args->filename\)\] = count\(\);/);
+  });
+  it('keeps a query with --persist, and lists, exports and removes what it kept with fay store', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'fay-cli-store-'));
+    const env = { ...process.env, FAY_STORE_DIR: join(dir, 'store') };
+    try {
+      const kept = await runFay(['query', 'interval:50ms | count() every 200ms', '-d', '1s', '--persist', 'ticks', '--retain', '7d', '--json'], { env });
+      assert.equal(kept.code, 0, kept.stderr);
+      const live = kept.lines.map((l) => JSON.parse(l) as { type: string; rows?: { count: number }[] }).filter((m) => m.type === 'result');
+      const liveTicks = live.reduce((n, m) => n + (m.rows ?? []).reduce((k, r) => k + r.count, 0), 0);
+      assert.ok(liveTicks >= 10, `${liveTicks} ticks of 50 ms in 1 s`);
+      const listed = await runFay(['store', 'ls', '--json'], { env });
+      assert.equal(listed.code, 0, listed.stderr);
+      const [log] = listed.lines.map((l) => JSON.parse(l) as { name: string; kind: string; rows: number; retainMs: number });
+      assert.deepEqual([log!.name, log!.kind, log!.retainMs], ['ticks', 'windows', 7 * 86_400_000]);
+      const out = join(dir, 'parquet');
+      const exported = await runFay(['store', 'export', 'ticks', '--parquet', out], { env });
+      assert.equal(exported.code, 0, exported.stderr);
+      assert.ok(readdirSync(out).some((d) => d.startsWith('host=')), 'partitioned by host');
+      const reader = await DuckDBInstance.create(':memory:');
+      const db = await reader.connect();
+      const read = await db.runAndReadAll(`SELECT sum(CAST(json_extract(states, '$[0]') AS BIGINT)) FROM read_parquet('${out}/*/*/*.parquet')`);
+      assert.equal(Number(read.getRows()[0]![0]), liveTicks, 'the ticks the live answer counted, read back from Parquet');
+      db.closeSync();
+      reader.closeSync();
+      const missing = await runFay(['store', 'rm', 'tocks'], { env });
+      assert.equal(missing.code, 2);
+      assert.match(missing.stderr, /no stored log is named tocks[\s\S]*ticks/);
+      assert.equal((await runFay(['store', 'rm', 'ticks'], { env })).code, 0);
+      assert.match((await runFay(['store', 'ls'], { env })).lines.join('\n'), /nothing is stored here/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

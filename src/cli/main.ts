@@ -16,6 +16,7 @@ import { printable, printableLine } from '../output/printable.js';
 import { hostList, renderTable } from '../output/render.js';
 import { exitFlushed, watchStdio } from '../output/stdio.js';
 import type { AgentFlags } from './agent-command.js';
+import type { StoreFlags } from './store-command.js';
 import { TopSink, TOP_QUERY } from './top.js';
 
 const version = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
@@ -203,6 +204,24 @@ function build(): Command {
     .description('stop a query running on a cluster (its id from fay ps)')
     .argument('<id>')
     .action((id: string, flags: ClusterFlags) => stopQuery(id, flags));
+  const store = program.command('store').description("this machine's trace store: what queries run with --persist keep (docs/store.md)");
+  const storeFlags = (c: Command) =>
+    c
+      .option('--dir <path>', 'the store directory (default FAY_STORE_DIR, else /var/lib/fay/store)')
+      .option('--name <host>', "the agent's host name the store file is named after (default: this machine's)");
+  storeFlags(store.command('ls'))
+    .description('list the stored logs: their rows, the time they span, their retention and query')
+    .option('--json', 'one JSON object per line')
+    .action(async (flags: StoreFlags) => (await import('./store-command.js')).listStore(flags));
+  storeFlags(store.command('rm'))
+    .description('remove a stored log and everything it holds')
+    .argument('<log>')
+    .action(async (log: string, flags: StoreFlags) => (await import('./store-command.js')).removeLog(log, flags));
+  storeFlags(store.command('export'))
+    .description('write a stored log as Parquet (zstd), partitioned by host and day, for DuckDB, pandas or Spark')
+    .argument('<log>')
+    .requiredOption('--parquet <dir>', 'the directory to write')
+    .action(async (log: string, flags: StoreFlags & { parquet: string }) => (await import('./store-command.js')).exportLog(log, flags));
   program
     .command('explain')
     .description('show the stages of a query, where each part runs, and the generated probe program')
