@@ -211,7 +211,11 @@ class ProgramBuilder {
     const site = this.scoped(unscoped);
     const read: FieldReader = (name) => this.core(name) ?? readAs(site.entryField(name));
     const identity = this.identity(site);
-    const predicate = [site.entryFilter, ...filters.map((f) => toBpf(f, read, identity)), this.sampling];
+    // A timer fires until bpftrace exits, which may be seconds after the stop (its probes come out
+    // ~70 ms each): once stopped, its ticks are not the query's. (A map lookup a tick; events of
+    // other probes, at any rate, are not charged one.)
+    const timer = site.entry.every((a) => /^(interval|profile):/.test(a)) ? '!@fay_stop' : undefined;
+    const predicate = [site.entryFilter, timer, ...filters.map((f) => toBpf(f, read, identity)), this.sampling];
     this.clause(site.entry, predicate, action.emit(read, identity));
   }
 

@@ -522,6 +522,8 @@ describe('kernel queries on real probes and real workloads', () => {
     const final = messages.filter((m) => m.kind === 'result' && m.complete).pop();
     const count = rowsOf(final as Parameters<typeof rowsOf>[0])[0]?.count as number;
     assert.ok(count >= 5 && count <= 30, `about 25 ticks in 500 ms: ${count}`);
+    // Ticks after the stop (bpftrace may take seconds to exit under load) are not the query's.
+    assert.match(cluster.explain('interval:20ms | count()'), /interval:ms:20 \/!@fay_stop\//);
   });
 
   it('groups by host, a constant of each machine', async () => {
