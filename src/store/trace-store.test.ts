@@ -1,4 +1,7 @@
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -145,5 +148,29 @@ describe('the trace store: windows with mergeable states in an embedded DuckDB f
     }
     writeFileSync(join(dir, 'broken.duckdb'), 'not a database');
     await assert.rejects(TraceStore.open(dir, 'broken'), (e: unknown) => e instanceof EnvironmentError && /cannot open the trace store/.test(e.message));
+  });
+  it('opens cleanly after its writer was killed with SIGKILL, with every window written before the kill', async () => {
+    const writer = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('../testing/store-writer.ts', import.meta.url)), dir, 'killed'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let written = 0;
+    const lines = createInterface({ input: writer.stdout });
+    const closed = new Promise((resolve) => lines.on('close', resolve));
+    await new Promise<void>((resolve) => {
+      lines.on('line', (line) => {
+        written = Number(line);
+        if (written === 200) resolve();
+      });
+    });
+    writer.kill('SIGKILL');
+    // Every line it printed before it died is read (a window it said it wrote).
+    await closed;
+    const store = await TraceStore.open(dir, 'killed');
+    try {
+      const windows = await store.windows('ticks', [kinds[0]!]);
+      // Every window it said it wrote is there, whole (10 groups of 1), and at most the one being written when it died more.
+      assert.ok(windows.length >= written && windows.length <= written + 1, `${windows.length} windows after ${written} were written`);
+      assert.ok(windows.every((w) => w.table.size === 10 && w.table.finalize().every((g) => g.values[0] === 1)), 'no window torn');
+    } finally {
+      store.close();
+    }
   });
 });
