@@ -36,8 +36,14 @@ describe('the wall clock in monotonic terms', () => {
 
   it('agrees with Date.now() on this machine', () => {
     const clock = new WallClock();
-    const wall = Number(process.hrtime.bigint()) + clock.offset();
-    const now = Date.now() * 1e6;
-    assert.ok(wall >= now - 2e6 && wall <= now + 2e6, `${(wall - now) / 1e6} ms from Date.now()`);
+    const offset = clock.offset();
+    // Adjacent reads, the closest of five (a preemption between two reads is not the clock's error).
+    const diffs = Array.from({ length: 5 }, () => {
+      const wall = Number(process.hrtime.bigint()) + offset;
+      return wall - Date.now() * 1e6;
+    });
+    const closest = diffs.reduce((a, b) => (Math.abs(a) < Math.abs(b) ? a : b));
+    // Date.now() is floored to the ms: the wall clock is up to 1 ms past it.
+    assert.ok(closest >= -0.5e6 && closest <= 1.5e6, `${closest / 1e6} ms from Date.now()`);
   });
 });

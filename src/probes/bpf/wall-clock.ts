@@ -27,16 +27,28 @@ export class WallClock {
     return (this.offsetNs = this.calibrate());
   }
 
-  /** At the moment Date.now() turns to its next millisecond, the wall clock is that millisecond exactly. */
+  /**
+   * At the moment Date.now() turns to its next millisecond, the wall clock is that millisecond
+   * exactly: the turn is found between two reads of the monotonic clock, and taken only when
+   * nothing (a preemption) came between them, else at the next turn.
+   */
   private calibrate(): number {
-    const start = this.wallMs();
-    // At most a millisecond of spinning; a clock that does not move within 10 000 reads gives its ms.
-    for (let i = 0; i < 10_000; i++) {
-      const mono = this.monotonicNs();
-      const now = this.wallMs();
-      if (now !== start) return now * 1e6 - mono;
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const start = this.wallMs();
+      let last = this.monotonicNs();
+      // At most a millisecond of spinning an attempt.
+      for (let i = 0; i < 100_000; i++) {
+        const now = this.wallMs();
+        const mono = this.monotonicNs();
+        if (now !== start) {
+          if (mono - last < 50_000) return now * 1e6 - (last + mono) / 2;
+          break;
+        }
+        last = mono;
+      }
     }
-    return start * 1e6 + 5e5 - this.monotonicNs();
+    // A clock that would not turn cleanly: its ms, to within one.
+    return this.wallMs() * 1e6 + 5e5 - this.monotonicNs();
   }
 }
 
