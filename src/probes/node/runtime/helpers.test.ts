@@ -11,7 +11,8 @@ Date.now = realNow;
 
 describe("the runtime's time of an event", () => {
   const helpers = handlerHelpers({ pid: 1, comm: 'test', host: 'h' } as InstallConfig);
-  const near = (ns: number, wallMs: number) => assert.ok(Math.abs(ns / 1e6 - wallMs) <= 2, `${ns / 1e6 - wallMs} ms from the wall clock`);
+  // Within 5 ms: a reading is compared with one taken after it (a preemption may come between); the steps are seconds.
+  const near = (ns: number, wallMs: number) => assert.ok(Math.abs(ns / 1e6 - wallMs) <= 5, `${ns / 1e6 - wallMs} ms from the wall clock`);
 
   it('is the wall clock, to the µs', () => {
     near(helpers.timeNs(), realNow());
