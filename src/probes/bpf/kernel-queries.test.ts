@@ -244,6 +244,16 @@ describe('kernel queries on real probes and real workloads', () => {
     }
   });
 
+  it('says in a notice when it cannot persist, and answers live all the same', async () => {
+    const broken = localCluster('testhost', { store: () => Promise.reject(new Error('No space left on device')) });
+    const live = await collect(broken.run('syscall:getppid | where comm == "fay-nokeep" | count()', { persist: { name: 'lost' } }), () => runWorkload('fay-nokeep', 'getppid', 321));
+    assert.deepEqual(rowsOf(live.final), [{ count: 321 }]);
+    assert.deepEqual(
+      live.notices.map((n) => n.message).filter((m) => /persist/.test(m)),
+      ['not persisted into lost from here on: No space left on device'],
+    );
+  });
+
   it('reads the arguments of execve one by one, exactly, and nothing past the last', async () => {
     const run = promisify(execFile);
     const result = await around('syscall:execve | where args.argv[1] =~ "fay-argv-*" | count() by args.argv[0], args.argv[1], args.argv[2]', async () => {
