@@ -21,6 +21,7 @@ import type { Agent } from './agent.js';
 import { HostedQuery } from './hosted-query.js';
 import { agentSettings, withWindowing } from './run-settings.js';
 import { createAggregate } from '../agg/registry.js';
+import { defaultStoreDir, storeName } from '../store/location.js';
 import { LogWriter } from '../store/log-writer.js';
 import type { TraceStore } from '../store/trace-store.js';
 
@@ -38,10 +39,6 @@ export interface AgentServiceOptions {
   readonly store?: () => Promise<TraceStore>;
 }
 
-/** Where an agent keeps its trace store unless told. */
-export function defaultStoreDir(): string {
-  return process.env.FAY_STORE_DIR ?? '/var/lib/fay/store';
-}
 
 /** How long a query whose lease ran out keeps what it held back for its client (see AgentService.lapsed). */
 const HELD_BACK_MS = 10 * 60_000;
@@ -242,7 +239,7 @@ export class AgentService {
   private traceStore(): Promise<TraceStore> {
     this.store ??= this.options.store
       ? this.options.store()
-      : import('../store/trace-store.js').then(({ TraceStore }) => TraceStore.open(defaultStoreDir(), this.host.replace(/[^A-Za-z0-9_.-]/g, '_')));
+      : import('../store/trace-store.js').then(({ TraceStore }) => TraceStore.open(defaultStoreDir(), storeName(this.host)));
     return this.store;
   }
 

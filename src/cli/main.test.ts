@@ -4,10 +4,11 @@ import { runFay, startFay } from '../testing/cli.js';
 import { bpftraceProcesses, leavesKernelAsFound, processesGone } from '../testing/kernel-state.js';
 import { runWorkload, workloadBinary } from '../testing/workload.js';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
-import { hostname, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { createAggregate } from '../agg/registry.js';
+import { storeName } from '../store/location.js';
 import { TraceStore } from '../store/trace-store.js';
 
 function noStackTrace(stderr: string): void {
@@ -196,7 +197,7 @@ describe('the fay command', () => {
       reader.closeSync();
       // The same as the store holds, and what the live answer counted (a window that came too late for
       // its period, under load, is stored and left out of the live answer, which says so).
-      const store = await TraceStore.open(join(dir, 'store'), hostname().replace(/[^A-Za-z0-9_.-]/g, '_'));
+      const store = await TraceStore.open(join(dir, 'store'), storeName());
       const storedTicks = (await store.windows('ticks', [createAggregate({ function: 'count', params: [] })])).reduce((n, w) => n + w.table.finalize().reduce((m, g) => m + (g.values[0] as number), 0), 0);
       store.close();
       assert.equal(exportedTicks, storedTicks, 'the ticks stored, read back from Parquet');

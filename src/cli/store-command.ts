@@ -1,5 +1,4 @@
-import { hostname } from 'node:os';
-import { defaultStoreDir } from '../agent/service.js';
+import { defaultStoreDir, storeName } from '../store/location.js';
 import { printable } from '../output/printable.js';
 import { TraceStore, type StoredLogSummary } from '../store/trace-store.js';
 
@@ -13,7 +12,7 @@ export interface StoreFlags {
 }
 
 async function opened<T>(flags: StoreFlags, use: (store: TraceStore) => Promise<T>): Promise<T> {
-  const store = await TraceStore.open(flags.dir ?? defaultStoreDir(), (flags.name ?? hostname()).replace(/[^A-Za-z0-9_.-]/g, '_'));
+  const store = await TraceStore.open(flags.dir ?? defaultStoreDir(), storeName(flags.name));
   try {
     return await use(store);
   } finally {

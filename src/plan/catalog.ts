@@ -65,20 +65,36 @@ export function isResolveFailure(r: SourceSchema | ResolveFailure): r is Resolve
 }
 
 /** Functions FayQL expressions may call, their argument and result types. */
-export const FUNCTIONS: Readonly<Record<string, { readonly args: readonly ValueType[]; readonly result: ValueType; readonly description: string }>> = {
+export interface FunctionSpec {
+  readonly args: readonly ValueType[];
+  readonly result: ValueType;
+  readonly description: string;
+  /** Its argument is a field that holds the address of this (FieldSpec.pointsTo), as `example` says. */
+  readonly reads?: { readonly pointsTo: NonNullable<FieldSpec['pointsTo']>; readonly example: string };
+  /** Its value is a symbol's name, found in user space when the probe's output is read. */
+  readonly symbol?: true;
+}
+
+export const FUNCTIONS: Readonly<Record<string, FunctionSpec>> = {
   now: { args: [], result: 'int', description: 'wall-clock time when the query started, in ns since the epoch' },
   str: { args: ['int'], result: 'str', description: 'the NUL-terminated string at an address in the traced process' },
-  usym: { args: ['int'], result: 'str', description: 'the function of the traced process at a code address (its symbol), e.g. a thread start routine' },
-  ksym: { args: ['int'], result: 'str', description: 'the kernel function at a code address (its symbol)' },
-  join: { args: ['int'], result: 'str', description: "an array of strings (execve's args.argv, args.envp): its first 16, joined by spaces" },
-  ntop: { args: ['int'], result: 'str', description: "a socket address (connect's args.uservaddr, a struct sockaddr *) as text: 127.0.0.1:80, [::1]:443; empty for other families" },
+  usym: { args: ['int'], result: 'str', symbol: true, description: 'the function of the traced process at a code address (its symbol), e.g. a thread start routine' },
+  ksym: { args: ['int'], result: 'str', symbol: true, description: 'the kernel function at a code address (its symbol)' },
+  join: {
+    args: ['int'],
+    result: 'str',
+    reads: { pointsTo: 'strings', example: "an array of strings, such as execve's args.argv or args.envp" },
+    description: "an array of strings (execve's args.argv, args.envp): its first 16, joined by spaces",
+  },
+  ntop: {
+    args: ['int'],
+    result: 'str',
+    reads: { pointsTo: 'sockaddr', example: "a socket address, such as connect's args.uservaddr" },
+    description: "a socket address (connect's args.uservaddr, a struct sockaddr *) as text: 127.0.0.1:80, [::1]:443; empty for other families",
+  },
 };
 
-/** Functions that read what their argument field points to, and what it must point to. */
-export const POINTER_FUNCTIONS: Readonly<Record<string, { readonly pointsTo: 'strings' | 'sockaddr'; readonly example: string }>> = {
-  join: { pointsTo: 'strings', example: "an array of strings, such as execve's args.argv or args.envp" },
-  ntop: { pointsTo: 'sockaddr', example: "a socket address, such as connect's args.uservaddr" },
-};
-
-/** Functions whose value is a symbol's name, found in user space when the probe's output is read. */
-export const SYMBOL_FUNCTIONS: ReadonlySet<string> = new Set(['usym', 'ksym']);
+/** Whether a function's value is a symbol's name (usym, ksym). */
+export function namesSymbolFunction(name: string): boolean {
+  return Object.hasOwn(FUNCTIONS, name) && FUNCTIONS[name]!.symbol === true;
+}

@@ -1,6 +1,6 @@
 import { isAggregateFunction, SIGNATURES, type AggregateFunction } from '../agg/aggregate.js';
 import { didYouMean, ProbeUnavailableError, QueryError, type SourceSpan } from '../errors.js';
-import { FUNCTIONS, isResolveFailure, POINTER_FUNCTIONS, type FieldSpec, type ProbeCatalog, type Unit } from '../plan/catalog.js';
+import { FUNCTIONS, isResolveFailure, type FieldSpec, type ProbeCatalog, type Unit } from '../plan/catalog.js';
 import { expr, exprChildren, isArithmetic, type BinaryOperator, type Expr, type ValueType } from '../plan/expr.js';
 import type {
   AggregateSpec,
@@ -611,7 +611,7 @@ class Binder {
       this.expectType(value, fn.args[i]!, a.span, `${name}() takes a ${typeName(fn.args[i]!)}`);
       return value;
     });
-    const pointer = Object.hasOwn(POINTER_FUNCTIONS, name) ? POINTER_FUNCTIONS[name] : undefined;
+    const pointer = fn.reads;
     if (pointer !== undefined) {
       const field = args[0]!;
       const fits = field.kind === 'Field' && this.sources.every((s) => s.schema.fields.get(field.name)?.pointsTo === pointer.pointsTo);

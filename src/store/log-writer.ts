@@ -13,6 +13,8 @@ const RETENTION_EVERY_MS = 60_000;
  * as a notice on the query; the live answer goes on as before.
  */
 export class LogWriter {
+  /** The store, once opened and the log created in it. */
+  private store: TraceStore | undefined;
   private chain: Promise<void>;
   private failed = false;
   private retainedMs = 0;
@@ -20,29 +22,24 @@ export class LogWriter {
   rows = 0;
 
   constructor(
-    store: () => Promise<TraceStore>,
-    log: Omit<StoredLog, 'createdNs'>,
+    open: () => Promise<TraceStore>,
+    private readonly log: Omit<StoredLog, 'createdNs'>,
     private readonly kinds: readonly AggregateKind[],
     private readonly onProblem: (message: string) => void,
   ) {
-    let opened: TraceStore | undefined;
     this.chain = (async () => {
-      opened = await store();
-      await opened.create(log);
+      const store = await open();
+      await store.create(log);
+      this.store = store;
     })().catch((error: unknown) => this.fail(error));
-    this.store = () => opened;
-    this.name = log.name;
   }
-
-  private readonly store: () => TraceStore | undefined;
-  private readonly name: string;
 
   /** A window of the machine stage, of this host. */
   window(host: string, window: { readonly table: GroupTable; readonly startNs: number; readonly endNs: number }): void {
     if (this.failed) return;
     const table = GroupTable.decode(this.kinds, window.table.encode());
     this.then(async (store) => {
-      await store.appendWindow(this.name, { host, startNs: window.startNs, endNs: window.endNs, table });
+      await store.appendWindow(this.log.name, { host, startNs: window.startNs, endNs: window.endNs, table });
       this.rows += table.size;
     });
   }
@@ -53,7 +50,7 @@ export class LogWriter {
     const now = Date.now() * 1e6;
     const timed = rows.map((row) => ({ timeNs: typeof row.time === 'number' ? row.time : now, row: { ...row } }));
     this.then(async (store) => {
-      await store.appendEvents(this.name, host, timed);
+      await store.appendEvents(this.log.name, host, timed);
       this.rows += timed.length;
     });
   }
@@ -65,7 +62,7 @@ export class LogWriter {
 
   private then(write: (store: TraceStore) => Promise<void>): void {
     this.chain = this.chain.then(async () => {
-      const store = this.store();
+      const store = this.store;
       if (this.failed || store === undefined) return;
       try {
         await write(store);
@@ -82,6 +79,6 @@ export class LogWriter {
   private fail(error: unknown): void {
     if (this.failed) return;
     this.failed = true;
-    this.onProblem(`not persisted into ${this.name} from here on: ${(error as Error).message}${this.rows > 0 ? ` (${this.rows} rows were)` : ''}`);
+    this.onProblem(`not persisted into ${this.log.name} from here on: ${(error as Error).message}${this.rows > 0 ? ` (${this.rows} rows were)` : ''}`);
   }
 }

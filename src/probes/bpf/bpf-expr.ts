@@ -1,4 +1,4 @@
-import { SYMBOL_FUNCTIONS, type ProbeCapabilities } from '../../plan/catalog.js';
+import { namesSymbolFunction, type ProbeCapabilities } from '../../plan/catalog.js';
 import { compileExpr } from '../../plan/evaluate.js';
 import { expr, isGlob, type Expr } from '../../plan/expr.js';
 import type { AggregateSpec } from '../../plan/logical.js';
@@ -101,7 +101,7 @@ const SYMBOL_COMPARISON = 'bpftrace names a symbol (usym, ksym) only when it pri
 export function namesSymbol(e: Expr): boolean {
   switch (e.kind) {
     case 'Call':
-      return SYMBOL_FUNCTIONS.has(e.function) || e.args.some(namesSymbol);
+      return namesSymbolFunction(e.function) || e.args.some(namesSymbol);
     case 'Negate':
     case 'Not':
     case 'Match':
@@ -196,7 +196,7 @@ export function toBpf(e: Expr, field: FieldReader, probe: ProbeIdentity | undefi
       return `(${go(e.left)} ${op} ${go(e.right)})`;
     }
     case 'Call':
-      if (e.function === 'str' || SYMBOL_FUNCTIONS.has(e.function)) return `${e.function}(${go(e.args[0]!)})`;
+      if (e.function === 'str' || namesSymbolFunction(e.function)) return `${e.function}(${go(e.args[0]!)})`;
       throw new Error(`function ${e.function} has no bpftrace form`);
   }
 }

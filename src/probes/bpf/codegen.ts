@@ -126,9 +126,8 @@ class ProgramBuilder {
     for (const e of [...filters, ...used]) fieldsOf(e, needed);
     // Fields read when the call returns (members behind a pointer) make the query pair entry and return too.
     const perProbe = needed.has('probe');
-    const atReturn = new Set(
-      [...needed].filter((n) => stage.sources.some((s) => sitesOf((s.schema as BpfSourceSchema).bpf, false, new ProbeIds()).some((site) => site.entryField(n)?.atReturn))),
-    );
+    const sites = stage.sources.flatMap((s) => sitesOf((s.schema as BpfSourceSchema).bpf, false, new ProbeIds()));
+    const atReturn = new Set([...needed].filter((n) => sites.some((site) => site.entryField(n)?.atReturn)));
     const paired = needed.has('ret') || needed.has('duration') || atReturn.size > 0;
     this.needsDuration = needed.has('duration');
     const entryFilters = paired ? filters.filter((f) => ![...fieldsOf(f)].some((n) => RETURN_FIELDS.has(n) || atReturn.has(n))) : filters;

@@ -27,7 +27,7 @@ export function kindOf(cType: string): CKind {
   const pointers = (type.match(/\*/g) ?? []).length;
   const base = type.replace(/[\s*]+$/, '').replace(/\s*\[\d*\]$/, '');
   const array = /\[\d*\]$/.test(type);
-  const struct = /^struct (\w+)$/.exec(base.replace(/\s*\*+$/, ''));
+  const struct = /^struct (\w+)$/.exec(base);
   if (struct) {
     if (array || pointers > 1) return { kind: 'opaque' };
     return { kind: 'struct', struct: struct[1]!, pointer: pointers === 1 };
@@ -37,7 +37,7 @@ export function kindOf(cType: string): CKind {
     if (pointers === 1) return { kind: 'str', inline: false };
     if (pointers === 2) return { kind: 'strings' };
   }
-  if (array || /^(union|enum \w+ \{)/.test(base) || /\(/.test(type)) return { kind: 'opaque' };
+  if (array || /^union\b/.test(base) || type.includes('(')) return { kind: 'opaque' };
   return { kind: 'int' };
 }
 

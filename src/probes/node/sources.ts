@@ -135,12 +135,8 @@ const CHANNEL_FIELDS: readonly FieldSpec[] = [
 /** `msg.a.b` reads own data properties of the message (never getters); `.type`, `.length`, `.number` project the value. */
 function messageField(name: string): FieldSpec | undefined {
   const match = /^msg((?:\.[A-Za-z_$][\w$]*)+)$/.exec(name);
-  if (!match) return undefined;
-  const last = name.slice(name.lastIndexOf('.') + 1);
-  const projection = ['type', 'length', 'number'].includes(last) && match[1]!.split('.').length > 2 ? last : undefined;
-  if (match[1]!.split('.').length - 1 - (projection ? 1 : 0) > MAX_FIELD_DEPTH) return undefined;
-  const type = projection === 'length' || projection === 'number' ? 'int' : 'str';
-  return { name, type, description: 'a field of the published message (own data properties only)' };
+  // msg.type is the message's own field: a projection is a later step's.
+  return match ? pathField(name, match[1]!.slice(1).split('.'), false, 'a field of the published message (own data properties only)') : undefined;
 }
 
 /** How many properties deep a field reads below an argument, the return value or a message. */
@@ -154,13 +150,19 @@ export const MAX_FIELD_DEPTH = 8;
 function nestedField(name: string): FieldSpec | undefined {
   const match = /^(args\[[0-7]\]|ret|this)((?:\.[A-Za-z_$][\w$]*)+)$/.exec(name);
   if (!match) return undefined;
-  const steps = match[2]!.slice(1).split('.');
-  const last = steps[steps.length - 1]!;
-  const projection = ['type', 'length', 'number'].includes(last) ? last : undefined;
-  if (steps.length - (projection ? 1 : 0) > MAX_FIELD_DEPTH) return undefined;
-  const type = projection === 'length' || projection === 'number' ? 'int' : 'str';
   const of = match[1] === 'ret' ? 'the return value' : match[1] === 'this' ? "the call's this (a method's object; none in an arrow function or a constructor)" : match[1];
-  return { name, type, description: `a property of ${of} (own data properties only, never a getter or a proxy)` };
+  return pathField(name, match[2]!.slice(1).split('.'), true, `a property of ${of} (own data properties only, never a getter or a proxy)`);
+}
+
+/**
+ * A field down a path of own data properties: a last step `type`, `length` or `number` projects
+ * what is before it (also the first step, where `projectsFirst`); undefined past MAX_FIELD_DEPTH.
+ */
+function pathField(name: string, steps: readonly string[], projectsFirst: boolean, description: string): FieldSpec | undefined {
+  const last = steps[steps.length - 1]!;
+  const projection = ['type', 'length', 'number'].includes(last) && (projectsFirst || steps.length > 1) ? last : undefined;
+  if (steps.length - (projection ? 1 : 0) > MAX_FIELD_DEPTH) return undefined;
+  return { name, type: projection === 'length' || projection === 'number' ? 'int' : 'str', description };
 }
 
 const PROFILE_FIELDS: readonly FieldSpec[] = [
