@@ -49,9 +49,9 @@ function keptAggregates(stage: ProbeStage, fields: ReadonlySet<string>): KeptAgg
 
 /** How a field reads inside a handler `(args, ret, threw, error, ns)`; `helpers` holds the safe projections (HandlerHelpers). */
 function fieldReading(name: string): string {
-  const projection = /^(args\[(\d+)\]|ret)(?:\.(type|length|number))?$/.exec(name);
+  const projection = /^(args\[(\d+)\]|ret|this)(?:\.(type|length|number))?$/.exec(name);
   if (projection) {
-    const value = projection[2] !== undefined ? `args[${projection[2]}]` : 'ret';
+    const value = projection[2] !== undefined ? `args[${projection[2]}]` : projection[1] === 'this' ? 'self' : 'ret';
     switch (projection[3]) {
       case 'type':
         return `helpers.type(${value})`;

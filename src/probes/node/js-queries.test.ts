@@ -194,10 +194,13 @@ describe('JavaScript probes in live Node.js processes', () => {
       ],
     );
     // A derived class's constructor has no this before super(): the probe passes none, and reads it as undefined.
-    const built = await around(`js:pid=${app.pid}:./lib.cjs#Lead.constructor | count() by this.name, this.lead`, async () => {
+    const built = await around(`js:pid=${app.pid}:./lib.cjs#Lead.constructor | count() by this.name, this.lead, this.type`, async () => {
       assert.equal(await app.run('crews', 3), String(5 * (0 + 1 + 2)));
     });
-    assert.deepEqual(rowsOf(built.final), [{ 'this.name': 'undefined', 'this.lead': 'undefined', count: 3 }]);
+    assert.deepEqual(rowsOf(built.final), [{ 'this.name': 'undefined', 'this.lead': 'undefined', 'this.type': 'undefined', count: 3 }]);
+    // this.type is the projection, as args[0].type is: a method's object.
+    const typed = await around(`js:pid=${app.pid}:./lib.cjs#Crew.prototype.work | count() by this.type`, () => app.run('crews', 2));
+    assert.deepEqual(rowsOf(typed.final), [{ 'this.type': 'object', count: 4 }]);
   });
 
   it('reads properties below the arguments and the return value, running nothing of them: no getter, no proxy', async () => {
