@@ -15,6 +15,7 @@ exec node --import tsx --test \
   src/cluster/windows.test.ts \
   src/output/output.test.ts \
   src/store/trace-store.test.ts \
+  src/probes/stored/history.test.ts \
   src/cli/top.test.ts \
   src/linq/lambda.test.ts \
   src/linq/equivalence.test.ts \

@@ -3,6 +3,7 @@ import type { ProbeProgramText } from '../plan/explain.js';
 import type { StagedPlan } from '../plan/planner.js';
 import type { CompiledProbe, Provider, ProviderOptions, RunningProbe } from '../probes/provider.js';
 import type { ProbeRegistry } from '../probes/registry.js';
+import type { TraceStore } from '../store/trace-store.js';
 import { MachineStage, type MachineSink } from './machine-stage.js';
 
 export interface AgentRunOptions {
@@ -14,6 +15,8 @@ export interface AgentRunOptions {
   readonly maxEventsPerSecond: number;
   /** Each provider's own options of the query, by provider name; each provider gets its entry. */
   readonly providerOptions: ProviderOptions;
+  /** This machine's trace store, for a history query's scan. */
+  readonly store?: () => Promise<TraceStore>;
 }
 
 /** A query compiled for this machine's providers, ready to start. */
@@ -59,14 +62,16 @@ export class Agent {
     const stage = new MachineStage(plan, this.host, sink, Date.now() * 1e6, { maxGroups: options.maxGroups });
     const running: RunningProbe[] = probes.map((p) => p.start(stage));
     let timer: NodeJS.Timeout | undefined;
-    if (stage.ticksItself) timer = setInterval(() => stage.tick(Date.now() * 1e6), options.flushPeriodMs);
+    // A probe that keeps time itself (a scan of stored data) closes the periods; else the clock does.
+    const clocked = stage.ticksItself && !probes.some((p) => p.keepsTime);
+    if (clocked) timer = setInterval(() => stage.tick(Date.now() * 1e6), options.flushPeriodMs);
     const attached = Promise.all(running.map((r) => r.attached)).then(() => undefined);
     let stopping: Promise<void> | undefined;
     const stop = () =>
       (stopping ??= (async () => {
         await Promise.allSettled(running.map((r) => r.stop()));
         if (timer) clearInterval(timer);
-        stage.tick(Date.now() * 1e6);
+        if (clocked) stage.tick(Date.now() * 1e6);
       })());
     // One probe failing to attach stops the others: a query runs whole or not at all.
     attached.catch(() => void stop());

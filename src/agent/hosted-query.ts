@@ -30,6 +30,8 @@ export interface HostedQueryHooks {
   refusal(error: unknown): Pick<Extract<AgentMessage, { kind: 'status' }>, 'reason' | 'hint' | 'exitCode'>;
   /** Where the query's windows and events are persisted too, if it asked (--persist). */
   readonly persist?: LogWriter;
+  /** A standing query's notices, which no client waits for: the agent logs them. */
+  onStandingNotice?(message: string): void;
 }
 
 type From = Pick<AgentMessage, 'v' | 'id' | 'host' | 'incarnation'>;
@@ -98,6 +100,12 @@ export class HostedQuery implements MachineSink {
   }
 
   private publish(message: AgentMessage): void {
+    // A standing query has no client following it: what it produces goes to the store; only
+    // whether it attached (fay query --persist waits for that) and its end go on the bus.
+    if (this.spec.standing !== undefined && message.kind !== 'status' && message.kind !== 'done') {
+      if (message.kind === 'notice') this.hooks.onStandingNotice?.(message.message);
+      return;
+    }
     this.bus.publish(SUBJECTS.results(this.spec.id, this.from.host), writeMessage(message));
   }
 
@@ -156,9 +164,9 @@ export class HostedQuery implements MachineSink {
     this.resume();
   }
 
-  /** The bus is gone: hold everything back until the client is heard again. */
+  /** The bus is gone: hold everything back until the client is heard again (a standing query has none to wait for). */
   pause(): void {
-    this.reachable = false;
+    if (this.spec.standing === undefined) this.reachable = false;
   }
 
   /** The client renewed the lease (so it is there to hear what was held back). */
@@ -168,6 +176,8 @@ export class HostedQuery implements MachineSink {
       this.resume();
     }
     if (this.lease) clearTimeout(this.lease);
+    // A standing query holds no lease: it runs until a stop, or its --until.
+    if (this.spec.standing !== undefined) return;
     this.lease = setTimeout(() => {
       this.expired = true;
       void this.stop(`its lease ran out (no renewal for ${this.spec.leaseMs} ms: the client is gone or cut off)`);

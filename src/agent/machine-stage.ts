@@ -149,6 +149,13 @@ export class MachineStage implements ProbeSink {
     return n;
   }
 
+  /** A probe that keeps time itself closes a period: what the stage gathered since the last one goes on. */
+  period(startNs: number, endNs: number): void {
+    if (!this.ticksItself) return;
+    this.periodStartNs = startNs;
+    this.tick(endNs);
+  }
+
   /** Closes the current period of a stage that keeps its own clock (see ticksItself). */
   tick(endNs: number): void {
     if (!this.ticksItself) return;

@@ -1,5 +1,7 @@
 import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { release } from 'node:os';
+import { join } from 'node:path';
 import type { Bus } from '../bus/bus.js';
 import {
   ClientMessage,
@@ -9,9 +11,10 @@ import {
   writeMessage,
   type AgentAnnouncement,
   type AgentMessage,
-  type QuerySpec,
+  QuerySpec,
+  type StoredLogs,
 } from '../bus/protocol.js';
-import { FayError } from '../errors.js';
+import { FayError, UsageError } from '../errors.js';
 import { HostSelection } from '../plan/host-selection.js';
 import { planStages } from '../plan/planner.js';
 import { bindHostCondition } from '../query/binder.js';
@@ -24,6 +27,8 @@ import { createAggregate } from '../agg/registry.js';
 import { defaultStoreDir, storeName } from '../store/location.js';
 import { LogWriter } from '../store/log-writer.js';
 import type { TraceStore } from '../store/trace-store.js';
+import { storedSchemaOf } from '../store/schema.js';
+import { StoredProvider } from '../probes/stored/provider.js';
 
 export interface AgentServiceOptions {
   /** Fay's version, announced. */
@@ -37,7 +42,17 @@ export interface AgentServiceOptions {
    * FAY_STORE_DIR or /var/lib/fay/store, a file named after the host).
    */
   readonly store?: () => Promise<TraceStore>;
+  /**
+   * Re-installs the standing queries its store keeps when it starts (`fay agent`); the embedded
+   * cluster of one command does not.
+   */
+  readonly resumeStanding?: boolean;
+  /** Holds the trace store under this many bytes: the oldest rows go first (default: no bound). */
+  readonly storeMaxBytes?: number;
 }
+
+/** The longest a Node.js timer waits (~24.8 days): a later --until is waited for in steps. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 
 /** How long a query whose lease ran out keeps what it held back for its client (see AgentService.lapsed). */
@@ -99,6 +114,7 @@ export class AgentService {
       this.bus.subscribe(SUBJECTS.lease, (data) => this.receive(data, undefined)),
       this.bus.subscribe(SUBJECTS.stop, (data) => this.receive(data, undefined)),
       this.bus.subscribe(SUBJECTS.list, (data, reply) => this.receive(data, reply)),
+      this.bus.subscribe(SUBJECTS.logs, (data, reply) => this.receive(data, reply)),
       this.bus.subscribe(SUBJECTS.ping, (data, reply) => this.receive(data, reply)),
     );
     this.bus.onStatus((status) => {
@@ -109,7 +125,11 @@ export class AgentService {
     this.announce('hello');
     this.heartbeat = setInterval(() => this.announce('heartbeat'), this.heartbeatMs);
     this.heartbeat.unref();
+    if (this.options.resumeStanding) this.resumed = this.resumeStanding();
   }
+
+  /** Settles once the standing queries the store kept are re-installed (or there were none). */
+  resumed: Promise<void> = Promise.resolve();
 
   private announcement(kind: AgentAnnouncement['kind']): AgentAnnouncement {
     return {
@@ -140,10 +160,10 @@ export class AgentService {
         this.announce('hello');
         return;
       case 'list':
-        if (reply !== undefined) {
-          const queries = [...this.queries.values()].map((q) => ({ id: q.spec.id, text: q.spec.text, client: q.spec.client, startedNs: q.spec.startedNs }));
-          this.bus.publish(reply, writeMessage({ v: PROTOCOL_VERSION, kind: 'running', host: this.host, queries }));
-        }
+        if (reply !== undefined) void this.answerList(reply);
+        return;
+      case 'logs':
+        if (reply !== undefined) void this.answerLogs(reply);
         return;
       case 'lease':
         this.lease(message.spec);
@@ -152,6 +172,55 @@ export class AgentService {
         void this.queries.get(message.id)?.stop('stopped by its client', true);
         return;
     }
+  }
+
+  /** Which queries run here; for a standing one, what its log holds here. */
+  private async answerList(reply: string): Promise<void> {
+    const hosted = [...this.queries.values()];
+    const sizes = new Map<string, { rows: number; bytes: number }>();
+    if (hosted.some((q) => q.spec.standing !== undefined)) {
+      try {
+        for (const l of await (await this.traceStore()).list()) sizes.set(l.name, { rows: l.rows, bytes: l.bytes });
+      } catch {
+        // Sizes are left out; the list still answers.
+      }
+    }
+    const queries = hosted.map((q) => {
+      const log = q.spec.options.persist?.name;
+      const size = (log !== undefined && sizes.get(log)) || { rows: 0, bytes: 0 };
+      return {
+        id: q.spec.id,
+        text: q.spec.text,
+        client: q.spec.client,
+        startedNs: q.spec.startedNs,
+        ...(q.spec.standing !== undefined && { standing: { ...(log !== undefined && { log }), ...size, ...(q.spec.standing.untilNs !== undefined && { untilNs: q.spec.standing.untilNs }) } }),
+      };
+    });
+    this.bus.publish(reply, writeMessage({ v: PROTOCOL_VERSION, kind: 'running', host: this.host, queries }));
+  }
+
+  /** The logs this machine's store keeps (none when it has no store yet: asking does not make one). */
+  private async answerLogs(reply: string): Promise<void> {
+    const answer: StoredLogs = { v: PROTOCOL_VERSION, kind: 'logs', host: this.host, logs: [] };
+    try {
+      if (this.hasStore()) {
+        answer.logs = (await (await this.traceStore()).list()).map((l) => ({
+          name: l.name,
+          query: l.query,
+          kind: l.kind,
+          createdNs: l.createdNs,
+          rows: l.rows,
+          bytes: l.bytes,
+          ...(l.retainMs !== undefined && { retainMs: l.retainMs }),
+          ...(l.firstNs !== undefined && { firstNs: l.firstNs }),
+          ...(l.lastNs !== undefined && { lastNs: l.lastNs }),
+          ...(l.schema !== undefined && { schema: { columns: [...l.schema.columns], aggregates: l.schema.aggregates.map((a) => ({ ...a, params: [...a.params] })), argumentFields: [...l.schema.argumentFields] } }),
+        }));
+      }
+    } catch (error) {
+      answer.problem = reasonOf(error);
+    }
+    this.bus.publish(reply, writeMessage(answer));
   }
 
   private selects(spec: QuerySpec): boolean {
@@ -172,6 +241,7 @@ export class AgentService {
       running.renew();
       return;
     }
+    if (this.starting.has(spec.id)) return;
     for (const [id, held] of this.lapsed) if (held.untilMs < now) this.lapsed.delete(id);
     const held = this.lapsed.get(spec.id);
     if (held) {
@@ -180,55 +250,154 @@ export class AgentService {
       held.query.deliverHeldBack();
     }
     if (this.ended.has(spec.id) || this.closing || !this.selects(spec)) return;
-    this.startQuery(spec);
+    void this.startQuery(spec, false);
   }
 
-  private startQuery(spec: QuerySpec): void {
+  /** Queries being compiled (a history query reads its store's logs first): a renewal meanwhile starts nothing. */
+  private readonly starting = new Set<string>();
+
+  private async startQuery(spec: QuerySpec, resumed: boolean): Promise<void> {
+    this.starting.add(spec.id);
+    try {
+      await this.startCompiled(spec, resumed);
+    } finally {
+      this.starting.delete(spec.id);
+    }
+  }
+
+  private async startCompiled(spec: QuerySpec, resumed: boolean): Promise<void> {
     const publish = (message: AgentMessage) => this.bus.publish(SUBJECTS.results(spec.id, this.host), writeMessage(message));
     const from = { v: PROTOCOL_VERSION, id: spec.id, host: this.host, incarnation: `${this.incarnation}.${++this.runs}` } as const;
     let compiled;
     let plan;
     try {
+      if (spec.standing !== undefined && spec.options.persist === undefined) throw new UsageError('a standing query keeps what it produces: it needs a log to persist into (--persist <name>)');
+      // A history query is planned against the logs this machine's store keeps.
+      if (/\bstored:/.test(spec.text)) await this.knowStoredLogs();
       plan = withWindowing(planStages(compileQuery(spec.text, this.agent.registry)), spec.options);
       // Every provider's options are checked, as the client checks them, whether or not the query reaches it.
       const providerOptions = spec.options.providers ?? {};
       this.agent.registry.checkOptions(providerOptions);
-      compiled = this.agent.compile(plan, agentSettings(plan, { ...spec.options, providerOptions }));
+      compiled = this.agent.compile(plan, { ...agentSettings(plan, { ...spec.options, providerOptions }), store: () => this.traceStore() });
     } catch (error) {
       this.log(`refused query ${spec.id} from ${spec.client}: ${reasonOf(error)}`);
       this.ended.set(spec.id, Date.now() + spec.leaseMs * 2);
       publish({ ...from, kind: 'status', state: 'refused', ...refusal(error) });
+      if (resumed) await this.forgetStanding(spec.id, `it no longer compiles here: ${reasonOf(error)}`);
       return;
     }
     const persist = spec.options.persist;
+    const aggregating = plan.cluster.output.kind === 'Aggregate';
     const writer =
       persist === undefined
         ? undefined
         : new LogWriter(
             () => this.traceStore(),
-            { name: persist.name, query: spec.text, kind: plan.cluster.output.kind === 'Aggregate' ? 'windows' : 'events', retainMs: persist.retainMs },
-            plan.cluster.output.kind === 'Aggregate' ? plan.cluster.output.aggregates.map(createAggregate) : [],
+            { name: persist.name, query: spec.text, kind: aggregating ? 'windows' : 'events', retainMs: persist.retainMs, schema: storedSchemaOf(plan) },
+            aggregating && plan.cluster.output.kind === 'Aggregate' ? plan.cluster.output.aggregates.map(createAggregate) : [],
             (message) => hosted.notice(this.host, message),
+            this.options.storeMaxBytes,
           );
     if (writer) this.writers.add(writer);
+    let until: NodeJS.Timeout | undefined;
     const hosted: HostedQuery = new HostedQuery(spec, plan, compiled, this.bus, from, {
       ...(writer && { persist: writer }),
-      onAttached: () => this.log(`running query ${spec.id} from ${spec.client}: ${spec.text}`),
+      onAttached: () => {
+        this.log(`${resumed ? 'resumed' : 'running'} ${spec.standing ? 'standing ' : ''}query ${spec.id} from ${spec.client}: ${spec.text}`);
+        if (spec.standing === undefined) return;
+        if (!resumed) void this.keepStanding(spec);
+        until = this.armUntil(spec, hosted);
+      },
       onRefused: (error) => this.log(`could not attach query ${spec.id}: ${reasonOf(error)}`),
       onEnded: (why, final) => {
         this.queries.delete(spec.id);
+        if (until) clearTimeout(until);
         if (writer) void writer.drained().then(() => this.writers.delete(writer));
         if (!final && hosted.holdsBack) this.lapsed.set(spec.id, { query: hosted, untilMs: Date.now() + HELD_BACK_MS });
         // Stopped by its client: renewals still in flight must not start it again. A lease that ran
         // out (a cut-off) may be renewed again once the client is back, and then the query rejoins.
         if (final) this.ended.set(spec.id, Date.now() + spec.leaseMs * 2);
         this.log(`query ${spec.id} ended: ${why}`);
+        // A standing query that ends while the agent goes on (fay stop, --until, its probes ended)
+        // is over; one the agent takes down with it resumes when the agent starts again.
+        if (spec.standing !== undefined && this.closing === undefined) void this.forgetStanding(spec.id, why);
       },
+      onStandingNotice: (message) => this.log(`standing query ${spec.id}: ${message}`),
       reasonOf,
       refusal,
     });
     this.queries.set(spec.id, hosted);
     hosted.start();
+  }
+
+  /** Reads the logs this machine's store keeps into the stored provider, for a history query to be planned. */
+  private async knowStoredLogs(): Promise<void> {
+    const provider = this.agent.registry.providers.find((p): p is StoredProvider => p instanceof StoredProvider);
+    if (provider === undefined || !this.hasStore()) return;
+    provider.know(await (await this.traceStore()).list());
+  }
+
+  /** Keeps a standing query in the store, to be re-installed when the agent starts again. */
+  private async keepStanding(spec: QuerySpec): Promise<void> {
+    try {
+      await (await this.traceStore()).stand({ id: spec.id, spec: JSON.stringify(spec), createdNs: spec.startedNs, untilNs: spec.standing?.untilNs });
+    } catch (error) {
+      this.log(`standing query ${spec.id} will not resume after a restart: ${reasonOf(error)}`);
+    }
+  }
+
+  private async forgetStanding(id: string, why: string): Promise<void> {
+    try {
+      await (await this.traceStore()).unstand(id);
+      this.log(`standing query ${id} is over: ${why}`);
+    } catch (error) {
+      this.log(`could not forget standing query ${id}: ${reasonOf(error)}`);
+    }
+  }
+
+  /** Stops a standing query at its --until (in steps, for an until further off than a timer can wait). */
+  private armUntil(spec: QuerySpec, hosted: HostedQuery): NodeJS.Timeout | undefined {
+    const untilNs = spec.standing?.untilNs;
+    if (untilNs === undefined) return undefined;
+    const left = untilNs / 1e6 - Date.now();
+    const timer = setTimeout(() => {
+      if (Date.now() * 1e6 >= untilNs) void hosted.stop(`its --until ${new Date(untilNs / 1e6).toISOString()} passed`, true);
+      else this.armUntil(spec, hosted);
+    }, Math.max(0, Math.min(left, MAX_TIMER_MS)));
+    timer.unref();
+    return timer;
+  }
+
+  /** Re-installs the standing queries the store keeps (those whose --until passed meanwhile end). */
+  private async resumeStanding(): Promise<void> {
+    if (!this.hasStore()) return;
+    let kept;
+    try {
+      kept = await (await this.traceStore()).standing();
+    } catch (error) {
+      this.log(`cannot read the standing queries: ${reasonOf(error)}`);
+      return;
+    }
+    for (const q of kept) {
+      if (q.untilNs !== undefined && q.untilNs <= Date.now() * 1e6) {
+        await this.forgetStanding(q.id, 'its --until passed while the agent was down');
+        continue;
+      }
+      let spec;
+      try {
+        spec = QuerySpec.parse(JSON.parse(q.spec));
+      } catch (error) {
+        await this.forgetStanding(q.id, `its stored spec does not read (${(error as Error).message})`);
+        continue;
+      }
+      if (this.closing) return;
+      await this.startQuery(spec, true);
+    }
+  }
+
+  /** Whether this machine has a trace store (asking about one must not create it). */
+  private hasStore(): boolean {
+    return this.options.store !== undefined || this.store !== undefined || existsSync(join(defaultStoreDir(), `${storeName(this.host)}.duckdb`));
   }
 
   private store: Promise<TraceStore> | undefined;
@@ -252,6 +421,7 @@ export class AgentService {
   close(): Promise<void> {
     this.closing ??= (async () => {
       if (this.heartbeat) clearInterval(this.heartbeat);
+      await this.resumed;
       await Promise.allSettled([...this.queries.values()].map((q) => q.stop('the agent is shutting down')));
       await Promise.allSettled([...this.writers].map((w) => w.drained()));
       if (this.store) await this.store.then((s) => s.close(), () => undefined);

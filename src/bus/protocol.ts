@@ -10,6 +10,7 @@ import { BusMessageError, decodeMessage, encodeMessage } from './codec.js';
  *                                             renew it (and start it on an agent that joins late)
  *   fay.queries.stop        client → agents   stop a query
  *   fay.queries.list        client → agents   which queries run where (answered on the reply inbox)
+ *   fay.queries.logs        client → agents   which logs each agent's trace store keeps (answered on the reply inbox)
  *   fay.results.<id>.<host> agent → client    status, windows, events, notices, dumps, detaching, done
  *
  * <host> is the agent's host name as a subject token (hostToken). A client takes a message on a
@@ -18,7 +19,7 @@ import { BusMessageError, decodeMessage, encodeMessage } from './codec.js';
  * The sample nats-server configuration lets agents publish only on fay.hosts.> and fay.results.>,
  * and clients only on fay.agents.ping and fay.queries.>: neither can pose as the other.
  */
-export const PROTOCOL_VERSION = 5;
+export const PROTOCOL_VERSION = 6;
 
 export const SUBJECTS = {
   host: (host: string) => `fay.hosts.${hostToken(host)}`,
@@ -27,6 +28,7 @@ export const SUBJECTS = {
   lease: 'fay.queries.lease',
   stop: 'fay.queries.stop',
   list: 'fay.queries.list',
+  logs: 'fay.queries.logs',
   results: (queryId: string, host: string) => `fay.results.${queryId}.${hostToken(host)}`,
   resultsOf: (queryId: string) => `fay.results.${queryId}.*`,
 } as const;
@@ -98,6 +100,8 @@ export const AgentAnnouncement = z.object({
 });
 export type AgentAnnouncement = z.infer<typeof AgentAnnouncement>;
 
+const logName = z.string().regex(/^[A-Za-z][A-Za-z0-9_.-]{0,63}$/);
+
 export const QuerySpec = z.object({
   id: queryId,
   text: text(64 * 1024),
@@ -108,6 +112,11 @@ export const QuerySpec = z.object({
   leaseMs: between(BUS_BOUNDS.leaseMs).int(),
   /** Host name globs; absent: every agent. */
   hosts: z.array(text(253)).max(1000).optional(),
+  /**
+   * A standing query: it outlives its client. Each agent keeps it in its trace store, runs it without
+   * a lease, re-installs it when it starts again, and ends it only on a stop, or at `untilNs`.
+   */
+  standing: z.object({ untilNs: ns.optional() }).optional(),
   options: z.object({
     refreshMs: between(BUS_BOUNDS.periodMs).optional(),
     everyMs: between(BUS_BOUNDS.periodMs).optional(),
@@ -125,7 +134,7 @@ export const QuerySpec = z.object({
     /** Each agent keeps what the query produces in its trace store, under this log's name, for this long (ms). */
     persist: z
       .object({
-        name: z.string().regex(/^[A-Za-z][A-Za-z0-9_.-]{0,63}$/),
+        name: logName,
         retainMs: z.number().int().positive().max(10 * 366 * 86_400_000).optional(),
       })
       .optional(),
@@ -143,6 +152,7 @@ export const ClientMessage = z.discriminatedUnion('kind', [
   z.object({ v, kind: z.literal('lease'), spec: QuerySpec }),
   z.object({ v, kind: z.literal('stop'), id: queryId }),
   z.object({ v, kind: z.literal('list') }),
+  z.object({ v, kind: z.literal('logs') }),
   z.object({ v, kind: z.literal('ping') }),
 ]);
 export type ClientMessage = z.infer<typeof ClientMessage>;
@@ -203,9 +213,55 @@ export const RunningQueries = z.object({
   v,
   kind: z.literal('running'),
   host: name,
-  queries: z.array(z.object({ id: queryId, text: text(64 * 1024), client: text(256), startedNs: ns })).max(10_000),
+  queries: z
+    .array(
+      z.object({
+        id: queryId,
+        text: text(64 * 1024),
+        client: text(256),
+        startedNs: ns,
+        /** A standing query: the log it fills here, what that holds, and when it ends (if it does). */
+        standing: z.object({ log: logName.optional(), rows: count, bytes: count, untilNs: ns.optional() }).optional(),
+      }),
+    )
+    .max(10_000),
 });
 export type RunningQueries = z.infer<typeof RunningQueries>;
+
+const storedField = z.object({ name: text(256), type: z.enum(['int', 'str', 'bool', 'stack']), unit: z.literal('ns').optional() });
+const aggregateFunction = z.enum(['count', 'sum', 'min', 'max', 'avg', 'stddev', 'hist', 'lhist', 'quantiles', 'distinct', 'topk', 'first', 'last', 'sample']);
+
+/** The logs an agent's trace store keeps, with what their rows hold (for history queries to be planned against). */
+export const StoredLogs = z.object({
+  v,
+  kind: z.literal('logs'),
+  host: name,
+  logs: z
+    .array(
+      z.object({
+        name: logName,
+        query: text(64 * 1024),
+        kind: z.enum(['windows', 'events']),
+        createdNs: ns,
+        retainMs: count.optional(),
+        rows: count,
+        bytes: count,
+        firstNs: ns.optional(),
+        lastNs: ns.optional(),
+        schema: z
+          .object({
+            columns: z.array(storedField).max(1024),
+            aggregates: z.array(z.object({ name: text(256), function: aggregateFunction, argument: text(4096).optional(), params: z.array(z.number().finite()).max(64) })).max(256),
+            argumentFields: z.array(storedField).max(1024),
+          })
+          .optional(),
+      }),
+    )
+    .max(10_000),
+  /** Why the store could not be read, if it could not. */
+  problem: text(8192).optional(),
+});
+export type StoredLogs = z.infer<typeof StoredLogs>;
 
 /** Reads a message of a known shape from bus bytes; throws BusMessageError for anything else. */
 export function readMessage<T>(schema: z.ZodType<T>, data: Uint8Array): T {
@@ -241,6 +297,6 @@ export function receiveFromHost<T extends { host: string }>(schema: z.ZodType<T>
 }
 
 /** A message as bus bytes. */
-export function writeMessage(message: AgentAnnouncement | ClientMessage | AgentMessage | RunningQueries): Uint8Array {
+export function writeMessage(message: AgentAnnouncement | ClientMessage | AgentMessage | RunningQueries | StoredLogs): Uint8Array {
   return encodeMessage(message);
 }

@@ -13,21 +13,26 @@ import { terminalSink } from '../output/choose.js';
 import { foldedShapeProblem } from '../output/folded.js';
 import { NdjsonSink } from '../output/ndjson.js';
 import { printable, printableLine } from '../output/printable.js';
-import { hostList, renderTable } from '../output/render.js';
 import { exitFlushed, watchStdio } from '../output/stdio.js';
 import type { AgentFlags } from './agent-command.js';
 import type { StoreFlags } from './store-command.js';
+import type { StandingFlags } from './standing.js';
+import { localAgentClient } from '../frontend/local-agent.js';
 import { TopSink, TOP_QUERY } from './top.js';
 
 const version = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
-async function query(text: string, flags: QueryFlags & { folded?: boolean }): Promise<void> {
+async function query(text: string, flags: StandingFlags & { folded?: boolean }): Promise<void> {
+  if (flags.until !== undefined && flags.persist === undefined) throw new UsageError('--until ends a standing query: give --persist <log> too');
+  if (flags.persist !== undefined) return (await import('./standing.js')).startStanding(text, flags);
   if (flags.folded) checkFolded(text, flags);
-  const client = await clusterClient(flags);
+  let client = await clusterClient(flags);
   if (client === undefined && flags.hosts !== undefined) throw new UsageError('--hosts selects hosts of a cluster', { hint: 'add --cluster nats://… (or set "cluster" in the config file)' });
+  // A history query on this machine asks its agent, which holds the store, when one runs.
+  if (client === undefined && /\bstored:/.test(text)) client = await localAgentClient();
   try {
     const hosts = flags.hosts?.split(',').map((h) => h.trim()).filter(Boolean);
-    const run = client ? client.run(text, { ...runOptions(flags), ...(hosts !== undefined && { hosts }) }) : localCluster().run(text, runOptions(flags));
+    const run = client ? await client.start(text, { ...runOptions(flags), ...(hosts !== undefined && { hosts }) }) : await localCluster().start(text, runOptions(flags));
     const live = Boolean(process.stdout.isTTY) && !flags.json && !flags.folded;
     const sink = terminalSink({ json: Boolean(flags.json), folded: Boolean(flags.folded), live, title: `fay: ${text.trim()}` });
     process.exitCode = await follow(run, sink, live ? { attaching: 'Attaching probes…' } : {});
@@ -47,43 +52,6 @@ function checkFolded(text: string, flags: QueryFlags): void {
   }
   const problem = foldedShapeProblem(parsed);
   if (problem !== undefined) throw new UsageError(problem);
-}
-
-async function ps(flags: ClusterFlags & { json?: boolean }): Promise<void> {
-  const client = await clusterClient(flags);
-  if (client === undefined) throw new UsageError('fay ps lists the queries running on a cluster', { hint: 'add --cluster nats://… (or set "cluster" in the config file)' });
-  try {
-    const answers = await client.list();
-    const byId = new Map<string, { text: string; client: string; startedNs: number; hosts: string[] }>();
-    for (const a of answers) {
-      for (const q of a.queries) {
-        const entry = byId.get(q.id) ?? { text: q.text, client: q.client, startedNs: q.startedNs, hosts: [] };
-        entry.hosts.push(a.host);
-        byId.set(q.id, entry);
-      }
-    }
-    if (flags.json) {
-      for (const [id, q] of byId) process.stdout.write(`${JSON.stringify({ id, ...q })}\n`);
-      return;
-    }
-    const rows = [...byId].map(([id, q]) => [id, `${q.hosts.length}/${answers.length}`, q.client, `${Math.round((Date.now() - q.startedNs / 1e6) / 1000)}s`, q.text.replaceAll('\n', ' ')]);
-    process.stdout.write(`${renderTable(['id', 'hosts', 'client', 'age', 'query'], rows).join('\n')}\n`);
-  } finally {
-    await client.close();
-  }
-}
-
-async function stopQuery(id: string, flags: ClusterFlags): Promise<void> {
-  const client = await clusterClient(flags);
-  if (client === undefined) throw new UsageError('fay stop stops a query running on a cluster', { hint: 'add --cluster nats://… (or set "cluster" in the config file)' });
-  try {
-    const running = (await client.list()).filter((a) => a.queries.some((q) => q.id === id)).map((a) => a.host);
-    if (running.length === 0) throw new UsageError(`no agent runs a query ${id}`, { hint: 'fay ps lists the running queries' });
-    client.stop(id);
-    process.stderr.write(`fay: asked ${running.length} agent${running.length === 1 ? '' : 's'} to stop ${id} (${hostList(running)})\n`);
-  } finally {
-    await client.close();
-  }
 }
 
 async function top(flags: QueryFlags & { rows?: string }): Promise<void> {
@@ -186,24 +154,29 @@ function build(): Command {
       .option('--hosts <globs>', 'with --cluster: only hosts whose names match one of these comma-separated globs')
       .option('--json', 'print results as NDJSON')
       .option('--folded', "print the answer as folded stacks, a flame graph's input (flamegraph.pl, inferno, speedscope): 'stack;frames count' per row")
-      .option('--persist <name>', "every machine also keeps what the query produces (its windows' aggregate states, or its events) in its trace store, as the log <name> (FAY_STORE_DIR, default /var/lib/fay/store)")
-      .option('--retain <duration>', 'with --persist: how long each machine keeps the rows, e.g. 7d (default: until the log is removed)'),
-  ).action((text: string, flags: QueryFlags & { folded?: boolean }) => query(text, flags));
+      .option(
+        '--persist <log>',
+        "a standing query: the agents keep running it after this command returns (with the query's id), each keeping what it produces (its windows' aggregate states, or its events) in its trace store as <log>; without --cluster, this machine's agent (started in the background if none runs)",
+      )
+      .option('--retain <duration>', 'with --persist: how long each machine keeps the rows, e.g. 7d (default: until the log is removed)')
+      .option('--until <time>', 'with --persist: when the standing query ends, a duration from now (2h) or a date and time (default: at fay stop)'),
+  ).action((text: string, flags: StandingFlags & { folded?: boolean }) => query(text, flags));
   clusterFlags(program.command('agent'), 'the same as --nats')
-    .description('run this machine\'s agent on a cluster\'s NATS bus (in the foreground)')
+    .description("run this machine's agent in the foreground: on a cluster's NATS bus, or without --nats for this machine's standing queries and trace store")
     .option('--nats <url>', 'the NATS server, e.g. nats://fay-agent:secret@10.0.0.5:4222')
+    .option('--store-max <size>', 'hold the trace store under this size, e.g. 10G: the oldest rows of every log go first (default: no bound)')
     .option('--name <host>', 'the host name to announce (default: this machine\'s)')
     .option('--cgroup <path>', 'only see the processes of this cgroup (v2): an agent per container')
     .option('--heartbeat <period>', 'how often to say it is alive', '1s')
     .action(async (flags: AgentFlags) => (await import('./agent-command.js')).runAgent(flags, version));
   clusterFlags(program.command('ps'))
-    .description('list the queries running on a cluster')
+    .description("list the queries running and standing on a cluster, or on this machine's agent: hosts, age, what their logs hold")
     .option('--json', 'one JSON object per line')
-    .action((flags: ClusterFlags & { json?: boolean }) => ps(flags));
+    .action(async (flags: ClusterFlags & { json?: boolean }) => (await import('./standing.js')).listQueries(flags));
   clusterFlags(program.command('stop'))
-    .description('stop a query running on a cluster (its id from fay ps)')
+    .description('stop a running or standing query (its id from fay ps)')
     .argument('<id>')
-    .action((id: string, flags: ClusterFlags) => stopQuery(id, flags));
+    .action(async (id: string, flags: ClusterFlags) => (await import('./standing.js')).stopQuery(id, flags));
   const store = program.command('store').description("this machine's trace store: what queries run with --persist keep (docs/store.md)");
   const storeFlags = (c: Command) =>
     c

@@ -1,7 +1,9 @@
 import { hostname, userInfo } from 'node:os';
 import type { Bus } from '../bus/bus.js';
-import { AgentAnnouncement, PROTOCOL_VERSION, receiveFromHost, receiveMessage, RunningQueries, SUBJECTS, writeMessage } from '../bus/protocol.js';
+import { AgentAnnouncement, PROTOCOL_VERSION, receiveFromHost, receiveMessage, RunningQueries, StoredLogs, SUBJECTS, writeMessage } from '../bus/protocol.js';
 import type { ProbeRegistry } from '../probes/registry.js';
+import { StoredProvider } from '../probes/stored/provider.js';
+import type { z } from 'zod';
 import { ClusterQueryRun, type ClusterRunOptions } from './cluster-run.js';
 
 /** An agent as the client last heard of it. */
@@ -103,14 +105,24 @@ export class ClusterClient {
   }
 
   /** What runs where: the answer of every live agent (waiting at most waitMs for them). */
-  async list(waitMs = 2000): Promise<RunningQueries[]> {
+  list(waitMs = 2000): Promise<RunningQueries[]> {
+    return this.ask('list', RunningQueries, waitMs);
+  }
+
+  /** Which logs each live agent's trace store keeps (waiting at most waitMs for them). */
+  logs(waitMs = 2000): Promise<StoredLogs[]> {
+    return this.ask('logs', StoredLogs, waitMs);
+  }
+
+  /** Asks every live agent and gathers their answers, one per host. */
+  private async ask<T extends { host: string }>(kind: 'list' | 'logs', schema: z.ZodType<T>, waitMs: number): Promise<T[]> {
     const hosts = new Set((await this.discover()).map((a) => a.host));
     const inbox = this.bus.inbox();
-    const answers = new Map<string, RunningQueries>();
+    const answers = new Map<string, T>();
     await new Promise<void>((resolve) => {
       const timer = setTimeout(done, waitMs);
       const stop = this.bus.subscribe(inbox, (data) => {
-        const answer = receiveMessage(RunningQueries, data, () => this.rejected++);
+        const answer = receiveMessage(schema, data, () => this.rejected++);
         if (answer) answers.set(answer.host, answer);
         if ([...hosts].every((h) => answers.has(h))) done();
       });
@@ -119,10 +131,28 @@ export class ClusterClient {
         stop();
         resolve();
       }
-      this.bus.publish(SUBJECTS.list, writeMessage({ v: PROTOCOL_VERSION, kind: 'list' }), inbox);
+      const question = kind === 'list' ? ({ v: PROTOCOL_VERSION, kind: 'list' } as const) : ({ v: PROTOCOL_VERSION, kind: 'logs' } as const);
+      this.bus.publish(kind === 'list' ? SUBJECTS.list : SUBJECTS.logs, writeMessage(question), inbox);
       if (hosts.size === 0) done();
     });
     return [...answers.values()].sort((a, b) => a.host.localeCompare(b.host));
+  }
+
+  /**
+   * Learns, for a history query (stored:<log>), which logs the agents keep and what their rows
+   * hold, so that the query is planned here against them as a live one is against probe points.
+   */
+  async prepare(text: string): Promise<void> {
+    if (!/\bstored:/.test(text)) return;
+    const provider = this.registry.providers.find((p): p is StoredProvider => p instanceof StoredProvider);
+    if (provider === undefined) return;
+    for (const answer of await this.logs()) provider.know(answer.logs.map((l) => ({ ...l, retainMs: l.retainMs })));
+  }
+
+  /** prepare(), then run(). */
+  async start(text: string, options: ClusterRunOptions = {}): Promise<ClusterQueryRun> {
+    await this.prepare(text);
+    return this.run(text, options);
   }
 
   /** Asks every agent to stop a query (whoever started it). */

@@ -13,7 +13,8 @@ import { ClusterStage, type QueryMessage } from './cluster-stage.js';
 import type { QueryHandle, RunOptions, StopReason } from './query-handle.js';
 import { MessageQueue } from './message-queue.js';
 import { CoverageLedger } from './coverage-ledger.js';
-import { PeriodAligner, type Coverage } from './period-aligner.js';
+import { PeriodAligner, type AlignerHooks, type Coverage } from './period-aligner.js';
+import { HistoryAligner } from './history-aligner.js';
 
 export interface ClusterRunOptions extends RunOptions {
   /** Host name globs the query runs on; default every agent. */
@@ -24,6 +25,8 @@ export interface ClusterRunOptions extends RunOptions {
   readonly answerTimeoutMs?: number;
   /** How many agents to expect: discovery ends as soon as that many answered (the embedded bus has one). */
   readonly expectAgents?: number;
+  /** A standing query (it needs `persist`): agents keep and run it without this client; see leave(). */
+  readonly standing?: { readonly untilNs?: number };
 }
 
 /**
@@ -85,7 +88,9 @@ export class ClusterQueryRun implements QueryHandle {
   private readonly queue = new MessageQueue<QueryMessage>();
   private readonly hosts = new Map<string, HostState>();
   private readonly stage: ClusterStage;
-  private readonly aligner: PeriodAligner;
+  private readonly aligner: PeriodAligner | HistoryAligner;
+  /** A history query: it reads stored logs (stored:<name>), each agent scanning its own store. */
+  readonly history: boolean;
   private readonly kinds: readonly AggregateKind[];
   private readonly maxGroups: number;
   private readonly spec: QuerySpec;
@@ -113,6 +118,11 @@ export class ClusterQueryRun implements QueryHandle {
     if (text.trim() === '') throw new UsageError('the query is empty', { hint: 'e.g. fay query --cluster nats://… "syscall:openat | count() by host, comm"' });
     // Checked and planned here first: a bad query fails before anything goes out.
     this.plan = withWindowing(planStages(compileQuery(text, client.registry)), options);
+    const stored = this.plan.logical.sources.filter((s) => s.schema.provider === 'stored');
+    this.history = stored.length > 0;
+    if (this.history && stored.length < this.plan.logical.sources.length) {
+      throw new UsageError('a query reads stored logs or live probes, not both', { hint: 'ask the history (stored:<log> | …) and the live question as two queries' });
+    }
     client.registry.checkOptions(options.providerOptions ?? {});
     this.selection = new HostSelection(this.plan.logical.hosts, options.hosts);
     const settings = agentSettings(this.plan, options);
@@ -128,6 +138,7 @@ export class ClusterQueryRun implements QueryHandle {
       // Renewed every third of it: three periods, at least 3 s, and at most what agents accept.
       leaseMs: options.leaseMs ?? Math.min(Math.max(3 * periodMs, 3000), BUS_BOUNDS.leaseMs.max),
       ...(options.hosts !== undefined && { hosts: [...options.hosts] }),
+      ...(options.standing !== undefined && { standing: { ...(options.standing.untilNs !== undefined && { untilNs: Math.round(options.standing.untilNs) }) } }),
       options: {
         ...(options.refreshMs !== undefined && { refreshMs: options.refreshMs }),
         ...(options.everyMs !== undefined && { everyMs: options.everyMs }),
@@ -142,13 +153,15 @@ export class ClusterQueryRun implements QueryHandle {
       const issue = checked.error.issues[0]!;
       throw new UsageError(`the query's setting ${issue.path.slice(1).join('.')} is out of range: ${issue.message}`);
     }
-    this.ledger = new CoverageLedger((periodMs * 1e6) / 2, (host, fromNs, toNs) => this.unexplained(host, fromNs, toNs));
+    this.ledger = new CoverageLedger((periodMs * 1e6) / 2, (host, fromNs, toNs) =>
+      this.history ? 'nothing of it is stored for that span: its agent was not running the query then' : this.unexplained(host, fromNs, toNs),
+    );
     this.stage = new ClusterStage(this.plan, periodMs * 1e6, this.maxGroups, (m) => this.queue.push(m), () => void this.stop('limit'), (startNs, endNs) =>
       this.ledger.gapsWithin(startNs, endNs),
     );
-    this.aligner = new PeriodAligner(periodMs, Math.max(250, periodMs / 2), this.plan.cluster.windowing.coverNs === undefined, {
+    const hooks: AlignerHooks = {
       onPeriod: (period, coverage) => {
-        for (const host of coverage.missing) this.ledger.interrupted(host, this.whyMissing(host), period.startNs);
+        if (!this.history) for (const host of coverage.missing) this.ledger.interrupted(host, this.whyMissing(host), period.startNs);
         this.stage.period(period, coverage);
       },
       onLate: (host, startNs, endNs) => {
@@ -157,7 +170,10 @@ export class ClusterQueryRun implements QueryHandle {
       },
       expected: () => this.expected(),
       empty: () => new GroupTable(this.kinds, { maxGroups: this.maxGroups }),
-    });
+    };
+    this.aligner = this.history
+      ? new HistoryAligner(this.plan.cluster.windowing.coverNs !== undefined, hooks)
+      : new PeriodAligner(periodMs, Math.max(250, periodMs / 2), this.plan.cluster.windowing.coverNs === undefined, hooks);
     this.ended = new Promise((resolve, reject) => {
       this.resolveEnded = resolve;
       this.rejectEnded = reject;
@@ -348,7 +364,8 @@ export class ClusterQueryRun implements QueryHandle {
           this.ledger.interrupted(message.host, host.reason, Date.now() * 1e6);
         } else {
           host.state = 'done';
-          if (!this.stopping) this.stage.notice(message.host, 'its part of the query ended');
+          // A history query's scan ends as a matter of course; a live query's probes ending is news.
+          if (!this.stopping && !this.history) this.stage.notice(message.host, 'its part of the query ended');
         }
         this.allDone?.();
         // Stopped everywhere (fay stop, or every probe finished or failed): the query is over here too.
@@ -431,6 +448,19 @@ export class ClusterQueryRun implements QueryHandle {
     const reporting = all.filter((h) => this.hosts.get(h)!.state === 'done');
     const gaps = this.ledger.gaps(endNs);
     return { expected: all, reporting, late: [], missing: all.filter((h) => !reporting.includes(h)), ...(gaps.length > 0 && { gaps }) };
+  }
+
+  /**
+   * Leaves a standing query to its agents once they answered: this client stops renewing and
+   * listening, and the query goes on without it. Says which hosts run it and which refused, and why.
+   */
+  async leave(): Promise<{ running: string[]; refused: { host: string; reason: string }[] }> {
+    await this.attached;
+    this.shutdown();
+    this.queue.close();
+    const running = [...this.hosts].filter(([, s]) => s.state === 'accepted').map(([h]) => h).sort();
+    const refused = [...this.hosts].filter(([, s]) => s.state === 'refused' || s.state === 'failed').map(([host, s]) => ({ host, reason: s.reason ?? 'refused' }));
+    return { running, refused };
   }
 
   private shutdown(): void {

@@ -43,6 +43,12 @@ export class EmbeddedCluster {
     return explainPlan(plan, compiled.programs);
   }
 
+  /** run(), for any query: a history query first learns which logs this machine's store keeps. */
+  async start(query: string, options: RunOptions = {}): Promise<ClusterQueryRun> {
+    await this.client.prepare(query);
+    return this.run(query, options);
+  }
+
   run(query: string, options: RunOptions = {}): ClusterQueryRun {
     if (query.trim() === '') throw new UsageError('the query is empty', { hint: 'e.g. fay query "syscall:openat | count() by comm"' });
     return this.client.run(query, { ...options, expectAgents: 1 });

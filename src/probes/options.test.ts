@@ -46,9 +46,11 @@ describe('provider options', () => {
       leaseMs: 3000,
       options: { providers },
     });
-    assert.equal(PROTOCOL_VERSION, 5, 'the lease message changed with provider options (4) and --persist (5): a new protocol version each time');
+    assert.equal(PROTOCOL_VERSION, 6, 'the lease message changed with provider options (4), --persist (5) and standing queries (6): a new protocol version each time');
     assert.equal(QuerySpec.safeParse({ ...spec({}), options: { persist: { name: '../etc' } } }).success, false, 'a log name is checked on the bus too');
     assert.ok(QuerySpec.safeParse({ ...spec({}), options: { persist: { name: 'opens', retainMs: 86_400_000 } } }).success);
+    assert.ok(QuerySpec.safeParse({ ...spec({}), standing: { untilNs: 2e18 } }).success);
+    assert.equal(QuerySpec.safeParse({ ...spec({}), standing: { untilNs: -1 } }).success, false, 'an until before the epoch is refused');
     assert.ok(QuerySpec.safeParse(spec({ node: { maxEditPauseMs: 100 }, python: { any: ['thing'] } })).success);
     assert.equal(QuerySpec.safeParse(spec({ node: { blob: 'x'.repeat(20_000) } })).success, false);
     assert.equal(QuerySpec.safeParse(spec({ 'Not a name': {} })).success, false);

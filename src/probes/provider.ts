@@ -3,6 +3,7 @@ import type { ResolveFailure, SourceSchema } from '../plan/catalog.js';
 import type { Row } from '../plan/evaluate.js';
 import type { ProbeProgramText } from '../plan/explain.js';
 import type { ProbeStage } from '../plan/planner.js';
+import type { TraceStore } from '../store/trace-store.js';
 
 /** One probe point `fay probes` lists. */
 export interface ProbeListing {
@@ -30,6 +31,8 @@ export interface CompileOptions {
    * cgroup2 mount): an agent that stands for one container or slice of a machine.
    */
   readonly cgroup?: string;
+  /** This machine's trace store, for a probe that reads it (a history query's scan). */
+  readonly store?: () => Promise<TraceStore>;
 }
 
 /**
@@ -58,6 +61,11 @@ export interface ProbeSink {
   dump(dump: RecordingDump): void;
   /** Once stopping: the probe is removing its probes from the kernel, `left` of `total` still in. */
   detaching(left: number, total: number): void;
+  /**
+   * The events delivered so far close the period [startNs, endNs) (a probe that keeps time itself,
+   * CompiledProbe.keepsTime: a scan of stored events, whose periods are the events' own).
+   */
+  period(startNs: number, endNs: number): void;
 }
 
 /** What a flight recorder wrote out. */
@@ -80,6 +88,11 @@ export interface RunningProbe {
 /** A probe stage compiled for one provider, ready to start. */
 export interface CompiledProbe {
   readonly program: ProbeProgramText;
+  /**
+   * Its periods are its own (a scan of stored data, in the data's time), not the machine's clock:
+   * the machine stage closes none itself, and the query ends when the probe finishes.
+   */
+  readonly keepsTime?: boolean;
   start(sink: ProbeSink): RunningProbe;
 }
 

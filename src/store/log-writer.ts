@@ -3,8 +3,10 @@ import { GroupTable } from '../agg/group-table.js';
 import type { Row } from '../plan/evaluate.js';
 import type { StoredLog, TraceStore } from './trace-store.js';
 
-/** How often a writer enforces its store's retention, at most. */
-const RETENTION_EVERY_MS = 60_000;
+/** How often a writer enforces its store's retention, at most: a quarter of the log's, between 1 s and a minute. */
+function retentionEveryMs(retainMs: number | undefined): number {
+  return Math.min(60_000, Math.max(1000, (retainMs ?? Infinity) / 4));
+}
 
 /**
  * What one query on one agent persists into the machine's trace store: each window of its machine
@@ -26,6 +28,8 @@ export class LogWriter {
     private readonly log: Omit<StoredLog, 'createdNs'>,
     private readonly kinds: readonly AggregateKind[],
     private readonly onProblem: (message: string) => void,
+    /** The store's bound in bytes, held as retention is (the oldest rows of every log go first). */
+    private readonly maxBytes?: number,
   ) {
     this.chain = (async () => {
       const store = await open();
@@ -66,9 +70,10 @@ export class LogWriter {
       if (this.failed || store === undefined) return;
       try {
         await write(store);
-        if (Date.now() - this.retainedMs >= RETENTION_EVERY_MS) {
+        if (Date.now() - this.retainedMs >= retentionEveryMs(this.log.retainMs)) {
           this.retainedMs = Date.now();
           await store.enforceRetention();
+          if (this.maxBytes !== undefined) await store.enforceBytes(this.maxBytes);
         }
       } catch (error) {
         this.fail(error);

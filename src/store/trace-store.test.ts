@@ -173,4 +173,26 @@ describe('the trace store: windows with mergeable states in an embedded DuckDB f
       store.close();
     }
   });
+  it('holds the store under a byte bound: the oldest rows of every log go first', async () => {
+    const store = await TraceStore.open(dir, 'bytes');
+    try {
+      await store.create({ name: 'big', query: 'q-big', kind: 'events', retainMs: undefined });
+      const payload = 'x'.repeat(200);
+      for (let batch = 0; batch < 60; batch++) {
+        await store.appendEvents('big', 'h', Array.from({ length: 5000 }, (_, i) => ({ timeNs: T0 + (batch * 5000 + i) * 1e6, row: { payload, i: batch * 5000 + i } })));
+      }
+      const before = await store.usedBytes();
+      const bound = Math.floor(before / 3);
+      const removed = await store.enforceBytes(bound);
+      assert.ok((await store.usedBytes()) <= bound, `${await store.usedBytes()} B used, bound ${bound} B`);
+      assert.ok(removed > 0 && removed < 300_000);
+      // What stays is the newest: the oldest rows went first.
+      const [summary] = await store.list();
+      assert.equal(summary!.rows, 300_000 - removed);
+      assert.equal(summary!.lastNs, T0 + 299_999 * 1e6);
+      assert.equal(summary!.firstNs, T0 + removed * 1e6);
+    } finally {
+      store.close();
+    }
+  });
 });

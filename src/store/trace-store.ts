@@ -1,9 +1,10 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
-import type { AggregateKind } from '../agg/aggregate.js';
+import type { AggregateFunction, AggregateKind } from '../agg/aggregate.js';
 import { GroupTable, type KeyPart } from '../agg/group-table.js';
 import { EnvironmentError, UsageError } from '../errors.js';
+import type { ValueType } from '../plan/expr.js';
 
 /**
  * One machine's memory of its stored queries (issue 20): an embedded DuckDB file. An aggregating
@@ -12,6 +13,31 @@ import { EnvironmentError, UsageError } from '../errors.js';
  * sketch's bound (quantiles, distinct); an event query keeps its events. Each log is named; its
  * rows go as long as its retention says.
  */
+
+/** A field of a stored log: an event's column, a window's group key, or what an aggregate read. */
+export interface StoredField {
+  readonly name: string;
+  readonly type: ValueType;
+  readonly unit?: 'ns';
+}
+
+/** An aggregate a windows log keeps the states of: `quantiles(duration, 0.5)` is function, argument as printed, params. */
+export interface StoredAggregate {
+  readonly name: string;
+  readonly function: AggregateFunction;
+  readonly argument?: string;
+  readonly params: readonly number[];
+}
+
+/**
+ * What a log's rows hold, for a history query to be planned against: an events log's columns, or a
+ * windows log's group keys, its aggregates and the fields their arguments read.
+ */
+export interface StoredSchema {
+  readonly columns: readonly StoredField[];
+  readonly aggregates: readonly StoredAggregate[];
+  readonly argumentFields: readonly StoredField[];
+}
 
 /** What a stored log is. */
 export interface StoredLog {
@@ -22,11 +48,15 @@ export interface StoredLog {
   readonly createdNs: number;
   /** How long its rows stay (ms); undefined: until removed. */
   readonly retainMs: number | undefined;
+  /** What its rows hold (undefined for a log written before Fay kept it: history queries cannot read it). */
+  readonly schema?: StoredSchema | undefined;
 }
 
 /** A log with what it holds here. */
 export interface StoredLogSummary extends StoredLog {
   readonly rows: number;
+  /** What its rows take, their keys, states and events as stored (DuckDB compresses them on disk). */
+  readonly bytes: number;
   readonly firstNs: number | undefined;
   readonly lastNs: number | undefined;
 }
@@ -50,7 +80,19 @@ const SCHEMA = [
   // Every window a host delivered, with groups or none: what it covered, so that a later question
   // tells a span with nothing in it from a span the host did not cover.
   `CREATE TABLE IF NOT EXISTS spans (name VARCHAR NOT NULL, host VARCHAR NOT NULL, start_ns BIGINT NOT NULL, end_ns BIGINT NOT NULL)`,
+  `ALTER TABLE logs ADD COLUMN IF NOT EXISTS schema VARCHAR`,
+  // The standing queries of this agent (their spec as the bus carries it), re-installed when it starts.
+  `CREATE TABLE IF NOT EXISTS standing (id VARCHAR PRIMARY KEY, spec VARCHAR NOT NULL, created_ns BIGINT NOT NULL, until_ns BIGINT)`,
 ];
+
+/** A standing query as an agent keeps it. */
+export interface StandingQuery {
+  readonly id: string;
+  /** Its QuerySpec, as JSON (checked again when it is re-installed). */
+  readonly spec: string;
+  readonly createdNs: number;
+  readonly untilNs: number | undefined;
+}
 
 export class TraceStore {
   private constructor(
@@ -97,31 +139,30 @@ export class TraceStore {
       return existing;
     }
     const created: StoredLog = { ...log, createdNs: log.createdNs ?? Date.now() * 1e6 };
-    await this.db.run('INSERT INTO logs VALUES ($1, $2, $3, $4, $5)', [
+    await this.db.run('INSERT INTO logs (name, query, kind, created_ns, retain_ms, schema) VALUES ($1, $2, $3, $4, $5, $6)', [
       created.name,
       created.query,
       created.kind,
       BigInt(Math.round(created.createdNs)),
       created.retainMs === undefined ? null : BigInt(Math.round(created.retainMs)),
+      created.schema === undefined ? null : JSON.stringify(created.schema),
     ]);
     return created;
   }
 
   async log(name: string): Promise<StoredLog | undefined> {
-    const reader = await this.db.runAndReadAll('SELECT name, query, kind, created_ns, retain_ms FROM logs WHERE name = $1', [name]);
-    const row = reader.getRows()[0];
-    if (!row) return undefined;
-    return { name: String(row[0]), query: String(row[1]), kind: row[2] === 'events' ? 'events' : 'windows', createdNs: Number(row[3]), retainMs: row[4] === null ? undefined : Number(row[4]) };
+    return (await this.list()).find((l) => l.name === name);
   }
 
   /** Every log, with how many rows it holds here and the time they span. */
   async list(): Promise<StoredLogSummary[]> {
     const reader = await this.db.runAndReadAll(`
       SELECT l.name, l.query, l.kind, l.created_ns, l.retain_ms,
-             coalesce(w.n, 0) + coalesce(e.n, 0), least(w.first_ns, e.first_ns), greatest(w.last_ns, e.last_ns)
+             coalesce(w.n, 0) + coalesce(e.n, 0), least(w.first_ns, e.first_ns), greatest(w.last_ns, e.last_ns),
+             coalesce(w.bytes, 0) + coalesce(e.bytes, 0), l.schema
       FROM logs l
-      LEFT JOIN (SELECT name, count(*) n, min(start_ns) first_ns, max(end_ns) last_ns FROM windows GROUP BY name) w ON w.name = l.name
-      LEFT JOIN (SELECT name, count(*) n, min(time_ns) first_ns, max(time_ns) last_ns FROM events GROUP BY name) e ON e.name = l.name
+      LEFT JOIN (SELECT name, count(*) n, min(start_ns) first_ns, max(end_ns) last_ns, sum(strlen(key) + strlen(states) + 24) bytes FROM windows GROUP BY name) w ON w.name = l.name
+      LEFT JOIN (SELECT name, count(*) n, min(time_ns) first_ns, max(time_ns) last_ns, sum(strlen(row) + 8) bytes FROM events GROUP BY name) e ON e.name = l.name
       ORDER BY l.name`);
     return reader.getRows().map((r) => ({
       name: String(r[0]),
@@ -132,6 +173,8 @@ export class TraceStore {
       rows: Number(r[5]),
       firstNs: r[6] === null ? undefined : Number(r[6]),
       lastNs: r[7] === null ? undefined : Number(r[7]),
+      bytes: Number(r[8]),
+      schema: r[9] === null ? undefined : (JSON.parse(String(r[9])) as StoredSchema),
     }));
   }
 
@@ -220,6 +263,105 @@ export class TraceStore {
     return [...out.values()];
   }
 
+  /** Keeps a standing query, to be re-installed when this agent starts again. */
+  async stand(query: StandingQuery): Promise<void> {
+    await this.db.run('INSERT OR REPLACE INTO standing VALUES ($1, $2, $3, $4)', [
+      query.id,
+      query.spec,
+      BigInt(Math.round(query.createdNs)),
+      query.untilNs === undefined ? null : BigInt(Math.round(query.untilNs)),
+    ]);
+  }
+
+  /** The standing queries kept here, oldest first. */
+  async standing(): Promise<StandingQuery[]> {
+    const reader = await this.db.runAndReadAll('SELECT id, spec, created_ns, until_ns FROM standing ORDER BY created_ns');
+    return reader.getRows().map((r) => ({ id: String(r[0]), spec: String(r[1]), createdNs: Number(r[2]), untilNs: r[3] === null ? undefined : Number(r[3]) }));
+  }
+
+  /** Forgets a standing query (stopped, or past its --until). */
+  async unstand(id: string): Promise<void> {
+    await this.db.run('DELETE FROM standing WHERE id = $1', [id]);
+  }
+
+  /**
+   * An events log's events of [fromNs, toNs), oldest first, `batch` at a time: each its time, host
+   * and row (as written). `where` is a SQL condition over `row` and `time_ns` that Fay wrote (see
+   * probes/stored/sql.ts), or none.
+   */
+  async *eventRows(name: string, span: HistorySpan, where: string | undefined, batch = 10_000): AsyncGenerator<{ timeNs: number; host: string; row: Record<string, unknown> }[]> {
+    await this.existing(name);
+    const result = await this.db.stream(
+      `SELECT time_ns, host, row FROM events WHERE name = $1 AND time_ns >= $2 AND time_ns < $3${where === undefined ? '' : ` AND (${where})`} ORDER BY time_ns`,
+      [name, ...spanBounds(span)],
+    );
+    let rows: { timeNs: number; host: string; row: Record<string, unknown> }[] = [];
+    for await (const chunk of result.yieldRows()) {
+      for (const r of chunk) {
+        rows.push({ timeNs: Number(r[0]), host: String(r[1]), row: JSON.parse(String(r[2])) as Record<string, unknown> });
+        if (rows.length >= batch) {
+          yield rows;
+          rows = [];
+        }
+      }
+    }
+    if (rows.length > 0) yield rows;
+  }
+
+  /**
+   * An events log aggregated in SQL (a history query's aggregation pushed down): one row per
+   * period of `everyNs` (or one for the whole span) and group, `[periodStartNs, ...keys, ...states]`,
+   * in period order. `keys` and `states` are SQL expressions Fay wrote, over `row` and `time_ns`.
+   */
+  async aggregateEvents(name: string, span: HistorySpan, where: string | undefined, keys: readonly string[], states: readonly string[]): Promise<unknown[][]> {
+    await this.existing(name);
+    const period = span.everyNs === undefined ? '0' : `(time_ns // ${BigInt(Math.round(span.everyNs))}) * ${BigInt(Math.round(span.everyNs))}`;
+    const select = [period, ...keys, ...states].join(', ');
+    const group = [period, ...keys].map((_, i) => i + 1).join(', ');
+    const reader = await this.db.runAndReadAll(
+      `SELECT ${select} FROM events WHERE name = $1 AND time_ns >= $2 AND time_ns < $3${where === undefined ? '' : ` AND (${where})`} GROUP BY ${group} ORDER BY 1`,
+      [name, ...spanBounds(span)],
+    );
+    return reader.getRows().map((r) => r.map((v) => (typeof v === 'bigint' ? Number(v) : v)));
+  }
+
+  /** The first and last time an events log holds (ns), or undefined when it holds none. */
+  async eventSpan(name: string, span: HistorySpan): Promise<{ firstNs: number; lastNs: number } | undefined> {
+    const reader = await this.db.runAndReadAll('SELECT min(time_ns), max(time_ns) FROM events WHERE name = $1 AND time_ns >= $2 AND time_ns < $3', [name, ...spanBounds(span)]);
+    const [first, last] = reader.getRows()[0] ?? [];
+    return first === null || first === undefined ? undefined : { firstNs: Number(first), lastNs: Number(last) };
+  }
+
+  /** The bytes the database's blocks take (what --retain-bytes holds it under). */
+  async usedBytes(): Promise<number> {
+    const reader = await this.db.runAndReadAll('SELECT used_blocks * block_size FROM pragma_database_size()');
+    return Number(reader.getRows()[0]?.[0] ?? 0);
+  }
+
+  /**
+   * Holds the store under `maxBytes`: while its blocks take more, the oldest rows go (a share of
+   * every log's rows, oldest first, as much as is over), and the freed blocks are given back.
+   * Returns how many rows went.
+   */
+  async enforceBytes(maxBytes: number): Promise<number> {
+    let removed = 0;
+    for (let round = 0; round < 8; round++) {
+      const used = await this.usedBytes();
+      if (used <= maxBytes) break;
+      // A little more than the excess: blocks hold rows of several logs, and a block frees only when empty.
+      const share = Math.min(1, (used - maxBytes) / used + 0.05);
+      for (const [table, column] of [['windows', 'end_ns'], ['events', 'time_ns'], ['spans', 'end_ns']] as const) {
+        const cut = await this.db.runAndReadAll(`SELECT quantile_disc(${column}, ${share}) FROM ${table}`);
+        const at = cut.getRows()[0]?.[0];
+        if (at === null || at === undefined) continue;
+        const result = await this.db.run(`DELETE FROM ${table} WHERE ${column} <= $1`, [BigInt(at as bigint)]);
+        if (table !== 'spans') removed += Number(result.rowsChanged);
+      }
+      await this.db.run('CHECKPOINT');
+    }
+    return removed;
+  }
+
   /** Deletes what each log's retention no longer keeps (rows that ended before now − retention); returns how many rows went. */
   async enforceRetention(nowNs = Date.now() * 1e6): Promise<number> {
     let removed = 0;
@@ -256,6 +398,18 @@ export class TraceStore {
     const names = (await this.list()).map((l) => l.name);
     throw new UsageError(`no stored log is named ${name}`, { hint: names.length > 0 ? `the stored logs here: ${names.join(', ')}` : 'nothing is stored here yet' });
   }
+}
+
+/** The time a history query reads: [fromNs, toNs), in periods of everyNs (none: one for all). */
+export interface HistorySpan {
+  readonly fromNs?: number;
+  readonly toNs?: number;
+  readonly everyNs?: number;
+}
+
+/** A span's bounds as query parameters: ns since the epoch are past 2^53; the open end is 2^62 ns, the year 2116. */
+function spanBounds(span: HistorySpan): [bigint, bigint] {
+  return [BigInt(Math.round(span.fromNs ?? 0)), span.toNs === undefined ? 2n ** 62n : BigInt(Math.round(span.toNs))];
 }
 
 function checkName(name: string): void {

@@ -13,6 +13,7 @@ import type { SymbolLister } from '../probes/bpf/symbols.js';
 import { Tracefs } from '../probes/bpf/tracefs.js';
 import { NodeProvider } from '../probes/node/provider.js';
 import { ProbeRegistry } from '../probes/registry.js';
+import { StoredProvider } from '../probes/stored/provider.js';
 
 export const FIXTURE_TRACEFS = fileURLToPath(new URL('../../test/fixtures/tracefs', import.meta.url));
 
@@ -59,5 +60,5 @@ export function fixtureMachine(): BpfContext {
 
 /** The kernel's and Node.js' providers, the kernel's against the fixture. */
 export function fixtureRegistry(): ProbeRegistry {
-  return new ProbeRegistry([new BpfProvider(fixtureMachine), new NodeProvider()]);
+  return new ProbeRegistry([new BpfProvider(fixtureMachine), new NodeProvider(), new StoredProvider()]);
 }

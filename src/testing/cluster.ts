@@ -57,10 +57,14 @@ export class TestAgent {
   }
 
   /** Starts an agent (inside a network namespace, with its `exec` as prefix) and resolves once it is on the bus. */
-  static async start(name: string, url: string, options: { cgroup?: string; heartbeat?: string; prefix?: readonly string[]; args?: readonly string[] } = {}): Promise<TestAgent> {
+  static async start(
+    name: string,
+    url: string,
+    options: { cgroup?: string; heartbeat?: string; prefix?: readonly string[]; args?: readonly string[]; env?: NodeJS.ProcessEnv } = {},
+  ): Promise<TestAgent> {
     const args = ['agent', '--nats', url, '--name', name, ...(options.cgroup ? ['--cgroup', options.cgroup] : []), '--heartbeat', options.heartbeat ?? '200ms', ...(options.args ?? [])];
     const command = [...(options.prefix ?? []), 'setpriv', '--pdeathsig', 'SIGTERM', ...fayCommand(), ...args];
-    const child = spawn(command[0]!, command.slice(1), { stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(command[0]!, command.slice(1), { stdio: ['ignore', 'ignore', 'pipe'], ...(options.env && { env: options.env }) });
     const agent = new TestAgent(name, child);
     await Promise.race([
       agent.logged(/ready \(incarnation/),

@@ -67,7 +67,7 @@ describe('reading bpftrace output', () => {
       },
     };
     const partials: ProbePartial[] = [];
-    const decoder = new BpftraceOutputDecoder(layout, [count, hist, max] as AggregateKind[], { partial: (p) => partials.push(p), events: () => undefined, notice: () => undefined, dropped: () => undefined, dump: () => undefined, detaching: () => undefined }, 0, { maxGroups: 100, mapKeysMax: 4096 });
+    const decoder = new BpftraceOutputDecoder(layout, [count, hist, max] as AggregateKind[], { partial: (p) => partials.push(p), events: () => undefined, notice: () => undefined, dropped: () => undefined, dump: () => undefined, detaching: () => undefined, period: () => undefined }, 0, { maxGroups: 100, mapKeysMax: 4096 });
     decoder.startAt(5000);
     const flush = (ns: number, maps: Record<string, unknown>) => {
       decoder.line(JSON.stringify({ type: 'printf', data: `fay:flush ${ns}\n` }));
@@ -114,7 +114,7 @@ describe('reading bpftrace output', () => {
     };
     let offset = 1000;
     const partials: ProbePartial[] = [];
-    const sink = { partial: (p: ProbePartial) => partials.push(p), events: () => undefined, notice: () => undefined, dropped: () => undefined, dump: () => undefined, detaching: () => undefined };
+    const sink = { partial: (p: ProbePartial) => partials.push(p), events: () => undefined, notice: () => undefined, dropped: () => undefined, dump: () => undefined, detaching: () => undefined, period: () => undefined };
     const decoder = new BpftraceOutputDecoder(layout, [count] as AggregateKind[], sink, 0, { maxGroups: 100, mapKeysMax: 4096, clockOffsetNs: () => offset });
     decoder.startAt(2000);
     const flush = (ns: number, n: number) => {

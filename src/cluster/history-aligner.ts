@@ -1,0 +1,64 @@
+import type { GroupTable } from '../agg/group-table.js';
+import type { AlignerHooks, Coverage, HostWindow } from './period-aligner.js';
+
+interface HistoryPeriod {
+  table: GroupTable;
+  startNs: number;
+  endNs: number;
+  droppedEvents: number;
+  uncountedEvents: number;
+  readonly parts: Map<string, { received: number; parts: number }>;
+}
+
+/**
+ * Lines up the windows of a history query (a scan of each agent's trace store): they come as fast
+ * as the stores read, each already on the query's periods (aligned on the epoch), so nothing is
+ * late and nothing is waited for; every period closes, in time order, once every host has finished
+ * its scan. A host with no stored window for a period is missing from it (it was not running the
+ * query then), never a zero.
+ */
+export class HistoryAligner {
+  private readonly periods = new Map<number, HistoryPeriod>();
+
+  constructor(
+    /** Windowed (every, window): one period per start; else one for the whole span. */
+    private readonly windowed: boolean,
+    private readonly hooks: Pick<AlignerHooks, 'onPeriod' | 'expected' | 'empty'>,
+  ) {}
+
+  begin(): void {}
+
+  hold(): void {}
+
+  add(w: HostWindow): void {
+    const at = this.windowed ? w.startNs : 0;
+    let period = this.periods.get(at);
+    if (period === undefined) {
+      period = { table: this.hooks.empty(), startNs: w.startNs, endNs: w.endNs, droppedEvents: 0, uncountedEvents: 0, parts: new Map() };
+      this.periods.set(at, period);
+    }
+    period.table.merge(w.table);
+    period.startNs = Math.min(period.startNs, w.startNs);
+    period.endNs = Math.max(period.endNs, w.endNs);
+    period.droppedEvents += w.droppedEvents;
+    period.uncountedEvents += w.uncountedEvents;
+    const got = period.parts.get(w.host) ?? { received: 0, parts: w.parts };
+    got.received++;
+    period.parts.set(w.host, got);
+  }
+
+  /** Every host's scan is over: each period, in time order, with who covered it. */
+  finish(): void {
+    const { all } = this.hooks.expected();
+    for (const at of [...this.periods.keys()].sort((a, b) => a - b)) {
+      const period = this.periods.get(at)!;
+      this.periods.delete(at);
+      const reporting = [...period.parts].filter(([, got]) => got.received >= got.parts).map(([host]) => host).sort();
+      const coverage: Coverage = { expected: [...all], reporting, late: [], missing: all.filter((h) => !reporting.includes(h)) };
+      this.hooks.onPeriod(
+        { table: period.table, startNs: period.startNs, endNs: period.endNs, hosts: reporting, droppedEvents: period.droppedEvents, uncountedEvents: period.uncountedEvents },
+        coverage,
+      );
+    }
+  }
+}
