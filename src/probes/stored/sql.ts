@@ -18,7 +18,8 @@ function sqlString(text: string): string {
 }
 
 const COMPARISONS: Readonly<Record<string, string>> = { '==': '=', '!=': '<>', '<': '<', '<=': '<=', '>': '>', '>=': '>=' };
-const ARITHMETIC: Readonly<Record<string, string>> = { '+': '+', '-': '-', '*': '*', '/': '/', '%': '%' };
+/** `/` and `%` are left to the agent: FayQL's are the kernel's integer ones (plan/evaluate.ts), SQL's on DOUBLE are not. */
+const ARITHMETIC: Readonly<Record<string, string>> = { '+': '+', '-': '-', '*': '*' };
 
 export function sqlOf(e: Expr): string | undefined {
   switch (e.kind) {
