@@ -63,8 +63,10 @@ async function top(flags: QueryFlags & { rows?: string }): Promise<void> {
   process.exitCode = await follow(run, sink, live ? { attaching: 'Attaching to every system call…' } : {});
 }
 
-function explain(text: string, flags: QueryFlags): void {
-  process.stdout.write(`${printable(localCluster().explain(text, runOptions(flags)))}\n`);
+async function explain(text: string, flags: QueryFlags): Promise<void> {
+  const cluster = localCluster();
+  await cluster.prepare(text);
+  process.stdout.write(`${printable(cluster.explain(text, runOptions(flags)))}\n`);
 }
 
 async function probes(glob: string | undefined, flags: { json?: boolean }): Promise<void> {

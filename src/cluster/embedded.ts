@@ -43,9 +43,14 @@ export class EmbeddedCluster {
     return explainPlan(plan, compiled.programs);
   }
 
+  /** For a history query (stored:<log>), learns which logs this machine's store keeps, for plan() and explain(). */
+  prepare(query: string): Promise<void> {
+    return this.client.prepare(query);
+  }
+
   /** run(), for any query: a history query first learns which logs this machine's store keeps. */
   async start(query: string, options: RunOptions = {}): Promise<ClusterQueryRun> {
-    await this.client.prepare(query);
+    await this.prepare(query);
     return this.run(query, options);
   }
 
