@@ -287,14 +287,14 @@ export class AgentService {
       return;
     }
     const persist = spec.options.persist;
-    const aggregating = plan.cluster.output.kind === 'Aggregate';
+    const output = plan.cluster.output;
     const writer =
       persist === undefined
         ? undefined
         : new LogWriter(
             () => this.traceStore(),
-            { name: persist.name, query: spec.text, kind: aggregating ? 'windows' : 'events', retainMs: persist.retainMs, schema: storedSchemaOf(plan) },
-            aggregating && plan.cluster.output.kind === 'Aggregate' ? plan.cluster.output.aggregates.map(createAggregate) : [],
+            { name: persist.name, query: spec.text, kind: output.kind === 'Aggregate' ? 'windows' : 'events', retainMs: persist.retainMs, schema: storedSchemaOf(plan) },
+            output.kind === 'Aggregate' ? output.aggregates.map(createAggregate) : [],
             (message) => hosted.notice(this.host, message),
             this.options.storeMaxBytes,
           );

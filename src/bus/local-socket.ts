@@ -33,6 +33,20 @@ interface Frame {
   data?: unknown;
 }
 
+/** Hands each frame a socket reads to `take`; a line that is not JSON goes to `garbled`. */
+function readFrames(socket: Socket, take: (frame: Frame) => void, garbled: () => void): void {
+  createInterface({ input: socket, crlfDelay: Infinity }).on('line', (line) => {
+    let frame: Frame;
+    try {
+      frame = JSON.parse(line) as Frame;
+    } catch {
+      garbled();
+      return;
+    }
+    take(frame);
+  });
+}
+
 function send(socket: Socket, frame: Record<string, unknown>): void {
   if (socket.destroyed) return;
   if (socket.writableLength > MAX_PENDING_BYTES) {
@@ -77,15 +91,7 @@ export class LocalBusServer {
   private serve(bus: InProcessBus, socket: Socket): void {
     this.sockets.add(socket);
     const subscriptions = new Map<number, () => void>();
-    const lines = createInterface({ input: socket, crlfDelay: Infinity });
-    lines.on('line', (line) => {
-      let frame: Frame;
-      try {
-        frame = JSON.parse(line) as Frame;
-      } catch {
-        socket.destroy();
-        return;
-      }
+    const take = (frame: Frame) => {
       if (frame.op === 'sub' && typeof frame.sid === 'number' && typeof frame.subject === 'string') {
         const sid = frame.sid;
         subscriptions.get(sid)?.();
@@ -99,7 +105,8 @@ export class LocalBusServer {
       } else if (frame.op === 'pub' && typeof frame.subject === 'string' && typeof frame.data === 'string') {
         bus.publish(frame.subject, Buffer.from(frame.data, 'base64'), typeof frame.reply === 'string' ? frame.reply : undefined);
       }
-    });
+    };
+    readFrames(socket, take, () => socket.destroy());
     socket.on('error', () => undefined);
     socket.on('close', () => {
       for (const unsubscribe of subscriptions.values()) unsubscribe();
@@ -130,17 +137,14 @@ export class LocalSocketBus implements Bus {
   private open = true;
 
   private constructor(private readonly socket: Socket) {
-    const lines = createInterface({ input: socket, crlfDelay: Infinity });
-    lines.on('line', (line) => {
-      let frame: Frame;
-      try {
-        frame = JSON.parse(line) as Frame;
-      } catch {
-        return;
-      }
-      if (frame.op !== 'msg' || typeof frame.sid !== 'number' || typeof frame.data !== 'string' || typeof frame.subject !== 'string') return;
-      this.handlers.get(frame.sid)?.(Buffer.from(frame.data, 'base64'), typeof frame.reply === 'string' ? frame.reply : undefined, frame.subject);
-    });
+    readFrames(
+      socket,
+      (frame) => {
+        if (frame.op !== 'msg' || typeof frame.sid !== 'number' || typeof frame.data !== 'string' || typeof frame.subject !== 'string') return;
+        this.handlers.get(frame.sid)?.(Buffer.from(frame.data, 'base64'), typeof frame.reply === 'string' ? frame.reply : undefined, frame.subject);
+      },
+      () => undefined,
+    );
     socket.on('close', () => {
       this.open = false;
       for (const l of this.listeners) l('closed');

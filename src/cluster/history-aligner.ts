@@ -1,14 +1,4 @@
-import type { GroupTable } from '../agg/group-table.js';
-import type { AlignerHooks, Coverage, HostWindow } from './period-aligner.js';
-
-interface HistoryPeriod {
-  table: GroupTable;
-  startNs: number;
-  endNs: number;
-  droppedEvents: number;
-  uncountedEvents: number;
-  readonly parts: Map<string, { received: number; parts: number }>;
-}
+import { mergeWindow, reportingHosts, type AlignerHooks, type Coverage, type HostWindow, type MergingPeriod } from './period-aligner.js';
 
 /**
  * Lines up the windows of a history query (a scan of each agent's trace store): they come as fast
@@ -18,7 +8,7 @@ interface HistoryPeriod {
  * query then), never a zero.
  */
 export class HistoryAligner {
-  private readonly periods = new Map<number, HistoryPeriod>();
+  private readonly periods = new Map<number, MergingPeriod>();
 
   constructor(
     /** Windowed (every, window): one period per start; else one for the whole span. */
@@ -37,14 +27,7 @@ export class HistoryAligner {
       period = { table: this.hooks.empty(), startNs: w.startNs, endNs: w.endNs, droppedEvents: 0, uncountedEvents: 0, parts: new Map() };
       this.periods.set(at, period);
     }
-    period.table.merge(w.table);
-    period.startNs = Math.min(period.startNs, w.startNs);
-    period.endNs = Math.max(period.endNs, w.endNs);
-    period.droppedEvents += w.droppedEvents;
-    period.uncountedEvents += w.uncountedEvents;
-    const got = period.parts.get(w.host) ?? { received: 0, parts: w.parts };
-    got.received++;
-    period.parts.set(w.host, got);
+    mergeWindow(period, w);
   }
 
   /** Every host's scan is over: each period, in time order, with who covered it. */
@@ -53,7 +36,7 @@ export class HistoryAligner {
     for (const at of [...this.periods.keys()].sort((a, b) => a - b)) {
       const period = this.periods.get(at)!;
       this.periods.delete(at);
-      const reporting = [...period.parts].filter(([, got]) => got.received >= got.parts).map(([host]) => host).sort();
+      const reporting = reportingHosts(period).sort();
       const coverage: Coverage = { expected: [...all], reporting, late: [], missing: all.filter((h) => !reporting.includes(h)) };
       this.hooks.onPeriod(
         { table: period.table, startNs: period.startNs, endNs: period.endNs, hosts: reporting, droppedEvents: period.droppedEvents, uncountedEvents: period.uncountedEvents },

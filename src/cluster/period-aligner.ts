@@ -38,8 +38,8 @@ export interface HostWindow {
   readonly table: GroupTable;
 }
 
-interface OpenPeriod {
-  readonly index: number;
+/** A period being filled: the hosts' windows merged into it so far, and how many parts of each came. */
+export interface MergingPeriod {
   table: GroupTable;
   startNs: number;
   endNs: number;
@@ -47,6 +47,27 @@ interface OpenPeriod {
   uncountedEvents: number;
   /** host → parts received of its window for this period. */
   readonly parts: Map<string, { received: number; parts: number }>;
+}
+
+/** Merges one host's window (or part of one) into a period. */
+export function mergeWindow(period: MergingPeriod, w: HostWindow): void {
+  period.table.merge(w.table);
+  period.startNs = Math.min(period.startNs, w.startNs);
+  period.endNs = Math.max(period.endNs, w.endNs);
+  period.droppedEvents += w.droppedEvents;
+  period.uncountedEvents += w.uncountedEvents;
+  const got = period.parts.get(w.host) ?? { received: 0, parts: w.parts };
+  got.received++;
+  period.parts.set(w.host, got);
+}
+
+/** The hosts whose every part of their window for a period came. */
+export function reportingHosts(period: MergingPeriod): string[] {
+  return [...period.parts].filter(([, got]) => got.received >= got.parts).map(([host]) => host);
+}
+
+interface OpenPeriod extends MergingPeriod {
+  readonly index: number;
   /** When its first part arrived (ms), which starts the grace time, and its latest. */
   firstArrivalMs: number | undefined;
   lastArrivalMs: number;
@@ -136,14 +157,7 @@ export class PeriodAligner {
       index = this.nextToClose;
     }
     const period = this.periodAt(index);
-    period.table.merge(w.table);
-    period.startNs = Math.min(period.startNs, w.startNs);
-    period.endNs = Math.max(period.endNs, w.endNs);
-    period.droppedEvents += w.droppedEvents;
-    period.uncountedEvents += w.uncountedEvents;
-    const got = period.parts.get(w.host) ?? { received: 0, parts: w.parts };
-    got.received++;
-    period.parts.set(w.host, got);
+    mergeWindow(period, w);
     period.firstArrivalMs ??= Date.now();
     period.lastArrivalMs = Date.now();
     this.closeReady();
@@ -200,7 +214,7 @@ export class PeriodAligner {
     this.lastCloseMs = Date.now();
     if (!this.running && this.heldAtNs !== undefined && period.startNs >= this.heldAtNs) return;
     const { all, alive } = this.hooks.expected();
-    const reporting = [...period.parts].filter(([, got]) => got.received >= got.parts).map(([host]) => host);
+    const reporting = reportingHosts(period);
     const coverage: Coverage = {
       expected: [...all],
       reporting,

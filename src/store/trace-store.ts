@@ -150,8 +150,11 @@ export class TraceStore {
     return created;
   }
 
+  /** A log as created (its rows are not counted: see list()). */
   async log(name: string): Promise<StoredLog | undefined> {
-    return (await this.list()).find((l) => l.name === name);
+    const reader = await this.db.runAndReadAll('SELECT name, query, kind, created_ns, retain_ms, schema FROM logs WHERE name = $1', [name]);
+    const row = reader.getRows()[0];
+    return row === undefined ? undefined : logOf(row);
   }
 
   /** Every log, with how many rows it holds here and the time they span. */
@@ -165,16 +168,11 @@ export class TraceStore {
       LEFT JOIN (SELECT name, count(*) n, min(time_ns) first_ns, max(time_ns) last_ns, sum(strlen(row) + 8) bytes FROM events GROUP BY name) e ON e.name = l.name
       ORDER BY l.name`);
     return reader.getRows().map((r) => ({
-      name: String(r[0]),
-      query: String(r[1]),
-      kind: r[2] === 'events' ? 'events' : 'windows',
-      createdNs: Number(r[3]),
-      retainMs: r[4] === null ? undefined : Number(r[4]),
+      ...logOf([r[0], r[1], r[2], r[3], r[4], r[9]]),
       rows: Number(r[5]),
       firstNs: r[6] === null ? undefined : Number(r[6]),
       lastNs: r[7] === null ? undefined : Number(r[7]),
       bytes: Number(r[8]),
-      schema: r[9] === null ? undefined : (JSON.parse(String(r[9])) as StoredSchema),
     }));
   }
 
@@ -410,6 +408,18 @@ export interface HistorySpan {
 /** A span's bounds as query parameters: ns since the epoch are past 2^53; the open end is 2^62 ns, the year 2116. */
 function spanBounds(span: HistorySpan): [bigint, bigint] {
   return [BigInt(Math.round(span.fromNs ?? 0)), span.toNs === undefined ? 2n ** 62n : BigInt(Math.round(span.toNs))];
+}
+
+/** A log from its row of `logs`: name, query, kind, created_ns, retain_ms, schema. */
+function logOf(r: readonly unknown[]): StoredLog {
+  return {
+    name: String(r[0]),
+    query: String(r[1]),
+    kind: r[2] === 'events' ? 'events' : 'windows',
+    createdNs: Number(r[3]),
+    retainMs: r[4] === null ? undefined : Number(r[4]),
+    schema: r[5] === null ? undefined : (JSON.parse(r[5] as string) as StoredSchema),
+  };
 }
 
 function checkName(name: string): void {
