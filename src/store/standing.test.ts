@@ -122,6 +122,12 @@ describe('standing queries on three agents, and history over what they kept', ()
     await doomed.kill();
     // What the killed agent's bpftrace counted dies with it; calls made meanwhile are not counted.
     await cgroups.get('st-c')!.run('fay-st', 'getppid', 500);
+    // Down for three of st-a's windows at least, so that whole 1 s windows of history lack st-c
+    // (a restart within a second would leave none: history re-windows on the epoch's seconds).
+    const windowsOf = async (host: string) =>
+      (await history('stored:ppid2 | count() by host every 1s')).filter((m) => m.kind === 'result' && m.rows.some((r) => r[0] === host)).length;
+    const atKill = await windowsOf('st-a');
+    for (let i = 0; i < 100 && (await windowsOf('st-a')) < atKill + 3; i++) await new Promise((r) => setTimeout(r, 200));
     const back = await startAgent('st-c');
     agents.set('st-c', back);
     await back.logged(new RegExp(`resumed standing query ${id}`));
