@@ -100,13 +100,18 @@ export class HostedQuery implements MachineSink {
   }
 
   private publish(message: AgentMessage): void {
+    this.publishBytes(message, undefined);
+  }
+
+  /** Publishes a message, as `bytes` when it is already encoded. */
+  private publishBytes(message: AgentMessage, bytes: Uint8Array | undefined): void {
     // A standing query has no client following it: what it produces goes to the store; only
     // whether it attached (fay query --persist waits for that) and its end go on the bus.
     if (this.spec.standing !== undefined && message.kind !== 'status' && message.kind !== 'done') {
       if (message.kind === 'notice') this.hooks.onStandingNotice?.(message.message);
       return;
     }
-    this.bus.publish(SUBJECTS.results(this.spec.id, this.from.host), writeMessage(message));
+    this.bus.publish(SUBJECTS.results(this.spec.id, this.from.host), bytes ?? writeMessage(message));
   }
 
   start(): void {
@@ -220,6 +225,8 @@ export class HostedQuery implements MachineSink {
   window(window: MachineWindow): void {
     this.hooks.persist?.window(this.from.host, window);
     const seq = this.seq++;
+    // A standing query's windows go to its log only: nobody follows them on the bus.
+    if (this.spec.standing !== undefined) return;
     const next: PendingWindow = {
       table: window.table,
       seq,
@@ -249,23 +256,28 @@ export class HostedQuery implements MachineSink {
   /** One window, in as many parts as it takes to keep each message under the size target. */
   private sendWindow(w: PendingWindow): void {
     const whole = w.table.encode();
-    const size = writeMessage({ ...this.from, kind: 'window', seq: w.seq, seqEnd: w.seqEnd, part: 0, parts: 1, startNs: w.startNs, endNs: w.endNs, droppedEvents: w.droppedEvents, uncountedEvents: w.uncountedEvents, table: whole }).length;
-    const tables = size <= TARGET_MESSAGE_BYTES ? [w.table] : w.table.split(Math.ceil(size / TARGET_MESSAGE_BYTES) * 2);
-    tables.forEach((table, part) =>
-      this.publish({
-        ...this.from,
-        kind: 'window',
-        seq: w.seq,
-        seqEnd: w.seqEnd,
-        part,
-        parts: tables.length,
-        startNs: w.startNs,
-        endNs: w.endNs,
-        droppedEvents: part === 0 ? w.droppedEvents : 0,
-        uncountedEvents: part === 0 ? w.uncountedEvents : 0,
-        table: tables.length === 1 ? whole : table.encode(),
-      }),
-    );
+    const message = (part: number, parts: number, table: unknown): AgentMessage => ({
+      ...this.from,
+      kind: 'window',
+      seq: w.seq,
+      seqEnd: w.seqEnd,
+      part,
+      parts,
+      startNs: w.startNs,
+      endNs: w.endNs,
+      droppedEvents: part === 0 ? w.droppedEvents : 0,
+      uncountedEvents: part === 0 ? w.uncountedEvents : 0,
+      table,
+    });
+    // Encoded once: a window that fits goes out as the bytes that were measured.
+    const single = message(0, 1, whole);
+    const bytes = writeMessage(single);
+    if (bytes.length <= TARGET_MESSAGE_BYTES) {
+      this.publishBytes(single, bytes);
+      return;
+    }
+    const tables = w.table.split(Math.ceil(bytes.length / TARGET_MESSAGE_BYTES) * 2);
+    tables.forEach((table, part) => this.publish(message(part, tables.length, table.encode())));
   }
 
   private send(kind: 'events' | 'dump' | 'notice', message: AgentMessage, rows: number): void {
@@ -286,6 +298,7 @@ export class HostedQuery implements MachineSink {
     const output = this.plan.cluster.output;
     if (output.kind !== 'Events') return;
     this.hooks.persist?.events(this.from.host, rows);
+    if (this.spec.standing !== undefined) return;
     const columns = output.columns.map((c) => c.name);
     this.batch ??= { columns, rows: [] };
     for (const r of rows) {

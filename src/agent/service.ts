@@ -204,16 +204,12 @@ export class AgentService {
     const answer: StoredLogs = { v: PROTOCOL_VERSION, kind: 'logs', host: this.host, logs: [] };
     try {
       if (this.hasStore()) {
-        answer.logs = (await (await this.traceStore()).list()).map((l) => ({
+        answer.logs = (await (await this.traceStore()).logs()).map((l) => ({
           name: l.name,
           query: l.query,
           kind: l.kind,
           createdNs: l.createdNs,
-          rows: l.rows,
-          bytes: l.bytes,
           ...(l.retainMs !== undefined && { retainMs: l.retainMs }),
-          ...(l.firstNs !== undefined && { firstNs: l.firstNs }),
-          ...(l.lastNs !== undefined && { lastNs: l.lastNs }),
           ...(l.schema !== undefined && { schema: { columns: [...l.schema.columns], aggregates: l.schema.aggregates.map((a) => ({ ...a, params: [...a.params] })), argumentFields: [...l.schema.argumentFields] } }),
         }));
       }
@@ -334,7 +330,7 @@ export class AgentService {
   private async knowStoredLogs(): Promise<void> {
     const provider = this.agent.registry.providers.find((p): p is StoredProvider => p instanceof StoredProvider);
     if (provider === undefined || !this.hasStore()) return;
-    provider.know(await (await this.traceStore()).list());
+    provider.know(await (await this.traceStore()).logs());
   }
 
   /** Keeps a standing query in the store, to be re-installed when the agent starts again. */

@@ -231,7 +231,7 @@ export type RunningQueries = z.infer<typeof RunningQueries>;
 const storedField = z.object({ name: text(256), type: z.enum(['int', 'str', 'bool', 'stack']), unit: z.literal('ns').optional() });
 const aggregateFunction = z.enum(['count', 'sum', 'min', 'max', 'avg', 'stddev', 'hist', 'lhist', 'quantiles', 'distinct', 'topk', 'first', 'last', 'sample']);
 
-/** The logs an agent's trace store keeps, with what their rows hold (for history queries to be planned against). */
+/** The logs an agent's trace store keeps, with what their rows hold (for history queries to be planned against; not how many: counting reads every row). */
 export const StoredLogs = z.object({
   v,
   kind: z.literal('logs'),
@@ -244,10 +244,6 @@ export const StoredLogs = z.object({
         kind: z.enum(['windows', 'events']),
         createdNs: ns,
         retainMs: count.optional(),
-        rows: count,
-        bytes: count,
-        firstNs: ns.optional(),
-        lastNs: ns.optional(),
         schema: z
           .object({
             columns: z.array(storedField).max(1024),

@@ -110,13 +110,13 @@ export class ClusterClient {
   }
 
   /** Which logs each live agent's trace store keeps (waiting at most waitMs for them). */
-  logs(waitMs = 2000): Promise<StoredLogs[]> {
-    return this.ask('logs', StoredLogs, waitMs);
+  logs(waitMs = 2000, expectAgents = Infinity): Promise<StoredLogs[]> {
+    return this.ask('logs', StoredLogs, waitMs, expectAgents);
   }
 
   /** Asks every live agent and gathers their answers, one per host. */
-  private async ask<T extends { host: string }>(kind: 'list' | 'logs', schema: z.ZodType<T>, waitMs: number): Promise<T[]> {
-    const hosts = new Set((await this.discover()).map((a) => a.host));
+  private async ask<T extends { host: string }>(kind: 'list' | 'logs', schema: z.ZodType<T>, waitMs: number, expectAgents = Infinity): Promise<T[]> {
+    const hosts = new Set((await this.discover(expectAgents)).map((a) => a.host));
     const inbox = this.bus.inbox();
     const answers = new Map<string, T>();
     await new Promise<void>((resolve) => {
@@ -142,16 +142,16 @@ export class ClusterClient {
    * Learns, for a history query (stored:<log>), which logs the agents keep and what their rows
    * hold, so that the query is planned here against them as a live one is against probe points.
    */
-  async prepare(text: string): Promise<void> {
+  async prepare(text: string, expectAgents = Infinity): Promise<void> {
     if (!/\bstored:/.test(text)) return;
     const provider = this.registry.providers.find((p): p is StoredProvider => p instanceof StoredProvider);
     if (provider === undefined) return;
-    for (const answer of await this.logs()) provider.know(answer.logs.map((l) => ({ ...l, retainMs: l.retainMs })));
+    for (const answer of await this.logs(undefined, expectAgents)) provider.know(answer.logs.map((l) => ({ ...l, retainMs: l.retainMs })));
   }
 
   /** prepare(), then run(). */
   async start(text: string, options: ClusterRunOptions = {}): Promise<ClusterQueryRun> {
-    await this.prepare(text);
+    await this.prepare(text, options.expectAgents);
     return this.run(text, options);
   }
 

@@ -45,7 +45,7 @@ export class EmbeddedCluster {
 
   /** For a history query (stored:<log>), learns which logs this machine's store keeps, for plan() and explain(). */
   prepare(query: string): Promise<void> {
-    return this.client.prepare(query);
+    return this.client.prepare(query, 1);
   }
 
   /** run(), for any query: a history query first learns which logs this machine's store keeps. */

@@ -152,9 +152,16 @@ export class TraceStore {
 
   /** A log as created (its rows are not counted: see list()). */
   async log(name: string): Promise<StoredLog | undefined> {
-    const reader = await this.db.runAndReadAll('SELECT name, query, kind, created_ns, retain_ms, schema FROM logs WHERE name = $1', [name]);
-    const row = reader.getRows()[0];
-    return row === undefined ? undefined : logOf(row);
+    return (await this.logs(name)).at(0);
+  }
+
+  /** The logs as created, or the one of a name, without counting their rows (list() does, reading every row). */
+  async logs(name?: string): Promise<StoredLog[]> {
+    const reader = await this.db.runAndReadAll(
+      `SELECT name, query, kind, created_ns, retain_ms, schema FROM logs${name === undefined ? '' : ' WHERE name = $1'} ORDER BY name`,
+      name === undefined ? [] : [name],
+    );
+    return reader.getRows().map(logOf);
   }
 
   /** Every log, with how many rows it holds here and the time they span. */
@@ -289,10 +296,8 @@ export class TraceStore {
    */
   async *eventRows(name: string, span: HistorySpan, where: string | undefined, batch = 10_000): AsyncGenerator<{ timeNs: number; host: string; row: Record<string, unknown> }[]> {
     await this.existing(name);
-    const result = await this.db.stream(
-      `SELECT time_ns, host, row FROM events WHERE name = $1 AND time_ns >= $2 AND time_ns < $3${where === undefined ? '' : ` AND (${where})`} ORDER BY time_ns`,
-      [name, ...spanBounds(span)],
-    );
+    const filter = eventsWhere(name, span, where);
+    const result = await this.db.stream(`SELECT time_ns, host, row FROM events WHERE ${filter.sql} ORDER BY time_ns`, filter.params);
     let rows: { timeNs: number; host: string; row: Record<string, unknown> }[] = [];
     for await (const chunk of result.yieldRows()) {
       for (const r of chunk) {
@@ -316,21 +321,20 @@ export class TraceStore {
     const period = span.everyNs === undefined ? '0' : `(time_ns // ${BigInt(Math.round(span.everyNs))}) * ${BigInt(Math.round(span.everyNs))}`;
     const select = [period, ...keys, ...states].join(', ');
     const group = [period, ...keys].map((_, i) => i + 1).join(', ');
-    const reader = await this.db.runAndReadAll(
-      `SELECT ${select} FROM events WHERE name = $1 AND time_ns >= $2 AND time_ns < $3${where === undefined ? '' : ` AND (${where})`} GROUP BY ${group} ORDER BY 1`,
-      [name, ...spanBounds(span)],
-    );
+    const filter = eventsWhere(name, span, where);
+    const reader = await this.db.runAndReadAll(`SELECT ${select} FROM events WHERE ${filter.sql} GROUP BY ${group} ORDER BY 1`, filter.params);
     return reader.getRows().map((r) => r.map((v) => (typeof v === 'bigint' ? Number(v) : v)));
   }
 
   /** The first and last time an events log holds (ns), or undefined when it holds none. */
   async eventSpan(name: string, span: HistorySpan): Promise<{ firstNs: number; lastNs: number } | undefined> {
-    const reader = await this.db.runAndReadAll('SELECT min(time_ns), max(time_ns) FROM events WHERE name = $1 AND time_ns >= $2 AND time_ns < $3', [name, ...spanBounds(span)]);
+    const filter = eventsWhere(name, span, undefined);
+    const reader = await this.db.runAndReadAll(`SELECT min(time_ns), max(time_ns) FROM events WHERE ${filter.sql}`, filter.params);
     const [first, last] = reader.getRows()[0] ?? [];
     return first === null || first === undefined ? undefined : { firstNs: Number(first), lastNs: Number(last) };
   }
 
-  /** The bytes the database's blocks take (what --retain-bytes holds it under). */
+  /** The bytes the database's blocks take (what fay agent --store-max holds it under). */
   async usedBytes(): Promise<number> {
     const reader = await this.db.runAndReadAll('SELECT used_blocks * block_size FROM pragma_database_size()');
     return Number(reader.getRows()[0]?.[0] ?? 0);
@@ -346,8 +350,9 @@ export class TraceStore {
     for (let round = 0; round < 8; round++) {
       const used = await this.usedBytes();
       if (used <= maxBytes) break;
-      // A little more than the excess: blocks hold rows of several logs, and a block frees only when empty.
-      const share = Math.min(1, (used - maxBytes) / used + 0.05);
+      // More than the excess, and more each round: DuckDB gives space back a row group (~122,880
+      // rows) at a time, so deleting a little more of a group that is still in use frees nothing.
+      const share = Math.min(1, (used - maxBytes) / used + 0.05 * 2 ** round);
       for (const [table, column] of [['windows', 'end_ns'], ['events', 'time_ns'], ['spans', 'end_ns']] as const) {
         const cut = await this.db.runAndReadAll(`SELECT quantile_disc(${column}, ${share}) FROM ${table}`);
         const at = cut.getRows()[0]?.[0];
@@ -405,9 +410,20 @@ export interface HistorySpan {
   readonly everyNs?: number;
 }
 
-/** A span's bounds as query parameters: ns since the epoch are past 2^53; the open end is 2^62 ns, the year 2116. */
-function spanBounds(span: HistorySpan): [bigint, bigint] {
-  return [BigInt(Math.round(span.fromNs ?? 0)), span.toNs === undefined ? 2n ** 62n : BigInt(Math.round(span.toNs))];
+/**
+ * The condition on a log's events for a history scan: its name, the span's bounds where it has them
+ * (ns since the epoch are past 2^53: BIGINT parameters), and Fay's SQL of the query's filter.
+ */
+function eventsWhere(name: string, span: HistorySpan, where: string | undefined): { sql: string; params: (string | bigint)[] } {
+  const parts = ['name = $1'];
+  const params: (string | bigint)[] = [name];
+  for (const [bound, op] of [[span.fromNs, '>='], [span.toNs, '<']] as const) {
+    if (bound === undefined) continue;
+    params.push(BigInt(Math.round(bound)));
+    parts.push(`time_ns ${op} $${params.length}`);
+  }
+  if (where !== undefined) parts.push(`(${where})`);
+  return { sql: parts.join(' AND '), params };
 }
 
 /** A log from its row of `logs`: name, query, kind, created_ns, retain_ms, schema. */

@@ -8,8 +8,9 @@ import type { Expr } from '../../plan/expr.js';
  * evaluates it on the rows instead.
  */
 
-/** A JSON path naming one key of `row`: `$."args.filename"` (the key's dots are its own). */
+/** A JSON path naming one key of `row`: `$.comm`, or `$."args.filename"` (the key's dots are its own; DuckDB reads a plain path faster). */
 function jsonPath(name: string): string {
+  if (/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) return `'$.${name}'`;
   return `'$."${name.replaceAll("'", "''").replaceAll('"', '\\"')}"'`;
 }
 
