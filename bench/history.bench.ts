@@ -61,11 +61,12 @@ async function sqlAlone(): Promise<{ seconds: number; total: number }> {
   const instance = await DuckDBInstance.create(join(dir, `${HOST}.duckdb`));
   const db = await instance.connect();
   const started = performance.now();
-  const rows = (await db.runAndReadAll(SQL)).getRows();
+  // Read as columns: DuckDB's quickest way to hand a result to JavaScript.
+  const counts = (await db.runAndReadAll(SQL)).getColumns()[2]!;
   const seconds = (performance.now() - started) / 1000;
   db.closeSync();
   instance.closeSync();
-  return { seconds, total: rows.reduce((n, r) => n + Number(r[2]), 0) };
+  return { seconds, total: counts.reduce<number>((n, c) => n + Number(c), 0) };
 }
 
 const fay: number[] = [];

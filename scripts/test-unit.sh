@@ -14,6 +14,7 @@ exec node --import tsx --test \
   src/agg/aggregates.test.ts \
   src/cluster/windows.test.ts \
   src/output/output.test.ts \
+  src/bus/codec.test.ts \
   src/store/trace-store.test.ts \
   src/probes/stored/history.test.ts \
   src/cli/top.test.ts \

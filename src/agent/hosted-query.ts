@@ -111,7 +111,7 @@ export class HostedQuery implements MachineSink {
       if (message.kind === 'notice') this.hooks.onStandingNotice?.(message.message);
       return;
     }
-    this.bus.publish(SUBJECTS.results(this.spec.id, this.from.host), bytes ?? writeMessage(message));
+    this.bus.publish(SUBJECTS.results(this.spec.id, this.from.host), bytes ?? writeMessage(message, !this.bus.local));
   }
 
   start(): void {
@@ -271,7 +271,7 @@ export class HostedQuery implements MachineSink {
     });
     // Encoded once: a window that fits goes out as the bytes that were measured.
     const single = message(0, 1, whole);
-    const bytes = writeMessage(single);
+    const bytes = writeMessage(single, !this.bus.local);
     if (bytes.length <= TARGET_MESSAGE_BYTES) {
       this.publishBytes(single, bytes);
       return;

@@ -13,6 +13,8 @@ export type BusStatus = 'disconnected' | 'reconnected' | 'closed';
 export interface Bus {
   /** False while the connection is down; publishing then buffers (boundedly) or fails. */
   readonly connected: boolean;
+  /** True when messages never leave this process: nothing is gained by compressing them. */
+  readonly local: boolean;
   publish(subject: string, data: Uint8Array, reply?: string): void;
   /** Subscribes; the returned function unsubscribes. Subjects may end in `>` (the rest) or hold `*` (one token). */
   subscribe(subject: string, handler: BusHandler): () => void;

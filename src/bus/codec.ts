@@ -9,10 +9,10 @@ export class BusMessageError extends Error {
   override readonly name = 'BusMessageError';
 }
 
-/** A message as bytes on the bus: JSON, gzipped when large. */
-export function encodeMessage(message: unknown): Uint8Array {
+/** A message as bytes on the bus: JSON, gzipped when large (unless `compress` is false: a bus inside one process). */
+export function encodeMessage(message: unknown, compress = true): Uint8Array {
   const json = Buffer.from(JSON.stringify(message), 'utf8');
-  if (json.length <= COMPRESS_ABOVE) return json;
+  if (!compress || json.length <= COMPRESS_ABOVE) return json;
   const packed = gzipSync(json);
   return packed.length < json.length ? packed : json;
 }

@@ -9,6 +9,13 @@ export class InProcessBus implements Bus {
   readonly connected = true;
   private readonly subscriptions = new Set<{ subject: string; handler: BusHandler }>();
 
+  readonly local: boolean;
+
+  /** `served`: its messages also go out to other processes (fay agent serving it on a socket), so they are worth compressing. */
+  constructor(options: { served?: boolean } = {}) {
+    this.local = options.served !== true;
+  }
+
   publish(subject: string, data: Uint8Array, reply?: string): void {
     for (const s of [...this.subscriptions]) {
       if (subjectMatches(s.subject, subject)) queueMicrotask(() => this.subscriptions.has(s) && s.handler(data, reply, subject));

@@ -169,6 +169,8 @@ export class LocalSocketBus implements Bus {
     });
   }
 
+  readonly local = false;
+
   get connected(): boolean {
     return this.open;
   }

@@ -127,6 +127,8 @@ export class NatsBus implements Bus {
     }
   }
 
+  readonly local = false;
+
   get connected(): boolean {
     return this.up && !this.nc.isClosed();
   }

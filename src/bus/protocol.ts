@@ -292,7 +292,7 @@ export function receiveFromHost<T extends { host: string }>(schema: z.ZodType<T>
   return undefined;
 }
 
-/** A message as bus bytes. */
-export function writeMessage(message: AgentAnnouncement | ClientMessage | AgentMessage | RunningQueries | StoredLogs): Uint8Array {
-  return encodeMessage(message);
+/** A message as bus bytes; `compress` false for a bus that never leaves the process (Bus.local). */
+export function writeMessage(message: AgentAnnouncement | ClientMessage | AgentMessage | RunningQueries | StoredLogs, compress = true): Uint8Array {
+  return encodeMessage(message, compress);
 }

@@ -39,7 +39,7 @@ export async function runAgent(flags: AgentFlags, version: string): Promise<void
     nats.onStatus((status) => log(status === 'disconnected' ? 'lost the bus; reconnecting' : status === 'reconnected' ? 'back on the bus' : 'bus closed'));
     bus = nats;
   } else {
-    const inProcess = new InProcessBus();
+    const inProcess = new InProcessBus({ served: true });
     try {
       local = await LocalBusServer.listen(inProcess, localAgentSocket());
     } catch (error) {

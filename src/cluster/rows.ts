@@ -62,9 +62,11 @@ export function finalizeRows(
   // Without keys there is always exactly one row: count() of nothing is 0.
   if (output.keys.length === 0 && rows.length === 0) rows = [table.kinds.map((k) => k.finalize(k.empty()))];
   // A probe the query named that never fired is an answer too: 0, not an absent row.
-  const present = new Set(rows.map((r) => JSON.stringify(r.slice(0, output.keys.length))));
-  for (const key of namedGroups) {
-    if (!present.has(JSON.stringify(key))) rows.push([...key, ...table.kinds.map((k) => k.finalize(k.empty()))]);
+  if (namedGroups.length > 0) {
+    const present = new Set(rows.map((r) => JSON.stringify(r.slice(0, output.keys.length))));
+    for (const key of namedGroups) {
+      if (!present.has(JSON.stringify(key))) rows.push([...key, ...table.kinds.map((k) => k.finalize(k.empty()))]);
+    }
   }
   const firstAggregate = output.keys.length;
   rows.sort((a, b) => compareCells(b[firstAggregate], a[firstAggregate]) || compareKeys(a, b, firstAggregate));

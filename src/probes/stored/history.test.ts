@@ -59,6 +59,11 @@ before(async () => {
   const events = [];
   for (let s = 0; s < 20; s++) for (let i = 0; i < 10; i++) events.push({ timeNs: T0 + s * S + i * 1e6, row: { comm: COMMS[i % 3]!, pid: 100 + (i % 2), ret: s * 10 + i } });
   await store.appendEvents('calls', HOST, events);
+  // Seconds 3–7 only; a third of the events lack comm and pid, and some have an empty comm.
+  await store.create({ name: 'sparse', query: eventsQuery, kind: 'events', retainMs: undefined, schema: storedSchemaOf(storedPlan(eventsQuery)) });
+  const sparse = [];
+  for (let s = 3; s < 8; s++) for (let i = 0; i < 9; i++) sparse.push({ timeNs: T0 + s * S + i * 1e6, row: i % 3 === 0 ? { ret: i } : { comm: i % 3 === 1 ? 'cat' : '', pid: 7, ret: i } });
+  await store.appendEvents('sparse', HOST, sparse);
 });
 
 async function ask(text: string, options: { everyMs?: number } = {}): Promise<QueryMessage[]> {
@@ -132,6 +137,19 @@ describe('history queries: stored:<log> planned like live ones, each agent scann
         assert.equal(row[column(w, 'avg')], rets.reduce((a, b) => a + b, 0) / rets.length);
       }
     }
+  });
+
+  it('an events log aggregated in SQL with no filter: a missing key reads as the machine stage reads it, the span is the events\' own', async () => {
+    const byComm = (r: ResultMessage) => r.rows.map((row) => [row[column(r, 'comm')], row[column(r, 'count')]]).sort();
+    const windows = results(await ask('stored:sparse | count() by comm every 5s')).filter((r) => r.rows.length > 0);
+    assert.deepEqual(windows.map((w) => [(w.startNs - T0) / S, (w.endNs - T0) / S]), [[0, 5], [5, 10]]);
+    // Missing and empty comms are one group, as a live query's "" would be.
+    assert.deepEqual(windows.map(byComm), [[['', 12], ['cat', 6]], [['', 18], ['cat', 9]]]);
+    const [whole] = results(await ask('stored:sparse | count() by pid')).slice(-1);
+    assert.ok(whole);
+    assert.deepEqual(whole.rows.map((r) => [r[column(whole, 'pid')], r[column(whole, 'count')]]).sort(), [[0, 15], [7, 30]]);
+    // (Times of this epoch are whole to 256 ns as doubles: compared as computed, not as differences.)
+    assert.deepEqual([whole.startNs, whole.endNs], [T0 + 3 * S, T0 + 7 * S + 8e6 + 1], 'from the first event to just after the last');
   });
 
   it('an events log: what SQL cannot keep (quantiles) the agent computes from the stored events', async () => {

@@ -10,7 +10,7 @@ import type { ProbeStage } from '../../plan/planner.js';
 import { printExpr } from '../../plan/print-expr.js';
 import type { HistorySpan, StoredAggregate, StoredLog, TraceStore } from '../../store/trace-store.js';
 import type { CompiledProbe, CompileOptions, ProbeListing, ProbeSink, Provider, RunningProbe } from '../provider.js';
-import { sqlAggregate, sqlOf } from './sql.js';
+import { sqlAggregate, sqlKey, sqlOf } from './sql.js';
 
 /**
  * `stored:<log>`: a log the trace store keeps (fay query --persist) as a source of FayQL, for
@@ -244,7 +244,7 @@ function eventsScan(stage: ProbeStage, log: StoredLog, options: CompileOptions):
   const span: HistorySpan = { ...bounds, ...(everyNs !== undefined && { everyNs }) };
   const whereSql = stage.filter === undefined ? undefined : sqlOf(stage.filter);
   const aggregate = stage.aggregate;
-  const keySql = aggregate?.keys.map((k) => sqlOf(k.expr));
+  const keySql = aggregate?.keys.map((k) => sqlKey(k.expr));
   const aggSql = aggregate?.aggregates.map(sqlAggregate);
   const pushed =
     aggregate !== undefined && stage.ship === undefined && (stage.filter === undefined || whereSql !== undefined) && keySql!.every((k) => k !== undefined) && aggSql!.every((a) => a !== undefined);
@@ -256,20 +256,27 @@ function eventsScan(stage: ProbeStage, log: StoredLog, options: CompileOptions):
     return {
       describe: `SELECT period, ${keys.length > 0 ? 'keys, ' : ''}${aggregate.aggregates.map((a) => a.name).join(', ')} FROM the events of ${log.name}${whereSql === undefined ? '' : ` WHERE ${whereSql}`} GROUP BY period${keys.length > 0 ? ', keys' : ''} (in the store)`,
       async run(store, sink) {
-        const extent = await store.eventSpan(log.name, span);
+        // Unfiltered, the rows' own periods (or first and last times) are the log's span: no second scan for it.
+        const spanOfRows = stage.filter === undefined;
+        const extra = spanOfRows && everyNs === undefined ? ['min(time_ns)', 'max(time_ns)'] : [];
+        const columns = await store.aggregateEvents(log.name, span, whereSql, keys.map((k) => k.sql), [...aggs.flatMap((a) => a.columns), ...extra]);
+        const periods = columns[0] as number[];
+        const extent = spanOfRows ? extentOfRows(periods, extra.length > 0 ? (columns.slice(-2) as [number[], number[]]) : undefined) : await store.eventSpan(log.name, span);
         if (extent === undefined) return;
-        const rows = await store.aggregateEvents(log.name, span, whereSql, keys, aggs.flatMap((a) => a.columns));
         const byPeriod = new Map<number, GroupTable>();
-        for (const r of rows) {
-          const period = r[0] as number;
+        for (let row = 0; row < periods.length; row++) {
+          const period = periods[row]!;
           let table = byPeriod.get(period);
           if (!table) byPeriod.set(period, (table = newTable()));
           let at = 1 + keys.length;
           const states = aggs.map((a, i) => {
-            const values = r.slice(at, (at += a.columns.length));
+            const values = a.columns.map(() => columns[at++]![row]);
             return kinds[i]!.decode(a.wire(values));
           });
-          table.mergeGroup(r.slice(1, 1 + keys.length) as KeyPart[], states);
+          table.mergeGroup(
+            keys.map((k, i) => (columns[1 + i]![row] as KeyPart | null) ?? k.orElse),
+            states,
+          );
         }
         for (const [startNs, endNs] of periodsOf(extent, everyNs)) sink.partial({ table: byPeriod.get(everyNs === undefined ? 0 : startNs) ?? newTable(), startNs, endNs });
       },
@@ -319,6 +326,19 @@ function eventsScan(stage: ProbeStage, log: StoredLog, options: CompileOptions):
       closeUpTo(Infinity);
     },
   };
+}
+
+/** The span of aggregated rows: their first and last periods, or the least and greatest of their first and last `times`. */
+function extentOfRows(periods: readonly number[], times: readonly [readonly number[], readonly number[]] | undefined): { firstNs: number; lastNs: number } | undefined {
+  if (periods.length === 0) return undefined;
+  const [firsts, lasts] = times ?? [periods, periods];
+  let firstNs = Infinity;
+  let lastNs = -Infinity;
+  for (let i = 0; i < periods.length; i++) {
+    firstNs = Math.min(firstNs, firsts[i]!);
+    lastNs = Math.max(lastNs, lasts[i]!);
+  }
+  return { firstNs, lastNs };
 }
 
 /** The periods from the first event's to the last's, each [start, end); without a period, one for all. */

@@ -1,3 +1,4 @@
+import type { KeyPart } from '../../agg/group-table.js';
 import type { AggregateSpec } from '../../plan/logical.js';
 import type { Expr } from '../../plan/expr.js';
 
@@ -59,6 +60,21 @@ export function sqlOf(e: Expr): string | undefined {
     default:
       return undefined;
   }
+}
+
+/**
+ * A group key as SQL: a plain field without sqlOf's coalesce (DuckDB groups the raw JSON value
+ * faster), `orElse` being what a missing value reads as, for the reader of the rows to put in.
+ */
+export function sqlKey(e: Expr): { sql: string; orElse: KeyPart } | undefined {
+  if (e.kind === 'Field' && e.name !== 'time' && e.name !== 'host') {
+    if (e.type === 'int') return { sql: `TRY_CAST(row->>${jsonPath(e.name)} AS DOUBLE)`, orElse: 0 };
+    if (e.type === 'bool') return { sql: `TRY_CAST(row->>${jsonPath(e.name)} AS BOOLEAN)`, orElse: false };
+    return { sql: `row->>${jsonPath(e.name)}`, orElse: '' };
+  }
+  // sqlOf's expressions are never NULL: orElse is not read.
+  const sql = sqlOf(e);
+  return sql === undefined ? undefined : { sql, orElse: '' };
 }
 
 /** An aggregate the store computes: the SQL of its columns, and how they make the aggregate's wire state. */
