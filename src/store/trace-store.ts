@@ -1,4 +1,5 @@
 import { mkdirSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
 import type { AggregateFunction, AggregateKind } from '../agg/aggregate.js';
@@ -95,12 +96,36 @@ export interface StandingQuery {
 }
 
 export class TraceStore {
+  /** History scans and exports under way: while there are any, DuckDB may use every core. */
+  private reading = 0;
+
   private constructor(
     private readonly instance: DuckDBInstance,
     private readonly db: DuckDBConnection,
     /** The database file. */
     readonly path: string,
   ) {}
+
+  /**
+   * Work a user waits for (a history query's scan, an export), given every core; the store goes
+   * back to one thread when the last such work ends, so that writing never takes more.
+   */
+  private async read<T>(work: () => Promise<T>): Promise<T> {
+    await this.startReading();
+    try {
+      return await work();
+    } finally {
+      await this.endReading();
+    }
+  }
+
+  private async startReading(): Promise<void> {
+    if (this.reading++ === 0) await this.db.run(`SET threads = ${availableParallelism()}`);
+  }
+
+  private async endReading(): Promise<void> {
+    if (--this.reading === 0) await this.db.run('SET threads = 1');
+  }
 
   /**
    * Opens (or creates) the store in `dir`, one file per agent name: two agents on one machine
@@ -112,7 +137,8 @@ export class TraceStore {
     const path = join(dir, `${agent}.duckdb`);
     try {
       mkdirSync(dir, { recursive: true });
-      const instance = await DuckDBInstance.create(path);
+      // One thread while it only writes: an agent's store is a guest on the traced machine's cores.
+      const instance = await DuckDBInstance.create(path, { threads: '1' });
       const db = await instance.connect();
       for (const statement of SCHEMA) await db.run(statement);
       return new TraceStore(instance, db, path);
@@ -239,14 +265,14 @@ export class TraceStore {
   async windows(name: string, kinds: readonly AggregateKind[], span: { readonly fromNs?: number; readonly toNs?: number; readonly everyNs?: number } = {}): Promise<StoredWindow[]> {
     await this.existing(name);
     // The spans first (a window with no group has one), then their groups.
-    const reader = await this.db.runAndReadAll(
+    const reader = await this.read(() => this.db.runAndReadAll(
       `SELECT host, start_ns, end_ns, NULL, NULL FROM spans WHERE name = $1 AND end_ns > $2 AND start_ns < $3
        UNION ALL
        SELECT host, start_ns, end_ns, key, states FROM windows WHERE name = $1 AND end_ns > $2 AND start_ns < $3
        ORDER BY 1, 2, 4 NULLS FIRST`,
       // ns since the epoch are past 2^53: the open end is 2^62 ns, the year 2116.
       [name, BigInt(Math.round(span.fromNs ?? 0)), span.toNs === undefined ? 2n ** 62n : BigInt(Math.round(span.toNs))],
-    );
+    ));
     const out = new Map<string, { host: string; startNs: number; endNs: number; table: GroupTable }>();
     for (const row of reader.getRows()) {
       const host = String(row[0]);
@@ -297,7 +323,16 @@ export class TraceStore {
   async *eventRows(name: string, span: HistorySpan, where: string | undefined, batch = 10_000): AsyncGenerator<{ timeNs: number; host: string; row: Record<string, unknown> }[]> {
     await this.existing(name);
     const filter = eventsWhere(name, span, where);
-    const result = await this.db.stream(`SELECT time_ns, host, row FROM events WHERE ${filter.sql} ORDER BY time_ns`, filter.params);
+    await this.startReading();
+    try {
+      yield* this.streamEvents(`SELECT time_ns, host, row FROM events WHERE ${filter.sql} ORDER BY time_ns`, filter.params, batch);
+    } finally {
+      await this.endReading();
+    }
+  }
+
+  private async *streamEvents(sql: string, params: (string | bigint)[], batch: number): AsyncGenerator<{ timeNs: number; host: string; row: Record<string, unknown> }[]> {
+    const result = await this.db.stream(sql, params);
     let rows: { timeNs: number; host: string; row: Record<string, unknown> }[] = [];
     for await (const chunk of result.yieldRows()) {
       for (const r of chunk) {
@@ -323,14 +358,14 @@ export class TraceStore {
     const select = [period, ...keys, ...states].join(', ');
     const group = [period, ...keys].map((_, i) => i + 1).join(', ');
     const filter = eventsWhere(name, span, where);
-    const reader = await this.db.runAndReadAll(`SELECT ${select} FROM events WHERE ${filter.sql} GROUP BY ${group} ORDER BY 1`, filter.params);
+    const reader = await this.read(() => this.db.runAndReadAll(`SELECT ${select} FROM events WHERE ${filter.sql} GROUP BY ${group} ORDER BY 1`, filter.params));
     return reader.getColumns().map((column) => column.map((v) => (typeof v === 'bigint' ? Number(v) : v)));
   }
 
   /** The first and last time an events log holds (ns), or undefined when it holds none. */
   async eventSpan(name: string, span: HistorySpan): Promise<{ firstNs: number; lastNs: number } | undefined> {
     const filter = eventsWhere(name, span, undefined);
-    const reader = await this.db.runAndReadAll(`SELECT min(time_ns), max(time_ns) FROM events WHERE ${filter.sql}`, filter.params);
+    const reader = await this.read(() => this.db.runAndReadAll(`SELECT min(time_ns), max(time_ns) FROM events WHERE ${filter.sql}`, filter.params));
     const [first, last] = reader.getRows()[0] ?? [];
     return first === null || first === undefined ? undefined : { firstNs: Number(first), lastNs: Number(last) };
   }
@@ -392,7 +427,7 @@ export class TraceStore {
       log.kind === 'events'
         ? `SELECT host, CAST(strftime(to_timestamp(time_ns / 1e9), '%Y-%m-%d') AS VARCHAR) AS day, time_ns, row FROM events WHERE name = ${sqlString(name)}`
         : `SELECT host, CAST(strftime(to_timestamp(start_ns / 1e9), '%Y-%m-%d') AS VARCHAR) AS day, start_ns, end_ns, key, states FROM windows WHERE name = ${sqlString(name)}`;
-    await this.db.run(`COPY (${source}) TO ${sqlString(dir)} (FORMAT PARQUET, COMPRESSION ZSTD, PARTITION_BY (host, day), OVERWRITE_OR_IGNORE)`);
+    await this.read(() => this.db.run(`COPY (${source}) TO ${sqlString(dir)} (FORMAT PARQUET, COMPRESSION ZSTD, PARTITION_BY (host, day), OVERWRITE_OR_IGNORE)`));
   }
 
   /** A log that exists, or a UsageError that lists those that do. */
