@@ -20,6 +20,7 @@ exec node --import tsx --test \
   src/cli/top.test.ts \
   src/linq/lambda.test.ts \
   src/linq/equivalence.test.ts \
+  src/linq/stored.test.ts \
   src/probes/bpf/decoder.test.ts \
   src/probes/bpf/wall-clock.test.ts \
   src/probes/bpf/structs.test.ts \

@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
+import { connect } from '../linq/fay.js';
 import { runFay } from '../testing/cli.js';
 import { processesGone } from '../testing/kernel-state.js';
 import { runWorkload } from '../testing/workload.js';
@@ -46,6 +47,13 @@ describe('a standing query on this machine, with no cluster', () => {
       total = results.at(-1)?.rows?.find((r) => r.comm === 'fay-local')?.count ?? 0;
     }
     assert.equal(total, 4321);
+
+    // FayLINQ asks the same agent (it holds the store: this process could not open it).
+    Object.assign(process.env, { FAY_STORE_DIR: env.FAY_STORE_DIR, FAY_RUN_DIR: env.FAY_RUN_DIR });
+    const fay = await connect();
+    const rows = await fay.stored<{ comm: string }>('ppid').where((e) => e.comm === 'fay-local').groupBy((e) => ({ comm: e.comm })).count();
+    await fay.close();
+    assert.deepEqual(rows, [{ comm: 'fay-local', count: 4321 }]);
 
     const ps = await runFay(['ps'], { env });
     assert.match(ps.lines.join('\n'), new RegExp(`${id}\\s+standing\\s+1/1\\s+\\S+\\s+ppid\\s+\\d+`));

@@ -124,3 +124,11 @@ export interface DcEvent extends BaseEvent {
 export interface JsProfileEvent extends BaseEvent {
   readonly jsstack: string;
 }
+
+/** A row of a stored log (fay query --persist): the fields `R` its query kept, when and where it was collected. */
+export type StoredEvent<R extends object = Readonly<Record<string, number | string | boolean>>> = R & {
+  /** The event's time, or its window's start (a windows log), ns since the epoch. */
+  readonly time: number;
+  /** The machine that collected it. */
+  readonly host: string;
+};

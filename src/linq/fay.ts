@@ -1,8 +1,11 @@
 import { NatsBus } from '../bus/nats.js';
 import { ClusterClient } from '../cluster/cluster-client.js';
+import type { EmbeddedCluster } from '../cluster/embedded.js';
+import type { RunOptions } from '../cluster/query-handle.js';
+import { localAgentClient } from '../frontend/local-agent.js';
 import { localCluster } from '../frontend/local-cluster.js';
 import { localRegistry } from '../probes/default-registry.js';
-import type { ArgsOfSyscall, ArgsOfTracepoint, DcEvent, JsEvent, JsProfileEvent, ProfileEvent, SyscallEvent, TracepointEvent, UprobeEvent } from './events.js';
+import type { ArgsOfSyscall, ArgsOfTracepoint, DcEvent, JsEvent, JsProfileEvent, ProfileEvent, StoredEvent, SyscallEvent, TracepointEvent, UprobeEvent } from './events.js';
 import { Query, type QueryRunner } from './query.js';
 
 export interface ConnectOptions {
@@ -29,7 +32,7 @@ export class Fay {
   static async connect(options: ConnectOptions = {}): Promise<Fay> {
     if (options.cluster === undefined) {
       const embedded = localCluster();
-      return new Fay({ run: (text, o) => embedded.run(text, o), explain: (text) => embedded.explain(text) }, () => Promise.resolve());
+      return new Fay({ run: (text, o) => embedded.run(text, o), start: startHistory(embedded), explain: (text) => embedded.explain(text) }, () => Promise.resolve());
     }
     const bus = await NatsBus.connect({
       url: options.cluster,
@@ -42,6 +45,7 @@ export class Fay {
     return new Fay(
       {
         run: (text, o) => client.run(text, { ...o, ...(options.expectAgents !== undefined && { expectAgents: options.expectAgents }) }),
+        start: (text, o) => client.start(text, { ...o, ...(options.expectAgents !== undefined && { expectAgents: options.expectAgents }) }),
         explain: (text) => explainer.explain(text),
       },
       () => client.close(),
@@ -83,6 +87,15 @@ export class Fay {
     return this.source(`dc:${selector === undefined ? '' : `${selector}:`}${channel}`);
   }
 
+  /**
+   * A stored log (fay query --persist) as a source: a history query over what the agents kept,
+   * planned like a live one. `R` names the fields its rows hold, e.g.
+   * `fay.stored<{ comm: string; ret: number }>('opens').where((e) => e.ret < 0).groupBy((e) => ({ comm: e.comm })).count()`.
+   */
+  stored<R extends object = Readonly<Record<string, number | string | boolean>>>(name: string): Query<StoredEvent<R>> {
+    return this.source(`stored:${name}`);
+  }
+
   /** CPU samples of Node.js processes' JavaScript threads. */
   jsProfile(selector: string, hz: number): Query<JsProfileEvent> {
     return this.source(`profile:js:${selector}:${hz}hz`);
@@ -92,6 +105,28 @@ export class Fay {
   close(): Promise<void> {
     return this.closer();
   }
+}
+
+/**
+ * A history query on this machine: its agent holds the store when one runs (fay agent, which
+ * standing queries start), so it is asked; otherwise this process reads the store itself.
+ */
+function startHistory(embedded: EmbeddedCluster): QueryRunner['start'] {
+  return async (text: string, options: RunOptions) => {
+    const agent = await localAgentClient();
+    if (agent === undefined) return embedded.start(text, options);
+    try {
+      const run = await agent.start(text, { ...options, expectAgents: 1 });
+      run.ended.then(
+        () => agent.close(),
+        () => agent.close(),
+      ).catch(() => undefined);
+      return run;
+    } catch (error) {
+      await agent.close();
+      throw error;
+    }
+  };
 }
 
 /** Fay on this machine (no options) or on a cluster ({ cluster: 'nats://…' }). */

@@ -5,6 +5,7 @@ import type { QueryHandle, RunOptions } from '../cluster/query-handle.js';
 import type { Cell } from '../cluster/rows.js';
 import type { AggregateCallNode, BindingNode, ExprNode, QueryNode, StageNode } from '../query/ast.js';
 import { CallSite } from './call-site.js';
+import { deferredHandle } from './deferred-handle.js';
 import { checkLambda, type Params } from './lambda.js';
 import { printQuery } from '../query/printer.js';
 import { binding, columnName, defaultAggregateName, durationNode, identifier, numberNode, signedNumber, SPAN, syntaxTree } from './spelling.js';
@@ -12,6 +13,8 @@ import { binding, columnName, defaultAggregateName, durationNode, identifier, nu
 /** What runs a query's FayQL text: this machine, or a cluster. */
 export interface QueryRunner {
   run(text: string, options: RunOptions): QueryHandle;
+  /** run() after learning which logs the agents keep: for a history query (stored:<log>). */
+  start(text: string, options: RunOptions): Promise<QueryHandle>;
   explain(text: string): string;
 }
 
@@ -85,7 +88,19 @@ abstract class Built {
 
   /** Starts the query; the handle streams its messages (results, events, notices). */
   start(): QueryHandle {
-    return this.parts.runner.run(this.toFayQL(), this.parts.durationMs === undefined ? {} : { durationMs: this.parts.durationMs });
+    const options = this.parts.durationMs === undefined ? {} : { durationMs: this.parts.durationMs };
+    if (this.history) return deferredHandle(this.parts.runner.start(this.toFayQL(), options));
+    return this.parts.runner.run(this.toFayQL(), options);
+  }
+
+  /** A history query (fay.stored): it reads what is stored and ends by itself. */
+  protected get history(): boolean {
+    return this.parts.sources.some((s) => s.startsWith('stored:'));
+  }
+
+  /** Whether the query ends by itself: a duration, or a history query. */
+  protected get ends(): boolean {
+    return this.parts.durationMs !== undefined || this.history;
   }
 
   protected with(stage: StageNode): Parts {
@@ -181,7 +196,7 @@ export class Query<E> extends Built {
 
   /** Every event until the query's duration is over. */
   toArray(): Promise<E[]> {
-    if (this.parts.durationMs === undefined) return Promise.reject(CallSite.capture('toArray').error('an event stream has no end: add .duration("4s") or use .take(n)'));
+    if (!this.ends) return Promise.reject(CallSite.capture('toArray').error('an event stream has no end: add .duration("4s") or use .take(n)'));
     return collectEvents<E>(this.start());
   }
 
@@ -413,7 +428,7 @@ export class Aggregated<R, A> extends Built implements PromiseLike<A> {
 
   /** Runs the query to its end and gives the final rows, with coverage and notices. */
   async result(): Promise<FinalResult<R>> {
-    if (this.parts.durationMs === undefined) throw CallSite.capture('result').error('an aggregate query awaited needs an end: add .duration("4s"), or iterate its windows with for await');
+    if (!this.ends) throw CallSite.capture('result').error('an aggregate query awaited needs an end: add .duration("4s"), or iterate its windows with for await');
     const run = this.start();
     const notices: { host: string; message: string }[] = [];
     let final: ResultMessage | undefined;
