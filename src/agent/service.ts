@@ -13,6 +13,7 @@ import {
   type AgentMessage,
   QuerySpec,
   type StoredLogs,
+  type StoreAnswer,
 } from '../bus/protocol.js';
 import { FayError, UsageError } from '../errors.js';
 import { HostSelection } from '../plan/host-selection.js';
@@ -115,6 +116,7 @@ export class AgentService {
       this.bus.subscribe(SUBJECTS.stop, (data) => this.receive(data, undefined)),
       this.bus.subscribe(SUBJECTS.list, (data, reply) => this.receive(data, reply)),
       this.bus.subscribe(SUBJECTS.logs, (data, reply) => this.receive(data, reply)),
+      this.bus.subscribe(SUBJECTS.store, (data, reply) => this.receive(data, reply)),
       this.bus.subscribe(SUBJECTS.ping, (data, reply) => this.receive(data, reply)),
     );
     this.bus.onStatus((status) => {
@@ -164,6 +166,9 @@ export class AgentService {
         return;
       case 'logs':
         if (reply !== undefined) void this.answerLogs(reply);
+        return;
+      case 'store':
+        if (reply !== undefined) void this.answerStore(message, reply);
         return;
       case 'lease':
         this.lease(message.spec);
@@ -215,6 +220,28 @@ export class AgentService {
       }
     } catch (error) {
       answer.problem = reasonOf(error);
+    }
+    this.bus.publish(reply, writeMessage(answer));
+  }
+
+  /** fay store … through the agent that holds the store (a second process cannot open it while this one does). */
+  private async answerStore(question: Extract<ClientMessage, { kind: 'store' }>, reply: string): Promise<void> {
+    const answer: StoreAnswer = { v: PROTOCOL_VERSION, kind: 'store', host: this.host };
+    try {
+      if (question.op === 'list') {
+        answer.logs = this.hasStore() ? (await (await this.traceStore()).list()).map(({ schema: _, ...summary }) => summary) : [];
+      } else {
+        if (question.log === undefined) throw new UsageError(`fay store ${question.op === 'remove' ? 'rm' : 'export'} needs the name of a log`);
+        if (!this.hasStore()) throw new UsageError(`no stored log is named ${question.log}`, { hint: 'nothing is stored here yet' });
+        const store = await this.traceStore();
+        if (question.op === 'remove') await store.remove(question.log);
+        else {
+          if (question.dir === undefined) throw new UsageError('fay store export needs --parquet <dir>');
+          await store.exportParquet(question.log, question.dir);
+        }
+      }
+    } catch (error) {
+      answer.problem = { message: error instanceof Error ? error.message : String(error), ...(error instanceof FayError && error.hint !== undefined && { hint: error.hint }), usage: error instanceof UsageError };
     }
     this.bus.publish(reply, writeMessage(answer));
   }

@@ -11,6 +11,7 @@ import { BusMessageError, decodeMessage, encodeMessage } from './codec.js';
  *   fay.queries.stop        client → agents   stop a query
  *   fay.queries.list        client → agents   which queries run where (answered on the reply inbox)
  *   fay.queries.logs        client → agents   which logs each agent's trace store keeps (answered on the reply inbox)
+ *   fay.queries.store       client → agents   fay store ls / rm / export on the agents' stores (answered on the reply inbox)
  *   fay.results.<id>.<host> agent → client    status, windows, events, notices, dumps, detaching, done
  *
  * <host> is the agent's host name as a subject token (hostToken). A client takes a message on a
@@ -19,7 +20,7 @@ import { BusMessageError, decodeMessage, encodeMessage } from './codec.js';
  * The sample nats-server configuration lets agents publish only on fay.hosts.> and fay.results.>,
  * and clients only on fay.agents.ping and fay.queries.>: neither can pose as the other.
  */
-export const PROTOCOL_VERSION = 6;
+export const PROTOCOL_VERSION = 7;
 
 export const SUBJECTS = {
   host: (host: string) => `fay.hosts.${hostToken(host)}`,
@@ -29,6 +30,7 @@ export const SUBJECTS = {
   stop: 'fay.queries.stop',
   list: 'fay.queries.list',
   logs: 'fay.queries.logs',
+  store: 'fay.queries.store',
   results: (queryId: string, host: string) => `fay.results.${queryId}.${hostToken(host)}`,
   resultsOf: (queryId: string) => `fay.results.${queryId}.*`,
 } as const;
@@ -153,6 +155,8 @@ export const ClientMessage = z.discriminatedUnion('kind', [
   z.object({ v, kind: z.literal('stop'), id: queryId }),
   z.object({ v, kind: z.literal('list') }),
   z.object({ v, kind: z.literal('logs') }),
+  /** fay store …, done by the agent that holds the store: list its logs, remove one, or export one as Parquet into `dir` (on the agent's machine). */
+  z.object({ v, kind: z.literal('store'), op: z.enum(['list', 'remove', 'export']), log: logName.optional(), dir: text(4096).optional() }),
   z.object({ v, kind: z.literal('ping') }),
 ]);
 export type ClientMessage = z.infer<typeof ClientMessage>;
@@ -259,6 +263,32 @@ export const StoredLogs = z.object({
 });
 export type StoredLogs = z.infer<typeof StoredLogs>;
 
+/** An agent's answer to a store question: its logs with their sizes (list), or why it could not do what was asked. */
+export const StoreAnswer = z.object({
+  v,
+  kind: z.literal('store'),
+  host: name,
+  logs: z
+    .array(
+      z.object({
+        name: logName,
+        query: text(64 * 1024),
+        kind: z.enum(['windows', 'events']),
+        createdNs: ns,
+        retainMs: count.optional(),
+        rows: count,
+        bytes: count,
+        firstNs: ns.optional(),
+        lastNs: ns.optional(),
+      }),
+    )
+    .max(10_000)
+    .optional(),
+  /** What went wrong; `usage`: the question's fault (a log that is not there), else the store's. */
+  problem: z.object({ message: text(8192), hint: text(8192).optional(), usage: z.boolean() }).optional(),
+});
+export type StoreAnswer = z.infer<typeof StoreAnswer>;
+
 /** Reads a message of a known shape from bus bytes; throws BusMessageError for anything else. */
 export function readMessage<T>(schema: z.ZodType<T>, data: Uint8Array): T {
   const value = decodeMessage(data, MAX_MESSAGE_BYTES);
@@ -293,6 +323,6 @@ export function receiveFromHost<T extends { host: string }>(schema: z.ZodType<T>
 }
 
 /** A message as bus bytes; `compress` false for a bus that never leaves the process (Bus.local). */
-export function writeMessage(message: AgentAnnouncement | ClientMessage | AgentMessage | RunningQueries | StoredLogs, compress = true): Uint8Array {
+export function writeMessage(message: AgentAnnouncement | ClientMessage | AgentMessage | RunningQueries | StoredLogs | StoreAnswer, compress = true): Uint8Array {
   return encodeMessage(message, compress);
 }

@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
+import { DuckDBInstance } from '@duckdb/node-api';
 import { connect } from '../linq/fay.js';
 import { runFay } from '../testing/cli.js';
 import { processesGone } from '../testing/kernel-state.js';
@@ -55,6 +56,24 @@ describe('a standing query on this machine, with no cluster', () => {
     await fay.close();
     assert.deepEqual(rows, [{ comm: 'fay-local', count: 4321 }]);
 
+    // fay store … goes through the agent, which holds the store.
+    const ls = await runFay(['store', 'ls', '--json'], { env });
+    assert.equal(ls.code, 0, ls.stderr);
+    const listed = ls.lines.map((l) => JSON.parse(l) as { name: string; rows: number });
+    assert.deepEqual(listed.map((l) => l.name), ['ppid']);
+    assert.ok(listed[0]!.rows > 0);
+    const exported = await runFay(['store', 'export', 'ppid', '--parquet', 'out'], { env, cwd: dir });
+    assert.equal(exported.code, 0, exported.stderr);
+    const instance = await DuckDBInstance.create(':memory:');
+    const db = await instance.connect();
+    const read = await db.runAndReadAll(`SELECT count(*) FROM read_parquet('${join(dir, 'out')}/*/*/*.parquet')`);
+    assert.equal(Number(read.getRows()[0]![0]), listed[0]!.rows, 'the export, to a path relative to the command, holds every row');
+    db.closeSync();
+    instance.closeSync();
+    const refused = await runFay(['store', 'rm', 'ppid'], { env });
+    assert.equal(refused.code, 2);
+    assert.match(refused.stderr, new RegExp(`the standing query ${id} writes ppid[\\s\\S]*fay stop ${id} first`));
+
     const ps = await runFay(['ps'], { env });
     assert.match(ps.lines.join('\n'), new RegExp(`${id}\\s+standing\\s+1/1\\s+\\S+\\s+ppid\\s+\\d+`));
     const stop = await runFay(['stop', id], { env });
@@ -65,5 +84,9 @@ describe('a standing query on this machine, with no cluster', () => {
     const wrong = await runFay(['query', 'stored:ppd | count()'], { env });
     assert.equal(wrong.code, 2);
     assert.match(wrong.stderr, /no stored log is named "ppd"[\s\S]*stored:ppid/);
+    // Stopped, its log can go (through the agent, which still runs).
+    const removed = await runFay(['store', 'rm', 'ppid'], { env });
+    assert.equal(removed.code, 0, removed.stderr);
+    assert.match((await runFay(['store', 'ls'], { env })).lines.join('\n'), /nothing is stored here/);
   });
 });

@@ -1,6 +1,6 @@
 import { hostname, userInfo } from 'node:os';
 import type { Bus } from '../bus/bus.js';
-import { AgentAnnouncement, PROTOCOL_VERSION, receiveFromHost, receiveMessage, RunningQueries, StoredLogs, SUBJECTS, writeMessage } from '../bus/protocol.js';
+import { AgentAnnouncement, PROTOCOL_VERSION, receiveFromHost, receiveMessage, RunningQueries, StoreAnswer, StoredLogs, SUBJECTS, writeMessage, type ClientMessage } from '../bus/protocol.js';
 import type { ProbeRegistry } from '../probes/registry.js';
 import { StoredProvider } from '../probes/stored/provider.js';
 import type { z } from 'zod';
@@ -114,8 +114,13 @@ export class ClusterClient {
     return this.ask('logs', StoredLogs, waitMs, expectAgents);
   }
 
+  /** fay store … on the agents' stores: each agent's answer (waiting at most waitMs: an export can take a while). */
+  store(question: Omit<Extract<ClientMessage, { kind: 'store' }>, 'v' | 'kind'>, waitMs: number, expectAgents = Infinity): Promise<StoreAnswer[]> {
+    return this.ask({ v: PROTOCOL_VERSION, kind: 'store', ...question }, StoreAnswer, waitMs, expectAgents);
+  }
+
   /** Asks every live agent and gathers their answers, one per host. */
-  private async ask<T extends { host: string }>(kind: 'list' | 'logs', schema: z.ZodType<T>, waitMs: number, expectAgents = Infinity): Promise<T[]> {
+  private async ask<T extends { host: string }>(question: 'list' | 'logs' | Extract<ClientMessage, { kind: 'store' }>, schema: z.ZodType<T>, waitMs: number, expectAgents = Infinity): Promise<T[]> {
     const hosts = new Set((await this.discover(expectAgents)).map((a) => a.host));
     const inbox = this.bus.inbox();
     const answers = new Map<string, T>();
@@ -131,8 +136,8 @@ export class ClusterClient {
         stop();
         resolve();
       }
-      const question = kind === 'list' ? ({ v: PROTOCOL_VERSION, kind: 'list' } as const) : ({ v: PROTOCOL_VERSION, kind: 'logs' } as const);
-      this.bus.publish(kind === 'list' ? SUBJECTS.list : SUBJECTS.logs, writeMessage(question), inbox);
+      const message: ClientMessage = question === 'list' ? { v: PROTOCOL_VERSION, kind: 'list' } : question === 'logs' ? { v: PROTOCOL_VERSION, kind: 'logs' } : question;
+      this.bus.publish(SUBJECTS[typeof question === 'string' ? question : 'store'], writeMessage(message), inbox);
       if (hosts.size === 0) done();
     });
     return [...answers.values()].sort((a, b) => a.host.localeCompare(b.host));

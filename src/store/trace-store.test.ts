@@ -141,6 +141,10 @@ describe('the trace store: windows with mergeable states in an embedded DuckDB f
       await store.create({ name: 'opens', query: 'syscall:openat | select comm', kind: 'events', retainMs: undefined });
       await store.appendEvents('opens', 'host-0', [{ timeNs: T0, row: { comm: 'a' } }, { timeNs: T0 + 1, row: { comm: 'b' } }]);
       assert.equal((await store.list()).find((l) => l.name === 'opens')!.rows, 2);
+      // Not while a standing query kept here writes it: its agent would write it again.
+      await store.stand({ id: 'q1', spec: JSON.stringify({ id: 'q1', options: { persist: { name: 'opens' } } }), createdNs: T0, untilNs: undefined });
+      await assert.rejects(store.remove('opens'), (e: unknown) => e instanceof UsageError && /the standing query q1 writes opens/.test(e.message) && /fay stop q1 first/.test(e.hint ?? ''));
+      await store.unstand('q1');
       await store.remove('opens');
       assert.equal((await store.list()).some((l) => l.name === 'opens'), false);
     } finally {

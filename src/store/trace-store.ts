@@ -212,6 +212,9 @@ export class TraceStore {
   /** Removes a log and everything it holds; says which names there are when there is no such log. */
   async remove(name: string): Promise<void> {
     await this.existing(name);
+    // A standing query kept here would write it again (its agent re-installs it when it starts).
+    const writer = (await this.standing()).find((q) => persistedInto(q.spec) === name);
+    if (writer) throw new UsageError(`the standing query ${writer.id} writes ${name}`, { hint: `fay stop ${writer.id} first, then remove the log` });
     await this.db.run('DELETE FROM windows WHERE name = $1', [name]);
     await this.db.run('DELETE FROM spans WHERE name = $1', [name]);
     await this.db.run('DELETE FROM events WHERE name = $1', [name]);
@@ -436,6 +439,16 @@ export class TraceStore {
     if (log) return log;
     const names = (await this.list()).map((l) => l.name);
     throw new UsageError(`no stored log is named ${name}`, { hint: names.length > 0 ? `the stored logs here: ${names.join(', ')}` : 'nothing is stored here yet' });
+  }
+}
+
+/** The log a standing query's spec (JSON, as kept) persists into, if it reads as one. */
+function persistedInto(spec: string): string | undefined {
+  try {
+    const name = (JSON.parse(spec) as { options?: { persist?: { name?: unknown } } }).options?.persist?.name;
+    return typeof name === 'string' ? name : undefined;
+  } catch {
+    return undefined;
   }
 }
 

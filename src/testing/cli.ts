@@ -14,9 +14,9 @@ export interface FayProcess {
 }
 
 /** Starts `fay <args>` (the built command), optionally under another command (e.g. setpriv). */
-export function startFay(args: readonly string[], options: { env?: NodeJS.ProcessEnv; wrapper?: readonly string[]; stdin?: string } = {}): FayProcess {
+export function startFay(args: readonly string[], options: { env?: NodeJS.ProcessEnv; wrapper?: readonly string[]; stdin?: string; cwd?: string } = {}): FayProcess {
   const command = [...(options.wrapper ?? []), ...fayCommand(), ...args];
-  const child = spawn(command[0]!, command.slice(1), { stdio: [options.stdin === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'], env: options.env ?? process.env });
+  const child = spawn(command[0]!, command.slice(1), { stdio: [options.stdin === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'], env: options.env ?? process.env, ...(options.cwd !== undefined && { cwd: options.cwd }) });
   if (options.stdin !== undefined) child.stdin!.end(options.stdin);
   const pending: string[] = [];
   const waiters: ((line: string | undefined) => void)[] = [];
@@ -49,6 +49,6 @@ export function startFay(args: readonly string[], options: { env?: NodeJS.Proces
 }
 
 /** Runs `fay <args>` to the end. */
-export function runFay(args: readonly string[], options: { env?: NodeJS.ProcessEnv; wrapper?: readonly string[] } = {}) {
+export function runFay(args: readonly string[], options: { env?: NodeJS.ProcessEnv; wrapper?: readonly string[]; cwd?: string } = {}) {
   return startFay(args, options).exit;
 }
