@@ -4,12 +4,13 @@ import { release } from 'node:os';
 import { join } from 'node:path';
 import type { Bus } from '../bus/bus.js';
 import {
+  AgentAnnouncement,
   ClientMessage,
   PROTOCOL_VERSION,
+  receiveFromHost,
   receiveMessage,
   SUBJECTS,
   writeMessage,
-  type AgentAnnouncement,
   type AgentMessage,
   QuerySpec,
   type StoredLogs,
@@ -56,6 +57,13 @@ export interface AgentServiceOptions {
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
 
+/** How long agents tell each other of a standing query stopped with fay stop (an agent away longer resumes it). */
+const STOPPED_TOLD_MS = 7 * 86_400_000;
+/** At most this many of them in an announcement, the newest. */
+const STOPPED_TOLD_MAX = 200;
+/** How long an agent hears the others' announcements after it resumed standing queries or came back to the bus. */
+const PEERS_HEARD_MS = 10_000;
+
 /** How long a query whose lease ran out keeps what it held back for its client (see AgentService.lapsed). */
 const HELD_BACK_MS = 10 * 60_000;
 
@@ -93,6 +101,8 @@ export class AgentService {
   private heartbeat: NodeJS.Timeout | undefined;
   private rejected = 0;
   private closing: Promise<void> | undefined;
+  /** Standing queries stopped with fay stop (id → when, ms), told in every announcement for a week. */
+  private readonly stopped = new Map<string, number>();
   private readonly heartbeatMs: number;
   private readonly log: (line: string) => void;
 
@@ -121,13 +131,40 @@ export class AgentService {
     );
     this.bus.onStatus((status) => {
       if (status === 'reconnected') this.announce('hello');
+      // A fay stop may have gone by while the bus was away.
+      if (status === 'reconnected') this.listenToPeers();
       // Queries send again once their client renews: see HostedQuery.reachable.
       if (status === 'disconnected') for (const q of this.queries.values()) q.pause();
     });
     this.announce('hello');
     this.heartbeat = setInterval(() => this.announce('heartbeat'), this.heartbeatMs);
     this.heartbeat.unref();
-    if (this.options.resumeStanding) this.resumed = this.resumeStanding();
+    if (this.options.resumeStanding) this.resumed = this.resumeStanding().then(() => this.listenToPeers());
+  }
+
+  private peersHeard: { until: number; unsubscribe: () => void } | undefined;
+
+  /**
+   * Hears the other agents' announcements for a while (PEERS_HEARD_MS): after this agent resumed
+   * standing queries or came back to the bus, for a fay stop that went by while it was away. Only
+   * for a while: every agent hearing every other's heartbeats all the time would cost a cluster
+   * the square of its size.
+   */
+  private listenToPeers(): void {
+    if (this.closing !== undefined || ![...this.queries.values()].some((q) => q.spec.standing !== undefined)) return;
+    const until = Date.now() + Math.max(PEERS_HEARD_MS, 3 * this.heartbeatMs);
+    if (this.peersHeard) {
+      this.peersHeard.until = until;
+      return;
+    }
+    const heard = { until, unsubscribe: this.bus.subscribe(SUBJECTS.hosts, (data, _reply, subject) => this.hearPeer(data, subject)) };
+    this.peersHeard = heard;
+    const check = () => {
+      if (Date.now() < heard.until && this.closing === undefined) return void setTimeout(check, heard.until - Date.now()).unref();
+      heard.unsubscribe();
+      this.peersHeard = undefined;
+    };
+    setTimeout(check, until - Date.now()).unref();
   }
 
   /** Settles once the standing queries the store kept are re-installed (or there were none). */
@@ -145,7 +182,40 @@ export class AgentService {
       queries: [...this.queries.keys()],
       rejected: this.rejected,
       heartbeatMs: this.heartbeatMs,
+      ...(this.stopped.size > 0 && { stopped: this.recentlyStopped() }),
     };
+  }
+
+  private recentlyStopped(): string[] {
+    const since = Date.now() - STOPPED_TOLD_MS;
+    for (const [id, at] of this.stopped) if (at < since) this.stopped.delete(id);
+    return [...this.stopped].sort((a, b) => b[1] - a[1]).slice(0, STOPPED_TOLD_MAX).map(([id]) => id);
+  }
+
+  /**
+   * Another agent's announcement: a standing query it says was stopped with fay stop, which this
+   * agent runs (it was away then, and resumed it when it came back), is stopped here too. Only
+   * stopping spreads between agents this way; an agent never starts a query on another's word.
+   */
+  private hearPeer(data: Uint8Array, subject: string): void {
+    const peer = receiveFromHost(AgentAnnouncement, data, subject, () => this.rejected++);
+    if (peer === undefined || peer.host === this.host || peer.stopped === undefined) return;
+    for (const id of peer.stopped) {
+      const query = this.queries.get(id);
+      if (query?.spec.standing === undefined || this.stopped.has(id)) continue;
+      void this.rememberStopped(id);
+      void query.stop(`stopped with fay stop while this agent was away (${peer.host} says so)`, true);
+    }
+  }
+
+  /** Remembers a standing query stopped with fay stop, to tell the agents that were away. */
+  private async rememberStopped(id: string): Promise<void> {
+    this.stopped.set(id, Date.now());
+    try {
+      await (await this.traceStore()).markStopped(id, Date.now() * 1e6, (Date.now() - STOPPED_TOLD_MS) * 1e6);
+    } catch (error) {
+      this.log(`could not keep that standing query ${id} was stopped: ${reasonOf(error)}`);
+    }
   }
 
   /** On this host's own subject, where clients can tell it is this host speaking. */
@@ -173,9 +243,12 @@ export class AgentService {
       case 'lease':
         this.lease(message.spec);
         return;
-      case 'stop':
-        void this.queries.get(message.id)?.stop('stopped by its client', true);
+      case 'stop': {
+        const query = this.queries.get(message.id);
+        if (query?.spec.standing !== undefined) void this.rememberStopped(message.id);
+        void query?.stop('stopped by its client', true);
         return;
+      }
     }
   }
 
@@ -396,7 +469,9 @@ export class AgentService {
     if (!this.hasStore()) return;
     let kept;
     try {
-      kept = await (await this.traceStore()).standing();
+      const store = await this.traceStore();
+      for (const { id, stoppedNs } of await store.stoppedSince((Date.now() - STOPPED_TOLD_MS) * 1e6)) this.stopped.set(id, stoppedNs / 1e6);
+      kept = await store.standing();
     } catch (error) {
       this.log(`cannot read the standing queries: ${reasonOf(error)}`);
       return;
@@ -450,6 +525,7 @@ export class AgentService {
       if (this.store) await this.store.then((s) => s.close(), () => undefined);
       this.announce('bye');
       for (const u of this.unsubscribe) u();
+      this.peersHeard?.unsubscribe();
     })();
     return this.closing;
   }

@@ -4,7 +4,8 @@ import { BusMessageError, decodeMessage, encodeMessage } from './codec.js';
 /**
  * The messages between clients and agents, versioned and checked on receipt.
  *
- *   fay.hosts.<host>        agent → clients   hello, heartbeat, bye (a hello also answers a ping)
+ *   fay.hosts.<host>        agent → clients   hello, heartbeat, bye (a hello also answers a ping); agents hear
+ *                           (and agents)      each other's too, for the standing queries stopped while one was away
  *   fay.agents.ping         client → agents   "announce yourselves"
  *   fay.queries.lease       client → agents   a query and its lease; the first one starts it, later ones
  *                                             renew it (and start it on an agent that joins late)
@@ -98,6 +99,8 @@ export const AgentAnnouncement = z.object({
   queries: z.array(queryId).max(10_000),
   /** Messages this agent received and dropped (malformed, oversize, wrong version). */
   rejected: count,
+  /** Standing queries stopped with fay stop lately: an agent that was away then and resumed one stops it on hearing this. */
+  stopped: z.array(queryId).max(1000).optional(),
   heartbeatMs: between(BUS_BOUNDS.heartbeatMs).int(),
 });
 export type AgentAnnouncement = z.infer<typeof AgentAnnouncement>;

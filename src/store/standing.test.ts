@@ -151,4 +151,20 @@ describe('standing queries on three agents, and history over what they kept', ()
     const ps = await runFay(['ps', '--cluster', nats.url('client'), '--json']);
     assert.deepEqual(ps.lines.filter((l) => l.trim() !== ''), [], 'nothing runs or stands any more');
   });
+
+  it('an agent away when the query was stopped resumes it when it comes back, then stops it on the other agents\' word', async () => {
+    const started = await runFay(['query', '--cluster', nats.url('client'), '--persist', 'ppid3', 'syscall:getppid | count() by host every 1s'], { env });
+    assert.equal(started.code, 0, started.stderr);
+    const id = started.lines.join('\n').trim();
+    await agents.get('st-c')!.kill();
+    const stop = await runFay(['stop', '--cluster', nats.url('client'), id]);
+    assert.equal(stop.code, 0, stop.stderr);
+    await Promise.all(['st-a', 'st-b'].map((h) => agents.get(h)!.logged(new RegExp(`standing query ${id} is over`))));
+    const back = await startAgent('st-c');
+    agents.set('st-c', back);
+    await back.logged(new RegExp(`resumed standing query ${id}`));
+    await back.logged(new RegExp(`standing query ${id} is over: stopped with fay stop while this agent was away \\(st-[ab] says so\\)`));
+    const ps = await runFay(['ps', '--cluster', nats.url('client'), '--json']);
+    assert.deepEqual(ps.lines.filter((l) => l.trim() !== ''), [], 'it runs nowhere, and stands nowhere to resume');
+  });
 });

@@ -84,6 +84,8 @@ const SCHEMA = [
   `ALTER TABLE logs ADD COLUMN IF NOT EXISTS schema VARCHAR`,
   // The standing queries of this agent (their spec as the bus carries it), re-installed when it starts.
   `CREATE TABLE IF NOT EXISTS standing (id VARCHAR PRIMARY KEY, spec VARCHAR NOT NULL, created_ns BIGINT NOT NULL, until_ns BIGINT)`,
+  // Standing queries stopped with fay stop, for the agents to tell one that was away (see AgentService).
+  `CREATE TABLE IF NOT EXISTS stopped (id VARCHAR PRIMARY KEY, stopped_ns BIGINT NOT NULL)`,
 ];
 
 /** A standing query as an agent keeps it. */
@@ -316,6 +318,18 @@ export class TraceStore {
   /** Forgets a standing query (stopped, or past its --until). */
   async unstand(id: string): Promise<void> {
     await this.db.run('DELETE FROM standing WHERE id = $1', [id]);
+  }
+
+  /** Remembers that a standing query was stopped with fay stop (and forgets those stopped before `forgetBeforeNs`). */
+  async markStopped(id: string, stoppedNs: number, forgetBeforeNs: number): Promise<void> {
+    await this.db.run('INSERT OR REPLACE INTO stopped VALUES ($1, $2)', [id, BigInt(Math.round(stoppedNs))]);
+    await this.db.run('DELETE FROM stopped WHERE stopped_ns < $1', [BigInt(Math.round(forgetBeforeNs))]);
+  }
+
+  /** The standing queries stopped with fay stop since `sinceNs`, newest first: id and when. */
+  async stoppedSince(sinceNs: number): Promise<{ id: string; stoppedNs: number }[]> {
+    const reader = await this.db.runAndReadAll('SELECT id, stopped_ns FROM stopped WHERE stopped_ns >= $1 ORDER BY stopped_ns DESC', [BigInt(Math.round(sinceNs))]);
+    return reader.getRows().map((r) => ({ id: String(r[0]), stoppedNs: Number(r[1]) }));
   }
 
   /**
