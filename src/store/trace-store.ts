@@ -267,7 +267,7 @@ export class TraceStore {
    * of `everyNs` aligned on the epoch (a stored window goes into the one its start falls in), or
    * left as stored when `everyNs` is undefined.
    */
-  async windows(name: string, kinds: readonly AggregateKind[], span: { readonly fromNs?: number; readonly toNs?: number; readonly everyNs?: number } = {}): Promise<StoredWindow[]> {
+  async windows(name: string, kinds: readonly AggregateKind[], span: { readonly fromNs?: number; readonly toNs?: number; readonly everyNs?: number } = {}): Promise<RewindowedWindow[]> {
     await this.existing(name);
     // The spans first (a window with no group has one), then their groups.
     const reader = await this.read(() => this.db.runAndReadAll(
@@ -279,10 +279,14 @@ export class TraceStore {
       [name, BigInt(Math.round(span.fromNs ?? 0)), span.toNs === undefined ? 2n ** 62n : BigInt(Math.round(span.toNs))],
     ));
     const out = new Map<string, { host: string; startNs: number; endNs: number; table: GroupTable }>();
+    /** Each host's stored windows' spans, in time order (the query orders by host and start). */
+    const spans = new Map<string, [number, number][]>();
     for (const row of reader.getRows()) {
       const host = String(row[0]);
-      let startNs = Number(row[1]);
-      let endNs = Number(row[2]);
+      const storedStart = Number(row[1]);
+      const storedEnd = Number(row[2]);
+      let startNs = storedStart;
+      let endNs = storedEnd;
       if (span.everyNs !== undefined) {
         startNs = Math.floor(startNs / span.everyNs) * span.everyNs;
         endNs = startNs + span.everyNs;
@@ -291,12 +295,25 @@ export class TraceStore {
       let window = out.get(id);
       if (!window) out.set(id, (window = { host, startNs, endNs, table: new GroupTable(kinds) }));
       window.endNs = Math.max(window.endNs, endNs);
+      if (row[3] === null) {
+        const list = spans.get(host);
+        if (list) list.push([storedStart, storedEnd]);
+        else spans.set(host, [[storedStart, storedEnd]]);
+      }
       if (row[3] === null) continue;
       const states = JSON.parse(String(row[4])) as unknown[];
       if (!Array.isArray(states) || states.length !== kinds.length) throw new TypeError(`a stored window of ${name} holds ${states.length} aggregates, the query ${kinds.length}`);
       window.table.mergeGroup(JSON.parse(String(row[3])) as KeyPart[], states.map((s, i) => kinds[i]!.decode(s)));
     }
-    return [...out.values()];
+    const gaps = new Map([...spans].map(([host, list]) => [host, gapsBetween(list)]));
+    return [...out.values()].map((window) => ({
+      ...window,
+      uncovered: (gaps.get(window.host) ?? []).flatMap(([s, e]): [number, number][] => {
+        const from = Math.max(s, window.startNs);
+        const to = Math.min(e, window.endNs);
+        return to > from ? [[from, to]] : [];
+      }),
+    }));
   }
 
   /** Keeps a standing query, to be re-installed when this agent starts again. */
@@ -464,6 +481,30 @@ function persistedInto(spec: string): string | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** Gaps shorter than this between stored windows are the clock's jitter, not time the query was away. */
+const JITTER_NS = 1e6;
+
+/** The time between a host's stored windows that none covers (each at least JITTER_NS): its query was not running then. */
+function gapsBetween(spans: readonly [number, number][]): [number, number][] {
+  const sorted = [...spans].sort((a, b) => a[0] - b[0]);
+  const gaps: [number, number][] = [];
+  let end = sorted[0]?.[1] ?? 0;
+  for (const [s, e] of sorted.slice(1)) {
+    if (s - end >= JITTER_NS) gaps.push([end, s]);
+    end = Math.max(end, e);
+  }
+  return gaps;
+}
+
+/**
+ * A stored window as a history query reads it: re-windowed (each stored window goes into the
+ * period its start falls in), with the parts of the period its host's stored windows leave
+ * uncovered between its first and last.
+ */
+export interface RewindowedWindow extends StoredWindow {
+  readonly uncovered: readonly (readonly [number, number])[];
 }
 
 /** The time a history query reads: [fromNs, toNs), in periods of everyNs (none: one for all). */

@@ -10,6 +10,7 @@ import { Agent } from '../../agent/agent.js';
 import { EmbeddedCluster } from '../../cluster/embedded.js';
 import type { QueryMessage, ResultMessage } from '../../cluster/cluster-stage.js';
 import { FayError, UsageError } from '../../errors.js';
+import { formatClock } from '../../output/format.js';
 import { planStages } from '../../plan/planner.js';
 import { compileQuery } from '../../query/compile.js';
 import { storedSchemaOf } from '../../store/schema.js';
@@ -102,6 +103,11 @@ describe('history queries: stored:<log> planned like live ones, each agent scann
     const end = out.find((m) => m.kind === 'end');
     assert.ok(end && end.kind === 'end');
     assert.equal(end.coverage.gaps, undefined, 'a 10 s window with part of its seconds stored is not a gap of whole windows');
+    // It says which part of it is missing.
+    const notices = out.filter((m) => m.kind === 'notice').map((m) => (m.kind === 'notice' ? m.message : ''));
+    assert.deepEqual(notices, [
+      `1 window is only partly stored here (its agent was not running the query then): the window at ${formatClock(T0 + 10 * S)} lacks ${formatClock(T0 + 12 * S)}–${formatClock(T0 + 18 * S)} (6.00s of 10.0s)`,
+    ]);
   });
 
   it('states a span no window covers as missing coverage, not as zeros', async () => {
@@ -109,12 +115,18 @@ describe('history queries: stored:<log> planned like live ones, each agent scann
     const windows = results(out);
     const starts = windows.map((w) => (w.startNs - T0) / S);
     assert.deepEqual(starts, [0, 2, 4, 6, 8, 10, 18, 20, 22, 24, 26, 28], 'no zero rows for 12–17 s');
+    assert.deepEqual(out.filter((m) => m.kind === 'notice'), [], 'whole windows missing are coverage gaps, not notices');
     const end = out.find((m) => m.kind === 'end');
     assert.ok(end && end.kind === 'end');
     assert.deepEqual(end.coverage.gaps?.map((g) => [g.host, (g.startNs - T0) / S, (g.endNs - T0) / S, g.reason]), [[HOST, 12, 18, 'nothing of it is stored for that span: its agent was not running the query then']]);
   });
 
   it('one answer for the whole span without a period, and a filter on keys and time', async () => {
+    const whole = await ask('stored:opens | count()');
+    assert.deepEqual(
+      whole.filter((m) => m.kind === 'notice').map((m) => (m.kind === 'notice' ? m.message : '')),
+      [`the answer lacks ${formatClock(T0 + 12 * S)}–${formatClock(T0 + 18 * S)} (6.00s of 30.0s) of this host's span: its agent was not running the query then`],
+    );
     const [total] = results(await ask(`stored:opens | where comm != "sh" and time >= ${(T0 + 20 * S) / S} * 1000000000 | count() by comm`)).slice(-1);
     assert.ok(total);
     assert.deepEqual(

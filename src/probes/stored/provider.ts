@@ -8,7 +8,8 @@ import { conjuncts, fieldsOf, type Expr } from '../../plan/expr.js';
 import type { AggregateSpec } from '../../plan/logical.js';
 import type { ProbeStage } from '../../plan/planner.js';
 import { printExpr } from '../../plan/print-expr.js';
-import type { HistorySpan, StoredAggregate, StoredLog, TraceStore } from '../../store/trace-store.js';
+import { formatClock, formatDuration } from '../../output/format.js';
+import type { HistorySpan, RewindowedWindow, StoredAggregate, StoredLog, TraceStore } from '../../store/trace-store.js';
 import type { CompiledProbe, CompileOptions, ProbeListing, ProbeSink, Provider, RunningProbe } from '../provider.js';
 import { sqlAggregate, sqlKey, sqlOf } from './sql.js';
 
@@ -229,8 +230,41 @@ function windowsScan(stage: ProbeStage, log: StoredLog, options: CompileOptions)
         }
       }
       flush();
+      const partly = partlyStored(windows, everyNs);
+      if (partly.length > 0) sink.notice(describePartlyStored(partly, everyNs));
     },
   };
+}
+
+/** What a window of a windows log lacks: the spans of it its host stored nothing for, within the host's first and last stored window. */
+interface PartlyStored {
+  readonly startNs: number;
+  readonly endNs: number;
+  readonly gaps: readonly (readonly [number, number])[];
+}
+
+/**
+ * The windows of the answer a host stored only part of: re-windowed, those whose stored spans
+ * leave gaps; without a period (one answer for the whole span), the gaps between stored windows.
+ */
+function partlyStored(windows: readonly RewindowedWindow[], everyNs: number | undefined): PartlyStored[] {
+  if (everyNs !== undefined) return windows.filter((w) => w.uncovered.length > 0).map((w) => ({ startNs: w.startNs, endNs: w.endNs, gaps: w.uncovered }));
+  const gaps: [number, number][] = [];
+  for (let i = 1; i < windows.length; i++) if (windows[i]!.startNs - windows[i - 1]!.endNs >= 1e6) gaps.push([windows[i - 1]!.endNs, windows[i]!.startNs]);
+  return gaps.length === 0 ? [] : [{ startNs: windows[0]!.startNs, endNs: windows.at(-1)!.endNs, gaps }];
+}
+
+/** A notice naming the first few partly stored windows and what each lacks. */
+function describePartlyStored(partly: readonly PartlyStored[], everyNs: number | undefined): string {
+  const gap = ([s, e]: readonly [number, number]) => `${formatClock(s)}–${formatClock(e)}`;
+  const lacking = (p: PartlyStored) => {
+    const missing = p.gaps.reduce((n, [s, e]) => n + e - s, 0);
+    return `${p.gaps.slice(0, 3).map(gap).join(', ')}${p.gaps.length > 3 ? ` and ${p.gaps.length - 3} more` : ''} (${formatDuration(missing)} of ${formatDuration(p.endNs - p.startNs)})`;
+  };
+  const why = 'its agent was not running the query then';
+  if (everyNs === undefined) return `the answer lacks ${lacking(partly[0]!)} of this host's span: ${why}`;
+  const shown = partly.slice(0, 3).map((p) => `the window at ${formatClock(p.startNs)} lacks ${lacking(p)}`);
+  return `${partly.length} window${partly.length === 1 ? ' is' : 's are'} only partly stored here (${why}): ${shown.join('; ')}${partly.length > 3 ? `; and ${partly.length - 3} more` : ''}`;
 }
 
 /**
