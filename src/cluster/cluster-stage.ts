@@ -3,6 +3,7 @@ import { createAggregate } from '../agg/registry.js';
 import type { RecordingDump } from '../probes/provider.js';
 import type { Row } from '../plan/evaluate.js';
 import type { StagedPlan } from '../plan/planner.js';
+import { Categorizer } from '../mine/categorizer.js';
 import { finalizeRows, type Cell, type ResultColumn } from './rows.js';
 import type { Coverage, CoverageGap } from './period-aligner.js';
 import type { StopReason } from './query-handle.js';
@@ -70,6 +71,9 @@ export interface NoticeMessage {
   readonly message: string;
 }
 
+/** The `host` of a notice the cluster stage itself gives (categorize's). */
+export const CLUSTER_STAGE = '(cluster)';
+
 /**
  * The client's part of a query: merges every machine's partials, finalizes
  * them, applies ranking and limits, and emits results: one per period,
@@ -78,6 +82,8 @@ export interface NoticeMessage {
 export class ClusterStage {
   private readonly windows: Windower;
   private eventsLeft: number;
+  /** The categorize stage, with its memory of the last window's categories. */
+  private readonly categorizer: Categorizer | undefined;
 
   constructor(
     private readonly plan: StagedPlan,
@@ -91,6 +97,8 @@ export class ClusterStage {
     /** The spans hosts did not cover within a result's span, and why. */
     private readonly gapsWithin: (startNs: number, endNs: number) => CoverageGap[] = () => [],
   ) {
+    const categorize = plan.cluster.rowOperations.find((op) => op.kind === 'Categorize');
+    this.categorizer = categorize && new Categorizer(categorize);
     const limit = plan.cluster.rowOperations.find((op) => op.kind === 'Limit');
     this.eventsLeft = plan.cluster.output.kind === 'Events' && limit ? limit.count : Infinity;
     const { coverNs } = plan.cluster.windowing;
@@ -139,7 +147,12 @@ export class ClusterStage {
   private emitRows(emission: Emission, coverage?: Coverage): void {
     const output = this.plan.cluster.output;
     if (output.kind !== 'Aggregate') return;
-    const { columns, rows } = finalizeRows(emission.table, output, this.plan.cluster.rowOperations, this.plan.cluster.sampleRate, this.plan.cluster.namedGroups);
+    let { columns, rows } = finalizeRows(emission.table, output, this.plan.cluster.rowOperations, this.plan.cluster.sampleRate, this.plan.cluster.namedGroups);
+    if (this.categorizer) {
+      const categorized = this.categorizer.categorize({ columns, rows }, emission.complete);
+      ({ columns, rows } = categorized.rows);
+      for (const message of categorized.notices) this.emit({ kind: 'notice', host: CLUSTER_STAGE, message });
+    }
     this.emit({
       kind: 'result',
       columns,

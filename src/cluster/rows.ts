@@ -4,9 +4,10 @@ import { compileExpr } from '../plan/evaluate.js';
 import type { Value } from '../plan/expr.js';
 import type { Unit } from '../plan/catalog.js';
 import type { AggregateOutput, RowOperation } from '../plan/logical.js';
+import type { FeaturesCell } from '../mine/categorizer.js';
 
-/** One value of a result: a key or computed value, an aggregate's result, or nothing. */
-export type Cell = Value | AggregateResult;
+/** One value of a result: a key or computed value, an aggregate's result, a category's features (categorize), or nothing. */
+export type Cell = Value | AggregateResult | FeaturesCell;
 
 export interface ResultColumn {
   readonly name: string;
@@ -34,6 +35,8 @@ function numeric(cell: Cell | undefined): Value {
       return cell.count;
     case 'sample':
       return cell.seen;
+    case 'features':
+      return cell.items.length;
   }
 }
 
@@ -95,6 +98,9 @@ export function finalizeRows(
       }
       case 'Limit':
         rows = rows.slice(0, op.count);
+        break;
+      case 'Categorize':
+        // The last operation, and one with a memory of past windows: the ClusterStage's Categorizer applies it.
         break;
     }
   }

@@ -21,7 +21,15 @@ export function formatCell(cell: Cell | undefined, unit?: Unit): string {
       return `topk(${cell.items.length} of ${cell.total})`;
     case 'sample':
       return `sample(${cell.events.length} of ${cell.seen})`;
+    case 'features':
+      return cell.items.length === 0 ? '-' : cell.items.map((f) => `${printableLine(f.feature)} ${percent(f.share)} (all ${percent(f.overall)})`).join(', ');
   }
+}
+
+/** A share as a percentage: 62%, 4.1%, 0.35%. */
+function percent(share: number): string {
+  const p = share * 100;
+  return `${p >= 10 ? Math.round(p) : Number(p.toPrecision(2))}%`;
 }
 
 function formatNumber(n: number): string {

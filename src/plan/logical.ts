@@ -62,7 +62,20 @@ export interface AggregateOutput {
 }
 
 /** Operations on aggregated rows (or, for Limit, on events), applied in order. */
-export type RowOperation = RowFilter | RowCompute | RowTop | RowLimit;
+export type RowOperation = RowFilter | RowCompute | RowTop | RowLimit | RowCategorize;
+
+/** `categorize host by probe`: the rows become one per entity with its category (docs/mining.md); the last row operation. */
+export interface RowCategorize {
+  readonly kind: 'Categorize';
+  /** The key column whose values are the entities. */
+  readonly entity: string;
+  /** The key columns whose values are the features. */
+  readonly features: readonly string[];
+  /** The count column (the query's first aggregate). */
+  readonly count: string;
+  /** Categories asked for; undefined: chosen. */
+  readonly k?: number;
+}
 
 export interface RowFilter {
   readonly kind: 'Filter';

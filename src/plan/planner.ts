@@ -296,6 +296,8 @@ export function describeRowOperation(op: RowOperation): string {
       return `top ${op.count} by ${op.by}${op.descending ? '' : ' asc'}`;
     case 'Limit':
       return `limit ${op.count}`;
+    case 'Categorize':
+      return `categorize ${op.entity} by ${op.features.join(', ')}${op.k === undefined ? '' : ` k=${op.k}`} (the mix of ${op.count} by ${op.features.join(', ')}, square-rooted shares; ${op.k === undefined ? 'k-means++ with k chosen by silhouette, or outliers from the median mix under 8 entities' : `k-means++, ${op.k} categories`})`;
   }
 }
 

@@ -27,7 +27,17 @@ export type StageNode =
   | WindowNode
   | LastNode
   | RecordNode
-  | OnNode;
+  | OnNode
+  | CategorizeNode;
+
+/** `categorize host by probe [k=3]`: one row per entity (a key) with the category of its mix of features (other keys); docs/mining.md. */
+export interface CategorizeNode {
+  readonly kind: 'Categorize';
+  readonly entity: IdentifierNode;
+  readonly features: readonly IdentifierNode[];
+  readonly k: NumberNode | undefined;
+  readonly span: SourceSpan;
+}
 
 /** `on host =~ "web-*"`: which hosts run the query; a condition on `host` alone. */
 export interface OnNode {

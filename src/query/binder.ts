@@ -14,7 +14,7 @@ import type {
 import { arithmetic } from '../plan/evaluate.js';
 import { LANGUAGE_LIMITS, windowingProblem } from '../plan/limits.js';
 import { printExpr } from '../plan/print-expr.js';
-import type { AggregateCallNode, AggregateNode, BindingNode, DurationNode, ExprNode, IdentifierNode, LastNode, OnNode, QueryNode, WindowNode } from './ast.js';
+import type { AggregateCallNode, AggregateNode, BindingNode, CategorizeNode, DurationNode, ExprNode, IdentifierNode, LastNode, OnNode, QueryNode, WindowNode } from './ast.js';
 import { printExpression } from './printer.js';
 
 export interface BindOptions {
@@ -99,7 +99,12 @@ class Binder {
       (timing as Record<string, unknown>)[clause] = node;
     };
 
+    let categorized: CategorizeNode | undefined;
     for (const stage of query.stages) {
+      if (categorized && !['Every', 'Window', 'Last', 'On'].includes(stage.kind)) {
+        this.fail(`categorize gives the categories: it is the last stage that works on rows (only every, window, last or on may follow it)`, stage.span);
+      }
+      if (stage.kind === 'Categorize') categorized = stage;
       switch (stage.kind) {
         case 'Where': {
           const predicate = this.bound(stage.predicate, scope);
@@ -178,6 +183,9 @@ class Binder {
           output = { kind: 'Record', columns: columns ?? this.defaultColumns(sources), size, trigger };
           break;
         }
+        case 'Categorize':
+          rowOperations.push(this.categorizing(stage, output));
+          break;
         case 'On':
           if (hosts) this.fail('on is given twice; combine the conditions with and / or', stage.span);
           hosts = this.hostCondition(stage);
@@ -265,6 +273,31 @@ class Binder {
     const problem = windowingProblem({ periodNs, coverNs });
     if (problem !== undefined) this.fail(problem, (window ?? last ?? every)!.span);
     return { periodNs, coverNs };
+  }
+
+  /** `categorize <entity> by <features>`: over an aggregate counted by exactly those keys. */
+  private categorizing(stage: CategorizeNode, output: QueryOutput | undefined): RowOperation {
+    if (output?.kind !== 'Aggregate') {
+      this.fail(`categorize groups entities by their counts: count first, e.g. | count() by ${stage.entity.name}, ${stage.features.map((f) => f.name).join(', ')} every 10s | categorize …`, stage.span);
+    }
+    const keys = output.keys.map((k) => k.name);
+    for (const id of [stage.entity, ...stage.features]) {
+      if (!keys.includes(id.name)) {
+        this.fail(`categorize ${stage.entity.name} by ${stage.features.map((f) => f.name).join(', ')}: ${id.name} is not a key of the aggregate (its keys: ${keys.join(', ') || 'none'})`, id.span, this.suggest(id.name, keys));
+      }
+    }
+    if (stage.features.some((f) => f.name === stage.entity.name)) this.fail(`categorize ${stage.entity.name} by ${stage.entity.name}: an entity is described by other keys`, stage.span);
+    const extra = keys.filter((k) => k !== stage.entity.name && !stage.features.some((f) => f.name === k));
+    if (extra.length > 0) {
+      this.fail(`categorize ${stage.entity.name} by ${stage.features.map((f) => f.name).join(', ')}: the aggregate is also keyed by ${extra.join(', ')}`, stage.span, {
+        hint: `leave ${extra.join(', ')} out of by, or describe each ${stage.entity.name} by ${extra.length === 1 ? 'it' : 'them'} too: categorize ${stage.entity.name} by ${[...stage.features.map((f) => f.name), ...extra].join(', ')}`,
+      });
+    }
+    const first = output.aggregates[0]!;
+    if (first.function !== 'count') {
+      this.fail(`categorize clusters counts: the aggregate's first value must be count(), not ${first.function}()`, stage.span, { hint: `e.g. | count() by ${keys.join(', ')} | categorize …` });
+    }
+    return { kind: 'Categorize', entity: stage.entity.name, features: stage.features.map((f) => f.name), count: first.name, ...(stage.k !== undefined && { k: stage.k.value }) };
   }
 
   private resolveSources(query: QueryNode): BoundSource[] {

@@ -162,6 +162,21 @@ class Parser {
           const predicate = this.expression();
           return { kind: 'On', predicate, span: this.spanFrom(start, predicate.span) };
         }
+        case 'categorize': {
+          this.advance();
+          const entity = this.identifier('the key to categorise, e.g. categorize host by probe');
+          if (!this.acceptWord('by')) this.fail(`expected by and the keys whose counts describe each ${entity.name}, e.g. categorize ${entity.name} by probe`);
+          const features = [this.identifier('a key after by')];
+          while (this.accept(',')) features.push(this.identifier('a key after ","'));
+          let k: NumberNode | undefined;
+          if (this.token.kind === 'identifier' && this.token.text === 'k') {
+            this.advance();
+            if (!this.accept('=')) this.fail('expected = after k, e.g. k=3');
+            k = this.count('k=');
+            if (k.value < 1 || k.value > 50) this.fail('k is the number of categories: 1 to 50', k.span);
+          }
+          return { kind: 'Categorize', entity, features, k, span: this.spanFrom(start, (k ?? features[features.length - 1]!).span) };
+        }
         case 'last': {
           this.advance();
           const length = this.duration('last');
@@ -172,7 +187,7 @@ class Parser {
       }
     }
     this.fail(
-      `expected a stage (where, let, select, sample, an aggregate such as count(), top, limit, every, window, last, record or on), found ${this.describe(token)}`,
+      `expected a stage (where, let, select, sample, an aggregate such as count(), top, limit, every, window, last, record, on or categorize), found ${this.describe(token)}`,
     );
   }
 

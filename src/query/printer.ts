@@ -39,6 +39,8 @@ export function printStage(stage: StageNode): string {
       return `last ${stage.length.text}`;
     case 'On':
       return `on ${printExpression(stage.predicate)}`;
+    case 'Categorize':
+      return `categorize ${stage.entity.name} by ${stage.features.map((f) => f.name).join(', ')}${stage.k ? ` k=${stage.k.text}` : ''}`;
   }
 }
 

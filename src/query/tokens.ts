@@ -40,6 +40,6 @@ export const DURATION_UNITS: Readonly<Record<string, number>> = {
 
 /** Words with a meaning of their own in FayQL; they cannot name a field or a column. */
 export const KEYWORDS = new Set([
-  'where', 'let', 'select', 'by', 'every', 'window', 'slide', 'last', 'top', 'limit', 'scaled', 'record', 'on',
+  'where', 'let', 'select', 'by', 'every', 'window', 'slide', 'last', 'top', 'limit', 'scaled', 'record', 'on', 'categorize',
   'and', 'or', 'not', 'in', 'true', 'false', 'asc', 'desc',
 ]);

@@ -5,7 +5,7 @@ import type { ProbeRegistry } from '../probes/registry.js';
 /** The shell's own commands. */
 export const DOT_COMMANDS = ['.help', '.explain', '.json', '.duration', '.every', '.vars', '.hosts', '.exit', '.quit'] as const;
 
-const STAGES = ['where', 'let', 'select', 'sample', 'top', 'limit', 'every', 'window', 'last', 'record last', 'on'];
+const STAGES = ['where', 'let', 'select', 'sample', 'top', 'limit', 'every', 'window', 'last', 'record last', 'on', 'categorize'];
 const WORDS = ['and', 'or', 'not', 'in', 'by', 'every', 'slide', 'scaled', 'asc', 'desc', 'now()'];
 
 /** Candidates that start with what was typed, each once, in order. */

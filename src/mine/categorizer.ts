@@ -1,0 +1,141 @@
+import type { Cell, ResultColumn, ResultRows } from '../cluster/rows.js';
+import { categorize, FEW_ENTITIES, type FeatureDifference } from './categorize.js';
+
+/**
+ * The `categorize <entity> by <feature>` stage at the cluster stage: each window's merged counts
+ * by entity and feature become one row per entity with its category. A category keeps its label
+ * from window to window where its members stay (each new category takes the label of the last
+ * window's category it shares most members with), and an entity whose category changed says so.
+ */
+
+/** The features that set a category apart, as a result cell. */
+export interface FeaturesCell {
+  readonly kind: 'features';
+  readonly items: readonly FeatureDifference[];
+}
+
+export interface CategorizeSpec {
+  /** The key column whose values are the entities (host, comm, pid…). */
+  readonly entity: string;
+  /** The key columns whose values are the features (probe…), joined with a space when several. */
+  readonly features: readonly string[];
+  /** The count column. */
+  readonly count: string;
+  readonly k?: number;
+}
+
+/** The columns categorize gives. */
+export function categorizeColumns(spec: CategorizeSpec): ResultColumn[] {
+  return [
+    { name: spec.entity, role: 'key' },
+    ...['category', 'size', 'distance', 'outlier', 'features', 'changed'].map((name) => ({ name, role: 'computed' as const })),
+  ];
+}
+
+/** A key cell as text (keys are numbers, strings or booleans). */
+function keyText(cell: Cell | undefined): string {
+  return typeof cell === 'object' && cell !== null ? JSON.stringify(cell) : String(cell);
+}
+
+export class Categorizer {
+  /** Each entity's label in the last complete window. */
+  private labels = new Map<string, number>();
+  private nextLabel = 1;
+  private saidFew = false;
+  private saidTooFew = false;
+
+  constructor(private readonly spec: CategorizeSpec) {}
+
+  /**
+   * One window's rows, categorised; `complete` windows move the labels on (a running snapshot
+   * is labelled against the last complete window and leaves it as it was). Notices: what the
+   * user should know of this window (too few entities, a weak method).
+   */
+  categorize(result: ResultRows, complete: boolean): { rows: ResultRows; notices: string[] } {
+    const columns = categorizeColumns(this.spec);
+    const at = (name: string) => result.columns.findIndex((c) => c.name === name);
+    const entityAt = at(this.spec.entity);
+    const featureAt = this.spec.features.map(at);
+    const countAt = at(this.spec.count);
+    const counts = new Map<string, Map<string, number>>();
+    /** Each entity's key as the rows have it (a pid stays a number). */
+    const cells = new Map<string, Cell>();
+    for (const row of result.rows) {
+      const n = row[countAt];
+      if (typeof n !== 'number' || n <= 0) continue;
+      const entity = keyText(row[entityAt]);
+      cells.set(entity, row[entityAt]!);
+      const feature = featureAt.map((i) => keyText(row[i])).join(' ');
+      let mix = counts.get(entity);
+      if (!mix) counts.set(entity, (mix = new Map<string, number>()));
+      mix.set(feature, (mix.get(feature) ?? 0) + n);
+    }
+    const notices: string[] = [];
+    const entities = [...counts.keys()].sort();
+    if (entities.length < 2) {
+      if (!this.saidTooFew) notices.push(`categorize needs at least two ${this.spec.entity} values with counts in a window; this one has ${entities.length}: nothing to categorise`);
+      this.saidTooFew = true;
+      return { rows: { columns, rows: [] }, notices };
+    }
+    const found = categorize(
+      entities.map((entity) => ({ entity, counts: counts.get(entity)! })),
+      this.spec.k === undefined ? {} : { k: this.spec.k },
+    );
+    if (found.method === 'median' && !this.saidFew) {
+      notices.push(
+        `categorize: ${entities.length} ${this.spec.entity} values are too few for k-means (fewer than ${FEW_ENTITIES}); those whose mix stands out from the median one are put apart as outliers instead (docs/mining.md)`,
+      );
+      this.saidFew = true;
+    }
+    const nextLabel = this.nextLabel;
+    const labelOf = this.label(found.clusters.map((c) => c.members.map((i) => entities[i]!)));
+    if (!complete) this.nextLabel = nextLabel;
+    const rows: Cell[][] = entities.map((entity, i) => {
+      const e = found.entities[i]!;
+      const cluster = found.clusters[e.cluster]!;
+      const label = labelOf[e.cluster]!;
+      const before = this.labels.get(entity);
+      const features: FeaturesCell = { kind: 'features', items: cluster.features };
+      return [cells.get(entity)!, label, cluster.members.length, e.distance, e.outlier, features, before !== undefined && before !== label];
+    });
+    if (complete) this.labels = new Map(entities.map((entity, i) => [entity, labelOf[found.entities[i]!.cluster]!]));
+    // The largest categories first, then by label; within one, the most outlying first.
+    rows.sort((a, b) => (b[2] as number) - (a[2] as number) || (a[1] as number) - (b[1] as number) || (b[4] as number) - (a[4] as number) || keyText(a[0]).localeCompare(keyText(b[0])));
+    return { rows: { columns, rows }, notices };
+  }
+
+  /**
+   * Labels for this window's clusters: each takes the label that most of its members had in the
+   * last complete window (the pairs with the most members in common first), and a cluster with
+   * none to take gets a new one, the largest first.
+   */
+  private label(clusters: readonly (readonly string[])[]): number[] {
+    const pairs: { cluster: number; label: number; shared: number }[] = [];
+    clusters.forEach((members, cluster) => {
+      const shared = new Map<number, number>();
+      for (const m of members) {
+        const label = this.labels.get(m);
+        if (label !== undefined) shared.set(label, (shared.get(label) ?? 0) + 1);
+      }
+      for (const [label, n] of shared) pairs.push({ cluster, label, shared: n });
+    });
+    pairs.sort((a, b) => b.shared - a.shared || a.label - b.label || a.cluster - b.cluster);
+    const labels: (number | undefined)[] = clusters.map(() => undefined);
+    const taken = new Set<number>();
+    for (const p of pairs) {
+      if (labels[p.cluster] !== undefined || taken.has(p.label)) continue;
+      labels[p.cluster] = p.label;
+      taken.add(p.label);
+    }
+    const unlabelled = clusters
+      .map((members, cluster) => ({ cluster, size: members.length, first: [...members].sort()[0] ?? '' }))
+      .filter((c) => labels[c.cluster] === undefined)
+      .sort((a, b) => b.size - a.size || a.first.localeCompare(b.first));
+    for (const c of unlabelled) {
+      while (taken.has(this.nextLabel)) this.nextLabel++;
+      labels[c.cluster] = this.nextLabel;
+      taken.add(this.nextLabel++);
+    }
+    return labels as number[];
+  }
+}
