@@ -70,6 +70,12 @@ describe('FayLINQ and FayQL plan the same', () => {
     ],
     ['a script path with a space', () => fay.js('comm=node', '/srv/my app/db.js#query').count(), 'js:comm=node:"/srv/my app/db.js#query" | count()'],
     ['diagnostics_channel', () => fay.dc('http.server.request.start').groupBy((e) => ({ pid: e.pid })).count(), 'dc:http.server.request.start | count() by pid'],
+    [
+      'categorising hosts by their system calls',
+      () => fay.syscalls('*').groupBy((e) => ({ host: e.host, probe: e.probe })).count().every('10s').categorize('host', 'probe', { k: 3 }),
+      'syscall:* | count() by host, probe | every 10s | categorize host by probe k=3',
+      'syscall:* | count() by host, probe every 10s | categorize host by probe k=3',
+    ],
   ];
 
   for (const [name, build, fayql, typed] of table) {

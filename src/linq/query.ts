@@ -4,6 +4,7 @@ import type { Coverage } from '../cluster/period-aligner.js';
 import type { QueryHandle, RunOptions } from '../cluster/query-handle.js';
 import type { Cell } from '../cluster/rows.js';
 import type { AggregateCallNode, BindingNode, ExprNode, QueryNode, StageNode } from '../query/ast.js';
+import type { FeaturesCell } from '../mine/categorizer.js';
 import { CallSite } from './call-site.js';
 import { deferredHandle } from './deferred-handle.js';
 import { checkLambda, type Params } from './lambda.js';
@@ -333,6 +334,16 @@ export class Grouped<E, K> {
 /** What an awaited aggregate gives: the rows (grouped), the one row, or the one value. */
 type Shape = 'rows' | 'row' | 'value';
 
+/** A row of categorize(entity, …): the entity, its category and how it sits there (docs/mining.md). */
+export type CategoryRow<R, K extends keyof R> = { readonly [P in K]: R[P] } & {
+  readonly category: number;
+  readonly size: number;
+  readonly distance: number;
+  readonly outlier: number;
+  readonly features: FeaturesCell;
+  readonly changed: boolean;
+};
+
 function aggregated<E, R>(parts: Parts, keys: readonly BindingNode[], spec: (a: Aggregator<E>) => Record<string, Aggregate<unknown>>, shape: Shape): Aggregated<R, never> {
   const site = CallSite.capture('aggregate');
   const named = spec(new Aggregator<E>());
@@ -411,6 +422,28 @@ export class Aggregated<R, A> extends Built implements PromiseLike<A> {
     return new Aggregated<R, A>(
       this.with({ kind: 'Top', count: numberNode(n), by: by === undefined ? undefined : columnName(by, site), order: order === 'desc' ? undefined : order, span: SPAN }),
       this.shape,
+    );
+  }
+
+  /**
+   * The categorize stage (docs/mining.md): one row per value of `entity` with the category of its
+   * mix of counts by `by`. `categorize('host', 'probe')` is FayQL's `categorize host by probe`;
+   * `{ k: 3 }` asks for three categories. The last row stage of a query.
+   */
+  categorize<K extends keyof R & string>(entity: K, by: (keyof R & string) | readonly (keyof R & string)[], options: { k?: number } = {}): Aggregated<CategoryRow<R, K>, CategoryRow<R, K>[]> {
+    const site = CallSite.capture('categorize');
+    const features = typeof by === 'string' ? [by] : by;
+    if (features.length === 0) throw site.error('categorize(entity, by) needs at least one key to describe each entity by');
+    if (options.k !== undefined && (!Number.isInteger(options.k) || options.k < 1 || options.k > 50)) throw site.error('k is the number of categories: a whole number from 1 to 50');
+    return new Aggregated<CategoryRow<R, K>, CategoryRow<R, K>[]>(
+      this.with({
+        kind: 'Categorize',
+        entity: columnName(entity, site),
+        features: features.map((f) => columnName(f, site)),
+        k: options.k === undefined ? undefined : numberNode(options.k),
+        span: SPAN,
+      }),
+      'rows',
     );
   }
 

@@ -98,7 +98,7 @@ describe('categorize: hosts by the mix of their system calls', () => {
     const notices = out.filter((m): m is NoticeMessage => m.kind === 'notice');
     assert.equal(notices.length, 1);
     assert.equal(notices[0]!.host, CLUSTER_STAGE);
-    assert.match(notices[0]!.message, /6 host values are too few for k-means/);
+    assert.match(notices[0]!.message, /fewer than 8 host values \(6 in this window\) are too few for k-means/);
   });
 
   it('says so, without NaN or an empty table, when a window has fewer than two hosts', () => {

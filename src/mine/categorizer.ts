@@ -83,7 +83,7 @@ export class Categorizer {
     );
     if (found.method === 'median' && !this.saidFew) {
       notices.push(
-        `categorize: ${entities.length} ${this.spec.entity} values are too few for k-means (fewer than ${FEW_ENTITIES}); those whose mix stands out from the median one are put apart as outliers instead (docs/mining.md)`,
+        `categorize: fewer than ${FEW_ENTITIES} ${this.spec.entity} values (${entities.length} in this window) are too few for k-means; those whose mix stands out from the median one are put apart as outliers instead (docs/mining.md)`,
       );
       this.saidFew = true;
     }

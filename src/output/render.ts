@@ -8,9 +8,9 @@ import { printableLine } from './printable.js';
 
 type Block = Extract<AggregateResult, { kind: 'hist' | 'topk' | 'sample' }>;
 
-/** Results drawn as a block under their row rather than in a table cell. */
+/** Results drawn as a block under their row rather than in a table cell (quantiles and a category's features fit a cell). */
 function isBlock(cell: Cell | undefined): cell is Block {
-  return typeof cell === 'object' && cell !== null && cell.kind !== 'quantiles';
+  return typeof cell === 'object' && cell !== null && cell.kind !== 'quantiles' && cell.kind !== 'features';
 }
 
 function isStack(cell: Cell | undefined): boolean {
