@@ -89,16 +89,20 @@ describe('categorize: hosts by the mix of their system calls', () => {
     assert.equal(run(), run());
   });
 
-  it('under 8 hosts, puts the ones whose mix stands out from the median apart, and says the method is the small-group one', () => {
+  it('under 8 hosts, still puts the ones that differ apart, and says the categories are weak', () => {
     const { out, push } = stageFor(QUERY);
     push(0, { a: 'A', b: 'A', c: 'A', d: 'A', e: 'B', f: 'B' });
     const rows = byHost(results(out)[0]!);
     assert.deepEqual(Object.fromEntries(Object.entries(rows).map(([h, r]) => [h, r.category])), { a: 1, b: 1, c: 1, d: 1, e: 2, f: 2 });
     assert.ok((rows.e!.outlier as number) > 3.5 && rows.a!.outlier === 0);
+    // d switches to B: three and three, still two categories, and d's change is flagged.
+    push(1, { a: 'A', b: 'A', c: 'A', d: 'B', e: 'B', f: 'B' });
+    const next = byHost(results(out)[1]!);
+    assert.deepEqual(Object.fromEntries(Object.entries(next).map(([h, r]) => [h, [r.category, r.changed]])), { a: [1, false], b: [1, false], c: [1, false], d: [2, true], e: [2, false], f: [2, false] });
     const notices = out.filter((m): m is NoticeMessage => m.kind === 'notice');
-    assert.equal(notices.length, 1);
+    assert.equal(notices.length, 1, 'said once');
     assert.equal(notices[0]!.host, CLUSTER_STAGE);
-    assert.match(notices[0]!.message, /fewer than 8 host values \(6 in this window\) are too few for k-means/);
+    assert.match(notices[0]!.message, /with fewer than 8 host values \(6 in this window\) the categories are weak/);
   });
 
   it('says so, without NaN or an empty table, when a window has fewer than two hosts', () => {
@@ -114,7 +118,7 @@ describe('categorize: hosts by the mix of their system calls', () => {
       { k: 3 },
     );
     assert.equal(found.k, 3);
-    assert.equal(found.method, 'k-means');
+    assert.equal(found.few, false);
   });
 
   it('refuses a key the aggregate does not have, another key left over, an aggregate that is not a count, and rows stages after it', () => {

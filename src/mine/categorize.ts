@@ -6,13 +6,15 @@ import { kmeans, simplifiedSilhouette, squaredDistance } from './kmeans.js';
  * the load, and a call that is 1% of one host's and 0.1% of another's counts for more than one that
  * is 61% and 60%), and the vectors are clustered. docs/mining.md says why each choice.
  *
- *  - 8 entities or more (or a k given): k-means++ with a fixed seed, k chosen among 2–8 by the
- *    simplified silhouette, among the k whose centres are all MIN_CENTRE_DISTANCE apart (1 when
- *    none reaches MIN_SILHOUETTE: no structure worth naming).
- *  - Fewer (and no k): k-means on a handful of points finds structure in noise, so the robust
- *    rule instead: an entity whose distance from the median mix stands out from the others'
- *    (median + 3.5 robust standard deviations, 1.4826 × MAD, and at least MIN_OUTLIER_DISTANCE)
- *    is an outlier; the others are one category, the outliers another.
+ *  - k-means++ with a fixed seed (the same input, the same categories), k chosen by the simplified
+ *    silhouette among the k whose centres are all MIN_CENTRE_DISTANCE apart (categories closer
+ *    than that are one behaviour measured twice), 1 when none reaches MIN_SILHOUETTE (no
+ *    structure worth naming), or k as given.
+ *  - Fewer than FEW_ENTITIES entities: k-means finds structure in noise among a handful of points,
+ *    so k is at most 3 and a split must be clear (silhouette ≥ MIN_SILHOUETTE_FEW); the result is
+ *    said to be weak (`few`).
+ *  - Each entity's outlier score is robust: how far its distance from the median mix of all
+ *    entities lies beyond the median entity's, in robust standard deviations (1.4826 × MAD).
  */
 
 /** One entity's counts by feature. */
@@ -31,7 +33,8 @@ export interface FeatureDifference {
 }
 
 export interface Categories {
-  readonly method: 'k-means' | 'median';
+  /** Fewer than FEW_ENTITIES entities: the categories are weak. */
+  readonly few: boolean;
   readonly k: number;
   /** The simplified silhouette of the chosen k (k-means with k ≥ 2). */
   readonly silhouette: number | undefined;
@@ -52,13 +55,14 @@ export interface CategorizeOptions {
   readonly seed?: number;
 }
 
-/** Fewer entities than this are categorised by the median rule, not k-means. */
+/** Fewer entities than this make weak categories (k at most 3, a clear split only). */
 export const FEW_ENTITIES = 8;
 const MAX_K = 8;
+const MAX_K_FEW = 3;
 const MIN_SILHOUETTE = 0.25;
+const MIN_SILHOUETTE_FEW = 0.5;
 /** k-means runs on at most this many features, those that vary most across entities (distances and features use all). */
 const CLUSTERED_FEATURES = 24;
-const MIN_OUTLIER_DISTANCE = 0.1;
 /** Two categories' centres at least this far apart (Hellinger), or k is too large. */
 const MIN_CENTRE_DISTANCE = 0.05;
 const TOP_FEATURES = 3;
@@ -86,39 +90,28 @@ export function categorize(input: readonly EntityCounts[], options: CategorizeOp
   const spread = 1.4826 * median(fromMiddle.map((d) => Math.abs(d - typical)));
   const outlier = fromMiddle.map((d) => Math.max(0, Math.round(((d - typical) / Math.max(spread, 0.02)) * 100) / 100));
 
-  let assignment: Int32Array;
+  const few = input.length < FEW_ENTITIES;
+  const points = mostVarying(vectors, CLUSTERED_FEATURES);
+  const seed = options.seed ?? 42;
   let k: number;
-  let silhouette: number | undefined;
-  let method: Categories['method'];
-  if (options.k === undefined && input.length < FEW_ENTITIES) {
-    method = 'median';
-    const threshold = typical + Math.max(3.5 * spread, MIN_OUTLIER_DISTANCE);
-    const far = fromMiddle.map((d) => d > threshold);
-    k = far.some(Boolean) ? 2 : 1;
-    assignment = Int32Array.from(far, (f) => (f ? 1 : 0));
-  } else {
-    method = 'k-means';
-    const points = mostVarying(vectors, CLUSTERED_FEATURES);
-    const seed = options.seed ?? 42;
-    if (options.k !== undefined) k = Math.min(options.k, input.length);
-    else {
-      k = 1;
-      let best = MIN_SILHOUETTE;
-      for (let candidate = 2; candidate <= Math.min(MAX_K, input.length - 1); candidate++) {
-        const clustering = kmeans(points, candidate, { seed, restarts: 1, maxIterations: 50 });
-        // Categories whose centres are this close are one behaviour measured twice (a few percent of wobble), not two.
-        if (closestCentres(clustering.centres) < MIN_CENTRE_DISTANCE) continue;
-        const s = simplifiedSilhouette(points, clustering);
-        if (s > best + 1e-9) {
-          best = s;
-          k = candidate;
-        }
+  if (options.k !== undefined) k = Math.min(options.k, input.length);
+  else {
+    k = 1;
+    let best = few ? MIN_SILHOUETTE_FEW : MIN_SILHOUETTE;
+    for (let candidate = 2; candidate <= Math.min(few ? MAX_K_FEW : MAX_K, few ? input.length : input.length - 1); candidate++) {
+      const clustering = kmeans(points, candidate, { seed, restarts: 1, maxIterations: 50 });
+      // Categories whose centres are this close are one behaviour measured twice (a few percent of wobble), not two.
+      if (closestCentres(clustering.centres) < MIN_CENTRE_DISTANCE) continue;
+      const s = simplifiedSilhouette(points, clustering);
+      if (s > best + 1e-9) {
+        best = s;
+        k = candidate;
       }
     }
-    const clustering = kmeans(points, k, { seed, restarts: 3, maxIterations: 100 });
-    assignment = clustering.assignment;
-    if (k >= 2) silhouette = simplifiedSilhouette(points, clustering);
   }
+  const clustering = kmeans(points, k, { seed, restarts: 3, maxIterations: 100 });
+  const assignment = clustering.assignment;
+  const silhouette = k >= 2 ? simplifiedSilhouette(points, clustering) : undefined;
 
   const members = Array.from({ length: k }, () => [] as number[]);
   assignment.forEach((c, i) => members[c]!.push(i));
@@ -138,7 +131,7 @@ export function categorize(input: readonly EntityCounts[], options: CategorizeOp
   const clusterOf = new Int32Array(input.length);
   clusters.forEach((c, index) => c.members.forEach((i) => (clusterOf[i] = index)));
   return {
-    method,
+    few,
     k: clusters.length,
     silhouette,
     entities: input.map((_, i) => ({

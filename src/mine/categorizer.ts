@@ -81,9 +81,9 @@ export class Categorizer {
       entities.map((entity) => ({ entity, counts: counts.get(entity)! })),
       this.spec.k === undefined ? {} : { k: this.spec.k },
     );
-    if (found.method === 'median' && !this.saidFew) {
+    if (found.few && !this.saidFew) {
       notices.push(
-        `categorize: fewer than ${FEW_ENTITIES} ${this.spec.entity} values (${entities.length} in this window) are too few for k-means; those whose mix stands out from the median one are put apart as outliers instead (docs/mining.md)`,
+        `categorize: with fewer than ${FEW_ENTITIES} ${this.spec.entity} values (${entities.length} in this window) the categories are weak: at most 3, and only a clear split (docs/mining.md)`,
       );
       this.saidFew = true;
     }

@@ -136,6 +136,25 @@ int main(int argc, char **argv) {
     for (long i = 0; i < n; i++) syscall(SYS_getppid);
     clock_gettime(CLOCK_MONOTONIC, &b);
     printf("%.2f\n", ((b.tv_sec - a.tv_sec) * 1e9 + (b.tv_nsec - a.tv_nsec)) / n);
+  } else if (!strcmp(cmd, "mix")) {
+    // A steady mix of system calls for categorising: every <period_ms>, a burst of <n> of them,
+    // for <bursts> bursts. Mix A: getppid. Mix B: openat + close of <path>, and newfstatat.
+    const char *which = argv[3], *path = argv[4];
+    long n = atol(argv[5]), period = atol(argv[6]), bursts = atol(argv[7]);
+    struct timespec t = {period / 1000, (period % 1000) * 1000000L};
+    struct stat st;
+    for (long b = 0; b < bursts; b++) {
+      for (long i = 0; i < n; i++) {
+        if (which[0] == 'A') {
+          syscall(SYS_getppid);
+        } else {
+          int fd = openat(AT_FDCWD, path, O_RDONLY);
+          if (fd >= 0) close(fd);
+          syscall(SYS_newfstatat, AT_FDCWD, path, &st, 0);
+        }
+      }
+      nanosleep(&t, NULL);
+    }
   } else if (!strcmp(cmd, "threads")) {
     long n = atol(argv[3]);
     for (long i = 0; i < n; i++) {

@@ -1,0 +1,85 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { NatsBus } from '../bus/nats.js';
+import { ClusterClient } from '../cluster/cluster-client.js';
+import type { ResultMessage } from '../cluster/cluster-stage.js';
+import { localRegistry } from '../probes/default-registry.js';
+import { TestAgent, TestCgroup } from '../testing/cluster.js';
+import { NatsServer } from '../testing/nats-server.js';
+import type { FeaturesCell } from './categorizer.js';
+
+/**
+ * Categorising a real cluster: six `fay agent` processes on a real nats-server, each scoped to a
+ * cgroup of its own, counting every system call by host and call; four hosts run mix A
+ * (getppid), two run mix B (openat, close, newfstatat), and one of the four switches from A to
+ * B half-way. The categories are computed once per window at the client's cluster stage.
+ */
+
+const A_HOSTS = ['mine-a1', 'mine-a2', 'mine-a3'] as const;
+const SWITCHER = 'mine-a4';
+const B_HOSTS = ['mine-b1', 'mine-b2'] as const;
+const HOSTS = [...A_HOSTS, SWITCHER, ...B_HOSTS];
+/** Each mix: a burst of this many calls every PERIOD_MS, for BURSTS bursts (about 5 s). */
+const CALLS = 40;
+const PERIOD_MS = 20;
+const BURSTS = 250;
+
+describe('categorize on six agents running two workloads', () => {
+  let nats: NatsServer;
+  const cgroups = new Map<string, TestCgroup>();
+  const agents: TestAgent[] = [];
+  let client: ClusterClient;
+
+  before(async () => {
+    nats = await NatsServer.start('127.0.0.1');
+    for (const host of HOSTS) cgroups.set(host, new TestCgroup(host));
+    agents.push(...(await Promise.all(HOSTS.map((host) => TestAgent.start(host, nats.url('agent'), { cgroup: cgroups.get(host)!.path })))));
+    client = new ClusterClient(await NatsBus.connect({ url: nats.url('client'), name: 'test client' }), localRegistry());
+  });
+
+  after(async () => {
+    await client?.close();
+    await Promise.all(agents.map((a) => a.stop()));
+    await nats?.stop();
+    for (const c of cgroups.values()) c.remove();
+  });
+
+  it('puts the B hosts in a category of their own in every full window, names their calls, and flags the host that switched', async () => {
+    const run = client.run('syscall:* | count() by host, probe every 1s | categorize host by probe', { expectAgents: HOSTS.length });
+    await run.attached;
+    const mix = (host: string, which: 'A' | 'B', bursts = BURSTS) => cgroups.get(host)!.run('fay-mine', 'mix', which, '/etc/hostname', CALLS, PERIOD_MS, bursts);
+    const work = Promise.all([
+      ...A_HOSTS.map((h) => mix(h, 'A')),
+      ...B_HOSTS.map((h) => mix(h, 'B')),
+      mix(SWITCHER, 'A', BURSTS / 2).then(() => mix(SWITCHER, 'B', BURSTS / 2)),
+    ]).then(() => run.stop());
+    const windows: ResultMessage[] = [];
+    for await (const m of run) if (m.kind === 'result' && m.complete) windows.push(m);
+    await work;
+
+    const rowsOf = (w: ResultMessage) =>
+      Object.fromEntries(w.rows.map((r) => [r[0] as string, { category: r[1] as number, changed: r[6] as boolean, features: r[5] as FeaturesCell }]));
+    // Windows in which every host ran for the whole second (not the first or last, partly idle).
+    const full = windows.map(rowsOf).filter((w) => HOSTS.every((h) => w[h] !== undefined)).slice(1, -1);
+    assert.ok(full.length >= 3, `${full.length} full windows of ${windows.length}`);
+    for (const w of full) {
+      const b = w['mine-b1']!.category;
+      assert.equal(w['mine-b2']!.category, b, 'the B hosts share a category');
+      for (const h of A_HOSTS) assert.notEqual(w[h]!.category, b, `${h} is not in B's category`);
+      assert.deepEqual(
+        w['mine-b1']!.features.items.map((f) => f.feature).sort(),
+        ['syscall:close', 'syscall:getppid', 'syscall:newfstatat', 'syscall:openat'].filter((f) => w['mine-b1']!.features.items.some((i) => i.feature === f)),
+      );
+      assert.ok(w['mine-b1']!.features.items.some((f) => f.feature === 'syscall:getppid' && f.share < f.overall), 'B makes fewer getppid calls than the hosts do overall');
+      assert.ok(w['mine-b1']!.features.items.some((f) => ['syscall:openat', 'syscall:close', 'syscall:newfstatat'].includes(f.feature) && f.share > f.overall));
+    }
+    // The switcher: with the A hosts first, with the B hosts at the end, and flagged where it changed.
+    assert.equal(full[0]![SWITCHER]!.category, full[0]!['mine-a1']!.category);
+    assert.equal(full.at(-1)![SWITCHER]!.category, full.at(-1)!['mine-b1']!.category);
+    const flagged = windows.map(rowsOf).filter((w) => w[SWITCHER]?.changed);
+    assert.ok(flagged.length >= 1, 'its change of category is flagged');
+    // The labels stay: the A hosts' category keeps its number from the first full window to the last.
+    assert.equal(full.at(-1)!['mine-a1']!.category, full[0]!['mine-a1']!.category);
+    assert.deepEqual(windows.flatMap((w) => w.rows.filter((r) => r[6] === true).map((r) => r[0])).filter((h) => h !== SWITCHER), [], 'only the switcher changed');
+  });
+});
