@@ -10,6 +10,8 @@ import { connect, type Fay, type QuantilesResult, type HistResult } from 'fay';
 import { handlerLatency } from '../examples/js-latency.js';
 import { kmallocs } from '../examples/kmalloc.js';
 import { latencyByProcess } from '../examples/syscall-latency.js';
+import { caseStudy } from '../examples/shell-case-study.js';
+import { callMix, kmeans, vectors } from '../examples/categorize-by-hand.js';
 import { newBpfPrograms, loadedBpfPrograms } from '../src/testing/kernel-state.js';
 import { collect, rowsOf } from '../src/testing/query.js';
 import { waitingWorkload } from '../src/testing/workload.js';
@@ -94,6 +96,36 @@ describe('the examples, on real probes', () => {
     } finally {
       server.kill();
     }
+  });
+
+  it('the command-shell case study: printing a file to a real pty, the writer and the terminal\'s reader are the top callers', async () => {
+    const { table, total, bytes } = await caseStudy(fay, 2);
+    const line = (call: string) => table.find((l) => l.call === call);
+    const callers = (call: string) => Object.fromEntries((line(call)?.callers ?? []).map((c) => [c.comm, c.count]));
+    // cat writes the file in blocks; the terminal (script) reads the pty's other end, in smaller pieces.
+    const catWrites = callers('write').cat ?? 0;
+    const terminalReads = callers('read').script ?? 0;
+    assert.ok(catWrites >= 1 && catWrites <= bytes / 4096, `cat wrote ${bytes} bytes in ${catWrites} writes`);
+    assert.ok(terminalReads >= catWrites, `the terminal read them in ${terminalReads} reads`);
+    // The top four calls are made by the two of them, and between them are most of the calls.
+    const top = table.slice(0, 4);
+    assert.deepEqual(new Set(top.flatMap((l) => l.callers.map((c) => c.comm))), new Set(['cat', 'script']));
+    assert.ok(top.some((l) => l.call === 'write') && top.some((l) => l.call === 'read'), JSON.stringify(top));
+    assert.ok(top.reduce((n, l) => n + l.count, 0) > total / 2);
+  });
+
+  it('k-means by hand over a FayLINQ result: two processes of one mix together, the third apart', async () => {
+    const mixes = { 'fay-ka1': 'A', 'fay-ka2': 'A', 'fay-kb': 'B' };
+    const workloads = Object.entries(mixes).map(([comm, which]) => waitingWorkload(comm, 'mix', which, '/etc/hostname', 40, 20, 50));
+    // Counting for longer than they run (a second): every call of theirs is in.
+    const mix = await callMix(fay, 3, () => Promise.all(workloads.map((w) => w.go())));
+    const ours = new Map([...mix].filter(([comm]) => comm in mixes));
+    assert.deepEqual([...ours.keys()].sort(), Object.keys(mixes));
+    assert.equal(ours.get('fay-ka1')!.get('syscall:getppid'), 40 * 50);
+    const { names, points } = vectors(ours);
+    const groups = Object.fromEntries(kmeans(points, 2).map((g, i) => [names[i]!, g]));
+    assert.equal(groups['fay-ka1'], groups['fay-ka2']);
+    assert.notEqual(groups['fay-kb'], groups['fay-ka1']);
   });
 
   it('run as scripts: the kmalloc example prints its FayQL and its count', async () => {
