@@ -5,5 +5,5 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 for bench in bench/*.bench.ts; do
   echo "== $bench"
-  node --import tsx "$bench"
+  node --expose-gc --import tsx "$bench"
 done

@@ -72,7 +72,8 @@ export function finalizeRows(
     }
   }
   const firstAggregate = output.keys.length;
-  rows.sort((a, b) => compareCells(b[firstAggregate], a[firstAggregate]) || compareKeys(a, b, firstAggregate));
+  // categorize orders its own rows: sorting what it reshapes would be wasted.
+  if (!operations.some((op) => op.kind === 'Categorize')) rows.sort((a, b) => compareCells(b[firstAggregate], a[firstAggregate]) || compareKeys(a, b, firstAggregate));
 
   for (const op of operations) {
     const index = new Map(columns.map((c, i) => [c.name, i]));

@@ -8,7 +8,7 @@ import { formatCell } from '../output/format.js';
 import { planStages } from '../plan/planner.js';
 import { compileQuery } from '../query/compile.js';
 import { fixtureRegistry } from '../testing/catalog-fixture.js';
-import { categorize } from './categorize.js';
+import { categorize, countMatrix } from './categorize.js';
 import type { FeaturesCell } from './categorizer.js';
 
 /**
@@ -113,10 +113,7 @@ describe('categorize: hosts by the mix of their system calls', () => {
   });
 
   it('k=3 asks for three categories', () => {
-    const found = categorize(
-      Array.from({ length: 12 }, (_, i) => ({ entity: `h${i}`, counts: new Map(Object.entries(mixOf(i % 2 === 0 ? 'A' : 'B', i))) })),
-      { k: 3 },
-    );
+    const found = categorize(countMatrix(Array.from({ length: 12 }, (_, i) => new Map(Object.entries(mixOf(i % 2 === 0 ? 'A' : 'B', i))))), { k: 3 });
     assert.equal(found.k, 3);
     assert.equal(found.few, false);
   });

@@ -1,4 +1,4 @@
-import { kmeans, simplifiedSilhouette, squaredDistance } from './kmeans.js';
+import { kmeans, lloyd, simplifiedSilhouette, squaredDistance, type Clustering } from './kmeans.js';
 
 /**
  * Categorising entities (hosts, processes) by the mix of what they do: each entity's counts (e.g.
@@ -17,10 +17,16 @@ import { kmeans, simplifiedSilhouette, squaredDistance } from './kmeans.js';
  *    entities lies beyond the median entity's, in robust standard deviations (1.4826 × MAD).
  */
 
-/** One entity's counts by feature. */
-export interface EntityCounts {
-  readonly entity: string;
-  readonly counts: ReadonlyMap<string, number>;
+/** Entities' counts by feature: one row per entity, one column per feature. */
+export interface CountMatrix {
+  readonly features: readonly string[];
+  readonly rows: readonly Float64Array[];
+}
+
+/** A CountMatrix from each entity's counts by feature (features in name order). */
+export function countMatrix(entities: readonly ReadonlyMap<string, number>[]): CountMatrix {
+  const features = [...new Set(entities.flatMap((e) => [...e.keys()]))].sort();
+  return { features, rows: entities.map((e) => Float64Array.from(features, (f) => e.get(f) ?? 0)) };
 }
 
 /** A feature that sets a category apart: its share of the category's counts against all entities'. */
@@ -35,6 +41,8 @@ export interface FeatureDifference {
 export interface Categories {
   /** Fewer than FEW_ENTITIES entities: the categories are weak. */
   readonly few: boolean;
+  /** For the next window (CategorizeOptions.previous). */
+  readonly state: ClusteringState;
   readonly k: number;
   /** The simplified silhouette of the chosen k (k-means with k ≥ 2). */
   readonly silhouette: number | undefined;
@@ -53,6 +61,20 @@ export interface CategorizeOptions {
   /** The number of categories; undefined: chosen. */
   readonly k?: number;
   readonly seed?: number;
+  /** The last window's clustering (Categories.state): a start for this one's, when it clustered the same features. */
+  readonly previous?: ClusteringState;
+}
+
+/**
+ * What the next window starts from: the features clustered on, k and the centres. From the same
+ * start, k is looked for only at k-1, k and k+1, and k's clustering starts at the last centres (a
+ * window like the last converges in an iteration or two); a window whose most varying features
+ * changed is searched afresh.
+ */
+export interface ClusteringState {
+  readonly features: readonly string[];
+  readonly k: number;
+  readonly centres: readonly Float64Array[];
 }
 
 /** Fewer entities than this make weak categories (k at most 3, a clear split only). */
@@ -69,47 +91,64 @@ const TOP_FEATURES = 3;
 /** A feature whose share differs by less than this (half a percentage point) sets nothing apart. */
 const MIN_DIFFERENCE = 0.005;
 
-function median(values: readonly number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
+/** The median of numbers (a typed array's numeric sort: this runs once per feature of a window). */
+function median(values: Float64Array): number {
+  const sorted = values.sort();
   const mid = sorted.length >> 1;
   return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
 
-export function categorize(input: readonly EntityCounts[], options: CategorizeOptions = {}): Categories {
+export function categorize(matrix: CountMatrix, options: CategorizeOptions = {}): Categories {
+  const input = matrix.rows;
   if (input.length < 2) throw new RangeError('categorising takes at least two entities');
-  const features = [...new Set(input.flatMap((e) => [...e.counts.keys()]))].sort();
-  const shares = input.map((e) => {
+  const features = matrix.features;
+  const shares = input.map((counts) => {
     let total = 0;
-    for (const n of e.counts.values()) total += n;
-    return Float64Array.from(features, (f) => (total > 0 ? (e.counts.get(f) ?? 0) / total : 0));
+    for (const n of counts) total += n;
+    return counts.map((n) => (total > 0 ? n / total : 0));
   });
   const vectors = shares.map((s) => s.map(Math.sqrt));
-  const middle = Float64Array.from(features, (_, j) => median(vectors.map((v) => v[j]!)));
-  const fromMiddle = vectors.map((v) => Math.sqrt(squaredDistance(v, middle)));
-  const typical = median(fromMiddle);
+  const column = new Float64Array(input.length);
+  const middle = Float64Array.from(features, (_, j) => {
+    vectors.forEach((v, i) => (column[i] = v[j]!));
+    return median(column);
+  });
+  const fromMiddle = Float64Array.from(vectors, (v) => Math.sqrt(squaredDistance(v, middle)));
+  const typical = median(Float64Array.from(fromMiddle));
   const spread = 1.4826 * median(fromMiddle.map((d) => Math.abs(d - typical)));
-  const outlier = fromMiddle.map((d) => Math.max(0, Math.round(((d - typical) / Math.max(spread, 0.02)) * 100) / 100));
+  const outlier = Array.from(fromMiddle, (d) => Math.max(0, Math.round(((d - typical) / Math.max(spread, 0.02)) * 100) / 100));
 
   const few = input.length < FEW_ENTITIES;
-  const points = mostVarying(vectors, CLUSTERED_FEATURES);
+  const { points, kept } = mostVarying(vectors, CLUSTERED_FEATURES);
+  const clustered = kept.map((j) => features[j]!);
   const seed = options.seed ?? 42;
+  const previous = options.previous;
+  const resumed = previous !== undefined && previous.k <= input.length && previous.features.length === clustered.length && previous.features.every((f, i) => f === clustered[i]);
+  /** A clustering for k: from the last window's centres when it had this k, else k-means++ with `restarts`. */
+  const cluster = (k: number, restarts: number): Clustering =>
+    resumed && k === previous.k ? lloyd(points, previous.centres.map((c) => Float64Array.from(c)), 100) : kmeans(points, k, { seed, restarts, maxIterations: 100 });
   let k: number;
+  let chosen: Clustering | undefined;
   if (options.k !== undefined) k = Math.min(options.k, input.length);
   else {
     k = 1;
     let best = few ? MIN_SILHOUETTE_FEW : MIN_SILHOUETTE;
-    for (let candidate = 2; candidate <= Math.min(few ? MAX_K_FEW : MAX_K, few ? input.length : input.length - 1); candidate++) {
-      const clustering = kmeans(points, candidate, { seed, restarts: 1, maxIterations: 50 });
+    const most = Math.min(few ? MAX_K_FEW : MAX_K, few ? input.length : input.length - 1);
+    const candidates = resumed ? [previous.k - 1, previous.k, previous.k + 1] : Array.from({ length: most }, (_, i) => i + 1);
+    for (const candidate of candidates) {
+      if (candidate < 2 || candidate > most) continue;
+      const clustering = cluster(candidate, 1);
       // Categories whose centres are this close are one behaviour measured twice (a few percent of wobble), not two.
       if (closestCentres(clustering.centres) < MIN_CENTRE_DISTANCE) continue;
       const s = simplifiedSilhouette(points, clustering);
       if (s > best + 1e-9) {
         best = s;
         k = candidate;
+        chosen = resumed && candidate === previous.k ? clustering : undefined;
       }
     }
   }
-  const clustering = kmeans(points, k, { seed, restarts: 3, maxIterations: 100 });
+  const clustering = chosen ?? cluster(k, 3);
   const assignment = clustering.assignment;
   const silhouette = k >= 2 ? simplifiedSilhouette(points, clustering) : undefined;
 
@@ -132,6 +171,7 @@ export function categorize(input: readonly EntityCounts[], options: CategorizeOp
   clusters.forEach((c, index) => c.members.forEach((i) => (clusterOf[i] = index)));
   return {
     few,
+    state: { features: clustered, k, centres: clustering.centres },
     k: clusters.length,
     silhouette,
     entities: input.map((_, i) => ({
@@ -155,13 +195,13 @@ function meanOf(vectors: readonly Float64Array[], which: readonly number[]): Flo
   return out;
 }
 
-/** The vectors cut to the `count` features that vary most across them (all, if there are no more). */
-function mostVarying(vectors: readonly Float64Array[], count: number): Float64Array[] {
+/** The vectors cut to the `count` features that vary most across them (all, if there are no more), and which those are (in order). */
+function mostVarying(vectors: readonly Float64Array[], count: number): { points: Float64Array[]; kept: number[] } {
   const dims = vectors[0]!.length;
-  if (dims <= count) return [...vectors];
+  if (dims <= count) return { points: [...vectors], kept: Array.from({ length: dims }, (_, j) => j) };
   const mean = meanOf(vectors, vectors.map((_, i) => i));
   const variance = new Float64Array(dims);
   for (const v of vectors) for (let j = 0; j < dims; j++) variance[j]! += (v[j]! - mean[j]!) ** 2;
-  const keep = [...variance.keys()].sort((a, b) => variance[b]! - variance[a]! || a - b).slice(0, count);
-  return vectors.map((v) => Float64Array.from(keep, (j) => v[j]!));
+  const kept = [...variance.keys()].sort((a, b) => variance[b]! - variance[a]! || a - b).slice(0, count).sort((a, b) => a - b);
+  return { points: vectors.map((v) => Float64Array.from(kept, (j) => v[j]!)), kept };
 }

@@ -1,5 +1,5 @@
 import type { Cell, ResultColumn, ResultRows } from '../cluster/rows.js';
-import { categorize, FEW_ENTITIES, type FeatureDifference } from './categorize.js';
+import { categorize, FEW_ENTITIES, type ClusteringState, type FeatureDifference } from './categorize.js';
 
 /**
  * The `categorize <entity> by <feature>` stage at the cluster stage: each window's merged counts
@@ -42,6 +42,8 @@ export class Categorizer {
   private labels = new Map<string, number>();
   private nextLabel = 1;
   private saidFew = false;
+  /** The last complete window's clustering, for the next to start from. */
+  private state: ClusteringState | undefined;
   private saidTooFew = false;
 
   constructor(private readonly spec: CategorizeSpec) {}
@@ -57,30 +59,53 @@ export class Categorizer {
     const entityAt = at(this.spec.entity);
     const featureAt = this.spec.features.map(at);
     const countAt = at(this.spec.count);
-    const counts = new Map<string, Map<string, number>>();
-    /** Each entity's key as the rows have it (a pid stays a number). */
-    const cells = new Map<string, Cell>();
+    // Dense counts: an index per entity and per feature, found once per distinct key.
+    const entityIndex = new Map<Cell, number>();
+    const entityCells: Cell[] = [];
+    const featureIndex = new Map<string, number>();
+    /** Entity index, feature index, count: three numbers a row, in one array (no array per row). */
+    const cells: number[] = [];
+    let lastEntity: Cell | undefined;
+    let lastIndex = 0;
     for (const row of result.rows) {
       const n = row[countAt];
       if (typeof n !== 'number' || n <= 0) continue;
-      const entity = keyText(row[entityAt]);
-      cells.set(entity, row[entityAt]!);
-      const feature = featureAt.map((i) => keyText(row[i])).join(' ');
-      let mix = counts.get(entity);
-      if (!mix) counts.set(entity, (mix = new Map<string, number>()));
-      mix.set(feature, (mix.get(feature) ?? 0) + n);
+      const entityCell = row[entityAt]!;
+      // A host's rows mostly come together (its partial was merged at once): the last one's index first.
+      let e = entityCell === lastEntity ? lastIndex : entityIndex.get(entityCell);
+      if (e === undefined) {
+        entityIndex.set(entityCell, (e = entityCells.length));
+        entityCells.push(entityCell);
+      }
+      lastEntity = entityCell;
+      lastIndex = e;
+      const feature = featureAt.length === 1 ? keyText(row[featureAt[0]!]) : featureAt.map((i) => keyText(row[i])).join(' ');
+      let f = featureIndex.get(feature);
+      if (f === undefined) featureIndex.set(feature, (f = featureIndex.size));
+      cells.push(e, f, n);
     }
     const notices: string[] = [];
-    const entities = [...counts.keys()].sort();
-    if (entities.length < 2) {
-      if (!this.saidTooFew) notices.push(`categorize needs at least two ${this.spec.entity} values with counts in a window; this one has ${entities.length}: nothing to categorise`);
+    if (entityCells.length < 2) {
+      if (!this.saidTooFew) notices.push(`categorize needs at least two ${this.spec.entity} values with counts in a window; this one has ${entityCells.length}: nothing to categorise`);
       this.saidTooFew = true;
       return { rows: { columns, rows: [] }, notices };
     }
+    // Entities and features in name order, so that the same counts give the same categories however the rows came.
+    const entityOrder = entityCells.map((cell, i) => ({ name: keyText(cell), i })).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    const entities = entityOrder.map((o) => o.name);
+    const entityAtIndex = new Int32Array(entityCells.length);
+    entityOrder.forEach((o, at) => (entityAtIndex[o.i] = at));
+    const featureNames = [...featureIndex.keys()];
+    const featureOrder = featureNames.map((name, i) => ({ name, i })).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    const featureAtIndex = new Int32Array(featureNames.length);
+    featureOrder.forEach((o, at) => (featureAtIndex[o.i] = at));
+    const matrix = entities.map(() => new Float64Array(featureNames.length));
+    for (let c = 0; c < cells.length; c += 3) matrix[entityAtIndex[cells[c]!]!]![featureAtIndex[cells[c + 1]!]!]! += cells[c + 2]!;
     const found = categorize(
-      entities.map((entity) => ({ entity, counts: counts.get(entity)! })),
-      this.spec.k === undefined ? {} : { k: this.spec.k },
+      { features: featureOrder.map((o) => o.name), rows: matrix },
+      { ...(this.spec.k !== undefined && { k: this.spec.k }), ...(this.state !== undefined && { previous: this.state }) },
     );
+    if (complete) this.state = found.state;
     if (found.few && !this.saidFew) {
       notices.push(
         `categorize: with fewer than ${FEW_ENTITIES} ${this.spec.entity} values (${entities.length} in this window) the categories are weak: at most 3, and only a clear split (docs/mining.md)`,
@@ -96,7 +121,7 @@ export class Categorizer {
       const label = labelOf[e.cluster]!;
       const before = this.labels.get(entity);
       const features: FeaturesCell = { kind: 'features', items: cluster.features };
-      return [cells.get(entity)!, label, cluster.members.length, e.distance, e.outlier, features, before !== undefined && before !== label];
+      return [entityCells[entityOrder[i]!.i]!, label, cluster.members.length, e.distance, e.outlier, features, before !== undefined && before !== label];
     });
     if (complete) this.labels = new Map(entities.map((entity, i) => [entity, labelOf[found.entities[i]!.cluster]!]));
     // The largest categories first, then by label; within one, the most outlying first.
