@@ -8,7 +8,8 @@ import { formatCell } from '../output/format.js';
 import { planStages } from '../plan/planner.js';
 import { compileQuery } from '../query/compile.js';
 import { fixtureRegistry } from '../testing/catalog-fixture.js';
-import { categorize, countMatrix } from './categorize.js';
+import { categorize, countMatrix, median } from './categorize.js';
+import { seeded } from './kmeans.js';
 import type { FeaturesCell } from './categorizer.js';
 
 /**
@@ -110,6 +111,16 @@ describe('categorize: hosts by the mix of their system calls', () => {
     push(0, { only: 'A' });
     assert.deepEqual(results(out)[0]!.rows, []);
     assert.match(out.find((m): m is NoticeMessage => m.kind === 'notice')!.message, /needs at least two host values with counts in a window; this one has 1/);
+  });
+
+  it('finds medians by selection as a sort would', () => {
+    const random = seeded(3);
+    for (let n = 1; n < 60; n++) {
+      const values = Float64Array.from({ length: n }, () => Math.floor(random() * 10));
+      const sorted = Float64Array.from(values).sort();
+      const expected = n % 2 === 1 ? sorted[n >> 1]! : (sorted[(n >> 1) - 1]! + sorted[n >> 1]!) / 2;
+      assert.equal(median(values), expected, `${n} values`);
+    }
   });
 
   it('k=3 asks for three categories', () => {

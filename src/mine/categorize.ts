@@ -91,11 +91,39 @@ const TOP_FEATURES = 3;
 /** A feature whose share differs by less than this (half a percentage point) sets nothing apart. */
 const MIN_DIFFERENCE = 0.005;
 
-/** The median of numbers (a typed array's numeric sort: this runs once per feature of a window). */
-function median(values: Float64Array): number {
-  const sorted = values.sort();
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+/** The median of numbers, found by selection (it runs once per feature of a window; sorting each took 15 ms of 500 hosts × 300 calls). Reorders `values`. */
+export function median(values: Float64Array): number {
+  const mid = values.length >> 1;
+  const upper = select(values, mid);
+  if (values.length % 2 === 1) return upper;
+  // Below `mid` are the smaller half: the lower middle is their largest.
+  let lower = -Infinity;
+  for (let i = 0; i < mid; i++) lower = Math.max(lower, values[i]!);
+  return (lower + upper) / 2;
+}
+
+/** Hoare's selection: reorders `a` so that a[k] is what it would be sorted, smaller ones before it, larger after; returns a[k]. */
+function select(a: Float64Array, k: number): number {
+  let lo = 0;
+  let hi = a.length - 1;
+  while (hi > lo) {
+    const pivot = a[(lo + hi) >> 1]!;
+    let i = lo;
+    let j = hi;
+    while (i <= j) {
+      while (a[i]! < pivot) i++;
+      while (a[j]! > pivot) j--;
+      if (i <= j) {
+        const t = a[i]!;
+        a[i++] = a[j]!;
+        a[j--] = t;
+      }
+    }
+    if (k <= j) hi = j;
+    else if (k >= i) lo = i;
+    else break;
+  }
+  return a[k]!;
 }
 
 export function categorize(matrix: CountMatrix, options: CategorizeOptions = {}): Categories {
