@@ -19,10 +19,10 @@ const A_HOSTS = ['mine-a1', 'mine-a2', 'mine-a3'] as const;
 const SWITCHER = 'mine-a4';
 const B_HOSTS = ['mine-b1', 'mine-b2'] as const;
 const HOSTS = [...A_HOSTS, SWITCHER, ...B_HOSTS];
-/** Each mix: a burst of this many calls every PERIOD_MS, for BURSTS bursts (about 5 s). */
+/** Each mix: a burst of this many calls every PERIOD_MS, for BURSTS bursts (about 8 s: windows a busy machine delivers late lack hosts). */
 const CALLS = 40;
 const PERIOD_MS = 20;
-const BURSTS = 250;
+const BURSTS = 400;
 
 describe('categorize on six agents running two workloads', () => {
   let nats: NatsServer;
@@ -59,7 +59,8 @@ describe('categorize on six agents running two workloads', () => {
 
     const rowsOf = (w: ResultMessage) =>
       Object.fromEntries(w.rows.map((r) => [r[0] as string, { category: r[1] as number, changed: r[6] as boolean, features: r[5] as FeaturesCell }]));
-    // Windows in which every host ran for the whole second (not the first or last, partly idle).
+    // Windows in which every host ran for the whole second (not the first or last: there, a host's
+    // start-up calls, execve, mmap…, can outweigh its few calls of the mix, and it looks different).
     const full = windows.map(rowsOf).filter((w) => HOSTS.every((h) => w[h] !== undefined)).slice(1, -1);
     assert.ok(full.length >= 3, `${full.length} full windows of ${windows.length}`);
     for (const w of full) {
@@ -80,6 +81,10 @@ describe('categorize on six agents running two workloads', () => {
     assert.ok(flagged.length >= 1, 'its change of category is flagged');
     // The labels stay: the A hosts' category keeps its number from the first full window to the last.
     assert.equal(full.at(-1)!['mine-a1']!.category, full[0]!['mine-a1']!.category);
-    assert.deepEqual(windows.flatMap((w) => w.rows.filter((r) => r[6] === true).map((r) => r[0])).filter((h) => h !== SWITCHER), [], 'only the switcher changed');
+    // From one full window to the next (the flag compares with the window before), only the switcher changes.
+    const all = windows.map(rowsOf);
+    const isFull = (w: (typeof all)[number] | undefined) => w !== undefined && HOSTS.every((h) => w[h] !== undefined);
+    const changes = all.flatMap((w, i) => (i >= 2 && isFull(w) && isFull(all[i - 1]) ? Object.entries(w).filter(([, r]) => r.changed).map(([h]) => h) : []));
+    assert.deepEqual(changes.filter((h) => h !== SWITCHER), [], 'only the switcher changed');
   });
 });
