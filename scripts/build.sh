@@ -17,4 +17,10 @@ node --import tsx scripts/bundle-runtime.ts dist/probes/node/target/runtime.js d
 node_modules/.bin/esbuild dist/cli/main.js --bundle --platform=node --target=node20 --format=esm --splitting \
   --outdir=dist/bin --log-level=warning --external:@duckdb/node-api \
   "--banner:js=import { createRequire as fayCreateRequire } from 'node:module'; const require = fayCreateRequire(import.meta.url);"
+# fay web's page: its TypeScript bundled for the browser, with its HTML and styles (web/).
+mkdir -p dist/web/assets
+node_modules/.bin/esbuild web/app/main.ts --bundle --format=esm --target=es2022 --minify --sourcemap \
+  --outfile=dist/web/assets/app.js --log-level=warning
+cp web/index.html web/app.css dist/web/assets/
+cp node_modules/uplot/dist/uPlot.min.css dist/web/assets/uplot.css
 touch dist/.built

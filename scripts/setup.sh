@@ -9,8 +9,9 @@ say() { echo "setup: $*" >&2; }
 # Debian packages: bpftrace runs the kernel probes; bpftool lets tests check nothing is left
 # loaded; strace and gcc serve the benchmark and test workloads; nats-server the cluster bus;
 # iproute2 the network namespaces that cluster tests cut hosts off in; openssl the TLS test's
-# throwaway CA; script (bsdutils) the pseudo-terminal the shell is tested on.
-declare -A wanted=([bpftrace]=bpftrace [bpftool]=bpftool [strace]=strace [gcc]=gcc [nats-server]=nats-server [ip]=iproute2 [setpriv]=util-linux [script]=bsdutils [openssl]=openssl)
+# throwaway CA; script (bsdutils) the pseudo-terminal the shell is tested on; chromium the browser
+# fay web's page is tested in (driven by playwright-core; never a downloaded browser).
+declare -A wanted=([bpftrace]=bpftrace [bpftool]=bpftool [strace]=strace [gcc]=gcc [nats-server]=nats-server [ip]=iproute2 [setpriv]=util-linux [script]=bsdutils [openssl]=openssl [chromium]=chromium)
 missing=()
 for cmd in "${!wanted[@]}"; do command -v "$cmd" >/dev/null 2>&1 || missing+=("${wanted[$cmd]}"); done
 if ((${#missing[@]})); then
@@ -31,7 +32,7 @@ if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modu
 fi
 
 # Build when any source is newer than the last build.
-if [ ! -f dist/.built ] || [ -n "$(find src package.json tsconfig.json tsconfig.build.json scripts/build.sh -newer dist/.built -print -quit)" ]; then
+if [ ! -f dist/.built ] || [ -n "$(find src web package.json tsconfig.json tsconfig.build.json scripts/build.sh -newer dist/.built -print -quit)" ]; then
   say "building"
   # The package's build (scripts/build.sh): the library, the command's bundle, what runs beside them.
   npm run --silent build

@@ -16,6 +16,7 @@ import { printable, printableLine } from '../output/printable.js';
 import { exitFlushed, watchStdio } from '../output/stdio.js';
 import type { AgentFlags } from './agent-command.js';
 import type { StoreFlags } from './store-command.js';
+import type { WebFlags } from './web-command.js';
 import type { StandingFlags } from './standing.js';
 import { localAgentClient } from '../frontend/local-agent.js';
 import { TopSink, TOP_QUERY } from './top.js';
@@ -221,6 +222,11 @@ function build(): Command {
       .option('--hosts <globs>', 'with --cluster: only hosts whose names match one of these comma-separated globs')
       .option('--json', 'print results as NDJSON'),
   ).action((flags: QueryFlags) => shell(flags));
+  clusterFlags(limitFlags(program.command('web')))
+    .description('a live page in the browser: the query editor, live tables and charts, the cluster; prints its URL with a token')
+    .option('--port <port>', 'the port (0: any free one)', '7070')
+    .option('--listen <address>', 'the address to listen on; anything but loopback is reachable by others, who still need the token', '127.0.0.1')
+    .action(async (flags: WebFlags) => (await import('./web-command.js')).runWeb(flags, version));
   limitFlags(program.command('top'))
     .description('system calls per second by process and by call, refreshing in the terminal')
     .option('-d, --duration <time>', 'stop after this long')

@@ -1,0 +1,50 @@
+import { UsageError } from '../errors.js';
+import { clusterSettings } from '../frontend/cluster-config.js';
+import { clusterClient, type QueryFlags } from '../frontend/query-run.js';
+import { localCluster } from '../frontend/local-cluster.js';
+import { Completer } from '../shell/completion.js';
+import { WebServer } from '../web/server.js';
+import type { WebRunner } from '../web/session.js';
+
+/** `fay web`: the page on this machine's loopback (or --listen), its queries run here or on --cluster. */
+
+export interface WebFlags extends QueryFlags {
+  port?: string;
+  listen?: string;
+}
+
+export async function runWeb(flags: WebFlags, version: string): Promise<void> {
+  const port = Number(flags.port ?? 7070);
+  if (!Number.isInteger(port) || port < 0 || port > 65_535) throw new UsageError(`--port ${flags.port} is not a port`, { hint: 'a number from 0 (any free port) to 65535' });
+  const listen = flags.listen ?? '127.0.0.1';
+  const client = await clusterClient(flags);
+  const embedded = localCluster();
+  const completer = new Completer(embedded.agent.registry, () => []);
+  const runner: WebRunner = {
+    start: (query, options) => (client ? client.start(query, options) : embedded.start(query, options)),
+    explain: (query) => embedded.explain(query),
+    complete: async (text) => {
+      const lines = text.split('\n');
+      const [candidates, replaced] = await completer.complete(lines.slice(0, -1).join('\n'), lines.at(-1) ?? '');
+      return { candidates: candidates.slice(0, 200), replace: replaced.length };
+    },
+  };
+  const settings = clusterSettings(flags, 'fay web');
+  // The cluster as the page shows it: its servers, without credentials.
+  const cluster = settings?.url
+    .split(',')
+    .map((u) => u.trim().replace(/\/\/[^@/]*@/, '//'))
+    .join(', ');
+  const server = await WebServer.start({ port, listen, runner, version, cluster });
+  // The URL alone on standard output (for a script to read), what it is on standard error.
+  process.stderr.write('fay web: open this URL (its token lets you in; keep it to yourself):\n');
+  process.stdout.write(`${server.url}\n`);
+  if (listen !== '127.0.0.1' && listen !== '::1' && listen !== 'localhost') process.stderr.write(`fay web: listening on ${listen}: anyone who can reach it needs the token; keep the URL to yourself\n`);
+  await new Promise<void>((resolve) => {
+    const stop = () => resolve();
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+  });
+  await server.close();
+  await client?.close();
+}

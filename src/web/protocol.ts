@@ -1,0 +1,34 @@
+import type { QueryMessage } from '../cluster/cluster-stage.js';
+
+/**
+ * What the page and `fay web` say to each other over the WebSocket (/socket), as JSON text
+ * frames. Types only: the page imports them too; the server checks what it receives
+ * (web/session.ts). `id` is the page's name for one query (or one completion, one explain).
+ */
+
+export type PageMessage =
+  /** Runs a query; `everyMs` is fay query's --every. */
+  | { readonly type: 'run'; readonly id: string; readonly query: string; readonly everyMs?: number }
+  | { readonly type: 'stop'; readonly id: string }
+  /** Completions for the query text up to the cursor. */
+  | { readonly type: 'complete'; readonly id: string; readonly text: string }
+  | { readonly type: 'explain'; readonly id: string; readonly query: string };
+
+/** A user's mistake as the page shows it: the message, what to do, and where in the query (a caret). */
+export interface PageError {
+  readonly message: string;
+  readonly hint?: string;
+  /** Offsets in the query text of what the error is about, for a query error. */
+  readonly start?: number;
+  readonly end?: number;
+}
+
+export type ServerMessage =
+  | { readonly type: 'hello'; readonly version: string; readonly cluster: string | undefined }
+  | { readonly type: 'attached'; readonly id: string }
+  | { readonly type: 'message'; readonly id: string; readonly message: QueryMessage }
+  | { readonly type: 'ended'; readonly id: string; readonly reason: string }
+  | { readonly type: 'error'; readonly id: string; readonly error: PageError }
+  /** Candidates for the text's last `replace` characters. */
+  | { readonly type: 'completions'; readonly id: string; readonly candidates: readonly string[]; readonly replace: number }
+  | { readonly type: 'explained'; readonly id: string; readonly text: string };

@@ -1,0 +1,112 @@
+import { z } from 'zod';
+import type { QueryHandle, RunOptions } from '../cluster/query-handle.js';
+import { FayError, QueryError } from '../errors.js';
+import type { PageError, PageMessage, ServerMessage } from './protocol.js';
+
+/** How a page's queries run: on this machine, or on a cluster (the same as fay query's). */
+export interface WebRunner {
+  start(query: string, options: RunOptions): Promise<QueryHandle>;
+  explain(query: string): string;
+  /** Completions for the text up to the cursor: candidates, and how many characters of it they replace. */
+  complete(text: string): Promise<{ candidates: string[]; replace: number }>;
+}
+
+const id = z.string().min(1).max(64);
+const PageMessageSchema = z.discriminatedUnion('type', [
+  z.object({ type: z.literal('run'), id, query: z.string().max(64 * 1024), everyMs: z.number().int().min(1).max(86_400_000).optional() }),
+  z.object({ type: z.literal('stop'), id }),
+  z.object({ type: z.literal('complete'), id, text: z.string().max(64 * 1024) }),
+  z.object({ type: z.literal('explain'), id, query: z.string().max(64 * 1024) }),
+]);
+
+/** A query's mistake as the page shows it. */
+function pageError(error: unknown): PageError {
+  if (error instanceof QueryError) return { message: error.message, ...(error.hint !== undefined && { hint: error.hint }), start: error.span.start, end: error.span.end };
+  if (error instanceof FayError) return { message: error.message, ...(error.hint !== undefined && { hint: error.hint }) };
+  return { message: error instanceof Error ? error.message : String(error) };
+}
+
+/**
+ * One page's socket: its queries run while the socket is open (closing the tab stops them:
+ * probes come off), each message of theirs goes to the page, and a bad message or a query's
+ * mistake is answered, never thrown.
+ */
+export class WebSession {
+  private readonly queries = new Map<string, QueryHandle>();
+  private closed = false;
+
+  constructor(
+    private readonly runner: WebRunner,
+    private readonly send: (message: ServerMessage) => void,
+  ) {}
+
+  receive(text: string): void {
+    let message: PageMessage;
+    try {
+      const parsed = PageMessageSchema.safeParse(JSON.parse(text));
+      if (!parsed.success) throw new Error(parsed.error.issues[0]?.message ?? 'invalid');
+      message = parsed.data;
+    } catch (error) {
+      this.send({ type: 'error', id: '', error: { message: `a message the server does not read: ${(error as Error).message}` } });
+      return;
+    }
+    switch (message.type) {
+      case 'run':
+        void this.run(message.id, message.query, message.everyMs === undefined ? {} : { everyMs: message.everyMs });
+        return;
+      case 'stop':
+        void this.queries.get(message.id)?.stop();
+        return;
+      case 'complete':
+        void this.runner.complete(message.text).then(
+          ({ candidates, replace }) => this.send({ type: 'completions', id: message.id, candidates, replace }),
+          (error: unknown) => this.send({ type: 'error', id: message.id, error: pageError(error) }),
+        );
+        return;
+      case 'explain':
+        try {
+          this.send({ type: 'explained', id: message.id, text: this.runner.explain(message.query) });
+        } catch (error) {
+          this.send({ type: 'error', id: message.id, error: pageError(error) });
+        }
+        return;
+    }
+  }
+
+  private async run(id: string, query: string, options: RunOptions): Promise<void> {
+    if (this.queries.has(id)) {
+      this.send({ type: 'error', id, error: { message: `a query named ${id} runs already` } });
+      return;
+    }
+    let handle: QueryHandle;
+    try {
+      handle = await this.runner.start(query, options);
+    } catch (error) {
+      this.send({ type: 'error', id, error: pageError(error) });
+      return;
+    }
+    if (this.closed) {
+      await handle.stop();
+      return;
+    }
+    this.queries.set(id, handle);
+    handle.attached.then(
+      () => this.send({ type: 'attached', id }),
+      (error: unknown) => this.send({ type: 'error', id, error: pageError(error) }),
+    );
+    try {
+      for await (const message of handle) this.send({ type: 'message', id, message });
+      this.send({ type: 'ended', id, reason: await handle.ended });
+    } catch (error) {
+      this.send({ type: 'error', id, error: pageError(error) });
+    } finally {
+      this.queries.delete(id);
+    }
+  }
+
+  /** The socket closed: every query of the page stops (its probes come off). */
+  async close(): Promise<void> {
+    this.closed = true;
+    await Promise.allSettled([...this.queries.values()].map((q) => q.stop()));
+  }
+}
