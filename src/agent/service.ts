@@ -61,6 +61,8 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
 const STOPPED_TOLD_MS = 7 * 86_400_000;
 /** At most this many of them in an announcement, the newest. */
 const STOPPED_TOLD_MAX = 200;
+/** How many times a resumed standing query's probes are tried before it is given up. */
+const RESUME_ATTEMPTS = 4;
 /** How long an agent hears the others' announcements after it resumed standing queries or came back to the bus. */
 const PEERS_HEARD_MS = 10_000;
 
@@ -352,16 +354,16 @@ export class AgentService {
   /** Queries being compiled (a history query reads its store's logs first): a renewal meanwhile starts nothing. */
   private readonly starting = new Set<string>();
 
-  private async startQuery(spec: QuerySpec, resumed: boolean): Promise<void> {
+  private async startQuery(spec: QuerySpec, resumed: boolean, attempt = 1): Promise<void> {
     this.starting.add(spec.id);
     try {
-      await this.startCompiled(spec, resumed);
+      await this.startCompiled(spec, resumed, attempt);
     } finally {
       this.starting.delete(spec.id);
     }
   }
 
-  private async startCompiled(spec: QuerySpec, resumed: boolean): Promise<void> {
+  private async startCompiled(spec: QuerySpec, resumed: boolean, attempt: number): Promise<void> {
     const publish = (message: AgentMessage) => this.bus.publish(SUBJECTS.results(spec.id, this.host), writeMessage(message));
     const from = { v: PROTOCOL_VERSION, id: spec.id, host: this.host, incarnation: `${this.incarnation}.${++this.runs}` } as const;
     let compiled;
@@ -396,12 +398,13 @@ export class AgentService {
           );
     if (writer) this.writers.add(writer);
     let until: NodeJS.Timeout | undefined;
+    let attached = false;
     const hosted: HostedQuery = new HostedQuery(spec, plan, compiled, this.bus, from, {
       ...(writer && { persist: writer }),
       onAttached: () => {
+        attached = true;
         this.log(`${resumed ? 'resumed' : 'running'} ${spec.standing ? 'standing ' : ''}query ${spec.id} from ${spec.client}: ${spec.text}`);
         if (spec.standing === undefined) return;
-        if (!resumed) void this.keepStanding(spec);
         until = this.armUntil(spec, hosted);
       },
       onRefused: (error) => this.log(`could not attach query ${spec.id}: ${reasonOf(error)}`),
@@ -415,14 +418,28 @@ export class AgentService {
         if (final) this.ended.set(spec.id, Date.now() + spec.leaseMs * 2);
         this.log(`query ${spec.id} ended: ${why}`);
         // A standing query that ends while the agent goes on (fay stop, --until, its probes ended)
-        // is over; one the agent takes down with it resumes when the agent starts again.
-        if (spec.standing !== undefined && this.closing === undefined) void this.forgetStanding(spec.id, why);
+        // is over; one the agent takes down with it resumes when the agent starts again. One being
+        // resumed whose probes did not attach is tried again a few times first (what failed may
+        // have been passing: seen once in tens of restarts, bpftrace exiting without a word while
+        // the killed agent's own was still going).
+        if (spec.standing === undefined || this.closing !== undefined) return;
+        if (resumed && !attached && !this.stopped.has(spec.id) && attempt < RESUME_ATTEMPTS) {
+          this.log(`standing query ${spec.id} did not attach (${why}); trying again in ${attempt} s`);
+          setTimeout(() => {
+            if (this.closing === undefined && !this.queries.has(spec.id)) void this.startQuery(spec, true, attempt + 1);
+          }, attempt * 1000).unref();
+          return;
+        }
+        void this.forgetStanding(spec.id, why);
       },
       onStandingNotice: (message) => this.log(`standing query ${spec.id}: ${message}`),
       reasonOf,
       refusal,
     });
     this.queries.set(spec.id, hosted);
+    // A standing query is kept before its probes attach, so before fay query --persist hears that
+    // it runs: an agent killed right after that still resumes it.
+    if (spec.standing !== undefined && !resumed) await this.keepStanding(spec);
     hosted.start();
   }
 

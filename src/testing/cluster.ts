@@ -88,10 +88,20 @@ export class TestAgent {
   }
 
   /** Resolves with the first line of the agent's log from line `from` on (already logged, or to come) matching a pattern. */
-  logged(pattern: RegExp, from = 0): Promise<string> {
+  logged(pattern: RegExp, from = 0, timeoutMs = 60_000): Promise<string> {
     const seen = this.lines.slice(from).find((l) => pattern.test(l));
     if (seen !== undefined) return Promise.resolve(seen);
-    return new Promise((resolve) => this.waiters.push({ pattern, resolve }));
+    return new Promise((resolve, reject) => {
+      // Not a synchronisation: a bound, so that a line that never comes fails with the log to read.
+      const timer = setTimeout(() => reject(new Error(`${this.name} did not log ${pattern} within ${timeoutMs / 1000} s; its log:\n${this.lines.slice(-80).join('\n')}`)), timeoutMs);
+      this.waiters.push({
+        pattern,
+        resolve: (line) => {
+          clearTimeout(timer);
+          resolve(line);
+        },
+      });
+    });
   }
 
   /** Stops it as an operator would (SIGTERM: it removes its probes first). */
