@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { get } from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import { chromium, type Browser, type Page } from 'playwright-core';
@@ -29,10 +31,15 @@ describe('fay web in Chromium', () => {
   let page: Page;
   let programsBefore: Set<number>;
 
+  // This machine's agent and store for the cluster view, apart from any other.
+  const dir = mkdtempSync(join(tmpdir(), 'fay-web-'));
+  const env = { ...process.env, FAY_STORE_DIR: join(dir, 'store'), FAY_RUN_DIR: join(dir, 'run') };
+  let agentPid: number | undefined;
+
   before(async () => {
     mkdirSync(ARTIFACTS, { recursive: true });
     programsBefore = loadedBpfPrograms();
-    web = startFay(['web', '--port', '0']);
+    web = startFay(['web', '--port', '0'], { env });
     url = (await web.nextLine())!;
     assert.match(url, /^http:\/\/127\.0\.0\.1:\d+\/\?token=[0-9a-f]{48}$/, web.stderr());
     base = url.slice(0, url.indexOf('/?'));
@@ -44,6 +51,15 @@ describe('fay web in Chromium', () => {
     await browser?.close();
     web?.child.kill('SIGTERM');
     await web?.exit;
+    if (agentPid !== undefined) {
+      try {
+        process.kill(agentPid, 'SIGTERM');
+      } catch {
+        // Gone already.
+      }
+      await processesGone([agentPid]);
+    }
+    rmSync(dir, { recursive: true, force: true });
   });
 
   const screenshot = (name: string) => page.screenshot({ path: new URL(`${name}.png`, ARTIFACTS).pathname, fullPage: true });
@@ -101,6 +117,22 @@ describe('fay web in Chromium', () => {
     await screenshot('error');
     // The page still works after it.
     assert.equal(await page.isEnabled('#run'), true);
+  });
+
+  it('the cluster view lists this machine\'s agent and its standing query, and stops it from the page', async () => {
+    const started = await runFay(['query', '--persist', 'webppid', 'syscall:getppid | count() every 1s'], { env });
+    assert.equal(started.code, 0, started.stderr);
+    agentPid = Number(/\(pid (\d+);/.exec(started.stderr)?.[1]);
+    const id = started.lines.join('').trim();
+    await page.click('#refresh-cluster');
+    await page.waitForSelector(`#cluster-queries tr[data-query="${id}"]`);
+    assert.match((await page.textContent(`#cluster-queries tr[data-query="${id}"]`))!, /standing.*webppid/);
+    assert.equal(await page.locator('#agents tbody tr').count(), 1);
+    await screenshot('cluster');
+    await page.click(`#cluster-queries tr[data-query="${id}"] button.stop-query`);
+    await page.waitForSelector(`#cluster-queries tr[data-query="${id}"]`, { state: 'detached', timeout: 20_000 });
+    const ps = await runFay(['ps'], { env });
+    assert.match(ps.stderr, /no query runs on this machine's agent/);
   });
 
   it('closing the tab stops its queries: their probes come off', async () => {

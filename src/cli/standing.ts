@@ -1,4 +1,5 @@
 import { existsSync } from 'node:fs';
+import { gatherQueries, type ListedQuery } from '../cluster/running-queries.js';
 import { join } from 'node:path';
 import type { ClusterClient } from '../cluster/cluster-client.js';
 import { UsageError } from '../errors.js';
@@ -62,15 +63,6 @@ export async function startStanding(text: string, flags: StandingFlags): Promise
   }
 }
 
-interface Listed {
-  text: string;
-  client: string;
-  startedNs: number;
-  hosts: string[];
-  standing?: { log?: string; rows: number; bytes: number; untilNs?: number };
-  state: string;
-}
-
 function bytesText(n: number): string {
   if (n < 1024) return `${n} B`;
   const units = ['KiB', 'MiB', 'GiB', 'TiB'];
@@ -94,24 +86,13 @@ function ageText(ms: number): string {
 /** `fay ps`: the queries running (and standing) on the cluster, or on this machine's agent. */
 export async function listQueries(flags: ClusterFlags & { json?: boolean }): Promise<void> {
   const { client, local } = await standingClient(flags, false);
-  const byId = new Map<string, Listed>();
+  let byId = new Map<string, ListedQuery>();
   let answered = 0;
   if (client) {
     try {
       const answers = await client.list();
       answered = answers.length;
-      for (const a of answers) {
-        for (const q of a.queries) {
-          const entry = byId.get(q.id) ?? { text: q.text, client: q.client, startedNs: q.startedNs, hosts: [], state: q.standing ? 'standing' : 'running' };
-          entry.hosts.push(a.host);
-          if (q.standing) {
-            const s = (entry.standing ??= { ...(q.standing.log !== undefined && { log: q.standing.log }), rows: 0, bytes: 0, ...(q.standing.untilNs !== undefined && { untilNs: q.standing.untilNs }) });
-            s.rows += q.standing.rows;
-            s.bytes += q.standing.bytes;
-          }
-          byId.set(q.id, entry);
-        }
-      }
+      byId = gatherQueries(answers);
     } finally {
       await client.close();
     }
@@ -144,7 +125,7 @@ export async function listQueries(flags: ClusterFlags & { json?: boolean }): Pro
 }
 
 /** The standing queries this machine's store keeps, read directly (no agent runs to hold it). */
-async function keptStanding(): Promise<{ id: string; listed: Listed }[]> {
+async function keptStanding(): Promise<{ id: string; listed: ListedQuery }[]> {
   const dir = defaultStoreDir();
   if (!existsSync(join(dir, `${storeName()}.duckdb`))) return [];
   const { TraceStore } = await import('../store/trace-store.js');

@@ -1,8 +1,10 @@
 import { UsageError } from '../errors.js';
 import { clusterSettings } from '../frontend/cluster-config.js';
 import { clusterClient, type QueryFlags } from '../frontend/query-run.js';
+import { localAgentClient } from '../frontend/local-agent.js';
 import { localCluster } from '../frontend/local-cluster.js';
 import { Completer } from '../shell/completion.js';
+import { clusterView } from '../web/cluster-view.js';
 import { WebServer } from '../web/server.js';
 import type { WebRunner } from '../web/session.js';
 
@@ -27,6 +29,27 @@ export async function runWeb(flags: WebFlags, version: string): Promise<void> {
       const lines = text.split('\n');
       const [candidates, replaced] = await completer.complete(lines.slice(0, -1).join('\n'), lines.at(-1) ?? '');
       return { candidates: candidates.slice(0, 200), replace: replaced.length };
+    },
+    // The cluster's agents, or this machine's agent (standing queries) when one runs.
+    cluster: async () => {
+      if (client) return clusterView(client);
+      const local = await localAgentClient();
+      if (!local) return { note: "no agent runs on this machine: the page's queries run inside fay web itself (fay query --persist starts one)", agents: [], queries: [] };
+      try {
+        return await clusterView(local);
+      } finally {
+        await local.close();
+      }
+    },
+    stopQuery: async (queryId) => {
+      if (client) return client.stop(queryId);
+      const local = await localAgentClient();
+      if (!local) return;
+      try {
+        local.stop(queryId);
+      } finally {
+        await local.close();
+      }
     },
   };
   const settings = clusterSettings(flags, 'fay web');

@@ -12,7 +12,29 @@ export type PageMessage =
   | { readonly type: 'stop'; readonly id: string }
   /** Completions for the query text up to the cursor. */
   | { readonly type: 'complete'; readonly id: string; readonly text: string }
-  | { readonly type: 'explain'; readonly id: string; readonly query: string };
+  | { readonly type: 'explain'; readonly id: string; readonly query: string }
+  /** The agents and what runs and stands on them (fay ps as a page). */
+  | { readonly type: 'cluster'; readonly id: string }
+  /** Stops a query of the cluster by its id (fay stop), whoever started it. */
+  | { readonly type: 'stop-query'; readonly id: string; readonly query: string };
+
+/** What the cluster view shows: the agents heard, and the queries they run or keep standing. */
+export interface ClusterView {
+  /** Why there is nothing to show, if there is not (no agent runs on this machine). */
+  readonly note?: string;
+  readonly agents: readonly { readonly host: string; readonly version: string; readonly kernel: string; readonly heardMsAgo: number; readonly queries: number }[];
+  readonly queries: readonly {
+    readonly id: string;
+    readonly state: 'running' | 'standing';
+    readonly hosts: readonly string[];
+    readonly text: string;
+    readonly client: string;
+    readonly startedNs: number;
+    readonly log?: string;
+    readonly rows?: number;
+    readonly bytes?: number;
+  }[];
+}
 
 /** A user's mistake as the page shows it: the message, what to do, and where in the query (a caret). */
 export interface PageError {
@@ -31,4 +53,6 @@ export type ServerMessage =
   | { readonly type: 'error'; readonly id: string; readonly error: PageError }
   /** Candidates for the text's last `replace` characters. */
   | { readonly type: 'completions'; readonly id: string; readonly candidates: readonly string[]; readonly replace: number }
-  | { readonly type: 'explained'; readonly id: string; readonly text: string };
+  | { readonly type: 'explained'; readonly id: string; readonly text: string }
+  | { readonly type: 'cluster'; readonly id: string; readonly view: ClusterView }
+  | { readonly type: 'stopped'; readonly id: string; readonly query: string };

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import type { QueryHandle, RunOptions } from '../cluster/query-handle.js';
 import { FayError, QueryError } from '../errors.js';
-import type { PageError, PageMessage, ServerMessage } from './protocol.js';
+import type { ClusterView, PageError, PageMessage, ServerMessage } from './protocol.js';
 
 /** How a page's queries run: on this machine, or on a cluster (the same as fay query's). */
 export interface WebRunner {
@@ -9,6 +9,10 @@ export interface WebRunner {
   explain(query: string): string;
   /** Completions for the text up to the cursor: candidates, and how many characters of it they replace. */
   complete(text: string): Promise<{ candidates: string[]; replace: number }>;
+  /** The agents and their queries. */
+  cluster(): Promise<ClusterView>;
+  /** Stops a query of the cluster (fay stop). */
+  stopQuery(queryId: string): Promise<void>;
 }
 
 const id = z.string().min(1).max(64);
@@ -17,6 +21,8 @@ const PageMessageSchema = z.discriminatedUnion('type', [
   z.object({ type: z.literal('stop'), id }),
   z.object({ type: z.literal('complete'), id, text: z.string().max(64 * 1024) }),
   z.object({ type: z.literal('explain'), id, query: z.string().max(64 * 1024) }),
+  z.object({ type: z.literal('cluster'), id }),
+  z.object({ type: z.literal('stop-query'), id, query: z.string().regex(/^[0-9a-f]{1,64}$/) }),
 ]);
 
 /** A query's mistake as the page shows it. */
@@ -60,6 +66,18 @@ export class WebSession {
       case 'complete':
         void this.runner.complete(message.text).then(
           ({ candidates, replace }) => this.send({ type: 'completions', id: message.id, candidates, replace }),
+          (error: unknown) => this.send({ type: 'error', id: message.id, error: pageError(error) }),
+        );
+        return;
+      case 'cluster':
+        void this.runner.cluster().then(
+          (view) => this.send({ type: 'cluster', id: message.id, view }),
+          (error: unknown) => this.send({ type: 'error', id: message.id, error: pageError(error) }),
+        );
+        return;
+      case 'stop-query':
+        void this.runner.stopQuery(message.query).then(
+          () => this.send({ type: 'stopped', id: message.id, query: message.query }),
           (error: unknown) => this.send({ type: 'error', id: message.id, error: pageError(error) }),
         );
         return;

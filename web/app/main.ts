@@ -6,7 +6,7 @@
 import uPlot from 'uplot';
 import type { QueryMessage, ResultMessage } from '../../src/cluster/cluster-stage.js';
 import { formatCell } from '../../src/output/format.js';
-import type { PageError, PageMessage, ServerMessage } from '../../src/web/protocol.js';
+import type { ClusterView, PageError, PageMessage, ServerMessage } from '../../src/web/protocol.js';
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
 const query = $<HTMLTextAreaElement>('query');
@@ -30,7 +30,10 @@ function send(message: PageMessage): void {
 function connect(): void {
   const ws = new WebSocket(`${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/socket`);
   socket = ws;
-  ws.onopen = () => ($('connection').textContent = 'connected');
+  ws.onopen = () => {
+    $('connection').textContent = 'connected';
+    askCluster();
+  };
   ws.onclose = () => {
     $('connection').textContent = 'disconnected: reconnecting…';
     if (current) finish('the connection closed');
@@ -61,6 +64,12 @@ function receive(message: ServerMessage): void {
       return;
     case 'completions':
       complete(message.id, message.candidates, message.replace);
+      return;
+    case 'cluster':
+      renderCluster(message.view);
+      return;
+    case 'stopped':
+      askCluster();
       return;
     case 'explained': {
       const pre = $('explanation');
@@ -264,6 +273,46 @@ function download(): void {
   URL.revokeObjectURL(a.href);
 }
 
+/** The cluster: agents heard and the queries running or standing on them, each with a Stop. */
+function askCluster(): void {
+  send({ type: 'cluster', id: `k${nextId++}` });
+}
+
+function cells(values: readonly string[]): HTMLTableRowElement {
+  const tr = document.createElement('tr');
+  for (const v of values) {
+    const td = document.createElement('td');
+    td.textContent = v;
+    tr.append(td);
+  }
+  return tr;
+}
+
+function renderCluster(view: ClusterView): void {
+  $('cluster-note').textContent = view.note ?? `${view.agents.length} agent${view.agents.length === 1 ? '' : 's'}`;
+  $<HTMLTableElement>('agents').tBodies[0]!.replaceChildren(
+    ...view.agents.map((a) => cells([a.host, a.version, a.kernel, `${(a.heardMsAgo / 1000).toFixed(1)} s ago`, String(a.queries)])),
+  );
+  $<HTMLTableElement>('cluster-queries').tBodies[0]!.replaceChildren(
+    ...view.queries.map((q) => {
+      const tr = cells([q.id, q.state, q.hosts.join(', '), q.log ?? '', q.rows === undefined ? '' : String(q.rows), q.text]);
+      tr.dataset.query = q.id;
+      const td = document.createElement('td');
+      const stop = document.createElement('button');
+      stop.textContent = 'Stop';
+      stop.className = 'stop-query';
+      stop.addEventListener('click', () => send({ type: 'stop-query', id: `s${nextId++}`, query: q.id }));
+      td.append(stop);
+      tr.append(td);
+      return tr;
+    }),
+  );
+}
+
+$('refresh-cluster').addEventListener('click', askCluster);
+setInterval(() => {
+  if (socket?.readyState === WebSocket.OPEN && !document.hidden) askCluster();
+}, 5000);
 runButton.addEventListener('click', run);
 stopButton.addEventListener('click', () => current && send({ type: 'stop', id: current.id }));
 explainButton.addEventListener('click', () => send({ type: 'explain', id: `e${nextId++}`, query: query.value }));
