@@ -406,6 +406,8 @@ export class AgentService {
         this.log(`${resumed ? 'resumed' : 'running'} ${spec.standing ? 'standing ' : ''}query ${spec.id} from ${spec.client}: ${spec.text}`);
         if (spec.standing === undefined) return;
         until = this.armUntil(spec, hosted);
+        // Resumed (maybe on a second try, after resumeStanding's own listening began or ended): hear the others for a while.
+        if (resumed) this.listenToPeers();
       },
       onRefused: (error) => this.log(`could not attach query ${spec.id}: ${reasonOf(error)}`),
       onEnded: (why, final) => {
