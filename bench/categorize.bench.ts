@@ -12,7 +12,7 @@ import { GroupTable } from '../src/agg/group-table.js';
 import { createAggregate } from '../src/agg/registry.js';
 import { finalizeRows } from '../src/cluster/rows.js';
 import { Categorizer } from '../src/mine/categorizer.js';
-import { seeded } from '../src/mine/kmeans.js';
+import { prng } from '../src/prng.js';
 import { planStages } from '../src/plan/planner.js';
 import { compileQuery } from '../src/query/compile.js';
 import { fixtureRegistry } from '../src/testing/catalog-fixture.js';
@@ -32,13 +32,13 @@ const kinds = output.aggregates.map(createAggregate);
 const categorize = plan.cluster.rowOperations.find((op) => op.kind === 'Categorize')!;
 
 /** Each behaviour: a few calls it makes a lot of, the rest a little. */
-const random = seeded(7);
+const random = prng(7);
 const calls = Array.from({ length: CALLS }, (_, i) => `syscall:call_${String(i).padStart(3, '0')}`);
 const behaviours = Array.from({ length: BEHAVIOURS }, () => calls.map(() => (random() < 0.05 ? 1000 + random() * 20_000 : random() * 50)));
 
 /** One window's partials as the hosts send them: wire JSON, a noisy copy of the host's behaviour. */
 function windowWires(window: number): string[] {
-  const noise = seeded(100 + window);
+  const noise = prng(100 + window);
   return Array.from({ length: HOSTS }, (_, h) => {
     const table = new GroupTable(kinds);
     const behaviour = behaviours[h % BEHAVIOURS]!;

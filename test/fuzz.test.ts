@@ -7,7 +7,8 @@ import { AgentAnnouncement, AgentMessage, BUS_BOUNDS, PROTOCOL_VERSION, readMess
 import { encodeMessage } from '../src/bus/codec.js';
 import { runFay } from '../src/testing/cli.js';
 import { TestAgent } from '../src/testing/cluster.js';
-import { fuzzInput, fuzzInputs, prng, type FuzzInput } from '../src/testing/fuzz.js';
+import { prng } from '../src/prng.js';
+import { fuzzInput, fuzzInputs, type FuzzInput } from '../src/testing/fuzz.js';
 import type { FuzzOutcome } from '../src/testing/fuzz-worker.js';
 import { NatsServer } from '../src/testing/nats-server.js';
 

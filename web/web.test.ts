@@ -7,7 +7,7 @@ import { after, before, describe, it } from 'node:test';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { WebSocket } from 'ws';
 import { runFay, startFay, type FayProcess } from '../src/testing/cli.js';
-import { bpftraceProcesses, loadedBpfPrograms, newBpfPrograms, processesGone } from '../src/testing/kernel-state.js';
+import { bpftraceProcesses, loadedBpfPrograms, newBpfPrograms, processesGone, stopProcess } from '../src/testing/kernel-state.js';
 import { waitingWorkload } from '../src/testing/workload.js';
 
 /**
@@ -51,14 +51,7 @@ describe('fay web in Chromium', () => {
     await browser?.close();
     web?.child.kill('SIGTERM');
     await web?.exit;
-    if (agentPid !== undefined) {
-      try {
-        process.kill(agentPid, 'SIGTERM');
-      } catch {
-        // Gone already.
-      }
-      await processesGone([agentPid]);
-    }
+    await stopProcess(agentPid);
     rmSync(dir, { recursive: true, force: true });
   });
 

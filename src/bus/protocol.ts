@@ -238,6 +238,15 @@ export type RunningQueries = z.infer<typeof RunningQueries>;
 const storedField = z.object({ name: text(256), type: z.enum(['int', 'str', 'bool', 'stack']), unit: z.literal('ns').optional() });
 const aggregateFunction = z.enum(['count', 'sum', 'min', 'max', 'avg', 'stddev', 'hist', 'lhist', 'quantiles', 'distinct', 'topk', 'first', 'last', 'sample']);
 
+/** A stored log as agents describe it: its name, the query that writes it, its kind, when it began, its retention. */
+const storedLog = {
+  name: logName,
+  query: text(64 * 1024),
+  kind: z.enum(['windows', 'events']),
+  createdNs: ns,
+  retainMs: count.optional(),
+};
+
 /** The logs an agent's trace store keeps, with what their rows hold (for history queries to be planned against; not how many: counting reads every row). */
 export const StoredLogs = z.object({
   v,
@@ -246,11 +255,7 @@ export const StoredLogs = z.object({
   logs: z
     .array(
       z.object({
-        name: logName,
-        query: text(64 * 1024),
-        kind: z.enum(['windows', 'events']),
-        createdNs: ns,
-        retainMs: count.optional(),
+        ...storedLog,
         schema: z
           .object({
             columns: z.array(storedField).max(1024),
@@ -274,11 +279,7 @@ export const StoreAnswer = z.object({
   logs: z
     .array(
       z.object({
-        name: logName,
-        query: text(64 * 1024),
-        kind: z.enum(['windows', 'events']),
-        createdNs: ns,
-        retainMs: count.optional(),
+        ...storedLog,
         rows: count,
         bytes: count,
         firstNs: ns.optional(),

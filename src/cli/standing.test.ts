@@ -6,7 +6,7 @@ import { after, describe, it } from 'node:test';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { connect } from '../linq/fay.js';
 import { runFay } from '../testing/cli.js';
-import { processesGone } from '../testing/kernel-state.js';
+import { stopProcess } from '../testing/kernel-state.js';
 import { runWorkload } from '../testing/workload.js';
 
 /**
@@ -19,14 +19,7 @@ describe('a standing query on this machine, with no cluster', () => {
   const env = { ...process.env, FAY_STORE_DIR: join(dir, 'store'), FAY_RUN_DIR: join(dir, 'run') };
   let agentPid: number | undefined;
   after(async () => {
-    if (agentPid !== undefined) {
-      try {
-        process.kill(agentPid, 'SIGTERM');
-      } catch {
-        // Gone already.
-      }
-      await processesGone([agentPid]);
-    }
+    await stopProcess(agentPid);
     rmSync(dir, { recursive: true, force: true });
   });
 

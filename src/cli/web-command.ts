@@ -1,3 +1,4 @@
+import type { ClusterClient } from '../cluster/cluster-client.js';
 import { UsageError } from '../errors.js';
 import { clusterSettings } from '../frontend/cluster-config.js';
 import { clusterClient, type QueryFlags } from '../frontend/query-run.js';
@@ -13,6 +14,17 @@ import type { WebRunner } from '../web/session.js';
 export interface WebFlags extends QueryFlags {
   port?: string;
   listen?: string;
+}
+
+/** Uses a client of this machine's agent and lets it go; undefined when no agent runs here. */
+async function withLocalAgent<T>(use: (client: ClusterClient) => Promise<T>): Promise<T | undefined> {
+  const local = await localAgentClient();
+  if (!local) return undefined;
+  try {
+    return await use(local);
+  } finally {
+    await local.close();
+  }
 }
 
 export async function runWeb(flags: WebFlags, version: string): Promise<void> {
@@ -31,25 +43,13 @@ export async function runWeb(flags: WebFlags, version: string): Promise<void> {
       return { candidates: candidates.slice(0, 200), replace: replaced.length };
     },
     // The cluster's agents, or this machine's agent (standing queries) when one runs.
-    cluster: async () => {
-      if (client) return clusterView(client);
-      const local = await localAgentClient();
-      if (!local) return { note: "no agent runs on this machine: the page's queries run inside fay web itself (fay query --persist starts one)", agents: [], queries: [] };
-      try {
-        return await clusterView(local);
-      } finally {
-        await local.close();
-      }
-    },
+    cluster: async () =>
+      (client ? clusterView(client) : withLocalAgent(clusterView)).then(
+        (view) => view ?? { note: "no agent runs on this machine: the page's queries run inside fay web itself (fay query --persist starts one)", agents: [], queries: [] },
+      ),
     stopQuery: async (queryId) => {
-      if (client) return client.stop(queryId);
-      const local = await localAgentClient();
-      if (!local) return;
-      try {
-        local.stop(queryId);
-      } finally {
-        await local.close();
-      }
+      if (client) client.stop(queryId);
+      else await withLocalAgent((local) => Promise.resolve(local.stop(queryId)));
     },
   };
   const settings = clusterSettings(flags, 'fay web');

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { NatsBus } from '../bus/nats.js';
 import { AgentAnnouncement, PROTOCOL_VERSION, readMessage, SUBJECTS, writeMessage } from '../bus/protocol.js';
-import { TestAgent, TestCgroup } from '../testing/cluster.js';
+import { TestAgent, TestCgroup, TestCluster } from '../testing/cluster.js';
 import { bpftraceProcesses, loadedBpfPrograms, newBpfPrograms, parentOf, processesGone } from '../testing/kernel-state.js';
 import { NatsServer } from '../testing/nats-server.js';
 import { TestNetns } from '../testing/netns.js';
@@ -47,28 +47,18 @@ async function finalOf(run: QueryHandle, reader: AsyncIterator<QueryMessage>): P
 const HOSTS = ['host-a', 'host-b', 'host-c'] as const;
 
 describe('one query across several agents on a real NATS server', () => {
+  const cluster = new TestCluster(HOSTS, { hostUsers: ['host-a'] });
+  const { cgroups, agents } = cluster;
   let nats: NatsServer;
-  const cgroups = new Map<string, TestCgroup>();
-  const agents = new Map<string, TestAgent>();
   let client: ClusterClient;
   let programsBefore: Set<number>;
 
   before(async () => {
     programsBefore = loadedBpfPrograms();
-    nats = await NatsServer.start('127.0.0.1', { hostUsers: ['host-a'] });
-    for (const host of HOSTS) cgroups.set(host, new TestCgroup(host));
-    await Promise.all(
-      HOSTS.map(async (host) => agents.set(host, await TestAgent.start(host, nats.url('agent'), { cgroup: cgroups.get(host)!.path }))),
-    );
-    client = new ClusterClient(await NatsBus.connect({ url: nats.url('client'), name: 'test client' }), localRegistry());
+    ({ nats, client } = await cluster.start());
   });
 
-  after(async () => {
-    await client?.close();
-    await Promise.all([...agents.values()].map((a) => a.stop()));
-    await nats?.stop();
-    for (const c of cgroups.values()) c.remove();
-  });
+  after(() => cluster.stop());
 
   it('counts exactly per host and in total, and says every host is covered', async () => {
     const calls = { 'host-a': 3000, 'host-b': 5000, 'host-c': 7000 };

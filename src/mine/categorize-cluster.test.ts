@@ -1,11 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { NatsBus } from '../bus/nats.js';
-import { ClusterClient } from '../cluster/cluster-client.js';
+import type { ClusterClient } from '../cluster/cluster-client.js';
 import type { ResultMessage } from '../cluster/cluster-stage.js';
-import { localRegistry } from '../probes/default-registry.js';
-import { TestAgent, TestCgroup } from '../testing/cluster.js';
-import { NatsServer } from '../testing/nats-server.js';
+import { TestCluster } from '../testing/cluster.js';
 import type { FeaturesCell } from './categorizer.js';
 
 /**
@@ -25,24 +22,15 @@ const PERIOD_MS = 20;
 const BURSTS = 400;
 
 describe('categorize on six agents running two workloads', () => {
-  let nats: NatsServer;
-  const cgroups = new Map<string, TestCgroup>();
-  const agents: TestAgent[] = [];
+  const cluster = new TestCluster(HOSTS);
+  const { cgroups } = cluster;
   let client: ClusterClient;
 
   before(async () => {
-    nats = await NatsServer.start('127.0.0.1');
-    for (const host of HOSTS) cgroups.set(host, new TestCgroup(host));
-    agents.push(...(await Promise.all(HOSTS.map((host) => TestAgent.start(host, nats.url('agent'), { cgroup: cgroups.get(host)!.path })))));
-    client = new ClusterClient(await NatsBus.connect({ url: nats.url('client'), name: 'test client' }), localRegistry());
+    ({ client } = await cluster.start());
   });
 
-  after(async () => {
-    await client?.close();
-    await Promise.all(agents.map((a) => a.stop()));
-    await nats?.stop();
-    for (const c of cgroups.values()) c.remove();
-  });
+  after(() => cluster.stop());
 
   it('puts the B hosts in a category of their own in every full window, names their calls, and flags the host that switched', async () => {
     // The calls of both mixes and the sleep between bursts: every system call (syscall:*) on six

@@ -9,7 +9,7 @@ import { planStages } from '../plan/planner.js';
 import { compileQuery } from '../query/compile.js';
 import { fixtureRegistry } from '../testing/catalog-fixture.js';
 import { categorize, countMatrix, median } from './categorize.js';
-import { seeded } from './kmeans.js';
+import { prng } from '../prng.js';
 import type { FeaturesCell } from './categorizer.js';
 
 /**
@@ -114,7 +114,7 @@ describe('categorize: hosts by the mix of their system calls', () => {
   });
 
   it('finds medians by selection as a sort would', () => {
-    const random = seeded(3);
+    const random = prng(3);
     for (let n = 1; n < 60; n++) {
       const values = Float64Array.from({ length: n }, () => Math.floor(random() * 10));
       const sorted = Float64Array.from(values).sort();

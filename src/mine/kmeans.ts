@@ -6,17 +6,7 @@
  * machine, ~35 ms on the 24 features categorize keeps (docs/mining.md, docs/benchmarks.md).
  */
 
-/** A seeded pseudo-random source in [0, 1) (mulberry32): the same seed, the same sequence. */
-export function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { prng } from '../prng.js';
 
 export interface Clustering {
   /** Each vector's cluster, 0 … k-1. */
@@ -121,7 +111,7 @@ export function kmeans(points: readonly Float64Array[], k: number, options: { re
   if (k < 1 || k > points.length) throw new RangeError(`k-means needs 1 ≤ k ≤ ${points.length}, not ${k}`);
   let best: Clustering | undefined;
   for (let r = 0; r < options.restarts; r++) {
-    const random = seeded(options.seed + r * 7919);
+    const random = prng(options.seed + r * 7919);
     const run = lloyd(points, initialCentres(points, k, random), options.maxIterations);
     if (best === undefined || run.inertia < best.inertia - 1e-12) best = run;
   }

@@ -3,13 +3,11 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { NatsBus } from '../bus/nats.js';
-import { ClusterClient } from '../cluster/cluster-client.js';
+import type { ClusterClient } from '../cluster/cluster-client.js';
 import type { EndMessage, QueryMessage, ResultMessage } from '../cluster/cluster-stage.js';
-import { localRegistry } from '../probes/default-registry.js';
 import { runFay } from '../testing/cli.js';
-import { TestAgent, TestCgroup } from '../testing/cluster.js';
-import { NatsServer } from '../testing/nats-server.js';
+import { TestCluster } from '../testing/cluster.js';
+import type { NatsServer } from '../testing/nats-server.js';
 
 /**
  * Standing queries on three real agents (each a `fay agent` process scoped to a cgroup of its own,
@@ -22,26 +20,18 @@ const HOSTS = ['st-a', 'st-b', 'st-c'] as const;
 const storeDir = mkdtempSync(join(tmpdir(), 'fay-standing-'));
 
 describe('standing queries on three agents, and history over what they kept', () => {
-  let nats: NatsServer;
-  const cgroups = new Map<string, TestCgroup>();
-  const agents = new Map<string, TestAgent>();
-  let client: ClusterClient;
   const env = { ...process.env, FAY_STORE_DIR: storeDir };
-
-  const startAgent = (host: string) => TestAgent.start(host, nats.url('agent'), { cgroup: cgroups.get(host)!.path, env });
+  const cluster = new TestCluster(HOSTS, { env });
+  const { cgroups, agents } = cluster;
+  let nats: NatsServer;
+  let client: ClusterClient;
 
   before(async () => {
-    nats = await NatsServer.start('127.0.0.1');
-    for (const host of HOSTS) cgroups.set(host, new TestCgroup(host));
-    await Promise.all(HOSTS.map(async (host) => agents.set(host, await startAgent(host))));
-    client = new ClusterClient(await NatsBus.connect({ url: nats.url('client'), name: 'test client' }), localRegistry());
+    ({ nats, client } = await cluster.start());
   });
 
   after(async () => {
-    await client?.close();
-    await Promise.all([...agents.values()].map((a) => a.stop()));
-    await nats?.stop();
-    for (const c of cgroups.values()) c.remove();
+    await cluster.stop();
     rmSync(storeDir, { recursive: true, force: true });
   });
 
@@ -128,8 +118,7 @@ describe('standing queries on three agents, and history over what they kept', ()
       (await history('stored:ppid2 | count() by host every 1s')).filter((m) => m.kind === 'result' && m.rows.some((r) => r[0] === host)).length;
     const atKill = await windowsOf('st-a');
     for (let i = 0; i < 100 && (await windowsOf('st-a')) < atKill + 3; i++) await new Promise((r) => setTimeout(r, 200));
-    const back = await startAgent('st-c');
-    agents.set('st-c', back);
+    const back = await cluster.startAgent('st-c');
     await back.logged(new RegExp(`resumed standing query ${id}`));
     await Promise.all(HOSTS.map((h) => cgroups.get(h)!.run('fay-st', 'getppid', 2000)));
     await stored('ppid2', { 'st-a': 3000, 'st-b': 3000, 'st-c': 3000 });
@@ -160,8 +149,7 @@ describe('standing queries on three agents, and history over what they kept', ()
     const stop = await runFay(['stop', '--cluster', nats.url('client'), id]);
     assert.equal(stop.code, 0, stop.stderr);
     await Promise.all(['st-a', 'st-b'].map((h) => agents.get(h)!.logged(new RegExp(`standing query ${id} is over`))));
-    const back = await startAgent('st-c');
-    agents.set('st-c', back);
+    const back = await cluster.startAgent('st-c');
     await back.logged(new RegExp(`resumed standing query ${id}`));
     await back.logged(new RegExp(`standing query ${id} is over: stopped with fay stop while this agent was away \\(st-[ab] says so\\)`));
     const ps = await runFay(['ps', '--cluster', nats.url('client'), '--json']);

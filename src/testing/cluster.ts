@@ -3,7 +3,11 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, rmdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import { NatsBus } from '../bus/nats.js';
+import { ClusterClient } from '../cluster/cluster-client.js';
+import { localRegistry } from '../probes/default-registry.js';
 import { fayCommand } from './fay-command.js';
+import { NatsServer } from './nats-server.js';
 import { cgroup2Mount } from '../probes/cgroup.js';
 import { waitingWorkload, type WorkloadResult } from './workload.js';
 
@@ -114,5 +118,44 @@ export class TestAgent {
   async kill(): Promise<void> {
     if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGKILL');
     await this.exited;
+  }
+}
+
+/**
+ * The set-up of a cluster suite: a real nats-server on loopback, a cgroup and a `fay agent` per
+ * host (each sees only its own cgroup's processes), and a client on the bus. `cgroups` and
+ * `agents` are filled by start(); stop() takes it all down.
+ */
+export class TestCluster {
+  readonly cgroups = new Map<string, TestCgroup>();
+  readonly agents = new Map<string, TestAgent>();
+  nats!: NatsServer;
+  client!: ClusterClient;
+
+  constructor(
+    private readonly hosts: readonly string[],
+    private readonly options: { readonly hostUsers?: readonly string[]; readonly env?: NodeJS.ProcessEnv } = {},
+  ) {}
+
+  async start(): Promise<this> {
+    this.nats = await NatsServer.start('127.0.0.1', this.options.hostUsers ? { hostUsers: this.options.hostUsers } : {});
+    for (const host of this.hosts) this.cgroups.set(host, new TestCgroup(host));
+    await Promise.all(this.hosts.map((host) => this.startAgent(host)));
+    this.client = new ClusterClient(await NatsBus.connect({ url: this.nats.url('client'), name: 'test client' }), localRegistry());
+    return this;
+  }
+
+  /** Starts a host's agent in its cgroup (again, after it was stopped or killed): it replaces the one in `agents`. */
+  async startAgent(host: string): Promise<TestAgent> {
+    const agent = await TestAgent.start(host, this.nats.url('agent'), { cgroup: this.cgroups.get(host)!.path, ...(this.options.env && { env: this.options.env }) });
+    this.agents.set(host, agent);
+    return agent;
+  }
+
+  async stop(): Promise<void> {
+    await this.client?.close();
+    await Promise.all([...this.agents.values()].map((a) => a.stop()));
+    await this.nats?.stop();
+    for (const c of this.cgroups.values()) c.remove();
   }
 }

@@ -4,17 +4,7 @@
  * read, and huge literals and globs. Deterministic for a seed, so that a failure can be replayed.
  */
 
-/** A small, fast PRNG (mulberry32): the same seed gives the same inputs. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { prng } from '../prng.js';
 
 /** Queries as the documentation writes them: the seeds of the mutations. */
 export const SEED_QUERIES: readonly string[] = [

@@ -55,6 +55,17 @@ export async function processesGone(pids: readonly number[], timeoutMs = 10000):
   }
 }
 
+/** Stops a process as an operator would (SIGTERM), if it still runs, and resolves once it is gone. */
+export async function stopProcess(pid: number | undefined): Promise<void> {
+  if (pid === undefined) return;
+  try {
+    process.kill(pid, 'SIGTERM');
+  } catch {
+    // Gone already.
+  }
+  await processesGone([pid]);
+}
+
 /**
  * Hooks for a suite of kernel tests: the C workload built before it, and after it (after each of its
  * tests too, with `each`) no bpftrace process running and no BPF program loaded that was not before.
