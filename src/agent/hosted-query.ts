@@ -6,7 +6,7 @@ import { BUS_BOUNDS, MAX_MESSAGE_BYTES, SUBJECTS, writeMessage, type AgentMessag
 import type { Row } from '../plan/evaluate.js';
 import type { Value } from '../plan/expr.js';
 import type { StagedPlan } from '../plan/planner.js';
-import type { RecordingDump } from '../probes/provider.js';
+import { StoppedBeforeAttaching, type RecordingDump } from '../probes/provider.js';
 import type { CompiledQuery, RunningQuery } from './agent.js';
 import type { MachineSink, MachineWindow } from './machine-stage.js';
 import type { LogWriter } from '../store/log-writer.js';
@@ -123,6 +123,8 @@ export class HostedQuery implements MachineSink {
         this.hooks.onAttached();
       },
       (error: unknown) => {
+        // Stopped first: it ends for the reason it was stopped, and says so in its done.
+        if (error instanceof StoppedBeforeAttaching) return;
         this.endReason = `it could not attach: ${this.hooks.reasonOf(error)}`;
         this.publish({ ...this.from, kind: 'status', state: 'refused', ...this.hooks.refusal(error) });
         this.hooks.onRefused(error);

@@ -77,12 +77,26 @@ export interface RecordingDump {
 }
 
 export interface RunningProbe {
-  /** Resolves once every probe is attached; rejects (with a user-facing error when it is one) if attaching fails. */
+  /**
+   * Resolves once every probe is attached; rejects (with a user-facing error when it is one) if
+   * attaching fails, or with StoppedBeforeAttaching if stop() came first (then `finished` resolves).
+   */
   readonly attached: Promise<void>;
   /** Resolves after the final partial has been delivered and nothing is left attached. */
   readonly finished: Promise<void>;
   /** Detaches, delivering a final partial first. Safe to call more than once. */
   stop(): Promise<void>;
+}
+
+/**
+ * Why `attached` rejects when the probes were stopped while they were being attached: no failure,
+ * the query was stopped first (a fay stop, a client gone, another probe of the query refused).
+ */
+export class StoppedBeforeAttaching extends Error {
+  constructor() {
+    super('stopped before its probes were attached');
+    this.name = 'StoppedBeforeAttaching';
+  }
 }
 
 /** A probe stage compiled for one provider, ready to start. */

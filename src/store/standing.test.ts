@@ -141,7 +141,7 @@ describe('standing queries on three agents, and history over what they kept', ()
     assert.deepEqual(ps.lines.filter((l) => l.trim() !== ''), [], 'nothing runs or stands any more');
   });
 
-  it('an agent away when the query was stopped resumes it when it comes back, then stops it on the other agents\' word', async () => {
+  it('an agent away when the query was stopped takes it up again when it comes back, and stops it on the other agents\' word', async () => {
     const started = await runFay(['query', '--cluster', nats.url('client'), '--persist', 'ppid3', 'syscall:getppid | count() by host every 1s'], { env });
     assert.equal(started.code, 0, started.stderr);
     const id = started.lines.join('\n').trim();
@@ -150,7 +150,8 @@ describe('standing queries on three agents, and history over what they kept', ()
     assert.equal(stop.code, 0, stop.stderr);
     await Promise.all(['st-a', 'st-b'].map((h) => agents.get(h)!.logged(new RegExp(`standing query ${id} is over`))));
     const back = await cluster.startAgent('st-c');
-    await back.logged(new RegExp(`resumed standing query ${id}`));
+    // It takes the query up again from its store, and ends it on the others' word: once attached,
+    // or while its probes are still loading when that word comes first (then it never logs that it resumed).
     await back.logged(new RegExp(`standing query ${id} is over: stopped with fay stop while this agent was away \\(st-[ab] says so\\)`));
     const ps = await runFay(['ps', '--cluster', nats.url('client'), '--json']);
     assert.deepEqual(ps.lines.filter((l) => l.trim() !== ''), [], 'it runs nowhere, and stands nowhere to resume');

@@ -3,6 +3,7 @@ import { existsSync, readdirSync, readlinkSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { EnvironmentError } from '../../errors.js';
 import { MARK_END, MARK_FLUSH, MARK_READY, MARK_ROTATED } from './layout.js';
+import { StoppedBeforeAttaching } from '../provider.js';
 
 export interface BpftraceProcessOptions {
   readonly bpftrace: string;
@@ -164,6 +165,8 @@ export class BpftraceProcess {
         throw failure;
       }
       await stdoutClosed;
+      // Stopped while bpftrace was still loading its probes: not a failure of the program.
+      if (!this.isAttached && this.stopping !== undefined) return failAttach(new StoppedBeforeAttaching());
       if (!this.isAttached) {
         const failure = startupFailure(this.stderr, options.program);
         failAttach(failure);
