@@ -1,17 +1,26 @@
 /**
  * The categorize stage (issue 21), side by side in one run: one window of `count() by host, probe`
  * from HOSTS hosts × CALLS system calls (synthetic counts: five behaviours, each host a noisy copy
- * of one), merged as the cluster stage merges it (each host's partial decoded from the wire and
- * merged into the window's table) against the same window categorised (finalised rows to
- * categories: vectors, k chosen among 2–8, k-means++, features). ROUNDS windows; medians. The
- * garbage of each phase is collected before the next is timed (run with --expose-gc), so that
- * neither is charged the other's. Target: categorising under 10% of the window's merge time, and
- * under 100 ms.
+ * of one), through the real cluster stage.
+ *
+ *  - The merge (baseline): each host's window message as it comes off the bus (gzipped, as over
+ *    NATS) read and checked, its table decoded and merged into the period, with the functions
+ *    ClusterRun and the period aligner use (receiveFromHost, GroupTable.decode, mergeWindow).
+ *  - Categorising: the merged period handed to the ClusterStage of the categorize query, until it
+ *    has emitted the window's categories (vectors, k chosen among 2–8, k-means++, features).
+ *  - For reference: the same period handed to the ClusterStage of the plain counting query, until
+ *    it has emitted its HOSTS × CALLS rows.
+ *
+ * ROUNDS windows after WARMUP; medians. The garbage of each phase is collected before the next is
+ * timed (run with --expose-gc), so that none is charged another's (FAY_BENCH_GC=0: not collected,
+ * each phase then pays for the collections it happens to trigger). Target: categorising under
+ * 10% of the window's merge time, and under 100 ms.
  */
 import { GroupTable } from '../src/agg/group-table.js';
 import { createAggregate } from '../src/agg/registry.js';
-import { finalizeRows } from '../src/cluster/rows.js';
-import { Categorizer } from '../src/mine/categorizer.js';
+import { AgentMessage, PROTOCOL_VERSION, receiveFromHost, SUBJECTS, writeMessage } from '../src/bus/protocol.js';
+import { ClusterStage, type QueryMessage } from '../src/cluster/cluster-stage.js';
+import { mergeWindow, type MergingPeriod } from '../src/cluster/period-aligner.js';
 import { prng } from '../src/prng.js';
 import { planStages } from '../src/plan/planner.js';
 import { compileQuery } from '../src/query/compile.js';
@@ -19,62 +28,95 @@ import { fixtureRegistry } from '../src/testing/catalog-fixture.js';
 
 const HOSTS = Number(process.env.FAY_BENCH_HOSTS ?? 500);
 const CALLS = Number(process.env.FAY_BENCH_CALLS_KINDS ?? 300);
-const ROUNDS = Number(process.env.FAY_BENCH_ROUNDS ?? 7);
+const ROUNDS = Number(process.env.FAY_BENCH_ROUNDS ?? 9);
+const WARMUP = 2;
 const BEHAVIOURS = 5;
+const S = 1e9;
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const collect = (globalThis as { gc?: () => void }).gc;
 if (collect === undefined) throw new Error('run with node --expose-gc (npm run bench does)');
 
-const plan = planStages(compileQuery('syscall:* | count() by host, probe every 10s | categorize host by probe', fixtureRegistry()));
-if (plan.cluster.output.kind !== 'Aggregate') throw new Error('an aggregate plan');
-const output = plan.cluster.output;
-const kinds = output.aggregates.map(createAggregate);
-const categorize = plan.cluster.rowOperations.find((op) => op.kind === 'Categorize')!;
+const planOf = (query: string) => planStages(compileQuery(query, fixtureRegistry()));
+const categorizing = planOf('syscall:* | count() by host, probe every 10s | categorize host by probe');
+const counting = planOf('syscall:* | count() by host, probe every 10s');
+if (categorizing.cluster.output.kind !== 'Aggregate') throw new Error('an aggregate plan');
+const kinds = categorizing.cluster.output.aggregates.map(createAggregate);
 
 /** Each behaviour: a few calls it makes a lot of, the rest a little. */
 const random = prng(7);
 const calls = Array.from({ length: CALLS }, (_, i) => `syscall:call_${String(i).padStart(3, '0')}`);
 const behaviours = Array.from({ length: BEHAVIOURS }, () => calls.map(() => (random() < 0.05 ? 1000 + random() * 20_000 : random() * 50)));
+const hostName = (h: number) => `host-${String(h).padStart(4, '0')}`;
 
-/** One window's partials as the hosts send them: wire JSON, a noisy copy of the host's behaviour. */
-function windowWires(window: number): string[] {
+/** One window's messages as the hosts send them: gzipped protocol messages, each table a noisy copy of the host's behaviour. */
+function windowMessages(window: number): Uint8Array[] {
   const noise = prng(100 + window);
   return Array.from({ length: HOSTS }, (_, h) => {
     const table = new GroupTable(kinds);
     const behaviour = behaviours[h % BEHAVIOURS]!;
     calls.forEach((call, c) => {
       const n = Math.round(behaviour[c]! * (0.8 + 0.4 * noise()));
-      if (n > 0) table.mergeGroup([`host-${String(h).padStart(4, '0')}`, call], [kinds[0]!.decode(n)]);
+      if (n > 0) table.mergeGroup([hostName(h), call], [kinds[0]!.decode(n)]);
     });
-    return JSON.stringify(table.encode());
+    return writeMessage({
+      v: PROTOCOL_VERSION, id: 'bench', host: hostName(h), incarnation: 'a.1', kind: 'window',
+      seq: window, seqEnd: window, part: 0, parts: 1, startNs: window * 10 * S, endNs: (window + 1) * 10 * S, droppedEvents: 0, uncountedEvents: 0,
+      table: table.encode(),
+    });
   });
 }
 
-const merge: number[] = [];
-const categorise: number[] = [];
-const categorizer = new Categorizer(categorize);
-let categories = 0;
-for (let round = -1; round < ROUNDS; round++) {
-  const wires = windowWires(round + 1);
-  // The merge: each host's partial decoded from its wire form and merged into the window (as the cluster stage does).
-  collect();
-  let started = performance.now();
-  const table = new GroupTable(kinds, { maxGroups: HOSTS * CALLS });
-  for (const wire of wires) table.merge(GroupTable.decode(kinds, JSON.parse(wire)));
-  const mergeMs = performance.now() - started;
-  const rows = finalizeRows(table, output, plan.cluster.rowOperations);
-  collect();
-  started = performance.now();
-  const result = categorizer.categorize(rows, true);
-  const categoriseMs = performance.now() - started;
-  categories = new Set(result.rows.rows.map((r) => r[1])).size;
-  if (round < 0) continue; // a warm-up window
-  merge.push(mergeMs);
-  categorise.push(categoriseMs);
-  process.stderr.write(`window ${round + 1}/${ROUNDS}: merge ${mergeMs.toFixed(1)} ms, categorize ${categoriseMs.toFixed(1)} ms (${categories} categories)\n`);
+/** The period the hosts' messages make, as ClusterRun and the aligner make it. */
+function merge(messages: readonly Uint8Array[]): MergingPeriod {
+  const period: MergingPeriod = { table: new GroupTable(kinds, { maxGroups: HOSTS * CALLS }), startNs: Infinity, endNs: 0, droppedEvents: 0, uncountedEvents: 0, parts: new Map() };
+  messages.forEach((data, h) => {
+    const message = receiveFromHost(AgentMessage, data, SUBJECTS.results('bench', hostName(h)), () => undefined);
+    if (message?.kind !== 'window') throw new Error('a window message');
+    mergeWindow(period, { ...message, table: GroupTable.decode(kinds, message.table, { maxGroups: HOSTS * CALLS }) });
+  });
+  return period;
 }
-const ratio = median(categorise.map((c, i) => c / merge[i]!));
-console.log(`one window of count() by host, probe: ${HOSTS} hosts × ${CALLS} calls (${(HOSTS * CALLS).toLocaleString('en')} groups), ${BEHAVIOURS} behaviours; medians of ${ROUNDS} windows`);
-console.log(`merging the window (decode + merge every host's partial)   ${median(merge).toFixed(1)} ms  baseline`);
-console.log(`categorize host by probe (${categories} categories found)   ${median(categorise).toFixed(1)} ms  ${(ratio * 100).toFixed(1)}% of the merge (target < 10%, and < 100 ms)`);
-console.log(JSON.stringify({ bench: 'categorize', hosts: HOSTS, calls: CALLS, rounds: ROUNDS, merge_ms: median(merge), categorize_ms: median(categorise), ratio, categories }));
+
+/** A function's result and how long it took (ms), the garbage before it collected. */
+function timed<T>(run: () => T): { value: T; ms: number } {
+  if (process.env.FAY_BENCH_GC !== '0') collect!();
+  const started = performance.now();
+  const value = run();
+  return { value, ms: performance.now() - started };
+}
+
+/** Hands a period to a cluster stage; the time until it has emitted the window's result. */
+function emit(stage: ClusterStage, period: MergingPeriod, hosts: string[]): number {
+  const started = performance.now();
+  stage.period({ ...period, hosts }, { expected: hosts, reporting: hosts, late: [], missing: [] });
+  return performance.now() - started;
+}
+
+const timings = { merge: [] as number[], categorize: [] as number[], rows: [] as number[] };
+const out: QueryMessage[] = [];
+const categorize = new ClusterStage(categorizing, 10 * S, HOSTS * CALLS, (m) => out.push(m), () => undefined);
+const plain = new ClusterStage(counting, 10 * S, HOSTS * CALLS, () => undefined, () => undefined);
+const hosts = Array.from({ length: HOSTS }, (_, h) => hostName(h));
+let categories = 0;
+for (let round = -WARMUP; round < ROUNDS; round++) {
+  const messages = windowMessages(round + WARMUP);
+  const merged = timed(() => merge(messages));
+  out.length = 0;
+  const categorised = timed(() => emit(categorize, merged.value, hosts));
+  const result = out.find((m) => m.kind === 'result');
+  if (result?.kind !== 'result' || result.rows.length !== HOSTS) throw new Error(`categorize gave ${result?.kind === 'result' ? result.rows.length : 'no'} rows`);
+  categories = new Set(result.rows.map((r) => r[1])).size;
+  const rows = timed(() => emit(plain, merged.value, hosts));
+  if (round < 0) continue; // warm-up windows
+  timings.merge.push(merged.ms);
+  timings.categorize.push(categorised.ms);
+  timings.rows.push(rows.ms);
+  process.stderr.write(`window ${round + 1}/${ROUNDS}: merge ${merged.ms.toFixed(1)} ms, categorize ${categorised.ms.toFixed(1)} ms (${categories} categories), rows ${rows.ms.toFixed(1)} ms\n`);
+}
+const ratio = median(timings.categorize.map((c, i) => c / timings.merge[i]!));
+const pct = (r: number) => `${(r * 100).toFixed(1)}%`;
+console.log(`one window of count() by host, probe: ${HOSTS} hosts × ${CALLS} calls (${(HOSTS * CALLS).toLocaleString('en')} groups), ${BEHAVIOURS} behaviours; medians of ${ROUNDS} windows after ${WARMUP}`);
+console.log(`merging the window (read every host's message, decode, merge)   ${median(timings.merge).toFixed(1)} ms  baseline`);
+console.log(`categorize host by probe at the cluster stage (${categories} categories)   ${median(timings.categorize).toFixed(1)} ms  ${pct(ratio)} of the merge (target < 10%, and < 100 ms)`);
+console.log(`for reference: the counting query's ${(HOSTS * CALLS).toLocaleString('en')} rows at the cluster stage   ${median(timings.rows).toFixed(1)} ms`);
+console.log(JSON.stringify({ bench: 'categorize', hosts: HOSTS, calls: CALLS, rounds: ROUNDS, merge_ms: median(timings.merge), categorize_ms: median(timings.categorize), rows_ms: median(timings.rows), ratio, categories }));

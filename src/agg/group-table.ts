@@ -121,8 +121,8 @@ export class GroupTable {
     return tables;
   }
 
-  *entries(): IterableIterator<Group> {
-    yield* this.groups.values();
+  entries(): IterableIterator<Group> {
+    return this.groups.values();
   }
 
   finalize(): GroupResult[] {

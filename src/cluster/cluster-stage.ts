@@ -4,7 +4,7 @@ import type { RecordingDump } from '../probes/provider.js';
 import type { Row } from '../plan/evaluate.js';
 import type { StagedPlan } from '../plan/planner.js';
 import { Categorizer } from '../mine/categorizer.js';
-import { finalizeRows, type Cell, type ResultColumn } from './rows.js';
+import { finalizeRows, type Cell, type ResultColumn, type ResultRows } from './rows.js';
 import type { Coverage, CoverageGap } from './period-aligner.js';
 import type { StopReason } from './query-handle.js';
 import { Windower, type Emission, type Period } from './windows.js';
@@ -84,6 +84,8 @@ export class ClusterStage {
   private eventsLeft: number;
   /** The categorize stage, with its memory of the last window's categories. */
   private readonly categorizer: Categorizer | undefined;
+  /** Categorize is the only row stage: it can read the merged groups themselves. */
+  private readonly categorizesGroups: boolean;
 
   constructor(
     private readonly plan: StagedPlan,
@@ -99,6 +101,7 @@ export class ClusterStage {
   ) {
     const categorize = plan.cluster.rowOperations.find((op) => op.kind === 'Categorize');
     this.categorizer = categorize && new Categorizer(categorize);
+    this.categorizesGroups = plan.cluster.rowOperations.every((op) => op.kind === 'Categorize');
     const limit = plan.cluster.rowOperations.find((op) => op.kind === 'Limit');
     this.eventsLeft = plan.cluster.output.kind === 'Events' && limit ? limit.count : Infinity;
     const { coverNs } = plan.cluster.windowing;
@@ -147,12 +150,21 @@ export class ClusterStage {
   private emitRows(emission: Emission, coverage?: Coverage): void {
     const output = this.plan.cluster.output;
     if (output.kind !== 'Aggregate') return;
-    let { columns, rows } = finalizeRows(emission.table, output, this.plan.cluster.rowOperations, this.plan.cluster.sampleRate, this.plan.cluster.namedGroups);
-    if (this.categorizer) {
-      const categorized = this.categorizer.categorize({ columns, rows }, emission.complete);
-      ({ columns, rows } = categorized.rows);
+    let result: ResultRows;
+    if (this.categorizer && this.categorizesGroups) {
+      // Categorize is the only row stage: it reads the merged groups, with no rows made for them first.
+      const categorized = this.categorizer.categorizeTable(emission.table, output, emission.complete, this.plan.cluster.sampleRate);
+      result = categorized.rows;
       for (const message of categorized.notices) this.emit({ kind: 'notice', host: CLUSTER_STAGE, message });
+    } else {
+      result = finalizeRows(emission.table, output, this.plan.cluster.rowOperations, this.plan.cluster.sampleRate, this.plan.cluster.namedGroups);
+      if (this.categorizer) {
+        const categorized = this.categorizer.categorize(result, emission.complete);
+        result = categorized.rows;
+        for (const message of categorized.notices) this.emit({ kind: 'notice', host: CLUSTER_STAGE, message });
+      }
     }
+    const { columns, rows } = result;
     this.emit({
       kind: 'result',
       columns,

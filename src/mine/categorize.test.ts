@@ -79,6 +79,21 @@ describe('categorize: hosts by the mix of their system calls', () => {
     for (const r of results(out)) for (const row of r.rows) for (const cell of [row[2], row[3], row[4]]) assert.ok(typeof cell === 'number' && Number.isFinite(cell));
   });
 
+  it('reads the merged groups as it reads their rows: the same categories with or without a row stage before it', () => {
+    const direct = stageFor(QUERY);
+    const throughRows = stageFor('syscall:* | count() by host, probe every 10s | where count > 0 | categorize host by probe');
+    const hosts = (switched: boolean): Record<string, 'A' | 'B'> =>
+      Object.fromEntries(Array.from({ length: 12 }, (_, i) => [`h${String(i).padStart(2, '0')}`, i < 4 || (switched && i === 4) ? 'B' : 'A'] as const));
+    for (const [window, switched] of [false, true, true].entries()) {
+      direct.push(window, hosts(switched));
+      throughRows.push(window, hosts(switched));
+    }
+    const [a, b] = [results(direct.out), results(throughRows.out)];
+    assert.equal(a.length, 3);
+    assert.deepEqual(a.map((r) => r.rows), b.map((r) => r.rows));
+    assert.equal(new Set(a[2]!.rows.map((row) => row[1])).size, 2, 'two categories');
+  });
+
   it('is deterministic: the same windows give the same categories, labels and figures', () => {
     const run = () => {
       const { out, push } = stageFor(QUERY);

@@ -128,40 +128,29 @@ function select(a: Float64Array, k: number): number {
 
 export function categorize(matrix: CountMatrix, options: CategorizeOptions = {}): Categories {
   const input = matrix.rows;
-  if (input.length < 2) throw new RangeError('categorising takes at least two entities');
+  const n = input.length;
+  if (n < 2) throw new RangeError('categorising takes at least two entities');
   const features = matrix.features;
-  const shares = input.map((counts) => {
-    let total = 0;
-    for (const n of counts) total += n;
-    return counts.map((n) => (total > 0 ? n / total : 0));
-  });
-  const vectors = shares.map((s) => s.map(Math.sqrt));
-  const column = new Float64Array(input.length);
-  const middle = Float64Array.from(features, (_, j) => {
-    vectors.forEach((v, i) => (column[i] = v[j]!));
-    return median(column);
-  });
-  const fromMiddle = Float64Array.from(vectors, (v) => Math.sqrt(squaredDistance(v, middle)));
-  const typical = median(Float64Array.from(fromMiddle));
-  const spread = 1.4826 * median(fromMiddle.map((d) => Math.abs(d - typical)));
-  const outlier = Array.from(fromMiddle, (d) => Math.max(0, Math.round(((d - typical) / Math.max(spread, 0.02)) * 100) / 100));
+  const dims = features.length;
+  const { shares, vectors } = hellinger(input, dims);
+  const outlier = robustOutliers(vectors, featureMedians(vectors, dims));
 
-  const few = input.length < FEW_ENTITIES;
+  const few = n < FEW_ENTITIES;
   const { points, kept } = mostVarying(vectors, CLUSTERED_FEATURES);
   const clustered = kept.map((j) => features[j]!);
   const seed = options.seed ?? 42;
   const previous = options.previous;
-  const resumed = previous !== undefined && previous.k <= input.length && previous.features.length === clustered.length && previous.features.every((f, i) => f === clustered[i]);
+  const resumed = previous !== undefined && previous.k <= n && previous.features.length === clustered.length && previous.features.every((f, i) => f === clustered[i]);
   /** A clustering for k: from the last window's centres when it had this k, else k-means++ with `restarts`. */
   const cluster = (k: number, restarts: number): Clustering =>
     resumed && k === previous.k ? lloyd(points, previous.centres.map((c) => Float64Array.from(c)), 100) : kmeans(points, k, { seed, restarts, maxIterations: 100 });
   let k: number;
   let chosen: Clustering | undefined;
-  if (options.k !== undefined) k = Math.min(options.k, input.length);
+  if (options.k !== undefined) k = Math.min(options.k, n);
   else {
     k = 1;
     let best = few ? MIN_SILHOUETTE_FEW : MIN_SILHOUETTE;
-    const most = Math.min(few ? MAX_K_FEW : MAX_K, few ? input.length : input.length - 1);
+    const most = Math.min(few ? MAX_K_FEW : MAX_K, few ? n : n - 1);
     const candidates = resumed ? [previous.k - 1, previous.k, previous.k + 1] : Array.from({ length: most }, (_, i) => i + 1);
     for (const candidate of candidates) {
       if (candidate < 2 || candidate > most) continue;
@@ -181,21 +170,12 @@ export function categorize(matrix: CountMatrix, options: CategorizeOptions = {})
   const silhouette = k >= 2 ? simplifiedSilhouette(points, clustering) : undefined;
 
   const members = Array.from({ length: k }, () => [] as number[]);
-  assignment.forEach((c, i) => members[c]!.push(i));
-  const overall = meanOf(shares, shares.map((_, i) => i));
+  for (let i = 0; i < n; i++) members[assignment[i]!]!.push(i);
+  const overall = meanOf(shares, null);
   const clusters = members
     .filter((m) => m.length > 0)
-    .map((m) => {
-      const centre = meanOf(vectors, m);
-      const share = meanOf(shares, m);
-      const apart = features
-        .map((feature, j) => ({ feature, share: share[j]!, overall: overall[j]! }))
-        .filter((f) => Math.abs(f.share - f.overall) >= MIN_DIFFERENCE)
-        .sort((a, b) => Math.abs(b.share - b.overall) - Math.abs(a.share - a.overall) || a.feature.localeCompare(b.feature))
-        .slice(0, TOP_FEATURES);
-      return { members: m, centre, features: apart };
-    });
-  const clusterOf = new Int32Array(input.length);
+    .map((m) => ({ members: m, centre: meanOf(vectors, m), features: apart(features, meanOf(shares, m), overall) }));
+  const clusterOf = new Int32Array(n);
   clusters.forEach((c, index) => c.members.forEach((i) => (clusterOf[i] = index)));
   return {
     few,
@@ -211,15 +191,98 @@ export function categorize(matrix: CountMatrix, options: CategorizeOptions = {})
   };
 }
 
+// The passes below are small functions with index loops over typed arrays: categorising runs once
+// a window, and V8 optimises a small function's loop soon, a large one's (and closures per
+// element) late; in one function with map and forEach they took 3–4 times as long.
+
+/** Each entity's shares of its counts, and their square roots (its Hellinger vector); views of two buffers. */
+function hellinger(input: readonly Float64Array[], dims: number): { shares: Float64Array[]; vectors: Float64Array[] } {
+  const n = input.length;
+  const shareBuffer = new Float64Array(n * dims);
+  const vectorBuffer = new Float64Array(n * dims);
+  const shares: Float64Array[] = new Array<Float64Array>(n);
+  const vectors: Float64Array[] = new Array<Float64Array>(n);
+  for (let i = 0; i < n; i++) {
+    const counts = input[i]!;
+    let total = 0;
+    for (let j = 0; j < dims; j++) total += counts[j]!;
+    const base = i * dims;
+    if (total > 0) {
+      for (let j = 0; j < dims; j++) {
+        const share = counts[j]! / total;
+        shareBuffer[base + j] = share;
+        vectorBuffer[base + j] = Math.sqrt(share);
+      }
+    }
+    shares[i] = shareBuffer.subarray(base, base + dims);
+    vectors[i] = vectorBuffer.subarray(base, base + dims);
+  }
+  return { shares, vectors };
+}
+
+/** The median of each feature across the vectors: the middle mix. */
+function featureMedians(vectors: readonly Float64Array[], dims: number): Float64Array {
+  const column = new Float64Array(vectors.length);
+  const middle = new Float64Array(dims);
+  for (let j = 0; j < dims; j++) {
+    for (let i = 0; i < vectors.length; i++) column[i] = vectors[i]![j]!;
+    middle[j] = median(column);
+  }
+  return middle;
+}
+
+/** Each vector's outlier score: its distance from the middle mix beyond the median one's, in robust standard deviations (1.4826 × MAD), two decimals. */
+function robustOutliers(vectors: readonly Float64Array[], middle: Float64Array): number[] {
+  const n = vectors.length;
+  const fromMiddle = new Float64Array(n);
+  for (let i = 0; i < n; i++) fromMiddle[i] = Math.sqrt(squaredDistance(vectors[i]!, middle));
+  const typical = median(Float64Array.from(fromMiddle));
+  const deviations = new Float64Array(n);
+  for (let i = 0; i < n; i++) deviations[i] = Math.abs(fromMiddle[i]! - typical);
+  const spread = Math.max(1.4826 * median(deviations), 0.02);
+  const outlier = new Array<number>(n);
+  for (let i = 0; i < n; i++) outlier[i] = Math.max(0, Math.round(((fromMiddle[i]! - typical) / spread) * 100) / 100);
+  return outlier;
+}
+
+/**
+ * The TOP_FEATURES features whose share in a category differs most from their share overall (by at
+ * least MIN_DIFFERENCE), the largest difference first, then by name: kept in a short sorted list
+ * as the features go by, not by sorting them all.
+ */
+function apart(features: readonly string[], share: Float64Array, overall: Float64Array): FeatureDifference[] {
+  const top: { feature: string; share: number; overall: number; difference: number }[] = [];
+  const before = (a: { feature: string; difference: number }, b: { feature: string; difference: number }) =>
+    a.difference > b.difference || (a.difference === b.difference && a.feature.localeCompare(b.feature) < 0);
+  for (let j = 0; j < features.length; j++) {
+    const difference = Math.abs(share[j]! - overall[j]!);
+    if (difference < MIN_DIFFERENCE) continue;
+    const last = top[top.length - 1];
+    if (top.length === TOP_FEATURES && last !== undefined && !before({ feature: features[j]!, difference }, last)) continue;
+    const entry = { feature: features[j]!, share: share[j]!, overall: overall[j]!, difference };
+    let at = top.length;
+    while (at > 0 && before(entry, top[at - 1]!)) at--;
+    top.splice(at, 0, entry);
+    if (top.length > TOP_FEATURES) top.pop();
+  }
+  return top.map(({ feature, share: s, overall: o }) => ({ feature, share: s, overall: o }));
+}
+
 function closestCentres(centres: readonly Float64Array[]): number {
   let closest = Infinity;
   for (let a = 0; a < centres.length; a++) for (let b = a + 1; b < centres.length; b++) closest = Math.min(closest, Math.sqrt(squaredDistance(centres[a]!, centres[b]!)));
   return closest;
 }
 
-function meanOf(vectors: readonly Float64Array[], which: readonly number[]): Float64Array {
+/** The mean of the vectors `which` names (all of them when null). */
+function meanOf(vectors: readonly Float64Array[], which: readonly number[] | null): Float64Array {
   const out = new Float64Array(vectors[0]!.length);
-  for (const i of which) for (let j = 0; j < out.length; j++) out[j]! += vectors[i]![j]! / which.length;
+  const count = which === null ? vectors.length : which.length;
+  for (let w = 0; w < count; w++) {
+    const v = vectors[which === null ? w : which[w]!]!;
+    for (let j = 0; j < out.length; j++) out[j]! += v[j]!;
+  }
+  for (let j = 0; j < out.length; j++) out[j]! /= count;
   return out;
 }
 
@@ -227,9 +290,19 @@ function meanOf(vectors: readonly Float64Array[], which: readonly number[]): Flo
 function mostVarying(vectors: readonly Float64Array[], count: number): { points: Float64Array[]; kept: number[] } {
   const dims = vectors[0]!.length;
   if (dims <= count) return { points: [...vectors], kept: Array.from({ length: dims }, (_, j) => j) };
-  const mean = meanOf(vectors, vectors.map((_, i) => i));
+  const mean = meanOf(vectors, null);
   const variance = new Float64Array(dims);
-  for (const v of vectors) for (let j = 0; j < dims; j++) variance[j]! += (v[j]! - mean[j]!) ** 2;
+  for (const v of vectors) {
+    for (let j = 0; j < dims; j++) {
+      const d = v[j]! - mean[j]!;
+      variance[j]! += d * d;
+    }
+  }
   const kept = [...variance.keys()].sort((a, b) => variance[b]! - variance[a]! || a - b).slice(0, count).sort((a, b) => a - b);
-  return { points: vectors.map((v) => Float64Array.from(kept, (j) => v[j]!)), kept };
+  const points = vectors.map((v) => {
+    const point = new Float64Array(kept.length);
+    for (let j = 0; j < kept.length; j++) point[j] = v[kept[j]!]!;
+    return point;
+  });
+  return { points, kept };
 }

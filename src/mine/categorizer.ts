@@ -1,5 +1,8 @@
+import type { GroupTable } from '../agg/group-table.js';
 import type { Cell, ResultColumn, ResultRows } from '../cluster/rows.js';
+import type { AggregateOutput } from '../plan/logical.js';
 import { categorize, FEW_ENTITIES, type ClusteringState, type FeatureDifference } from './categorize.js';
+import { keyText, WindowCounts, type EntityCounts } from './counts.js';
 
 /**
  * The `categorize <entity> by <feature>` stage at the cluster stage: each window's merged counts
@@ -32,11 +35,6 @@ export function categorizeColumns(spec: CategorizeSpec): ResultColumn[] {
   ];
 }
 
-/** A key cell as text (keys are numbers, strings or booleans). */
-function keyText(cell: Cell | undefined): string {
-  return typeof cell === 'object' && cell !== null ? JSON.stringify(cell) : String(cell);
-}
-
 export class Categorizer {
   /** Each entity's label in the last complete window. */
   private labels = new Map<string, number>();
@@ -45,6 +43,7 @@ export class Categorizer {
   /** The last complete window's clustering, for the next to start from. */
   private state: ClusteringState | undefined;
   private saidTooFew = false;
+  private readonly counts = new WindowCounts();
 
   constructor(private readonly spec: CategorizeSpec) {}
 
@@ -54,55 +53,32 @@ export class Categorizer {
    * user should know of this window (too few entities, a weak method).
    */
   categorize(result: ResultRows, complete: boolean): { rows: ResultRows; notices: string[] } {
-    const columns = categorizeColumns(this.spec);
     const at = (name: string) => result.columns.findIndex((c) => c.name === name);
-    const entityAt = at(this.spec.entity);
-    const featureAt = this.spec.features.map(at);
-    const countAt = at(this.spec.count);
-    // Dense counts: an index per entity and per feature, found once per distinct key.
-    const entityIndex = new Map<Cell, number>();
-    const entityCells: Cell[] = [];
-    const featureIndex = new Map<string, number>();
-    /** Entity index, feature index, count: three numbers a row, in one array (no array per row). */
-    const cells: number[] = [];
-    let lastEntity: Cell | undefined;
-    let lastIndex = 0;
-    for (const row of result.rows) {
-      const n = row[countAt];
-      if (typeof n !== 'number' || n <= 0) continue;
-      const entityCell = row[entityAt]!;
-      // A host's rows mostly come together (its partial was merged at once): the last one's index first.
-      let e = entityCell === lastEntity ? lastIndex : entityIndex.get(entityCell);
-      if (e === undefined) {
-        entityIndex.set(entityCell, (e = entityCells.length));
-        entityCells.push(entityCell);
-      }
-      lastEntity = entityCell;
-      lastIndex = e;
-      const feature = featureAt.length === 1 ? keyText(row[featureAt[0]!]) : featureAt.map((i) => keyText(row[i])).join(' ');
-      let f = featureIndex.get(feature);
-      if (f === undefined) featureIndex.set(feature, (f = featureIndex.size));
-      cells.push(e, f, n);
-    }
+    return this.categorized(this.counts.ofRows(result.rows, at(this.spec.entity), this.spec.features.map(at), at(this.spec.count)), complete);
+  }
+
+  /**
+   * A merged window's groups, categorised, as categorize() its finalised rows (when categorize is
+   * the query's only row stage, so every group is a row). `sampleRate` scales counts as rows are.
+   */
+  categorizeTable(table: GroupTable, output: AggregateOutput, complete: boolean, sampleRate = 1): { rows: ResultRows; notices: string[] } {
+    const keyAt = (name: string) => output.keys.findIndex((k) => k.name === name);
+    const slot = output.aggregates.findIndex((a) => a.name === this.spec.count);
+    const scale = output.aggregates[slot]?.scaled ? 1 / sampleRate : 1;
+    return this.categorized(this.counts.ofGroups(table, keyAt(this.spec.entity), this.spec.features.map(keyAt), slot, scale), complete);
+  }
+
+  private categorized(counts: EntityCounts, complete: boolean): { rows: ResultRows; notices: string[] } {
+    const columns = categorizeColumns(this.spec);
+    const { entities, cells, matrix } = counts;
     const notices: string[] = [];
-    if (entityCells.length < 2) {
-      if (!this.saidTooFew) notices.push(`categorize needs at least two ${this.spec.entity} values with counts in a window; this one has ${entityCells.length}: nothing to categorise`);
+    if (entities.length < 2) {
+      if (!this.saidTooFew) notices.push(`categorize needs at least two ${this.spec.entity} values with counts in a window; this one has ${entities.length}: nothing to categorise`);
       this.saidTooFew = true;
       return { rows: { columns, rows: [] }, notices };
     }
-    // Entities and features in name order, so that the same counts give the same categories however the rows came.
-    const entityOrder = entityCells.map((cell, i) => ({ name: keyText(cell), i })).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-    const entities = entityOrder.map((o) => o.name);
-    const entityAtIndex = new Int32Array(entityCells.length);
-    entityOrder.forEach((o, at) => (entityAtIndex[o.i] = at));
-    const featureNames = [...featureIndex.keys()];
-    const featureOrder = featureNames.map((name, i) => ({ name, i })).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-    const featureAtIndex = new Int32Array(featureNames.length);
-    featureOrder.forEach((o, at) => (featureAtIndex[o.i] = at));
-    const matrix = entities.map(() => new Float64Array(featureNames.length));
-    for (let c = 0; c < cells.length; c += 3) matrix[entityAtIndex[cells[c]!]!]![featureAtIndex[cells[c + 1]!]!]! += cells[c + 2]!;
     const found = categorize(
-      { features: featureOrder.map((o) => o.name), rows: matrix },
+      matrix,
       { ...(this.spec.k !== undefined && { k: this.spec.k }), ...(this.state !== undefined && { previous: this.state }) },
     );
     if (complete) this.state = found.state;
@@ -115,18 +91,18 @@ export class Categorizer {
     const nextLabel = this.nextLabel;
     const labelOf = this.label(found.clusters.map((c) => c.members.map((i) => entities[i]!)));
     if (!complete) this.nextLabel = nextLabel;
-    const rows: Cell[][] = entities.map((entity, i) => {
+    const categorized: Cell[][] = entities.map((entity, i) => {
       const e = found.entities[i]!;
       const cluster = found.clusters[e.cluster]!;
       const label = labelOf[e.cluster]!;
       const before = this.labels.get(entity);
       const features: FeaturesCell = { kind: 'features', items: cluster.features };
-      return [entityCells[entityOrder[i]!.i]!, label, cluster.members.length, e.distance, e.outlier, features, before !== undefined && before !== label];
+      return [cells[i]!, label, cluster.members.length, e.distance, e.outlier, features, before !== undefined && before !== label];
     });
     if (complete) this.labels = new Map(entities.map((entity, i) => [entity, labelOf[found.entities[i]!.cluster]!]));
     // The largest categories first, then by label; within one, the most outlying first.
-    rows.sort((a, b) => (b[2] as number) - (a[2] as number) || (a[1] as number) - (b[1] as number) || (b[4] as number) - (a[4] as number) || keyText(a[0]).localeCompare(keyText(b[0])));
-    return { rows: { columns, rows }, notices };
+    categorized.sort((a, b) => (b[2] as number) - (a[2] as number) || (a[1] as number) - (b[1] as number) || (b[4] as number) - (a[4] as number) || keyText(a[0]).localeCompare(keyText(b[0])));
+    return { rows: { columns, rows: categorized }, notices };
   }
 
   /**
