@@ -21,6 +21,5 @@ node_modules/.bin/esbuild dist/cli/main.js --bundle --platform=node --target=nod
 mkdir -p dist/web/assets
 node_modules/.bin/esbuild web/app/main.ts --bundle --format=esm --target=es2022 --minify --sourcemap \
   --outfile=dist/web/assets/app.js --log-level=warning
-cp web/index.html web/app.css dist/web/assets/
-cp node_modules/uplot/dist/uPlot.min.css dist/web/assets/uplot.css
+cp web/index.html dist/web/assets/
 touch dist/.built

@@ -10,7 +10,7 @@ import { parseDurationFlag } from '../frontend/flags.js';
 import { clusterFlags, type ClusterFlags } from '../frontend/cluster-config.js';
 import { clusterClient, follow, limitFlags, runOptions, type QueryFlags } from '../frontend/query-run.js';
 import { terminalSink } from '../output/choose.js';
-import { foldedShapeProblem } from '../output/folded.js';
+import { foldedShapeProblem } from '../output/folded-stacks.js';
 import { NdjsonSink } from '../output/ndjson.js';
 import { printable, printableLine } from '../output/printable.js';
 import { exitFlushed, watchStdio } from '../output/stdio.js';

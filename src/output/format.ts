@@ -78,12 +78,17 @@ function bucketLabel(low: number | null, high: number | null, unit: Unit | undef
   return `[${bound(low)}, ${bound(high + 1)})`;
 }
 
+/** Each bucket's bounds as text, as the terminal prints them: [1.05ms, 2.10ms) for durations, [4K, 8K) else. */
+export function histogramLabels(hist: HistResult, unit?: Unit): string[] {
+  return hist.buckets.map((b) => bucketLabel(b.low, b.high, unit));
+}
+
 /**
  * A histogram drawn as bpftrace draws it: one row per bucket, a bar of @ scaled to the largest;
  * the buckets of durations (unit ns) bounded by times, [1.05ms, 2.10ms).
  */
 export function renderHistogram(hist: HistResult, width = 52, unit?: Unit): string[] {
-  const labels = hist.buckets.map((b) => bucketLabel(b.low, b.high, unit));
+  const labels = histogramLabels(hist, unit);
   const labelWidth = Math.max(0, ...labels.map((l) => l.length));
   const countWidth = Math.max(1, ...hist.buckets.map((b) => String(b.count).length));
   const most = Math.max(1, ...hist.buckets.map((b) => b.count));

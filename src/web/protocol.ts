@@ -45,14 +45,23 @@ export interface PageError {
   readonly end?: number;
 }
 
+/**
+ * What the server says. What it says of a running query (attached, its messages, its end or its
+ * error) is numbered (`seq`, one count for the session): a page that reconnects gives the last
+ * number it has, and the server sends what came after, once.
+ */
 export type ServerMessage =
-  | { readonly type: 'hello'; readonly version: string; readonly cluster: string | undefined }
-  | { readonly type: 'attached'; readonly id: string }
-  | { readonly type: 'message'; readonly id: string; readonly message: QueryMessage }
-  | { readonly type: 'ended'; readonly id: string; readonly reason: string }
-  | { readonly type: 'error'; readonly id: string; readonly error: PageError }
+  /** The first word on a socket: `session` to give when reconnecting; `resumed`: this socket took up a session the page had. */
+  | { readonly type: 'hello'; readonly version: string; readonly cluster: string | undefined; readonly session: string; readonly resumed: boolean }
+  | { readonly type: 'attached'; readonly id: string; readonly seq: number }
+  | { readonly type: 'message'; readonly id: string; readonly seq: number; readonly message: QueryMessage }
+  | { readonly type: 'ended'; readonly id: string; readonly seq: number; readonly reason: string }
+  /** `seq` when it is a running query's error; a completion's or an explanation's is not numbered. */
+  | { readonly type: 'error'; readonly id: string; readonly seq?: number; readonly error: PageError }
   /** Candidates for the text's last `replace` characters. */
   | { readonly type: 'completions'; readonly id: string; readonly candidates: readonly string[]; readonly replace: number }
   | { readonly type: 'explained'; readonly id: string; readonly text: string }
   | { readonly type: 'cluster'; readonly id: string; readonly view: ClusterView }
-  | { readonly type: 'stopped'; readonly id: string; readonly query: string };
+  | { readonly type: 'stopped'; readonly id: string; readonly query: string }
+  /** Numbered messages the page missed while away that the server no longer had (it keeps the last few megabytes). */
+  | { readonly type: 'lost'; readonly messages: number };

@@ -40,14 +40,18 @@ const ASSETS: Readonly<Record<string, { file: string; type: string }>> = {
   '/': { file: 'index.html', type: 'text/html; charset=utf-8' },
   '/app.js': { file: 'app.js', type: 'text/javascript; charset=utf-8' },
   '/app.css': { file: 'app.css', type: 'text/css; charset=utf-8' },
-  '/uplot.css': { file: 'uplot.css', type: 'text/css; charset=utf-8' },
 };
 
 const COOKIE = 'fay_token';
+/** How long the queries of a page whose socket dropped keep running for it to reconnect. */
+const RESUME_GRACE_MS = 20_000;
 
 export class WebServer {
   private readonly sockets = new WebSocketServer({ noServer: true, maxPayload: 1 << 20 });
-  private readonly sessions = new Set<WebSession>();
+  /** Sessions by id: those with a page attached, and those whose socket dropped, for RESUME_GRACE_MS. */
+  private readonly sessions = new Map<string, WebSession>();
+  private readonly leaving = new Map<string, NodeJS.Timeout>();
+  private readonly socketOf = new Map<string, WebSocket>();
 
   private constructor(
     private readonly http: Server,
@@ -111,39 +115,63 @@ export class WebServer {
   }
 
   private upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
-    const path = new URL(req.url ?? '/', 'http://fay').pathname;
+    const url = new URL(req.url ?? '/', 'http://fay');
     // The socket is for this page only: the token, and a browser's Origin that is this server.
     const origin = req.headers.origin;
-    if (path !== '/socket' || !this.authorized(req) || (origin !== undefined && new URL(origin).host !== req.headers.host)) {
+    if (url.pathname !== '/socket' || !this.authorized(req) || (origin !== undefined && new URL(origin).host !== req.headers.host)) {
       socket.end('HTTP/1.1 401 Unauthorized\r\ncontent-length: 0\r\nconnection: close\r\n\r\n');
       return;
     }
-    this.sockets.handleUpgrade(req, socket, head, (ws) => this.connected(ws));
+    // A page that lost its socket comes back with its session and the last numbered message it has.
+    const after = Number(url.searchParams.get('after'));
+    const back = this.sessions.get(url.searchParams.get('session') ?? '');
+    this.sockets.handleUpgrade(req, socket, head, (ws) => this.connected(ws, back, Number.isSafeInteger(after) ? after : 0));
   }
 
-  private connected(ws: WebSocket): void {
-    const send = (message: ServerMessage) => {
-      if (ws.readyState === ws.OPEN) ws.send(JSON.stringify(message));
+  private connected(ws: WebSocket, back: WebSession | undefined, after: number): void {
+    const session = back ?? new WebSession(this.options.runner);
+    this.sessions.set(session.id, session);
+    clearTimeout(this.leaving.get(session.id));
+    this.leaving.delete(session.id);
+    // The page is back on a new socket before the server noticed the old one drop: the new one takes over.
+    const old = this.socketOf.get(session.id);
+    this.socketOf.set(session.id, ws);
+    old?.terminate();
+    const send = (text: string) => {
+      if (ws.readyState === ws.OPEN) ws.send(text);
     };
-    const session = new WebSession(this.options.runner, send);
-    this.sessions.add(session);
-    send({ type: 'hello', version: this.options.version, cluster: this.options.cluster });
+    const hello: ServerMessage = { type: 'hello', version: this.options.version, cluster: this.options.cluster, session: session.id, resumed: back !== undefined };
+    send(JSON.stringify(hello));
+    session.attach(send, back === undefined ? undefined : after);
     ws.on('message', (data, binary) => {
       if (binary) return;
       // A text frame: one buffer, or its fragments.
       const parts = Array.isArray(data) ? data : [Buffer.isBuffer(data) ? data : Buffer.from(new Uint8Array(data))];
       session.receive(Buffer.concat(parts).toString('utf8'));
     });
-    ws.on('close', () => {
-      this.sessions.delete(session);
-      void session.close();
+    ws.on('close', (code) => {
+      if (this.socketOf.get(session.id) !== ws) return;
+      this.socketOf.delete(session.id);
+      session.detach();
+      // The page went away (its tab closed, or it left): its queries stop now. A socket that
+      // dropped (no closing word: the network, a sleeping laptop) keeps them a while for the page to come back.
+      if (code === 1000 || code === 1001) return void this.end(session);
+      this.leaving.set(session.id, setTimeout(() => void this.end(session), RESUME_GRACE_MS).unref());
     });
+  }
+
+  private async end(session: WebSession): Promise<void> {
+    if (session.attached) return;
+    this.sessions.delete(session.id);
+    this.leaving.delete(session.id);
+    await session.close();
   }
 
   /** Stops every page's queries and closes the server. */
   async close(): Promise<void> {
     for (const ws of this.sockets.clients) ws.terminate();
-    await Promise.allSettled([...this.sessions].map((s) => s.close()));
+    for (const timer of this.leaving.values()) clearTimeout(timer);
+    await Promise.allSettled([...this.sessions.values()].map((s) => s.close()));
     await new Promise<void>((resolve) => this.http.close(() => resolve()));
   }
 }

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import type { QueryHandle, RunOptions } from '../cluster/query-handle.js';
 import { FayError, QueryError } from '../errors.js';
@@ -32,19 +33,64 @@ function pageError(error: unknown): PageError {
   return { message: error instanceof Error ? error.message : String(error) };
 }
 
+/** How much of what a session said about its queries it keeps for a page that reconnects. */
+const REPLAY_BYTES = 16 << 20;
+
+/** A message about a running query, before it is numbered. */
+type QueryWord = DistributiveOmit<Extract<ServerMessage, { type: 'attached' | 'message' | 'ended' | 'error' }>, 'seq'>;
+type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
+
 /**
- * One page's socket: its queries run while the socket is open (closing the tab stops them:
- * probes come off), each message of theirs goes to the page, and a bad message or a query's
- * mistake is answered, never thrown.
+ * One page's queries and what they say. Its queries run while a socket of the page is attached,
+ * and for a short while after one dropped (WebServer decides how long): what they say meanwhile
+ * is kept (the last REPLAY_BYTES of it), numbered, and a page that reconnects gets what came
+ * after the last number it has, once. When the session closes (the tab closed, or no page came
+ * back), every query of it stops: probes come off. A bad message or a query's mistake is
+ * answered, never thrown.
  */
 export class WebSession {
+  readonly id = randomBytes(12).toString('hex');
   private readonly queries = new Map<string, QueryHandle>();
   private closed = false;
+  private socket: ((text: string) => void) | undefined;
+  private seq = 0;
+  /** The numbered messages kept, oldest first, as sent. */
+  private readonly kept: { seq: number; text: string }[] = [];
+  private keptBytes = 0;
 
-  constructor(
-    private readonly runner: WebRunner,
-    private readonly send: (message: ServerMessage) => void,
-  ) {}
+  constructor(private readonly runner: WebRunner) {}
+
+  /** A socket of the page: what it missed after `after` (the last numbered message it has) goes first. */
+  attach(socket: (text: string) => void, after?: number): void {
+    this.socket = socket;
+    if (after === undefined) return;
+    const first = this.kept[0]?.seq ?? this.seq + 1;
+    const missing = Math.max(0, Math.min(first, this.seq + 1) - after - 1);
+    if (missing > 0) this.send({ type: 'lost', messages: missing });
+    for (const m of this.kept) if (m.seq > after) socket(m.text);
+  }
+
+  /** Its socket dropped: what its queries say is kept until a page attaches again. */
+  detach(): void {
+    this.socket = undefined;
+  }
+
+  get attached(): boolean {
+    return this.socket !== undefined;
+  }
+
+  private send(message: ServerMessage): void {
+    this.socket?.(JSON.stringify(message));
+  }
+
+  /** Numbers a message about a running query, keeps it, and sends it if a page is there. */
+  private say(word: QueryWord): void {
+    const text = JSON.stringify({ ...word, seq: ++this.seq });
+    this.kept.push({ seq: this.seq, text });
+    this.keptBytes += text.length;
+    while (this.keptBytes > REPLAY_BYTES && this.kept.length > 1) this.keptBytes -= this.kept.shift()!.text.length;
+    this.socket?.(text);
+  }
 
   receive(text: string): void {
     let message: PageMessage;
@@ -93,14 +139,14 @@ export class WebSession {
 
   private async run(id: string, query: string, options: RunOptions): Promise<void> {
     if (this.queries.has(id)) {
-      this.send({ type: 'error', id, error: { message: `a query named ${id} runs already` } });
+      this.say({ type: 'error', id, error: { message: `a query named ${id} runs already` } });
       return;
     }
     let handle: QueryHandle;
     try {
       handle = await this.runner.start(query, options);
     } catch (error) {
-      this.send({ type: 'error', id, error: pageError(error) });
+      this.say({ type: 'error', id, error: pageError(error) });
       return;
     }
     if (this.closed) {
@@ -109,22 +155,23 @@ export class WebSession {
     }
     this.queries.set(id, handle);
     handle.attached.then(
-      () => this.send({ type: 'attached', id }),
-      (error: unknown) => this.send({ type: 'error', id, error: pageError(error) }),
+      () => this.say({ type: 'attached', id }),
+      (error: unknown) => this.say({ type: 'error', id, error: pageError(error) }),
     );
     try {
-      for await (const message of handle) this.send({ type: 'message', id, message });
-      this.send({ type: 'ended', id, reason: await handle.ended });
+      for await (const message of handle) this.say({ type: 'message', id, message });
+      this.say({ type: 'ended', id, reason: await handle.ended });
     } catch (error) {
-      this.send({ type: 'error', id, error: pageError(error) });
+      this.say({ type: 'error', id, error: pageError(error) });
     } finally {
       this.queries.delete(id);
     }
   }
 
-  /** The socket closed: every query of the page stops (its probes come off). */
+  /** The page is gone: every query of it stops (its probes come off). */
   async close(): Promise<void> {
     this.closed = true;
+    this.socket = undefined;
     await Promise.allSettled([...this.queries.values()].map((q) => q.stop()));
   }
 }

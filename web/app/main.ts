@@ -1,72 +1,80 @@
 /**
- * The page fay web serves: a query editor (Tab completes, errors show their caret), live results
- * over the socket (the latest window as a table, every window as a point of a time-series chart),
- * coverage and notices, Stop, and the results as JSON. It formats cells as the terminal does.
+ * The page fay web serves: a query editor (FayQL coloured, Tab completes, errors show their
+ * caret), live results over the socket (the latest window as a table with histograms and
+ * quantiles drawn, every window a point of a time-series chart, a flame graph for a count by a
+ * stack, the categories of a categorize query as a scatter plot), coverage and notices, Stop,
+ * Pause, a time range for history queries, and what is on screen as JSON; and the cluster's
+ * agents and queries. It formats cells as the terminal does.
  */
-import uPlot from 'uplot';
+// The page's styles, uPlot's and d3-flame-graph's (which it imports itself) go into one app.css.
+import 'uplot/dist/uPlot.min.css';
+import '../app.css';
 import type { QueryMessage, ResultMessage } from '../../src/cluster/cluster-stage.js';
-import { formatCell } from '../../src/output/format.js';
-import type { ClusterView, PageError, PageMessage, ServerMessage } from '../../src/web/protocol.js';
+import type { ServerMessage } from '../../src/web/protocol.js';
+import { CategoryView, isCategories } from './categories.js';
+import { cellElement } from './cells.js';
+import { TimeChart } from './chart.js';
+import { renderCluster } from './cluster.js';
+import { Connection } from './connection.js';
+import { Editor } from './editor.js';
+import { FlameView, isStackResult } from './flame.js';
+import { withRange } from './range.js';
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
-const query = $<HTMLTextAreaElement>('query');
 const runButton = $<HTMLButtonElement>('run');
 const stopButton = $<HTMLButtonElement>('stop');
-const explainButton = $<HTMLButtonElement>('explain');
+const pauseButton = $<HTMLButtonElement>('pause');
 const downloadButton = $<HTMLButtonElement>('download');
 const state = $('state');
-const completions = $<HTMLUListElement>('completions');
 
-let socket: WebSocket | undefined;
 let nextId = 1;
-/** The query running (its id), what it said, and the text it ran. */
-let current: { id: string; text: string; messages: QueryMessage[] } | undefined;
-const pendingCompletions = new Map<string, number>();
+/** The query running (its id), the text it ran, what it said, and what came while the view was paused. */
+let current: { id: string; text: string; messages: QueryMessage[]; held: QueryMessage[] | undefined } | undefined;
 
-function send(message: PageMessage): void {
-  socket?.send(JSON.stringify(message));
-}
-
-function connect(): void {
-  const ws = new WebSocket(`${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/socket`);
-  socket = ws;
-  ws.onopen = () => {
-    $('connection').textContent = 'connected';
-    askCluster();
-  };
-  ws.onclose = () => {
-    $('connection').textContent = 'disconnected: reconnecting…';
-    if (current) finish('the connection closed');
-    setTimeout(connect, 1000);
-  };
-  ws.onmessage = (event) => receive(JSON.parse(String(event.data)) as ServerMessage);
-}
+const connection = new Connection(receive, (text, retries) => {
+  $('connection').textContent = text;
+  $('connection').dataset.retries = String(retries);
+  if (text === 'connected') askCluster();
+});
+const editor = new Editor((text) => {
+  const id = `c${nextId++}`;
+  connection.send({ type: 'complete', id, text });
+  return id;
+}, run);
+const chart = new TimeChart($('chart'));
+const flame = new FlameView($('flame'), $<HTMLInputElement>('flame-search'), $<HTMLButtonElement>('flame-reset'));
+const categories = new CategoryView($('categories'));
 
 function receive(message: ServerMessage): void {
   switch (message.type) {
     case 'hello':
       $('where').textContent = `${message.cluster ? `cluster ${message.cluster}` : 'this machine'} · fay ${message.version}`;
+      // The server did not know this page any more (it restarted, or the page was away too long): its query is gone.
+      if (!message.resumed && current && runButton.disabled) finish('the connection was lost and the query with it: run it again');
       return;
     case 'attached':
       if (message.id === current?.id) state.textContent = 'running';
       return;
     case 'message':
-      if (message.id === current?.id) show(message.message);
+      if (message.id === current?.id) take(message.message);
       return;
     case 'ended':
       if (message.id === current?.id) finish(`ended: ${message.reason}`);
       return;
     case 'error':
       if (message.id === current?.id || message.id === '') {
-        showError(message.error, current?.text ?? query.value);
-        finish('failed');
-      } else showError(message.error, query.value);
+        editor.showError(message.error, current?.text ?? editor.value);
+        if (message.id === current?.id) finish('failed');
+      } else editor.showError(message.error, editor.value);
+      return;
+    case 'lost':
+      notice(`(page): ${message.messages} message${message.messages === 1 ? '' : 's'} of the query came while the page was away and are no longer kept`);
       return;
     case 'completions':
-      complete(message.id, message.candidates, message.replace);
+      editor.complete(message.id, message.candidates, message.replace);
       return;
     case 'cluster':
-      renderCluster(message.view);
+      renderCluster(message.view, (query) => connection.send({ type: 'stop-query', id: `s${nextId++}`, query }));
       return;
     case 'stopped':
       askCluster();
@@ -80,70 +88,94 @@ function receive(message: ServerMessage): void {
   }
 }
 
-/** A query's mistake: the message, what to do, and a caret under where it is in the query. */
-function showError(error: PageError, text: string): void {
-  $('error').hidden = false;
-  $('error-message').textContent = error.message;
-  $('error-hint').textContent = error.hint ?? '';
-  let caret = '';
-  if (error.start !== undefined) {
-    const lineStart = text.lastIndexOf('\n', error.start - 1) + 1;
-    const lineEnd = text.indexOf('\n', error.start);
-    const line = text.slice(lineStart, lineEnd < 0 ? undefined : lineEnd);
-    const width = Math.max(1, Math.min((error.end ?? error.start + 1) - error.start, line.length - (error.start - lineStart)));
-    caret = `${line}\n${' '.repeat(error.start - lineStart)}${'^'.repeat(width)}`;
-  }
-  $('caret').textContent = caret;
-  $('caret').dataset.column = error.start === undefined ? '' : String(error.start - (text.lastIndexOf('\n', error.start - 1) + 1) + 1);
-}
-
 function run(): void {
-  if (current) send({ type: 'stop', id: current.id });
-  const text = query.value;
-  current = { id: `q${nextId++}`, text, messages: [] };
-  $('error').hidden = true;
+  if (current) connection.send({ type: 'stop', id: current.id });
+  const text = withRange(editor.value, $<HTMLSelectElement>('range').value, $<HTMLInputElement>('range-from').value, $<HTMLInputElement>('range-to').value);
+  current = { id: `q${nextId++}`, text, messages: [], held: undefined };
+  $('effective').textContent = text === editor.value ? '' : `runs: ${text}`;
+  editor.hideError();
   $('explanation').hidden = true;
   $('notices').replaceChildren();
   $('coverage').textContent = '';
-  resetChart();
+  chart.reset();
+  flame.clear();
+  categories.clear();
   renderTable(undefined);
   state.textContent = 'attaching…';
   runButton.disabled = true;
   stopButton.disabled = false;
+  pauseButton.disabled = false;
+  pauseButton.textContent = 'Pause';
   downloadButton.disabled = false;
-  send({ type: 'run', id: current.id, query: text });
+  connection.send({ type: 'run', id: current.id, query: text });
 }
 
 function finish(why: string): void {
   state.textContent = why;
   runButton.disabled = false;
   stopButton.disabled = true;
+  if (current?.held) togglePause();
+  pauseButton.disabled = true;
+}
+
+/** Pause keeps the view as it is while the query runs on; what comes meanwhile is shown on Resume. */
+function togglePause(): void {
+  if (!current) return;
+  if (current.held === undefined) {
+    current.held = [];
+    pauseButton.textContent = 'Resume';
+    $('paused').hidden = false;
+    return;
+  }
+  const held = current.held;
+  current.held = undefined;
+  pauseButton.textContent = 'Pause';
+  $('paused').hidden = true;
+  for (const m of held) show(m);
+}
+
+function take(message: QueryMessage): void {
+  if (!current) return;
+  current.messages.push(message);
+  if (current.held) {
+    current.held.push(message);
+    $('paused').textContent = `paused: ${current.held.length} update${current.held.length === 1 ? '' : 's'} waiting`;
+  } else show(message);
+}
+
+function notice(text: string): void {
+  const li = document.createElement('li');
+  li.textContent = text;
+  $('notices').append(li);
 }
 
 function show(message: QueryMessage): void {
-  current?.messages.push(message);
   switch (message.kind) {
     case 'result':
-      renderTable(message);
-      renderCoverage(message);
-      if (message.complete) addPoint(message);
+      renderResult(message);
       return;
-    case 'notice': {
-      const li = document.createElement('li');
-      li.textContent = `${message.host}: ${message.message}`;
-      $('notices').append(li);
+    case 'notice':
+      notice(`${message.host}: ${message.message}`);
       return;
-    }
-    case 'events': {
-      renderTable({ columns: message.columns.map((name) => ({ name, role: 'key' })), rows: [...lastEvents(message.rows)] });
+    case 'events':
+      renderTable({ columns: message.columns.map((name) => ({ name, role: 'key' })), rows: lastEvents(message.rows) });
       return;
-    }
     case 'end':
-      renderCoverageText(message.coverage.missing.length > 0 ? `missing: ${message.coverage.missing.join(', ')}` : '');
+      renderCoverage(message.coverage, message.complete ? 'complete' : 'incomplete');
       return;
     case 'dump':
+      renderTable({ columns: message.columns.map((name) => ({ name, role: 'key' })), rows: message.rows.map((r) => [...r]) });
       return;
   }
+}
+
+function renderResult(result: ResultMessage): void {
+  renderTable(result);
+  if (result.coverage) renderCoverage(result.coverage);
+  else $('coverage').textContent = result.hosts.join(', ');
+  if (result.complete) chart.add(result);
+  if (isStackResult(result)) flame.show(result);
+  if (isCategories(result)) categories.show(result);
 }
 
 /** The most recent events shown (the table keeps the last 200). */
@@ -154,7 +186,9 @@ function lastEvents(rows: readonly (readonly unknown[])[]): unknown[][] {
   return eventRows;
 }
 
-function renderTable(result: Pick<ResultMessage, 'columns' | 'rows'> | { columns: { name: string; role: string }[]; rows: unknown[][] } | undefined): void {
+type Shown = Pick<ResultMessage, 'columns' | 'rows'> | { columns: { name: string; role: 'key' }[]; rows: unknown[][] };
+
+function renderTable(result: Shown | undefined): void {
   const table = $<HTMLTableElement>('results');
   const head = table.tHead!;
   const body = table.tBodies[0]!;
@@ -173,94 +207,27 @@ function renderTable(result: Pick<ResultMessage, 'columns' | 'rows'> | { columns
   body.replaceChildren(
     ...result.rows.slice(0, 500).map((row) => {
       const line = document.createElement('tr');
-      row.forEach((cell, i) => {
-        const td = document.createElement('td');
-        const unit = (result.columns[i] as { unit?: 'ns' } | undefined)?.unit;
-        td.textContent = formatCell(cell as Parameters<typeof formatCell>[0], unit);
-        if (typeof cell === 'number') td.className = 'number';
-        line.append(td);
-      });
+      row.forEach((cell, i) => line.append(cellElement(cell as Parameters<typeof cellElement>[0], result.columns[i])));
       return line;
     }),
   );
+  $('more-rows').textContent = result.rows.length > 500 ? `the first 500 of ${result.rows.length} rows (Download JSON has them all)` : '';
 }
 
-function renderCoverage(result: ResultMessage): void {
-  const c = result.coverage;
-  if (!c) return renderCoverageText(`${result.hosts.join(', ')}`);
-  const parts = [`${c.reporting.length}/${c.expected.length} hosts`];
-  if (c.late.length > 0) parts.push(`late: ${c.late.join(', ')}`);
-  if (c.missing.length > 0) parts.push(`missing: ${c.missing.join(', ')}`);
-  renderCoverageText(parts.join(' · '));
-}
-
-function renderCoverageText(text: string): void {
-  $('coverage').textContent = text;
-}
-
-/** The chart: one series per key (the first aggregate of the ten largest), a point per window. */
-let chart: uPlot | undefined;
-let series: string[] = [];
-let times: number[] = [];
-let values: (number | null)[][] = [];
-
-function resetChart(): void {
-  chart?.destroy();
-  chart = undefined;
-  series = [];
-  times = [];
-  values = [];
-  $('chart').dataset.points = '0';
-}
-
-function addPoint(result: ResultMessage): void {
-  const keys = result.columns.filter((c) => c.role === 'key').length;
-  const first = result.columns.findIndex((c) => c.role === 'aggregate');
-  if (first < 0) return;
-  times.push(result.endNs / 1e9);
-  const at = new Map(result.rows.map((r) => [keys === 0 ? result.columns[first]!.name : r.slice(0, keys).map(String).join(' '), r[first]]));
-  for (const name of [...at.keys()].slice(0, 10)) {
-    if (!series.includes(name) && series.length < 10) {
-      series.push(name);
-      values.push(times.slice(0, -1).map(() => null));
-    }
-  }
-  series.forEach((name, i) => {
-    const v = at.get(name);
-    values[i]!.push(typeof v === 'number' ? v : null);
-  });
-  $('chart').dataset.points = String(times.length);
-  const data: uPlot.AlignedData = [times, ...values];
-  if (!chart || chart.series.length !== series.length + 1) {
-    chart?.destroy();
-    chart = new uPlot({ width: Math.min(900, document.body.clientWidth - 40), height: 240, series: [{}, ...series.map((label, i) => ({ label, stroke: `hsl(${(i * 67) % 360} 65% 45%)` }))] }, data, $('chart'));
-  } else chart.setData(data);
-}
-
-/** Tab completion: the one candidate, or what all candidates share, goes in; several are listed. */
-function askCompletion(): void {
-  const id = `c${nextId++}`;
-  pendingCompletions.set(id, query.selectionStart);
-  send({ type: 'complete', id, text: query.value.slice(0, query.selectionStart) });
-}
-
-function complete(id: string, candidates: readonly string[], replace: number): void {
-  const cursor = pendingCompletions.get(id);
-  pendingCompletions.delete(id);
-  if (cursor === undefined || candidates.length === 0) return;
-  let shared = candidates[0]!;
-  for (const c of candidates) while (!c.startsWith(shared)) shared = shared.slice(0, -1);
-  if (shared.length > replace || candidates.length === 1) {
-    query.setRangeText(shared, cursor - replace, cursor, 'end');
-  }
-  completions.hidden = candidates.length < 2;
-  completions.replaceChildren(
-    ...candidates.slice(0, 50).map((c) => {
-      const li = document.createElement('li');
-      li.textContent = c;
-      return li;
-    }),
-  );
+/** Who is in a window: hosts expected, reporting, late and missing, named. */
+function renderCoverage(c: NonNullable<ResultMessage['coverage']>, end?: string): void {
+  const box = $('coverage');
+  box.replaceChildren();
+  const part = (text: string, className?: string) => {
+    const span = document.createElement('span');
+    span.textContent = text;
+    if (className) span.className = className;
+    box.append(span);
+  };
+  part(`${end ? `${end}: ` : ''}${c.reporting.length} of ${c.expected.length} host${c.expected.length === 1 ? '' : 's'} reporting${c.expected.length <= 12 ? ` (${c.reporting.join(', ')})` : ''}`);
+  if (c.late.length > 0) part(` · late: ${c.late.join(', ')}`, 'late');
+  if (c.missing.length > 0) part(` · missing: ${c.missing.join(', ')}`, 'missing');
+  for (const gap of c.gaps ?? []) part(` · ${gap.host} missing ${((gap.endNs - gap.startNs) / 1e9).toFixed(1)} s: ${gap.reason}`, 'missing');
 }
 
 function download(): void {
@@ -273,57 +240,20 @@ function download(): void {
   URL.revokeObjectURL(a.href);
 }
 
-/** The cluster: agents heard and the queries running or standing on them, each with a Stop. */
 function askCluster(): void {
-  send({ type: 'cluster', id: `k${nextId++}` });
-}
-
-function cells(values: readonly string[]): HTMLTableRowElement {
-  const tr = document.createElement('tr');
-  for (const v of values) {
-    const td = document.createElement('td');
-    td.textContent = v;
-    tr.append(td);
-  }
-  return tr;
-}
-
-function renderCluster(view: ClusterView): void {
-  $('cluster-note').textContent = view.note ?? `${view.agents.length} agent${view.agents.length === 1 ? '' : 's'}`;
-  $<HTMLTableElement>('agents').tBodies[0]!.replaceChildren(
-    ...view.agents.map((a) => cells([a.host, a.version, a.kernel, `${(a.heardMsAgo / 1000).toFixed(1)} s ago`, String(a.queries)])),
-  );
-  $<HTMLTableElement>('cluster-queries').tBodies[0]!.replaceChildren(
-    ...view.queries.map((q) => {
-      const tr = cells([q.id, q.state, q.hosts.join(', '), q.log ?? '', q.rows === undefined ? '' : String(q.rows), q.text]);
-      tr.dataset.query = q.id;
-      const td = document.createElement('td');
-      const stop = document.createElement('button');
-      stop.textContent = 'Stop';
-      stop.className = 'stop-query';
-      stop.addEventListener('click', () => send({ type: 'stop-query', id: `s${nextId++}`, query: q.id }));
-      td.append(stop);
-      tr.append(td);
-      return tr;
-    }),
-  );
+  connection.send({ type: 'cluster', id: `k${nextId++}` });
 }
 
 $('refresh-cluster').addEventListener('click', askCluster);
 setInterval(() => {
-  if (socket?.readyState === WebSocket.OPEN && !document.hidden) askCluster();
+  if (!document.hidden) askCluster();
 }, 5000);
 runButton.addEventListener('click', run);
-stopButton.addEventListener('click', () => current && send({ type: 'stop', id: current.id }));
-explainButton.addEventListener('click', () => send({ type: 'explain', id: `e${nextId++}`, query: query.value }));
+stopButton.addEventListener('click', () => current && connection.send({ type: 'stop', id: current.id }));
+pauseButton.addEventListener('click', togglePause);
+$('explain').addEventListener('click', () => connection.send({ type: 'explain', id: `e${nextId++}`, query: editor.value }));
 downloadButton.addEventListener('click', download);
-query.addEventListener('keydown', (event) => {
-  if (event.key === 'Tab') {
-    event.preventDefault();
-    askCompletion();
-  } else if (event.key === 'Enter' && (event.ctrlKey || event.metaKey)) {
-    event.preventDefault();
-    run();
-  } else completions.hidden = true;
+$<HTMLSelectElement>('range').addEventListener('change', () => {
+  $('custom-range').hidden = $<HTMLSelectElement>('range').value !== 'custom';
 });
-connect();
+connection.open();
