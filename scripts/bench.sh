@@ -3,7 +3,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-for bench in bench/*.bench.ts; do
+# fay web's benchmark lives with the page (web/), whose TypeScript knows the browser's types.
+for bench in bench/*.bench.ts web/*.bench.ts; do
   echo "== $bench"
   node --expose-gc --import tsx "$bench"
 done

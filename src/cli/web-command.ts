@@ -1,7 +1,7 @@
 import type { ClusterClient } from '../cluster/cluster-client.js';
 import { UsageError } from '../errors.js';
 import { clusterSettings } from '../frontend/cluster-config.js';
-import { clusterClient, type QueryFlags } from '../frontend/query-run.js';
+import { clusterClient, runOptions, type QueryFlags } from '../frontend/query-run.js';
 import { localAgentClient } from '../frontend/local-agent.js';
 import { localCluster } from '../frontend/local-cluster.js';
 import { Completer } from '../shell/completion.js';
@@ -34,8 +34,27 @@ export async function runWeb(flags: WebFlags, version: string): Promise<void> {
   const client = await clusterClient(flags);
   const embedded = localCluster();
   const completer = new Completer(embedded.agent.registry, () => []);
+  // The limits and Node.js options given to fay web hold for every query of its pages.
+  const given = runOptions(flags);
   const runner: WebRunner = {
-    start: (query, options) => (client ? client.start(query, options) : embedded.start(query, options)),
+    start: async (query, options) => {
+      const merged = { ...given, ...options };
+      if (client) return client.start(query, merged);
+      // A history query on this machine asks its agent, which holds the store, when one runs (as fay query does).
+      const local = /\bstored:/.test(query) ? await localAgentClient() : undefined;
+      if (!local) return embedded.start(query, merged);
+      try {
+        const run = await local.start(query, merged);
+        void run.ended.then(
+          () => local.close(),
+          () => local.close(),
+        );
+        return run;
+      } catch (error) {
+        await local.close();
+        throw error;
+      }
+    },
     explain: (query) => embedded.explain(query),
     complete: async (text) => {
       const lines = text.split('\n');

@@ -47,7 +47,9 @@ const COOKIE = 'fay_token';
 const RESUME_GRACE_MS = 20_000;
 
 export class WebServer {
-  private readonly sockets = new WebSocketServer({ noServer: true, maxPayload: 1 << 20 });
+  // Compressed (permessage-deflate, with its context kept from message to message: a window repeats
+  // the last one's keys), when larger than a kilobyte.
+  private readonly sockets = new WebSocketServer({ noServer: true, maxPayload: 1 << 20, perMessageDeflate: { threshold: 1024 } });
   /** Sessions by id: those with a page attached, and those whose socket dropped, for RESUME_GRACE_MS. */
   private readonly sessions = new Map<string, WebSession>();
   private readonly leaving = new Map<string, NodeJS.Timeout>();

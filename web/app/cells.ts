@@ -1,6 +1,7 @@
 import type { HistResult, QuantilesResult } from '../../src/agg/aggregate.js';
 import type { Cell, ResultColumn } from '../../src/cluster/rows.js';
 import { formatCell, histogramLabels } from '../../src/output/format.js';
+import { printableLine } from '../../src/output/printable.js';
 
 /**
  * A result's cells as the page shows them: numbers and times as the terminal prints them, a
@@ -63,7 +64,11 @@ export function cellElement(cell: Cell | undefined, column: ResultColumn | undef
     td.append(histogram(cell, unit));
     td.title = formatCell(cell, unit);
   } else if (typeof cell === 'object' && cell !== null && cell.kind === 'quantiles') td.append(quantiles(cell, unit));
-  else td.textContent = formatCell(cell, unit);
+  else if (typeof cell === 'string' && cell.includes('\n')) {
+    // A stack: a frame a line.
+    td.textContent = cell.split('\n').map(printableLine).join('\n');
+    td.className = 'stack';
+  } else td.textContent = formatCell(cell, unit);
   if (typeof cell === 'number') td.className = 'number';
   return td;
 }

@@ -27,6 +27,7 @@ export class TimeChart {
   private series: string[] = [];
   private times: number[] = [];
   private values: (number | null)[][] = [];
+  private timeAxis = false;
 
   constructor(private readonly element: HTMLElement) {}
 
@@ -39,11 +40,13 @@ export class TimeChart {
     this.element.dataset.points = '0';
   }
 
-  add(result: ResultMessage): void {
+  /** A closed window's point; drawn now, or (`draw` false: the view is paused) at the next redraw(). */
+  add(result: ResultMessage, draw = true): void {
     const keys = result.columns.filter((c) => c.role === 'key').length;
     const first = result.columns.findIndex((c) => c.role === 'aggregate');
     if (first < 0) return;
     const column = result.columns[first]!;
+    this.timeAxis = column.unit === 'ns';
     const suffix = column.function === 'quantiles' ? ' (highest quantile)' : '';
     this.times.push(result.endNs / 1e9);
     const at = new Map(result.rows.map((r) => [keys === 0 ? `${column.name}${suffix}` : `${r.slice(0, keys).map(String).join(' ')}${suffix}`, r[first]]));
@@ -59,14 +62,24 @@ export class TimeChart {
       this.times.shift();
       for (const v of this.values) v.shift();
     }
+    if (draw) this.redraw();
+  }
+
+  /** What the chart shows: each window's end (s since 1970) and each series' values, for Download JSON. */
+  data(): { times: number[]; series: Record<string, (number | null)[]> } {
+    return { times: [...this.times], series: Object.fromEntries(this.series.map((name, i) => [name, [...this.values[i]!]])) };
+  }
+
+  redraw(): void {
     this.element.dataset.points = String(this.times.length);
+    if (this.times.length === 0) return;
     const data: uPlot.AlignedData = [this.times, ...this.values];
     if (this.chart && this.chart.series.length === this.series.length + 1) {
       this.chart.setData(data);
       return;
     }
     this.chart?.destroy();
-    const time = column.unit === 'ns';
+    const time = this.timeAxis;
     this.chart = new uPlot(
       {
         width: Math.max(300, Math.min(900, document.body.clientWidth - 40)),

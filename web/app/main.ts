@@ -17,7 +17,8 @@ import { TimeChart } from './chart.js';
 import { renderCluster } from './cluster.js';
 import { Connection } from './connection.js';
 import { Editor } from './editor.js';
-import { FlameView, isStackResult } from './flame.js';
+import { FlameView } from './flame.js';
+import { isStackResult } from './stacks.js';
 import { withRange } from './range.js';
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
@@ -28,8 +29,18 @@ const downloadButton = $<HTMLButtonElement>('download');
 const state = $('state');
 
 let nextId = 1;
-/** The query running (its id), the text it ran, what it said, and what came while the view was paused. */
-let current: { id: string; text: string; messages: QueryMessage[]; held: QueryMessage[] | undefined } | undefined;
+/** Notices kept (the list on the page, and Download JSON). */
+const MAX_NOTICES = 200;
+
+/**
+ * The query running: its id, the text it ran, and what the page shows of it (the latest result,
+ * the notices, the end); the chart keeps its points. Bounded: a page left open on a busy query for
+ * a day holds what it shows, not every window that came. Paused: what comes updates this, and the
+ * view is drawn from it on Resume.
+ */
+let current:
+  | { id: string; text: string; latest: ResultMessage | undefined; notices: string[]; end: QueryMessage | undefined; paused: boolean; waiting: number }
+  | undefined;
 
 const connection = new Connection(receive, (text, retries) => {
   $('connection').textContent = text;
@@ -91,15 +102,17 @@ function receive(message: ServerMessage): void {
 function run(): void {
   if (current) connection.send({ type: 'stop', id: current.id });
   const text = withRange(editor.value, $<HTMLSelectElement>('range').value, $<HTMLInputElement>('range-from').value, $<HTMLInputElement>('range-to').value);
-  current = { id: `q${nextId++}`, text, messages: [], held: undefined };
+  current = { id: `q${nextId++}`, text, latest: undefined, notices: [], end: undefined, paused: false, waiting: 0 };
   $('effective').textContent = text === editor.value ? '' : `runs: ${text}`;
   editor.hideError();
   $('explanation').hidden = true;
   $('notices').replaceChildren();
   $('coverage').textContent = '';
+  $('paused').hidden = true;
   chart.reset();
   flame.clear();
   categories.clear();
+  eventRows.length = 0;
   renderTable(undefined);
   state.textContent = 'attaching…';
   runButton.disabled = true;
@@ -114,76 +127,85 @@ function finish(why: string): void {
   state.textContent = why;
   runButton.disabled = false;
   stopButton.disabled = true;
-  if (current?.held) togglePause();
+  if (current?.paused) togglePause();
   pauseButton.disabled = true;
 }
 
-/** Pause keeps the view as it is while the query runs on; what comes meanwhile is shown on Resume. */
+/** Pause keeps the view as it is while the query runs on; Resume draws what came meanwhile. */
 function togglePause(): void {
   if (!current) return;
-  if (current.held === undefined) {
-    current.held = [];
-    pauseButton.textContent = 'Resume';
-    $('paused').hidden = false;
-    return;
-  }
-  const held = current.held;
-  current.held = undefined;
-  pauseButton.textContent = 'Pause';
-  $('paused').hidden = true;
-  for (const m of held) show(m);
+  current.paused = !current.paused;
+  pauseButton.textContent = current.paused ? 'Resume' : 'Pause';
+  $('paused').hidden = !current.paused;
+  $('paused').textContent = 'paused';
+  if (current.paused) return;
+  current.waiting = 0;
+  chart.redraw();
+  if (current.latest) renderResult(current.latest);
+  $('notices').replaceChildren(...current.notices.map(noticeItem));
+  if (current.end?.kind === 'end') renderCoverage(current.end.coverage, current.end.complete ? 'complete' : 'incomplete');
 }
 
 function take(message: QueryMessage): void {
   if (!current) return;
-  current.messages.push(message);
-  if (current.held) {
-    current.held.push(message);
-    $('paused').textContent = `paused: ${current.held.length} update${current.held.length === 1 ? '' : 's'} waiting`;
-  } else show(message);
+  const live = !current.paused;
+  switch (message.kind) {
+    case 'result':
+      current.latest = message;
+      // A chart point for each closed window, drawn now or on Resume.
+      if (message.complete && !isStackResult(message)) chart.add(message, live);
+      if (live) renderResult(message);
+      break;
+    case 'notice': {
+      const text = `${message.host}: ${message.message}`;
+      current.notices.push(text);
+      if (current.notices.length > MAX_NOTICES) current.notices.shift();
+      if (live) $('notices').append(noticeItem(text));
+      break;
+    }
+    case 'events':
+      lastEvents(message.rows);
+      if (live) renderTable({ columns: message.columns.map((name) => ({ name, role: 'key' })), rows: eventRows });
+      break;
+    case 'end':
+      current.end = message;
+      if (live) renderCoverage(message.coverage, message.complete ? 'complete' : 'incomplete');
+      break;
+    case 'dump':
+      if (live) renderTable({ columns: message.columns.map((name) => ({ name, role: 'key' })), rows: message.rows.map((r) => [...r]) });
+      break;
+  }
+  if (!live) {
+    current.waiting++;
+    $('paused').textContent = `paused: ${current.waiting} update${current.waiting === 1 ? '' : 's'} waiting`;
+  }
+}
+
+function noticeItem(text: string): HTMLLIElement {
+  const li = document.createElement('li');
+  li.textContent = text;
+  return li;
 }
 
 function notice(text: string): void {
-  const li = document.createElement('li');
-  li.textContent = text;
-  $('notices').append(li);
-}
-
-function show(message: QueryMessage): void {
-  switch (message.kind) {
-    case 'result':
-      renderResult(message);
-      return;
-    case 'notice':
-      notice(`${message.host}: ${message.message}`);
-      return;
-    case 'events':
-      renderTable({ columns: message.columns.map((name) => ({ name, role: 'key' })), rows: lastEvents(message.rows) });
-      return;
-    case 'end':
-      renderCoverage(message.coverage, message.complete ? 'complete' : 'incomplete');
-      return;
-    case 'dump':
-      renderTable({ columns: message.columns.map((name) => ({ name, role: 'key' })), rows: message.rows.map((r) => [...r]) });
-      return;
-  }
+  current?.notices.push(text);
+  $('notices').append(noticeItem(text));
 }
 
 function renderResult(result: ResultMessage): void {
   renderTable(result);
   if (result.coverage) renderCoverage(result.coverage);
   else $('coverage').textContent = result.hosts.join(', ');
-  if (result.complete) chart.add(result);
+  // A stack result is drawn as a flame graph; a chart of its stacks over time says little.
   if (isStackResult(result)) flame.show(result);
   if (isCategories(result)) categories.show(result);
 }
 
 /** The most recent events shown (the table keeps the last 200). */
 const eventRows: unknown[][] = [];
-function lastEvents(rows: readonly (readonly unknown[])[]): unknown[][] {
+function lastEvents(rows: readonly (readonly unknown[])[]): void {
   eventRows.push(...rows.map((r) => [...r]));
   eventRows.splice(0, Math.max(0, eventRows.length - 200));
-  return eventRows;
 }
 
 type Shown = Pick<ResultMessage, 'columns' | 'rows'> | { columns: { name: string; role: 'key' }[]; rows: unknown[][] };
@@ -230,9 +252,11 @@ function renderCoverage(c: NonNullable<ResultMessage['coverage']>, end?: string)
   for (const gap of c.gaps ?? []) part(` · ${gap.host} missing ${((gap.endNs - gap.startNs) / 1e9).toFixed(1)} s: ${gap.reason}`, 'missing');
 }
 
+/** What is on screen, as JSON: the query, its latest result, the chart's windows, the notices, the events shown, the end. */
 function download(): void {
   if (!current) return;
-  const blob = new Blob([JSON.stringify({ query: current.text, messages: current.messages }, null, 2)], { type: 'application/json' });
+  const shown = { query: current.text, result: current.latest ?? null, chart: chart.data(), notices: current.notices, events: eventRows, end: current.end ?? null };
+  const blob = new Blob([JSON.stringify(shown, null, 2)], { type: 'application/json' });
   const a = document.createElement('a');
   a.href = URL.createObjectURL(blob);
   a.download = 'fay-result.json';
