@@ -10,8 +10,9 @@ say() { echo "setup: $*" >&2; }
 # loaded; strace and gcc serve the benchmark and test workloads; nats-server the cluster bus;
 # iproute2 the network namespaces that cluster tests cut hosts off in; openssl the TLS test's
 # throwaway CA; script (bsdutils) the pseudo-terminal the shell is tested on; chromium the browser
-# fay web's page is tested in (driven by playwright-core; never a downloaded browser).
-declare -A wanted=([bpftrace]=bpftrace [bpftool]=bpftool [strace]=strace [gcc]=gcc [nats-server]=nats-server [ip]=iproute2 [setpriv]=util-linux [script]=bsdutils [openssl]=openssl [chromium]=chromium)
+# fay web's page is tested in (driven by playwright-core; never a downloaded browser); golang-go
+# for go tool pprof, which reads the profiles --pprof writes in the tests.
+declare -A wanted=([bpftrace]=bpftrace [bpftool]=bpftool [strace]=strace [gcc]=gcc [nats-server]=nats-server [ip]=iproute2 [setpriv]=util-linux [script]=bsdutils [openssl]=openssl [chromium]=chromium [go]=golang-go)
 missing=()
 for cmd in "${!wanted[@]}"; do command -v "$cmd" >/dev/null 2>&1 || missing+=("${wanted[$cmd]}"); done
 if ((${#missing[@]})); then

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { describe, it } from 'node:test';
 import { runFay, startFay } from '../testing/cli.js';
 import { bpftraceProcesses, leavesKernelAsFound, processesGone } from '../testing/kernel-state.js';
@@ -149,6 +150,34 @@ describe('the fay command', () => {
     const text = lines.join('\n');
     assert.match(text, /\[64, 128\)\s+3 \|@{52}\|/);
     assert.match(text, /\[4K, 8K\)\s+1 \|@{17} {35}\|/);
+  });
+
+  it('writes a CPU profile as pprof that go tool pprof reads, the spinning function first', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'fay-pprof-'));
+    try {
+      const out = join(dir, 'cpu.pb.gz');
+      // Stacks are named while the process lives: the query ends (and writes) before the workload does.
+      const workload = runWorkload('fay-pp', 'spin', 5000);
+      const fay = await runFay(['query', '--duration', '2s', '--pprof', out, 'profile:99hz | where comm == "fay-pp" | count() by ustack']);
+      await workload;
+      assert.equal(fay.code, 0, fay.stderr);
+      const samples = Number(/wrote .*cpu\.pb\.gz: (\d+) samples in \d+ stacks/.exec(fay.stderr)?.[1]);
+      assert.ok(samples >= 100, fay.stderr);
+      const top = spawnSync('go', ['tool', 'pprof', '-top', '-sample_index=samples', out], { encoding: 'utf8', env: { ...process.env, HOME: dir, GOCACHE: join(dir, 'go') } });
+      assert.equal(top.status, 0, top.stderr);
+      assert.match(top.stdout, new RegExp(`Showing nodes accounting for ${samples}, 100% of ${samples} total`), top.stdout);
+      const rows = top.stdout.split('\n').filter((l) => /^\s+\d+\s+[\d.]+%/.test(l));
+      assert.match(rows[0] ?? '', /\sspin_loop$/, top.stdout);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('refuses --pprof before running a query whose rows are not stacks and counts', async () => {
+    const refused = await runFay(['query', '--pprof', '/tmp/never.pb.gz', 'syscall:getppid | select pid']);
+    assert.equal(refused.code, 2);
+    assert.match(refused.stderr, /--pprof takes aggregated rows, and this query streams events/);
+    noStackTrace(refused.stderr);
   });
 
   it('lists probe points: system calls with their arguments, functions of a binary, and what is unavailable', async () => {

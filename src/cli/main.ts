@@ -10,6 +10,7 @@ import { parseDurationFlag } from '../frontend/flags.js';
 import { clusterFlags, type ClusterFlags } from '../frontend/cluster-config.js';
 import { clusterClient, follow, limitFlags, runOptions, type QueryFlags } from '../frontend/query-run.js';
 import { terminalSink } from '../output/choose.js';
+import { fanOut } from '../output/sink.js';
 import { foldedShapeProblem } from '../output/folded-stacks.js';
 import { NdjsonSink } from '../output/ndjson.js';
 import { printable, printableLine } from '../output/printable.js';
@@ -23,10 +24,16 @@ import { TopSink, TOP_QUERY } from './top.js';
 
 const version = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
-async function query(text: string, flags: StandingFlags & { folded?: boolean }): Promise<void> {
+type QueryCommandFlags = StandingFlags & { folded?: boolean; pprof?: string };
+
+async function query(text: string, flags: QueryCommandFlags): Promise<void> {
   if (flags.until !== undefined && flags.persist === undefined) throw new UsageError('--until ends a standing query: give --persist <log> too');
-  if (flags.persist !== undefined) return (await import('./standing.js')).startStanding(text, flags);
+  if (flags.persist !== undefined) {
+    if (flags.pprof !== undefined) throw new UsageError('--pprof writes what this command hears, and a standing query is heard by no command', { hint: "ask its log afterwards: fay query --pprof out.pb.gz 'stored:<log> | …'" });
+    return (await import('./standing.js')).startStanding(text, flags);
+  }
   if (flags.folded) checkFolded(text, flags);
+  if (flags.pprof !== undefined) checkStacks(text, '--pprof');
   let client = await clusterClient(flags);
   if (client === undefined && flags.hosts !== undefined) throw new UsageError('--hosts selects hosts of a cluster', { hint: 'add --cluster nats://… (or set "cluster" in the config file)' });
   // A history query on this machine asks its agent, which holds the store, when one runs.
@@ -35,7 +42,8 @@ async function query(text: string, flags: StandingFlags & { folded?: boolean }):
     const hosts = flags.hosts?.split(',').map((h) => h.trim()).filter(Boolean);
     const run = client ? await client.start(text, { ...runOptions(flags), ...(hosts !== undefined && { hosts }) }) : await localCluster().start(text, runOptions(flags));
     const live = Boolean(process.stdout.isTTY) && !flags.json && !flags.folded;
-    const sink = terminalSink({ json: Boolean(flags.json), folded: Boolean(flags.folded), live, title: `fay: ${text.trim()}` });
+    const shown = terminalSink({ json: Boolean(flags.json), folded: Boolean(flags.folded), live, title: `fay: ${text.trim()}` });
+    const sink = flags.pprof === undefined ? shown : fanOut([shown, new (await import('../output/pprof.js')).PprofSink(flags.pprof, samplingPeriodNs(text))]);
     process.exitCode = await follow(run, sink, live ? { attaching: 'Attaching probes…' } : {});
   } finally {
     await client?.close();
@@ -45,14 +53,25 @@ async function query(text: string, flags: StandingFlags & { folded?: boolean }):
 /** Whether --folded can print this query: a query that does not parse is left to the run, which says where. */
 function checkFolded(text: string, flags: QueryFlags): void {
   if (flags.json) throw new UsageError('--folded and --json are two ways to print the rows: give one');
+  checkStacks(text, '--folded');
+}
+
+/** Whether the query's rows are one stack and one number each, as --folded and --pprof take them (one that does not parse is left to the run). */
+function checkStacks(text: string, flag: '--folded' | '--pprof'): void {
   let parsed;
   try {
     parsed = parseQuery(text);
   } catch {
     return;
   }
-  const problem = foldedShapeProblem(parsed);
+  const problem = foldedShapeProblem(parsed, flag);
   if (problem !== undefined) throw new UsageError(problem);
+}
+
+/** The time one sample stands for, when the query samples at a rate it names (`profile:99hz`, `profile:js:…:199hz`). */
+function samplingPeriodNs(text: string): number | undefined {
+  const hz = /\bprofile:[^|\s]*?(\d+)hz\b/.exec(text)?.[1];
+  return hz === undefined || Number(hz) === 0 ? undefined : Math.round(1e9 / Number(hz));
 }
 
 async function top(flags: QueryFlags & { rows?: string }): Promise<void> {
@@ -157,13 +176,14 @@ function build(): Command {
       .option('--hosts <globs>', 'with --cluster: only hosts whose names match one of these comma-separated globs')
       .option('--json', 'print results as NDJSON')
       .option('--folded', "print the answer as folded stacks, a flame graph's input (flamegraph.pl, inferno, speedscope): 'stack;frames count' per row")
+      .option('--pprof <file>', "also write the stacks counted (count() by ustack, kstack, jsstack…) as a gzipped pprof profile when the query ends, for go tool pprof, Parca, Pyroscope")
       .option(
         '--persist <log>',
         "a standing query: the agents keep running it after this command returns (with the query's id), each keeping what it produces (its windows' aggregate states, or its events) in its trace store as <log>; without --cluster, this machine's agent (started in the background if none runs)",
       )
       .option('--retain <duration>', 'with --persist: how long each machine keeps the rows, e.g. 7d (default: until the log is removed)')
       .option('--until <time>', 'with --persist: when the standing query ends, a duration from now (2h) or a date and time (default: at fay stop)'),
-  ).action((text: string, flags: StandingFlags & { folded?: boolean }) => query(text, flags));
+  ).action((text: string, flags: QueryCommandFlags) => query(text, flags));
   clusterFlags(program.command('agent'), 'the same as --nats')
     .description("run this machine's agent in the foreground: on a cluster's NATS bus, or without --nats for this machine's standing queries and trace store")
     .option('--nats <url>', 'the NATS server, e.g. nats://fay-agent:secret@10.0.0.5:4222')

@@ -7,17 +7,20 @@ import { printableLine } from './printable.js';
  * row, its stack's frames from the outermost in, joined by `;`, then a space and its count.
  */
 
-/** Why a query's rows are not one stack and one number each (what --folded prints), or undefined when they are. */
-export function foldedShapeProblem(query: QueryNode): string | undefined {
+/**
+ * Why a query's rows are not one stack and one number each (what --folded prints and --pprof
+ * writes), or undefined when they are. `flag` names the option in the message.
+ */
+export function foldedShapeProblem(query: QueryNode, flag: '--folded' | '--pprof' = '--folded'): string | undefined {
   const at = query.stages.findLastIndex((s) => s.kind === 'Aggregate');
   const aggregate = query.stages[at];
   const example = "e.g. 'profile:js:pid=1234:99hz | count() by jsstack'";
-  if (aggregate?.kind !== 'Aggregate') return `--folded prints aggregated rows, and this query streams events: end it with count() by a stack, ${example}`;
+  if (aggregate?.kind !== 'Aggregate') return `${flag} takes aggregated rows, and this query streams events: end it with count() by a stack, ${example}`;
   const [only] = aggregate.aggregates;
   if (aggregate.aggregates.length !== 1 || !['count', 'sum'].includes(only!.function.name) || aggregate.keys.length !== 1) {
-    return `--folded prints one stack and one number per row: the query's aggregate is one count() or sum() by one key, ${example}`;
+    return `${flag} takes one stack and one number per row: the query's aggregate is one count() or sum() by one key, ${example}`;
   }
-  if (query.stages.slice(at + 1).some((s) => s.kind === 'Select')) return '--folded prints the aggregate as it is: a select after it changes the columns';
+  if (query.stages.slice(at + 1).some((s) => s.kind === 'Select')) return `${flag} takes the aggregate as it is: a select after it changes the columns`;
   return undefined;
 }
 

@@ -653,7 +653,7 @@ describe('JavaScript probes in live Node.js processes', () => {
 
     const refused = await runFay(['query', `profile:js:pid=${app.pid}:199hz | count(), max(pid) by jsstack`, '--folded']);
     assert.equal(refused.code, 2);
-    assert.match(refused.stderr, /--folded prints one stack and one number per row/);
+    assert.match(refused.stderr, /--folded takes one stack and one number per row/);
   });
 
   it('shows Fay’s own work in a CPU profile as one frame, (fay), over where it ran', async () => {
