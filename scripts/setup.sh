@@ -12,7 +12,7 @@ say() { echo "setup: $*" >&2; }
 # throwaway CA; script (bsdutils) the pseudo-terminal the shell is tested on; chromium the browser
 # fay web's page is tested in (driven by playwright-core; never a downloaded browser); golang-go
 # for go tool pprof, which reads the profiles --pprof writes in the tests.
-declare -A wanted=([bpftrace]=bpftrace [bpftool]=bpftool [strace]=strace [gcc]=gcc [nats-server]=nats-server [ip]=iproute2 [setpriv]=util-linux [script]=bsdutils [openssl]=openssl [chromium]=chromium [go]=golang-go)
+declare -A wanted=([bpftrace]=bpftrace [bpftool]=bpftool [strace]=strace [gcc]=gcc [nats-server]=nats-server [ip]=iproute2 [setpriv]=util-linux [script]=bsdutils [openssl]=openssl [chromium]=chromium [go]=golang-go [prometheus]=prometheus)
 missing=()
 for cmd in "${!wanted[@]}"; do command -v "$cmd" >/dev/null 2>&1 || missing+=("${wanted[$cmd]}"); done
 if ((${#missing[@]})); then

@@ -16,6 +16,7 @@ exec node --import tsx --test \
   src/mine/categorize.test.ts \
   src/output/output.test.ts \
   src/output/pprof.test.ts \
+  src/output/prometheus.test.ts \
   web/app/page.test.ts \
   src/bus/codec.test.ts \
   src/store/trace-store.test.ts \

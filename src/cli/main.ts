@@ -10,7 +10,7 @@ import { parseDurationFlag } from '../frontend/flags.js';
 import { clusterFlags, type ClusterFlags } from '../frontend/cluster-config.js';
 import { clusterClient, follow, limitFlags, runOptions, type QueryFlags } from '../frontend/query-run.js';
 import { terminalSink } from '../output/choose.js';
-import { fanOut } from '../output/sink.js';
+import { fanOut, type OutputSink } from '../output/sink.js';
 import { foldedShapeProblem } from '../output/folded-stacks.js';
 import { NdjsonSink } from '../output/ndjson.js';
 import { printable, printableLine } from '../output/printable.js';
@@ -24,16 +24,20 @@ import { TopSink, TOP_QUERY } from './top.js';
 
 const version = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
-type QueryCommandFlags = StandingFlags & { folded?: boolean; pprof?: string };
+type QueryCommandFlags = StandingFlags & { folded?: boolean; pprof?: string; prometheus?: string; metricPrefix?: string };
 
 async function query(text: string, flags: QueryCommandFlags): Promise<void> {
   if (flags.until !== undefined && flags.persist === undefined) throw new UsageError('--until ends a standing query: give --persist <log> too');
   if (flags.persist !== undefined) {
-    if (flags.pprof !== undefined) throw new UsageError('--pprof writes what this command hears, and a standing query is heard by no command', { hint: "ask its log afterwards: fay query --pprof out.pb.gz 'stored:<log> | …'" });
+    const heard = flags.pprof !== undefined ? '--pprof' : flags.prometheus !== undefined ? '--prometheus' : undefined;
+    if (heard) throw new UsageError(`${heard} exports what this command hears, and a standing query is heard by no command`, { hint: `ask its log afterwards: fay query ${heard} … 'stored:<log> | …'` });
     return (await import('./standing.js')).startStanding(text, flags);
   }
+  if (flags.metricPrefix !== undefined && flags.prometheus === undefined) throw new UsageError('--metric-prefix names the metrics --prometheus serves: give --prometheus [host]:port too');
   if (flags.folded) checkFolded(text, flags);
   if (flags.pprof !== undefined) checkStacks(text, '--pprof');
+  // Served before the query runs: a port in use is said before any probe goes in.
+  const prometheus = flags.prometheus === undefined ? undefined : await startPrometheus(text, flags.prometheus, flags.metricPrefix);
   let client = await clusterClient(flags);
   if (client === undefined && flags.hosts !== undefined) throw new UsageError('--hosts selects hosts of a cluster', { hint: 'add --cluster nats://… (or set "cluster" in the config file)' });
   // A history query on this machine asks its agent, which holds the store, when one runs.
@@ -43,11 +47,33 @@ async function query(text: string, flags: QueryCommandFlags): Promise<void> {
     const run = client ? await client.start(text, { ...runOptions(flags), ...(hosts !== undefined && { hosts }) }) : await localCluster().start(text, runOptions(flags));
     const live = Boolean(process.stdout.isTTY) && !flags.json && !flags.folded;
     const shown = terminalSink({ json: Boolean(flags.json), folded: Boolean(flags.folded), live, title: `fay: ${text.trim()}` });
-    const sink = flags.pprof === undefined ? shown : fanOut([shown, new (await import('../output/pprof.js')).PprofSink(flags.pprof, samplingPeriodNs(text))]);
+    const pprof = flags.pprof === undefined ? undefined : new (await import('../output/pprof.js')).PprofSink(flags.pprof, samplingPeriodNs(text));
+    const sink = fanOut([shown, ...(pprof ? [pprof] : []), ...(prometheus ? [prometheus] : [])]);
     process.exitCode = await follow(run, sink, live ? { attaching: 'Attaching probes…' } : {});
   } finally {
     await client?.close();
+    await prometheus?.shutdown();
   }
+}
+
+/** The Prometheus endpoint for a query's answer, once the query is known to aggregate. */
+async function startPrometheus(text: string, address: string, prefix: string | undefined): Promise<OutputSink> {
+  const { listenAddress, prometheusProblem, PrometheusSink } = await import('../output/prometheus.js');
+  const where = listenAddress(address);
+  let parsed;
+  try {
+    parsed = parseQuery(text);
+  } catch {
+    parsed = undefined;
+  }
+  if (parsed) {
+    const aggregate = parsed.stages.findLast((s) => s.kind === 'Aggregate');
+    const problem = prometheusProblem(aggregate?.kind === 'Aggregate' ? aggregate.aggregates.map((a) => a.function.name) : undefined);
+    if (problem !== undefined) throw new UsageError(problem);
+  }
+  const sink = await PrometheusSink.start(where, prefix === undefined ? {} : { prefix });
+  process.stderr.write(`fay: Prometheus can scrape ${sink.url} while the query runs\n`);
+  return sink;
 }
 
 /** Whether --folded can print this query: a query that does not parse is left to the run, which says where. */
@@ -177,6 +203,8 @@ function build(): Command {
       .option('--json', 'print results as NDJSON')
       .option('--folded', "print the answer as folded stacks, a flame graph's input (flamegraph.pl, inferno, speedscope): 'stack;frames count' per row")
       .option('--pprof <file>', "also write the stacks counted (count() by ustack, kstack, jsstack…) as a gzipped pprof profile when the query ends, for go tool pprof, Parca, Pyroscope")
+      .option('--prometheus <[host]:port>', 'also serve the answer on http://host:port/metrics for Prometheus to scrape while the query runs: each aggregate a metric, the by keys its labels')
+      .option('--metric-prefix <prefix>', "with --prometheus: the metrics' names start with it (default fay)")
       .option(
         '--persist <log>',
         "a standing query: the agents keep running it after this command returns (with the query's id), each keeping what it produces (its windows' aggregate states, or its events) in its trace store as <log>; without --cluster, this machine's agent (started in the background if none runs)",
