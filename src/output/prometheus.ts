@@ -33,9 +33,12 @@ export function metricName(text: string): string {
 
 /** A label value: text, lone UTF-16 surrogates (invalid UTF-8 once encoded) replaced by U+FFFD. */
 export function labelValue(cell: Cell | undefined): string {
-  const text = typeof cell === 'object' && cell !== null ? JSON.stringify(cell) : String(cell ?? '');
-  return text.replace(/[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g, '\uFFFD');
+  const text = typeof cell === 'string' ? cell : typeof cell === 'object' && cell !== null ? JSON.stringify(cell) : String(cell ?? '');
+  return LONE_SURROGATE.test(text) ? text.replace(LONE_SURROGATES, '\uFFFD') : text;
 }
+
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+const LONE_SURROGATES = new RegExp(LONE_SURROGATE.source, 'g');
 
 type Labels = Record<string, string>;
 type Sample = { metricName?: string; labels: Labels; value: number };
@@ -185,13 +188,11 @@ export class PrometheusSink implements OutputSink {
       const sumAt = field === undefined ? undefined : sums.get(field);
       if ((type === 'histogram' || type === 'summary') && sumAt === undefined) this.sayOnce(`${column.name}:sum`, `${metric.name} has no _sum: add sum(${field ?? '…'}) to the query for it`);
       for (const row of result.rows) {
-        const labels: Labels = Object.fromEntries(keys.map(({ c, i: k }) => [metricName(c.name), labelValue(row[k])]));
-        const id = JSON.stringify(labels);
-        const cell = row[i];
-        const sum = sumAt === undefined ? undefined : (row[sumAt] as number);
+        // A series is known by its key cells; its labels are made once, when it is new.
+        const id = keys.length === 1 ? labelValue(row[keys[0]!.i]) : keys.map(({ i: k }) => labelValue(row[k])).join('\u0000');
         let series = metric.series.get(id);
-        if (series === undefined) metric.series.set(id, (series = { labels, value: 0 }));
-        this.update(series, type, cell, sum, cumulative);
+        if (series === undefined) metric.series.set(id, (series = { labels: Object.fromEntries(keys.map(({ c, i: k }) => [metricName(c.name), labelValue(row[k])])), value: 0 }));
+        this.update(series, type, row[i], sumAt === undefined ? undefined : (row[sumAt] as number), cumulative);
       }
     });
   }
