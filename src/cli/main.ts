@@ -24,20 +24,21 @@ import { TopSink, TOP_QUERY } from './top.js';
 
 const version = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
-type QueryCommandFlags = StandingFlags & { folded?: boolean; pprof?: string; prometheus?: string; metricPrefix?: string };
+type QueryCommandFlags = StandingFlags & { folded?: boolean; pprof?: string; prometheus?: string; otlp?: string; metricPrefix?: string };
 
 async function query(text: string, flags: QueryCommandFlags): Promise<void> {
   if (flags.until !== undefined && flags.persist === undefined) throw new UsageError('--until ends a standing query: give --persist <log> too');
   if (flags.persist !== undefined) {
-    const heard = flags.pprof !== undefined ? '--pprof' : flags.prometheus !== undefined ? '--prometheus' : undefined;
+    const heard = flags.pprof !== undefined ? '--pprof' : flags.prometheus !== undefined ? '--prometheus' : flags.otlp !== undefined ? '--otlp' : undefined;
     if (heard) throw new UsageError(`${heard} exports what this command hears, and a standing query is heard by no command`, { hint: `ask its log afterwards: fay query ${heard} … 'stored:<log> | …'` });
     return (await import('./standing.js')).startStanding(text, flags);
   }
-  if (flags.metricPrefix !== undefined && flags.prometheus === undefined) throw new UsageError('--metric-prefix names the metrics --prometheus serves: give --prometheus [host]:port too');
+  if (flags.metricPrefix !== undefined && flags.prometheus === undefined && flags.otlp === undefined) throw new UsageError('--metric-prefix names the metrics --prometheus serves and --otlp sends: give one of them too');
   if (flags.folded) checkFolded(text, flags);
   if (flags.pprof !== undefined) checkStacks(text, '--pprof');
   // Served before the query runs: a port in use is said before any probe goes in.
   const prometheus = flags.prometheus === undefined ? undefined : await startPrometheus(text, flags.prometheus, flags.metricPrefix);
+  const otlp = flags.otlp === undefined ? undefined : await otlpSink(text, flags.otlp, flags.metricPrefix);
   let client = await clusterClient(flags);
   if (client === undefined && flags.hosts !== undefined) throw new UsageError('--hosts selects hosts of a cluster', { hint: 'add --cluster nats://… (or set "cluster" in the config file)' });
   // A history query on this machine asks its agent, which holds the store, when one runs.
@@ -48,7 +49,7 @@ async function query(text: string, flags: QueryCommandFlags): Promise<void> {
     const live = Boolean(process.stdout.isTTY) && !flags.json && !flags.folded;
     const shown = terminalSink({ json: Boolean(flags.json), folded: Boolean(flags.folded), live, title: `fay: ${text.trim()}` });
     const pprof = flags.pprof === undefined ? undefined : new (await import('../output/pprof.js')).PprofSink(flags.pprof, samplingPeriodNs(text));
-    const sink = fanOut([shown, ...(pprof ? [pprof] : []), ...(prometheus ? [prometheus] : [])]);
+    const sink = fanOut([shown, ...[pprof, prometheus, otlp].filter((x): x is OutputSink => x !== undefined)]);
     process.exitCode = await follow(run, sink, live ? { attaching: 'Attaching probes…' } : {});
   } finally {
     await client?.close();
@@ -56,24 +57,36 @@ async function query(text: string, flags: QueryCommandFlags): Promise<void> {
   }
 }
 
-/** The Prometheus endpoint for a query's answer, once the query is known to aggregate. */
-async function startPrometheus(text: string, address: string, prefix: string | undefined): Promise<OutputSink> {
-  const { listenAddress, prometheusProblem, PrometheusSink } = await import('../output/prometheus.js');
-  const where = listenAddress(address);
+/** Whether the query's answer can be exported as metrics (one that does not parse is left to the run, which says where). */
+async function checkExport(text: string, flag: '--prometheus' | '--otlp'): Promise<void> {
+  const { exportProblem } = await import('../output/answer-metrics.js');
   let parsed;
   try {
     parsed = parseQuery(text);
   } catch {
-    parsed = undefined;
+    return;
   }
-  if (parsed) {
-    const aggregate = parsed.stages.findLast((s) => s.kind === 'Aggregate');
-    const problem = prometheusProblem(aggregate?.kind === 'Aggregate' ? aggregate.aggregates.map((a) => a.function.name) : undefined);
-    if (problem !== undefined) throw new UsageError(problem);
-  }
+  const aggregate = parsed.stages.findLast((s) => s.kind === 'Aggregate');
+  const problem = exportProblem(flag, aggregate?.kind === 'Aggregate' ? aggregate.aggregates.map((a) => a.function.name) : undefined);
+  if (problem !== undefined) throw new UsageError(problem);
+}
+
+/** The Prometheus endpoint for a query's answer, once the query is known to aggregate. */
+async function startPrometheus(text: string, address: string, prefix: string | undefined): Promise<OutputSink> {
+  const { listenAddress, PrometheusSink } = await import('../output/prometheus.js');
+  const where = listenAddress(address);
+  await checkExport(text, '--prometheus');
   const sink = await PrometheusSink.start(where, prefix === undefined ? {} : { prefix });
   process.stderr.write(`fay: Prometheus can scrape ${sink.url} while the query runs\n`);
   return sink;
+}
+
+/** The OTLP exporter of a query's answer, once the query is known to aggregate. */
+async function otlpSink(text: string, url: string, prefix: string | undefined): Promise<OutputSink> {
+  const { otlpUrl, OtlpSink } = await import('../output/otlp.js');
+  const where = otlpUrl(url);
+  await checkExport(text, '--otlp');
+  return new OtlpSink(where, text.trim(), prefix === undefined ? {} : { prefix });
 }
 
 /** Whether --folded can print this query: a query that does not parse is left to the run, which says where. */
@@ -204,7 +217,8 @@ function build(): Command {
       .option('--folded', "print the answer as folded stacks, a flame graph's input (flamegraph.pl, inferno, speedscope): 'stack;frames count' per row")
       .option('--pprof <file>', "also write the stacks counted (count() by ustack, kstack, jsstack…) as a gzipped pprof profile when the query ends, for go tool pprof, Parca, Pyroscope")
       .option('--prometheus <[host]:port>', 'also serve the answer on http://host:port/metrics for Prometheus to scrape while the query runs: each aggregate a metric, the by keys its labels')
-      .option('--metric-prefix <prefix>', "with --prometheus: the metrics' names start with it (default fay)")
+      .option('--otlp <url>', 'also send the answer as OTLP metrics over HTTP (protobuf) to a collector, e.g. http://collector:4318, as each result comes')
+      .option('--metric-prefix <prefix>', "with --prometheus or --otlp: the metrics' names start with it (default fay)")
       .option(
         '--persist <log>',
         "a standing query: the agents keep running it after this command returns (with the query's id), each keeping what it produces (its windows' aggregate states, or its events) in its trace store as <log>; without --cluster, this machine's agent (started in the background if none runs)",

@@ -4,7 +4,8 @@ import { Writable } from 'node:stream';
 import { describe, it } from 'node:test';
 import type { ResultMessage } from '../cluster/cluster-stage.js';
 import { EnvironmentError, UsageError } from '../errors.js';
-import { labelValue, listenAddress, metricName, prometheusProblem, PrometheusSink } from './prometheus.js';
+import { exportProblem, labelValue, metricName } from './answer-metrics.js';
+import { listenAddress, PrometheusSink } from './prometheus.js';
 
 /** The Prometheus endpoint of a query's answer, without a kernel: known results in, the scraped text out. */
 
@@ -67,9 +68,9 @@ describe('the Prometheus endpoint', () => {
     assert.deepEqual(listenAddress('127.0.0.1:9464'), { host: '127.0.0.1', port: 9464 });
     assert.deepEqual(listenAddress('[::1]:9464'), { host: '::1', port: 9464 });
     assert.throws(() => listenAddress('nowhere'), UsageError);
-    assert.match(prometheusProblem(undefined) ?? '', /streams events/);
-    assert.match(prometheusProblem(['topk']) ?? '', /exports count, sum/);
-    assert.equal(prometheusProblem(['count', 'topk']), undefined);
+    assert.match(exportProblem('--prometheus', undefined) ?? '', /streams events/);
+    assert.match(exportProblem('--prometheus', ['topk']) ?? '', /exports count, sum/);
+    assert.equal(exportProblem('--prometheus', ['count', 'topk']), undefined);
   });
 
   it('adds windows up into counters and histograms (seconds for durations), keeps the latest gauge, and says the coverage', async () => {

@@ -9,6 +9,8 @@ export interface FayProcess {
   nextLine(): Promise<string | undefined>;
   /** Its stderr so far. */
   stderr(): string;
+  /** Resolves when its stderr so far matches (rejects if it exits first). */
+  stderrMatch(pattern: RegExp): Promise<string>;
   /** Resolves when it exits, with its exit code, all remaining stdout lines and all stderr. */
   readonly exit: Promise<{ code: number | null; signal: NodeJS.Signals | null; lines: string[]; stderr: string }>;
 }
@@ -33,12 +35,28 @@ export function startFay(args: readonly string[], options: { env?: NodeJS.Proces
     });
   let stderr = '';
   child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+  const stderrMatch = (pattern: RegExp) =>
+    new Promise<string>((resolve, reject) => {
+      const check = () => {
+        if (!pattern.test(stderr)) return false;
+        child.stderr!.off('data', check);
+        child.off('close', gone);
+        resolve(stderr);
+        return true;
+      };
+      const gone = () => reject(new Error(`fay exited before its stderr matched ${String(pattern)}:\n${stderr}`));
+      if (check()) return;
+      // After the listener that appends, so each check sees the chunk just read.
+      child.stderr!.on('data', check);
+      child.once('close', gone);
+    });
   const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null; lines: string[]; stderr: string }>((resolve) => {
     child.on('close', (code, signal) => resolve({ code, signal, lines: pending.splice(0), stderr }));
   });
   return {
     child,
     stderr: () => stderr,
+    stderrMatch,
     nextLine: () => {
       if (pending.length > 0) return Promise.resolve(pending.shift());
       if (closed) return Promise.resolve(undefined);
