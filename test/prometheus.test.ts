@@ -5,7 +5,7 @@ import { get } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { startFay, type FayProcess } from '../src/testing/cli.js';
+import { runFay, startFay, type FayProcess } from '../src/testing/cli.js';
 import { leavesKernelAsFound } from '../src/testing/kernel-state.js';
 import { freePort } from '../src/testing/nats-server.js';
 import { runWorkload } from '../src/testing/workload.js';
@@ -93,5 +93,38 @@ describe('fay query --prometheus, scraped by Prometheus', () => {
     fay.child.kill('SIGINT');
     assert.equal((await fay.exit).code, 0);
     await assert.rejects(getText(metrics));
+  });
+});
+
+describe("fay agent --prometheus: the standing queries' windows", () => {
+  leavesKernelAsFound();
+  const dir = mkdtempSync(join(tmpdir(), 'fay-agent-prometheus-'));
+  const env = { ...process.env, FAY_STORE_DIR: join(dir, 'store'), FAY_RUN_DIR: join(dir, 'run') };
+  let agent: FayProcess;
+  let metrics: string;
+
+  before(async () => {
+    const port = await freePort();
+    metrics = `http://127.0.0.1:${port}/metrics`;
+    agent = startFay(['agent', '--prometheus', `127.0.0.1:${port}`], { env });
+    await agent.stderrMatch(/ready \(incarnation/);
+  });
+
+  after(async () => {
+    if (agent?.child.exitCode === null) agent.child.kill('SIGTERM');
+    await agent?.exit;
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("serves each standing query's windows under its log's name, added up, until it is stopped", async () => {
+    const started = await runFay(['query', '--persist', 'promreads', 'syscall:read | where comm == "fay-prom-s" | count() by comm every 1s'], { env });
+    assert.equal(started.code, 0, started.stderr);
+    const id = started.lines.join('').trim();
+    await until('its first window served', async () => ((await getText(metrics)).includes('fay_promreads_hosts_reporting 1') ? true : undefined));
+    await runWorkload('fay-prom-s', 'read', ...Array.from({ length: 30 }, (_, i) => i + 1));
+    await until('the 30 reads counted', async () => ((await getText(metrics)).includes('fay_promreads_count{comm="fay-prom-s"} 30') ? true : undefined));
+    const stopped = await runFay(['stop', id], { env });
+    assert.equal(stopped.code, 0, stopped.stderr);
+    await until('its metrics gone', async () => ((await getText(metrics)).includes('fay_promreads') ? undefined : true));
   });
 });

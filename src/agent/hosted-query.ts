@@ -32,6 +32,8 @@ export interface HostedQueryHooks {
   readonly persist?: LogWriter;
   /** A standing query's notices, which no client waits for: the agent logs them. */
   onStandingNotice?(message: string): void;
+  /** Each window of the machine stage, as it closes (the agent's metrics endpoint). */
+  onWindow?(window: MachineWindow): void;
 }
 
 type From = Pick<AgentMessage, 'v' | 'id' | 'host' | 'incarnation'>;
@@ -226,6 +228,7 @@ export class HostedQuery implements MachineSink {
 
   window(window: MachineWindow): void {
     this.hooks.persist?.window(this.from.host, window);
+    this.hooks.onWindow?.(window);
     const seq = this.seq++;
     // A standing query's windows go to its log only: nobody follows them on the bus.
     if (this.spec.standing !== undefined) return;

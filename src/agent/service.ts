@@ -18,12 +18,13 @@ import {
 } from '../bus/protocol.js';
 import { FayError, UsageError } from '../errors.js';
 import { HostSelection } from '../plan/host-selection.js';
-import { planStages } from '../plan/planner.js';
+import { planStages, type StagedPlan } from '../plan/planner.js';
 import { bindHostCondition } from '../query/binder.js';
 import { compileQuery } from '../query/compile.js';
 import { parseQuery } from '../query/parser.js';
 import type { Agent } from './agent.js';
 import { HostedQuery } from './hosted-query.js';
+import type { MachineWindow } from './machine-stage.js';
 import { agentSettings, withWindowing } from './run-settings.js';
 import { createAggregate } from '../agg/registry.js';
 import { defaultStoreDir, storeName } from '../store/location.js';
@@ -51,6 +52,17 @@ export interface AgentServiceOptions {
   readonly resumeStanding?: boolean;
   /** Holds the trace store under this many bytes: the oldest rows go first (default: no bound). */
   readonly storeMaxBytes?: number;
+  /**
+   * Where each standing query's windows go besides its log, as they close (`fay agent
+   * --prometheus`: an endpoint serving them as metrics); `ended` when the query ends.
+   */
+  readonly standingWindows?: (log: string, plan: StagedPlan) => StandingWindows | undefined;
+}
+
+/** What takes a standing query's windows besides its log. */
+export interface StandingWindows {
+  window(window: MachineWindow): void;
+  ended(): void;
 }
 
 /** The longest a Node.js timer waits (~24.8 days): a later --until is waited for in steps. */
@@ -397,10 +409,12 @@ export class AgentService {
             this.options.storeMaxBytes,
           );
     if (writer) this.writers.add(writer);
+    const exported = spec.standing === undefined || persist === undefined ? undefined : this.options.standingWindows?.(persist.name, plan);
     let until: NodeJS.Timeout | undefined;
     let attached = false;
     const hosted: HostedQuery = new HostedQuery(spec, plan, compiled, this.bus, from, {
       ...(writer && { persist: writer }),
+      ...(exported && { onWindow: (window: MachineWindow) => exported.window(window) }),
       onAttached: () => {
         attached = true;
         this.log(`${resumed ? 'resumed' : 'running'} ${spec.standing ? 'standing ' : ''}query ${spec.id} from ${spec.client}: ${spec.text}`);
@@ -412,6 +426,7 @@ export class AgentService {
       onRefused: (error) => this.log(`could not attach query ${spec.id}: ${reasonOf(error)}`),
       onEnded: (why, final) => {
         this.queries.delete(spec.id);
+        exported?.ended();
         if (until) clearTimeout(until);
         if (writer) void writer.drained().then(() => this.writers.delete(writer));
         if (!final && hosted.holdsBack) this.lapsed.set(spec.id, { query: hosted, untilMs: Date.now() + HELD_BACK_MS });

@@ -17,6 +17,8 @@ export interface AgentFlags extends ClusterFlags {
   cgroup?: string;
   heartbeat?: string;
   storeMax?: string;
+  prometheus?: string;
+  metricPrefix?: string;
 }
 
 /**
@@ -47,7 +49,12 @@ export async function runAgent(flags: AgentFlags, version: string): Promise<void
     }
     bus = inProcess;
   }
-  const service = new AgentService(bus, new Agent(localRegistry(), host, cgroup), { version, heartbeatMs, log, resumeStanding: true, ...(storeMaxBytes !== undefined && { storeMaxBytes }) });
+  if (flags.metricPrefix !== undefined && flags.prometheus === undefined) throw new UsageError('--metric-prefix names the metrics --prometheus serves: give --prometheus [host]:port too');
+  // The standing queries' windows served for scraping: the port is taken before the agent starts.
+  const metrics = flags.prometheus === undefined ? undefined : await import('../output/prometheus.js').then(async (m) => ({ m, endpoint: await m.MetricsEndpoint.start(m.listenAddress(flags.prometheus!)) }));
+  const standingWindows = metrics && metrics.m.standingMetrics(metrics.endpoint, flags.metricPrefix, host, log);
+  if (metrics) log(`Prometheus can scrape the standing queries' windows at ${metrics.endpoint.url}`);
+  const service = new AgentService(bus, new Agent(localRegistry(), host, cgroup), { version, heartbeatMs, log, resumeStanding: true, ...(storeMaxBytes !== undefined && { storeMaxBytes }), ...(standingWindows && { standingWindows }) });
   service.start();
   log(`ready (incarnation ${service.incarnation}${cgroup === undefined ? '' : `, scoped to ${cgroup}`}${local ? `, this machine alone: ${local.path}` : ''})`);
   await new Promise<void>((resolve) => {
@@ -58,6 +65,7 @@ export async function runAgent(flags: AgentFlags, version: string): Promise<void
         .close()
         .then(() => local?.close())
         .then(() => bus.close())
+        .then(() => metrics?.endpoint.close())
         .finally(resolve);
     };
     for (const s of ['SIGINT', 'SIGTERM'] as const) process.on(s, stop);

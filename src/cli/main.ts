@@ -233,6 +233,8 @@ function build(): Command {
     .option('--name <host>', 'the host name to announce (default: this machine\'s)')
     .option('--cgroup <path>', 'only see the processes of this cgroup (v2): an agent per container')
     .option('--heartbeat <period>', 'how often to say it is alive', '1s')
+    .option('--prometheus <[host]:port>', "serve the standing queries' windows on http://host:port/metrics for Prometheus to scrape, each query's metrics named after its log")
+    .option('--metric-prefix <prefix>', "with --prometheus: the metrics' names start with it (default fay)")
     .action(async (flags: AgentFlags) => (await import('./agent-command.js')).runAgent(flags, version));
   clusterFlags(program.command('ps'))
     .description("list the queries running and standing on a cluster, or on this machine's agent: hosts, age, what their logs hold")

@@ -1,7 +1,10 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Registry, type Metric } from 'prom-client';
+import type { StandingWindows } from '../agent/service.js';
 import type { QueryMessage } from '../cluster/cluster-stage.js';
+import { finalizeRows } from '../cluster/rows.js';
+import type { StagedPlan } from '../plan/planner.js';
 import { EnvironmentError, UsageError } from '../errors.js';
 import { AnswerMetrics, metricName, type AnswerMetric, type Labels } from './answer-metrics.js';
 import type { OutputSink } from './sink.js';
@@ -78,54 +81,73 @@ export function listenAddress(text: string): { host: string | undefined; port: n
   return { host, port };
 }
 
-export class PrometheusSink implements OutputSink {
+/**
+ * An HTTP endpoint serving the metrics of one or more answers (a query's; an agent's standing
+ * queries', each under a prefix of its own), rendered by prom-client at each scrape.
+ */
+export class MetricsEndpoint {
   private readonly registry = new Registry();
-  private readonly answer: AnswerMetrics;
   private readonly registered = new Set<string>();
+  private readonly answers = new Set<AnswerMetrics>();
 
-  private constructor(
-    private readonly server: Server,
-    prefix: string,
-    err: NodeJS.WritableStream,
-  ) {
-    this.answer = new AnswerMetrics(prefix, (text) => err.write(`fay: ${text}\n`));
-    const c = this.answer.coverage;
-    for (const gauge of [
-      new CoverageGauge(`${prefix}_hosts_expected`, 'hosts the query runs on', () => c.expected),
-      new CoverageGauge(`${prefix}_hosts_reporting`, 'hosts in the latest result', () => c.reporting),
-      new CoverageGauge(`${prefix}_hosts_missing`, 'hosts gone from the query: no heartbeat, stopped, or never answered', () => c.missing),
-      new CoverageGauge(`${prefix}_folded_groups`, 'groups beyond the cap, folded into (other)', () => c.folded),
-    ]) {
-      this.register(gauge);
-    }
-  }
+  private constructor(private readonly server: Server) {}
 
-  /** Listens on the address (refusing a port in use before the query runs) and serves /metrics. */
-  static async start(address: { host: string | undefined; port: number }, options: { prefix?: string; err?: NodeJS.WritableStream } = {}): Promise<PrometheusSink> {
+  /** Listens on the address (a port in use is refused: said before anything runs) and serves /metrics. */
+  static async start(address: { host: string | undefined; port: number }, flag = '--prometheus'): Promise<MetricsEndpoint> {
     const server = createServer();
-    const sink = new PrometheusSink(server, metricName(options.prefix ?? 'fay'), options.err ?? process.stderr);
+    const endpoint = new MetricsEndpoint(server);
     server.on('request', (req, res) => {
       if (req.method !== 'GET' || !/^\/metrics(\?|$)/.test(req.url ?? '')) {
         res.writeHead(404, { 'content-type': 'text/plain' }).end('metrics are at /metrics\n');
         return;
       }
-      sink.registry.metrics().then(
-        (text) => res.writeHead(200, { 'content-type': sink.registry.contentType }).end(text),
+      endpoint.sync();
+      endpoint.registry.metrics().then(
+        (text) => res.writeHead(200, { 'content-type': endpoint.registry.contentType }).end(text),
         (error: unknown) => res.writeHead(500).end(String(error)),
       );
     });
     await new Promise<void>((resolve, reject) => {
       server.once('error', (error: NodeJS.ErrnoException) =>
-        reject(new EnvironmentError(`--prometheus cannot listen on ${address.host ?? '*'}:${address.port}: ${error.message}`, { hint: error.code === 'EADDRINUSE' ? 'another port, or stop what uses this one' : 'check the address' })),
+        reject(new EnvironmentError(`${flag} cannot listen on ${address.host ?? '*'}:${address.port}: ${error.message}`, { hint: error.code === 'EADDRINUSE' ? 'another port, or stop what uses this one' : 'check the address' })),
       );
       server.listen(address.port, address.host, () => resolve());
     });
-    return sink;
+    return endpoint;
   }
 
   get url(): string {
     const { address, port } = this.server.address() as AddressInfo;
     return `http://${address.includes(':') ? `[${address}]` : address}:${port}/metrics`;
+  }
+
+  /** Serves an answer's metrics from now on, and its coverage. */
+  add(answer: AnswerMetrics): void {
+    this.answers.add(answer);
+    const c = answer.coverage;
+    const p = answer.prefix;
+    for (const gauge of [
+      new CoverageGauge(`${p}_hosts_expected`, 'hosts the query runs on', () => c.expected),
+      new CoverageGauge(`${p}_hosts_reporting`, 'hosts in the latest result', () => c.reporting),
+      new CoverageGauge(`${p}_hosts_missing`, 'hosts gone from the query: no heartbeat, stopped, or never answered', () => c.missing),
+      new CoverageGauge(`${p}_folded_groups`, 'groups beyond the cap, folded into (other)', () => c.folded),
+    ]) {
+      this.register(gauge);
+    }
+  }
+
+  /** Stops serving an answer's metrics (a standing query that ended). */
+  remove(answer: AnswerMetrics): void {
+    if (!this.answers.delete(answer)) return;
+    for (const name of [...this.registered].filter((n) => n.startsWith(`${answer.prefix}_`))) {
+      this.registry.removeSingleMetric(name);
+      this.registered.delete(name);
+    }
+  }
+
+  /** Registers the metrics an answer has made since. */
+  private sync(): void {
+    for (const answer of this.answers) for (const metric of answer.metrics.values()) if (!this.registered.has(metric.name)) this.register(new RegistryMetric(metric));
   }
 
   private register(metric: RegistryMetric | CoverageGauge): void {
@@ -134,15 +156,69 @@ export class PrometheusSink implements OutputSink {
     this.registered.add(metric.name);
   }
 
-  export(message: QueryMessage): Promise<void> {
-    if (message.kind === 'result') this.answer.take(message);
-    if (message.kind === 'end') this.answer.setCoverage(message.coverage);
-    for (const metric of this.answer.metrics.values()) if (!this.registered.has(metric.name)) this.register(new RegistryMetric(metric));
-    return Promise.resolve();
-  }
-
-  async shutdown(): Promise<void> {
+  async close(): Promise<void> {
     this.server.closeAllConnections();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
   }
+}
+
+/** `fay query --prometheus`: the query's answer on an endpoint of its own while it runs. */
+export class PrometheusSink implements OutputSink {
+  private readonly answer: AnswerMetrics;
+
+  private constructor(
+    private readonly endpoint: MetricsEndpoint,
+    prefix: string,
+    err: NodeJS.WritableStream,
+  ) {
+    this.answer = new AnswerMetrics(prefix, (text) => err.write(`fay: ${text}\n`));
+    endpoint.add(this.answer);
+  }
+
+  static async start(address: { host: string | undefined; port: number }, options: { prefix?: string; err?: NodeJS.WritableStream } = {}): Promise<PrometheusSink> {
+    return new PrometheusSink(await MetricsEndpoint.start(address), metricName(options.prefix ?? 'fay'), options.err ?? process.stderr);
+  }
+
+  get url(): string {
+    return this.endpoint.url;
+  }
+
+  export(message: QueryMessage): Promise<void> {
+    if (message.kind === 'result') this.answer.take(message);
+    if (message.kind === 'end') this.answer.setCoverage(message.coverage);
+    return Promise.resolve();
+  }
+
+  shutdown(): Promise<void> {
+    return this.endpoint.close();
+  }
+}
+
+/**
+ * `fay agent --prometheus`: each standing query's windows, as they close on this machine, served
+ * under `<prefix>_<its log>_` (the log's count() is `fay_opens_count`), with this host as its
+ * coverage; a query's metrics go when it ends.
+ */
+export function standingMetrics(endpoint: MetricsEndpoint, prefix: string | undefined, host: string, say: (text: string) => void) {
+  const base = metricName(prefix ?? 'fay');
+  return (log: string, plan: StagedPlan): StandingWindows | undefined => {
+    const output = plan.cluster.output;
+    if (output.kind !== 'Aggregate') return undefined;
+    const answer = new AnswerMetrics(`${base}_${metricName(log)}`, (text) => say(`standing query of ${log}: ${text}`));
+    endpoint.add(answer);
+    // The rows the cluster stage would make of one machine's window (categorize needs the cluster: left out).
+    const operations = plan.cluster.rowOperations.filter((op) => op.kind !== 'Categorize');
+    const hosts = [host];
+    return {
+      window: (window) => {
+        const { columns, rows } = finalizeRows(window.table, output, operations, plan.cluster.sampleRate);
+        answer.take({
+          kind: 'result', columns, rows, startNs: window.startNs, endNs: window.endNs, complete: true, hosts,
+          foldedGroups: window.table.foldedGroups, droppedEvents: window.droppedEvents, uncountedEvents: window.uncountedEvents,
+          coverage: { expected: hosts, reporting: hosts, late: [], missing: [] },
+        });
+      },
+      ended: () => endpoint.remove(answer),
+    };
+  };
 }
