@@ -22,6 +22,7 @@ import { MetricsEndpoint, PrometheusSink, standingMetrics } from '../src/output/
 import { planStages } from '../src/plan/planner.js';
 import { compileQuery } from '../src/query/compile.js';
 import { fixtureRegistry } from '../src/testing/catalog-fixture.js';
+import { countByComm } from '../src/testing/query.js';
 
 const SERIES = Number(process.env.FAY_BENCH_SERIES ?? 10_000);
 const HOSTS = 10;
@@ -41,19 +42,7 @@ function scrape(url: string): Promise<{ ms: number; bytes: number }> {
 }
 
 function windowOf(n: number, round: number): ResultMessage {
-  return {
-    kind: 'result',
-    columns: [{ name: 'comm', role: 'key' }, { name: 'count', role: 'aggregate', function: 'count' }],
-    rows: Array.from({ length: n }, (_, i) => [key(i), 1 + ((i * 7 + round) % 100)]),
-    startNs: round * 1e9,
-    endNs: (round + 1) * 1e9,
-    complete: true,
-    hosts: ['bench'],
-    foldedGroups: 0,
-    droppedEvents: 0,
-    uncountedEvents: 0,
-    coverage: { expected: ['bench'], reporting: ['bench'], late: [], missing: [] },
-  };
+  return countByComm(Array.from({ length: n }, (_, i) => [key(i), 1 + ((i * 7 + round) % 100)] as const), round * 1e9, (round + 1) * 1e9);
 }
 
 const quiet = new Writable({ write: (_c, _e, cb) => cb() });

@@ -18,10 +18,11 @@ import { spawn } from 'node:child_process';
 import { connect as tcpConnect, createServer as tcpServer, type AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
 import { chromium, type Page } from 'playwright-core';
-import type { QueryMessage, ResultMessage } from '../src/cluster/cluster-stage.js';
+import type { QueryMessage } from '../src/cluster/cluster-stage.js';
 import type { QueryHandle, RunOptions } from '../src/cluster/query-handle.js';
 import { NdjsonSink } from '../src/output/ndjson.js';
 import { startFay } from '../src/testing/cli.js';
+import { countByComm } from '../src/testing/query.js';
 import { WebServer } from '../src/web/server.js';
 import type { WebRunner } from '../src/web/session.js';
 
@@ -94,19 +95,8 @@ function syntheticRun(periodMs: number, sent: QueryMessage[]): QueryHandle {
   const timer = setInterval(() => {
     const startNs = t0 + window * periodMs * 1e6;
     window++;
-    const result: ResultMessage = {
-      kind: 'result',
-      columns: [{ name: 'comm', role: 'key' }, { name: 'count', role: 'aggregate', function: 'count' }],
-      rows: Array.from({ length: GROUPS }, (_, i) => [`process-${String(i).padStart(4, '0')}`, Math.floor(1000 + 1000 * Math.sin(window + i))]),
-      startNs,
-      endNs: startNs + periodMs * 1e6,
-      complete: true,
-      hosts: ['bench'],
-      foldedGroups: 0,
-      droppedEvents: 0,
-      uncountedEvents: 0,
-      coverage: { expected: ['bench'], reporting: ['bench'], late: [], missing: [] },
-    };
+    const rows = Array.from({ length: GROUPS }, (_, i) => [`process-${String(i).padStart(4, '0')}`, Math.floor(1000 + 1000 * Math.sin(window + i))] as const);
+    const result = countByComm(rows, startNs, startNs + periodMs * 1e6);
     push(result);
   }, periodMs);
   return {

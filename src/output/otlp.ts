@@ -40,31 +40,22 @@ const SHUTDOWN_MS = 3000;
 const hr = (ns: number): HrTime => [Math.floor(ns / 1e9), Math.round(ns % 1e9)];
 
 /** A metric of the answer as OTLP's data model has it, points stamped from `startNs` to `endNs`. */
-function metricData(metric: AnswerMetric, startNs: number, endNs: number): MetricData[] {
+function metricData(metric: AnswerMetric, startNs: number, endNs: number): MetricData {
   const { name, help, type, per } = metric;
-  const unit = per === 1e9 ? 's' : '1';
+  const base = {
+    descriptor: { name, description: help, unit: per === 1e9 ? 's' : '1', valueType: ValueType.DOUBLE },
+    aggregationTemporality: AggregationTemporality.CUMULATIVE,
+  };
   const stamp = (attributes: Attributes) => ({ startTime: hr(startNs), endTime: hr(endNs), attributes });
   const series = [...metric.series.values()];
   switch (type) {
     case 'counter':
-      return [{
-        descriptor: { name, description: help, unit, valueType: ValueType.DOUBLE },
-        aggregationTemporality: AggregationTemporality.CUMULATIVE,
-        dataPointType: DataPointType.SUM,
-        isMonotonic: true,
-        dataPoints: series.map((s) => ({ ...stamp(s.labels), value: s.value / per })),
-      }];
+      return { ...base, dataPointType: DataPointType.SUM, isMonotonic: true, dataPoints: series.map((s) => ({ ...stamp(s.labels), value: s.value / per })) };
     case 'gauge':
-      return [{
-        descriptor: { name, description: help, unit, valueType: ValueType.DOUBLE },
-        aggregationTemporality: AggregationTemporality.CUMULATIVE,
-        dataPointType: DataPointType.GAUGE,
-        dataPoints: series.map((s) => ({ ...stamp(s.labels), value: s.value / per })),
-      }];
+      return { ...base, dataPointType: DataPointType.GAUGE, dataPoints: series.map((s) => ({ ...stamp(s.labels), value: s.value / per })) };
     case 'histogram':
-      return [{
-        descriptor: { name, description: help, unit, valueType: ValueType.DOUBLE },
-        aggregationTemporality: AggregationTemporality.CUMULATIVE,
+      return {
+        ...base,
         dataPointType: DataPointType.HISTOGRAM,
         dataPoints: series.map((s) => {
           const buckets = [...s.buckets!].sort((a, b) => a[0] - b[0]);
@@ -79,14 +70,13 @@ function metricData(metric: AnswerMetric, startNs: number, endNs: number): Metri
             },
           };
         }),
-      }];
+      };
     case 'summary':
-      return [{
-        descriptor: { name, description: help, unit, valueType: ValueType.DOUBLE },
-        aggregationTemporality: AggregationTemporality.CUMULATIVE,
+      return {
+        ...base,
         dataPointType: DataPointType.GAUGE,
         dataPoints: series.flatMap((s) => [...s.buckets!].map(([q, v]) => ({ ...stamp({ ...s.labels, quantile: q }), value: v / per }))),
-      }];
+      };
   }
 }
 
@@ -148,7 +138,7 @@ export class OtlpSink implements OutputSink {
     }));
     const metrics: ResourceMetrics = {
       resource: this.resource,
-      scopeMetrics: [{ scope: { name: 'fay' }, metrics: [...[...this.answer.metrics.values()].flatMap((m) => metricData(m, startNs, endNs)), ...coverage] }],
+      scopeMetrics: [{ scope: { name: 'fay' }, metrics: [...[...this.answer.metrics.values()].map((m) => metricData(m, startNs, endNs)), ...coverage] }],
     };
     return new Promise((resolve) =>
       this.exporter.export(metrics, (result) => {

@@ -53,3 +53,20 @@ export function rowsOf(result: ResultMessage | undefined): Record<string, Cell>[
 export function eventRows(collected: Pick<Collected, 'events'>): Record<string, Cell>[] {
   return collected.events.flatMap((e) => e.rows.map((row) => Object.fromEntries(e.columns.map((c, i) => [c, row[i] ?? null]))));
 }
+
+/** A closed window of `count() by comm` from one host, made up: what the benchmarks feed exporters and pages. */
+export function countByComm(rows: readonly (readonly [string, number])[], startNs: number, endNs: number, host = 'bench'): ResultMessage {
+  return {
+    kind: 'result',
+    columns: [{ name: 'comm', role: 'key' }, { name: 'count', role: 'aggregate', function: 'count' }],
+    rows: rows.map((r) => [...r]),
+    startNs,
+    endNs,
+    complete: true,
+    hosts: [host],
+    foldedGroups: 0,
+    droppedEvents: 0,
+    uncountedEvents: 0,
+    coverage: { expected: [host], reporting: [host], late: [], missing: [] },
+  };
+}

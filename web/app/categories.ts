@@ -1,5 +1,6 @@
 import type { ResultMessage } from '../../src/cluster/cluster-stage.js';
 import { formatCell } from '../../src/output/format.js';
+import { svg } from './svg.js';
 
 /**
  * The categories of a `categorize` query at a glance: a point per entity (host, comm, pid…), its
@@ -7,7 +8,6 @@ import { formatCell } from '../../src/output/format.js';
  * each category with its size and the calls that set it apart. The table below has every figure.
  */
 
-const SVG = 'http://www.w3.org/2000/svg';
 const colour = (category: number) => `hsl(${(category * 137) % 360} 60% 45%)`;
 
 export function isCategories(result: ResultMessage): boolean {
@@ -36,17 +36,8 @@ export class CategoryView {
     const pad = 36;
     const maxX = Math.max(1, ...points.map((p) => p.outlier));
     const maxY = Math.max(0.01, ...points.map((p) => p.distance));
-    const plot = document.createElementNS(SVG, 'svg');
-    plot.setAttribute('width', String(width));
-    plot.setAttribute('height', String(height));
-    plot.setAttribute('class', 'scatter');
-    const add = (name: string, attributes: Record<string, string | number>, text?: string) => {
-      const e = document.createElementNS(SVG, name);
-      for (const [k, v] of Object.entries(attributes)) e.setAttribute(k, String(v));
-      if (text !== undefined) e.textContent = text;
-      plot.append(e);
-      return e;
-    };
+    const plot = svg('svg', { width, height, class: 'scatter' });
+    const add = <K extends keyof SVGElementTagNameMap>(name: K, attributes: Record<string, string | number>, text?: string) => plot.appendChild(svg(name, attributes, text));
     add('line', { x1: pad, y1: height - pad, x2: width - 8, y2: height - pad, class: 'axis' });
     add('line', { x1: pad, y1: 8, x2: pad, y2: height - pad, class: 'axis' });
     add('text', { x: width / 2, y: height - 6, 'text-anchor': 'middle' }, 'outlier score');
@@ -59,9 +50,7 @@ export class CategoryView {
         fill: colour(p.category),
         'data-category': p.category,
       });
-      const title = document.createElementNS(SVG, 'title');
-      title.textContent = `${p.name}: category ${p.category}, distance ${p.distance}, outlier ${p.outlier}`;
-      dot.append(title);
+      dot.append(svg('title', {}, `${p.name}: category ${p.category}, distance ${p.distance}, outlier ${p.outlier}`));
     }
     const legend = document.createElement('ul');
     legend.className = 'legend';

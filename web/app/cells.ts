@@ -2,21 +2,13 @@ import type { HistResult, QuantilesResult } from '../../src/agg/aggregate.js';
 import type { Cell, ResultColumn } from '../../src/cluster/rows.js';
 import { formatCell, histogramLabels } from '../../src/output/format.js';
 import { printableLine } from '../../src/output/printable.js';
+import { svg } from './svg.js';
 
 /**
  * A result's cells as the page shows them: numbers and times as the terminal prints them, a
  * histogram drawn as bars (its buckets bounded by times for durations), quantiles as marks on a
  * logarithmic scale with their values.
  */
-
-const SVG = 'http://www.w3.org/2000/svg';
-
-function svg<K extends keyof SVGElementTagNameMap>(name: K, attributes: Record<string, string | number>, text?: string): SVGElementTagNameMap[K] {
-  const element = document.createElementNS(SVG, name);
-  for (const [key, value] of Object.entries(attributes)) element.setAttribute(key, String(value));
-  if (text !== undefined) element.textContent = text;
-  return element;
-}
 
 /** A histogram: a bar per bucket, its bounds and its count beside it. */
 function histogram(hist: HistResult, unit: ResultColumn['unit']): SVGSVGElement {
