@@ -15,6 +15,7 @@ exec node --import tsx --test \
   src/cluster/windows.test.ts \
   src/mine/categorize.test.ts \
   src/output/output.test.ts \
+  src/output/exponential-histogram.test.ts \
   src/output/pprof.test.ts \
   src/output/prometheus.test.ts \
   web/app/page.test.ts \

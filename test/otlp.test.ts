@@ -4,6 +4,7 @@ import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
 import { hostname } from 'node:os';
 import { after, before, describe, it } from 'node:test';
+import { exponentialRelativeError } from '../src/output/exponential-histogram.js';
 import { runFay, startFay } from '../src/testing/cli.js';
 import { leavesKernelAsFound } from '../src/testing/kernel-state.js';
 import { freePort } from '../src/testing/nats-server.js';
@@ -18,8 +19,14 @@ import { waitingWorkload } from '../src/testing/workload.js';
 
 interface KeyValue { key: string; value: { stringValue?: string; intValue?: number | string; doubleValue?: number } }
 interface NumberPoint { attributes: KeyValue[]; asDouble?: number; asInt?: number | string }
-/** As toObject gives them: an empty list is left out. */
-interface Metric { name: string; sum?: { dataPoints?: NumberPoint[]; isMonotonic: boolean; aggregationTemporality: number }; gauge?: { dataPoints?: NumberPoint[] } }
+interface ExponentialPoint { attributes: KeyValue[]; count?: number; sum?: number; scale?: number; zeroCount?: number; positive?: { offset?: number; bucketCounts?: number[] } }
+/** As toObject gives them: an empty list, a zero, is left out. */
+interface Metric {
+  name: string;
+  sum?: { dataPoints?: NumberPoint[]; isMonotonic: boolean; aggregationTemporality: number };
+  gauge?: { dataPoints?: NumberPoint[] };
+  exponentialHistogram?: { dataPoints?: ExponentialPoint[]; aggregationTemporality: number };
+}
 interface Request { resourceMetrics: { resource: { attributes: KeyValue[] }; scopeMetrics: { metrics: Metric[] }[] }[] }
 
 const proto = (createRequire(import.meta.url)('@opentelemetry/otlp-transformer/build/src/generated/root.js') as {
@@ -85,6 +92,37 @@ describe('fay query --otlp, to a receiver that decodes OTLP', () => {
     const { code, stderr } = await fay.exit;
     assert.equal(code, 0, stderr);
     assert.doesNotMatch(stderr, /dropped/);
+  });
+
+  it('sends quantiles as an exponential histogram of the run: the exact count, each sleep in its bucket', async () => {
+    const workload = waitingWorkload('fay-otlp-q', 'sleep', 3, 25);
+    const query = 'syscall:clock_nanosleep | where comm == "fay-otlp-q" | quantiles(duration, 0.5), sum(duration)';
+    const fay = startFay(['query', '--otlp', url, '--json', query]);
+    // Its first result sent means its probes are in.
+    const before = requests.length;
+    await request(() => requests.length > before);
+    await workload.go();
+    const point = (r: Request) => r.resourceMetrics[0]!.scopeMetrics[0]!.metrics.find((m) => m.name === 'fay_quantiles_duration_0_5_seconds')?.exponentialHistogram?.dataPoints?.[0];
+    const found = await request((r) => point(r)?.count === 25);
+    const h = point(found)!;
+    assert.equal(h.scale, 6);
+    const counts = h.positive!.bucketCounts!;
+    assert.equal(counts.reduce((a, b) => a + b, 0), 25, 'every sleep in a bucket');
+    // Bucket i holds (b^i, b^(i+1)] seconds: none of the 3 ms sleeps can be under 3 ms, less the bound.
+    const base = 2 ** (2 ** -6);
+    const lowest = (h.positive!.offset ?? 0) + counts.findIndex((n) => n > 0);
+    assert.ok(base ** (lowest + 1) >= 0.003 * (1 - exponentialRelativeError(6)), `lowest bucket's top ${base ** (lowest + 1)} s`);
+    assert.ok(h.sum! >= 25 * 0.003 && h.sum! < 25 * 0.05, `sum ${h.sum} s`);
+    fay.child.kill('SIGINT');
+    const { code, lines, stderr } = await fay.exit;
+    assert.equal(code, 0, stderr);
+    // The median read from the histogram is within half a bucket of the sketch's own, which fay printed.
+    const last = lines.map((l) => JSON.parse(l) as { type: string; rows?: { 'quantiles(duration, 0.5)': { quantiles: { value: number }[] } }[] }).filter((m) => m.type === 'result').at(-1)!;
+    const median = last.rows![0]!['quantiles(duration, 0.5)'].quantiles[0]!.value / 1e9;
+    let seen = 0;
+    const at = counts.findIndex((n) => (seen += n) > 12);
+    const read = (2 * base ** ((h.positive!.offset ?? 0) + at + 1)) / (base + 1);
+    assert.ok(Math.abs(read - median) / median <= (base - 1) / (base + 1) + 1e-9, `median ${read} s from the histogram, ${median} s from fay`);
   });
 
   it('goes on when the endpoint is down, prints the whole answer, and says what it could not send', async () => {

@@ -25,7 +25,8 @@ function binOf(magnitude: number): number {
   return Math.ceil(Math.log(magnitude) / LOG_GAMMA);
 }
 
-function valueOf(bin: number): number {
+/** The value a bin stands for: within QUANTILE_RELATIVE_ERROR of every value in it. */
+export function sketchBinValue(bin: number): number {
   return (2 * GAMMA ** bin) / (GAMMA + 1);
 }
 
@@ -53,15 +54,15 @@ export function sketchQuantile(s: SketchState, p: number): number | null {
   let seen = 0;
   for (const bin of [...s.negative.keys()].sort((a, b) => b - a)) {
     seen += s.negative.get(bin)!;
-    if (seen > rank) return -valueOf(bin);
+    if (seen > rank) return -sketchBinValue(bin);
   }
   seen += s.zeros;
   if (seen > rank) return 0;
   for (const bin of [...s.positive.keys()].sort((a, b) => a - b)) {
     seen += s.positive.get(bin)!;
-    if (seen > rank) return valueOf(bin);
+    if (seen > rank) return sketchBinValue(bin);
   }
-  return valueOf(Math.max(...s.positive.keys()));
+  return sketchBinValue(Math.max(...s.positive.keys()));
 }
 
 function flat(store: Map<number, number>): number[] {
@@ -76,23 +77,45 @@ function unflat(wire: unknown): Map<number, number> {
   return store;
 }
 
+/**
+ * The sketch a quantiles result was finalized from, for exporters that carry the distribution
+ * (OTLP's exponential histograms), not only its quantiles. Kept beside the result, not in it: a
+ * result's JSON stays as small as its quantiles. Read it when the result comes: a query without
+ * windows goes on adding to the same sketch.
+ */
+const sketches = new WeakMap<QuantilesResult, SketchState>();
+
+export function sketchBehind(result: QuantilesResult): SketchState | undefined {
+  return sketches.get(result);
+}
+
+export function emptySketch(): SketchState {
+  return { positive: new Map(), negative: new Map(), zeros: 0, count: 0 };
+}
+
+export function sketchMerge(into: SketchState, from: SketchState): void {
+  for (const [bin, n] of from.positive) addTo(into.positive, bin, n);
+  for (const [bin, n] of from.negative) addTo(into.negative, bin, n);
+  into.zeros += from.zeros;
+  into.count += from.count;
+}
+
 export function quantiles(ps: readonly number[]): AggregateKind<SketchState, QuantilesResult> {
   return {
     name: 'quantiles',
-    empty: () => ({ positive: new Map(), negative: new Map(), zeros: 0, count: 0 }),
+    empty: emptySketch,
     add: (s, v) => sketchAdd(s, v as number),
-    merge: (into, from) => {
-      for (const [bin, n] of from.positive) addTo(into.positive, bin, n);
-      for (const [bin, n] of from.negative) addTo(into.negative, bin, n);
-      into.zeros += from.zeros;
-      into.count += from.count;
+    merge: sketchMerge,
+    finalize: (s) => {
+      const result: QuantilesResult = {
+        kind: 'quantiles',
+        quantiles: ps.map((p) => ({ p, value: sketchQuantile(s, p) })),
+        count: s.count,
+        relativeError: QUANTILE_RELATIVE_ERROR,
+      };
+      sketches.set(result, s);
+      return result;
     },
-    finalize: (s) => ({
-      kind: 'quantiles',
-      quantiles: ps.map((p) => ({ p, value: sketchQuantile(s, p) })),
-      count: s.count,
-      relativeError: QUANTILE_RELATIVE_ERROR,
-    }),
     encode: (s) => [s.zeros, flat(s.positive), flat(s.negative)],
     decode: (w) => {
       const [zeros, positive, negative] = wireArray(w, 3);

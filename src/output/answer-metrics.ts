@@ -1,4 +1,5 @@
 import type { HistResult, QuantilesResult } from '../agg/aggregate.js';
+import { emptySketch, sketchBehind, sketchMerge, type SketchState } from '../agg/ddsketch.js';
 import type { ResultMessage } from '../cluster/cluster-stage.js';
 import type { Cell, ResultColumn } from '../cluster/rows.js';
 
@@ -13,7 +14,8 @@ import type { Cell, ResultColumn } from '../cluster/rows.js';
  *  - `hist`, `lhist`: histograms, cumulative like counters, a bucket's bound its highest value;
  *    the sum from a `sum()` of the same field in the query, if it has one (the kernel's histogram
  *    keeps counts, not sums);
- *  - `quantiles`: summaries, the latest window's quantiles with the run's count (the sum as above);
+ *  - `quantiles`: summaries, the latest window's quantiles with the run's count (the sum as above),
+ *    and, when asked for (OTLP), the run's sketch, for an exponential histogram;
  *  - durations kept in ns, served in seconds (`_seconds` in the name).
  *
  * Beside them, coverage: hosts expected, reporting and missing, and the groups folded into (other).
@@ -44,6 +46,8 @@ export interface Series {
   buckets?: Map<number, number>;
   count?: number;
   sum?: number;
+  /** Summaries, when the answer keeps sketches: the run's distribution, windows merged. */
+  sketch?: SketchState;
 }
 
 export type MetricType = 'counter' | 'gauge' | 'histogram' | 'summary';
@@ -87,6 +91,8 @@ export class AnswerMetrics {
     readonly prefix: string,
     /** What cannot be exported, or is exported without something, said once each. */
     private readonly say: (text: string) => void,
+    /** Whether summaries keep the run's sketch (OTLP sends it as an exponential histogram). */
+    private readonly keepSketches = false,
   ) {}
 
   /** When the answer began: the first result's start (ns). */
@@ -139,6 +145,12 @@ export class AnswerMetrics {
       const q = cell as QuantilesResult;
       series.buckets = new Map(q.quantiles.filter((x) => x.value !== null).map((x) => [x.p, x.value!]));
       series.count = (cumulative ? 0 : (series.count ?? 0)) + q.count;
+      const sketch = this.keepSketches ? sketchBehind(q) : undefined;
+      if (sketch !== undefined) {
+        // A copy: a query without windows goes on adding to the sketch it finalized.
+        if (cumulative || series.sketch === undefined) series.sketch = emptySketch();
+        sketchMerge(series.sketch, sketch);
+      }
       if (sum !== undefined) series.sum = (cumulative ? 0 : (series.sum ?? 0)) + sum;
     }
   }

@@ -7,14 +7,15 @@ import { AggregationTemporality, DataPointType, type MetricData, type ResourceMe
 import type { QueryMessage } from '../cluster/cluster-stage.js';
 import { UsageError } from '../errors.js';
 import { AnswerMetrics, metricName, type AnswerMetric } from './answer-metrics.js';
+import { exponentialHistogram } from './exponential-histogram.js';
 import type { OutputSink } from './sink.js';
 
 /**
  * A query's answer sent as OTLP metrics over HTTP (protobuf), through OpenTelemetry JS's own
  * exporter (`@opentelemetry/exporter-metrics-otlp-proto` 0.212, of the SDK's 2.x line, the last
  * that runs on Node.js 20): the same metrics as the Prometheus endpoint (answer-metrics.ts), as
- * cumulative sums (counters), gauges, explicit-bucket histograms, and quantiles as gauges with a
- * `quantile` attribute (OTLP's summary has no place in the JS SDK's data model); resource
+ * cumulative sums (counters), gauges, explicit-bucket histograms, and quantiles as exponential
+ * histograms of the run's DDSketch (exponential-histogram.ts: how, and the error bound); resource
  * attributes `service.name` fay, `host.name`, `fay.query`. Each result is sent as it comes, one
  * export at a time (a result that comes during one waits, and only the newest is sent); the
  * exporter retries with backoff, and what it could not send is said once the query ends: the
@@ -74,8 +75,8 @@ function metricData(metric: AnswerMetric, startNs: number, endNs: number): Metri
     case 'summary':
       return {
         ...base,
-        dataPointType: DataPointType.GAUGE,
-        dataPoints: series.flatMap((s) => [...s.buckets!].map(([q, v]) => ({ ...stamp({ ...s.labels, quantile: q }), value: v / per }))),
+        dataPointType: DataPointType.EXPONENTIAL_HISTOGRAM,
+        dataPoints: series.filter((s) => s.sketch !== undefined).map((s) => ({ ...stamp(s.labels), value: exponentialHistogram(s.sketch!, per, s.sum === undefined ? undefined : s.sum / per) })),
       };
   }
 }
@@ -97,7 +98,7 @@ export class OtlpSink implements OutputSink {
     options: { prefix?: string; err?: NodeJS.WritableStream; timeoutMs?: number } = {},
     private readonly err: NodeJS.WritableStream = options.err ?? process.stderr,
   ) {
-    this.answer = new AnswerMetrics(metricName(options.prefix ?? 'fay'), (text) => this.err.write(`fay: ${text}\n`));
+    this.answer = new AnswerMetrics(metricName(options.prefix ?? 'fay'), (text) => this.err.write(`fay: ${text}\n`), true);
     this.exporter = new OTLPMetricExporter({ url, timeoutMillis: options.timeoutMs ?? 10_000 });
     this.resource = resourceFromAttributes({ 'service.name': 'fay', 'host.name': hostname(), 'fay.query': query });
   }
