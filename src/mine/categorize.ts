@@ -1,4 +1,5 @@
 import { kmeans, lloyd, simplifiedSilhouette, squaredDistance, type Clustering } from './kmeans.js';
+import { FRESH, type Scratch } from './scratch.js';
 
 /**
  * Categorising entities (hosts, processes) by the mix of what they do: each entity's counts (e.g.
@@ -63,6 +64,8 @@ export interface CategorizeOptions {
   readonly seed?: number;
   /** The last window's clustering (Categories.state): a start for this one's, when it clustered the same features. */
   readonly previous?: ClusteringState;
+  /** Memory kept from window to window for the shares and vectors (valid until the next window's); fresh arrays when not given. */
+  readonly scratch?: Pick<Scratch, 'take'>;
 }
 
 /**
@@ -132,8 +135,9 @@ export function categorize(matrix: CountMatrix, options: CategorizeOptions = {})
   if (n < 2) throw new RangeError('categorising takes at least two entities');
   const features = matrix.features;
   const dims = features.length;
-  const { shares, vectors } = hellinger(input, dims);
-  const outlier = robustOutliers(vectors, featureMedians(vectors, dims));
+  const scratch = options.scratch ?? FRESH;
+  const { shares, vectors, columns } = hellinger(input, dims, scratch);
+  const outlier = robustOutliers(vectors, featureMedians(columns, n, dims));
 
   const few = n < FEW_ENTITIES;
   const { points, kept } = mostVarying(vectors, CLUSTERED_FEATURES);
@@ -195,11 +199,15 @@ export function categorize(matrix: CountMatrix, options: CategorizeOptions = {})
 // a window, and V8 optimises a small function's loop soon, a large one's (and closures per
 // element) late; in one function with map and forEach they took 3–4 times as long.
 
-/** Each entity's shares of its counts, and their square roots (its Hellinger vector); views of two buffers. */
-function hellinger(input: readonly Float64Array[], dims: number): { shares: Float64Array[]; vectors: Float64Array[] } {
+/**
+ * Each entity's shares of its counts, and their square roots (its Hellinger vector), views of two
+ * buffers; and the vectors by feature (`columns`: feature j's values at j × n), for the medians.
+ */
+function hellinger(input: readonly Float64Array[], dims: number, scratch: Pick<Scratch, 'take'>): { shares: Float64Array[]; vectors: Float64Array[]; columns: Float64Array } {
   const n = input.length;
-  const shareBuffer = new Float64Array(n * dims);
-  const vectorBuffer = new Float64Array(n * dims);
+  const shareBuffer = scratch.take('shares', n * dims);
+  const vectorBuffer = scratch.take('vectors', n * dims);
+  const columns = scratch.take('columns', n * dims);
   const shares: Float64Array[] = new Array<Float64Array>(n);
   const vectors: Float64Array[] = new Array<Float64Array>(n);
   for (let i = 0; i < n; i++) {
@@ -210,24 +218,22 @@ function hellinger(input: readonly Float64Array[], dims: number): { shares: Floa
     if (total > 0) {
       for (let j = 0; j < dims; j++) {
         const share = counts[j]! / total;
+        const root = Math.sqrt(share);
         shareBuffer[base + j] = share;
-        vectorBuffer[base + j] = Math.sqrt(share);
+        vectorBuffer[base + j] = root;
+        columns[j * n + i] = root;
       }
     }
     shares[i] = shareBuffer.subarray(base, base + dims);
     vectors[i] = vectorBuffer.subarray(base, base + dims);
   }
-  return { shares, vectors };
+  return { shares, vectors, columns };
 }
 
-/** The median of each feature across the vectors: the middle mix. */
-function featureMedians(vectors: readonly Float64Array[], dims: number): Float64Array {
-  const column = new Float64Array(vectors.length);
+/** The median of each feature across the vectors (`columns`, by feature; reordered): the middle mix. */
+function featureMedians(columns: Float64Array, n: number, dims: number): Float64Array {
   const middle = new Float64Array(dims);
-  for (let j = 0; j < dims; j++) {
-    for (let i = 0; i < vectors.length; i++) column[i] = vectors[i]![j]!;
-    middle[j] = median(column);
-  }
+  for (let j = 0; j < dims; j++) middle[j] = median(columns.subarray(j * n, (j + 1) * n));
   return middle;
 }
 

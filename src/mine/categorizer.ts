@@ -3,6 +3,7 @@ import type { Cell, ResultColumn, ResultRows } from '../cluster/rows.js';
 import type { AggregateOutput } from '../plan/logical.js';
 import { categorize, FEW_ENTITIES, type ClusteringState, type FeatureDifference } from './categorize.js';
 import { keyText, WindowCounts, type EntityCounts } from './counts.js';
+import { Scratch } from './scratch.js';
 
 /**
  * The `categorize <entity> by <feature>` stage at the cluster stage: each window's merged counts
@@ -43,7 +44,9 @@ export class Categorizer {
   /** The last complete window's clustering, for the next to start from. */
   private state: ClusteringState | undefined;
   private saidTooFew = false;
-  private readonly counts = new WindowCounts();
+  /** Memory for each window's matrices, kept from window to window. */
+  private readonly scratch = new Scratch();
+  private readonly counts = new WindowCounts(this.scratch);
 
   constructor(private readonly spec: CategorizeSpec) {}
 
@@ -79,7 +82,7 @@ export class Categorizer {
     }
     const found = categorize(
       matrix,
-      { ...(this.spec.k !== undefined && { k: this.spec.k }), ...(this.state !== undefined && { previous: this.state }) },
+      { ...(this.spec.k !== undefined && { k: this.spec.k }), ...(this.state !== undefined && { previous: this.state }), scratch: this.scratch },
     );
     if (complete) this.state = found.state;
     if (found.few && !this.saidFew) {

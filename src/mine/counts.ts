@@ -1,6 +1,7 @@
 import type { GroupTable, KeyPart } from '../agg/group-table.js';
 import type { Cell } from '../cluster/rows.js';
 import type { CountMatrix } from './categorize.js';
+import type { Scratch } from './scratch.js';
 
 /**
  * A window's counts by entity and feature, gathered for categorize: from its merged groups, or
@@ -88,7 +89,7 @@ function byName(a: { name: string }, b: { name: string }): number {
 }
 
 /** The indexed counts as a dense matrix, in name order. */
-function dense(keys: KeyIndex): EntityCounts {
+function dense(keys: KeyIndex, scratch: Scratch): EntityCounts {
   const { entityCells, entityOf, featureOf, countOf, size } = keys;
   const entityOrder = entityCells.map((cell, i) => ({ name: keyText(cell), i })).sort(byName);
   const entityAt = new Int32Array(entityCells.length);
@@ -98,7 +99,7 @@ function dense(keys: KeyIndex): EntityCounts {
   for (let at = 0; at < featureOrder.length; at++) featureAt[featureOrder[at]!.i] = at;
   const dims = featureOrder.length;
   // One buffer for the whole matrix, a view per entity.
-  const counts = new Float64Array(entityOrder.length * dims);
+  const counts = scratch.take('counts', entityOrder.length * dims);
   for (let c = 0; c < size; c++) counts[entityAt[entityOf[c]!]! * dims + featureAt[featureOf[c]!]!]! += countOf[c]!;
   return {
     cells: entityOrder.map((o) => entityCells[o.i]!),
@@ -116,16 +117,19 @@ function dense(keys: KeyIndex): EntityCounts {
 export class WindowCounts {
   private readonly keys = new KeyIndex();
 
+  /** The window's matrix is in `scratch`'s memory, valid until the next window's. */
+  constructor(private readonly scratch: Scratch) {}
+
   /** Finalised rows' counts (a row stage came before categorize, so the rows are what it reads). */
   ofRows(rows: readonly (readonly Cell[])[], entityAt: number, featureAt: readonly number[], countAt: number): EntityCounts {
     indexRows(rows, entityAt, featureAt, countAt, this.keys.start(rows.length));
-    return dense(this.keys);
+    return dense(this.keys, this.scratch);
   }
 
   /** A merged window's counts, read from its groups' states (no rows made for them: for 150,000 groups, making the rows took three times as long as categorising). */
   ofGroups(table: GroupTable, entityAt: number, featureAt: readonly number[], slot: number, scale: number): EntityCounts {
     indexGroups(table, entityAt, featureAt, slot, scale, this.keys.start(table.size));
-    return dense(this.keys);
+    return dense(this.keys, this.scratch);
   }
 }
 
