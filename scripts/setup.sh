@@ -11,10 +11,13 @@ say() { echo "setup: $*" >&2; }
 # iproute2 the network namespaces that cluster tests cut hosts off in; openssl the TLS test's
 # throwaway CA; script (bsdutils) the pseudo-terminal the shell is tested on; chromium the browser
 # fay web's page is tested in (driven by playwright-core; never a downloaded browser); golang-go
-# for go tool pprof, which reads the profiles --pprof writes in the tests.
+# for go tool pprof, which reads the profiles --pprof writes in the tests; libbpf-dev for the native
+# backend's loader.
 declare -A wanted=([bpftrace]=bpftrace [bpftool]=bpftool [strace]=strace [gcc]=gcc [nats-server]=nats-server [ip]=iproute2 [setpriv]=util-linux [script]=bsdutils [openssl]=openssl [chromium]=chromium [go]=golang-go [prometheus]=prometheus)
 missing=()
 for cmd in "${!wanted[@]}"; do command -v "$cmd" >/dev/null 2>&1 || missing+=("${wanted[$cmd]}"); done
+# libbpf-dev: the headers and library Fay's own eBPF loader (the native backend) is built against.
+[ -f /usr/include/bpf/bpf.h ] || missing+=(libbpf-dev)
 if ((${#missing[@]})); then
   if [ "$(id -u)" != 0 ]; then
     say "these Debian packages are missing and installing them needs root: ${missing[*]}"

@@ -5,6 +5,7 @@ import { localRegistry } from '../probes/default-registry.js';
 import { EXIT_INCOMPLETE, UsageError } from '../errors.js';
 import { DEFAULT_LIMITS } from '../plan/limits.js';
 import { NODE_BOUNDS, NODE_DEFAULTS } from '../probes/node/options.js';
+import { BACKENDS } from '../probes/bpf/backend.js';
 import { clusterSettings, type ClusterFlags } from './cluster-config.js';
 import { parseCountFlag, parseDurationFlag, parseSizeFlag } from './flags.js';
 import type { OutputSink } from '../output/sink.js';
@@ -24,6 +25,7 @@ export interface QueryFlags extends ClusterFlags {
   maxCalls?: string;
   maxPause?: string;
   keepEdits?: string;
+  backend?: string;
   persist?: string;
   retain?: string;
 }
@@ -43,9 +45,16 @@ export function runOptions(flags: QueryFlags): RunOptions {
       ...(flags.maxEvents !== undefined && { maxEventsPerSecond: parseCountFlag(flags.maxEvents, '--max-events') }),
       ...(flags.maxMemory !== undefined && { maxMemoryBytes: parseSizeFlag(flags.maxMemory, '--max-memory') }),
     },
-    ...(Object.keys(node).length > 0 && { providerOptions: { node } }),
+    ...providerOptions(node, flags.backend),
     ...persistOptions(flags),
   };
+}
+
+/** The providers' own options: the Node.js provider's caps, the kernel probes' backend. */
+function providerOptions(node: object, backend: string | undefined): Pick<RunOptions, 'providerOptions'> {
+  if (backend !== undefined && !(BACKENDS as readonly string[]).includes(backend)) throw new UsageError(`--backend takes ${BACKENDS.join(', ')}, not "${backend}"`);
+  const options = { ...(Object.keys(node).length > 0 && { node }), ...(backend !== undefined && { bpf: { backend } }) };
+  return Object.keys(options).length > 0 ? { providerOptions: options } : {};
 }
 
 /** --persist <name> [--retain <duration>]: what each machine keeps of the query, and for how long. */
@@ -72,7 +81,8 @@ export function limitFlags(command: Command): Command {
       '--keep-edits <duration>',
       `how long a Node.js process keeps the query's live edits after it, inert, for the next query on the same functions to take over without stopping the process again; 0: out when the query ends (default ${NODE_DEFAULTS.keepEditsMs / 1000}s)`,
     )
-    .option('--max-memory <size>', 'memory for aggregate states per result, e.g. 256M; lowers --max-groups to fit (default 256M)');
+    .option('--max-memory <size>', 'memory for aggregate states per result, e.g. 256M; lowers --max-groups to fit (default 256M)')
+    .option('--backend <backend>', "the kernel probes' backend: bpftrace, native (Fay's own eBPF code, for the queries it covers) or auto (native where it covers the query) (default bpftrace)");
 }
 
 /** Ctrl-C (or SIGTERM) stops the query cleanly and prints the final answer; a second one leaves at once. */

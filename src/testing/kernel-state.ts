@@ -26,11 +26,26 @@ export function parentOf(pid: number): number {
 
 /** Pids of running bpftrace processes. */
 export function bpftraceProcesses(): number[] {
+  return processesNamed('bpftrace');
+}
+
+/** Pids of running loaders of Fay's native backend. */
+export function loaderProcesses(): number[] {
+  return processesNamed('fay-bpf-loader');
+}
+
+/** BPF maps the native backend makes (named fay_…) that are in the kernel now. */
+export function nativeMaps(): string[] {
+  const out = execFileSync('bpftool', ['map', 'show', '--json'], { encoding: 'utf8' });
+  return (JSON.parse(out) as { name?: string }[]).map((m) => m.name ?? '').filter((name) => name.startsWith('fay_'));
+}
+
+function processesNamed(comm: string): number[] {
   const pids: number[] = [];
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     try {
-      if (readFileSync(`/proc/${entry}/comm`, 'utf8').trim() === 'bpftrace') pids.push(Number(entry));
+      if (readFileSync(`/proc/${entry}/comm`, 'utf8').trim() === comm) pids.push(Number(entry));
     } catch {
       // The process ended while we looked.
     }
@@ -77,8 +92,12 @@ export function leavesKernelAsFound(options: { each?: boolean } = {}): { newProg
     workloadBinary();
     programsBefore = loadedBpfPrograms();
   });
-  const check = () => {
+  const check = async () => {
     assert.deepEqual(bpftraceProcesses(), [], 'no bpftrace process is left');
+    assert.deepEqual(loaderProcesses(), [], 'no loader of the native backend is left');
+    // The kernel frees a map once the last program using it is gone, after an RCU grace period.
+    for (let tries = 0; tries < 100 && nativeMaps().length > 0; tries++) await new Promise((resolve) => setTimeout(resolve, 20));
+    assert.deepEqual(nativeMaps(), [], 'no map of the native backend is left');
     assert.deepEqual(newBpfPrograms(programsBefore), [], 'no BPF program is left loaded');
   };
   if (options.each) afterEach(check);

@@ -19,6 +19,11 @@ import { BpftraceSymbolLister } from './symbols.js';
 import { BpftraceStructLister } from './structs.js';
 import { Tracefs } from './tracefs.js';
 import { wallClock } from './wall-clock.js';
+import { UsageError } from '../../errors.js';
+import { disassemble } from '../native/asm.js';
+import { nativeProgram, NotCovered, type NativeProgram } from '../native/codegen.js';
+import { checkLoader, runNative } from '../native/runner.js';
+import { bpfOptions, type Backend } from './backend.js';
 
 /** CPU ids in a kernel list such as "0-3,8". */
 function cpuList(text: string): number[] {
@@ -165,7 +170,33 @@ export class BpfProvider implements Provider {
     return out;
   }
 
+  checkOptions(options: unknown): void {
+    bpfOptions(options);
+  }
+
   compile(stage: ProbeStage, options: CompileOptions): CompiledProbe {
+    const { backend } = bpfOptions(options.providerOptions);
+    if (backend !== 'bpftrace' && options.cgroup !== undefined) {
+      if (backend === 'native') throw new UsageError('--backend native does not cover an agent limited to a cgroup yet', { hint: 'run it with --backend bpftrace or auto' });
+      return this.compileBpftrace(stage, options);
+    }
+    const mapEntries = Math.min(1 << 20, Math.max(4096, 2 * options.maxGroups));
+    let notCovered: string | undefined;
+    if (backend !== 'bpftrace') {
+      try {
+        return compileNative(nativeProgram(stage, { host: options.host, mapEntries }), stage, options, backend);
+      } catch (e) {
+        if (!(e instanceof NotCovered)) throw e;
+        if (backend === 'native') throw new UsageError(`--backend native does not cover this query: ${e.message}`, { hint: 'run it with --backend bpftrace, or --backend auto to let Fay choose' });
+        notCovered = e.message;
+      }
+    }
+    const compiled = this.compileBpftrace(stage, options);
+    if (notCovered === undefined) return compiled;
+    return { ...compiled, program: { ...compiled.program, text: `// bpftrace: Fay's native backend does not cover this query: ${notCovered}\n${compiled.program.text}` } };
+  }
+
+  private compileBpftrace(stage: ProbeStage, options: CompileOptions): CompiledProbe {
     const { bpftrace } = this.ctx();
     // Above any pid the kernel can hand out (pid_max is at most 2^22): kill(token, 0) fails harmlessly.
     const stopToken = (1 << 23) + randomInt(1 << 29);
@@ -201,4 +232,20 @@ export class BpfProvider implements Provider {
       },
     };
   }
+}
+
+/** A stage the native backend covers: its program for explain, and its run. */
+function compileNative(program: NativeProgram, stage: ProbeStage, options: CompileOptions, backend: Backend): CompiledProbe {
+  checkLoader();
+  const kinds = stage.aggregate?.aggregates.map(createAggregate) ?? [];
+  const maps = program.maps.map((m) => m.name);
+  const text = [
+    `// Fay's native eBPF backend${backend === 'auto' ? ' (chosen: it covers this query)' : ''}: no bpftrace, no compiler at query time`,
+    ...program.maps.map((m, i) => `// map ${i} ${m.name}: type ${m.type}, key ${m.keySize} B, value ${m.valueSize} B, ${m.maxEntries} entries`),
+    ...program.programs.flatMap((p) => [`raw_tracepoint:${p.attach} (${p.code.length} instructions)`, ...disassemble(p.code, maps)]),
+  ].join('\n');
+  return {
+    program: { provider: 'bpf', language: 'eBPF (native)', text },
+    start: (sink: ProbeSink): RunningProbe => runNative(program, kinds, sink, { flushPeriodMs: options.flushPeriodMs, maxGroups: options.maxGroups }),
+  };
 }

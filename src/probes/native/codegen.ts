@@ -1,0 +1,495 @@
+import type { AggregateSpec, Column } from '../../plan/logical.js';
+import type { Expr } from '../../plan/expr.js';
+import type { ProbeStage } from '../../plan/planner.js';
+import type { BpfSourceSchema } from '../bpf/sources.js';
+import { SYSCALLS_X86_64 } from '../bpf/syscall-table-x86_64.js';
+import type { TracepointField } from '../bpf/tracefs.js';
+import { Assembler, FP, HELPERS, type Instruction, type JumpOp, type Register } from './asm.js';
+
+/**
+ * Fay's own eBPF code generator: a probe stage of the shape it covers compiled straight to eBPF
+ * instructions (no bpftrace, no LLVM). What it covers (everything else goes to bpftrace, with the
+ * reason for `fay explain`):
+ *
+ *  - sources: `syscall:` points, entry side (the raw tracepoint sys_enter, filtered by number);
+ *  - fields: pid, tid, uid, cpu, comm, probe, host, and integer arguments (`args.flags`, `args[1]`);
+ *  - a filter of comparisons of integer fields with integer constants and `comm ==`/`!=` a string,
+ *    joined by and, or, not;
+ *  - keys among those fields; aggregates count, sum, min, max, avg of an integer field.
+ *
+ * The program counts into one of two per-CPU maps, the one a `phase` variable names; the reader
+ * flips the phase at each period, waits for programs still running on the old map to finish, reads
+ * it and empties it. So each period's figures are exact and its own, whatever the aggregate, and
+ * an event is never counted twice or lost between periods. An event whose group does not fit (the
+ * map is full) is counted as uncounted.
+ */
+
+// Kernel numbers (include/uapi/linux/bpf.h).
+export const MAP_TYPES = { hash: 1, array: 2, percpuHash: 5, percpuArray: 6 } as const;
+export const PROG_RAW_TRACEPOINT = 17;
+const BPF_NOEXIST = 1;
+const EEXIST = 17;
+
+/** x86-64's pt_regs offsets of a system call's six arguments (di, si, dx, r10, r8, r9). */
+const ARG_REGISTERS = [112, 104, 96, 56, 72, 64];
+
+export interface NativeMap {
+  readonly name: string;
+  readonly type: number;
+  readonly keySize: number;
+  readonly valueSize: number;
+  readonly maxEntries: number;
+}
+
+/** A group key's part, where it is in the key bytes and how to read it back. */
+export type KeyPart =
+  | { readonly kind: 'comm'; readonly offset: number }
+  | { readonly kind: 'int'; readonly offset: number; readonly signed: boolean }
+  | { readonly kind: 'probe'; readonly offset: number }
+  | { readonly kind: 'const'; readonly value: string | number };
+
+/** An aggregate's place in a group's value: its u64 slots. */
+export interface AggregateSlots {
+  readonly function: 'count' | 'sum' | 'min' | 'max' | 'avg';
+  /** count: [n]; sum: [sum]; min/max: [value, seen]; avg: [sum, n]. */
+  readonly offsets: readonly number[];
+}
+
+export interface NativeProgram {
+  readonly maps: readonly NativeMap[];
+  readonly programs: readonly { readonly type: number; readonly attach: string; readonly code: readonly Instruction[] }[];
+  /** The two maps of groups (index into maps), one per phase. */
+  readonly tables: readonly [number, number];
+  readonly phase: number;
+  readonly uncounted: number;
+  readonly keys: readonly KeyPart[];
+  readonly keySize: number;
+  readonly valueSize: number;
+  readonly aggregates: readonly AggregateSlots[];
+  /** Whether the groups are a hash by key (false: one group, an array of one). */
+  readonly keyed: boolean;
+}
+
+/** Why the native backend does not take a stage. */
+export class NotCovered extends Error {}
+
+/** A field the program reads, and how. */
+type FieldSource =
+  | { readonly kind: 'pid' | 'tid' | 'uid' | 'cpu' | 'id' }
+  | { readonly kind: 'arg'; readonly index: number; readonly bits: 8 | 16 | 32 | 64; readonly signed: boolean }
+  | { readonly kind: 'comm' }
+  | { readonly kind: 'const'; readonly value: string | number };
+
+/** The width and sign of a C type of a system call's argument as the format file spells it. */
+function argumentType(cType: string): { bits: 8 | 16 | 32 | 64; signed: boolean } | undefined {
+  const t = cType.replace(/\bconst\b|\b__user\b/g, '').replace(/\s+/g, ' ').trim();
+  if (t.includes('*')) return { bits: 64, signed: false };
+  if (/^(long|long int|loff_t|off_t|ssize_t|__s64|s64|time_t|clockid_t64|long long)$/.test(t)) return { bits: 64, signed: true };
+  if (/^(unsigned long|size_t|u64|__u64|unsigned long long|umode_t64|aio_context_t|key_serial_t64|cap_user_header_t)$/.test(t)) return { bits: 64, signed: false };
+  if (/^(int|pid_t|clockid_t|timer_t|mqd_t|key_serial_t|rwf_t|__s32|s32|qid_t)$/.test(t)) return { bits: 32, signed: true };
+  if (/^(unsigned int|unsigned|u32|__u32|uid_t|gid_t|old_uid_t|old_gid_t|umode_t|mode_t|key_t)$/.test(t)) return t === 'umode_t' ? { bits: 16, signed: false } : { bits: 32, signed: false };
+  if (/^(unsigned short|u16|__u16)$/.test(t)) return { bits: 16, signed: false };
+  return undefined;
+}
+
+/** The system calls a stage listens to: their numbers (undefined: every one) and their common arguments. */
+function syscallsOf(stage: ProbeStage): { ids: number[] | undefined; args: readonly TracepointField[] } {
+  const ids: number[] = [];
+  let all = false;
+  let args: readonly TracepointField[] | undefined;
+  const numbers = new Map(Object.entries(SYSCALLS_X86_64).map(([id, name]) => [name, Number(id)]));
+  for (const source of stage.sources) {
+    const bpf = (source.schema as Partial<BpfSourceSchema>).bpf;
+    if (bpf?.kind !== 'syscall') throw new NotCovered(`${source.text} is not a system call (the native backend covers syscall: points)`);
+    if (bpf.raw !== undefined && bpf.raw.ids === undefined) all = true;
+    for (const s of bpf.syscalls) {
+      const id = numbers.get(s.name);
+      if (id === undefined) throw new NotCovered(`system call ${s.name} has no x86-64 number here`);
+      ids.push(id);
+      // An argument by name or position is one all the calls share, at the same position.
+      args = args === undefined ? s.args : args.filter((a, i) => s.args[i]?.name === a.name && s.args[i]?.cType === a.cType);
+    }
+  }
+  return { ids: all ? undefined : [...new Set(ids)].sort((a, b) => a - b), args: args ?? [] };
+}
+
+const RETURN_FIELDS = new Set(['ret', 'duration']);
+
+/** How the program reads a field, or why it cannot. */
+function fieldSource(name: string, args: readonly TracepointField[], host: string): FieldSource {
+  switch (name) {
+    case 'pid':
+    case 'tid':
+    case 'uid':
+    case 'cpu':
+      return { kind: name };
+    case 'comm':
+      return { kind: 'comm' };
+    case 'probe':
+      return { kind: 'id' };
+    case 'host':
+      return { kind: 'const', value: host };
+  }
+  if (RETURN_FIELDS.has(name)) throw new NotCovered(`${name} needs the system call's return (the native backend reads entries only, so far)`);
+  const positional = /^args\[(\d)\]$/.exec(name);
+  const named = /^args\.(\w+)$/.exec(name);
+  const index = positional ? Number(positional[1]) : named ? args.findIndex((a) => a.name === named[1]) : -1;
+  const arg = args[index];
+  if (index < 0 || index > 5 || arg === undefined) throw new NotCovered(`field ${name} (the native backend reads pid, tid, uid, cpu, comm, probe, host and integer arguments)`);
+  if (arg.type !== 'int') throw new NotCovered(`${name} is a string (${arg.cType}); the native backend compares comm only`);
+  const type = argumentType(arg.cType);
+  if (type === undefined) throw new NotCovered(`${name}'s type ${arg.cType} is not one the native backend reads`);
+  return { kind: 'arg', index, ...type };
+}
+
+const FUNCTIONS = new Set(['count', 'sum', 'min', 'max', 'avg']);
+
+/** Generates the native program for a stage, or throws NotCovered saying why it cannot. */
+export function nativeProgram(stage: ProbeStage, options: { host: string; mapEntries: number }): NativeProgram {
+  if (stage.ship !== undefined) throw new NotCovered('the query ships events to the agent (the native backend aggregates in the kernel only, so far)');
+  if (stage.record !== undefined) throw new NotCovered('record (the flight recorder) runs on bpftrace');
+  if (stage.sampleRate !== undefined) throw new NotCovered('sample runs on bpftrace');
+  const aggregate = stage.aggregate;
+  if (aggregate === undefined) throw new NotCovered('the query does not aggregate in the kernel');
+  const { ids, args } = syscallsOf(stage);
+  for (const spec of aggregate.aggregates) {
+    if (!FUNCTIONS.has(spec.function)) throw new NotCovered(`${spec.function}() (the native backend keeps count, sum, min, max, avg)`);
+    if (spec.argument !== undefined && !(spec.argument.kind === 'Field' && spec.argument.type === 'int')) throw new NotCovered(`${spec.function} of an expression (the native backend aggregates integer fields)`);
+  }
+  return new Generator(stage.filter, aggregate.keys, aggregate.aggregates, ids, args, options).generate();
+}
+
+/** Stack slots: fields read once, kept at fixed places below the frame pointer. */
+class Frame {
+  private used = 0;
+  /** A slot of `bytes` (a multiple of 8): its offset from FP. */
+  take(bytes: number): number {
+    this.used += bytes;
+    if (this.used > 512) throw new NotCovered('the query needs more than the 512 bytes of stack an eBPF program has');
+    return -this.used;
+  }
+}
+
+const NEGATED: Readonly<Record<string, JumpOp>> = { '==': 'ne', '!=': 'eq', '<': 'sge', '<=': 'sgt', '>': 'sle', '>=': 'slt' };
+const DIRECT: Readonly<Record<string, JumpOp>> = { '==': 'eq', '!=': 'ne', '<': 'slt', '<=': 'sle', '>': 'sgt', '>=': 'sge' };
+const MIRRORED: Readonly<Record<string, string>> = { '==': '==', '!=': '!=', '<': '>', '<=': '>=', '>': '<', '>=': '<=' };
+
+class Generator {
+  private readonly asm = new Assembler();
+  private readonly frame = new Frame();
+  /** Where each field read so far is on the stack. */
+  private readonly slots = new Map<string, number>();
+  private readonly maps: NativeMap[] = [];
+  // Registers: r6 the context, r7 the phase, r8 the group's value; r0–r5 scratch (calls clobber them).
+  private readonly ctx: Register = 6;
+  private readonly phaseReg: Register = 7;
+
+  constructor(
+    private readonly filter: Expr | undefined,
+    private readonly keyColumns: readonly Column[],
+    private readonly aggregates: readonly AggregateSpec[],
+    private readonly ids: readonly number[] | undefined,
+    private readonly args: readonly TracepointField[],
+    private readonly options: { host: string; mapEntries: number },
+  ) {}
+
+  private source(name: string): FieldSource {
+    return fieldSource(name, this.args, this.options.host);
+  }
+
+  generate(): NativeProgram {
+    const { asm } = this;
+    const out = 'out';
+    // Keys and values: where each goes.
+    const keys: KeyPart[] = [];
+    let keySize = 0;
+    for (const column of this.keyColumns) {
+      if (column.expr.kind !== 'Field') throw new NotCovered(`key ${column.name} is an expression (the native backend keys on fields)`);
+      const source = this.source(column.expr.name);
+      if (source.kind === 'const') keys.push({ kind: 'const', value: source.value });
+      else if (source.kind === 'comm') keys.push({ kind: 'comm', offset: (keySize += 16) - 16 });
+      else if (source.kind === 'id') keys.push({ kind: 'probe', offset: (keySize += 8) - 8 });
+      else keys.push({ kind: 'int', offset: (keySize += 8) - 8, signed: source.kind === 'arg' && source.signed });
+    }
+    let valueSize = 0;
+    const slots: AggregateSlots[] = this.aggregates.map((a) => {
+      const n = a.function === 'count' || a.function === 'sum' ? 1 : 2;
+      const offsets = Array.from({ length: n }, (_, i) => valueSize + 8 * i);
+      valueSize += 8 * n;
+      return { function: a.function as AggregateSlots['function'], offsets };
+    });
+    if (valueSize === 0) valueSize = 8;
+    const keyed = keySize > 0;
+    const tableType = keyed ? MAP_TYPES.percpuHash : MAP_TYPES.percpuArray;
+    const tableKey = keyed ? keySize : 4;
+    const tables: [number, number] = [this.map('fay_groups_0', tableType, tableKey, valueSize, keyed ? this.options.mapEntries : 1), this.map('fay_groups_1', tableType, tableKey, valueSize, keyed ? this.options.mapEntries : 1)];
+    const phase = this.map('fay_phase', MAP_TYPES.array, 4, 8, 1);
+    const uncounted = this.map('fay_uncounted', MAP_TYPES.percpuArray, 4, 8, 1);
+
+    asm.mov(this.ctx, 1);
+    // The system calls listened to, by number (args[1] of sys_enter).
+    if (this.ids !== undefined) {
+      asm.load('u64', 2, this.ctx, 8);
+      if (this.ids.length <= 8) {
+        const hit = asm.fresh('wanted');
+        for (const id of this.ids) asm.jumpImm('eq', 2, id, hit);
+        asm.goto(out).label(hit);
+      } else {
+        // A range check per run of consecutive numbers.
+        const hit = asm.fresh('wanted');
+        for (const [low, high] of runs(this.ids)) {
+          if (low === high) asm.jumpImm('eq', 2, low, hit);
+          else {
+            const next = asm.fresh('run');
+            asm.jumpImm('lt', 2, low, next).jumpImm('le', 2, high, hit).label(next);
+          }
+        }
+        asm.goto(out).label(hit);
+      }
+    }
+    if (this.filter !== undefined) {
+      // Every field the filter reads, read first: a field read on one branch of an `or` only
+      // would be unset on the other.
+      for (const name of fieldsOf(this.filter)) if (this.source(name).kind !== 'const') this.read(name);
+      this.jumpIfFalse(this.filter, out);
+    }
+
+    // The key, built on the stack from the fields.
+    const keyAt = keyed ? this.frame.take(align8(keySize)) : this.frame.take(8);
+    if (!keyed) asm.storeImm('u32', FP, keyAt, 0);
+    else {
+      for (let off = 0; off < align8(keySize); off += 8) asm.storeImm('u64', FP, keyAt + off, 0);
+      this.keyColumns.forEach((column, i) => {
+        const part = keys[i]!;
+        if (part.kind === 'const') return;
+        const from = this.read((column.expr as { name: string }).name);
+        const words = part.kind === 'comm' ? 2 : 1;
+        for (let w = 0; w < words; w++) asm.load('u64', 1, FP, from + 8 * w).store('u64', FP, keyAt + part.offset + 8 * w, 1);
+      });
+    }
+    // Values aggregated, read before the map's value is in hand (calls clobber r0–r5).
+    const valueAt = this.aggregates.map((a) => (a.argument?.kind === 'Field' ? this.read(a.argument.name) : undefined));
+
+    // The group's value in the current phase's map: found, or made.
+    asm.loadMapValue(1, phase).load('u64', this.phaseReg, 1, 0);
+    const have = asm.fresh('have');
+    const lookup = () => {
+      this.selectMap(tables);
+      asm.mov(2, FP).aluImm('add', 2, keyAt).call(HELPERS.map_lookup_elem);
+    };
+    lookup();
+    asm.jumpImm('ne', 0, 0, have);
+    if (keyed) {
+      const initAt = this.frame.take(align8(valueSize));
+      for (let off = 0; off < valueSize; off += 8) asm.storeImm('u64', FP, initAt + off, 0);
+      this.selectMap(tables);
+      asm.mov(2, FP).aluImm('add', 2, keyAt).mov(3, FP).aluImm('add', 3, initAt).aluImm('mov', 4, BPF_NOEXIST).call(HELPERS.map_update_elem);
+      const made = asm.fresh('made');
+      asm.jumpImm('eq', 0, 0, made).jumpImm('eq', 0, -EEXIST, made);
+      this.countUncounted(uncounted);
+      asm.goto(out).label(made);
+      lookup();
+      asm.jumpImm('ne', 0, 0, have);
+    }
+    this.countUncounted(uncounted);
+    asm.goto(out).label(have);
+    // r0: this CPU's value of the group (a per-CPU map: no other CPU writes it).
+    slots.forEach((slot, i) => {
+      const [first, second] = slot.offsets as [number, number | undefined];
+      const at = valueAt[i];
+      if (slot.function === 'count') asm.load('u64', 1, 0, first).aluImm('add', 1, 1).store('u64', 0, first, 1);
+      else if (slot.function === 'sum' || slot.function === 'avg') {
+        asm.load('u64', 1, 0, first).load('u64', 2, FP, at!).aluReg('add', 1, 2).store('u64', 0, first, 1);
+        if (slot.function === 'avg') asm.load('u64', 1, 0, second!).aluImm('add', 1, 1).store('u64', 0, second!, 1);
+      } else {
+        // min/max: [value, seen]; the first value, or a smaller (larger) one, is kept.
+        const keep = asm.fresh('keep');
+        const skip = asm.fresh('skip');
+        asm.load('u64', 2, FP, at!).load('u64', 1, 0, second!).jumpImm('eq', 1, 0, keep);
+        asm.load('u64', 1, 0, first).jumpReg(slot.function === 'min' ? 'sge' : 'sle', 2, 1, skip);
+        asm.label(keep).store('u64', 0, first, 2).storeImm('u64', 0, second!, 1).label(skip);
+      }
+    });
+    asm.label(out).aluImm('mov', 0, 0).exit();
+    return {
+      maps: this.maps,
+      programs: [{ type: PROG_RAW_TRACEPOINT, attach: 'sys_enter', code: asm.assemble() }],
+      tables,
+      phase,
+      uncounted,
+      keys,
+      keySize,
+      valueSize,
+      aggregates: slots,
+      keyed,
+    };
+  }
+
+  private map(name: string, type: number, keySize: number, valueSize: number, maxEntries: number): number {
+    this.maps.push({ name, type, keySize, valueSize, maxEntries });
+    return this.maps.length - 1;
+  }
+
+  /** r1 = the groups map of the current phase (r7). */
+  private selectMap(tables: readonly [number, number]): void {
+    const second = this.asm.fresh('phase1');
+    const chosen = this.asm.fresh('chosen');
+    this.asm.jumpImm('ne', this.phaseReg, 0, second).loadMap(1, tables[0]).goto(chosen).label(second).loadMap(1, tables[1]).label(chosen);
+  }
+
+  private countUncounted(uncounted: number): void {
+    const { asm } = this;
+    const none = asm.fresh('none');
+    const zero = this.frame.take(8);
+    asm.storeImm('u32', FP, zero, 0).loadMap(1, uncounted).mov(2, FP).aluImm('add', 2, zero).call(HELPERS.map_lookup_elem);
+    asm.jumpImm('eq', 0, 0, none).load('u64', 1, 0, 0).aluImm('add', 1, 1).store('u64', 0, 0, 1).label(none);
+  }
+
+  /** The stack slot holding a field, read into it the first time (8 bytes; comm 16). */
+  private read(name: string): number {
+    const known = this.slots.get(name);
+    if (known !== undefined) return known;
+    const { asm } = this;
+    const source = this.source(name);
+    const at = this.frame.take(source.kind === 'comm' ? 16 : 8);
+    switch (source.kind) {
+      case 'pid':
+      case 'tid':
+        asm.call(HELPERS.get_current_pid_tgid);
+        if (source.kind === 'pid') asm.aluImm('rsh', 0, 32);
+        else asm.constant(1, 0xffffffff).aluReg('and', 0, 1);
+        asm.store('u64', FP, at, 0);
+        break;
+      case 'uid':
+        asm.call(HELPERS.get_current_uid_gid).constant(1, 0xffffffff).aluReg('and', 0, 1).store('u64', FP, at, 0);
+        break;
+      case 'cpu':
+        asm.call(HELPERS.get_smp_processor_id).store('u64', FP, at, 0);
+        break;
+      case 'id':
+        asm.load('u64', 1, this.ctx, 8).store('u64', FP, at, 1);
+        break;
+      case 'comm':
+        asm.storeImm('u64', FP, at, 0).storeImm('u64', FP, at + 8, 0);
+        asm.mov(1, FP).aluImm('add', 1, at).aluImm('mov', 2, 16).call(HELPERS.get_current_comm);
+        break;
+      case 'arg': {
+        // The argument's register in the pt_regs the tracepoint hands over, read with probe_read_kernel.
+        asm.storeImm('u64', FP, at, 0);
+        asm.mov(1, FP).aluImm('add', 1, at).aluImm('mov', 2, 8).load('u64', 3, this.ctx, 0).aluImm('add', 3, ARG_REGISTERS[source.index]!).call(HELPERS.probe_read_kernel);
+        if (source.bits < 64) {
+          // To the C type's width, sign-extended when it is signed.
+          const shift = 64 - source.bits;
+          asm.load('u64', 1, FP, at).aluImm('lsh', 1, shift).aluImm(source.signed ? 'arsh' : 'rsh', 1, shift).store('u64', FP, at, 1);
+        }
+        break;
+      }
+      case 'const':
+        throw new NotCovered(`${name} in a filter (a constant here)`);
+    }
+    this.slots.set(name, at);
+    return at;
+  }
+
+  /** Code that goes to `label` when `e` is false, and on when it is true. */
+  private jumpIfFalse(e: Expr, label: string): void {
+    this.branch(e, label, false);
+  }
+
+  /** Goes to `label` when `e` is `when`; on otherwise. */
+  private branch(e: Expr, label: string, when: boolean): void {
+    const { asm } = this;
+    if (e.kind === 'Const' && typeof e.value === 'boolean') {
+      if (e.value === when) asm.goto(label);
+      return;
+    }
+    if (e.kind === 'Not') return this.branch(e.operand, label, !when);
+    if (e.kind !== 'Binary') throw new NotCovered(`a filter of ${e.kind.toLowerCase()} (the native backend compares fields with constants)`);
+    if (e.operator === 'and' || e.operator === 'or') {
+      // and: false when either is false; or: true when either is true.
+      if ((e.operator === 'and') === !when) {
+        this.branch(e.left, label, when);
+        this.branch(e.right, label, when);
+      } else {
+        const on = asm.fresh('on');
+        this.branch(e.left, on, !when);
+        this.branch(e.right, label, when);
+        asm.label(on);
+      }
+      return;
+    }
+    const op = e.operator;
+    if (!(op in DIRECT)) throw new NotCovered(`arithmetic (${op}) in a filter`);
+    let field = e.left;
+    let constant = e.right;
+    let relation = op;
+    if (field.kind === 'Const') [field, constant, relation] = [e.right, e.left, MIRRORED[op]! as typeof op];
+    if (field.kind !== 'Field' || constant.kind !== 'Const') throw new NotCovered('a comparison that is not of a field with a constant');
+    const jump = (when ? DIRECT : NEGATED)[relation]!;
+    if (field.type === 'str' && field.name === 'probe' && typeof constant.value === 'string' && (relation === '==' || relation === '!=')) {
+      // The probe's name is its system call's number here.
+      const name = /^syscall:(\w+)$/.exec(constant.value)?.[1];
+      const id = name === undefined ? undefined : Object.entries(SYSCALLS_X86_64).find(([, n]) => n === name)?.[0];
+      if (id === undefined) {
+        // No system call has that name: probe never equals it.
+        if ((relation === '!=') === when) asm.goto(label);
+        return;
+      }
+      asm.load('u64', 1, FP, this.read('probe')).jumpImm(jump, 1, Number(id), label);
+      return;
+    }
+    if (field.type === 'str') {
+      if (field.name !== 'comm' || typeof constant.value !== 'string' || (relation !== '==' && relation !== '!=')) throw new NotCovered('a string comparison other than comm == or != a string');
+      this.commEquals(constant.value, label, (relation === '==') === when);
+      return;
+    }
+    if (field.type !== 'int' || typeof constant.value !== 'number' || !Number.isSafeInteger(constant.value)) throw new NotCovered(`a comparison of ${field.name} with ${String(constant.value)}`);
+    const at = this.read(field.name);
+    asm.load('u64', 1, FP, at);
+    if (constant.value >= -(2 ** 31) && constant.value < 2 ** 31) asm.jumpImm(jump, 1, constant.value, label);
+    else asm.constant(2, constant.value).jumpReg(jump, 1, 2, label);
+  }
+
+  /** Goes to `label` when comm equals `text` (`equal`) or when it does not (`!equal`). */
+  private commEquals(text: string, label: string, equal: boolean): void {
+    const { asm } = this;
+    const bytes = Buffer.alloc(16);
+    const encoded = Buffer.from(text, 'utf8');
+    // A comm is at most 15 bytes: a longer text never equals one.
+    if (encoded.length > 15 || encoded.includes(0)) {
+      if (!equal) asm.goto(label);
+      return;
+    }
+    encoded.copy(bytes);
+    const at = this.read('comm');
+    const differs = equal ? asm.fresh('differs') : label;
+    for (let w = 0; w < 2; w++) asm.load('u64', 1, FP, at + 8 * w).constant(2, bytes.readBigUInt64LE(8 * w)).jumpReg('ne', 1, 2, differs);
+    if (equal) asm.goto(label).label(differs);
+  }
+}
+
+/** The fields an expression reads, in order, once each. */
+function fieldsOf(e: Expr, into = new Set<string>()): Set<string> {
+  if (e.kind === 'Field') into.add(e.name);
+  else if (e.kind === 'Binary') {
+    fieldsOf(e.left, into);
+    fieldsOf(e.right, into);
+  } else if (e.kind === 'Not' || e.kind === 'Negate' || e.kind === 'Match') fieldsOf(e.operand, into);
+  else if (e.kind === 'Call') for (const a of e.args) fieldsOf(a, into);
+  return into;
+}
+
+function align8(n: number): number {
+  return (n + 7) & ~7;
+}
+
+/** Sorted numbers as runs of consecutive ones, [low, high]. */
+function runs(ids: readonly number[]): [number, number][] {
+  const out: [number, number][] = [];
+  for (const id of ids) {
+    const last = out[out.length - 1];
+    if (last !== undefined && id === last[1] + 1) last[1] = id;
+    else out.push([id, id]);
+  }
+  return out;
+}

@@ -1,0 +1,271 @@
+// fay-bpf-loader: loads eBPF programs that Fay generated (bytecode, no ELF, no compiler), attaches
+// them, and reads their maps when asked. Fay runs one per query, as it runs bpftrace: everything it
+// loads is held by its file descriptors only (nothing pinned), so when it exits, by any path, the
+// kernel detaches the programs and frees the maps. PR_SET_PDEATHSIG kills it when Fay dies.
+//
+// Built at set-up against Debian's libbpf-dev (its low-level bpf.h calls: map create, program
+// load, raw tracepoint open, map lookups); see docs/native-backend.md.
+//
+// Protocol: lines on stdin, lines on stdout. The set-up, then `go`:
+//   map <type> <key_size> <value_size> <max_entries> <name>
+//   prog <prog_type> <hex instructions>        (a map's fd or value: ld_imm64 with src 1 or 2, imm its map index)
+//   attach raw <prog index> <tracepoint>         (raw tracepoint, e.g. sys_enter)
+//   attach tp <prog index> <category> <name>     (tracepoint through perf_event_open)
+//   go
+// answered `ready <maps> <progs> <attached>` or `error <what> <text>` (then it exits 2). Then:
+//   read <map>              `entries <n>`, n lines `<key hex> <value hex>`, `end`
+//                           (a per-CPU map's value: each CPU's, 8-byte aligned, one after another)
+//   drain <map>             the same, then empties it (a hash's keys deleted, an array's values zeroed)
+//   set <map> <key> <value> update one element (hex)
+//   quit, or end of input   detach, free, exit 0
+// Text in an error has its newlines as \n.
+#define _GNU_SOURCE
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/perf_event.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#define MAX_MAPS 64
+#define MAX_PROGS 64
+#define MAX_LINKS 1024
+#define LOG_SIZE (1 << 20)
+
+static int map_fds[MAX_MAPS], map_types[MAX_MAPS], key_sizes[MAX_MAPS], value_sizes[MAX_MAPS];
+static int prog_fds[MAX_PROGS];
+static int link_fds[MAX_LINKS];
+static int maps, progs, links;
+static int cpus;
+static char log_buf[LOG_SIZE];
+
+static void escaped(const char *text) {
+  for (const char *c = text; *c; c++) {
+    if (*c == '\n') fputs("\\n", stdout);
+    else if (*c == '\\') fputs("\\\\", stdout);
+    else putchar(*c);
+  }
+}
+
+static void fail(const char *what, const char *text) {
+  printf("error %s ", what);
+  escaped(text);
+  putchar('\n');
+  fflush(stdout);
+  exit(2);
+}
+
+static void fail_errno(const char *what, const char *detail) {
+  char text[512];
+  snprintf(text, sizeof text, "%s: %s (errno %d)", detail, strerror(errno), errno);
+  fail(what, text);
+}
+
+static int hex_value(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+// Reads hex into out (at most max bytes); returns the bytes read, or -1.
+static long unhex(const char *hex, unsigned char *out, long max) {
+  long n = 0;
+  while (hex[0] && hex[0] != '\n' && hex[0] != ' ') {
+    int hi = hex_value(hex[0]), lo = hex[1] ? hex_value(hex[1]) : -1;
+    if (hi < 0 || lo < 0 || n >= max) return -1;
+    out[n++] = (unsigned char)(hi << 4 | lo);
+    hex += 2;
+  }
+  return n;
+}
+
+static void put_hex(const unsigned char *bytes, long n) {
+  static const char digits[] = "0123456789abcdef";
+  for (long i = 0; i < n; i++) {
+    putchar(digits[bytes[i] >> 4]);
+    putchar(digits[bytes[i] & 15]);
+  }
+}
+
+static int per_cpu(int type) {
+  return type == BPF_MAP_TYPE_PERCPU_HASH || type == BPF_MAP_TYPE_PERCPU_ARRAY || type == BPF_MAP_TYPE_LRU_PERCPU_HASH;
+}
+
+static long value_bytes(int m) {
+  return per_cpu(map_types[m]) ? (long)cpus * ((value_sizes[m] + 7) & ~7) : value_sizes[m];
+}
+
+static void add_map(char *args) {
+  int type, key_size, value_size, max_entries;
+  char name[BPF_OBJ_NAME_LEN] = "";
+  if (sscanf(args, "%d %d %d %d %15s", &type, &key_size, &value_size, &max_entries, name) < 4) fail("usage", "map <type> <key_size> <value_size> <max_entries> <name>");
+  if (maps == MAX_MAPS) fail("usage", "too many maps");
+  int fd = bpf_map_create(type, name, key_size, value_size, max_entries, NULL);
+  if (fd < 0) fail_errno("map", name);
+  map_fds[maps] = fd;
+  map_types[maps] = type;
+  key_sizes[maps] = key_size;
+  value_sizes[maps] = value_size;
+  maps++;
+}
+
+static void add_prog(char *args) {
+  int type, used;
+  if (sscanf(args, "%d %n", &type, &used) < 1) fail("usage", "prog <type> <hex>");
+  if (progs == MAX_PROGS) fail("usage", "too many programs");
+  const char *hex = args + used;
+  long max = (long)strlen(hex) / 2 + 1;
+  struct bpf_insn *insns = malloc(max);
+  long bytes = unhex(hex, (unsigned char *)insns, max);
+  if (bytes <= 0 || bytes % sizeof(struct bpf_insn)) fail("usage", "instructions are 8 bytes each, in hex");
+  long count = bytes / sizeof(struct bpf_insn);
+  // A map's fd where the program names its index.
+  for (long i = 0; i < count; i++) {
+    if (insns[i].code == (BPF_LD | BPF_DW | BPF_IMM) && (insns[i].src_reg == BPF_PSEUDO_MAP_FD || insns[i].src_reg == BPF_PSEUDO_MAP_VALUE)) {
+      if (insns[i].imm < 0 || insns[i].imm >= maps) fail("usage", "a program names a map that is not there");
+      insns[i].imm = map_fds[insns[i].imm];
+    }
+  }
+  LIBBPF_OPTS(bpf_prog_load_opts, opts, .log_buf = log_buf, .log_size = LOG_SIZE, .log_level = 1);
+  log_buf[0] = 0;
+  int fd = bpf_prog_load(type, "fay", "GPL", insns, count, &opts);
+  if (fd < 0) {
+    // The verifier's whole log goes with the error: a refusal is a bug in Fay's code generator.
+    char text[LOG_SIZE + 128];
+    snprintf(text, sizeof text, "%s (errno %d)\n%s", strerror(errno), errno, log_buf);
+    fail("verifier", text);
+  }
+  free(insns);
+  prog_fds[progs++] = fd;
+}
+
+static int tracepoint_id(const char *category, const char *name) {
+  char path[512];
+  const char *roots[] = {"/sys/kernel/tracing/events", "/sys/kernel/debug/tracing/events"};
+  for (int r = 0; r < 2; r++) {
+    snprintf(path, sizeof path, "%s/%s/%s/id", roots[r], category, name);
+    FILE *f = fopen(path, "r");
+    if (!f) continue;
+    int id = -1;
+    if (fscanf(f, "%d", &id) != 1) id = -1;
+    fclose(f);
+    if (id >= 0) return id;
+  }
+  return -1;
+}
+
+static void attach(char *args) {
+  char kind[16], a[256], b[256] = "";
+  int prog;
+  if (sscanf(args, "%15s %d %255s %255s", kind, &prog, a, b) < 3 || prog < 0 || prog >= progs) fail("usage", "attach raw|tp <prog> <name…>");
+  if (links + cpus > MAX_LINKS) fail("usage", "too many attachments");
+  if (!strcmp(kind, "raw")) {
+    int fd = bpf_raw_tracepoint_open(a, prog_fds[prog]);
+    if (fd < 0) fail_errno("attach", a);
+    link_fds[links++] = fd;
+  } else if (!strcmp(kind, "tp")) {
+    int id = tracepoint_id(a, b);
+    if (id < 0) fail("attach", "no such tracepoint (is tracefs mounted?)");
+    // A tracepoint event on one CPU (pid -1, cpu 0) fires on every CPU: one perf event carries the program.
+    struct perf_event_attr attr = {.type = PERF_TYPE_TRACEPOINT, .size = sizeof attr, .config = id, .sample_period = 1, .wakeup_events = 1};
+    int fd = syscall(SYS_perf_event_open, &attr, -1, 0, -1, PERF_FLAG_FD_CLOEXEC);
+    if (fd < 0) fail_errno("attach", b);
+    if (ioctl(fd, PERF_EVENT_IOC_SET_BPF, prog_fds[prog]) < 0) fail_errno("attach", b);
+    if (ioctl(fd, PERF_EVENT_IOC_ENABLE, 0) < 0) fail_errno("attach", b);
+    link_fds[links++] = fd;
+  } else {
+    fail("usage", "attach raw|tp");
+  }
+}
+
+// Prints a map's entries; with `drain`, empties it after (deletes a hash's keys, zeroes an array's values).
+static void read_map(char *args, int drain) {
+  int m;
+  if (sscanf(args, "%d", &m) != 1 || m < 0 || m >= maps) fail("usage", "read|drain <map>");
+  static unsigned char key[512], next[512], value[1 << 16];
+  long vbytes = value_bytes(m);
+  if (vbytes > (long)sizeof value || key_sizes[m] > (int)sizeof key) fail("usage", "map entries too large");
+  // Entries first gathered, then counted: the count line comes before them.
+  size_t cap = 1024, n = 0;
+  unsigned char *keys = malloc(cap * key_sizes[m]);
+  void *prev = NULL;
+  while (bpf_map_get_next_key(map_fds[m], prev, next) == 0) {
+    if (n == cap) keys = realloc(keys, (cap *= 2) * key_sizes[m]);
+    memcpy(keys + n * key_sizes[m], next, key_sizes[m]);
+    n++;
+    memcpy(key, next, key_sizes[m]);
+    prev = key;
+  }
+  printf("entries %zu\n", n);
+  for (size_t i = 0; i < n; i++) {
+    unsigned char *k = keys + i * key_sizes[m];
+    if (bpf_map_lookup_elem(map_fds[m], k, value) != 0) memset(value, 0, vbytes);  // deleted since: nothing in it
+    put_hex(k, key_sizes[m]);
+    putchar(' ');
+    put_hex(value, vbytes);
+    putchar('\n');
+  }
+  if (drain) {
+    int array = map_types[m] == BPF_MAP_TYPE_ARRAY || map_types[m] == BPF_MAP_TYPE_PERCPU_ARRAY;
+    memset(value, 0, vbytes);
+    for (size_t i = 0; i < n; i++) {
+      unsigned char *k = keys + i * key_sizes[m];
+      if (array) bpf_map_update_elem(map_fds[m], k, value, BPF_ANY);
+      else bpf_map_delete_elem(map_fds[m], k);
+    }
+  }
+  free(keys);
+  puts("end");
+  fflush(stdout);
+}
+
+static void set_elem(char *args) {
+  int m, used;
+  if (sscanf(args, "%d %n", &m, &used) < 1 || m < 0 || m >= maps) fail("usage", "set <map> <key> <value>");
+  static unsigned char key[512], value[1 << 16];
+  char *rest = args + used;
+  if (unhex(rest, key, sizeof key) != key_sizes[m]) fail("usage", "a key of the map's size");
+  char *space = strchr(rest, ' ');
+  if (!space || unhex(space + 1, value, sizeof value) != value_bytes(m)) fail("usage", "a value of the map's size");
+  if (bpf_map_update_elem(map_fds[m], key, value, BPF_ANY) != 0) fail_errno("set", "update");
+}
+
+int main(void) {
+  // Killed with the process that started it: nothing outlives Fay.
+  prctl(PR_SET_PDEATHSIG, SIGKILL);
+  if (getppid() == 1) return 3;
+  cpus = libbpf_num_possible_cpus();
+  if (cpus <= 0) fail("environment", "cannot tell the number of CPUs");
+  static char line[1 << 22];
+  int ready = 0;
+  while (fgets(line, sizeof line, stdin)) {
+    line[strcspn(line, "\n")] = 0;
+    char *args = strchr(line, ' ');
+    args = args ? args + 1 : line + strlen(line);
+    if (!ready && !strncmp(line, "map ", 4)) add_map(args);
+    else if (!ready && !strncmp(line, "prog ", 5)) add_prog(args);
+    else if (!ready && !strncmp(line, "attach ", 7)) attach(args);
+    else if (!ready && !strcmp(line, "go")) {
+      ready = 1;
+      printf("ready %d %d %d %d\n", maps, progs, links, cpus);
+      fflush(stdout);
+    } else if (ready && !strncmp(line, "read ", 5)) read_map(args, 0);
+    else if (ready && !strncmp(line, "drain ", 6)) read_map(args, 1);
+    else if (ready && !strncmp(line, "set ", 4)) set_elem(args);
+    else if (!strcmp(line, "quit")) break;
+    else fail("usage", line);
+  }
+  // Closing the descriptors detaches and frees everything; exiting does the same.
+  for (int i = links - 1; i >= 0; i--) close(link_fds[i]);
+  for (int i = 0; i < progs; i++) close(prog_fds[i]);
+  for (int i = 0; i < maps; i++) close(map_fds[i]);
+  return 0;
+}
