@@ -1,8 +1,10 @@
 /**
  * The seed's benchmark: getppid() in a tight loop, untraced and traced, side by side in one run.
- * Prints ns per call, the ns each traced event adds, and the ratios the kernel issue sets:
- * Fay within 1.1× of a hand-written bpftrace one-liner, strace at least 100× Fay's added cost,
- * and `fay query` start to first result (target under 500 ms).
+ * Prints ns per call, the ns each traced event adds, and the ratios the kernel issues set:
+ * Fay on bpftrace within 1.1× of a hand-written bpftrace one-liner; Fay's native backend at most
+ * 0.5× bpftrace's added cost and within 1.3× of the floor (a hand-written eBPF counter, loaded by
+ * the same loader); strace at least 100× Fay's added cost; start to first result; the kernel-side
+ * process's memory; and the cost of probing every system call at once.
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { availableParallelism } from 'node:os';
@@ -11,6 +13,9 @@ import { fileURLToPath } from 'node:url';
 import { localCluster } from '../src/frontend/local-cluster.js';
 import { findBpftrace } from '../src/probes/bpf/environment.js';
 import { workloadBinary } from '../src/testing/workload.js';
+import { Assembler, encode, FP, HELPERS } from '../src/probes/native/asm.js';
+import { loaderPath } from '../src/probes/native/runner.js';
+import type { Backend } from '../src/probes/bpf/backend.js';
 
 const CALLS = Number(process.env.FAY_BENCH_CALLS ?? 5_000_000);
 const STRACE_CALLS = Number(process.env.FAY_BENCH_STRACE_CALLS ?? 500_000);
@@ -63,14 +68,40 @@ async function underBpftrace(body: string, tries = 2): Promise<number> {
 }
 
 /** Runs the loop while a Fay query is attached (embedded, in this process). */
-async function underFay(query: string): Promise<number> {
-  const run = cluster.run(query);
+async function underFay(query: string, backend: Backend = 'bpftrace'): Promise<number> {
+  const run = cluster.run(query, { providerOptions: { bpf: { backend } } });
   await run.attached;
   const ns = loop();
   await run.stop();
   for await (const _ of run) {
     // Drain the results.
   }
+  return ns;
+}
+
+/**
+ * The floor: a hand-written eBPF counter of getppid on the raw sys_enter tracepoint (number check,
+ * one per-CPU array slot incremented), loaded by the native backend's loader: what any generated
+ * program for `count()` costs at least.
+ */
+const FLOOR = (() => {
+  const a = new Assembler();
+  a.load('u64', 2, 1, 8).jumpImm('ne', 2, 110, 'out').storeImm('u32', FP, -4, 0).mov(2, FP).aluImm('add', 2, -4).loadMap(1, 0).call(HELPERS.map_lookup_elem);
+  a.jumpImm('eq', 0, 0, 'out').load('u64', 1, 0, 0).aluImm('add', 1, 1).store('u64', 0, 0, 1).label('out').aluImm('mov', 0, 0).exit();
+  return `map 6 4 8 1 floor\nprog 17 ${encode(a.assemble()).toString('hex')}\nattach raw 0 sys_enter\ngo\n`;
+})();
+
+async function underFloor(): Promise<number> {
+  const child = spawn(loaderPath(), [], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const lines = createInterface({ input: child.stdout });
+  const ready = new Promise<string>((resolve) => lines.once('line', resolve));
+  child.stdin.write(FLOOR);
+  const line = await ready;
+  if (!line.startsWith('ready')) throw new Error(`the floor's program: ${line}`);
+  const ns = loop();
+  const exited = new Promise((resolve) => child.on('exit', resolve));
+  child.stdin.end('quit\n');
+  await exited;
   return ns;
 }
 
@@ -99,10 +130,14 @@ const traced = {
   fayCount: () => underFay('syscall:getppid | count()'),
   bpftraceByComm: () => underBpftrace('tracepoint:syscalls:sys_enter_getppid { @c[comm] = count(); }'),
   fayByComm: () => underFay('syscall:getppid | count() by comm'),
+  nativeCount: () => underFay('syscall:getppid | count()', 'native'),
+  nativeByComm: () => underFay('syscall:getppid | count() by comm', 'native'),
+  floorCount: () => underFloor(),
 };
 type Case = keyof typeof traced;
-const addedNs: Record<Case, number[]> = { bpftraceCount: [], fayCount: [], bpftraceByComm: [], fayByComm: [] };
-const callNs: Record<Case | 'untraced', number[]> = { untraced: [], bpftraceCount: [], fayCount: [], bpftraceByComm: [], fayByComm: [] };
+const cases = Object.keys(traced) as Case[];
+const addedNs = Object.fromEntries(cases.map((c) => [c, [] as number[]])) as Record<Case, number[]>;
+const callNs = Object.fromEntries([...cases, 'untraced'].map((c) => [c, [] as number[]])) as Record<Case | 'untraced', number[]>;
 for (let round = 0; round < ROUNDS; round++) {
   const before = loop();
   const order = (Object.keys(traced) as Case[]).sort(() => Math.random() - 0.5);
@@ -121,12 +156,52 @@ const strace = loop(STRACE_CALLS, ['strace', '-c', '-f', '-o', '/dev/null']);
 
 const main = fileURLToPath(new URL('../dist/bin/main.js', import.meta.url));
 const startFay: number[] = [];
+const startNative: number[] = [];
 const startBpftrace: number[] = [];
 for (let i = 0; i < 5; i++) {
   startFay.push(await firstLine([process.execPath, main, 'query', '--json', '--every', '100ms', 'syscall:getppid | count()']));
+  startNative.push(await firstLine([process.execPath, main, 'query', '--backend', 'native', '--json', '--every', '100ms', 'syscall:getppid | count()']));
   startBpftrace.push(
     await firstLine([bpftrace, '-f', 'json', '-e', 'tracepoint:syscalls:sys_enter_getppid { @c = count(); } interval:ms:100 { print(@c); }']),
   );
+}
+
+/** In this process (no Node.js start-up): ms from asking for a query to its probes attached, and to its first window. */
+async function attachAndFirst(query: string, backend: Backend): Promise<{ attachMs: number; firstMs: number; rssMb: number }> {
+  const started = performance.now();
+  const run = cluster.run(query, { providerOptions: { bpf: { backend } }, everyMs: 100 });
+  await run.attached;
+  const attachMs = performance.now() - started;
+  const rssMb = kernelSideRss(backend);
+  const reader = run[Symbol.asyncIterator]();
+  for (let m = await reader.next(); !m.done; m = await reader.next()) if (m.value.kind === 'result') break;
+  const firstMs = performance.now() - started;
+  await run.stop();
+  for (let m = await reader.next(); !m.done; m = await reader.next()) {
+    // Drain.
+  }
+  return { attachMs, firstMs, rssMb };
+}
+
+/** The resident memory of the query's kernel-side process (bpftrace, or the native loader), MB. */
+function kernelSideRss(backend: Backend): number {
+  const comm = backend === 'native' ? 'fay-bpf-loader' : 'bpftrace';
+  const out = spawnSync('sh', ['-c', `for p in /proc/[0-9]*; do [ "$(cat $p/comm 2>/dev/null)" = ${comm} ] && grep VmRSS $p/status; done`], { encoding: 'utf8' }).stdout;
+  return Number(/VmRSS:\s+(\d+)/.exec(out)?.[1] ?? NaN) / 1024;
+}
+
+const inProcess: Record<string, { attachMs: number; firstMs: number; rssMb: number }[]> = { native: [], bpftrace: [], nativeAll: [], bpftraceAll: [] };
+for (let i = 0; i < 5; i++) {
+  inProcess.native!.push(await attachAndFirst('syscall:getppid | count()', 'native'));
+  inProcess.bpftrace!.push(await attachAndFirst('syscall:getppid | count()', 'bpftrace'));
+  inProcess.nativeAll!.push(await attachAndFirst('syscall:* | count() by probe', 'native'));
+  inProcess.bpftraceAll!.push(await attachAndFirst('syscall:* | count() by probe', 'bpftrace'));
+}
+const everyCall = { native: [] as number[], bpftrace: [] as number[] };
+for (let i = 0; i < 5; i++) {
+  const before = loop();
+  everyCall.native.push((await underFay('syscall:* | count() by probe', 'native')) - before);
+  everyCall.bpftrace.push((await underFay('syscall:* | count() by probe', 'bpftrace')) - before);
 }
 
 const base = median(callNs.untraced);
@@ -135,12 +210,18 @@ const btCount = median(addedNs.bpftraceCount);
 const fayComm = median(addedNs.fayByComm);
 const btComm = median(addedNs.bpftraceByComm);
 const straceAdded = strace - untracedStrace;
+const floor = median(addedNs.floorCount);
+const nativeCount = median(addedNs.nativeCount);
+const nativeComm = median(addedNs.nativeByComm);
 const rows: [string, number, number | undefined, string][] = [
   ['untraced', base, undefined, ''],
   ['bpftrace -e: @c = count()', median(callNs.bpftraceCount), btCount, 'baseline'],
   ['fay: syscall:getppid | count()', median(callNs.fayCount), fayCount, `${(fayCount / btCount).toFixed(2)}× bpftrace (target ≤ 1.10×)`],
   ['bpftrace -e: @c[comm] = count()', median(callNs.bpftraceByComm), btComm, 'baseline'],
   ['fay: … | count() by comm', median(callNs.fayByComm), fayComm, `${(fayComm / btComm).toFixed(2)}× bpftrace (target ≤ 1.10×)`],
+  ['floor: hand-written eBPF count', median(callNs.floorCount), floor, 'the floor'],
+  ['fay --backend native: count()', median(callNs.nativeCount), nativeCount, `${(nativeCount / btCount).toFixed(2)}× bpftrace (target ≤ 0.5×), ${(nativeCount / floor).toFixed(2)}× the floor (target ≤ 1.3×)`],
+  ['fay --backend native: count() by comm', median(callNs.nativeByComm), nativeComm, `${(nativeComm / btComm).toFixed(2)}× bpftrace (target ≤ 0.5×)`],
   [`strace -c (${STRACE_CALLS.toLocaleString('en')} calls)`, strace, straceAdded, `${(straceAdded / fayCount).toFixed(0)}× fay count() (target ≥ 100×)`],
 ];
 
@@ -150,14 +231,21 @@ for (const [name, ns, extra, ratio] of rows) {
   console.log(`${name.padEnd(40)}${ns.toFixed(1).padStart(10)}${(extra === undefined ? '-' : extra.toFixed(1)).padStart(16)}  ${ratio}`);
 }
 const fayStart = median(startFay);
+const nativeStart = median(startNative);
 const btStart = median(startBpftrace);
+const of = (k: string, f: 'attachMs' | 'firstMs' | 'rssMb') => median(inProcess[k]!.map((x) => x[f]));
 console.log('');
-console.log(`start to first result (every 100ms, median of 5): fay query ${fayStart.toFixed(0)} ms, bpftrace one-liner ${btStart.toFixed(0)} ms, ratio ${(fayStart / btStart).toFixed(2)}× (target: fay under 500 ms)`);
+console.log(`start to first result (every 100ms, median of 5): fay query ${fayStart.toFixed(0)} ms, fay query --backend native ${nativeStart.toFixed(0)} ms, bpftrace one-liner ${btStart.toFixed(0)} ms; ratio ${(fayStart / btStart).toFixed(2)}× and ${(nativeStart / btStart).toFixed(2)}× (targets: fay under 500 ms, native under 100 ms)`);
+console.log(`in this process (no Node.js start-up), getppid | count(): attached ${of('native', 'attachMs').toFixed(1)} ms native vs ${of('bpftrace', 'attachMs').toFixed(1)} ms bpftrace; first window ${of('native', 'firstMs').toFixed(0)} vs ${of('bpftrace', 'firstMs').toFixed(0)} ms (target under 100 ms)`);
+console.log(`kernel-side process, resident: native loader ${of('native', 'rssMb').toFixed(1)} MB, bpftrace ${of('bpftrace', 'rssMb').toFixed(1)} MB (target under 20 MB)`);
+console.log(`syscall:* | count() by probe: attached ${of('nativeAll', 'attachMs').toFixed(1)} ms native vs ${of('bpftraceAll', 'attachMs').toFixed(1)} ms bpftrace; added ns per getppid ${median(everyCall.native).toFixed(1)} native vs ${median(everyCall.bpftrace).toFixed(1)} bpftrace (${(median(everyCall.native) / median(everyCall.bpftrace)).toFixed(2)}×)`);
 console.log(
   JSON.stringify({
     bench: 'syscall-overhead',
     untraced_ns: base,
-    added_ns: { fay_count: fayCount, bpftrace_count: btCount, fay_by_comm: fayComm, bpftrace_by_comm: btComm, strace: straceAdded },
-    start_ms: { fay: fayStart, bpftrace: btStart },
+    added_ns: { fay_count: fayCount, bpftrace_count: btCount, fay_by_comm: fayComm, bpftrace_by_comm: btComm, strace: straceAdded, native_count: nativeCount, native_by_comm: nativeComm, floor_count: floor },
+    start_ms: { fay: fayStart, native: nativeStart, bpftrace: btStart },
+    in_process: Object.fromEntries(Object.keys(inProcess).map((k) => [k, { attach_ms: of(k, 'attachMs'), first_ms: of(k, 'firstMs'), rss_mb: of(k, 'rssMb') }])),
+    every_syscall_added_ns: { native: median(everyCall.native), bpftrace: median(everyCall.bpftrace) },
   }),
 );
