@@ -6,7 +6,7 @@ import { createAggregate } from '../../agg/registry.js';
 import type { ResolveFailure, SourceSchema } from '../../plan/catalog.js';
 import { globToRegExp } from '../../plan/expr.js';
 import type { ProbeStage } from '../../plan/planner.js';
-import type { CompiledProbe, CompileOptions, ProbeListing, ProbeSink, Provider, RunningProbe } from '../provider.js';
+import { StoppedBeforeAttaching, type CompiledProbe, type CompileOptions, type ProbeListing, type ProbeSink, type Provider, type RunningProbe } from '../provider.js';
 import { BPF_CAPABILITIES } from './bpf-expr.js';
 import { generateProgram } from './codegen.js';
 import { BpftraceOutputDecoder } from './decoder.js';
@@ -19,7 +19,7 @@ import { BpftraceSymbolLister } from './symbols.js';
 import { BpftraceStructLister } from './structs.js';
 import { Tracefs } from './tracefs.js';
 import { wallClock } from './wall-clock.js';
-import { UsageError } from '../../errors.js';
+import { EnvironmentError, UsageError } from '../../errors.js';
 import { disassemble } from '../native/asm.js';
 import { nativeProgram, NotCovered, type NativeProgram } from '../native/codegen.js';
 import { checkLoader, runNative } from '../native/runner.js';
@@ -184,7 +184,8 @@ export class BpfProvider implements Provider {
     let notCovered: string | undefined;
     if (backend !== 'bpftrace') {
       try {
-        return compileNative(nativeProgram(stage, { host: options.host, mapEntries }), stage, options, backend);
+        const native = compileNative(nativeProgram(stage, { host: options.host, mapEntries }), stage, options, backend);
+        return backend === 'auto' ? withFallback(native, () => this.compileBpftrace(stage, options)) : native;
       } catch (e) {
         if (!(e instanceof NotCovered)) throw e;
         if (backend === 'native') throw new UsageError(`--backend native does not cover this query: ${e.message}`, { hint: 'run it with --backend bpftrace, or --backend auto to let Fay choose' });
@@ -232,6 +233,42 @@ export class BpfProvider implements Provider {
       },
     };
   }
+}
+
+/**
+ * Under --backend auto, a native probe the kernel refuses (a helper, a map type, raw tracepoints
+ * this kernel does not allow) runs on bpftrace instead, with a notice saying why. A verifier
+ * refusal is a bug in Fay's generator, and is not hidden this way.
+ */
+function withFallback(native: CompiledProbe, bpftrace: () => CompiledProbe): CompiledProbe {
+  return {
+    program: native.program,
+    start: (sink: ProbeSink): RunningProbe => {
+      const first = native.start(sink);
+      let current = first;
+      let stopped = false;
+      const attached = first.attached.catch(async (error: unknown) => {
+        if (!(error instanceof EnvironmentError)) throw error;
+        if (stopped) throw new StoppedBeforeAttaching();
+        await first.finished.catch(() => undefined);
+        sink.notice(`the native eBPF backend could not run here (${error.message}); running on bpftrace instead`);
+        current = bpftrace().start(sink);
+        return current.attached;
+      });
+      const finished = attached.then(
+        () => current.finished,
+        (error: unknown) => (current === first ? first.finished.then(() => Promise.reject(error as Error)) : current.finished),
+      );
+      return {
+        attached,
+        finished,
+        stop: () => {
+          stopped = true;
+          return current.stop();
+        },
+      };
+    },
+  };
 }
 
 /** A stage the native backend covers: its program for explain, and its run. */

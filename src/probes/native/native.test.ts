@@ -1,4 +1,7 @@
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import type { Cell } from '../../cluster/rows.js';
 import { localCluster } from '../../frontend/local-cluster.js';
@@ -116,6 +119,25 @@ describe('both backends, the same exact answers, on real probes', () => {
   it('the native backend is right where bpftrace is not: max() of negative values', async () => {
     const query = 'syscall:openat | where comm == "fay-nat" and args.flags == 0 | max(args.dfd), count()';
     assert.deepEqual(await answer(query, 'native', opens), [{ 'max(args.dfd)': -100, count: 1500 }]);
+  });
+
+  it('falls back to bpftrace, with a notice, on a kernel that refuses what the native program needs (auto)', async () => {
+    // A stand-in loader for a kernel whose policy refuses raw tracepoints.
+    const dir = mkdtempSync(join(tmpdir(), 'fay-refusing-'));
+    const refusing = join(dir, 'loader');
+    writeFileSync(refusing, '#!/bin/sh\necho "error attach sys_enter: Operation not permitted (errno 1)"\nexit 2\n', { mode: 0o755 });
+    process.env.FAY_BPF_LOADER = refusing;
+    try {
+      const w = getppid();
+      const result = await collect(cluster.run('syscall:getppid | where comm == "fay-nat" | count()', { providerOptions: { bpf: { backend: 'auto' } } }), () => w.go());
+      assert.deepEqual(rowsOf(result.final), [{ count: 3000 }]);
+      assert.ok(result.notices.some((n) => /native eBPF backend could not run here .*Operation not permitted.*; running on bpftrace instead/.test(n.message)), JSON.stringify(result.notices));
+      // Asked for by name, the refusal is the answer.
+      await assert.rejects(collect(cluster.run('syscall:getppid | count()', { providerOptions: { bpf: { backend: 'native' } } }), () => Promise.resolve()), /the kernel refused Fay's native probe \(attach\)/);
+    } finally {
+      delete process.env.FAY_BPF_LOADER;
+      rmSync(dir, { recursive: true });
+    }
   });
 
   it('leaves nothing loaded when fay is killed with SIGKILL', async () => {
