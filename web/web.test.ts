@@ -10,7 +10,7 @@ import { chromium, type Browser, type Page } from 'playwright-core';
 import { WebSocket } from 'ws';
 import type { ResultMessage } from '../src/cluster/cluster-stage.js';
 import { runFay, startFay, type FayProcess } from '../src/testing/cli.js';
-import { bpftraceProcesses, loadedBpfPrograms, newBpfPrograms, processesGone, stopProcess } from '../src/testing/kernel-state.js';
+import { bpftraceProcesses, loaderProcesses, loadedBpfPrograms, newBpfPrograms, processesGone, stopProcess } from '../src/testing/kernel-state.js';
 import { startNodeTarget, type NodeTarget } from '../src/testing/node-target.js';
 import { runWorkload, waitingWorkload } from '../src/testing/workload.js';
 
@@ -297,8 +297,8 @@ describe('fay web in Chromium', () => {
     await page.fill('#query', 'syscall:getppid | count() every 1s');
     await page.click('#run');
     await page.waitForFunction(() => document.getElementById('state')?.textContent === 'running');
-    const tracers = bpftraceProcesses();
-    assert.ok(tracers.length > 0, 'the query runs bpftrace');
+    const tracers = [...bpftraceProcesses(), ...loaderProcesses()];
+    assert.ok(tracers.length > 0, 'the query runs bpftrace or the native loader');
     await page.close();
     await processesGone(tracers);
     assert.deepEqual(newBpfPrograms(programsBefore), []);

@@ -3,7 +3,7 @@ import { spawn } from 'node:child_process';
 import { describe, it } from 'node:test';
 import { runFay, startFay } from '../testing/cli.js';
 import { fayCommand } from '../testing/fay-command.js';
-import { bpftraceProcesses, leavesKernelAsFound, processesGone } from '../testing/kernel-state.js';
+import { bpftraceProcesses, leavesKernelAsFound, loaderProcesses, processesGone } from '../testing/kernel-state.js';
 import { runWorkload } from '../testing/workload.js';
 
 /** Runs a shell pipeline whose first command is the built fay: its exit statuses (PIPESTATUS) and output. */
@@ -62,25 +62,27 @@ describe('nothing collected is lost, and exit codes tell the truth', () => {
     assert.deepEqual(bpftraceProcesses(), []);
   });
 
-  it('exits non-zero, naming the host and the span it missed, when its kernel probes die mid-query', async () => {
-    const fay = startFay(['query', '--json', '--duration', '20s', 'syscall:getppid | count() every 200ms']);
-    assert.ok(await fay.nextLine(), 'a first window');
-    const children = bpftraceProcesses();
-    assert.equal(children.length, 1);
-    process.kill(children[0]!, 'SIGKILL');
-    const { code, lines, stderr } = await fay.exit;
-    await processesGone(children);
-    assert.equal(code, 4, stderr);
-    const end = JSON.parse(lines[lines.length - 1]!) as { type: string; complete: boolean; hosts_missing: string[]; gaps: { host: string; start_ns: number; end_ns: number; reason: string }[] };
-    assert.equal(end.type, 'end');
-    assert.equal(end.complete, false);
-    assert.equal(end.hosts_missing.length, 1);
-    assert.equal(end.gaps.length, 1);
-    assert.equal(end.gaps[0]!.host, end.hosts_missing[0]);
-    assert.match(end.gaps[0]!.reason, /bpftrace was killed by SIGKILL/);
-    assert.ok(end.gaps[0]!.end_ns >= end.gaps[0]!.start_ns);
-    assert.match(stderr, /the answer is incomplete \(exit code 4\)/);
-  });
+  for (const [backend, name] of [['bpftrace', 'bpftrace'], ['native', "Fay's eBPF loader"]] as const) {
+    it(`exits non-zero, naming the host and the span it missed, when its kernel probes die mid-query (${backend})`, async () => {
+      const fay = startFay(['query', '--backend', backend, '--json', '--duration', '20s', 'syscall:getppid | count() every 200ms']);
+      assert.ok(await fay.nextLine(), 'a first window');
+      const children = backend === 'bpftrace' ? bpftraceProcesses() : loaderProcesses();
+      assert.equal(children.length, 1);
+      process.kill(children[0]!, 'SIGKILL');
+      const { code, lines, stderr } = await fay.exit;
+      await processesGone(children);
+      assert.equal(code, 4, stderr);
+      const end = JSON.parse(lines[lines.length - 1]!) as { type: string; complete: boolean; hosts_missing: string[]; gaps: { host: string; start_ns: number; end_ns: number; reason: string }[] };
+      assert.equal(end.type, 'end');
+      assert.equal(end.complete, false);
+      assert.equal(end.hosts_missing.length, 1);
+      assert.equal(end.gaps.length, 1);
+      assert.equal(end.gaps[0]!.host, end.hosts_missing[0]);
+      assert.ok(end.gaps[0]!.reason.includes(`${name} was killed by SIGKILL`), end.gaps[0]!.reason);
+      assert.ok(end.gaps[0]!.end_ns >= end.gaps[0]!.start_ns);
+      assert.match(stderr, /the answer is incomplete \(exit code 4\)/);
+    });
+  }
 
   it('prints nothing after the duration while the kernel removes many probes, says so, and exits only once they are out', async () => {
     // 110 tracepoints: the kernel takes ~70 ms to remove each, ~8 s in all.

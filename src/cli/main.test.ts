@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { describe, it } from 'node:test';
 import { runFay, startFay } from '../testing/cli.js';
-import { bpftraceProcesses, leavesKernelAsFound, processesGone } from '../testing/kernel-state.js';
+import { bpftraceProcesses, leavesKernelAsFound, loaderProcesses, parentOf, processesGone } from '../testing/kernel-state.js';
 import { runWorkload, workloadBinary } from '../testing/workload.js';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -98,28 +98,36 @@ describe('the fay command', () => {
     assert.match(read.stderr, /^fay: error at line 1, column 1/);
   });
 
-  it('stops cleanly on Ctrl-C with every event counted and nothing left behind', async () => {
-    const fay = startFay(['query', '--json', '--every', '100ms', 'syscall:getppid | where comm == "fay-cli" | count()']);
-    assert.ok(await fay.nextLine(), 'a first window arrives once the probes are attached');
-    await runWorkload('fay-cli', 'getppid', 4321);
-    fay.child.kill('SIGINT');
-    const { code, lines } = await fay.exit;
-    assert.equal(code, 0);
-    assert.equal(total(lines, 'count'), 4321);
-    assert.deepEqual(bpftraceProcesses(), []);
-    assert.deepEqual(kernel.newPrograms(), []);
-  });
+  for (const backend of ['bpftrace', 'native'] as const) {
+    /** The processes that hold the query's kernel probes. */
+    const kernelSide = () => (backend === 'bpftrace' ? bpftraceProcesses() : loaderProcesses());
 
-  it('leaves no probe behind when it is killed outright', async () => {
-    const fay = startFay(['query', '--json', '--every', '100ms', 'syscall:getppid | count()']);
-    assert.ok(await fay.nextLine());
-    const children = bpftraceProcesses();
-    assert.equal(children.length, 1, 'one bpftrace runs the query');
-    fay.child.kill('SIGKILL');
-    await fay.exit;
-    await processesGone(children);
-    assert.deepEqual(kernel.newPrograms(), []);
-  });
+    it(`stops cleanly on Ctrl-C with every event counted and nothing left behind (${backend})`, async () => {
+      const fay = startFay(['query', '--backend', backend, '--json', '--every', '100ms', 'syscall:getppid | where comm == "fay-cli" | count()']);
+      assert.ok(await fay.nextLine(), 'a first window arrives once the probes are attached');
+      const children = kernelSide();
+      assert.equal(children.length, 1, `one ${backend} process runs the query`);
+      await runWorkload('fay-cli', 'getppid', 4321);
+      fay.child.kill('SIGINT');
+      const { code, lines } = await fay.exit;
+      assert.equal(code, 0);
+      assert.equal(total(lines, 'count'), 4321);
+      // Gone before fay exits, with its programs: fay waited for them.
+      assert.deepEqual(children.filter((pid) => parentOf(pid) !== 0), []);
+      assert.deepEqual(kernel.newPrograms(), []);
+    });
+
+    it(`leaves no probe behind when it is killed outright (${backend})`, async () => {
+      const fay = startFay(['query', '--backend', backend, '--json', '--every', '100ms', 'syscall:getppid | count()']);
+      assert.ok(await fay.nextLine());
+      const children = kernelSide();
+      assert.equal(children.length, 1, `one ${backend} process runs the query`);
+      fay.child.kill('SIGKILL');
+      await fay.exit;
+      await processesGone(children);
+      // leavesKernelAsFound checks, after this file, that its programs and maps went with it.
+    });
+  }
 
   it('runs for --duration and exits by itself', async () => {
     const { code, lines } = await runFay(['query', '--json', '--duration', '300ms', 'interval:50ms | count()']);

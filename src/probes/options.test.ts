@@ -21,9 +21,10 @@ describe('provider options', () => {
   it('name a provider that takes them', () => {
     assert.throws(
       () => registry.checkOptions({ python: { x: 1 } }),
-      (e: unknown) => e instanceof UsageError && /no provider is called "python"/.test(e.message) && /providers with options: node/.test(e.hint ?? ''),
+      (e: unknown) => e instanceof UsageError && /no provider is called "python"/.test(e.message) && /providers with options: bpf, node/.test(e.hint ?? ''),
     );
-    assert.throws(() => registry.checkOptions({ bpf: {} }), /the bpf provider takes no options/);
+    assert.throws(() => registry.checkOptions({ bpf: { backend: 'llvm' } }), /the kernel probes' options are \{ backend: bpftrace \| native \| auto \}/);
+    assert.doesNotThrow(() => registry.checkOptions({ bpf: { backend: 'native' } }));
   });
 
   it('reach the provider they name on an agent, which refuses a bad one before anything runs', () => {

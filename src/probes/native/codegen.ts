@@ -400,6 +400,15 @@ class Generator {
     return at;
   }
 
+  /**
+   * Goes to `label`, always. As a condition the verifier resolves, not a `goto`: the code after
+   * an unconditional jump would be unreachable, and the kernel refuses a program with unreachable
+   * instructions (a filter that can never hold, `comm == "a name longer than a comm"`).
+   */
+  private always(label: string): void {
+    this.asm.jumpReg('eq', this.ctx, this.ctx, label);
+  }
+
   /** Code that goes to `label` when `e` is false, and on when it is true. */
   private jumpIfFalse(e: Expr, label: string): void {
     this.branch(e, label, false);
@@ -409,7 +418,7 @@ class Generator {
   private branch(e: Expr, label: string, when: boolean): void {
     const { asm } = this;
     if (e.kind === 'Const' && typeof e.value === 'boolean') {
-      if (e.value === when) asm.goto(label);
+      if (e.value === when) this.always(label);
       return;
     }
     if (e.kind === 'Not') return this.branch(e.operand, label, !when);
@@ -441,7 +450,7 @@ class Generator {
       const id = name === undefined ? undefined : Object.entries(SYSCALLS_X86_64).find(([, n]) => n === name)?.[0];
       if (id === undefined) {
         // No system call has that name: probe never equals it.
-        if ((relation === '!=') === when) asm.goto(label);
+        if ((relation === '!=') === when) this.always(label);
         return;
       }
       asm.load('u64', 1, FP, this.read('probe')).jumpImm(jump, 1, Number(id), label);
@@ -466,7 +475,7 @@ class Generator {
     const encoded = Buffer.from(text, 'utf8');
     // A comm is at most 15 bytes: a longer text never equals one.
     if (encoded.length > 15 || encoded.includes(0)) {
-      if (!equal) asm.goto(label);
+      if (!equal) this.always(label);
       return;
     }
     encoded.copy(bytes);

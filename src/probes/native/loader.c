@@ -41,6 +41,7 @@
 
 static int map_fds[MAX_MAPS], map_types[MAX_MAPS], key_sizes[MAX_MAPS], value_sizes[MAX_MAPS];
 static int prog_fds[MAX_PROGS];
+static __u32 prog_ids[MAX_PROGS], map_ids[MAX_MAPS];
 static int link_fds[MAX_LINKS];
 static int maps, progs, links;
 static int cpus;
@@ -110,6 +111,9 @@ static void add_map(char *args) {
   if (maps == MAX_MAPS) fail("usage", "too many maps");
   int fd = bpf_map_create(type, name, key_size, value_size, max_entries, NULL);
   if (fd < 0) fail_errno("map", name);
+  struct bpf_map_info info = {0};
+  __u32 length = sizeof info;
+  if (bpf_obj_get_info_by_fd(fd, &info, &length) == 0) map_ids[maps] = info.id;
   map_fds[maps] = fd;
   map_types[maps] = type;
   key_sizes[maps] = key_size;
@@ -144,6 +148,9 @@ static void add_prog(char *args) {
     fail("verifier", text);
   }
   free(insns);
+  struct bpf_prog_info info = {0};
+  __u32 length = sizeof info;
+  if (bpf_obj_get_info_by_fd(fd, &info, &length) == 0) prog_ids[progs] = info.id;
   prog_fds[progs++] = fd;
 }
 
@@ -263,9 +270,24 @@ int main(void) {
     else if (!strcmp(line, "quit")) break;
     else fail("usage", line);
   }
-  // Closing the descriptors detaches and frees everything; exiting does the same.
+  // Closing the descriptors detaches and frees everything; exiting does the same. The kernel lets
+  // go of a program or map a little later (after its last user is gone): a clean exit waits until
+  // none of them can be found by id any more, so that "stopped" means nothing is left (at most 2 s).
   for (int i = links - 1; i >= 0; i--) close(link_fds[i]);
   for (int i = 0; i < progs; i++) close(prog_fds[i]);
   for (int i = 0; i < maps; i++) close(map_fds[i]);
+  for (int tries = 0; tries < 2000; tries++) {
+    int left = 0;
+    for (int i = 0; i < progs; i++) {
+      int fd = prog_ids[i] ? bpf_prog_get_fd_by_id(prog_ids[i]) : -1;
+      if (fd >= 0) left++, close(fd);
+    }
+    for (int i = 0; i < maps; i++) {
+      int fd = map_ids[i] ? bpf_map_get_fd_by_id(map_ids[i]) : -1;
+      if (fd >= 0) left++, close(fd);
+    }
+    if (!left) break;
+    usleep(1000);
+  }
   return 0;
 }

@@ -62,7 +62,14 @@ export function runNative(program: NativeProgram, kinds: readonly AggregateKind[
   let stderr = '';
   child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
   const nextLine = (): Promise<string | undefined> => (queued.length > 0 ? Promise.resolve(queued.shift()) : closed ? Promise.resolve(undefined) : new Promise((resolve) => waiting.push(resolve)));
-  const exited = new Promise<void>((resolve) => child.on('close', () => resolve()));
+  /** Set when the loader ended while the query ran, not because it was told to: why. */
+  let died: string | undefined;
+  const exited = new Promise<void>((resolve) =>
+    child.on('close', (code, signal) => {
+      if (!stopping && (code !== 0 || signal !== null)) died = signal !== null ? `was killed by ${signal}` : `exited with code ${code ?? '?'}`;
+      resolve();
+    }),
+  );
   child.on('error', () => undefined);
   child.stdin.on('error', () => undefined);
 
@@ -143,7 +150,12 @@ export function runNative(program: NativeProgram, kinds: readonly AggregateKind[
     if (!stopping) void finish();
   });
   const finished = attached.then(
-    () => exited.then(() => finishing),
+    async () => {
+      await exited;
+      await finishing;
+      // A loader that died took the probes with it: the query lacks what came after.
+      if (died !== undefined) throw new Error(`Fay's eBPF loader ${died} while the query ran${stderr.trim() ? `: ${stderr.trim()}` : ''}`);
+    },
     (e: unknown) => (e instanceof StoppedBeforeAttaching ? exited.then(() => undefined) : Promise.reject(e as Error)),
   );
   return { attached, finished: finished.then(() => undefined), stop: finish };
