@@ -31,6 +31,7 @@ export const PSEUDO_MAP_VALUE = 2;
 export const HELPERS = {
   map_lookup_elem: 1,
   map_update_elem: 2,
+  map_delete_elem: 3,
   probe_read: 4,
   ktime_get_ns: 5,
   get_smp_processor_id: 8,

@@ -1,5 +1,5 @@
 import type { AggregateSpec, Column } from '../../plan/logical.js';
-import type { Expr } from '../../plan/expr.js';
+import { conjoin, conjuncts, type Expr } from '../../plan/expr.js';
 import type { ProbeStage } from '../../plan/planner.js';
 import type { BpfSourceSchema } from '../bpf/sources.js';
 import { SYSCALLS_X86_64 } from '../bpf/syscall-table-x86_64.js';
@@ -11,8 +11,10 @@ import { Assembler, FP, HELPERS, type Instruction, type JumpOp, type Register } 
  * instructions (no bpftrace, no LLVM). What it covers (everything else goes to bpftrace, with the
  * reason for `fay explain`):
  *
- *  - sources: `syscall:` points, entry side (the raw tracepoint sys_enter, filtered by number);
- *  - fields: pid, tid, uid, cpu, comm, probe, host, and integer arguments (`args.flags`, `args[1]`);
+ *  - sources: `syscall:` points (the raw tracepoints sys_enter and, for `ret` and `duration`,
+ *    sys_exit, filtered by number);
+ *  - fields: pid, tid, uid, cpu, comm, probe, host, integer arguments (`args.flags`, `args[1]`),
+ *    ret and duration;
  *  - a filter of comparisons of integer fields with integer constants and `comm ==`/`!=` a string,
  *    joined by and, or, not;
  *  - keys among those fields; aggregates count, sum, min, max, avg of an integer field.
@@ -25,7 +27,7 @@ import { Assembler, FP, HELPERS, type Instruction, type JumpOp, type Register } 
  */
 
 // Kernel numbers (include/uapi/linux/bpf.h).
-export const MAP_TYPES = { hash: 1, array: 2, percpuHash: 5, percpuArray: 6 } as const;
+export const MAP_TYPES = { hash: 1, array: 2, percpuHash: 5, percpuArray: 6, lruHash: 9 } as const;
 export const PROG_RAW_TRACEPOINT = 17;
 const BPF_NOEXIST = 1;
 const EEXIST = 17;
@@ -76,6 +78,7 @@ export class NotCovered extends Error {}
 /** A field the program reads, and how. */
 type FieldSource =
   | { readonly kind: 'pid' | 'tid' | 'uid' | 'cpu' | 'id' }
+  | { readonly kind: 'ret' | 'duration' }
   | { readonly kind: 'arg'; readonly index: number; readonly bits: 8 | 16 | 32 | 64; readonly signed: boolean }
   | { readonly kind: 'comm' }
   | { readonly kind: 'const'; readonly value: string | number };
@@ -118,6 +121,7 @@ function syscallsOf(stage: ProbeStage): { ids: number[] | undefined; args: reado
   return { ids: all ? undefined : [...new Set(ids)].sort((a, b) => a - b), args: args ?? [] };
 }
 
+/** Fields known only when the system call returns. */
 const RETURN_FIELDS = new Set(['ret', 'duration']);
 
 /** How the program reads a field, or why it cannot. */
@@ -135,7 +139,7 @@ function fieldSource(name: string, args: readonly TracepointField[], host: strin
     case 'host':
       return { kind: 'const', value: host };
   }
-  if (RETURN_FIELDS.has(name)) throw new NotCovered(`${name} needs the system call's return (the native backend reads entries only, so far)`);
+  if (name === 'ret' || name === 'duration') return { kind: name };
   const positional = /^args\[(\d)\]$/.exec(name);
   const named = /^args\.(\w+)$/.exec(name);
   const index = positional ? Number(positional[1]) : named ? args.findIndex((a) => a.name === named[1]) : -1;
@@ -161,8 +165,22 @@ export function nativeProgram(stage: ProbeStage, options: { host: string; mapEnt
     if (!FUNCTIONS.has(spec.function)) throw new NotCovered(`${spec.function}() (the native backend keeps count, sum, min, max, avg)`);
     if (spec.argument !== undefined && !(spec.argument.kind === 'Field' && spec.argument.type === 'int')) throw new NotCovered(`${spec.function} of an expression (the native backend aggregates integer fields)`);
   }
-  return new Generator(stage.filter, aggregate.keys, aggregate.aggregates, ids, args, options).generate();
+  const maps: NativeMap[] = [];
+  const returns = [...(stage.filter ? fieldsOf(stage.filter) : []), ...aggregate.keys.flatMap((k) => [...fieldsOf(k.expr)]), ...aggregate.aggregates.flatMap((a) => (a.argument ? [...fieldsOf(a.argument)] : []))].some((f) => RETURN_FIELDS.has(f));
+  if (!returns) return new Generator(stage.filter, aggregate.keys, aggregate.aggregates, ids, args, options, maps, undefined).generate();
+  // A call's entry and its return: the entry keeps its start (time, number) by thread, with the
+  // filter's parts that need no return value checked there; the return does the rest.
+  const parts = stage.filter ? conjuncts(stage.filter) : [];
+  const atEntry = parts.filter((e) => ![...fieldsOf(e)].some((f) => RETURN_FIELDS.has(f)));
+  const atReturn = parts.filter((e) => !atEntry.includes(e));
+  const starts = maps.push({ name: 'fay_starts', type: MAP_TYPES.lruHash, keySize: 8, valueSize: 16, maxEntries: START_ENTRIES }) - 1;
+  const enter = new Generator(atEntry.length > 0 ? conjoin(atEntry) : undefined, [], [], ids, args, options, maps, undefined).generateEntry(starts);
+  const program = new Generator(atReturn.length > 0 ? conjoin(atReturn) : undefined, aggregate.keys, aggregate.aggregates, ids, args, options, maps, starts).generate();
+  return { ...program, programs: [enter, ...program.programs] };
 }
+
+/** Calls in flight at once, by thread: an LRU map, so that calls that never return (exit) do not fill it. */
+const START_ENTRIES = 65536;
 
 /** Stack slots: fields read once, kept at fixed places below the frame pointer. */
 class Frame {
@@ -184,7 +202,6 @@ class Generator {
   private readonly frame = new Frame();
   /** Where each field read so far is on the stack. */
   private readonly slots = new Map<string, number>();
-  private readonly maps: NativeMap[] = [];
   // Registers: r6 the context, r7 the phase, r8 the group's value; r0–r5 scratch (calls clobber them).
   private readonly ctx: Register = 6;
   private readonly phaseReg: Register = 7;
@@ -196,6 +213,9 @@ class Generator {
     private readonly ids: readonly number[] | undefined,
     private readonly args: readonly TracepointField[],
     private readonly options: { host: string; mapEntries: number },
+    private readonly maps: NativeMap[],
+    /** At a call's return: the map of its starts (undefined: the program is at the entry). */
+    private readonly starts: number | undefined,
   ) {}
 
   private source(name: string): FieldSource {
@@ -214,7 +234,7 @@ class Generator {
       if (source.kind === 'const') keys.push({ kind: 'const', value: source.value });
       else if (source.kind === 'comm') keys.push({ kind: 'comm', offset: (keySize += 16) - 16 });
       else if (source.kind === 'id') keys.push({ kind: 'probe', offset: (keySize += 8) - 8 });
-      else keys.push({ kind: 'int', offset: (keySize += 8) - 8, signed: source.kind === 'arg' && source.signed });
+      else keys.push({ kind: 'int', offset: (keySize += 8) - 8, signed: (source.kind === 'arg' && source.signed) || source.kind === 'ret' });
     }
     let valueSize = 0;
     const slots: AggregateSlots[] = this.aggregates.map((a) => {
@@ -232,32 +252,9 @@ class Generator {
     const uncounted = this.map('fay_uncounted', MAP_TYPES.percpuArray, 4, 8, 1);
 
     asm.mov(this.ctx, 1);
-    // The system calls listened to, by number (args[1] of sys_enter).
-    if (this.ids !== undefined) {
-      asm.load('u64', 2, this.ctx, 8);
-      if (this.ids.length <= 8) {
-        const hit = asm.fresh('wanted');
-        for (const id of this.ids) asm.jumpImm('eq', 2, id, hit);
-        asm.goto(out).label(hit);
-      } else {
-        // A range check per run of consecutive numbers.
-        const hit = asm.fresh('wanted');
-        for (const [low, high] of runs(this.ids)) {
-          if (low === high) asm.jumpImm('eq', 2, low, hit);
-          else {
-            const next = asm.fresh('run');
-            asm.jumpImm('lt', 2, low, next).jumpImm('le', 2, high, hit).label(next);
-          }
-        }
-        asm.goto(out).label(hit);
-      }
-    }
-    if (this.filter !== undefined) {
-      // Every field the filter reads, read first: a field read on one branch of an `or` only
-      // would be unset on the other.
-      for (const name of fieldsOf(this.filter)) if (this.source(name).kind !== 'const') this.read(name);
-      this.jumpIfFalse(this.filter, out);
-    }
+    if (this.starts !== undefined) this.takeStart(this.starts, out);
+    else this.checkNumber(out);
+    this.checkFilter(out);
 
     // The key, built on the stack from the fields.
     const keyAt = keyed ? this.frame.take(align8(keySize)) : this.frame.take(8);
@@ -287,7 +284,7 @@ class Generator {
     asm.label(out).aluImm('mov', 0, 0).exit();
     return {
       maps: this.maps,
-      programs: [{ type: PROG_RAW_TRACEPOINT, attach: 'sys_enter', code: asm.assemble() }],
+      programs: [{ type: PROG_RAW_TRACEPOINT, attach: this.starts === undefined ? 'sys_enter' : 'sys_exit', code: asm.assemble() }],
       tables,
       phase,
       uncounted,
@@ -297,6 +294,74 @@ class Generator {
       aggregates: slots,
       keyed,
     };
+  }
+
+  /** The entry program of a call whose return is counted: its number checked, the filter's entry part, then its start kept by thread. */
+  generateEntry(starts: number): NativeProgram['programs'][number] {
+    const { asm } = this;
+    const out = 'out';
+    asm.mov(this.ctx, 1);
+    this.checkNumber(out);
+    this.checkFilter(out);
+    const value = this.frame.take(16);
+    const key = this.frame.take(8);
+    asm.call(HELPERS.ktime_get_ns).store('u64', FP, value, 0).load('u64', 1, this.ctx, 8).store('u64', FP, value + 8, 1);
+    asm.call(HELPERS.get_current_pid_tgid).store('u64', FP, key, 0);
+    asm.loadMap(1, starts).mov(2, FP).aluImm('add', 2, key).mov(3, FP).aluImm('add', 3, value).aluImm('mov', 4, 0).call(HELPERS.map_update_elem);
+    asm.label(out).aluImm('mov', 0, 0).exit();
+    return { type: PROG_RAW_TRACEPOINT, attach: 'sys_enter', code: asm.assemble() };
+  }
+
+  /** On to `out` unless the call is one of those listened to, by its number (args[1] of sys_enter). */
+  private checkNumber(out: string): void {
+    const { asm } = this;
+    if (this.ids === undefined) return;
+    asm.load('u64', 2, this.ctx, 8);
+    const hit = asm.fresh('wanted');
+    if (this.ids.length <= 8) for (const id of this.ids) asm.jumpImm('eq', 2, id, hit);
+    else {
+      // A range check per run of consecutive numbers.
+      for (const [low, high] of runs(this.ids)) {
+        if (low === high) asm.jumpImm('eq', 2, low, hit);
+        else {
+          const next = asm.fresh('run');
+          asm.jumpImm('lt', 2, low, next).jumpImm('le', 2, high, hit).label(next);
+        }
+      }
+    }
+    asm.goto(out).label(hit);
+  }
+
+  /** On to `out` unless the filter holds. */
+  private checkFilter(out: string): void {
+    if (this.filter === undefined) return;
+    // Every field the filter reads, read first: a field read on one branch of an `or` only
+    // would be unset on the other.
+    for (const name of fieldsOf(this.filter)) if (this.source(name).kind !== 'const') this.read(name);
+    this.jumpIfFalse(this.filter, out);
+  }
+
+  /** At the return: this thread's start taken out of `starts` (none: a call that began before the probe, not counted); its number and duration in their slots. */
+  private takeStart(starts: number, out: string): void {
+    const { asm } = this;
+    const key = this.frame.take(8);
+    const start = this.frame.take(8);
+    const id = this.frame.take(8);
+    asm.call(HELPERS.get_current_pid_tgid).store('u64', FP, key, 0);
+    asm.loadMap(1, starts).mov(2, FP).aluImm('add', 2, key).call(HELPERS.map_lookup_elem).jumpImm('eq', 0, 0, out);
+    asm.load('u64', 1, 0, 0).store('u64', FP, start, 1).load('u64', 1, 0, 8).store('u64', FP, id, 1);
+    asm.loadMap(1, starts).mov(2, FP).aluImm('add', 2, key).call(HELPERS.map_delete_elem);
+    this.slots.set('probe', id);
+    if (this.needs('duration')) {
+      const duration = this.frame.take(8);
+      asm.call(HELPERS.ktime_get_ns).load('u64', 1, FP, start).aluReg('sub', 0, 1).store('u64', FP, duration, 0);
+      this.slots.set('duration', duration);
+    }
+  }
+
+  /** Whether the program reads a field (in its filter, keys or aggregates). */
+  private needs(name: string): boolean {
+    return (this.filter !== undefined && fieldsOf(this.filter).has(name)) || this.keyColumns.some((k) => fieldsOf(k.expr).has(name)) || this.aggregates.some((a) => a.argument !== undefined && fieldsOf(a.argument).has(name));
   }
 
   /** The group's value in `table`, found or made, and each aggregate's slots updated; on to `out` when it does not fit. */
@@ -378,6 +443,13 @@ class Generator {
       case 'id':
         asm.load('u64', 1, this.ctx, 8).store('u64', FP, at, 1);
         break;
+      case 'ret':
+        // args[1] of sys_exit: the return value, a long.
+        if (this.starts === undefined) throw new Error('ret read at a call’s entry');
+        asm.load('u64', 1, this.ctx, 8).store('u64', FP, at, 1);
+        break;
+      case 'duration':
+        throw new Error('duration is read where the start is taken');
       case 'comm':
         asm.storeImm('u64', FP, at, 0).storeImm('u64', FP, at + 8, 0);
         asm.mov(1, FP).aluImm('add', 1, at).aluImm('mov', 2, 16).call(HELPERS.get_current_comm);
