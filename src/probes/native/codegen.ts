@@ -30,6 +30,7 @@ import { Assembler, FP, HELPERS, type Instruction, type JumpOp, type Register } 
 export const MAP_TYPES = { hash: 1, array: 2, percpuHash: 5, percpuArray: 6, lruHash: 9 } as const;
 export const PROG_RAW_TRACEPOINT = 17;
 const BPF_NOEXIST = 1;
+const BPF_F_NO_PREALLOC = 1;
 const EEXIST = 17;
 
 /** x86-64's pt_regs offsets of a system call's six arguments (di, si, dx, r10, r8, r9). */
@@ -41,6 +42,8 @@ export interface NativeMap {
   readonly keySize: number;
   readonly valueSize: number;
   readonly maxEntries: number;
+  /** BPF_F_… flags (BPF_F_NO_PREALLOC: values allocated as groups come). */
+  readonly flags?: number;
 }
 
 /** A group key's part, where it is in the key bytes and how to read it back. */
@@ -52,10 +55,17 @@ export type KeyPart =
 
 /** An aggregate's place in a group's value: its u64 slots. */
 export interface AggregateSlots {
-  readonly function: 'count' | 'sum' | 'min' | 'max' | 'avg';
-  /** count: [n]; sum: [sum]; min/max: [value, seen]; avg: [sum, n]. */
+  readonly function: 'count' | 'sum' | 'min' | 'max' | 'avg' | 'hist' | 'lhist';
+  /** count: [n]; sum: [sum]; min/max: [value, seen]; avg: [sum, n]; hist, lhist: [the first bucket's], each bucket one slot. */
   readonly offsets: readonly number[];
+  /** hist, lhist: how many buckets, the first numbered -1 (below the range; a log2 histogram's negative values). */
+  readonly buckets?: number;
 }
+
+/** A log2 histogram's buckets, numbered as agg/log2.ts numbers them: -1 (negative), 0, then 1…64 for [2^(k-1), 2^k). */
+const LOG2_BUCKETS = 66;
+/** A group's value above this many bytes is allocated as its group comes (a histogram's), not set aside for every possible group. */
+const PREALLOCATED_VALUE_BYTES = 64;
 
 export interface NativeProgram {
   readonly maps: readonly NativeMap[];
@@ -151,7 +161,9 @@ function fieldSource(name: string, args: readonly TracepointField[], host: strin
   return { kind: 'arg', index, ...type };
 }
 
-const FUNCTIONS = new Set(['count', 'sum', 'min', 'max', 'avg']);
+const FUNCTIONS = new Set(['count', 'sum', 'min', 'max', 'avg', 'hist', 'lhist']);
+/** Buckets an lhist may have in the kernel (each is 8 bytes a group and CPU). */
+const MAX_LINEAR_BUCKETS = 1024;
 
 /** Generates the native program for a stage, or throws NotCovered saying why it cannot. */
 export function nativeProgram(stage: ProbeStage, options: { host: string; mapEntries: number }): NativeProgram {
@@ -162,7 +174,12 @@ export function nativeProgram(stage: ProbeStage, options: { host: string; mapEnt
   if (aggregate === undefined) throw new NotCovered('the query does not aggregate in the kernel');
   const { ids, args } = syscallsOf(stage);
   for (const spec of aggregate.aggregates) {
-    if (!FUNCTIONS.has(spec.function)) throw new NotCovered(`${spec.function}() (the native backend keeps count, sum, min, max, avg)`);
+    if (!FUNCTIONS.has(spec.function)) throw new NotCovered(`${spec.function}() (the native backend keeps count, sum, min, max, avg, hist, lhist)`);
+    if (spec.function === 'lhist') {
+      const [min = 0, max = 0, step = 1] = spec.params;
+      if (![min, max, step].every(Number.isSafeInteger) || min < -(2 ** 31) || max >= 2 ** 31 || step >= 2 ** 31) throw new NotCovered('lhist with bounds beyond 32 bits');
+      if (Math.ceil((max - min) / step) + 2 > MAX_LINEAR_BUCKETS) throw new NotCovered(`lhist with more than ${MAX_LINEAR_BUCKETS} buckets`);
+    }
     if (spec.argument !== undefined && !(spec.argument.kind === 'Field' && spec.argument.type === 'int')) throw new NotCovered(`${spec.function} of an expression (the native backend aggregates integer fields)`);
   }
   const maps: NativeMap[] = [];
@@ -238,16 +255,30 @@ class Generator {
     }
     let valueSize = 0;
     const slots: AggregateSlots[] = this.aggregates.map((a) => {
-      const n = a.function === 'count' || a.function === 'sum' ? 1 : 2;
+      const fn = a.function as AggregateSlots['function'];
+      if (fn === 'hist' || fn === 'lhist') {
+        const [min = 0, max = 0, step = 1] = a.params;
+        const buckets = fn === 'hist' ? LOG2_BUCKETS : Math.ceil((max - min) / step) + 2;
+        const at = valueSize;
+        valueSize += 8 * buckets;
+        return { function: fn, offsets: [at], buckets };
+      }
+      const n = fn === 'count' || fn === 'sum' ? 1 : 2;
       const offsets = Array.from({ length: n }, (_, i) => valueSize + 8 * i);
       valueSize += 8 * n;
-      return { function: a.function as AggregateSlots['function'], offsets };
+      return { function: fn, offsets };
     });
     if (valueSize === 0) valueSize = 8;
     const keyed = keySize > 0;
     const tableType = keyed ? MAP_TYPES.percpuHash : MAP_TYPES.percpuArray;
     const tableKey = keyed ? keySize : 4;
-    const tables: [number, number] = [this.map('fay_groups_0', tableType, tableKey, valueSize, keyed ? this.options.mapEntries : 1), this.map('fay_groups_1', tableType, tableKey, valueSize, keyed ? this.options.mapEntries : 1)];
+    const flags = keyed && valueSize > PREALLOCATED_VALUE_BYTES ? BPF_F_NO_PREALLOC : 0;
+    const tables: [number, number] = [
+      this.map('fay_groups_0', tableType, tableKey, valueSize, keyed ? this.options.mapEntries : 1, flags),
+      this.map('fay_groups_1', tableType, tableKey, valueSize, keyed ? this.options.mapEntries : 1, flags),
+    ];
+    // A new group's first value: zeroes, from a map (a histogram's value is larger than the stack).
+    const zero = keyed ? this.map('fay_zero', MAP_TYPES.array, 4, valueSize, 1) : -1;
     const phase = this.map('fay_phase', MAP_TYPES.array, 4, 8, 1);
     const uncounted = this.map('fay_uncounted', MAP_TYPES.percpuArray, 4, 8, 1);
 
@@ -278,9 +309,9 @@ class Generator {
     asm.loadMapValue(1, phase).load('u64', this.phaseReg, 1, 0);
     const second = asm.fresh('phase1');
     asm.jumpImm('ne', this.phaseReg, 0, second);
-    this.update(tables[0], keyed, keyAt, valueSize, valueAt, slots, uncounted, out);
+    this.update(tables[0], keyed, keyAt, zero, valueAt, slots, uncounted, out);
     asm.goto(out).label(second);
-    this.update(tables[1], keyed, keyAt, valueSize, valueAt, slots, uncounted, out);
+    this.update(tables[1], keyed, keyAt, zero, valueAt, slots, uncounted, out);
     asm.label(out).aluImm('mov', 0, 0).exit();
     return {
       maps: this.maps,
@@ -365,16 +396,20 @@ class Generator {
   }
 
   /** The group's value in `table`, found or made, and each aggregate's slots updated; on to `out` when it does not fit. */
-  private update(table: number, keyed: boolean, keyAt: number, valueSize: number, valueAt: readonly (number | undefined)[], slots: readonly AggregateSlots[], uncounted: number, out: string): void {
+  private update(table: number, keyed: boolean, keyAt: number, zero: number, valueAt: readonly (number | undefined)[], slots: readonly AggregateSlots[], uncounted: number, out: string): void {
     const { asm } = this;
     const have = asm.fresh('have');
     const lookup = () => asm.loadMap(1, table).mov(2, FP).aluImm('add', 2, keyAt).call(HELPERS.map_lookup_elem);
     lookup();
     asm.jumpImm('ne', 0, 0, have);
     if (keyed) {
-      const initAt = this.initAt ?? (this.initAt = this.frame.take(align8(valueSize)));
-      for (let off = 0; off < valueSize; off += 8) asm.storeImm('u64', FP, initAt + off, 0);
-      asm.loadMap(1, table).mov(2, FP).aluImm('add', 2, keyAt).mov(3, FP).aluImm('add', 3, initAt).aluImm('mov', 4, BPF_NOEXIST).call(HELPERS.map_update_elem);
+      const zeroKey = this.zeroKeyAt ?? (this.zeroKeyAt = this.frame.take(8));
+      asm.storeImm('u32', FP, zeroKey, 0).loadMap(1, zero).mov(2, FP).aluImm('add', 2, zeroKey).call(HELPERS.map_lookup_elem);
+      const zeroes = asm.fresh('zeroes');
+      asm.jumpImm('ne', 0, 0, zeroes);
+      this.countUncounted(uncounted);
+      asm.goto(out).label(zeroes);
+      asm.mov(3, 0).loadMap(1, table).mov(2, FP).aluImm('add', 2, keyAt).aluImm('mov', 4, BPF_NOEXIST).call(HELPERS.map_update_elem);
       const made = asm.fresh('made');
       asm.jumpImm('eq', 0, 0, made).jumpImm('eq', 0, -EEXIST, made);
       this.countUncounted(uncounted);
@@ -388,7 +423,8 @@ class Generator {
     slots.forEach((slot, i) => {
       const [first, second] = slot.offsets as [number, number | undefined];
       const at = valueAt[i];
-      if (slot.function === 'count') asm.load('u64', 1, 0, first).aluImm('add', 1, 1).store('u64', 0, first, 1);
+      if (slot.function === 'hist' || slot.function === 'lhist') this.bucket(slot, this.aggregates[i]!.params, at!);
+      else if (slot.function === 'count') asm.load('u64', 1, 0, first).aluImm('add', 1, 1).store('u64', 0, first, 1);
       else if (slot.function === 'sum' || slot.function === 'avg') {
         asm.load('u64', 1, 0, first).load('u64', 2, FP, at!).aluReg('add', 1, 2).store('u64', 0, first, 1);
         if (slot.function === 'avg') asm.load('u64', 1, 0, second!).aluImm('add', 1, 1).store('u64', 0, second!, 1);
@@ -403,11 +439,46 @@ class Generator {
     });
   }
 
-  private initAt: number | undefined;
+  /**
+   * Adds one to the bucket of the value at stack slot `at`, in the histogram at `slot` of the
+   * group's value (r0). The bucket's index is bounded on every path, as the verifier requires of
+   * an offset into a map's value.
+   */
+  private bucket(slot: AggregateSlots, params: readonly number[], at: number): void {
+    const { asm } = this;
+    const add = asm.fresh('add');
+    // r2 the value; r3 the bucket's slot (bucket + 1).
+    asm.load('u64', 2, FP, at);
+    if (slot.function === 'hist') {
+      const positive = asm.fresh('positive');
+      asm.aluImm('mov', 3, 0).jumpImm('slt', 2, 0, add);
+      asm.aluImm('mov', 3, 1).jumpImm('eq', 2, 0, add);
+      // floor(log2(v)) by halving the range: 32, 16, 8, 4, 2, 1 bits.
+      asm.label(positive).aluImm('mov', 3, 0);
+      for (const bits of [32, 16, 8, 4, 2, 1]) {
+        const skip = asm.fresh('bits');
+        asm.mov(4, 2).aluImm('rsh', 4, bits).jumpImm('eq', 4, 0, skip).mov(2, 4).aluImm('add', 3, bits).label(skip);
+      }
+      asm.aluImm('add', 3, 2);
+    } else {
+      const [min = 0, max = 0, step = 1] = params;
+      const count = slot.buckets! - 2;
+      const top = asm.fresh('top');
+      asm.aluImm('mov', 3, 0).jumpImm('slt', 2, min, add);
+      asm.jumpImm('sge', 2, max, top);
+      asm.aluImm('sub', 2, min).aluImm('div', 2, step).mov(3, 2).aluImm('add', 3, 1);
+      asm.jumpImm('le', 3, count, add);
+      asm.label(top).aluImm('mov', 3, count + 1);
+    }
+    asm.label(add).aluImm('lsh', 3, 3).aluReg('add', 3, 0);
+    asm.load('u64', 1, 3, slot.offsets[0]!).aluImm('add', 1, 1).store('u64', 3, slot.offsets[0]!, 1);
+  }
+
+  private zeroKeyAt: number | undefined;
   private uncountedKeyAt: number | undefined;
 
-  private map(name: string, type: number, keySize: number, valueSize: number, maxEntries: number): number {
-    this.maps.push({ name, type, keySize, valueSize, maxEntries });
+  private map(name: string, type: number, keySize: number, valueSize: number, maxEntries: number, flags = 0): number {
+    this.maps.push({ name, type, keySize, valueSize, maxEntries, ...(flags !== 0 && { flags }) });
     return this.maps.length - 1;
   }
 

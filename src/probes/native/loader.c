@@ -7,7 +7,7 @@
 // load, raw tracepoint open, map lookups); see docs/native-backend.md.
 //
 // Protocol: lines on stdin, lines on stdout. The set-up, then `go`:
-//   map <type> <key_size> <value_size> <max_entries> <name>
+//   map <type> <key_size> <value_size> <max_entries> <name> [flags]
 //   prog <prog_type> <hex instructions>        (a map's fd or value: ld_imm64 with src 1 or 2, imm its map index)
 //   attach raw <prog index> <tracepoint>         (raw tracepoint, e.g. sys_enter)
 //   attach tp <prog index> <category> <name>     (tracepoint through perf_event_open)
@@ -106,10 +106,12 @@ static long value_bytes(int m) {
 
 static void add_map(char *args) {
   int type, key_size, value_size, max_entries;
+  unsigned flags = 0;
   char name[BPF_OBJ_NAME_LEN] = "";
-  if (sscanf(args, "%d %d %d %d %15s", &type, &key_size, &value_size, &max_entries, name) < 4) fail("usage", "map <type> <key_size> <value_size> <max_entries> <name>");
+  if (sscanf(args, "%d %d %d %d %15s %u", &type, &key_size, &value_size, &max_entries, name, &flags) < 4) fail("usage", "map <type> <key_size> <value_size> <max_entries> <name> [flags]");
   if (maps == MAX_MAPS) fail("usage", "too many maps");
-  int fd = bpf_map_create(type, name, key_size, value_size, max_entries, NULL);
+  LIBBPF_OPTS(bpf_map_create_opts, opts, .map_flags = flags);
+  int fd = bpf_map_create(type, name, key_size, value_size, max_entries, &opts);
   if (fd < 0) fail_errno("map", name);
   struct bpf_map_info info = {0};
   __u32 length = sizeof info;

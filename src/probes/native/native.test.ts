@@ -42,6 +42,7 @@ describe('what the native backend covers', () => {
       'syscall:openat | count()',
       'syscall:openat | where comm == "x" and (pid > 10 or not tid == 3) | count(), sum(args.flags), min(args.dfd), max(pid), avg(cpu) by comm, pid, uid',
       'syscall:* | count() by probe, host',
+      'syscall:read | hist(args.count), lhist(args.fd, 0, 10, 1) by comm',
     ]) {
       const program = generate(query);
       assert.deepEqual(program.programs.map((p) => p.attach), ['sys_enter'], query);
@@ -60,7 +61,8 @@ describe('what the native backend covers', () => {
   it('says why it refuses what it does not cover', () => {
     const refusals: [string, RegExp][] = [
       ['syscall:openat | count() by args.filename', /args.filename is a string/],
-      ['syscall:openat | hist(duration)', /hist\(\)/],
+      ['syscall:openat | stddev(ret)', /stddev\(\)|ships events/],
+
       ['syscall:openat | quantiles(ret, 0.5)', /quantiles\(\)|ret|ships events/],
       ['syscall:openat | where pid + 1 == 3 | count()', /comparison that is not of a field with a constant/],
       ['syscall:openat | where comm =~ "n*" | count()', /a filter of match/],
@@ -77,6 +79,14 @@ async function answer(query: string, backend: 'bpftrace' | 'native', workload: (
   const run = cluster.run(query.replace('$PID', String(w.pid)), { providerOptions: { bpf: { backend } } });
   const result = await collect(run, () => w.go());
   return rowsOf(result.final).sort((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b)));
+}
+
+/** A log2 histogram's buckets from its first non-empty one to its last, from bucket number → count (agg/log2.ts's numbering). */
+function log2Buckets(counts: Record<number, number>): { low: number | null; high: number | null; count: number }[] {
+  const numbers = Object.keys(counts).map(Number);
+  const out = [];
+  for (let b = Math.min(...numbers); b <= Math.max(...numbers); b++) out.push({ low: b === 0 ? 0 : 2 ** (b - 1), high: 2 ** b - 1, count: counts[b] ?? 0 });
+  return out;
 }
 
 /** Rows without the pid/tid-dependent cells (two workloads have two pids). */
@@ -101,6 +111,18 @@ describe('both backends, the same exact answers, on real probes', () => {
       [{ count: 4, 'sum(args.count)': 10096, 'min(args.count)': 1000, 'max(args.count)': 4096, 'avg(args.count)': 2524 }],
     ],
     ['syscall:getp* | where comm == "fay-nat" and probe == "syscall:getppid" | count() by probe', getppid, [{ probe: 'syscall:getppid', count: 3000 }]],
+    // Histograms: log2 (negative, zero, powers of two) and linear (below, steps, above), in one group's value.
+    [
+      'syscall:read | where comm == "fay-nat" and args.count >= 100 and args.count <= 5000 | hist(args.count), lhist(args.count, 1000, 4000, 1000), count()',
+      reads,
+      [
+        {
+          'hist(args.count)': { kind: 'hist', total: 5, buckets: log2Buckets({ 7: 1, 10: 1, 11: 1, 12: 1, 13: 1 }) },
+          'lhist(args.count, 1000, 4000, 1000)': { kind: 'hist', total: 5, buckets: [{ low: null, high: 999, count: 1 }, { low: 1000, high: 1999, count: 1 }, { low: 2000, high: 2999, count: 1 }, { low: 3000, high: 3999, count: 1 }, { low: 4000, high: null, count: 1 }] },
+          count: 5,
+        },
+      ],
+    ],
     // At the return: ret (ENOENT, -2) and the call's number kept from its entry.
     ['syscall:openat, syscall:close | where comm == "fay-nat" and ret == -2 | count(), min(ret), max(tid) by probe', missing, [
       // A probe the query named that never fired shows, with 0.

@@ -74,7 +74,7 @@ export function runNative(program: NativeProgram, kinds: readonly AggregateKind[
   child.stdin.on('error', () => undefined);
 
   const spec = [
-    ...program.maps.map((m) => `map ${m.type} ${m.keySize} ${m.valueSize} ${m.maxEntries} ${m.name}`),
+    ...program.maps.map((m) => `map ${m.type} ${m.keySize} ${m.valueSize} ${m.maxEntries} ${m.name} ${m.flags ?? 0}`),
     ...program.programs.map((p) => `prog ${p.type} ${encode(p.code).toString('hex')}`),
     ...program.programs.map((p, i) => `attach raw ${i} ${p.attach}`),
     'go',
@@ -214,6 +214,16 @@ function decodeStates(program: NativeProgram, kinds: readonly AggregateKind[], v
         return kind.decode(sumPerCpu(value, first, cpus, stride));
       case 'avg':
         return kind.decode([sumPerCpu(value, first, cpus, stride), sumPerCpu(value, second!, cpus, stride)]);
+      case 'hist':
+      case 'lhist': {
+        // Slot b holds bucket b - 1 (the first is below the range).
+        const flat: number[] = [];
+        for (let b = 0; b < slot.buckets!; b++) {
+          const n = sumPerCpu(value, first + 8 * b, cpus, stride);
+          if (n !== 0) flat.push(b - 1, n);
+        }
+        return kind.decode(flat);
+      }
       case 'min':
       case 'max': {
         let best: number | null = null;
