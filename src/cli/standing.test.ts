@@ -72,7 +72,7 @@ describe('a standing query on this machine, with no cluster', () => {
     const stop = await runFay(['stop', id], { env });
     assert.equal(stop.code, 0, stop.stderr);
     const after = await runFay(['ps'], { env });
-    assert.match(after.stderr, /no query runs on this machine's agent/);
+    assert.match(after.stderr, /no query runs on this machine's agent/, after.lines.join('\n'));
     // A name that is not there lists those that are.
     const wrong = await runFay(['query', 'stored:ppd | count()'], { env });
     assert.equal(wrong.code, 2);
