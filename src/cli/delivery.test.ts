@@ -3,7 +3,7 @@ import { spawn } from 'node:child_process';
 import { describe, it } from 'node:test';
 import { runFay, startFay } from '../testing/cli.js';
 import { fayCommand } from '../testing/fay-command.js';
-import { bpftraceProcesses, leavesKernelAsFound, loaderProcesses, processesGone } from '../testing/kernel-state.js';
+import { bpftraceProcesses, kernelSideProcesses, leavesKernelAsFound, loaderProcesses, processesGone } from '../testing/kernel-state.js';
 import { runWorkload } from '../testing/workload.js';
 
 /** Runs a shell pipeline whose first command is the built fay: its exit statuses (PIPESTATUS) and output. */
@@ -59,7 +59,7 @@ describe('nothing collected is lost, and exit codes tell the truth', () => {
     assert.deepEqual(statuses, [0, 0]);
     assert.equal(stdout.trim().split('\n').length, 2);
     assert.equal(stderr, '', 'no complaint about a broken pipe');
-    assert.deepEqual(bpftraceProcesses(), []);
+    assert.deepEqual(kernelSideProcesses(), []);
   });
 
   for (const [backend, name] of [['bpftrace', 'bpftrace'], ['native', "Fay's eBPF loader"]] as const) {
@@ -92,7 +92,7 @@ describe('nothing collected is lost, and exit codes tell the truth', () => {
     await runWorkload('fay-detach', 'getppid', 1000);
     const { code, lines, stderr } = await fay.exit;
     // Out already: fay did not leave a bpftrace behind to finish by itself.
-    assert.deepEqual(bpftraceProcesses(), []);
+    assert.deepEqual(kernelSideProcesses(), []);
     assert.deepEqual(kernel.newPrograms(), []);
     assert.equal(code, 0, stderr);
     assert.match(stderr, /removing its probes: \d+ of \d+ out/);

@@ -5,7 +5,7 @@ import { after, before, describe, it } from 'node:test';
 import { NatsBus } from '../bus/nats.js';
 import { AgentAnnouncement, PROTOCOL_VERSION, readMessage, SUBJECTS, writeMessage } from '../bus/protocol.js';
 import { TestAgent, TestCgroup, TestCluster } from '../testing/cluster.js';
-import { bpftraceProcesses, loadedBpfPrograms, newBpfPrograms, parentOf, processesGone } from '../testing/kernel-state.js';
+import { kernelSideProcesses, loadedBpfPrograms, newBpfPrograms, parentOf, processesGone } from '../testing/kernel-state.js';
 import { NatsServer } from '../testing/nats-server.js';
 import { TestNetns } from '../testing/netns.js';
 import { startNodeTarget } from '../testing/node-target.js';
@@ -95,8 +95,8 @@ describe('one query across several agents on a real NATS server', () => {
       await run.attached;
       await Promise.all([cgroups.get('host-a')!.run('fay-cl', 'getppid', 1000), cgroup.run('fay-cl', 'getppid', 2000)]);
       await until(reader, isResult((r) => countsByHost(r)['host-doomed'] === 2000 && countsByHost(r)['host-a'] === 1000));
-      const itsProbes = bpftraceProcesses().filter((pid) => parentOf(pid) === doomed.child.pid);
-      assert.equal(itsProbes.length, 1, 'its bpftrace runs');
+      const itsProbes = kernelSideProcesses().filter((pid) => parentOf(pid) === doomed.child.pid);
+      assert.equal(itsProbes.length, 1, 'its kernel-side process (bpftrace or the native loader) runs');
       await doomed.kill();
       await cgroups.get('host-a')!.run('fay-cl', 'getppid', 500);
       // A period host-a is late for (a busy machine) may come first: the one that has it counts.
@@ -105,7 +105,7 @@ describe('one query across several agents on a real NATS server', () => {
       const final = await finalOf(run, reader);
       assert.deepEqual(countsByHost(final), { 'host-a': 1500, 'host-doomed': 2000 }, 'what the lost host reported before stays in');
       assert.deepEqual(final?.coverage?.missing, ['host-doomed']);
-      // Its probes died with it (bpftrace gets a death signal from its agent).
+      // Its probes died with it (bpftrace and the native loader get a death signal from their agent).
       await processesGone(itsProbes, 5000);
     } finally {
       await doomed.kill();
@@ -122,7 +122,7 @@ describe('one query across several agents on a real NATS server', () => {
       await run.attached;
       await cgroup.run('fay-cl', 'getppid', 1000);
       await until(reader, isResult((r) => countsByHost(r)['host-phoenix'] === 1000));
-      const before = bpftraceProcesses().filter((pid) => parentOf(pid) === phoenix.child.pid);
+      const before = kernelSideProcesses().filter((pid) => parentOf(pid) === phoenix.child.pid);
       await phoenix.kill();
       await processesGone(before, 5000);
       phoenix = await TestAgent.start('host-phoenix', nats.url('agent'), { cgroup: cgroup.path });
@@ -227,22 +227,22 @@ describe('one query across several agents on a real NATS server', () => {
   });
 
   it('removes every probe on every agent within the lease when its client dies', async () => {
-    // The test before's bpftrace may still be exiting (its agent said done): counted from after it.
+    // The test before's kernel-side process may still be exiting (its agent said done): counted from after it.
     const agentsOf = ['host-a', 'host-c'].map((h) => agents.get(h)!.child.pid);
-    await processesGone(bpftraceProcesses().filter((pid) => agentsOf.includes(parentOf(pid))));
+    await processesGone(kernelSideProcesses().filter((pid) => agentsOf.includes(parentOf(pid))));
     const before = loadedBpfPrograms();
     const fay = startFay(['query', '--cluster', nats.url('client'), '--json', '--every', '500ms', '--hosts', 'host-a,host-c', 'syscall:getppid | count() by host']);
     assert.ok(await fay.nextLine(), 'the query runs and reports');
     assert.ok(newBpfPrograms(before).length > 0, 'probes are loaded');
     const agentPids = ['host-a', 'host-c'].map((h) => agents.get(h)!.child.pid);
-    const bpftraces = bpftraceProcesses().filter((pid) => agentPids.includes(parentOf(pid)));
-    assert.equal(bpftraces.length, 2, 'one bpftrace per agent');
+    const kernelSide = kernelSideProcesses().filter((pid) => agentPids.includes(parentOf(pid)));
+    assert.equal(kernelSide.length, 2, 'one kernel-side process per agent');
     const marks = ['host-a', 'host-c'].map((h) => agents.get(h)!.mark());
     fay.child.kill('SIGKILL');
     await fay.exit;
     const killedAt = Date.now();
     // The lease is 3 periods, at least 3 s: a bound, so the wait has one too.
-    await processesGone(bpftraces, 3000 + 2000);
+    await processesGone(kernelSide, 3000 + 2000);
     const took = Date.now() - killedAt;
     assert.deepEqual(newBpfPrograms(before), []);
     assert.ok(took < 5000, `removed after ${took} ms`);

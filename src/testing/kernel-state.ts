@@ -29,6 +29,11 @@ export function bpftraceProcesses(): number[] {
   return processesNamed('bpftrace');
 }
 
+/** Pids of the processes that hold queries' kernel probes: bpftrace, or the native backend's loader. */
+export function kernelSideProcesses(): number[] {
+  return [...bpftraceProcesses(), ...loaderProcesses()];
+}
+
 /** Pids of running loaders of Fay's native backend. */
 export function loaderProcesses(): number[] {
   return processesNamed('fay-bpf-loader');

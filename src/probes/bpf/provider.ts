@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { randomInt } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { createAggregate } from '../../agg/registry.js';
 import type { ResolveFailure, SourceSchema } from '../../plan/catalog.js';
@@ -176,15 +176,11 @@ export class BpfProvider implements Provider {
 
   compile(stage: ProbeStage, options: CompileOptions): CompiledProbe {
     const { backend } = bpfOptions(options.providerOptions);
-    if (backend !== 'bpftrace' && options.cgroup !== undefined) {
-      if (backend === 'native') throw new UsageError('--backend native does not cover an agent limited to a cgroup yet', { hint: 'run it with --backend bpftrace or auto' });
-      return this.compileBpftrace(stage, options);
-    }
     const mapEntries = Math.min(1 << 20, Math.max(4096, 2 * options.maxGroups));
     let notCovered: string | undefined;
     if (backend !== 'bpftrace') {
       try {
-        const native = compileNative(nativeProgram(stage, { host: options.host, mapEntries }), stage, options, backend);
+        const native = compileNative(nativeProgram(stage, { host: options.host, mapEntries, ...(options.cgroup !== undefined && { cgroupId: cgroupId(options.cgroup) }) }), stage, options, backend);
         return backend === 'auto' ? withFallback(native, () => this.compileBpftrace(stage, options)) : native;
       } catch (e) {
         if (!(e instanceof NotCovered)) throw e;
@@ -269,6 +265,15 @@ function withFallback(native: CompiledProbe, bpftrace: () => CompiledProbe): Com
       };
     },
   };
+}
+
+/** A cgroup v2's id, as bpf_get_current_cgroup_id() gives it: its directory's inode number. */
+function cgroupId(path: string): bigint {
+  try {
+    return statSync(path, { bigint: true }).ino;
+  } catch (error) {
+    throw new EnvironmentError(`the agent's cgroup ${path} cannot be read: ${(error as Error).message}`);
+  }
 }
 
 /** A stage the native backend covers: its program for explain, and its run. */

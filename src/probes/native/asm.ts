@@ -38,6 +38,7 @@ export const HELPERS = {
   get_current_pid_tgid: 14,
   get_current_uid_gid: 15,
   get_current_comm: 16,
+  get_current_cgroup_id: 80,
   probe_read_kernel: 113,
 } as const;
 const HELPER_NAMES = new Map<number, string>(Object.entries(HELPERS).map(([name, id]) => [id, name]));

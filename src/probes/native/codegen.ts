@@ -166,7 +166,14 @@ const FUNCTIONS = new Set(['count', 'sum', 'min', 'max', 'avg', 'hist', 'lhist']
 const MAX_LINEAR_BUCKETS = 1024;
 
 /** Generates the native program for a stage, or throws NotCovered saying why it cannot. */
-export function nativeProgram(stage: ProbeStage, options: { host: string; mapEntries: number }): NativeProgram {
+export interface NativeOptions {
+  readonly host: string;
+  readonly mapEntries: number;
+  /** Only processes in this cgroup (v2) are seen: the agent stands for it (fay agent --cgroup). */
+  readonly cgroupId?: bigint;
+}
+
+export function nativeProgram(stage: ProbeStage, options: NativeOptions): NativeProgram {
   if (stage.ship !== undefined) throw new NotCovered('the query ships events to the agent (the native backend aggregates in the kernel only, so far)');
   if (stage.record !== undefined) throw new NotCovered('record (the flight recorder) runs on bpftrace');
   if (stage.sampleRate !== undefined) throw new NotCovered('sample runs on bpftrace');
@@ -229,7 +236,7 @@ class Generator {
     private readonly aggregates: readonly AggregateSpec[],
     private readonly ids: readonly number[] | undefined,
     private readonly args: readonly TracepointField[],
-    private readonly options: { host: string; mapEntries: number },
+    private readonly options: NativeOptions,
     private readonly maps: NativeMap[],
     /** At a call's return: the map of its starts (undefined: the program is at the entry). */
     private readonly starts: number | undefined,
@@ -343,8 +350,13 @@ class Generator {
     return { type: PROG_RAW_TRACEPOINT, attach: 'sys_enter', code: asm.assemble() };
   }
 
-  /** On to `out` unless the call is one of those listened to, by its number (args[1] of sys_enter). */
+  /** On to `out` unless the call is one of those listened to, by its number (args[1] of sys_enter), by a process of the agent's cgroup. */
   private checkNumber(out: string): void {
+    this.checkNumberOnly(out);
+    if (this.options.cgroupId !== undefined) this.asm.call(HELPERS.get_current_cgroup_id).constant(1, this.options.cgroupId).jumpReg('ne', 0, 1, out);
+  }
+
+  private checkNumberOnly(out: string): void {
     const { asm } = this;
     if (this.ids === undefined) return;
     asm.load('u64', 2, this.ctx, 8);
