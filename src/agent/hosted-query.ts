@@ -194,11 +194,6 @@ export class HostedQuery implements MachineSink {
     this.lease.unref();
   }
 
-  /** Whether it was told to stop (its probes may still be coming out). */
-  get stopRequested(): boolean {
-    return this.stopping !== undefined;
-  }
-
   /** Detaches every probe; the last window and `done` follow. */
   stop(why: string, fromClient = false): Promise<void> {
     this.endReason = why;

@@ -266,9 +266,9 @@ export class AgentService {
     }
   }
 
-  /** Which queries run here (not those told to stop, whose probes are coming out); for a standing one, what its log holds here. */
+  /** Which queries run here; for a standing one, what its log holds here. */
   private async answerList(reply: string): Promise<void> {
-    const hosted = [...this.queries.values()].filter((q) => !q.stopRequested);
+    const hosted = [...this.queries.values()];
     const sizes = new Map<string, { rows: number; bytes: number }>();
     if (hosted.some((q) => q.spec.standing !== undefined)) {
       try {

@@ -71,7 +71,12 @@ describe('a standing query on this machine, with no cluster', () => {
     assert.match(ps.lines.join('\n'), new RegExp(`${id}\\s+standing\\s+1/1\\s+\\S+\\s+ppid\\s+\\d+`));
     const stop = await runFay(['stop', id], { env });
     assert.equal(stop.code, 0, stop.stderr);
-    const after = await runFay(['ps'], { env });
+    // fay stop asks; the agent lists the query until its probes are out and its end is kept.
+    let after = await runFay(['ps'], { env });
+    for (let i = 0; i < 50 && !/no query runs on this machine's agent/.test(after.stderr); i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      after = await runFay(['ps'], { env });
+    }
     assert.match(after.stderr, /no query runs on this machine's agent/, after.lines.join('\n'));
     // A name that is not there lists those that are.
     const wrong = await runFay(['query', 'stored:ppd | count()'], { env });
