@@ -29,8 +29,8 @@ const workload = workloadBinary();
 const cluster = localCluster();
 
 /** ns per getppid() call, measured by the workload itself around its loop. */
-function loop(calls = CALLS, wrapper: string[] = []): number {
-  const command = ['taskset', '-c', LOOP_CPU, ...wrapper, workload, COMM, 'bench', String(calls)];
+function loop(calls = CALLS, wrapper: string[] = [], mode: 'bench' | 'benchother' = 'bench'): number {
+  const command = ['taskset', '-c', LOOP_CPU, ...wrapper, workload, COMM, mode, String(calls)];
   const result = spawnSync(command[0]!, command.slice(1), { encoding: 'utf8' });
   if (result.status !== 0) throw new Error(`${command.join(' ')} failed: ${result.stderr}`);
   return Number(result.stdout.trim().split('\n').pop());
@@ -197,6 +197,24 @@ for (let i = 0; i < 5; i++) {
   inProcess.nativeAll!.push(await attachAndFirst('syscall:* | count() by probe', 'native'));
   inProcess.bpftraceAll!.push(await attachAndFirst('syscall:* | count() by probe', 'bpftrace'));
 }
+/**
+ * What a getppid query costs a call it does not name (getuid): nothing on bpftrace's per-syscall
+ * tracepoint; on the native backend's raw sys_enter, the program's entry and number check. Paired.
+ */
+async function otherCallUnder(backend: Backend): Promise<number> {
+  const before = loop(CALLS, [], 'benchother');
+  const run = cluster.run('syscall:getppid | count()', { providerOptions: { bpf: { backend } } });
+  await run.attached;
+  const traced = loop(CALLS, [], 'benchother');
+  await run.stop();
+  for await (const _ of run) {
+    // Drain.
+  }
+  return traced - (before + loop(CALLS, [], 'benchother')) / 2;
+}
+const otherCall = { native: [] as number[], bpftrace: [] as number[] };
+for (let i = 0; i < 7; i++) for (const backend of (['native', 'bpftrace'] as const).slice().sort(() => Math.random() - 0.5)) otherCall[backend].push(await otherCallUnder(backend));
+
 // Paired as the rounds above: each traced run against the mean of an untraced run before and after it.
 const everyCall = { native: [] as number[], bpftrace: [] as number[] };
 for (let i = 0; i < 7; i++) {
@@ -241,6 +259,7 @@ console.log('');
 console.log(`start to first result (every 100ms, median of 5): fay query --backend bpftrace ${fayStart.toFixed(0)} ms, fay query --backend native ${nativeStart.toFixed(0)} ms, bpftrace one-liner ${btStart.toFixed(0)} ms; ratio ${(fayStart / btStart).toFixed(2)}× and ${(nativeStart / btStart).toFixed(2)}× (targets: fay under 500 ms, native under 100 ms)`);
 console.log(`in this process (no Node.js start-up), getppid | count(): attached ${of('native', 'attachMs').toFixed(1)} ms native vs ${of('bpftrace', 'attachMs').toFixed(1)} ms bpftrace; first window ${of('native', 'firstMs').toFixed(0)} vs ${of('bpftrace', 'firstMs').toFixed(0)} ms (target under 100 ms)`);
 console.log(`kernel-side process, resident: native loader ${of('native', 'rssMb').toFixed(1)} MB, bpftrace ${of('bpftrace', 'rssMb').toFixed(1)} MB (target under 20 MB)`);
+console.log(`a call the query does not name (getuid under syscall:getppid | count()): +${median(otherCall.native).toFixed(1)} ns native (raw sys_enter: the program's entry and number check), +${median(otherCall.bpftrace).toFixed(1)} ns bpftrace (7 paired rounds)`);
 console.log(`syscall:* | count() by probe: attached ${of('nativeAll', 'attachMs').toFixed(1)} ms native vs ${of('bpftraceAll', 'attachMs').toFixed(1)} ms bpftrace; added ns per getppid ${median(everyCall.native).toFixed(1)} native vs ${median(everyCall.bpftrace).toFixed(1)} bpftrace (${(median(everyCall.native) / median(everyCall.bpftrace)).toFixed(2)}×)`);
 console.log(
   JSON.stringify({
@@ -250,5 +269,6 @@ console.log(
     start_ms: { fay: fayStart, native: nativeStart, bpftrace: btStart },
     in_process: Object.fromEntries(Object.keys(inProcess).map((k) => [k, { attach_ms: of(k, 'attachMs'), first_ms: of(k, 'firstMs'), rss_mb: of(k, 'rssMb') }])),
     every_syscall_added_ns: { native: median(everyCall.native), bpftrace: median(everyCall.bpftrace) },
+    other_call_added_ns: { native: median(otherCall.native), bpftrace: median(otherCall.bpftrace) },
   }),
 );

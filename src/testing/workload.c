@@ -12,6 +12,7 @@
 //   nested N            fay_outer(i) for i in 0..N-1, each calling fay_target(i)
 //   spin MS             burns CPU in spin_loop() for MS milliseconds
 //   bench N             N getppid calls, then prints ns per call
+//   benchother N        the same with getuid: a call a getppid probe does not name
 //   threads N           N threads started (pthread_create) on fay_thread_start, one after another
 // With WORKLOAD_WAIT=1 it first waits for one byte on stdin, so that a test can
 // attach probes (e.g. with the workload's pid) before anything happens. With
@@ -129,11 +130,11 @@ int main(int argc, char **argv) {
     for (long i = 0; i < n; i++) sink += fay_outer(i);
   } else if (!strcmp(cmd, "spin")) {
     spin_loop(atol(argv[3]));
-  } else if (!strcmp(cmd, "bench")) {
-    long n = atol(argv[3]);
+  } else if (!strcmp(cmd, "bench") || !strcmp(cmd, "benchother")) {
+    long n = atol(argv[3]), call = strcmp(cmd, "bench") ? SYS_getuid : SYS_getppid;
     struct timespec a, b;
     clock_gettime(CLOCK_MONOTONIC, &a);
-    for (long i = 0; i < n; i++) syscall(SYS_getppid);
+    for (long i = 0; i < n; i++) syscall(call);
     clock_gettime(CLOCK_MONOTONIC, &b);
     printf("%.2f\n", ((b.tv_sec - a.tv_sec) * 1e9 + (b.tv_nsec - a.tv_nsec)) / n);
   } else if (!strcmp(cmd, "mix")) {

@@ -165,7 +165,6 @@ const FUNCTIONS = new Set(['count', 'sum', 'min', 'max', 'avg', 'hist', 'lhist']
 /** Buckets an lhist may have in the kernel (each is 8 bytes a group and CPU). */
 const MAX_LINEAR_BUCKETS = 1024;
 
-/** Generates the native program for a stage, or throws NotCovered saying why it cannot. */
 export interface NativeOptions {
   readonly host: string;
   readonly mapEntries: number;
@@ -173,6 +172,7 @@ export interface NativeOptions {
   readonly cgroupId?: bigint;
 }
 
+/** Generates the native program for a stage, or throws NotCovered saying why it cannot. */
 export function nativeProgram(stage: ProbeStage, options: NativeOptions): NativeProgram {
   if (stage.ship !== undefined) throw new NotCovered('the query ships events to the agent (the native backend aggregates in the kernel only, so far)');
   if (stage.record !== undefined) throw new NotCovered('record (the flight recorder) runs on bpftrace');

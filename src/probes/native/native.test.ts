@@ -180,7 +180,8 @@ describe('both backends, the same exact answers, on real probes', () => {
     process.env.FAY_BPF_LOADER = refusing;
     try {
       const w = getppid();
-      const result = await collect(cluster.run('syscall:getppid | where comm == "fay-nat" | count()', { providerOptions: { bpf: { backend: 'auto' } } }), () => w.go());
+      // Every system call: auto runs it natively (a few named ones it leaves to bpftrace).
+      const result = await collect(cluster.run('syscall:* | where comm == "fay-nat" and probe == "syscall:getppid" | count()', { providerOptions: { bpf: { backend: 'auto' } } }), () => w.go());
       assert.deepEqual(rowsOf(result.final), [{ count: 3000 }]);
       assert.ok(result.notices.some((n) => /native eBPF backend could not run here .*Operation not permitted.*; running on bpftrace instead/.test(n.message)), JSON.stringify(result.notices));
       // Asked for by name, the refusal is the answer.
@@ -189,6 +190,13 @@ describe('both backends, the same exact answers, on real probes', () => {
       delete process.env.FAY_BPF_LOADER;
       rmSync(dir, { recursive: true });
     }
+  });
+
+  it('auto runs every system call natively, and leaves a few named ones to bpftrace, saying why', () => {
+    assert.match(cluster.explain('syscall:* | count() by probe'), /probe program \(bpf, eBPF \(native\)\)/);
+    assert.match(cluster.explain('syscall:getppid | count()'), /bpftrace: chosen over Fay's native backend: a few named system calls/);
+    assert.match(cluster.explain('syscall:getppid | count()', { providerOptions: { bpf: { backend: 'native' } } }), /eBPF \(native\)/);
+    assert.match(cluster.explain('tracepoint:sched:sched_switch | count()'), /does not cover this query: tracepoint:sched:sched_switch is not a system call/);
   });
 
   it('leaves nothing loaded when fay is killed with SIGKILL', async () => {
