@@ -74,6 +74,14 @@ describe('one query across several agents on a real NATS server', () => {
     assert.deepEqual(newBpfPrograms(programsBefore), [], 'every probe removed at the end');
   });
 
+  it("counts exactly per host on the native backend too, each agent's program scoped to its cgroup", async () => {
+    const calls = { 'host-a': 2100, 'host-b': 2200, 'host-c': 2300 };
+    const run = client.run('syscall:getppid | count() by host', { refreshMs: 500, providerOptions: { bpf: { backend: 'native' } } });
+    const result = await collect(run, () => Promise.all(HOSTS.map((h) => cgroups.get(h)!.run('fay-cl', 'getppid', calls[h]))));
+    assert.deepEqual(countsByHost(result.final), calls);
+    assert.deepEqual(newBpfPrograms(programsBefore), [], 'every probe removed at the end');
+  });
+
   it('runs only on the hosts its on condition picks, and expects only those', async () => {
     const calls = { 'host-a': 1100, 'host-b': 1200, 'host-c': 1300 };
     const marks = new Map(HOSTS.map((h) => [h, agents.get(h)!.mark()]));
