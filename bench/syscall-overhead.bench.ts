@@ -68,10 +68,10 @@ async function underBpftrace(body: string, tries = 2): Promise<number> {
 }
 
 /** Runs the loop while a Fay query is attached (embedded, in this process). */
-async function underFay(query: string, backend: Backend = 'bpftrace'): Promise<number> {
+async function underFay(query: string, backend: Backend = 'bpftrace', mode: 'bench' | 'benchother' = 'bench'): Promise<number> {
   const run = cluster.run(query, { providerOptions: { bpf: { backend } } });
   await run.attached;
-  const ns = loop();
+  const ns = loop(CALLS, [], mode);
   await run.stop();
   for await (const _ of run) {
     // Drain the results.
@@ -198,32 +198,25 @@ for (let i = 0; i < 5; i++) {
   inProcess.bpftraceAll!.push(await attachAndFirst('syscall:* | count() by probe', 'bpftrace'));
 }
 /**
- * What a getppid query costs a call it does not name (getuid): nothing on bpftrace's per-syscall
- * tracepoint; on the native backend's raw sys_enter, the program's entry and number check. Paired.
+ * The added ns a call of the loop (`mode`) pays while `query` runs, on each backend: 7 rounds, each
+ * backend's traced run against the mean of an untraced run before and after it, in random order.
  */
-async function otherCallUnder(backend: Backend): Promise<number> {
-  const before = loop(CALLS, [], 'benchother');
-  const run = cluster.run('syscall:getppid | count()', { providerOptions: { bpf: { backend } } });
-  await run.attached;
-  const traced = loop(CALLS, [], 'benchother');
-  await run.stop();
-  for await (const _ of run) {
-    // Drain.
+async function pairedByBackend(query: string, mode: 'bench' | 'benchother'): Promise<Record<'native' | 'bpftrace', number[]>> {
+  const added = { native: [] as number[], bpftrace: [] as number[] };
+  for (let i = 0; i < 7; i++) {
+    for (const backend of (['native', 'bpftrace'] as const).slice().sort(() => Math.random() - 0.5)) {
+      const before = loop(CALLS, [], mode);
+      const traced = await underFay(query, backend, mode);
+      added[backend].push(traced - (before + loop(CALLS, [], mode)) / 2);
+    }
   }
-  return traced - (before + loop(CALLS, [], 'benchother')) / 2;
+  return added;
 }
-const otherCall = { native: [] as number[], bpftrace: [] as number[] };
-for (let i = 0; i < 7; i++) for (const backend of (['native', 'bpftrace'] as const).slice().sort(() => Math.random() - 0.5)) otherCall[backend].push(await otherCallUnder(backend));
-
-// Paired as the rounds above: each traced run against the mean of an untraced run before and after it.
-const everyCall = { native: [] as number[], bpftrace: [] as number[] };
-for (let i = 0; i < 7; i++) {
-  for (const backend of (['native', 'bpftrace'] as const).slice().sort(() => Math.random() - 0.5)) {
-    const before = loop();
-    const traced = await underFay('syscall:* | count() by probe', backend);
-    everyCall[backend].push(traced - (before + loop()) / 2);
-  }
-}
+// What a getppid query costs a call it does not name (getuid): any syscall tracepoint turns on the
+// slow system-call path for every call; the native program on raw sys_enter also runs its entry
+// and number check on every call.
+const otherCall = await pairedByBackend('syscall:getppid | count()', 'benchother');
+const everyCall = await pairedByBackend('syscall:* | count() by probe', 'bench');
 
 const base = median(callNs.untraced);
 const fayCount = median(addedNs.fayCount);

@@ -267,7 +267,7 @@ function build(): Command {
     .description('show the stages of a query, where each part runs, and the generated probe program')
     .argument('<query>')
     .option('-e, --every <period>', 'explain as if run with --every')
-    .option('--backend <backend>', "explain as if run with --backend: bpftrace, native or auto (default bpftrace)")
+    .option('--backend <backend>', "explain as if run with --backend: bpftrace, native or auto (default auto)")
     .action((text: string, flags: QueryFlags) => explain(text, flags));
   program
     .command('release')

@@ -47,36 +47,38 @@ function bucketOf(magnitude: number, scale: number): number {
   return Math.ceil(Math.log2(magnitude) * 2 ** scale) - 1;
 }
 
-/** The buckets of one sign at `scale`, from the sketch's bins (in its unit, divided by `per`). */
-function buckets(bins: ReadonlyMap<number, number>, per: number, scale: number): ExponentialBuckets {
-  if (bins.size === 0) return { offset: 0, bucketCounts: [] };
-  const indexed = [...bins].map(([bin, n]) => [bucketOf(sketchBinValue(bin) / per, scale), n] as const);
-  let low = Infinity;
-  let high = -Infinity;
-  for (const [i] of indexed) {
-    low = Math.min(low, i);
-    high = Math.max(high, i);
-  }
-  const bucketCounts = new Array<number>(high - low + 1).fill(0);
-  for (const [i, n] of indexed) bucketCounts[i - low]! += n;
-  return { offset: low, bucketCounts };
-}
-
-/** The widest span, in buckets at scale 0 (factors of 2), of one sign's bins. */
-function octaves(bins: ReadonlyMap<number, number>, per: number): number {
-  if (bins.size === 0) return 0;
+/** The lowest and highest bin of one sign's sketch. */
+function binRange(bins: ReadonlyMap<number, number>): [number, number] {
   let low = Infinity;
   let high = -Infinity;
   for (const bin of bins.keys()) {
     low = Math.min(low, bin);
     high = Math.max(high, bin);
   }
-  return Math.log2(sketchBinValue(high) / per) - Math.log2(sketchBinValue(low) / per);
+  return [low, high];
+}
+
+/** The buckets of one sign at `scale`, from the sketch's bins (in its unit, divided by `per`). */
+function buckets(bins: ReadonlyMap<number, number>, per: number, scale: number): ExponentialBuckets {
+  if (bins.size === 0) return { offset: 0, bucketCounts: [] };
+  const bucket = (bin: number) => bucketOf(sketchBinValue(bin) / per, scale);
+  // A bin further up never lands in a bucket further down: the lowest and highest bins bound them.
+  const [low, high] = binRange(bins).map(bucket) as [number, number];
+  const bucketCounts = new Array<number>(high - low + 1).fill(0);
+  for (const [bin, n] of bins) bucketCounts[bucket(bin) - low]! += n;
+  return { offset: low, bucketCounts };
+}
+
+/** The widest span, in factors of 2 (buckets at scale 0), of one sign's bins. */
+function octaves(bins: ReadonlyMap<number, number>): number {
+  if (bins.size === 0) return 0;
+  const [low, high] = binRange(bins);
+  return Math.log2(sketchBinValue(high) / sketchBinValue(low));
 }
 
 /** The sketch as an exponential histogram of values divided by `per` (1e9: ns as seconds). */
 export function exponentialHistogram(sketch: SketchState, per = 1, sum?: number): ExponentialHistogramValue {
-  const span = Math.max(octaves(sketch.positive, per), octaves(sketch.negative, per));
+  const span = Math.max(octaves(sketch.positive), octaves(sketch.negative));
   let scale = PREFERRED_SCALE;
   while (scale > -10 && Math.ceil(span * 2 ** scale) + 2 > MAX_BUCKETS) scale--;
   return {

@@ -88,6 +88,11 @@ function stopRequest(token: number, cpu: number | undefined): void {
   spawn('taskset', ['-c', String(cpu), 'sh', '-c', `printf %s '${name}' > /proc/self/comm && kill -0 ${token} 2>/dev/null`], { stdio: 'ignore' }).on('error', here);
 }
 
+/** Room in a kernel map of groups, either backend's: twice the groups a partial keeps (the excess folds into (other) in the agent, not lost in the kernel). */
+function groupEntries(maxGroups: number): number {
+  return Math.min(1 << 20, Math.max(4096, 2 * maxGroups));
+}
+
 /** What the kernel provider resolves probe points against, and the bpftrace that runs them. */
 export type BpfContext = SourceContext & { readonly bpftrace: string };
 
@@ -176,12 +181,11 @@ export class BpfProvider implements Provider {
 
   compile(stage: ProbeStage, options: CompileOptions): CompiledProbe {
     const { backend } = bpfOptions(options.providerOptions);
-    const mapEntries = Math.min(1 << 20, Math.max(4096, 2 * options.maxGroups));
     let notCovered: string | undefined;
     const passed = backend === 'auto' ? nativePassedOver(stage) : undefined;
     if (backend !== 'bpftrace' && passed === undefined) {
       try {
-        const native = compileNative(nativeProgram(stage, { host: options.host, mapEntries, ...(options.cgroup !== undefined && { cgroupId: cgroupId(options.cgroup) }) }), stage, options, backend);
+        const native = compileNative(nativeProgram(stage, { host: options.host, mapEntries: groupEntries(options.maxGroups), ...(options.cgroup !== undefined && { cgroupId: cgroupId(options.cgroup) }) }), stage, options, backend);
         return backend === 'auto' ? withFallback(native, () => this.compileBpftrace(stage, options)) : native;
       } catch (e) {
         if (!(e instanceof NotCovered)) throw e;
@@ -205,10 +209,9 @@ export class BpfProvider implements Provider {
     return {
       program: { provider: 'bpf', language: 'bpftrace', text: layout.text },
       start: (sink: ProbeSink): RunningProbe => {
-        // Kernel maps get room for twice the groups a partial keeps: the excess folds into (other) here, not lost there.
         // The recorder's ring map holds every CPU's ring.
         const ringKeys = stage.record ? onlineCpus().length * (stage.record.size + RING_SLACK) : 0;
-        const mapKeysMax = Math.max(ringKeys, Math.min(1 << 20, Math.max(4096, 2 * options.maxGroups)));
+        const mapKeysMax = Math.max(ringKeys, groupEntries(options.maxGroups));
         const decoder = new BpftraceOutputDecoder(layout, kinds, sink, Date.now() * 1e6, {
           maxGroups: options.maxGroups,
           mapKeysMax,

@@ -22,6 +22,9 @@ export type BpfSource =
   | { readonly kind: 'profile'; readonly point: string; readonly hz: number }
   | { readonly kind: 'interval'; readonly point: string; readonly periodMs: number };
 
+/** x86-64 system call numbers by name (the generated table is by number). */
+export const SYSCALL_NUMBERS_X86_64: ReadonlyMap<string, number> = new Map(Object.entries(SYSCALLS_X86_64).map(([id, name]) => [name, Number(id)]));
+
 /** Many system calls at once go through the two raw_syscalls tracepoints, filtered by number. */
 export interface RawSyscalls {
   /** Numbers to keep; undefined: every system call. */
@@ -178,8 +181,7 @@ function resolveSyscalls(pattern: string, ctx: SourceContext): BpfSource | Resol
   const syscalls = names.map((name) => ({ name, args: ctx.tracefs.fields('syscalls', `sys_enter_${name}`) ?? [] }));
   let raw: RawSyscalls | undefined;
   if (names.length > RAW_SYSCALLS_THRESHOLD && process.arch === 'x64') {
-    const byName = new Map(Object.entries(SYSCALLS_X86_64).map(([id, name]) => [name, Number(id)]));
-    const ids = names.map((n) => byName.get(n)).filter((id): id is number => id !== undefined);
+    const ids = names.map((n) => SYSCALL_NUMBERS_X86_64.get(n)).filter((id): id is number => id !== undefined);
     raw = { ids: names.length === all.length ? undefined : ids, names: SYSCALLS_X86_64 };
   }
   return { kind: 'syscall', point, syscalls, raw, structs: ctx.structs };

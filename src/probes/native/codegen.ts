@@ -1,8 +1,7 @@
 import type { AggregateSpec, Column } from '../../plan/logical.js';
-import { conjoin, conjuncts, type Expr } from '../../plan/expr.js';
+import { conjoin, conjuncts, fieldsOf, type Expr } from '../../plan/expr.js';
 import type { ProbeStage } from '../../plan/planner.js';
-import type { BpfSourceSchema } from '../bpf/sources.js';
-import { SYSCALLS_X86_64 } from '../bpf/syscall-table-x86_64.js';
+import { SYSCALL_NUMBERS_X86_64, type BpfSourceSchema } from '../bpf/sources.js';
 import type { TracepointField } from '../bpf/tracefs.js';
 import { Assembler, FP, HELPERS, type Instruction, type JumpOp, type Register } from './asm.js';
 
@@ -17,7 +16,7 @@ import { Assembler, FP, HELPERS, type Instruction, type JumpOp, type Register } 
  *    ret and duration;
  *  - a filter of comparisons of integer fields with integer constants and `comm ==`/`!=` a string,
  *    joined by and, or, not;
- *  - keys among those fields; aggregates count, sum, min, max, avg of an integer field.
+ *  - keys among those fields; aggregates count, sum, min, max, avg, hist, lhist of an integer field.
  *
  * The program counts into one of two per-CPU maps, the one a `phase` variable names; the reader
  * flips the phase at each period, waits for programs still running on the old map to finish, reads
@@ -110,7 +109,6 @@ function syscallsOf(stage: ProbeStage): { ids: number[] | undefined; args: reado
   const ids: number[] = [];
   let all = false;
   let args: readonly TracepointField[] | undefined;
-  const numbers = new Map(Object.entries(SYSCALLS_X86_64).map(([id, name]) => [name, Number(id)]));
   for (const source of stage.sources) {
     const bpf = (source.schema as Partial<BpfSourceSchema>).bpf;
     if (bpf?.kind !== 'syscall') throw new NotCovered(`${source.text} is not a system call (the native backend covers syscall: points)`);
@@ -121,7 +119,7 @@ function syscallsOf(stage: ProbeStage): { ids: number[] | undefined; args: reado
       continue;
     }
     for (const s of bpf.syscalls) {
-      const id = numbers.get(s.name);
+      const id = SYSCALL_NUMBERS_X86_64.get(s.name);
       if (id === undefined) throw new NotCovered(`system call ${s.name} has no x86-64 number here`);
       ids.push(id);
       // An argument by name or position is one all the calls share, at the same position.
@@ -190,7 +188,7 @@ export function nativeProgram(stage: ProbeStage, options: NativeOptions): Native
     if (spec.argument !== undefined && !(spec.argument.kind === 'Field' && spec.argument.type === 'int')) throw new NotCovered(`${spec.function} of an expression (the native backend aggregates integer fields)`);
   }
   const maps: NativeMap[] = [];
-  const returns = [...(stage.filter ? fieldsOf(stage.filter) : []), ...aggregate.keys.flatMap((k) => [...fieldsOf(k.expr)]), ...aggregate.aggregates.flatMap((a) => (a.argument ? [...fieldsOf(a.argument)] : []))].some((f) => RETURN_FIELDS.has(f));
+  const returns = [...fieldsRead(stage.filter, aggregate.keys, aggregate.aggregates)].some((f) => RETURN_FIELDS.has(f));
   if (!returns) return new Generator(stage.filter, aggregate.keys, aggregate.aggregates, ids, args, options, maps, undefined).generate();
   // A call's entry and its return: the entry keeps its start (time, number) by thread, with the
   // filter's parts that need no return value checked there; the return does the rest.
@@ -202,6 +200,9 @@ export function nativeProgram(stage: ProbeStage, options: NativeOptions): Native
   const program = new Generator(atReturn.length > 0 ? conjoin(atReturn) : undefined, aggregate.keys, aggregate.aggregates, ids, args, options, maps, starts).generate();
   return { ...program, programs: [enter, ...program.programs] };
 }
+
+/** The slot of bpf_get_current_pid_tgid()'s answer among the fields' (not a field name). */
+const PID_TGID = '#pid_tgid';
 
 /** Calls in flight at once, by thread: an LRU map, so that calls that never return (exit) do not fill it. */
 const START_ENTRIES = 65536;
@@ -226,7 +227,7 @@ class Generator {
   private readonly frame = new Frame();
   /** Where each field read so far is on the stack. */
   private readonly slots = new Map<string, number>();
-  // Registers: r6 the context, r7 the phase, r8 the group's value; r0–r5 scratch (calls clobber them).
+  // Registers: r6 the context, r7 the phase; r0–r5 scratch (calls clobber them). Fields live in stack slots.
   private readonly ctx: Register = 6;
   private readonly phaseReg: Register = 7;
 
@@ -342,9 +343,8 @@ class Generator {
     this.checkNumber(out);
     this.checkFilter(out);
     const value = this.frame.take(16);
-    const key = this.frame.take(8);
+    const key = this.pidTgid();
     asm.call(HELPERS.ktime_get_ns).store('u64', FP, value, 0).load('u64', 1, this.ctx, 8).store('u64', FP, value + 8, 1);
-    asm.call(HELPERS.get_current_pid_tgid).store('u64', FP, key, 0);
     asm.loadMap(1, starts).mov(2, FP).aluImm('add', 2, key).mov(3, FP).aluImm('add', 3, value).aluImm('mov', 4, 0).call(HELPERS.map_update_elem);
     asm.label(out).aluImm('mov', 0, 0).exit();
     return { type: PROG_RAW_TRACEPOINT, attach: 'sys_enter', code: asm.assemble() };
@@ -352,27 +352,24 @@ class Generator {
 
   /** On to `out` unless the call is one of those listened to, by its number (args[1] of sys_enter), by a process of the agent's cgroup. */
   private checkNumber(out: string): void {
-    this.checkNumberOnly(out);
-    if (this.options.cgroupId !== undefined) this.asm.call(HELPERS.get_current_cgroup_id).constant(1, this.options.cgroupId).jumpReg('ne', 0, 1, out);
-  }
-
-  private checkNumberOnly(out: string): void {
     const { asm } = this;
-    if (this.ids === undefined) return;
-    asm.load('u64', 2, this.ctx, 8);
-    const hit = asm.fresh('wanted');
-    if (this.ids.length <= 8) for (const id of this.ids) asm.jumpImm('eq', 2, id, hit);
-    else {
-      // A range check per run of consecutive numbers.
-      for (const [low, high] of runs(this.ids)) {
-        if (low === high) asm.jumpImm('eq', 2, low, hit);
-        else {
-          const next = asm.fresh('run');
-          asm.jumpImm('lt', 2, low, next).jumpImm('le', 2, high, hit).label(next);
+    if (this.ids !== undefined) {
+      asm.load('u64', 2, this.ctx, 8);
+      const hit = asm.fresh('wanted');
+      if (this.ids.length <= 8) for (const id of this.ids) asm.jumpImm('eq', 2, id, hit);
+      else {
+        // A range check per run of consecutive numbers.
+        for (const [low, high] of runs(this.ids)) {
+          if (low === high) asm.jumpImm('eq', 2, low, hit);
+          else {
+            const next = asm.fresh('run');
+            asm.jumpImm('lt', 2, low, next).jumpImm('le', 2, high, hit).label(next);
+          }
         }
       }
+      asm.goto(out).label(hit);
     }
-    asm.goto(out).label(hit);
+    if (this.options.cgroupId !== undefined) asm.call(HELPERS.get_current_cgroup_id).constant(1, this.options.cgroupId).jumpReg('ne', 0, 1, out);
   }
 
   /** On to `out` unless the filter holds. */
@@ -387,24 +384,18 @@ class Generator {
   /** At the return: this thread's start taken out of `starts` (none: a call that began before the probe, not counted); its number and duration in their slots. */
   private takeStart(starts: number, out: string): void {
     const { asm } = this;
-    const key = this.frame.take(8);
+    const key = this.pidTgid();
     const start = this.frame.take(8);
     const id = this.frame.take(8);
-    asm.call(HELPERS.get_current_pid_tgid).store('u64', FP, key, 0);
     asm.loadMap(1, starts).mov(2, FP).aluImm('add', 2, key).call(HELPERS.map_lookup_elem).jumpImm('eq', 0, 0, out);
     asm.load('u64', 1, 0, 0).store('u64', FP, start, 1).load('u64', 1, 0, 8).store('u64', FP, id, 1);
     asm.loadMap(1, starts).mov(2, FP).aluImm('add', 2, key).call(HELPERS.map_delete_elem);
     this.slots.set('probe', id);
-    if (this.needs('duration')) {
+    if (fieldsRead(this.filter, this.keyColumns, this.aggregates).has('duration')) {
       const duration = this.frame.take(8);
       asm.call(HELPERS.ktime_get_ns).load('u64', 1, FP, start).aluReg('sub', 0, 1).store('u64', FP, duration, 0);
       this.slots.set('duration', duration);
     }
-  }
-
-  /** Whether the program reads a field (in its filter, keys or aggregates). */
-  private needs(name: string): boolean {
-    return (this.filter !== undefined && fieldsOf(this.filter).has(name)) || this.keyColumns.some((k) => fieldsOf(k.expr).has(name)) || this.aggregates.some((a) => a.argument !== undefined && fieldsOf(a.argument).has(name));
   }
 
   /** The group's value in `table`, found or made, and each aggregate's slots updated; on to `out` when it does not fit. */
@@ -502,6 +493,16 @@ class Generator {
     asm.jumpImm('eq', 0, 0, none).load('u64', 1, 0, 0).aluImm('add', 1, 1).store('u64', 0, 0, 1).label(none);
   }
 
+  /** The stack slot holding the thread's pid and tid (one u64), read the first time: pid, tid and the starts map's key share it. */
+  private pidTgid(): number {
+    const known = this.slots.get(PID_TGID);
+    if (known !== undefined) return known;
+    const at = this.frame.take(8);
+    this.asm.call(HELPERS.get_current_pid_tgid).store('u64', FP, at, 0);
+    this.slots.set(PID_TGID, at);
+    return at;
+  }
+
   /** The stack slot holding a field, read into it the first time (8 bytes; comm 16). */
   private read(name: string): number {
     const known = this.slots.get(name);
@@ -512,7 +513,7 @@ class Generator {
     switch (source.kind) {
       case 'pid':
       case 'tid':
-        asm.call(HELPERS.get_current_pid_tgid);
+        asm.load('u64', 0, FP, this.pidTgid());
         if (source.kind === 'pid') asm.aluImm('rsh', 0, 32);
         else asm.constant(1, 0xffffffff).aluReg('and', 0, 1);
         asm.store('u64', FP, at, 0);
@@ -602,13 +603,13 @@ class Generator {
     if (field.type === 'str' && field.name === 'probe' && typeof constant.value === 'string' && (relation === '==' || relation === '!=')) {
       // The probe's name is its system call's number here.
       const name = /^syscall:(\w+)$/.exec(constant.value)?.[1];
-      const id = name === undefined ? undefined : Object.entries(SYSCALLS_X86_64).find(([, n]) => n === name)?.[0];
+      const id = name === undefined ? undefined : SYSCALL_NUMBERS_X86_64.get(name);
       if (id === undefined) {
         // No system call has that name: probe never equals it.
         if ((relation === '!=') === when) this.always(label);
         return;
       }
-      asm.load('u64', 1, FP, this.read('probe')).jumpImm(jump, 1, Number(id), label);
+      asm.load('u64', 1, FP, this.read('probe')).jumpImm(jump, 1, id, label);
       return;
     }
     if (field.type === 'str') {
@@ -641,15 +642,12 @@ class Generator {
   }
 }
 
-/** The fields an expression reads, in order, once each. */
-function fieldsOf(e: Expr, into = new Set<string>()): Set<string> {
-  if (e.kind === 'Field') into.add(e.name);
-  else if (e.kind === 'Binary') {
-    fieldsOf(e.left, into);
-    fieldsOf(e.right, into);
-  } else if (e.kind === 'Not' || e.kind === 'Negate' || e.kind === 'Match') fieldsOf(e.operand, into);
-  else if (e.kind === 'Call') for (const a of e.args) fieldsOf(a, into);
-  return into;
+/** The fields a filter, keys and aggregates read. */
+function fieldsRead(filter: Expr | undefined, keys: readonly Column[], aggregates: readonly AggregateSpec[]): Set<string> {
+  const fields = fieldsOf(filter);
+  for (const k of keys) fieldsOf(k.expr, fields);
+  for (const a of aggregates) fieldsOf(a.argument, fields);
+  return fields;
 }
 
 function align8(n: number): number {

@@ -10,7 +10,6 @@
 //   map <type> <key_size> <value_size> <max_entries> <name> [flags]
 //   prog <prog_type> <hex instructions>        (a map's fd or value: ld_imm64 with src 1 or 2, imm its map index)
 //   attach raw <prog index> <tracepoint>         (raw tracepoint, e.g. sys_enter)
-//   attach tp <prog index> <category> <name>     (tracepoint through perf_event_open)
 //   go
 // answered `ready <maps> <progs> <attached>` or `error <what> <text>` (then it exits 2). Then:
 //   read <map>              `entries <n>`, n lines `<key hex> <value hex>`, `end`
@@ -23,15 +22,11 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <linux/perf_event.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <sys/prctl.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #define MAX_MAPS 64
@@ -156,46 +151,16 @@ static void add_prog(char *args) {
   prog_fds[progs++] = fd;
 }
 
-static int tracepoint_id(const char *category, const char *name) {
-  char path[512];
-  const char *roots[] = {"/sys/kernel/tracing/events", "/sys/kernel/debug/tracing/events"};
-  for (int r = 0; r < 2; r++) {
-    snprintf(path, sizeof path, "%s/%s/%s/id", roots[r], category, name);
-    FILE *f = fopen(path, "r");
-    if (!f) continue;
-    int id = -1;
-    if (fscanf(f, "%d", &id) != 1) id = -1;
-    fclose(f);
-    if (id >= 0) return id;
-  }
-  return -1;
-}
-
 static void attach(char *args) {
-  char kind[16], a[256], b[256] = "";
+  char kind[16], name[256];
   int prog;
-  if (sscanf(args, "%15s %d %255s %255s", kind, &prog, a, b) < 3 || prog < 0 || prog >= progs) fail("usage", "attach raw|tp <prog> <name…>");
-  if (links + cpus > MAX_LINKS) fail("usage", "too many attachments");
-  if (!strcmp(kind, "raw")) {
-    int fd = bpf_raw_tracepoint_open(a, prog_fds[prog]);
-    if (fd < 0) fail_errno("attach", a);
-    link_fds[links++] = fd;
-  } else if (!strcmp(kind, "tp")) {
-    int id = tracepoint_id(a, b);
-    if (id < 0) fail("attach", "no such tracepoint (is tracefs mounted?)");
-    // A tracepoint event on one CPU (pid -1, cpu 0) fires on every CPU: one perf event carries the program.
-    struct perf_event_attr attr = {.type = PERF_TYPE_TRACEPOINT, .size = sizeof attr, .config = id, .sample_period = 1, .wakeup_events = 1};
-    int fd = syscall(SYS_perf_event_open, &attr, -1, 0, -1, PERF_FLAG_FD_CLOEXEC);
-    if (fd < 0) fail_errno("attach", b);
-    if (ioctl(fd, PERF_EVENT_IOC_SET_BPF, prog_fds[prog]) < 0) fail_errno("attach", b);
-    if (ioctl(fd, PERF_EVENT_IOC_ENABLE, 0) < 0) fail_errno("attach", b);
-    link_fds[links++] = fd;
-  } else {
-    fail("usage", "attach raw|tp");
-  }
+  if (sscanf(args, "%15s %d %255s", kind, &prog, name) < 3 || prog < 0 || prog >= progs || strcmp(kind, "raw")) fail("usage", "attach raw <prog> <tracepoint>");
+  if (links == MAX_LINKS) fail("usage", "too many attachments");
+  int fd = bpf_raw_tracepoint_open(name, prog_fds[prog]);
+  if (fd < 0) fail_errno("attach", name);
+  link_fds[links++] = fd;
 }
 
-// Prints a map's entries; with `drain`, empties it after (deletes a hash's keys, zeroes an array's values).
 static void read_map(char *args, int drain) {
   int m;
   if (sscanf(args, "%d", &m) != 1 || m < 0 || m >= maps) fail("usage", "read|drain <map>");
