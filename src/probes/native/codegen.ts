@@ -105,10 +105,10 @@ function argumentType(cType: string): { bits: 8 | 16 | 32 | 64; signed: boolean 
 }
 
 /** The system calls a stage listens to: their numbers (undefined: every one) and their common arguments. */
-function syscallsOf(stage: ProbeStage): { ids: number[] | undefined; args: readonly TracepointField[] } {
+function syscallsOf(stage: ProbeStage): { ids: number[] | undefined; args: readonly (TracepointField | undefined)[] } {
   const ids: number[] = [];
   let all = false;
-  let args: readonly TracepointField[] | undefined;
+  let args: readonly (TracepointField | undefined)[] | undefined;
   for (const source of stage.sources) {
     const bpf = (source.schema as Partial<BpfSourceSchema>).bpf;
     if (bpf?.kind !== 'syscall') throw new NotCovered(`${source.text} is not a system call (the native backend covers syscall: points)`);
@@ -122,8 +122,9 @@ function syscallsOf(stage: ProbeStage): { ids: number[] | undefined; args: reado
       const id = SYSCALL_NUMBERS_X86_64.get(s.name);
       if (id === undefined) throw new NotCovered(`system call ${s.name} has no x86-64 number here`);
       ids.push(id);
-      // An argument by name or position is one all the calls share, at the same position.
-      args = args === undefined ? s.args : args.filter((a, i) => s.args[i]?.name === a.name && s.args[i]?.cType === a.cType);
+      // An argument by name or position is one all the calls share, at the same position: the
+      // others are left as holes, so that a shared one keeps its register.
+      args = (args ?? s.args).map((a, i) => (a !== undefined && s.args[i]?.name === a.name && s.args[i]?.cType === a.cType ? a : undefined));
     }
   }
   return { ids: all ? undefined : [...new Set(ids)].sort((a, b) => a - b), args: args ?? [] };
@@ -133,7 +134,7 @@ function syscallsOf(stage: ProbeStage): { ids: number[] | undefined; args: reado
 const RETURN_FIELDS = new Set(['ret', 'duration']);
 
 /** How the program reads a field, or why it cannot. */
-function fieldSource(name: string, args: readonly TracepointField[], host: string): FieldSource {
+function fieldSource(name: string, args: readonly (TracepointField | undefined)[], host: string): FieldSource {
   switch (name) {
     case 'pid':
     case 'tid':
@@ -150,7 +151,7 @@ function fieldSource(name: string, args: readonly TracepointField[], host: strin
   if (name === 'ret' || name === 'duration') return { kind: name };
   const positional = /^args\[(\d)\]$/.exec(name);
   const named = /^args\.(\w+)$/.exec(name);
-  const index = positional ? Number(positional[1]) : named ? args.findIndex((a) => a.name === named[1]) : -1;
+  const index = positional ? Number(positional[1]) : named ? args.findIndex((a) => a?.name === named[1]) : -1;
   const arg = args[index];
   if (index < 0 || index > 5 || arg === undefined) throw new NotCovered(`field ${name} (the native backend reads pid, tid, uid, cpu, comm, probe, host and integer arguments)`);
   if (arg.type !== 'int') throw new NotCovered(`${name} is a string (${arg.cType}); the native backend compares comm only`);
@@ -236,7 +237,7 @@ class Generator {
     private readonly keyColumns: readonly Column[],
     private readonly aggregates: readonly AggregateSpec[],
     private readonly ids: readonly number[] | undefined,
-    private readonly args: readonly TracepointField[],
+    private readonly args: readonly (TracepointField | undefined)[],
     private readonly options: NativeOptions,
     private readonly maps: NativeMap[],
     /** At a call's return: the map of its starts (undefined: the program is at the entry). */

@@ -58,6 +58,14 @@ describe('what the native backend covers', () => {
     assert.match(exit!, /map\[fay_starts\][\s\S]*call map_delete_elem[\s\S]*call ktime_get_ns/);
   });
 
+  it('reads an argument several calls share from its own register, when an earlier one differs', () => {
+    // read's buf is char *, write's const char *: count is the third argument of both, in dx (pt_regs + 96).
+    const program = generate('syscall:read, syscall:write | sum(args.count)');
+    const code = disassemble(program.programs[0]!.code).join('\n');
+    assert.match(code, /r3 \+= 96\n.*call probe_read_kernel/);
+    assert.doesNotMatch(code, /r3 \+= 104/);
+  });
+
   it('says why it refuses what it does not cover', () => {
     const refusals: [string, RegExp][] = [
       ['syscall:openat | count() by args.filename', /args.filename is a string/],
