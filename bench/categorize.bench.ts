@@ -11,9 +11,11 @@
  *  - For reference: the same period handed to the ClusterStage of the plain counting query, until
  *    it has emitted its HOSTS × CALLS rows.
  *
- * ROUNDS windows after WARMUP; medians. The garbage of each phase is collected before the next is
- * timed (run with --expose-gc), so that none is charged another's (FAY_BENCH_GC=0: not collected,
- * each phase then pays for the collections it happens to trigger). Target: categorising under
+ * ROUNDS windows after WARMUP; medians. The garbage of each phase is collected (and swept: V8
+ * sweeps on another thread after a forced collection, and a phase timed meanwhile ran 10–20 ms
+ * instead of 7–11) before the next is timed (run with --expose-gc), so that none is charged
+ * another's (FAY_BENCH_GC=0: not collected, each phase then pays for the collections it happens
+ * to trigger). Target: categorising under
  * 10% of the window's merge time, and under 100 ms.
  */
 import { GroupTable } from '../src/agg/group-table.js';
@@ -29,10 +31,13 @@ import { fixtureRegistry } from '../src/testing/catalog-fixture.js';
 const HOSTS = Number(process.env.FAY_BENCH_HOSTS ?? 500);
 const CALLS = Number(process.env.FAY_BENCH_CALLS_KINDS ?? 300);
 const ROUNDS = Number(process.env.FAY_BENCH_ROUNDS ?? 9);
-const WARMUP = 2;
+const WARMUP = 5;
 const BEHAVIOURS = 5;
 const S = 1e9;
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+/** After a forced collection V8 sweeps on another thread: time no phase while it still does (it doubled the categorize figure's spread). */
+const settle = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+const SETTLE_MS = 100;
 const collect = (globalThis as { gc?: () => void }).gc;
 if (collect === undefined) throw new Error('run with node --expose-gc (npm run bench does)');
 
@@ -77,9 +82,12 @@ function merge(messages: readonly Uint8Array[]): MergingPeriod {
   return period;
 }
 
-/** A function's result and how long it took (ms), the garbage before it collected. */
-function timed<T>(run: () => T): { value: T; ms: number } {
-  if (process.env.FAY_BENCH_GC !== '0') collect!();
+/** A function's result and how long it took (ms), the garbage before it collected and swept. */
+async function timed<T>(run: () => T): Promise<{ value: T; ms: number }> {
+  if (process.env.FAY_BENCH_GC !== '0') {
+    collect!();
+    await settle(SETTLE_MS);
+  }
   const started = performance.now();
   const value = run();
   return { value, ms: performance.now() - started };
@@ -100,13 +108,13 @@ const hosts = Array.from({ length: HOSTS }, (_, h) => hostName(h));
 let categories = 0;
 for (let round = -WARMUP; round < ROUNDS; round++) {
   const messages = windowMessages(round + WARMUP);
-  const merged = timed(() => merge(messages));
+  const merged = await timed(() => merge(messages));
   out.length = 0;
-  const categorised = timed(() => emit(categorize, merged.value, hosts));
+  const categorised = await timed(() => emit(categorize, merged.value, hosts));
   const result = out.find((m) => m.kind === 'result');
   if (result?.kind !== 'result' || result.rows.length !== HOSTS) throw new Error(`categorize gave ${result?.kind === 'result' ? result.rows.length : 'no'} rows`);
   categories = new Set(result.rows.map((r) => r[1])).size;
-  const rows = timed(() => emit(plain, merged.value, hosts));
+  const rows = await timed(() => emit(plain, merged.value, hosts));
   if (round < 0) continue; // warm-up windows
   timings.merge.push(merged.ms);
   timings.categorize.push(categorised.ms);

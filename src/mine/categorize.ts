@@ -64,7 +64,7 @@ export interface CategorizeOptions {
   readonly seed?: number;
   /** The last window's clustering (Categories.state): a start for this one's, when it clustered the same features. */
   readonly previous?: ClusteringState;
-  /** Memory kept from window to window for the shares and vectors (valid until the next window's); fresh arrays when not given. */
+  /** Memory kept from window to window for the vectors (valid until the next window's); fresh arrays when not given. */
   readonly scratch?: Pick<Scratch, 'take'>;
 }
 
@@ -136,11 +136,18 @@ export function categorize(matrix: CountMatrix, options: CategorizeOptions = {})
   const features = matrix.features;
   const dims = features.length;
   const scratch = options.scratch ?? FRESH;
-  const { shares, vectors, columns } = hellinger(input, dims, scratch);
-  const outlier = robustOutliers(vectors, featureMedians(columns, n, dims));
+  const T=[performance.now()];
+  const vectors = hellinger(input, dims, scratch);
+T.push(performance.now());
+  const outlier = robustOutliers(vectors, featureMedians(vectors, scratch));
+T.push(performance.now());
 
   const few = n < FEW_ENTITIES;
-  const { points, kept } = mostVarying(vectors, CLUSTERED_FEATURES);
+  // A vector's squares are the entity's shares: their means are the mean shares, overall and by category.
+  const { mean, squares: overall } = meansOf(vectors, null);
+T.push(performance.now());
+  const { points, kept } = mostVarying(vectors, mean, CLUSTERED_FEATURES);
+T.push(performance.now());
   const clustered = kept.map((j) => features[j]!);
   const seed = options.seed ?? 42;
   const previous = options.previous;
@@ -171,15 +178,21 @@ export function categorize(matrix: CountMatrix, options: CategorizeOptions = {})
   }
   const clustering = chosen ?? cluster(k, 3);
   const assignment = clustering.assignment;
+T.push(performance.now());
   const silhouette = k >= 2 ? simplifiedSilhouette(points, clustering) : undefined;
+T.push(performance.now());
 
   const members = Array.from({ length: k }, () => [] as number[]);
   for (let i = 0; i < n; i++) members[assignment[i]!]!.push(i);
-  const overall = meanOf(shares, null);
   const clusters = members
     .filter((m) => m.length > 0)
-    .map((m) => ({ members: m, centre: meanOf(vectors, m), features: apart(features, meanOf(shares, m), overall) }));
+    .map((m) => {
+      const { mean: centre, squares: share } = meansOf(vectors, m);
+      return { members: m, centre, features: apart(features, share, overall) };
+    });
   const clusterOf = new Int32Array(n);
+T.push(performance.now());
+(globalThis as any).PH=T.slice(1).map((t,i)=>(t-T[i]!).toFixed(2)).join(' ');
   clusters.forEach((c, index) => c.members.forEach((i) => (clusterOf[i] = index)));
   return {
     few,
@@ -199,42 +212,46 @@ export function categorize(matrix: CountMatrix, options: CategorizeOptions = {})
 // a window, and V8 optimises a small function's loop soon, a large one's (and closures per
 // element) late; in one function with map and forEach they took 3–4 times as long.
 
-/**
- * Each entity's shares of its counts, and their square roots (its Hellinger vector), views of two
- * buffers; and the vectors by feature (`columns`: feature j's values at j × n), for the medians.
- */
-function hellinger(input: readonly Float64Array[], dims: number, scratch: Pick<Scratch, 'take'>): { shares: Float64Array[]; vectors: Float64Array[]; columns: Float64Array } {
+/** Each entity's shares of its counts, square-rooted: its Hellinger vector (views of one buffer). */
+function hellinger(input: readonly Float64Array[], dims: number, scratch: Pick<Scratch, 'take'>): Float64Array[] {
   const n = input.length;
-  const shareBuffer = scratch.take('shares', n * dims);
-  const vectorBuffer = scratch.take('vectors', n * dims);
-  const columns = scratch.take('columns', n * dims);
-  const shares: Float64Array[] = new Array<Float64Array>(n);
+  const buffer = scratch.take('vectors', n * dims);
   const vectors: Float64Array[] = new Array<Float64Array>(n);
   for (let i = 0; i < n; i++) {
     const counts = input[i]!;
     let total = 0;
     for (let j = 0; j < dims; j++) total += counts[j]!;
     const base = i * dims;
-    if (total > 0) {
-      for (let j = 0; j < dims; j++) {
-        const share = counts[j]! / total;
-        const root = Math.sqrt(share);
-        shareBuffer[base + j] = share;
-        vectorBuffer[base + j] = root;
-        columns[j * n + i] = root;
-      }
-    }
-    shares[i] = shareBuffer.subarray(base, base + dims);
-    vectors[i] = vectorBuffer.subarray(base, base + dims);
+    if (total > 0) for (let j = 0; j < dims; j++) buffer[base + j] = Math.sqrt(counts[j]! / total);
+    vectors[i] = buffer.subarray(base, base + dims);
   }
-  return { shares, vectors, columns };
+  return vectors;
 }
 
-/** The median of each feature across the vectors (`columns`, by feature; reordered): the middle mix. */
-function featureMedians(columns: Float64Array, n: number, dims: number): Float64Array {
+/** Features whose values featureMedians gathers at once: a block of them is one or two cache lines of each vector. */
+const MEDIAN_BLOCK = 8;
+
+/** The median of each feature across the vectors: the middle mix. Each block of features is gathered from the vectors in one pass. */
+function featureMedians(vectors: readonly Float64Array[], scratch: Pick<Scratch, 'take'>): Float64Array {
+  const n = vectors.length;
+  const dims = vectors[0]!.length;
   const middle = new Float64Array(dims);
-  for (let j = 0; j < dims; j++) middle[j] = median(columns.subarray(j * n, (j + 1) * n));
+  const block = scratch.take('median block', MEDIAN_BLOCK * n);
+  for (let first = 0; first < dims; first += MEDIAN_BLOCK) {
+    const width = Math.min(MEDIAN_BLOCK, dims - first);
+    gather(vectors, first, width, block);
+    for (let b = 0; b < width; b++) middle[first + b] = median(block.subarray(b * n, (b + 1) * n));
+  }
   return middle;
+}
+
+/** Features first … first+width-1 of every vector into `into`, by feature (feature first+b's values at b × n). */
+function gather(vectors: readonly Float64Array[], first: number, width: number, into: Float64Array): void {
+  const n = vectors.length;
+  for (let i = 0; i < n; i++) {
+    const v = vectors[i]!;
+    for (let b = 0; b < width; b++) into[b * n + i] = v[first + b]!;
+  }
 }
 
 /** Each vector's outlier score: its distance from the middle mix beyond the median one's, in robust standard deviations (1.4826 × MAD), two decimals. */
@@ -280,23 +297,31 @@ function closestCentres(centres: readonly Float64Array[]): number {
   return closest;
 }
 
-/** The mean of the vectors `which` names (all of them when null). */
-function meanOf(vectors: readonly Float64Array[], which: readonly number[] | null): Float64Array {
-  const out = new Float64Array(vectors[0]!.length);
+/** The mean of the vectors `which` names (all of them when null), and the mean of their squares, in one pass. */
+function meansOf(vectors: readonly Float64Array[], which: readonly number[] | null): { mean: Float64Array; squares: Float64Array } {
+  const dims = vectors[0]!.length;
+  const mean = new Float64Array(dims);
+  const squares = new Float64Array(dims);
   const count = which === null ? vectors.length : which.length;
   for (let w = 0; w < count; w++) {
     const v = vectors[which === null ? w : which[w]!]!;
-    for (let j = 0; j < out.length; j++) out[j]! += v[j]!;
+    for (let j = 0; j < dims; j++) {
+      const x = v[j]!;
+      mean[j]! += x;
+      squares[j]! += x * x;
+    }
   }
-  for (let j = 0; j < out.length; j++) out[j]! /= count;
-  return out;
+  for (let j = 0; j < dims; j++) {
+    mean[j]! /= count;
+    squares[j]! /= count;
+  }
+  return { mean, squares };
 }
 
-/** The vectors cut to the `count` features that vary most across them (all, if there are no more), and which those are (in order). */
-function mostVarying(vectors: readonly Float64Array[], count: number): { points: Float64Array[]; kept: number[] } {
+/** The vectors (their `mean` given) cut to the `count` features that vary most across them (all, if there are no more), and which those are (in order). */
+function mostVarying(vectors: readonly Float64Array[], mean: Float64Array, count: number): { points: Float64Array[]; kept: number[] } {
   const dims = vectors[0]!.length;
   if (dims <= count) return { points: [...vectors], kept: Array.from({ length: dims }, (_, j) => j) };
-  const mean = meanOf(vectors, null);
   const variance = new Float64Array(dims);
   for (const v of vectors) {
     for (let j = 0; j < dims; j++) {
