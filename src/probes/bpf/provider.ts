@@ -301,6 +301,14 @@ function cgroupId(path: string): bigint {
   }
 }
 
+/** Programs explain disassembles; the others (a program per tracepoint) are the last one with their own probe number. */
+const SHOWN_PROGRAMS = 2;
+
+function othersLike(attach: readonly string[]): string {
+  const named = attach.slice(0, 8).map((a) => `raw_tracepoint:${a}`).join(', ');
+  return `// and ${attach.length} more, one per tracepoint, each the one above with its own probe number: ${named}${attach.length > 8 ? ', …' : ''}`;
+}
+
 /** A stage the native backend covers: its program for explain, and its run. */
 function compileNative(program: NativeProgram, stage: ProbeStage, options: CompileOptions, backend: Backend): CompiledProbe {
   checkLoader();
@@ -309,7 +317,8 @@ function compileNative(program: NativeProgram, stage: ProbeStage, options: Compi
   const text = [
     `// Fay's native eBPF backend${backend === 'auto' ? ' (chosen: it covers this query)' : ''}: no bpftrace, no compiler at query time`,
     ...program.maps.map((m, i) => `// map ${i} ${m.name}: type ${m.type}, key ${m.keySize} B, value ${m.valueSize} B, ${m.maxEntries} entries`),
-    ...program.programs.flatMap((p) => [`raw_tracepoint:${p.attach} (${p.code.length} instructions)`, ...disassemble(p.code, maps)]),
+    ...program.programs.slice(0, SHOWN_PROGRAMS).flatMap((p) => [`raw_tracepoint:${p.attach} (${p.code.length} instructions)`, ...disassemble(p.code, maps)]),
+    ...(program.programs.length > SHOWN_PROGRAMS ? [othersLike(program.programs.slice(SHOWN_PROGRAMS).map((p) => p.attach))] : []),
   ].join('\n');
   return {
     program: { provider: 'bpf', language: 'eBPF (native)', text },

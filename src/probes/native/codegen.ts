@@ -11,9 +11,10 @@ import { Assembler, FP, HELPERS, type Instruction, type JumpOp, type Register } 
  * reason for `fay explain`):
  *
  *  - sources: `syscall:` points (the raw tracepoints sys_enter and, for `ret` and `duration`,
- *    sys_exit, filtered by number);
- *  - fields: pid, tid, uid, cpu, comm, probe, host, integer arguments (`args.flags`, `args[1]`),
- *    ret and duration;
+ *    sys_exit, filtered by number); `tracepoint:` points, each its own raw tracepoint and program
+ *    (their own fields are read by bpftrace; `syscalls:` events are system calls' own: `syscall:`);
+ *  - fields: pid, tid, uid, cpu, comm, probe, host; of system calls, integer arguments
+ *    (`args.flags`, `args[1]`), ret and duration;
  *  - a filter of comparisons of integer fields with integer constants and `comm ==`/`!=` a string,
  *    joined by and, or, not;
  *  - keys among those fields; aggregates count, sum, min, max, avg, hist, lhist of an integer field.
@@ -79,6 +80,8 @@ export interface NativeProgram {
   readonly aggregates: readonly AggregateSlots[];
   /** Whether the groups are a hash by key (false: one group, an array of one). */
   readonly keyed: boolean;
+  /** Tracepoints: a probe key's number is its place here (else it is a system call's number). */
+  readonly probeNames?: readonly string[];
 }
 
 /** Why the native backend does not take a stage. */
@@ -104,6 +107,31 @@ function argumentType(cType: string): { bits: 8 | 16 | 32 | 64; signed: boolean 
   return undefined;
 }
 
+/**
+ * Where a stage's programs run: on system calls (raw sys_enter and sys_exit, one program, the
+ * calls told apart by number) or on tracepoints (a program each, on the raw tracepoint of its
+ * name, its probe a constant).
+ */
+type Points =
+  | { readonly kind: 'syscalls'; readonly ids: readonly number[] | undefined; readonly args: readonly (TracepointField | undefined)[] }
+  | { readonly kind: 'tracepoints'; readonly names: readonly string[] };
+
+function pointsOf(stage: ProbeStage): Points {
+  const kinds = new Set(stage.sources.map((source) => (source.schema as Partial<BpfSourceSchema>).bpf?.kind));
+  if (!kinds.has('tracepoint')) return { kind: 'syscalls', ...syscallsOf(stage) };
+  if (kinds.size > 1) throw new NotCovered('system calls and tracepoints in one query (the native backend runs either)');
+  const names: string[] = [];
+  for (const source of stage.sources) {
+    const bpf = (source.schema as BpfSourceSchema).bpf;
+    if (bpf.kind !== 'tracepoint') continue;
+    for (const t of bpf.tracepoints) {
+      if (t.startsWith('syscalls:')) throw new NotCovered(`${source.text} takes in tracepoint:${t}, a system call's own event (the native backend runs system calls as syscall: points)`);
+      names.push(t);
+    }
+  }
+  return { kind: 'tracepoints', names: [...new Set(names)] };
+}
+
 /** The system calls a stage listens to: their numbers (undefined: every one) and their common arguments. */
 function syscallsOf(stage: ProbeStage): { ids: number[] | undefined; args: readonly (TracepointField | undefined)[] } {
   const ids: number[] = [];
@@ -111,7 +139,7 @@ function syscallsOf(stage: ProbeStage): { ids: number[] | undefined; args: reado
   let args: readonly (TracepointField | undefined)[] | undefined;
   for (const source of stage.sources) {
     const bpf = (source.schema as Partial<BpfSourceSchema>).bpf;
-    if (bpf?.kind !== 'syscall') throw new NotCovered(`${source.text} is not a system call (the native backend covers syscall: points)`);
+    if (bpf?.kind !== 'syscall') throw new NotCovered(`${source.text} is neither a system call nor a tracepoint (the native backend covers syscall: and tracepoint: points)`);
     if (bpf.raw !== undefined && bpf.raw.ids === undefined) {
       // Every system call: no numbers to check (the probe key names them from the table).
       all = true;
@@ -134,7 +162,7 @@ function syscallsOf(stage: ProbeStage): { ids: number[] | undefined; args: reado
 const RETURN_FIELDS = new Set(['ret', 'duration']);
 
 /** How the program reads a field, or why it cannot. */
-function fieldSource(name: string, args: readonly (TracepointField | undefined)[], host: string): FieldSource {
+function fieldSource(name: string, points: Points, host: string): FieldSource {
   switch (name) {
     case 'pid':
     case 'tid':
@@ -148,6 +176,8 @@ function fieldSource(name: string, args: readonly (TracepointField | undefined)[
     case 'host':
       return { kind: 'const', value: host };
   }
+  if (points.kind === 'tracepoints') throw new NotCovered(`field ${name} of a tracepoint (the native backend reads pid, tid, uid, cpu, comm, probe and host there; a tracepoint's own fields are read by bpftrace)`);
+  const args = points.args;
   if (name === 'ret' || name === 'duration') return { kind: name };
   const positional = /^args\[(\d)\]$/.exec(name);
   const named = /^args\.(\w+)$/.exec(name);
@@ -178,7 +208,7 @@ export function nativeProgram(stage: ProbeStage, options: NativeOptions): Native
   if (stage.sampleRate !== undefined) throw new NotCovered('sample runs on bpftrace');
   const aggregate = stage.aggregate;
   if (aggregate === undefined) throw new NotCovered('the query does not aggregate in the kernel');
-  const { ids, args } = syscallsOf(stage);
+  const points = pointsOf(stage);
   for (const spec of aggregate.aggregates) {
     if (!FUNCTIONS.has(spec.function)) throw new NotCovered(`${spec.function}() (the native backend keeps count, sum, min, max, avg, hist, lhist)`);
     if (spec.function === 'lhist') {
@@ -190,15 +220,20 @@ export function nativeProgram(stage: ProbeStage, options: NativeOptions): Native
   }
   const maps: NativeMap[] = [];
   const returns = [...fieldsRead(stage.filter, aggregate.keys, aggregate.aggregates)].some((f) => RETURN_FIELDS.has(f));
-  if (!returns) return new Generator(stage.filter, aggregate.keys, aggregate.aggregates, ids, args, options, maps, undefined).generate();
+  if (points.kind === 'tracepoints') {
+    // A program per tracepoint, on the same maps (the generator makes each map once, by name).
+    const programs = points.names.map((_, probe) => new Generator(stage.filter, aggregate.keys, aggregate.aggregates, points, options, maps, undefined, probe).generate());
+    return { ...programs[0]!, programs: programs.flatMap((p) => p.programs), probeNames: points.names.map((t) => `tracepoint:${t}`) };
+  }
+  if (!returns) return new Generator(stage.filter, aggregate.keys, aggregate.aggregates, points, options, maps, undefined).generate();
   // A call's entry and its return: the entry keeps its start (time, number) by thread, with the
   // filter's parts that need no return value checked there; the return does the rest.
   const parts = stage.filter ? conjuncts(stage.filter) : [];
   const atEntry = parts.filter((e) => ![...fieldsOf(e)].some((f) => RETURN_FIELDS.has(f)));
   const atReturn = parts.filter((e) => !atEntry.includes(e));
   const starts = maps.push({ name: 'fay_starts', type: MAP_TYPES.lruHash, keySize: 8, valueSize: 16, maxEntries: START_ENTRIES }) - 1;
-  const enter = new Generator(atEntry.length > 0 ? conjoin(atEntry) : undefined, [], [], ids, args, options, maps, undefined).generateEntry(starts);
-  const program = new Generator(atReturn.length > 0 ? conjoin(atReturn) : undefined, aggregate.keys, aggregate.aggregates, ids, args, options, maps, starts).generate();
+  const enter = new Generator(atEntry.length > 0 ? conjoin(atEntry) : undefined, [], [], points, options, maps, undefined).generateEntry(starts);
+  const program = new Generator(atReturn.length > 0 ? conjoin(atReturn) : undefined, aggregate.keys, aggregate.aggregates, points, options, maps, starts).generate();
   return { ...program, programs: [enter, ...program.programs] };
 }
 
@@ -236,16 +271,23 @@ class Generator {
     private readonly filter: Expr | undefined,
     private readonly keyColumns: readonly Column[],
     private readonly aggregates: readonly AggregateSpec[],
-    private readonly ids: readonly number[] | undefined,
-    private readonly args: readonly (TracepointField | undefined)[],
+    private readonly points: Points,
     private readonly options: NativeOptions,
     private readonly maps: NativeMap[],
     /** At a call's return: the map of its starts (undefined: the program is at the entry). */
     private readonly starts: number | undefined,
+    /** On tracepoints: this program's, its place in points.names. */
+    private readonly probe?: number,
   ) {}
 
   private source(name: string): FieldSource {
-    return fieldSource(name, this.args, this.options.host);
+    return fieldSource(name, this.points, this.options.host);
+  }
+
+  /** The raw tracepoint the program attaches to. */
+  private attachPoint(): string {
+    if (this.points.kind === 'tracepoints') return this.points.names[this.probe!]!.split(':')[1]!;
+    return this.starts === undefined ? 'sys_enter' : 'sys_exit';
   }
 
   generate(): NativeProgram {
@@ -324,7 +366,7 @@ class Generator {
     asm.label(out).aluImm('mov', 0, 0).exit();
     return {
       maps: this.maps,
-      programs: [{ type: PROG_RAW_TRACEPOINT, attach: this.starts === undefined ? 'sys_enter' : 'sys_exit', code: asm.assemble() }],
+      programs: [{ type: PROG_RAW_TRACEPOINT, attach: this.attachPoint(), code: asm.assemble() }],
       tables,
       phase,
       uncounted,
@@ -354,13 +396,14 @@ class Generator {
   /** On to `out` unless the call is one of those listened to, by its number (args[1] of sys_enter), by a process of the agent's cgroup. */
   private checkNumber(out: string): void {
     const { asm } = this;
-    if (this.ids !== undefined) {
+    const ids = this.points.kind === 'syscalls' ? this.points.ids : undefined;
+    if (ids !== undefined) {
       asm.load('u64', 2, this.ctx, 8);
       const hit = asm.fresh('wanted');
-      if (this.ids.length <= 8) for (const id of this.ids) asm.jumpImm('eq', 2, id, hit);
+      if (ids.length <= 8) for (const id of ids) asm.jumpImm('eq', 2, id, hit);
       else {
         // A range check per run of consecutive numbers.
-        for (const [low, high] of runs(this.ids)) {
+        for (const [low, high] of runs(ids)) {
           if (low === high) asm.jumpImm('eq', 2, low, hit);
           else {
             const next = asm.fresh('run');
@@ -481,7 +524,20 @@ class Generator {
   private zeroKeyAt: number | undefined;
   private uncountedKeyAt: number | undefined;
 
+  /** The number a probe key holds for a probe's name, or undefined when the query has no such probe. */
+  private probeNumber(name: string): number | undefined {
+    if (this.points.kind === 'tracepoints') {
+      const at = this.points.names.indexOf(name.replace(/^tracepoint:/, ''));
+      return at < 0 ? undefined : at;
+    }
+    const call = /^syscall:(\w+)$/.exec(name)?.[1];
+    return call === undefined ? undefined : SYSCALL_NUMBERS_X86_64.get(call);
+  }
+
+  /** A map's index: made the first time its name is asked for (the programs of one query share their maps). */
   private map(name: string, type: number, keySize: number, valueSize: number, maxEntries: number, flags = 0): number {
+    const made = this.maps.findIndex((m) => m.name === name);
+    if (made >= 0) return made;
     this.maps.push({ name, type, keySize, valueSize, maxEntries, ...(flags !== 0 && { flags }) });
     return this.maps.length - 1;
   }
@@ -526,7 +582,9 @@ class Generator {
         asm.call(HELPERS.get_smp_processor_id).store('u64', FP, at, 0);
         break;
       case 'id':
-        asm.load('u64', 1, this.ctx, 8).store('u64', FP, at, 1);
+        // A tracepoint's program is its probe's alone; a system call's number is args[1] of sys_enter.
+        if (this.probe !== undefined) asm.storeImm('u64', FP, at, this.probe);
+        else asm.load('u64', 1, this.ctx, 8).store('u64', FP, at, 1);
         break;
       case 'ret':
         // args[1] of sys_exit: the return value, a long.
@@ -602,9 +660,8 @@ class Generator {
     if (field.kind !== 'Field' || constant.kind !== 'Const') throw new NotCovered('a comparison that is not of a field with a constant');
     const jump = (when ? DIRECT : NEGATED)[relation]!;
     if (field.type === 'str' && field.name === 'probe' && typeof constant.value === 'string' && (relation === '==' || relation === '!=')) {
-      // The probe's name is its system call's number here.
-      const name = /^syscall:(\w+)$/.exec(constant.value)?.[1];
-      const id = name === undefined ? undefined : SYSCALL_NUMBERS_X86_64.get(name);
+      // The probe's name is its system call's number here, or its place among the tracepoints.
+      const id = this.probeNumber(constant.value);
       if (id === undefined) {
         // No system call has that name: probe never equals it.
         if ((relation === '!=') === when) this.always(label);

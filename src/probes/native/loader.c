@@ -27,11 +27,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #define MAX_MAPS 64
-#define MAX_PROGS 64
-#define MAX_LINKS 1024
+// A query over every tracepoint of a kernel has a program and an attachment for each (~2,300 here).
+#define MAX_PROGS 8192
+#define MAX_LINKS 8192
 #define LOG_SIZE (1 << 20)
 
 static int map_fds[MAX_MAPS], map_types[MAX_MAPS], key_sizes[MAX_MAPS], value_sizes[MAX_MAPS];
@@ -218,6 +220,12 @@ int main(void) {
   if (getppid() == 1) return 3;
   cpus = libbpf_num_possible_cpus();
   if (cpus <= 0) fail("environment", "cannot tell the number of CPUs");
+  // Two descriptors a tracepoint (its program and its attachment): the soft limit (often 1,024) raised to the hard one.
+  struct rlimit files;
+  if (getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur < files.rlim_max) {
+    files.rlim_cur = files.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &files);
+  }
   static char line[1 << 22];
   int ready = 0;
   while (fgets(line, sizeof line, stdin)) {

@@ -66,6 +66,18 @@ describe('what the native backend covers', () => {
     assert.doesNotMatch(code, /r3 \+= 104/);
   });
 
+  it('runs a program per tracepoint, on its raw tracepoint, the maps shared and each probe a constant', () => {
+    const program = generate('tracepoint:sched:sched_switch, tracepoint:sched:sched_process_exec, tracepoint:kmem:kmalloc | where comm != "x" | count() by probe, comm');
+    assert.deepEqual(program.programs.map((p) => p.attach), ['sched_switch', 'sched_process_exec', 'kmalloc']);
+    assert.deepEqual(program.probeNames, ['tracepoint:sched:sched_switch', 'tracepoint:sched:sched_process_exec', 'tracepoint:kmem:kmalloc']);
+    // One set of maps for all three programs.
+    assert.deepEqual(program.maps.map((m) => m.name), ['fay_groups_0', 'fay_groups_1', 'fay_zero', 'fay_phase', 'fay_uncounted']);
+    // The third program's probe is 2, stored as a constant (no system call number read from its context).
+    const third = disassemble(program.programs[2]!.code).join('\n');
+    assert.match(third, /\*\(u64 \*\)\(r10 - \d+\) = 2\n/);
+    assert.doesNotMatch(third, /r\d = \*\(u64 \*\)\(r6 \+ 8\)/);
+  });
+
   it('says why it refuses what it does not cover', () => {
     const refusals: [string, RegExp][] = [
       ['syscall:openat | count() by args.filename', /args.filename is a string/],
@@ -74,7 +86,9 @@ describe('what the native backend covers', () => {
       ['syscall:openat | quantiles(ret, 0.5)', /quantiles\(\)|ret|ships events/],
       ['syscall:openat | where pid + 1 == 3 | count()', /comparison that is not of a field with a constant/],
       ['syscall:openat | where comm =~ "n*" | count()', /a filter of match/],
-      ['tracepoint:sched:sched_switch | count()', /not a system call/],
+      ['tracepoint:sched:sched_switch | count() by args.prev_pid', /field args.prev_pid of a tracepoint/],
+      ['tracepoint:syscalls:sys_enter_openat | count()', /a system call's own event/],
+      ['tracepoint:sched:sched_switch, syscall:openat | count()', /system calls and tracepoints in one query/],
       ['syscall:openat | select pid', /ships events/],
     ];
     for (const [query, reason] of refusals) assert.throws(() => generate(query), (e: unknown) => e instanceof NotCovered && reason.test(e.message), query);
@@ -147,6 +161,20 @@ describe('both backends, the same exact answers, on real probes', () => {
     });
   }
 
+  it('counts tracepoints: signals raised and threads made, by probe', async () => {
+    const query = 'tracepoint:signal:signal_deliver, tracepoint:task:task_newtask | where comm == "fay-nat" | count() by probe, comm';
+    const signals = () => waitingWorkload('fay-nat', 'signal', 400);
+    const threads = () => waitingWorkload('fay-nat', 'threads', 25);
+    for (const [workload, expected] of [
+      [signals, [{ probe: 'tracepoint:signal:signal_deliver', comm: 'fay-nat', count: 400 }]],
+      [threads, [{ probe: 'tracepoint:task:task_newtask', comm: 'fay-nat', count: 25 }]],
+    ] as const) {
+      const native = await answer(query, 'native', workload);
+      assert.deepEqual(native, expected, 'native');
+      assert.deepEqual(native, await answer(query, 'bpftrace', workload), 'native and bpftrace');
+    }
+  });
+
   it('times calls: duration from entry to return, by thread', async () => {
     const query = 'syscall:clock_nanosleep | where comm == "fay-nat" | count(), min(duration), max(duration), avg(duration), sum(ret) by comm';
     for (const backend of ['native', 'bpftrace'] as const) {
@@ -204,7 +232,8 @@ describe('both backends, the same exact answers, on real probes', () => {
     assert.match(cluster.explain('syscall:* | count() by probe'), /probe program \(bpf, eBPF \(native\)\)/);
     assert.match(cluster.explain('syscall:getppid | count()'), /bpftrace: chosen over Fay's native backend: a few named system calls/);
     assert.match(cluster.explain('syscall:getppid | count()', { providerOptions: { bpf: { backend: 'native' } } }), /eBPF \(native\)/);
-    assert.match(cluster.explain('tracepoint:sched:sched_switch | count()'), /does not cover this query: tracepoint:sched:sched_switch is not a system call/);
+    assert.match(cluster.explain('tracepoint:sched:sched_switch | count()'), /probe program \(bpf, eBPF \(native\)\)[\s\S]*raw_tracepoint:sched_switch/);
+    assert.match(cluster.explain('tracepoint:sched:sched_switch | count() by args.prev_pid'), /does not cover this query: field args.prev_pid of a tracepoint/);
   });
 
   it('leaves nothing loaded when fay is killed with SIGKILL', async () => {

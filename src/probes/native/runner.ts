@@ -194,6 +194,7 @@ function decodeKey(program: NativeProgram, key: Buffer): GroupKeyPart[] {
       }
       case 'probe': {
         const id = Number(key.readBigUInt64LE(part.offset));
+        if (program.probeNames !== undefined) return program.probeNames[id] ?? `probe_${id}`;
         return `syscall:${SYSCALLS_X86_64[id] ?? `syscall_${id}`}`;
       }
       case 'int':
