@@ -34,6 +34,7 @@ export const HELPERS = {
   map_delete_elem: 3,
   probe_read: 4,
   ktime_get_ns: 5,
+  get_prandom_u32: 7,
   get_smp_processor_id: 8,
   get_current_pid_tgid: 14,
   get_current_uid_gid: 15,

@@ -17,7 +17,8 @@ import { Assembler, FP, HELPERS, type Instruction, type JumpOp, type Register } 
  *    (`args.flags`, `args[1]`), ret and duration;
  *  - a filter of comparisons of integer fields with integer constants and `comm ==`/`!=` a string,
  *    joined by and, or, not;
- *  - keys among those fields; aggregates count, sum, min, max, avg, hist, lhist of an integer field.
+ *  - keys among those fields; aggregates count, sum, min, max, avg, hist, lhist of an integer field;
+ *  - `sample`: each event that passed the filter kept with the query's probability.
  *
  * The program counts into one of two per-CPU maps, the one a `phase` variable names; the reader
  * flips the phase at each period, waits for programs still running on the old map to finish, reads
@@ -205,7 +206,6 @@ export interface NativeOptions {
 export function nativeProgram(stage: ProbeStage, options: NativeOptions): NativeProgram {
   if (stage.ship !== undefined) throw new NotCovered('the query ships events to the agent (the native backend aggregates in the kernel only, so far)');
   if (stage.record !== undefined) throw new NotCovered('record (the flight recorder) runs on bpftrace');
-  if (stage.sampleRate !== undefined) throw new NotCovered('sample runs on bpftrace');
   const aggregate = stage.aggregate;
   if (aggregate === undefined) throw new NotCovered('the query does not aggregate in the kernel');
   const points = pointsOf(stage);
@@ -222,18 +222,18 @@ export function nativeProgram(stage: ProbeStage, options: NativeOptions): Native
   const returns = [...fieldsRead(stage.filter, aggregate.keys, aggregate.aggregates)].some((f) => RETURN_FIELDS.has(f));
   if (points.kind === 'tracepoints') {
     // A program per tracepoint, on the same maps (the generator makes each map once, by name).
-    const programs = points.names.map((_, probe) => new Generator(stage.filter, aggregate.keys, aggregate.aggregates, points, options, maps, undefined, probe).generate());
+    const programs = points.names.map((_, probe) => new Generator(stage.filter, aggregate.keys, aggregate.aggregates, stage.sampleRate, points, options, maps, undefined, probe).generate());
     return { ...programs[0]!, programs: programs.flatMap((p) => p.programs), probeNames: points.names.map((t) => `tracepoint:${t}`) };
   }
-  if (!returns) return new Generator(stage.filter, aggregate.keys, aggregate.aggregates, points, options, maps, undefined).generate();
+  if (!returns) return new Generator(stage.filter, aggregate.keys, aggregate.aggregates, stage.sampleRate, points, options, maps, undefined).generate();
   // A call's entry and its return: the entry keeps its start (time, number) by thread, with the
   // filter's parts that need no return value checked there; the return does the rest.
   const parts = stage.filter ? conjuncts(stage.filter) : [];
   const atEntry = parts.filter((e) => ![...fieldsOf(e)].some((f) => RETURN_FIELDS.has(f)));
   const atReturn = parts.filter((e) => !atEntry.includes(e));
   const starts = maps.push({ name: 'fay_starts', type: MAP_TYPES.lruHash, keySize: 8, valueSize: 16, maxEntries: START_ENTRIES }) - 1;
-  const enter = new Generator(atEntry.length > 0 ? conjoin(atEntry) : undefined, [], [], points, options, maps, undefined).generateEntry(starts);
-  const program = new Generator(atReturn.length > 0 ? conjoin(atReturn) : undefined, aggregate.keys, aggregate.aggregates, points, options, maps, starts).generate();
+  const enter = new Generator(atEntry.length > 0 ? conjoin(atEntry) : undefined, [], [], undefined, points, options, maps, undefined).generateEntry(starts);
+  const program = new Generator(atReturn.length > 0 ? conjoin(atReturn) : undefined, aggregate.keys, aggregate.aggregates, stage.sampleRate, points, options, maps, starts).generate();
   return { ...program, programs: [enter, ...program.programs] };
 }
 
@@ -271,6 +271,8 @@ class Generator {
     private readonly filter: Expr | undefined,
     private readonly keyColumns: readonly Column[],
     private readonly aggregates: readonly AggregateSpec[],
+    /** The probability an event that passed the filter is kept (sample); undefined: every one. */
+    private readonly sampleRate: number | undefined,
     private readonly points: Points,
     private readonly options: NativeOptions,
     private readonly maps: NativeMap[],
@@ -337,6 +339,7 @@ class Generator {
     if (this.starts !== undefined) this.takeStart(this.starts, out);
     else this.checkNumber(out);
     this.checkFilter(out);
+    this.checkSample(out);
 
     // The key, built on the stack from the fields.
     const keyAt = keyed ? this.frame.take(align8(keySize)) : this.frame.take(8);
@@ -423,6 +426,13 @@ class Generator {
     // would be unset on the other.
     for (const name of fieldsOf(this.filter)) if (this.source(name).kind !== 'const') this.read(name);
     this.jumpIfFalse(this.filter, out);
+  }
+
+  /** On to `out` unless the event is sampled: 24 of 32 random bits below the rate's share of 2^24 (as Fay's bpftrace programs decide). */
+  private checkSample(out: string): void {
+    const rate = this.sampleRate;
+    if (rate === undefined || rate >= 1) return;
+    this.asm.call(HELPERS.get_prandom_u32).aluImm('and', 0, 0xffffff).jumpImm('ge', 0, Math.round(rate * 2 ** 24), out);
   }
 
   /** At the return: this thread's start taken out of `starts` (none: a call that began before the probe, not counted); its number and duration in their slots. */

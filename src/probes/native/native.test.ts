@@ -90,6 +90,7 @@ describe('what the native backend covers', () => {
       ['tracepoint:syscalls:sys_enter_openat | count()', /a system call's own event/],
       ['tracepoint:sched:sched_switch, syscall:openat | count()', /system calls and tracepoints in one query/],
       ['syscall:openat | select pid', /ships events/],
+      ['syscall:openat | sample 1% | select pid', /ships events/],
     ];
     for (const [query, reason] of refusals) assert.throws(() => generate(query), (e: unknown) => e instanceof NotCovered && reason.test(e.message), query);
   });
@@ -160,6 +161,16 @@ describe('both backends, the same exact answers, on real probes', () => {
       assert.deepEqual(comparable(native), comparable(bpftrace), 'native and bpftrace');
     });
   }
+
+  it('samples: one event in four kept where it fires, the count scaled back', async () => {
+    const query = 'syscall:getppid | where comm == "fay-nat" | sample 1 in 4 | count() scaled';
+    for (const backend of ['native', 'bpftrace'] as const) {
+      const [row] = await answer(query, backend, getppid);
+      // 750 of 3000 kept on average (σ ≈ 24, ×4 when scaled): within five σ of 3000.
+      const count = row?.count as number;
+      assert.ok(Math.abs(count - 3000) < 5 * 4 * Math.sqrt(3000 * 0.25 * 0.75) && count % 4 === 0, `${backend}: ${count}`);
+    }
+  });
 
   it('counts tracepoints: signals raised and threads made, by probe', async () => {
     const query = 'tracepoint:signal:signal_deliver, tracepoint:task:task_newtask | where comm == "fay-nat" | count() by probe, comm';
