@@ -136,18 +136,13 @@ export function categorize(matrix: CountMatrix, options: CategorizeOptions = {})
   const features = matrix.features;
   const dims = features.length;
   const scratch = options.scratch ?? FRESH;
-  const T=[performance.now()];
   const vectors = hellinger(input, dims, scratch);
-T.push(performance.now());
   const outlier = robustOutliers(vectors, featureMedians(vectors, scratch));
-T.push(performance.now());
 
   const few = n < FEW_ENTITIES;
   // A vector's squares are the entity's shares: their means are the mean shares, overall and by category.
   const { mean, squares: overall } = meansOf(vectors, null);
-T.push(performance.now());
   const { points, kept } = mostVarying(vectors, mean, CLUSTERED_FEATURES);
-T.push(performance.now());
   const clustered = kept.map((j) => features[j]!);
   const seed = options.seed ?? 42;
   const previous = options.previous;
@@ -178,9 +173,7 @@ T.push(performance.now());
   }
   const clustering = chosen ?? cluster(k, 3);
   const assignment = clustering.assignment;
-T.push(performance.now());
   const silhouette = k >= 2 ? simplifiedSilhouette(points, clustering) : undefined;
-T.push(performance.now());
 
   const members = Array.from({ length: k }, () => [] as number[]);
   for (let i = 0; i < n; i++) members[assignment[i]!]!.push(i);
@@ -191,8 +184,6 @@ T.push(performance.now());
       return { members: m, centre, features: apart(features, share, overall) };
     });
   const clusterOf = new Int32Array(n);
-T.push(performance.now());
-(globalThis as any).PH=T.slice(1).map((t,i)=>(t-T[i]!).toFixed(2)).join(' ');
   clusters.forEach((c, index) => c.members.forEach((i) => (clusterOf[i] = index)));
   return {
     few,
