@@ -21,7 +21,7 @@ import { Tracefs } from './tracefs.js';
 import { wallClock } from './wall-clock.js';
 import { EnvironmentError, UsageError } from '../../errors.js';
 import { disassemble } from '../native/asm.js';
-import { nativeProgram, NotCovered, type NativeProgram } from '../native/codegen.js';
+import { nativeProgram, NotCovered, PROG_TRACEPOINT, type NativeProgram } from '../native/codegen.js';
 import { checkLoader, runNative } from '../native/runner.js';
 import { bpfOptions, type Backend } from './backend.js';
 
@@ -304,8 +304,11 @@ function cgroupId(path: string): bigint {
 /** Programs explain disassembles; the others (a program per tracepoint) are the last one with their own probe number. */
 const SHOWN_PROGRAMS = 2;
 
+/** Where a native program attaches, as explain names it. */
+const attachedTo = (p: NativeProgram['programs'][number]): string => `${p.type === PROG_TRACEPOINT ? 'tracepoint' : 'raw_tracepoint'}:${p.attach}`;
+
 function othersLike(attach: readonly string[]): string {
-  const named = attach.slice(0, 8).map((a) => `raw_tracepoint:${a}`).join(', ');
+  const named = attach.slice(0, 8).join(', ');
   return `// and ${attach.length} more, one per tracepoint, each the one above with its own probe number: ${named}${attach.length > 8 ? ', …' : ''}`;
 }
 
@@ -317,8 +320,8 @@ function compileNative(program: NativeProgram, stage: ProbeStage, options: Compi
   const text = [
     `// Fay's native eBPF backend${backend === 'auto' ? ' (chosen: it covers this query)' : ''}: no bpftrace, no compiler at query time`,
     ...program.maps.map((m, i) => `// map ${i} ${m.name}: type ${m.type}, key ${m.keySize} B, value ${m.valueSize} B, ${m.maxEntries} entries`),
-    ...program.programs.slice(0, SHOWN_PROGRAMS).flatMap((p) => [`raw_tracepoint:${p.attach} (${p.code.length} instructions)`, ...disassemble(p.code, maps)]),
-    ...(program.programs.length > SHOWN_PROGRAMS ? [othersLike(program.programs.slice(SHOWN_PROGRAMS).map((p) => p.attach))] : []),
+    ...program.programs.slice(0, SHOWN_PROGRAMS).flatMap((p) => [`${attachedTo(p)} (${p.code.length} instructions)`, ...disassemble(p.code, maps)]),
+    ...(program.programs.length > SHOWN_PROGRAMS ? [othersLike(program.programs.slice(SHOWN_PROGRAMS).map(attachedTo))] : []),
   ].join('\n');
   return {
     program: { provider: 'bpf', language: 'eBPF (native)', text },

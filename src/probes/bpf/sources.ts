@@ -16,7 +16,16 @@ export interface SyscallTarget {
 /** What one kernel-side probe point resolves to on this machine. */
 export type BpfSource =
   | { readonly kind: 'syscall'; readonly point: string; readonly syscalls: readonly SyscallTarget[]; readonly raw: RawSyscalls | undefined; readonly structs: StructLister }
-  | { readonly kind: 'tracepoint'; readonly point: string; readonly tracepoints: readonly string[]; readonly fields: readonly TracepointField[]; readonly structs: StructLister }
+  | {
+      readonly kind: 'tracepoint';
+      readonly point: string;
+      readonly tracepoints: readonly string[];
+      /** The fields every one of them has (by name and kind). */
+      readonly fields: readonly TracepointField[];
+      /** Each tracepoint's own fields, where they are in its record (`category:event` → fields). */
+      readonly layouts: ReadonlyMap<string, readonly TracepointField[]>;
+      readonly structs: StructLister;
+    }
   | { readonly kind: 'uprobe'; readonly point: string; readonly binary: string; readonly symbols: readonly string[] }
   | { readonly kind: 'kernel'; readonly point: string; readonly functions: readonly string[]; readonly via: 'fentry' | 'kprobe' }
   | { readonly kind: 'profile'; readonly point: string; readonly hz: number }
@@ -219,13 +228,14 @@ function resolveTracepoints(rest: string, ctx: SourceContext): BpfSource | Resol
   if (tracepoints.length > MAX_TRACEPOINTS) {
     return { reason: `tracepoint:${rest} matches ${tracepoints.length} tracepoints; narrow it to at most ${MAX_TRACEPOINTS}` };
   }
-  const fields = intersect(
+  const layouts = new Map(
     tracepoints.map((t) => {
       const [category, event] = t.split(':') as [string, string];
-      return ctx.tracefs.fields(category, event) ?? [];
+      return [t, ctx.tracefs.fields(category, event) ?? []] as const;
     }),
   );
-  return { kind: 'tracepoint', point: `tracepoint:${rest}`, tracepoints, fields, structs: ctx.structs };
+  const fields = intersect([...layouts.values()]);
+  return { kind: 'tracepoint', point: `tracepoint:${rest}`, tracepoints, fields, layouts, structs: ctx.structs };
 }
 
 function resolveUprobe(rest: string, ctx: SourceContext): BpfSource | ResolveFailure {

@@ -8,6 +8,10 @@ export interface TracepointField {
   readonly cType: string;
   /** How Fay reads it: a number, or a string (C strings, char arrays, dynamic strings). */
   readonly type: 'int' | 'str';
+  /** Where it is in the tracepoint's record, its bytes, and whether it is signed (from the format file). */
+  readonly offset?: number;
+  readonly size?: number;
+  readonly signed?: boolean;
 }
 
 const ROOTS = ['/sys/kernel/tracing', '/sys/kernel/debug/tracing'];
@@ -80,7 +84,7 @@ export class Tracefs {
 export function parseFormat(text: string): TracepointField[] {
   const fields: TracepointField[] = [];
   for (const line of text.split('\n')) {
-    const match = /^\s*field:(.+?);\s*offset:\d+;\s*size:(\d+);/.exec(line);
+    const match = /^\s*field:(.+?);\s*offset:(\d+);\s*size:(\d+);(?:\s*signed:(\d);)?/.exec(line);
     if (!match) continue;
     const declaration = match[1]!.trim();
     const parts = /^(.*?)([A-Za-z_][A-Za-z0-9_]*)\s*(\[[^\]]*\])?$/.exec(declaration);
@@ -94,8 +98,8 @@ export function parseFormat(text: string): TracepointField[] {
     if (base.startsWith('__data_loc')) type = /char\s*\[\]/.test(declaration) ? 'str' : undefined;
     else if (isArray) type = /^(const\s+)?(unsigned\s+)?char$/.test(base) ? 'str' : undefined;
     else if (/^(const\s+)?char\s*\*$/.test(base)) type = 'str';
-    else if (Number(match[2]) <= 8) type = 'int';
-    if (type) fields.push({ name, cType, type });
+    else if (Number(match[3]) <= 8) type = 'int';
+    if (type) fields.push({ name, cType, type, offset: Number(match[2]), size: Number(match[3]), signed: match[4] === '1' });
   }
   return fields;
 }

@@ -11,10 +11,11 @@ import { Assembler, FP, HELPERS, type Instruction, type JumpOp, type Register } 
  * reason for `fay explain`):
  *
  *  - sources: `syscall:` points (the raw tracepoints sys_enter and, for `ret` and `duration`,
- *    sys_exit, filtered by number); `tracepoint:` points, each its own raw tracepoint and program
- *    (their own fields are read by bpftrace; `syscalls:` events are system calls' own: `syscall:`);
+ *    sys_exit, filtered by number); `tracepoint:` points, a program each, on its raw tracepoint,
+ *    or, when the query reads the tracepoints' own integer fields, on the tracepoint's record
+ *    (`syscalls:` events are system calls' own: `syscall:`);
  *  - fields: pid, tid, uid, cpu, comm, probe, host; of system calls, integer arguments
- *    (`args.flags`, `args[1]`), ret and duration;
+ *    (`args.flags`, `args[1]`), ret and duration; of tracepoints, integer fields (`args.sig`);
  *  - a filter of comparisons of integer fields with integer constants and `comm ==`/`!=` a string,
  *    joined by and, or, not;
  *  - keys among those fields; aggregates count, sum, min, max, avg, hist, lhist of an integer field;
@@ -30,6 +31,7 @@ import { Assembler, FP, HELPERS, type Instruction, type JumpOp, type Register } 
 // Kernel numbers (include/uapi/linux/bpf.h).
 export const MAP_TYPES = { hash: 1, array: 2, percpuHash: 5, percpuArray: 6, lruHash: 9 } as const;
 export const PROG_RAW_TRACEPOINT = 17;
+export const PROG_TRACEPOINT = 5;
 const BPF_NOEXIST = 1;
 const BPF_F_NO_PREALLOC = 1;
 const EEXIST = 17;
@@ -94,6 +96,7 @@ type FieldSource =
   | { readonly kind: 'ret' | 'duration' }
   | { readonly kind: 'arg'; readonly index: number; readonly bits: 8 | 16 | 32 | 64; readonly signed: boolean }
   | { readonly kind: 'comm' }
+  | { readonly kind: 'record'; readonly field: string; readonly signed: boolean }
   | { readonly kind: 'const'; readonly value: string | number };
 
 /** The width and sign of a C type of a system call's argument as the format file spells it. */
@@ -115,22 +118,29 @@ function argumentType(cType: string): { bits: 8 | 16 | 32 | 64; signed: boolean 
  */
 type Points =
   | { readonly kind: 'syscalls'; readonly ids: readonly number[] | undefined; readonly args: readonly (TracepointField | undefined)[] }
-  | { readonly kind: 'tracepoints'; readonly names: readonly string[] };
+  | {
+      readonly kind: 'tracepoints';
+      readonly names: readonly string[];
+      /** Each tracepoint's fields, where they are in its record. */
+      readonly layouts: ReadonlyMap<string, readonly TracepointField[]>;
+    };
 
 function pointsOf(stage: ProbeStage): Points {
   const kinds = new Set(stage.sources.map((source) => (source.schema as Partial<BpfSourceSchema>).bpf?.kind));
   if (!kinds.has('tracepoint')) return { kind: 'syscalls', ...syscallsOf(stage) };
   if (kinds.size > 1) throw new NotCovered('system calls and tracepoints in one query (the native backend runs either)');
   const names: string[] = [];
+  const layouts = new Map<string, readonly TracepointField[]>();
   for (const source of stage.sources) {
     const bpf = (source.schema as BpfSourceSchema).bpf;
     if (bpf.kind !== 'tracepoint') continue;
+    for (const [t, fields] of bpf.layouts) layouts.set(t, fields);
     for (const t of bpf.tracepoints) {
       if (t.startsWith('syscalls:')) throw new NotCovered(`${source.text} takes in tracepoint:${t}, a system call's own event (the native backend runs system calls as syscall: points)`);
       names.push(t);
     }
   }
-  return { kind: 'tracepoints', names: [...new Set(names)] };
+  return { kind: 'tracepoints', names: [...new Set(names)], layouts };
 }
 
 /** The system calls a stage listens to: their numbers (undefined: every one) and their common arguments. */
@@ -177,7 +187,7 @@ function fieldSource(name: string, points: Points, host: string): FieldSource {
     case 'host':
       return { kind: 'const', value: host };
   }
-  if (points.kind === 'tracepoints') throw new NotCovered(`field ${name} of a tracepoint (the native backend reads pid, tid, uid, cpu, comm, probe and host there; a tracepoint's own fields are read by bpftrace)`);
+  if (points.kind === 'tracepoints') return recordField(name, points);
   const args = points.args;
   if (name === 'ret' || name === 'duration') return { kind: name };
   const positional = /^args\[(\d)\]$/.exec(name);
@@ -189,6 +199,25 @@ function fieldSource(name: string, points: Points, host: string): FieldSource {
   const type = argumentType(arg.cType);
   if (type === undefined) throw new NotCovered(`${name}'s type ${arg.cType} is not one the native backend reads`);
   return { kind: 'arg', index, ...type };
+}
+
+/** Where a tracepoint's own field is read: from its record, at each tracepoint's offset (an integer of 1, 2, 4 or 8 bytes). */
+function recordField(name: string, points: Points & { kind: 'tracepoints' }): FieldSource {
+  const field = /^args\.(\w+)$/.exec(name)?.[1];
+  if (field === undefined) throw new NotCovered(`field ${name} of a tracepoint (the native backend reads pid, tid, uid, cpu, comm, probe, host and its integer fields there)`);
+  let signed = false;
+  for (const t of points.names) {
+    const f = points.layouts.get(t)?.find((candidate) => candidate.name === field);
+    if (f === undefined || f.offset === undefined) throw new NotCovered(`tracepoint:${t} has no field ${field} whose place is known`);
+    if (f.type !== 'int' || ![1, 2, 4, 8].includes(f.size ?? 0)) throw new NotCovered(`${name} is a ${f.cType} (the native backend reads a tracepoint's integer fields)`);
+    signed = f.signed === true;
+  }
+  return { kind: 'record', field, signed };
+}
+
+/** Whether a stage's programs read tracepoints' own fields (then they are tracepoint programs on the record, not raw ones). */
+function readsRecord(points: Points, fields: ReadonlySet<string>): boolean {
+  return points.kind === 'tracepoints' && [...fields].some((f) => f.startsWith('args.'));
 }
 
 const FUNCTIONS = new Set(['count', 'sum', 'min', 'max', 'avg', 'hist', 'lhist']);
@@ -286,9 +315,14 @@ class Generator {
     return fieldSource(name, this.points, this.options.host);
   }
 
-  /** The raw tracepoint the program attaches to. */
+  /** Whether the program is a tracepoint program, on the tracepoint's record (it reads the record's fields), not a raw one. */
+  private get onRecord(): boolean {
+    return readsRecord(this.points, fieldsRead(this.filter, this.keyColumns, this.aggregates));
+  }
+
+  /** The raw tracepoint the program attaches to, or the tracepoint (`category:event`) a record program does. */
   private attachPoint(): string {
-    if (this.points.kind === 'tracepoints') return this.points.names[this.probe!]!.split(':')[1]!;
+    if (this.points.kind === 'tracepoints') return this.onRecord ? this.points.names[this.probe!]! : this.points.names[this.probe!]!.split(':')[1]!;
     return this.starts === undefined ? 'sys_enter' : 'sys_exit';
   }
 
@@ -304,7 +338,7 @@ class Generator {
       if (source.kind === 'const') keys.push({ kind: 'const', value: source.value });
       else if (source.kind === 'comm') keys.push({ kind: 'comm', offset: (keySize += 16) - 16 });
       else if (source.kind === 'id') keys.push({ kind: 'probe', offset: (keySize += 8) - 8 });
-      else keys.push({ kind: 'int', offset: (keySize += 8) - 8, signed: (source.kind === 'arg' && source.signed) || source.kind === 'ret' });
+      else keys.push({ kind: 'int', offset: (keySize += 8) - 8, signed: ((source.kind === 'arg' || source.kind === 'record') && source.signed) || source.kind === 'ret' });
     }
     let valueSize = 0;
     const slots: AggregateSlots[] = this.aggregates.map((a) => {
@@ -369,7 +403,7 @@ class Generator {
     asm.label(out).aluImm('mov', 0, 0).exit();
     return {
       maps: this.maps,
-      programs: [{ type: PROG_RAW_TRACEPOINT, attach: this.attachPoint(), code: asm.assemble() }],
+      programs: [{ type: this.onRecord ? PROG_TRACEPOINT : PROG_RAW_TRACEPOINT, attach: this.attachPoint(), code: asm.assemble() }],
       tables,
       phase,
       uncounted,
@@ -616,6 +650,16 @@ class Generator {
           const shift = 64 - source.bits;
           asm.load('u64', 1, FP, at).aluImm('lsh', 1, shift).aluImm(source.signed ? 'arsh' : 'rsh', 1, shift).store('u64', FP, at, 1);
         }
+        break;
+      }
+      case 'record': {
+        // The field at its tracepoint's offset in the record (the context), widened to 64 bits.
+        if (this.points.kind !== 'tracepoints') throw new Error('a record field off a tracepoint');
+        const field = this.points.layouts.get(this.points.names[this.probe!]!)!.find((f) => f.name === source.field)!;
+        const size = field.size!;
+        asm.load(size === 1 ? 'u8' : size === 2 ? 'u16' : size === 4 ? 'u32' : 'u64', 1, this.ctx, field.offset!);
+        if (size < 8 && field.signed) asm.aluImm('lsh', 1, 64 - 8 * size).aluImm('arsh', 1, 64 - 8 * size);
+        asm.store('u64', FP, at, 1);
         break;
       }
       case 'const':

@@ -26,7 +26,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/perf_event.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -153,12 +156,56 @@ static void add_prog(char *args) {
   prog_fds[progs++] = fd;
 }
 
+/** A tracepoint's id, from tracefs (`category:event`), or -1. */
+static long tracepoint_id(const char *name) {
+  static const char *roots[] = {"/sys/kernel/tracing", "/sys/kernel/debug/tracing"};
+  char category[128], event[128], path[512];
+  if (sscanf(name, "%127[^:]:%127s", category, event) != 2) return -1;
+  for (int r = 0; r < 2; r++) {
+    snprintf(path, sizeof path, "%s/events/%s/%s/id", roots[r], category, event);
+    FILE *f = fopen(path, "r");
+    if (!f) continue;
+    long id = -1;
+    if (fscanf(f, "%ld", &id) != 1) id = -1;
+    fclose(f);
+    return id;
+  }
+  return -1;
+}
+
+/**
+ * A program on a tracepoint's record: a perf event on the tracepoint (any process, the first CPU:
+ * the program runs wherever the tracepoint fires) with the program set on it. Closing it detaches.
+ */
+static int attach_tracepoint(const char *name, int prog_fd) {
+  long id = tracepoint_id(name);
+  if (id < 0) {
+    errno = ENOENT;
+    return -1;
+  }
+  struct perf_event_attr attr = {0};
+  attr.type = PERF_TYPE_TRACEPOINT;
+  attr.size = sizeof attr;
+  attr.config = id;
+  attr.sample_period = 1;
+  attr.wakeup_events = 1;
+  int fd = syscall(__NR_perf_event_open, &attr, -1, 0, -1, PERF_FLAG_FD_CLOEXEC);
+  if (fd < 0) return -1;
+  if (ioctl(fd, PERF_EVENT_IOC_SET_BPF, prog_fd) < 0 || ioctl(fd, PERF_EVENT_IOC_ENABLE, 0) < 0) {
+    int error = errno;
+    close(fd);
+    errno = error;
+    return -1;
+  }
+  return fd;
+}
+
 static void attach(char *args) {
   char kind[16], name[256];
   int prog;
-  if (sscanf(args, "%15s %d %255s", kind, &prog, name) < 3 || prog < 0 || prog >= progs || strcmp(kind, "raw")) fail("usage", "attach raw <prog> <tracepoint>");
+  if (sscanf(args, "%15s %d %255s", kind, &prog, name) < 3 || prog < 0 || prog >= progs || (strcmp(kind, "raw") && strcmp(kind, "tp"))) fail("usage", "attach raw|tp <prog> <tracepoint>");
   if (links == MAX_LINKS) fail("usage", "too many attachments");
-  int fd = bpf_raw_tracepoint_open(name, prog_fds[prog]);
+  int fd = strcmp(kind, "raw") ? attach_tracepoint(name, prog_fds[prog]) : bpf_raw_tracepoint_open(name, prog_fds[prog]);
   if (fd < 0) fail_errno("attach", name);
   link_fds[links++] = fd;
 }

@@ -86,7 +86,7 @@ describe('what the native backend covers', () => {
       ['syscall:openat | quantiles(ret, 0.5)', /quantiles\(\)|ret|ships events/],
       ['syscall:openat | where pid + 1 == 3 | count()', /comparison that is not of a field with a constant/],
       ['syscall:openat | where comm =~ "n*" | count()', /a filter of match/],
-      ['tracepoint:sched:sched_switch | count() by args.prev_pid', /field args.prev_pid of a tracepoint/],
+      ['tracepoint:sched:sched_switch | count() by args.prev_comm', /args.prev_comm is a char\[16\] \(the native backend reads a tracepoint's integer fields\)/],
       ['tracepoint:syscalls:sys_enter_openat | count()', /a system call's own event/],
       ['tracepoint:sched:sched_switch, syscall:openat | count()', /system calls and tracepoints in one query/],
       ['syscall:openat | select pid', /ships events/],
@@ -161,6 +161,25 @@ describe('both backends, the same exact answers, on real probes', () => {
       assert.deepEqual(comparable(native), comparable(bpftrace), 'native and bpftrace');
     });
   }
+
+  it("reads tracepoints' own integer fields, each at its own tracepoint's place in the record", async () => {
+    const signals = () => waitingWorkload('fay-nat', 'signal', 400);
+    // raise(SIGUSR1): sig 10, code SI_TKILL (-6, a signed int).
+    const byField = 'tracepoint:signal:signal_generate, tracepoint:signal:signal_deliver | where comm == "fay-nat" and args.sig == 10 | count(), min(args.code), max(args.sig) by probe';
+    const expected = [
+      { probe: 'tracepoint:signal:signal_deliver', count: 400, 'min(args.code)': -6, 'max(args.sig)': 10 },
+      { probe: 'tracepoint:signal:signal_generate', count: 400, 'min(args.code)': -6, 'max(args.sig)': 10 },
+    ];
+    // pid is at offset 36 of signal_generate's record (the signal's target) and at 8 of task_newtask's.
+    const atTheirPlaces = 'tracepoint:signal:signal_generate, tracepoint:task:task_newtask | where comm == "fay-nat" and args.pid == $PID | count() by probe';
+    for (const [query, rows] of [[byField, expected], [atTheirPlaces, undefined]] as const) {
+      const native = await answer(query, 'native', signals);
+      if (rows !== undefined) assert.deepEqual(native, rows, query);
+      else assert.deepEqual(native.find((r) => r.probe === 'tracepoint:signal:signal_generate')?.count, 400, JSON.stringify(native));
+      assert.deepEqual(native, await answer(query, 'bpftrace', signals), `native and bpftrace: ${query}`);
+    }
+    assert.match(cluster.explain(byField, { providerOptions: { bpf: { backend: 'native' } } }), /tracepoint:signal:signal_generate \(\d+ instructions\)/);
+  });
 
   it('samples: one event in four kept where it fires, the count scaled back', async () => {
     const query = 'syscall:getppid | where comm == "fay-nat" | sample 1 in 4 | count() scaled';
@@ -244,7 +263,7 @@ describe('both backends, the same exact answers, on real probes', () => {
     assert.match(cluster.explain('syscall:getppid | count()'), /bpftrace: chosen over Fay's native backend: a few named system calls/);
     assert.match(cluster.explain('syscall:getppid | count()', { providerOptions: { bpf: { backend: 'native' } } }), /eBPF \(native\)/);
     assert.match(cluster.explain('tracepoint:sched:sched_switch | count()'), /probe program \(bpf, eBPF \(native\)\)[\s\S]*raw_tracepoint:sched_switch/);
-    assert.match(cluster.explain('tracepoint:sched:sched_switch | count() by args.prev_pid'), /does not cover this query: field args.prev_pid of a tracepoint/);
+    assert.match(cluster.explain('tracepoint:sched:sched_switch | count() by args.prev_comm'), /does not cover this query: args.prev_comm is a char\[16\]/);
   });
 
   it('leaves nothing loaded when fay is killed with SIGKILL', async () => {

@@ -7,7 +7,7 @@ import { EnvironmentError } from '../../errors.js';
 import { SYSCALLS_X86_64 } from '../bpf/syscall-table-x86_64.js';
 import { StoppedBeforeAttaching, type ProbeSink, type RunningProbe } from '../provider.js';
 import { encode } from './asm.js';
-import type { NativeProgram } from './codegen.js';
+import { PROG_TRACEPOINT, type NativeProgram } from './codegen.js';
 
 /**
  * The loader, built at set-up (scripts/build.sh) beside the code that runs it: dist/probes/native/
@@ -76,7 +76,7 @@ export function runNative(program: NativeProgram, kinds: readonly AggregateKind[
   const spec = [
     ...program.maps.map((m) => `map ${m.type} ${m.keySize} ${m.valueSize} ${m.maxEntries} ${m.name} ${m.flags ?? 0}`),
     ...program.programs.map((p) => `prog ${p.type} ${encode(p.code).toString('hex')}`),
-    ...program.programs.map((p, i) => `attach raw ${i} ${p.attach}`),
+    ...program.programs.map((p, i) => `attach ${p.type === PROG_TRACEPOINT ? 'tp' : 'raw'} ${i} ${p.attach}`),
     'go',
   ];
   child.stdin.write(spec.join('\n') + '\n');
