@@ -185,7 +185,7 @@ export class BpfProvider implements Provider {
     const passed = backend === 'auto' ? nativePassedOver(stage) : undefined;
     if (backend !== 'bpftrace' && passed === undefined) {
       try {
-        const native = compileNative(nativeProgram(stage, { host: options.host, mapEntries: groupEntries(options.maxGroups), ...(options.cgroup !== undefined && { cgroupId: cgroupId(options.cgroup) }) }), stage, options, backend);
+        const native = compileNative(nativeProgram(stage, { host: options.host, mapEntries: groupEntries(options.maxGroups), maxEventsPerSecond: options.maxEventsPerSecond, ...(options.cgroup !== undefined && { cgroupId: cgroupId(options.cgroup) }) }), stage, options, backend);
         return backend === 'auto' ? withFallback(native, () => this.compileBpftrace(stage, options)) : native;
       } catch (e) {
         if (!(e instanceof NotCovered)) throw e;

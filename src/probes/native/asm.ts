@@ -17,6 +17,8 @@ export type JumpOp = 'eq' | 'ne' | 'gt' | 'ge' | 'lt' | 'le' | 'sgt' | 'sge' | '
 const LD = 0x00, LDX = 0x01, ST = 0x02, STX = 0x03, ALU64 = 0x07, JMP = 0x05;
 const K = 0x00, X = 0x08;
 const IMM = 0x00, MEM = 0x60;
+/** An atomic read-modify-write of memory (BPF_ATOMIC; imm 0 is BPF_ADD, formerly BPF_XADD). */
+const ATOMIC = 0xc0;
 const DW = 0x18;
 const SIZES: Readonly<Record<Size, number>> = { u32: 0x00, u16: 0x08, u8: 0x10, u64: 0x18 };
 const ALU: Readonly<Record<AluOp, number>> = { add: 0x00, sub: 0x10, mul: 0x20, div: 0x30, or: 0x40, and: 0x50, lsh: 0x60, rsh: 0x70, mod: 0x90, xor: 0xa0, mov: 0xb0, arsh: 0xc0 };
@@ -41,6 +43,7 @@ export const HELPERS = {
   get_current_comm: 16,
   get_current_cgroup_id: 80,
   probe_read_kernel: 113,
+  ringbuf_output: 130,
 } as const;
 const HELPER_NAMES = new Map<number, string>(Object.entries(HELPERS).map(([name, id]) => [id, name]));
 
@@ -128,6 +131,11 @@ export class Assembler {
     return this.push(STX | MEM | SIZES[size], dst, src, off, 0);
   }
 
+  /** lock *(size *)(dst + off) += src: an add no other CPU's can interleave with (u32 or u64). */
+  atomicAdd(size: 'u32' | 'u64', dst: Register, off: number, src: Register): this {
+    return this.push(STX | ATOMIC | SIZES[size], dst, src, off, 0);
+  }
+
   /** *(size *)(dst + off) = imm. */
   storeImm(size: Size, dst: Register, off: number, imm: number): this {
     return this.push(ST | MEM | SIZES[size], dst, 0, off, imm);
@@ -212,6 +220,7 @@ export function disassemble(code: readonly Instruction[], maps: readonly string[
       const name = byValue(ALU, op & 0xf0) ?? '?';
       text = `r${dst} ${ALU_SYMBOLS[name as AluOp] ?? '?'} ${op & X ? `r${src}` : imm}`;
     } else if (cls === LDX) text = `r${dst} = *(${size} *)(r${src}${offset})`;
+    else if (cls === STX && (op & 0xe0) === ATOMIC) text = `lock *(${size} *)(r${dst}${offset}) += r${src}`;
     else if (cls === STX) text = `*(${size} *)(r${dst}${offset}) = r${src}`;
     else if (cls === ST) text = `*(${size} *)(r${dst}${offset}) = ${imm}`;
     else if (cls === JMP) {

@@ -29,7 +29,7 @@ import { Assembler, FP, HELPERS, type Instruction, type JumpOp, type Register } 
  */
 
 // Kernel numbers (include/uapi/linux/bpf.h).
-export const MAP_TYPES = { hash: 1, array: 2, percpuHash: 5, percpuArray: 6, lruHash: 9 } as const;
+export const MAP_TYPES = { hash: 1, array: 2, percpuHash: 5, percpuArray: 6, lruHash: 9, ringbuf: 27 } as const;
 export const PROG_RAW_TRACEPOINT = 17;
 export const PROG_TRACEPOINT = 5;
 const BPF_NOEXIST = 1;
@@ -56,6 +56,25 @@ export type KeyPart =
   | { readonly kind: 'probe'; readonly offset: number }
   | { readonly kind: 'const'; readonly value: string | number };
 
+/** A shipped value's place in an event's record: as a key part, or the event's time (monotonic ns in the record; the reader adds the wall clock's offset). */
+export type ShipPart = KeyPart | { readonly kind: 'time'; readonly offset: number };
+
+/** Events shipped to the agent through a ring buffer, each a record of the query's values, within a budget a second. */
+export interface NativeShip {
+  /** The ring buffer. */
+  readonly ring: number;
+  /** Per-CPU counts of events over the budget, and of events the ring had no room for. */
+  readonly dropped: number;
+  readonly lost: number;
+  readonly values: readonly { readonly name: string; readonly part: ShipPart }[];
+  readonly size: number;
+}
+
+/** Events shipped a second when the options do not say (plan/limits.ts's default). */
+const DEFAULT_EVENTS_PER_SECOND = 100_000;
+/** The ring's bytes: room for ~100,000 events of ~40 bytes between two reads. */
+const RING_BYTES = 1 << 22;
+
 /** An aggregate's place in a group's value: its u64 slots. */
 export interface AggregateSlots {
   readonly function: 'count' | 'sum' | 'min' | 'max' | 'avg' | 'hist' | 'lhist';
@@ -73,8 +92,8 @@ const PREALLOCATED_VALUE_BYTES = 64;
 export interface NativeProgram {
   readonly maps: readonly NativeMap[];
   readonly programs: readonly { readonly type: number; readonly attach: string; readonly code: readonly Instruction[] }[];
-  /** The two maps of groups (index into maps), one per phase. */
-  readonly tables: readonly [number, number];
+  /** The two maps of groups (index into maps), one per phase; undefined when the program only ships events. */
+  readonly tables: readonly [number, number] | undefined;
   readonly phase: number;
   readonly uncounted: number;
   readonly keys: readonly KeyPart[];
@@ -85,6 +104,8 @@ export interface NativeProgram {
   readonly keyed: boolean;
   /** Tracepoints: a probe key's number is its place here (else it is a system call's number). */
   readonly probeNames?: readonly string[];
+  /** The events the program ships, if it ships any. */
+  readonly ship?: NativeShip;
 }
 
 /** Why the native backend does not take a stage. */
@@ -93,7 +114,7 @@ export class NotCovered extends Error {}
 /** A field the program reads, and how. */
 type FieldSource =
   | { readonly kind: 'pid' | 'tid' | 'uid' | 'cpu' | 'id' }
-  | { readonly kind: 'ret' | 'duration' }
+  | { readonly kind: 'ret' | 'duration' | 'time' }
   | { readonly kind: 'arg'; readonly index: number; readonly bits: 8 | 16 | 32 | 64; readonly signed: boolean }
   | { readonly kind: 'comm' }
   | { readonly kind: 'record'; readonly field: string; readonly signed: boolean }
@@ -186,6 +207,8 @@ function fieldSource(name: string, points: Points, host: string): FieldSource {
       return { kind: 'id' };
     case 'host':
       return { kind: 'const', value: host };
+    case 'time':
+      return { kind: 'time' };
   }
   if (points.kind === 'tracepoints') return recordField(name, points);
   const args = points.args;
@@ -227,16 +250,20 @@ const MAX_LINEAR_BUCKETS = 1024;
 export interface NativeOptions {
   readonly host: string;
   readonly mapEntries: number;
+  /** Events shipped a second at most (the rest counted as dropped). */
+  readonly maxEventsPerSecond?: number;
   /** Only processes in this cgroup (v2) are seen: the agent stands for it (fay agent --cgroup). */
   readonly cgroupId?: bigint;
 }
 
 /** Generates the native program for a stage, or throws NotCovered saying why it cannot. */
 export function nativeProgram(stage: ProbeStage, options: NativeOptions): NativeProgram {
-  if (stage.ship !== undefined) throw new NotCovered('the query ships events to the agent (the native backend aggregates in the kernel only, so far)');
   if (stage.record !== undefined) throw new NotCovered('record (the flight recorder) runs on bpftrace');
-  const aggregate = stage.aggregate;
-  if (aggregate === undefined) throw new NotCovered('the query does not aggregate in the kernel');
+  const aggregate = stage.aggregate ?? { keys: [], aggregates: [] };
+  if (stage.aggregate === undefined && stage.ship === undefined) throw new NotCovered('the query neither aggregates nor ships events');
+  for (const value of stage.ship?.values ?? []) {
+    if (value.expr.kind !== 'Field') throw new NotCovered(`the query ships ${value.name}, an expression (the native backend ships fields)`);
+  }
   const points = pointsOf(stage);
   for (const spec of aggregate.aggregates) {
     if (!FUNCTIONS.has(spec.function)) throw new NotCovered(`${spec.function}() (the native backend keeps count, sum, min, max, avg, hist, lhist)`);
@@ -248,21 +275,21 @@ export function nativeProgram(stage: ProbeStage, options: NativeOptions): Native
     if (spec.argument !== undefined && !(spec.argument.kind === 'Field' && spec.argument.type === 'int')) throw new NotCovered(`${spec.function} of an expression (the native backend aggregates integer fields)`);
   }
   const maps: NativeMap[] = [];
-  const returns = [...fieldsRead(stage.filter, aggregate.keys, aggregate.aggregates)].some((f) => RETURN_FIELDS.has(f));
+  const returns = [...fieldsRead(stage.filter, aggregate.keys, aggregate.aggregates, stage.ship?.values)].some((f) => RETURN_FIELDS.has(f));
   if (points.kind === 'tracepoints') {
     // A program per tracepoint, on the same maps (the generator makes each map once, by name).
-    const programs = points.names.map((_, probe) => new Generator(stage.filter, aggregate.keys, aggregate.aggregates, stage.sampleRate, points, options, maps, undefined, probe).generate());
+    const programs = points.names.map((_, probe) => new Generator(stage.filter, aggregate.keys, aggregate.aggregates, stage.ship?.values, stage.aggregate !== undefined, stage.sampleRate, points, options, maps, undefined, probe).generate());
     return { ...programs[0]!, programs: programs.flatMap((p) => p.programs), probeNames: points.names.map((t) => `tracepoint:${t}`) };
   }
-  if (!returns) return new Generator(stage.filter, aggregate.keys, aggregate.aggregates, stage.sampleRate, points, options, maps, undefined).generate();
+  if (!returns) return new Generator(stage.filter, aggregate.keys, aggregate.aggregates, stage.ship?.values, stage.aggregate !== undefined, stage.sampleRate, points, options, maps, undefined).generate();
   // A call's entry and its return: the entry keeps its start (time, number) by thread, with the
   // filter's parts that need no return value checked there; the return does the rest.
   const parts = stage.filter ? conjuncts(stage.filter) : [];
   const atEntry = parts.filter((e) => ![...fieldsOf(e)].some((f) => RETURN_FIELDS.has(f)));
   const atReturn = parts.filter((e) => !atEntry.includes(e));
   const starts = maps.push({ name: 'fay_starts', type: MAP_TYPES.lruHash, keySize: 8, valueSize: 16, maxEntries: START_ENTRIES }) - 1;
-  const enter = new Generator(atEntry.length > 0 ? conjoin(atEntry) : undefined, [], [], undefined, points, options, maps, undefined).generateEntry(starts);
-  const program = new Generator(atReturn.length > 0 ? conjoin(atReturn) : undefined, aggregate.keys, aggregate.aggregates, stage.sampleRate, points, options, maps, starts).generate();
+  const enter = new Generator(atEntry.length > 0 ? conjoin(atEntry) : undefined, [], [], undefined, false, undefined, points, options, maps, undefined).generateEntry(starts);
+  const program = new Generator(atReturn.length > 0 ? conjoin(atReturn) : undefined, aggregate.keys, aggregate.aggregates, stage.ship?.values, stage.aggregate !== undefined, stage.sampleRate, points, options, maps, starts).generate();
   return { ...program, programs: [enter, ...program.programs] };
 }
 
@@ -300,6 +327,10 @@ class Generator {
     private readonly filter: Expr | undefined,
     private readonly keyColumns: readonly Column[],
     private readonly aggregates: readonly AggregateSpec[],
+    /** The values each event ships, when the query ships events. */
+    private readonly shipped: readonly Column[] | undefined,
+    /** Whether the program keeps groups (a query that only ships events keeps none). */
+    private readonly aggregating: boolean,
     /** The probability an event that passed the filter is kept (sample); undefined: every one. */
     private readonly sampleRate: number | undefined,
     private readonly points: Points,
@@ -317,7 +348,7 @@ class Generator {
 
   /** Whether the program is a tracepoint program, on the tracepoint's record (it reads the record's fields), not a raw one. */
   private get onRecord(): boolean {
-    return readsRecord(this.points, fieldsRead(this.filter, this.keyColumns, this.aggregates));
+    return readsRecord(this.points, fieldsRead(this.filter, this.keyColumns, this.aggregates, this.shipped));
   }
 
   /** The raw tracepoint the program attaches to, or the tracepoint (`category:event`) a record program does. */
@@ -360,21 +391,104 @@ class Generator {
     const tableType = keyed ? MAP_TYPES.percpuHash : MAP_TYPES.percpuArray;
     const tableKey = keyed ? keySize : 4;
     const flags = keyed && valueSize > PREALLOCATED_VALUE_BYTES ? BPF_F_NO_PREALLOC : 0;
-    const tables: [number, number] = [
-      this.map('fay_groups_0', tableType, tableKey, valueSize, keyed ? this.options.mapEntries : 1, flags),
-      this.map('fay_groups_1', tableType, tableKey, valueSize, keyed ? this.options.mapEntries : 1, flags),
-    ];
+    const tables: [number, number] | undefined = this.aggregating
+      ? [
+          this.map('fay_groups_0', tableType, tableKey, valueSize, keyed ? this.options.mapEntries : 1, flags),
+          this.map('fay_groups_1', tableType, tableKey, valueSize, keyed ? this.options.mapEntries : 1, flags),
+        ]
+      : undefined;
     // A new group's first value: zeroes, from a map (a histogram's value is larger than the stack).
     const zero = keyed ? this.map('fay_zero', MAP_TYPES.array, 4, valueSize, 1) : -1;
     const phase = this.map('fay_phase', MAP_TYPES.array, 4, 8, 1);
     const uncounted = this.map('fay_uncounted', MAP_TYPES.percpuArray, 4, 8, 1);
+    const ship = this.shipLayout();
 
     asm.mov(this.ctx, 1);
     if (this.starts !== undefined) this.takeStart(this.starts, out);
     else this.checkNumber(out);
     this.checkFilter(out);
     this.checkSample(out);
+    if (ship !== undefined) this.shipEvent(ship);
+    if (tables !== undefined) this.aggregate(tables, keys, keyed, keySize, zero, phase, slots, uncounted, out);
+    asm.label(out).aluImm('mov', 0, 0).exit();
+    return {
+      maps: this.maps,
+      programs: [{ type: this.onRecord ? PROG_TRACEPOINT : PROG_RAW_TRACEPOINT, attach: this.attachPoint(), code: asm.assemble() }],
+      tables,
+      phase,
+      uncounted,
+      keys,
+      keySize,
+      valueSize,
+      aggregates: slots,
+      keyed,
+      ...(ship !== undefined && { ship }),
+    };
+  }
 
+  /** The shipped values' places in an event's record, and the maps shipping uses; undefined when the query ships nothing. */
+  private shipLayout(): NativeShip | undefined {
+    if (this.shipped === undefined) return undefined;
+    let size = 0;
+    const values = this.shipped.map((column) => {
+      const source = this.source((column.expr as { name: string }).name);
+      const part: ShipPart =
+        source.kind === 'const'
+          ? { kind: 'const', value: source.value }
+          : source.kind === 'comm'
+            ? { kind: 'comm', offset: (size += 16) - 16 }
+            : source.kind === 'id'
+              ? { kind: 'probe', offset: (size += 8) - 8 }
+              : source.kind === 'time'
+                ? { kind: 'time', offset: (size += 8) - 8 }
+                : { kind: 'int', offset: (size += 8) - 8, signed: ((source.kind === 'arg' || source.kind === 'record') && source.signed) || source.kind === 'ret' };
+      return { name: column.name, part };
+    });
+    return {
+      ring: this.map('fay_events', MAP_TYPES.ringbuf, 0, 0, RING_BYTES),
+      dropped: this.map('fay_dropped', MAP_TYPES.percpuArray, 4, 8, 1),
+      lost: this.map('fay_lost', MAP_TYPES.percpuArray, 4, 8, 1),
+      values,
+      size: Math.max(8, size),
+    };
+  }
+
+  /**
+   * The event's record to the ring buffer, within the budget a second (a second's count in a
+   * global slot, reset when the second changes: CPUs may race past the budget by a few, as
+   * bpftrace's do, but every event refused is counted, per CPU, exactly); an event the ring has
+   * no room for is counted as lost.
+   */
+  private shipEvent(ship: NativeShip): void {
+    const { asm } = this;
+    const done = asm.fresh('shipped');
+    const over = asm.fresh('over');
+    // Every value read first (reads call helpers, which clobber r0–r5).
+    const from = ship.values.map((v) => (v.part.kind === 'const' ? undefined : this.read((this.shipped!.find((c) => c.name === v.name)!.expr as { name: string }).name)));
+    const budget = this.map('fay_budget', MAP_TYPES.array, 4, 16, 1);
+    const record = this.frame.take(align8(ship.size));
+    asm.call(HELPERS.ktime_get_ns).aluImm('div', 0, 1_000_000_000).loadMapValue(1, budget);
+    const same = asm.fresh('second');
+    asm.load('u64', 2, 1, 0).jumpReg('eq', 2, 0, same).store('u64', 1, 0, 0).storeImm('u64', 1, 8, 0).label(same);
+    asm.load('u64', 2, 1, 8).jumpImm('ge', 2, this.options.maxEventsPerSecond ?? DEFAULT_EVENTS_PER_SECOND, over);
+    asm.aluImm('mov', 2, 1).atomicAdd('u64', 1, 8, 2);
+    for (let off = 0; off < align8(ship.size); off += 8) asm.storeImm('u64', FP, record + off, 0);
+    ship.values.forEach((v, i) => {
+      if (v.part.kind === 'const') return;
+      const words = v.part.kind === 'comm' ? 2 : 1;
+      for (let w = 0; w < words; w++) asm.load('u64', 1, FP, from[i]! + 8 * w).store('u64', FP, record + v.part.offset + 8 * w, 1);
+    });
+    asm.loadMap(1, ship.ring).mov(2, FP).aluImm('add', 2, record).aluImm('mov', 3, ship.size).aluImm('mov', 4, 0).call(HELPERS.ringbuf_output);
+    asm.jumpImm('eq', 0, 0, done);
+    this.countInto(ship.lost);
+    asm.goto(done).label(over);
+    this.countInto(ship.dropped);
+    asm.label(done);
+  }
+
+  /** The group's value updated in the current phase's map, with the key built from the fields. */
+  private aggregate(tables: [number, number], keys: readonly KeyPart[], keyed: boolean, keySize: number, zero: number, phase: number, slots: readonly AggregateSlots[], uncounted: number, out: string): void {
+    const { asm } = this;
     // The key, built on the stack from the fields.
     const keyAt = keyed ? this.frame.take(align8(keySize)) : this.frame.take(8);
     if (!keyed) asm.storeImm('u32', FP, keyAt, 0);
@@ -400,19 +514,6 @@ class Generator {
     this.update(tables[0], keyed, keyAt, zero, valueAt, slots, uncounted, out);
     asm.goto(out).label(second);
     this.update(tables[1], keyed, keyAt, zero, valueAt, slots, uncounted, out);
-    asm.label(out).aluImm('mov', 0, 0).exit();
-    return {
-      maps: this.maps,
-      programs: [{ type: this.onRecord ? PROG_TRACEPOINT : PROG_RAW_TRACEPOINT, attach: this.attachPoint(), code: asm.assemble() }],
-      tables,
-      phase,
-      uncounted,
-      keys,
-      keySize,
-      valueSize,
-      aggregates: slots,
-      keyed,
-    };
   }
 
   /** The entry program of a call whose return is counted: its number checked, the filter's entry part, then its start kept by thread. */
@@ -479,7 +580,7 @@ class Generator {
     asm.load('u64', 1, 0, 0).store('u64', FP, start, 1).load('u64', 1, 0, 8).store('u64', FP, id, 1);
     asm.loadMap(1, starts).mov(2, FP).aluImm('add', 2, key).call(HELPERS.map_delete_elem);
     this.slots.set('probe', id);
-    if (fieldsRead(this.filter, this.keyColumns, this.aggregates).has('duration')) {
+    if (fieldsRead(this.filter, this.keyColumns, this.aggregates, this.shipped).has('duration')) {
       const duration = this.frame.take(8);
       asm.call(HELPERS.ktime_get_ns).load('u64', 1, FP, start).aluReg('sub', 0, 1).store('u64', FP, duration, 0);
       this.slots.set('duration', duration);
@@ -498,17 +599,17 @@ class Generator {
       asm.storeImm('u32', FP, zeroKey, 0).loadMap(1, zero).mov(2, FP).aluImm('add', 2, zeroKey).call(HELPERS.map_lookup_elem);
       const zeroes = asm.fresh('zeroes');
       asm.jumpImm('ne', 0, 0, zeroes);
-      this.countUncounted(uncounted);
+      this.countInto(uncounted);
       asm.goto(out).label(zeroes);
       asm.mov(3, 0).loadMap(1, table).mov(2, FP).aluImm('add', 2, keyAt).aluImm('mov', 4, BPF_NOEXIST).call(HELPERS.map_update_elem);
       const made = asm.fresh('made');
       asm.jumpImm('eq', 0, 0, made).jumpImm('eq', 0, -EEXIST, made);
-      this.countUncounted(uncounted);
+      this.countInto(uncounted);
       asm.goto(out).label(made);
       lookup();
       asm.jumpImm('ne', 0, 0, have);
     }
-    this.countUncounted(uncounted);
+    this.countInto(uncounted);
     asm.goto(out).label(have);
     // r0: this CPU's value of the group (a per-CPU map: no other CPU writes it).
     slots.forEach((slot, i) => {
@@ -586,11 +687,12 @@ class Generator {
     return this.maps.length - 1;
   }
 
-  private countUncounted(uncounted: number): void {
+  /** Adds one to a per-CPU counter (an array of one). */
+  private countInto(counter: number): void {
     const { asm } = this;
     const none = asm.fresh('none');
     const zero = this.uncountedKeyAt ?? (this.uncountedKeyAt = this.frame.take(8));
-    asm.storeImm('u32', FP, zero, 0).loadMap(1, uncounted).mov(2, FP).aluImm('add', 2, zero).call(HELPERS.map_lookup_elem);
+    asm.storeImm('u32', FP, zero, 0).loadMap(1, counter).mov(2, FP).aluImm('add', 2, zero).call(HELPERS.map_lookup_elem);
     asm.jumpImm('eq', 0, 0, none).load('u64', 1, 0, 0).aluImm('add', 1, 1).store('u64', 0, 0, 1).label(none);
   }
 
@@ -624,6 +726,10 @@ class Generator {
         break;
       case 'cpu':
         asm.call(HELPERS.get_smp_processor_id).store('u64', FP, at, 0);
+        break;
+      case 'time':
+        // Monotonic ns; the reader adds the wall clock's offset.
+        asm.call(HELPERS.ktime_get_ns).store('u64', FP, at, 0);
         break;
       case 'id':
         // A tracepoint's program is its probe's alone; a system call's number is args[1] of sys_enter.
@@ -755,10 +861,11 @@ class Generator {
 }
 
 /** The fields a filter, keys and aggregates read. */
-function fieldsRead(filter: Expr | undefined, keys: readonly Column[], aggregates: readonly AggregateSpec[]): Set<string> {
+function fieldsRead(filter: Expr | undefined, keys: readonly Column[], aggregates: readonly AggregateSpec[], shipped: readonly Column[] = []): Set<string> {
   const fields = fieldsOf(filter);
   for (const k of keys) fieldsOf(k.expr, fields);
   for (const a of aggregates) fieldsOf(a.argument, fields);
+  for (const c of shipped) fieldsOf(c.expr, fields);
   return fields;
 }
 

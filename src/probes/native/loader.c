@@ -27,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <linux/perf_event.h>
+#include <poll.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
@@ -102,6 +103,71 @@ static int per_cpu(int type) {
 
 static long value_bytes(int m) {
   return per_cpu(map_types[m]) ? (long)cpus * ((value_sizes[m] + 7) & ~7) : value_sizes[m];
+}
+
+/**
+ * The next command line from stdin; meanwhile, the events the ring buffer gets are printed as they
+ * come (both watched with poll). NULL at the end of input.
+ */
+static char *next_line(struct ring_buffer *events) {
+  static char buffer[1 << 22];
+  static size_t start, end;
+  for (;;) {
+    char *newline = memchr(buffer + start, '\n', end - start);
+    if (newline) {
+      *newline = 0;
+      char *line = buffer + start;
+      start = newline + 1 - buffer;
+      return line;
+    }
+    if (start > 0) {
+      memmove(buffer, buffer + start, end - start);
+      end -= start;
+      start = 0;
+    }
+    if (end == sizeof buffer - 1) fail("usage", "a line longer than 4 MB");
+    struct pollfd fds[2] = {{.fd = 0, .events = POLLIN}, {.fd = events ? ring_buffer__epoll_fd(events) : -1, .events = POLLIN}};
+    if (poll(fds, events ? 2 : 1, -1) < 0) {
+      if (errno == EINTR) continue;
+      fail_errno("poll", "stdin");
+    }
+    if (events && (fds[1].revents & POLLIN)) {
+      ring_buffer__consume(events);
+      fflush(stdout);
+    }
+    if (fds[0].revents & (POLLIN | POLLHUP | POLLERR)) {
+      ssize_t n = read(0, buffer + end, sizeof buffer - 1 - end);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) {
+        if (end == start) return NULL;
+        // A last line without its newline.
+        buffer[end] = 0;
+        char *line = buffer + start;
+        start = end;
+        return line;
+      }
+      end += n;
+    }
+  }
+}
+
+/** The ring buffer events are shipped through, if a map is one. */
+static struct ring_buffer *ring;
+
+/** An event from the ring buffer, as a line: `event <hex>`. */
+static int print_event(void *context, void *data, size_t size) {
+  (void)context;
+  fputs("event ", stdout);
+  put_hex((const unsigned char *)data, (long)size);
+  putchar('\n');
+  return 0;
+}
+
+/** Every event in the ring buffer now, printed (before an answer, so that a period's events come before its counts). */
+static void consume_events(void) {
+  if (!ring) return;
+  if (ring_buffer__consume(ring) < 0) fail_errno("events", "ring buffer");
+  fflush(stdout);
 }
 
 static void add_map(char *args) {
@@ -273,10 +339,9 @@ int main(void) {
     files.rlim_cur = files.rlim_max;
     setrlimit(RLIMIT_NOFILE, &files);
   }
-  static char line[1 << 22];
   int ready = 0;
-  while (fgets(line, sizeof line, stdin)) {
-    line[strcspn(line, "\n")] = 0;
+  char *line;
+  while ((line = next_line(ring))) {
     char *args = strchr(line, ' ');
     args = args ? args + 1 : line + strlen(line);
     if (!ready && !strncmp(line, "map ", 4)) add_map(args);
@@ -284,14 +349,24 @@ int main(void) {
     else if (!ready && !strncmp(line, "attach ", 7)) attach(args);
     else if (!ready && !strcmp(line, "go")) {
       ready = 1;
+      for (int m = 0; m < maps && !ring; m++)
+        if (map_types[m] == BPF_MAP_TYPE_RINGBUF && !(ring = ring_buffer__new(map_fds[m], print_event, NULL, NULL))) fail_errno("events", "ring buffer");
       printf("ready %d %d %d %d\n", maps, progs, links, cpus);
       fflush(stdout);
-    } else if (ready && !strncmp(line, "read ", 5)) read_map(args, 0);
-    else if (ready && !strncmp(line, "drain ", 6)) read_map(args, 1);
+    } else if (ready && !strncmp(line, "read ", 5)) consume_events(), read_map(args, 0);
+    else if (ready && !strncmp(line, "drain ", 6)) consume_events(), read_map(args, 1);
     else if (ready && !strncmp(line, "set ", 4)) set_elem(args);
-    else if (!strcmp(line, "quit")) break;
+    else if (ready && !strcmp(line, "detach")) {
+      // The programs stop firing: what the maps and the ring hold now is all there will be.
+      for (int i = links - 1; i >= 0; i--) close(link_fds[i]);
+      links = 0;
+      puts("detached");
+      fflush(stdout);
+    } else if (!strcmp(line, "quit")) break;
     else fail("usage", line);
   }
+  consume_events();
+  ring_buffer__free(ring);
   // Closing the descriptors detaches and frees everything; exiting does the same. The kernel lets
   // go of a program or map a little later (after its last user is gone): a clean exit waits until
   // none of them can be found by id any more, so that "stopped" means nothing is left (at most 2 s).

@@ -4,10 +4,12 @@ import { createInterface } from 'node:readline';
 import { GroupTable, type KeyPart as GroupKeyPart } from '../../agg/group-table.js';
 import type { AggregateKind } from '../../agg/aggregate.js';
 import { EnvironmentError } from '../../errors.js';
+import type { Row } from '../../plan/evaluate.js';
+import type { Value } from '../../plan/expr.js';
 import { SYSCALLS_X86_64 } from '../bpf/syscall-table-x86_64.js';
 import { StoppedBeforeAttaching, type ProbeSink, type RunningProbe } from '../provider.js';
 import { encode } from './asm.js';
-import { PROG_TRACEPOINT, type NativeProgram } from './codegen.js';
+import { PROG_TRACEPOINT, type KeyPart, type NativeProgram } from './codegen.js';
 
 /**
  * The loader, built at set-up (scripts/build.sh) beside the code that runs it: dist/probes/native/
@@ -50,7 +52,10 @@ export function runNative(program: NativeProgram, kinds: readonly AggregateKind[
   const waiting: ((line: string | undefined) => void)[] = [];
   const queued: string[] = [];
   let closed = false;
+  const events = program.ship === undefined ? undefined : new ShippedEvents(program, sink);
   lines.on('line', (line) => {
+    // Events come from the ring buffer whenever the loader polls it, between the answers to reads.
+    if (events !== undefined && line.startsWith('event ')) return events.add(line);
     const next = waiting.shift();
     if (next) next(line);
     else queued.push(line);
@@ -96,13 +101,29 @@ export function runNative(program: NativeProgram, kinds: readonly AggregateKind[
     return new EnvironmentError(`the kernel refused Fay's native probe (${what}): ${unescaped}`, { hint: 'use --backend bpftrace to run it through bpftrace' });
   };
 
-  const readTable = async (map: number): Promise<{ table: GroupTable; uncounted: number }> => {
-    child.stdin.write(`drain ${map}\ndrain ${program.uncounted}\n`);
+  /** A per-CPU counter's total since the last read (it is emptied). */
+  const drainCounter = async (map: number): Promise<number> => {
+    child.stdin.write(`drain ${map}\n`);
+    return (await readEntries(nextLine)).reduce((n, [, value]) => n + sumPerCpu(value, 0, cpus, 8), 0);
+  };
+
+  const readTable = async (map: number | undefined): Promise<{ table: GroupTable; uncounted: number }> => {
     const table = new GroupTable(kinds, { maxGroups: options.maxGroups });
+    if (map === undefined) return { table, uncounted: 0 };
+    child.stdin.write(`drain ${map}\n`);
     const groups = await readEntries(nextLine);
     for (const [key, value] of groups) table.mergeGroup(decodeKey(program, key), decodeStates(program, kinds, value, cpus));
-    const uncounted = (await readEntries(nextLine)).reduce((n, [, value]) => n + sumPerCpu(value, 0, cpus, 8), 0);
-    return { table, uncounted };
+    return { table, uncounted: await drainCounter(program.uncounted) };
+  };
+
+  /** The events shipped so far delivered, with what was dropped over the budget and lost for want of room. */
+  const readEvents = async (): Promise<void> => {
+    if (program.ship === undefined || events === undefined) return;
+    const dropped = await drainCounter(program.ship.dropped);
+    const lost = await drainCounter(program.ship.lost);
+    events.flush();
+    if (dropped > 0) sink.dropped(dropped);
+    if (lost > 0) sink.notice(`the kernel dropped ${lost} events: they came faster than Fay's loader could read them`);
   };
 
   /** Closes the period: flips the phase, waits for programs still on the old map, reads it. */
@@ -114,7 +135,8 @@ export function runNative(program: NativeProgram, kinds: readonly AggregateKind[
       child.stdin.write(`set ${program.phase} 00000000 ${phase === 1 ? '0100000000000000' : '0000000000000000'}\n`);
       const endNs = Date.now() * 1e6;
       await new Promise((resolve) => setTimeout(resolve, GRACE_MS));
-      const { table, uncounted } = await readTable(program.tables[old]!);
+      const { table, uncounted } = await readTable(program.tables?.[old]);
+      await readEvents();
       sink.partial({ table, startNs: periodStart, endNs, ...(uncounted > 0 && { uncountedEvents: uncounted }) });
       periodStart = endNs;
     }));
@@ -138,7 +160,11 @@ export function runNative(program: NativeProgram, kinds: readonly AggregateKind[
       clearInterval(timer);
       // The last period, when the program ran at all; then the loader frees everything.
       const ran = await attached.then(() => true, () => false);
-      if (ran) await closePeriod().catch(() => undefined);
+      if (ran) {
+        // Detached first: the last period then holds every event the programs saw.
+        child.stdin.write('detach\n');
+        if ((await nextLine()) === 'detached') await closePeriod().catch(() => undefined);
+      }
       child.stdin.end('quit\n');
       const killer = setTimeout(() => child.kill('SIGKILL'), 5000);
       await exited;
@@ -159,6 +185,43 @@ export function runNative(program: NativeProgram, kinds: readonly AggregateKind[
     (e: unknown) => (e instanceof StoppedBeforeAttaching ? exited.then(() => undefined) : Promise.reject(e as Error)),
   );
   return { attached, finished: finished.then(() => undefined), stop: finish };
+}
+
+/**
+ * Events from the ring buffer, as the loader prints them (`event <hex>`), made rows of the
+ * shipped values and handed on in batches.
+ */
+class ShippedEvents {
+  private rows: Row[] = [];
+  private scheduled = false;
+  /** Wall-clock ns less monotonic ns: the program writes monotonic time (bpf_ktime_get_ns). */
+  private readonly clockOffsetNs = Date.now() * 1e6 - Number(process.hrtime.bigint());
+
+  constructor(
+    private readonly program: NativeProgram,
+    private readonly sink: ProbeSink,
+  ) {}
+
+  add(line: string): void {
+    const record = Buffer.from(line.slice('event '.length), 'hex');
+    const row: Record<string, Value> = {};
+    for (const { name, part } of this.program.ship!.values) {
+      row[name] = part.kind === 'time' ? Number(record.readBigUInt64LE(part.offset)) + this.clockOffsetNs : decodePart(this.program, part, record);
+    }
+    this.rows.push(row);
+    if (!this.scheduled) {
+      this.scheduled = true;
+      setImmediate(() => this.flush());
+    }
+  }
+
+  flush(): void {
+    this.scheduled = false;
+    if (this.rows.length === 0) return;
+    const rows = this.rows;
+    this.rows = [];
+    this.sink.events(rows);
+  }
 }
 
 /** A read's entries: [key bytes, value bytes]. */
@@ -183,7 +246,12 @@ function sumPerCpu(value: Buffer, offset: number, cpus: number, stride: number):
 }
 
 function decodeKey(program: NativeProgram, key: Buffer): GroupKeyPart[] {
-  return program.keys.map((part) => {
+  return program.keys.map((part) => decodePart(program, part, key));
+}
+
+/** A key's part (or a shipped value) from its bytes. */
+function decodePart(program: NativeProgram, part: KeyPart, key: Buffer): GroupKeyPart {
+  {
     switch (part.kind) {
       case 'const':
         return part.value;
@@ -200,7 +268,7 @@ function decodeKey(program: NativeProgram, key: Buffer): GroupKeyPart[] {
       case 'int':
         return Number(part.signed ? key.readBigInt64LE(part.offset) : key.readBigUInt64LE(part.offset));
     }
-  });
+  }
 }
 
 /** Each aggregate's state from a group's per-CPU value, in the aggregates' wire forms. */
