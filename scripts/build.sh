@@ -13,7 +13,7 @@ for dir in dist/probes/node/target dist/bin/target; do
 done
 # Fay's own eBPF loader (the native backend), against Debian's libbpf-dev: beside the library and the command.
 mkdir -p dist/probes/native
-gcc -O2 -Wall -Wextra -Werror -o dist/probes/native/fay-bpf-loader src/probes/native/loader.c -lbpf
+gcc -O2 -Wall -Wextra -Werror -o dist/probes/native/fay-bpf-loader src/probes/native/loader.c -lbpf -lelf
 cp dist/probes/native/fay-bpf-loader dist/bin/fay-bpf-loader
 # The runtime evaluated in traced processes: its TypeScript modules bundled into one function expression.
 node --import tsx scripts/bundle-runtime.ts dist/probes/node/target/runtime.js dist/bin/target/runtime.js

@@ -305,7 +305,7 @@ function cgroupId(path: string): bigint {
 const SHOWN_PROGRAMS = 2;
 
 /** Where a native program attaches, as explain names it. */
-const attachedTo = (p: NativeProgram['programs'][number]): string => `${p.type === PROG_TRACEPOINT ? 'tracepoint' : 'raw_tracepoint'}:${p.attach}`;
+const attachedTo = (p: NativeProgram['programs'][number]): string => `${p.uprobe !== undefined ? 'uprobe' : p.type === PROG_TRACEPOINT ? 'tracepoint' : 'raw_tracepoint'}:${p.attach}`;
 
 function othersLike(attach: readonly string[]): string {
   const named = attach.slice(0, 8).join(', ');

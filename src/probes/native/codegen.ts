@@ -13,13 +13,17 @@ import { Assembler, FP, HELPERS, type Instruction, type JumpOp, type Register } 
  *  - sources: `syscall:` points (the raw tracepoints sys_enter and, for `ret` and `duration`,
  *    sys_exit, filtered by number); `tracepoint:` points, a program each, on its raw tracepoint,
  *    or, when the query reads the tracepoints' own integer fields, on the tracepoint's record
- *    (`syscalls:` events are system calls' own: `syscall:`);
- *  - fields: pid, tid, uid, cpu, comm, probe, host; of system calls, integer arguments
+ *    (`syscalls:` events are system calls' own: `syscall:`); `uprobe:` functions, a program each
+ *    (two with ret or duration: entry and return);
+ *  - fields: pid, tid, uid, cpu, comm, probe, host, time; of functions, args[0]–args[5], ret and
+ *    duration; of system calls, integer arguments
  *    (`args.flags`, `args[1]`), ret and duration; of tracepoints, integer fields (`args.sig`);
  *  - a filter of comparisons of integer fields with integer constants and `comm ==`/`!=` a string,
  *    joined by and, or, not;
  *  - keys among those fields; aggregates count, sum, min, max, avg, hist, lhist of an integer field;
- *  - `sample`: each event that passed the filter kept with the query's probability.
+ *  - `sample`: each event that passed the filter kept with the query's probability;
+ *  - shipped events (select, and the values of the aggregates the agent keeps): fields, through a
+ *    ring buffer, within the events-a-second budget.
  *
  * The program counts into one of two per-CPU maps, the one a `phase` variable names; the reader
  * flips the phase at each period, waits for programs still running on the old map to finish, reads
@@ -32,12 +36,16 @@ import { Assembler, FP, HELPERS, type Instruction, type JumpOp, type Register } 
 export const MAP_TYPES = { hash: 1, array: 2, percpuHash: 5, percpuArray: 6, lruHash: 9, ringbuf: 27 } as const;
 export const PROG_RAW_TRACEPOINT = 17;
 export const PROG_TRACEPOINT = 5;
+export const PROG_KPROBE = 2;
 const BPF_NOEXIST = 1;
 const BPF_F_NO_PREALLOC = 1;
 const EEXIST = 17;
 
 /** x86-64's pt_regs offsets of a system call's six arguments (di, si, dx, r10, r8, r9). */
 const ARG_REGISTERS = [112, 104, 96, 56, 72, 64];
+/** …of a function's six arguments in the C calling convention (di, si, dx, cx, r8, r9), and of its return value (ax). */
+const CALL_REGISTERS = [112, 104, 96, 88, 72, 64];
+const RETURN_REGISTER = 80;
 
 export interface NativeMap {
   readonly name: string;
@@ -89,9 +97,18 @@ const LOG2_BUCKETS = 66;
 /** A group's value above this many bytes is allocated as its group comes (a histogram's), not set aside for every possible group. */
 const PREALLOCATED_VALUE_BYTES = 64;
 
+/** One program: its type, where it attaches (a raw tracepoint's name, a tracepoint's `category:event`, or a function's `binary:symbol`) and its code. */
+export interface NativeProgramPart {
+  readonly type: number;
+  readonly attach: string;
+  readonly code: readonly Instruction[];
+  /** A uprobe's binary and function, and whether at its return. */
+  readonly uprobe?: { readonly binary: string; readonly symbol: string; readonly ret: boolean };
+}
+
 export interface NativeProgram {
   readonly maps: readonly NativeMap[];
-  readonly programs: readonly { readonly type: number; readonly attach: string; readonly code: readonly Instruction[] }[];
+  readonly programs: readonly NativeProgramPart[];
   /** The two maps of groups (index into maps), one per phase; undefined when the program only ships events. */
   readonly tables: readonly [number, number] | undefined;
   readonly phase: number;
@@ -118,6 +135,7 @@ type FieldSource =
   | { readonly kind: 'arg'; readonly index: number; readonly bits: 8 | 16 | 32 | 64; readonly signed: boolean }
   | { readonly kind: 'comm' }
   | { readonly kind: 'record'; readonly field: string; readonly signed: boolean }
+  | { readonly kind: 'callArg'; readonly index: number }
   | { readonly kind: 'const'; readonly value: string | number };
 
 /** The width and sign of a C type of a system call's argument as the format file spells it. */
@@ -144,10 +162,20 @@ type Points =
       readonly names: readonly string[];
       /** Each tracepoint's fields, where they are in its record. */
       readonly layouts: ReadonlyMap<string, readonly TracepointField[]>;
-    };
+    }
+  | { readonly kind: 'functions'; readonly names: readonly string[]; readonly functions: readonly { readonly binary: string; readonly symbol: string }[] };
 
 function pointsOf(stage: ProbeStage): Points {
   const kinds = new Set(stage.sources.map((source) => (source.schema as Partial<BpfSourceSchema>).bpf?.kind));
+  if (kinds.has('uprobe')) {
+    if (kinds.size > 1) throw new NotCovered('functions (uprobe:) and other points in one query (the native backend runs one kind at a time)');
+    const functions = stage.sources.flatMap((source) => {
+      const bpf = (source.schema as BpfSourceSchema).bpf;
+      return bpf.kind === 'uprobe' ? bpf.symbols.map((symbol) => ({ binary: bpf.binary, symbol })) : [];
+    });
+    const unique = [...new Map(functions.map((f) => [`${f.binary}:${f.symbol}`, f])).values()];
+    return { kind: 'functions', names: unique.map((f) => `${f.binary}:${f.symbol}`), functions: unique };
+  }
   if (!kinds.has('tracepoint')) return { kind: 'syscalls', ...syscallsOf(stage) };
   if (kinds.size > 1) throw new NotCovered('system calls and tracepoints in one query (the native backend runs either)');
   const names: string[] = [];
@@ -211,6 +239,12 @@ function fieldSource(name: string, points: Points, host: string): FieldSource {
       return { kind: 'time' };
   }
   if (points.kind === 'tracepoints') return recordField(name, points);
+  if (points.kind === 'functions') {
+    if (name === 'ret' || name === 'duration') return { kind: name };
+    const index = Number(/^args\[(\d)\]$/.exec(name)?.[1] ?? -1);
+    if (index < 0 || index > 5) throw new NotCovered(`field ${name} of a function (the native backend reads pid, tid, uid, cpu, comm, probe, host, args[0]–args[5], ret and duration there)`);
+    return { kind: 'callArg', index };
+  }
   const args = points.args;
   if (name === 'ret' || name === 'duration') return { kind: name };
   const positional = /^args\[(\d)\]$/.exec(name);
@@ -281,6 +315,7 @@ export function nativeProgram(stage: ProbeStage, options: NativeOptions): Native
     const programs = points.names.map((_, probe) => new Generator(stage.filter, aggregate.keys, aggregate.aggregates, stage.ship?.values, stage.aggregate !== undefined, stage.sampleRate, points, options, maps, undefined, probe).generate());
     return { ...programs[0]!, programs: programs.flatMap((p) => p.programs), probeNames: points.names.map((t) => `tracepoint:${t}`) };
   }
+  if (points.kind === 'functions') return functionPrograms(stage, aggregate, points, options, maps, returns);
   if (!returns) return new Generator(stage.filter, aggregate.keys, aggregate.aggregates, stage.ship?.values, stage.aggregate !== undefined, stage.sampleRate, points, options, maps, undefined).generate();
   // A call's entry and its return: the entry keeps its start (time, number) by thread, with the
   // filter's parts that need no return value checked there; the return does the rest.
@@ -293,8 +328,44 @@ export function nativeProgram(stage: ProbeStage, options: NativeOptions): Native
   return { ...program, programs: [enter, ...program.programs] };
 }
 
+/**
+ * A program per function (uprobe), each its probe a constant; with `ret` or `duration`, an entry
+ * program and a return one per function, the start kept by thread and function (a function
+ * called inside another is timed on its own).
+ */
+function functionPrograms(
+  stage: ProbeStage,
+  aggregate: { readonly keys: readonly Column[]; readonly aggregates: readonly AggregateSpec[] },
+  points: Points & { kind: 'functions' },
+  options: NativeOptions,
+  maps: NativeMap[],
+  returns: boolean,
+): NativeProgram {
+  const generator = (filter: Expr | undefined, entryOnly: boolean, starts: number | undefined, probe: number) =>
+    entryOnly
+      ? new Generator(filter, [], [], undefined, false, undefined, points, options, maps, undefined, probe)
+      : new Generator(filter, aggregate.keys, aggregate.aggregates, stage.ship?.values, stage.aggregate !== undefined, stage.sampleRate, points, options, maps, starts, probe);
+  const probeNames = points.names.map((n) => `uprobe:${n}`);
+  if (!returns) {
+    const programs = points.names.map((_, probe) => generator(stage.filter, false, undefined, probe).generate());
+    return { ...programs[0]!, programs: programs.flatMap((p) => p.programs), probeNames };
+  }
+  const parts = stage.filter ? conjuncts(stage.filter) : [];
+  const atEntry = parts.filter((e) => ![...fieldsOf(e)].some((f) => RETURN_FIELDS.has(f)));
+  const atReturn = parts.filter((e) => !atEntry.includes(e));
+  const starts = maps.push({ name: 'fay_starts', type: MAP_TYPES.lruHash, keySize: 16, valueSize: 16, maxEntries: START_ENTRIES }) - 1;
+  const programs = points.names.map((_, probe) => {
+    const enter = generator(atEntry.length > 0 ? conjoin(atEntry) : undefined, true, undefined, probe).generateEntry(starts);
+    const program = generator(atReturn.length > 0 ? conjoin(atReturn) : undefined, false, starts, probe).generate();
+    return { ...program, programs: [enter, ...program.programs] };
+  });
+  return { ...programs[0]!, programs: programs.flatMap((p) => p.programs), probeNames };
+}
+
 /** The slot of bpf_get_current_pid_tgid()'s answer among the fields' (not a field name). */
 const PID_TGID = '#pid_tgid';
+/** …and of the starts map's key, for functions. */
+const START_KEY = '#start_key';
 
 /** Calls in flight at once, by thread: an LRU map, so that calls that never return (exit) do not fill it. */
 const START_ENTRIES = 65536;
@@ -413,7 +484,7 @@ class Generator {
     asm.label(out).aluImm('mov', 0, 0).exit();
     return {
       maps: this.maps,
-      programs: [{ type: this.onRecord ? PROG_TRACEPOINT : PROG_RAW_TRACEPOINT, attach: this.attachPoint(), code: asm.assemble() }],
+      programs: [this.part(asm.assemble(), this.starts !== undefined)],
       tables,
       phase,
       uncounted,
@@ -524,11 +595,24 @@ class Generator {
     this.checkNumber(out);
     this.checkFilter(out);
     const value = this.frame.take(16);
-    const key = this.pidTgid();
-    asm.call(HELPERS.ktime_get_ns).store('u64', FP, value, 0).load('u64', 1, this.ctx, 8).store('u64', FP, value + 8, 1);
+    const key = this.startKey();
+    asm.call(HELPERS.ktime_get_ns).store('u64', FP, value, 0);
+    // The probe: a system call's number (args[1] of sys_enter), or the function's own.
+    if (this.probe !== undefined) asm.storeImm('u64', FP, value + 8, this.probe);
+    else asm.load('u64', 1, this.ctx, 8).store('u64', FP, value + 8, 1);
     asm.loadMap(1, starts).mov(2, FP).aluImm('add', 2, key).mov(3, FP).aluImm('add', 3, value).aluImm('mov', 4, 0).call(HELPERS.map_update_elem);
     asm.label(out).aluImm('mov', 0, 0).exit();
-    return { type: PROG_RAW_TRACEPOINT, attach: 'sys_enter', code: asm.assemble() };
+    return this.part(asm.assemble(), false);
+  }
+
+  /** The program made of `code`: its type and where it attaches (at a function's return when `atReturn`). */
+  private part(code: readonly Instruction[], atReturn: boolean): NativeProgramPart {
+    if (this.points.kind === 'functions') {
+      const { binary, symbol } = this.points.functions[this.probe!]!;
+      return { type: PROG_KPROBE, attach: `${binary}:${symbol}${atReturn ? ' (return)' : ''}`, code, uprobe: { binary, symbol, ret: atReturn } };
+    }
+    if (this.points.kind === 'tracepoints') return { type: this.onRecord ? PROG_TRACEPOINT : PROG_RAW_TRACEPOINT, attach: this.attachPoint(), code };
+    return { type: PROG_RAW_TRACEPOINT, attach: atReturn ? 'sys_exit' : 'sys_enter', code };
   }
 
   /** On to `out` unless the call is one of those listened to, by its number (args[1] of sys_enter), by a process of the agent's cgroup. */
@@ -573,7 +657,7 @@ class Generator {
   /** At the return: this thread's start taken out of `starts` (none: a call that began before the probe, not counted); its number and duration in their slots. */
   private takeStart(starts: number, out: string): void {
     const { asm } = this;
-    const key = this.pidTgid();
+    const key = this.startKey();
     const start = this.frame.take(8);
     const id = this.frame.take(8);
     asm.loadMap(1, starts).mov(2, FP).aluImm('add', 2, key).call(HELPERS.map_lookup_elem).jumpImm('eq', 0, 0, out);
@@ -671,8 +755,8 @@ class Generator {
 
   /** The number a probe key holds for a probe's name, or undefined when the query has no such probe. */
   private probeNumber(name: string): number | undefined {
-    if (this.points.kind === 'tracepoints') {
-      const at = this.points.names.indexOf(name.replace(/^tracepoint:/, ''));
+    if (this.points.kind !== 'syscalls') {
+      const at = this.points.names.indexOf(name.replace(this.points.kind === 'tracepoints' ? /^tracepoint:/ : /^uprobe:/, ''));
       return at < 0 ? undefined : at;
     }
     const call = /^syscall:(\w+)$/.exec(name)?.[1];
@@ -694,6 +778,18 @@ class Generator {
     const zero = this.uncountedKeyAt ?? (this.uncountedKeyAt = this.frame.take(8));
     asm.storeImm('u32', FP, zero, 0).loadMap(1, counter).mov(2, FP).aluImm('add', 2, zero).call(HELPERS.map_lookup_elem);
     asm.jumpImm('eq', 0, 0, none).load('u64', 1, 0, 0).aluImm('add', 1, 1).store('u64', 0, 0, 1).label(none);
+  }
+
+  /** The starts map's key: the thread (pid_tgid), and for a function its probe too (16 bytes). */
+  private startKey(): number {
+    if (this.points.kind !== 'functions') return this.pidTgid();
+    const known = this.slots.get(START_KEY);
+    if (known !== undefined) return known;
+    const thread = this.pidTgid();
+    const at = this.frame.take(16);
+    this.asm.load('u64', 1, FP, thread).store('u64', FP, at, 1).storeImm('u64', FP, at + 8, this.probe!);
+    this.slots.set(START_KEY, at);
+    return at;
   }
 
   /** The stack slot holding the thread's pid and tid (one u64), read the first time: pid, tid and the starts map's key share it. */
@@ -737,9 +833,13 @@ class Generator {
         else asm.load('u64', 1, this.ctx, 8).store('u64', FP, at, 1);
         break;
       case 'ret':
-        // args[1] of sys_exit: the return value, a long.
+        // args[1] of sys_exit: the return value, a long; a function's, in ax.
         if (this.starts === undefined) throw new Error('ret read at a call’s entry');
-        asm.load('u64', 1, this.ctx, 8).store('u64', FP, at, 1);
+        asm.load('u64', 1, this.ctx, this.points.kind === 'functions' ? RETURN_REGISTER : 8).store('u64', FP, at, 1);
+        break;
+      case 'callArg':
+        // The function's argument in its register, in the pt_regs that is the program's context.
+        asm.load('u64', 1, this.ctx, CALL_REGISTERS[source.index]!).store('u64', FP, at, 1);
         break;
       case 'duration':
         throw new Error('duration is read where the start is taken');

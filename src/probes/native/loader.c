@@ -22,6 +22,9 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <gelf.h>
+#include <libelf.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -266,7 +269,99 @@ static int attach_tracepoint(const char *name, int prog_fd) {
   return fd;
 }
 
+/**
+ * A function's offset in its ELF file, as a uprobe needs it: its symbol's value (from .symtab, or
+ * .dynsym in a stripped binary) less its section's address, plus the section's file offset.
+ * -1 when the binary has no such function.
+ */
+static long function_offset(const char *path, const char *function) {
+  if (elf_version(EV_CURRENT) == EV_NONE) return -1;
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  Elf *elf = elf_begin(fd, ELF_C_READ, NULL);
+  long found = -1;
+  for (int pass = 0; elf && pass < 2 && found < 0; pass++) {
+    Elf_Scn *section = NULL;
+    while (found < 0 && (section = elf_nextscn(elf, section))) {
+      GElf_Shdr header;
+      if (!gelf_getshdr(section, &header) || header.sh_type != (pass == 0 ? SHT_SYMTAB : SHT_DYNSYM)) continue;
+      Elf_Data *data = elf_getdata(section, NULL);
+      size_t count = header.sh_entsize ? header.sh_size / header.sh_entsize : 0;
+      for (size_t i = 0; data && i < count && found < 0; i++) {
+        GElf_Sym symbol;
+        if (!gelf_getsym(data, (int)i, &symbol) || GELF_ST_TYPE(symbol.st_info) != STT_FUNC || symbol.st_value == 0) continue;
+        const char *name = elf_strptr(elf, header.sh_link, symbol.st_name);
+        if (!name || strcmp(name, function)) continue;
+        GElf_Shdr home;
+        Elf_Scn *text = elf_getscn(elf, symbol.st_shndx);
+        if (text && gelf_getshdr(text, &home)) found = (long)(symbol.st_value - home.sh_addr + home.sh_offset);
+      }
+    }
+  }
+  if (elf) elf_end(elf);
+  close(fd);
+  return found;
+}
+
+/** The uprobe PMU's type, and the bit of its config that makes a uprobe a return probe. */
+static int uprobe_pmu(int *retprobe_bit) {
+  int type = -1;
+  FILE *f = fopen("/sys/bus/event_source/devices/uprobe/type", "r");
+  if (f) {
+    if (fscanf(f, "%d", &type) != 1) type = -1;
+    fclose(f);
+  }
+  *retprobe_bit = 0;
+  f = fopen("/sys/bus/event_source/devices/uprobe/format/retprobe", "r");
+  if (f) {
+    if (fscanf(f, "config:%d", retprobe_bit) != 1) *retprobe_bit = 0;
+    fclose(f);
+  }
+  return type;
+}
+
+/** A program on a function's entry (or return) in a binary, for every process: a uprobe perf event with the program set on it. */
+static int attach_uprobe(const char *path, const char *function, int ret, int prog_fd) {
+  long offset = function_offset(path, function);
+  if (offset < 0) {
+    errno = ENOENT;
+    return -1;
+  }
+  int bit;
+  int type = uprobe_pmu(&bit);
+  if (type < 0) {
+    errno = EOPNOTSUPP;
+    return -1;
+  }
+  struct perf_event_attr attr = {0};
+  attr.type = type;
+  attr.size = sizeof attr;
+  attr.config = ret ? 1ULL << bit : 0;
+  attr.config1 = (__u64)(unsigned long)path;
+  attr.config2 = (__u64)offset;
+  int fd = syscall(__NR_perf_event_open, &attr, -1, 0, -1, PERF_FLAG_FD_CLOEXEC);
+  if (fd < 0) return -1;
+  if (ioctl(fd, PERF_EVENT_IOC_SET_BPF, prog_fd) < 0 || ioctl(fd, PERF_EVENT_IOC_ENABLE, 0) < 0) {
+    int error = errno;
+    close(fd);
+    errno = error;
+    return -1;
+  }
+  return fd;
+}
+
 static void attach(char *args) {
+  if (!strncmp(args, "up ", 3)) {
+    // up <prog> <0|1 return> <function> <path, to the end of the line: it may hold spaces>
+    int prog, ret, used = 0;
+    char function[256];
+    if (sscanf(args + 3, "%d %d %255s %n", &prog, &ret, function, &used) < 3 || !used || prog < 0 || prog >= progs) fail("usage", "attach up <prog> <0|1> <function> <path>");
+    if (links == MAX_LINKS) fail("usage", "too many attachments");
+    int fd = attach_uprobe(args + 3 + used, function, ret, prog_fds[prog]);
+    if (fd < 0) fail_errno("attach", function);
+    link_fds[links++] = fd;
+    return;
+  }
   char kind[16], name[256];
   int prog;
   if (sscanf(args, "%15s %d %255s", kind, &prog, name) < 3 || prog < 0 || prog >= progs || (strcmp(kind, "raw") && strcmp(kind, "tp"))) fail("usage", "attach raw|tp <prog> <tracepoint>");

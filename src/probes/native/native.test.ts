@@ -12,7 +12,7 @@ import { fixtureRegistry } from '../../testing/catalog-fixture.js';
 import { startFay } from '../../testing/cli.js';
 import { leavesKernelAsFound, loaderProcesses, processesGone } from '../../testing/kernel-state.js';
 import { collect, rowsOf } from '../../testing/query.js';
-import { waitingWorkload } from '../../testing/workload.js';
+import { waitingWorkload, workloadBinary } from '../../testing/workload.js';
 import { Assembler, disassemble, encode } from './asm.js';
 import { nativeProgram, NotCovered } from './codegen.js';
 
@@ -208,6 +208,32 @@ describe('both backends, the same exact answers, on real probes', () => {
     const native = await answer(query, 'native', reads);
     assert.equal(native[0]?.count, 5);
     assert.deepEqual(native, await answer(query, 'bpftrace', reads));
+  });
+
+  it("probes a program's functions (uprobes): arguments, return values and durations, a function inside another timed on its own", async () => {
+    const binary = workloadBinary();
+    const targets = () => waitingWorkload('fay-nat', 'target', 500);
+    const nested = () => waitingWorkload('fay-nat', 'nested', 300);
+    const byArgument = `uprobe:${binary}:fay_target | where comm == "fay-nat" | count(), sum(args[0]), max(args[0]), min(args[0])`;
+    // fay_outer(i) returns fay_target(i) + 1 = 2i + 1: i ≥ 50 of 300 for each.
+    const byReturn = `uprobe:${binary}:fay_target, uprobe:${binary}:fay_outer | where comm == "fay-nat" and ret >= 100 | count(), max(ret), min(ret) by probe`;
+    const cases = [
+      [byArgument, targets, [{ count: 500, 'sum(args[0])': 124750, 'max(args[0])': 499, 'min(args[0])': 0 }]],
+      [byReturn, nested, [
+        { probe: `uprobe:${binary}:fay_outer`, count: 250, 'max(ret)': 599, 'min(ret)': 101 },
+        { probe: `uprobe:${binary}:fay_target`, count: 250, 'max(ret)': 598, 'min(ret)': 100 },
+      ]],
+    ] as const;
+    for (const [query, workload, expected] of cases) {
+      const native = await answer(query, 'native', workload);
+      assert.deepEqual(native, expected, query);
+      assert.deepEqual(native, await answer(query, 'bpftrace', workload), `native and bpftrace: ${query}`);
+    }
+    // The outer call lasts longer than the inner one it makes.
+    const [outer, inner] = await answer(`uprobe:${binary}:fay_target, uprobe:${binary}:fay_outer | where comm == "fay-nat" | avg(duration), count() by probe`, 'native', nested);
+    assert.equal(outer?.count, 300);
+    assert.ok((outer?.['avg(duration)'] as number) > (inner?.['avg(duration)'] as number) && (inner?.['avg(duration)'] as number) > 0, JSON.stringify([outer, inner]));
+    assert.match(cluster.explain(byReturn, { providerOptions: { bpf: { backend: 'native' } } }), /uprobe:.*:fay_target \(return\) \(\d+ instructions\)/);
   });
 
   it('samples: one event in four kept where it fires, the count scaled back', async () => {

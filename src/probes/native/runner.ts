@@ -81,7 +81,7 @@ export function runNative(program: NativeProgram, kinds: readonly AggregateKind[
   const spec = [
     ...program.maps.map((m) => `map ${m.type} ${m.keySize} ${m.valueSize} ${m.maxEntries} ${m.name} ${m.flags ?? 0}`),
     ...program.programs.map((p) => `prog ${p.type} ${encode(p.code).toString('hex')}`),
-    ...program.programs.map((p, i) => `attach ${p.type === PROG_TRACEPOINT ? 'tp' : 'raw'} ${i} ${p.attach}`),
+    ...program.programs.map((p, i) => (p.uprobe !== undefined ? `attach up ${i} ${p.uprobe.ret ? 1 : 0} ${p.uprobe.symbol} ${p.uprobe.binary}` : `attach ${p.type === PROG_TRACEPOINT ? 'tp' : 'raw'} ${i} ${p.attach}`)),
     'go',
   ];
   child.stdin.write(spec.join('\n') + '\n');
