@@ -182,10 +182,21 @@ export class BpfProvider implements Provider {
   compile(stage: ProbeStage, options: CompileOptions): CompiledProbe {
     const { backend } = bpfOptions(options.providerOptions);
     let notCovered: string | undefined;
-    const passed = backend === 'auto' ? nativePassedOver(stage) : undefined;
-    if (backend !== 'bpftrace' && passed === undefined) {
+    if (backend !== 'bpftrace') {
       try {
-        const native = compileNative(nativeProgram(stage, { host: options.host, mapEntries: groupEntries(options.maxGroups), maxEventsPerSecond: options.maxEventsPerSecond, ...(options.cgroup !== undefined && { cgroupId: cgroupId(options.cgroup) }) }), stage, options, backend);
+        const perCallTracepoints = backend === 'auto' && fewNamedCalls(stage);
+        const native = compileNative(
+          nativeProgram(stage, {
+            host: options.host,
+            mapEntries: groupEntries(options.maxGroups),
+            maxEventsPerSecond: options.maxEventsPerSecond,
+            perCallTracepoints,
+            ...(options.cgroup !== undefined && { cgroupId: cgroupId(options.cgroup) }),
+          }),
+          stage,
+          options,
+          backend,
+        );
         return backend === 'auto' ? withFallback(native, () => this.compileBpftrace(stage, options)) : native;
       } catch (e) {
         if (!(e instanceof NotCovered)) throw e;
@@ -194,7 +205,7 @@ export class BpfProvider implements Provider {
       }
     }
     const compiled = this.compileBpftrace(stage, options);
-    const why = notCovered !== undefined ? `Fay's native backend does not cover this query: ${notCovered}` : passed !== undefined ? `chosen over Fay's native backend: ${passed}` : undefined;
+    const why = notCovered !== undefined ? `Fay's native backend does not cover this query: ${notCovered}` : undefined;
     if (why === undefined) return compiled;
     return { ...compiled, program: { ...compiled.program, text: `// bpftrace: ${why}\n${compiled.program.text}` } };
   }
@@ -273,23 +284,19 @@ function withFallback(native: CompiledProbe, bpftrace: () => CompiledProbe): Com
 }
 
 /**
- * Why --backend auto leaves a query the native backend covers to bpftrace, if it does. The native
- * program sits on the raw sys_enter tracepoint, which every system call of the machine passes:
- * measured, a getuid loop paid +95 ns a call while it counted getppid, against +51 ns under
- * bpftrace's per-syscall tracepoint (which turns on the same slow path for every call, but runs no
- * program for the calls it does not name). So for a few named calls, bpftrace costs the machine
- * less overall unless the named ones are most of its calls; for many (bpftrace's raw_syscalls path,
- * above 16) or all of them, the native program is cheaper for every call (113 against 389 ns).
- * --backend native runs the named ones natively anyway.
+ * Whether --backend auto puts each system call of a query on its own tracepoints rather than all on
+ * the raw sys_enter: for a few named calls. The raw tracepoint is passed by every system call of
+ * the machine: measured, a getuid loop paid +95 ns a call while the raw program counted getppid,
+ * against +51 ns under a per-syscall tracepoint (which turns on the kernel's slow path for every
+ * call, but runs no program for the calls it does not name). For many (above 16) or all calls, the
+ * raw program is cheaper for every call (113 against 389 ns). --backend native puts the named ones
+ * on the raw tracepoint anyway: the cheapest for the named calls themselves.
  */
-function nativePassedOver(stage: ProbeStage): string | undefined {
-  const few = stage.sources.every((s) => {
+function fewNamedCalls(stage: ProbeStage): boolean {
+  return stage.sources.every((s) => {
     const bpf = (s.schema as Partial<BpfSourceSchema>).bpf;
     return bpf?.kind === 'syscall' && bpf.raw === undefined;
   });
-  return few
-    ? "a few named system calls: bpftrace's per-syscall tracepoints cost the machine's other calls less than the native program on every call (docs/native-backend.md; --backend native to run it natively)"
-    : undefined;
 }
 
 /** A cgroup v2's id, as bpf_get_current_cgroup_id() gives it: its directory's inode number. */
@@ -309,7 +316,7 @@ const attachedTo = (p: NativeProgram['programs'][number]): string => `${p.uprobe
 
 function othersLike(attach: readonly string[]): string {
   const named = attach.slice(0, 8).join(', ');
-  return `// and ${attach.length} more, one per tracepoint, each the one above with its own probe number: ${named}${attach.length > 8 ? ', …' : ''}`;
+  return `// and ${attach.length} more, each like those above for its own point: ${named}${attach.length > 8 ? ', …' : ''}`;
 }
 
 /** A stage the native backend covers: its program for explain, and its run. */

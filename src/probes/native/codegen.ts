@@ -2,6 +2,7 @@ import type { AggregateSpec, Column } from '../../plan/logical.js';
 import { conjoin, conjuncts, fieldsOf, type Expr } from '../../plan/expr.js';
 import type { ProbeStage } from '../../plan/planner.js';
 import { SYSCALL_NUMBERS_X86_64, type BpfSourceSchema } from '../bpf/sources.js';
+import { SYSCALLS_X86_64 } from '../bpf/syscall-table-x86_64.js';
 import type { TracepointField } from '../bpf/tracefs.js';
 import { Assembler, FP, HELPERS, type Instruction, type JumpOp, type Register } from './asm.js';
 
@@ -46,6 +47,8 @@ const ARG_REGISTERS = [112, 104, 96, 56, 72, 64];
 /** …of a function's six arguments in the C calling convention (di, si, dx, cx, r8, r9), and of its return value (ax). */
 const CALL_REGISTERS = [112, 104, 96, 88, 72, 64];
 const RETURN_REGISTER = 80;
+/** Where a system call's own tracepoint's record has its first argument (sys_enter_*) or its return value (sys_exit_*): after the common fields and __syscall_nr. */
+const CALL_RECORD_ARGS = 16;
 
 export interface NativeMap {
   readonly name: string;
@@ -156,7 +159,13 @@ function argumentType(cType: string): { bits: 8 | 16 | 32 | 64; signed: boolean 
  * name, its probe a constant).
  */
 type Points =
-  | { readonly kind: 'syscalls'; readonly ids: readonly number[] | undefined; readonly args: readonly (TracepointField | undefined)[] }
+  | {
+      readonly kind: 'syscalls';
+      readonly ids: readonly number[] | undefined;
+      readonly args: readonly (TracepointField | undefined)[];
+      /** Each call on its own tracepoints (syscalls:sys_enter_<name>, sys_exit_<name>), a program each, its names in the order of ids; else one program on the raw sys_enter. */
+      readonly perCall?: readonly string[];
+    }
   | {
       readonly kind: 'tracepoints';
       readonly names: readonly string[];
@@ -165,7 +174,7 @@ type Points =
     }
   | { readonly kind: 'functions'; readonly names: readonly string[]; readonly functions: readonly { readonly binary: string; readonly symbol: string }[] };
 
-function pointsOf(stage: ProbeStage): Points {
+function pointsOf(stage: ProbeStage, perCall: boolean): Points {
   const kinds = new Set(stage.sources.map((source) => (source.schema as Partial<BpfSourceSchema>).bpf?.kind));
   if (kinds.has('uprobe')) {
     if (kinds.size > 1) throw new NotCovered('functions (uprobe:) and other points in one query (the native backend runs one kind at a time)');
@@ -176,7 +185,11 @@ function pointsOf(stage: ProbeStage): Points {
     const unique = [...new Map(functions.map((f) => [`${f.binary}:${f.symbol}`, f])).values()];
     return { kind: 'functions', names: unique.map((f) => `${f.binary}:${f.symbol}`), functions: unique };
   }
-  if (!kinds.has('tracepoint')) return { kind: 'syscalls', ...syscallsOf(stage) };
+  if (!kinds.has('tracepoint')) {
+    const calls = syscallsOf(stage);
+    if (!perCall || calls.ids === undefined) return { kind: 'syscalls', ...calls };
+    return { kind: 'syscalls', ...calls, perCall: calls.ids.map((id) => SYSCALLS_X86_64[id]!) };
+  }
   if (kinds.size > 1) throw new NotCovered('system calls and tracepoints in one query (the native backend runs either)');
   const names: string[] = [];
   const layouts = new Map<string, readonly TracepointField[]>();
@@ -286,6 +299,8 @@ export interface NativeOptions {
   readonly mapEntries: number;
   /** Events shipped a second at most (the rest counted as dropped). */
   readonly maxEventsPerSecond?: number;
+  /** Named system calls each on its own tracepoints (as bpftrace attaches them), not all on the raw sys_enter: the machine's other calls then pay only the kernel's slow path. */
+  readonly perCallTracepoints?: boolean;
   /** Only processes in this cgroup (v2) are seen: the agent stands for it (fay agent --cgroup). */
   readonly cgroupId?: bigint;
 }
@@ -298,7 +313,7 @@ export function nativeProgram(stage: ProbeStage, options: NativeOptions): Native
   for (const value of stage.ship?.values ?? []) {
     if (value.expr.kind !== 'Field') throw new NotCovered(`the query ships ${value.name}, an expression (the native backend ships fields)`);
   }
-  const points = pointsOf(stage);
+  const points = pointsOf(stage, options.perCallTracepoints === true);
   for (const spec of aggregate.aggregates) {
     if (!FUNCTIONS.has(spec.function)) throw new NotCovered(`${spec.function}() (the native backend keeps count, sum, min, max, avg, hist, lhist)`);
     if (spec.function === 'lhist') {
@@ -315,7 +330,7 @@ export function nativeProgram(stage: ProbeStage, options: NativeOptions): Native
     const programs = points.names.map((_, probe) => new Generator(stage.filter, aggregate.keys, aggregate.aggregates, stage.ship?.values, stage.aggregate !== undefined, stage.sampleRate, points, options, maps, undefined, probe).generate());
     return { ...programs[0]!, programs: programs.flatMap((p) => p.programs), probeNames: points.names.map((t) => `tracepoint:${t}`) };
   }
-  if (points.kind === 'functions') return functionPrograms(stage, aggregate, points, options, maps, returns);
+  if (points.kind === 'functions' || (points.kind === 'syscalls' && points.perCall !== undefined)) return perPointPrograms(stage, aggregate, points, options, maps, returns);
   if (!returns) return new Generator(stage.filter, aggregate.keys, aggregate.aggregates, stage.ship?.values, stage.aggregate !== undefined, stage.sampleRate, points, options, maps, undefined).generate();
   // A call's entry and its return: the entry keeps its start (time, number) by thread, with the
   // filter's parts that need no return value checked there; the return does the rest.
@@ -329,14 +344,14 @@ export function nativeProgram(stage: ProbeStage, options: NativeOptions): Native
 }
 
 /**
- * A program per function (uprobe), each its probe a constant; with `ret` or `duration`, an entry
- * program and a return one per function, the start kept by thread and function (a function
- * called inside another is timed on its own).
+ * A program per function (uprobe) or per system call on its own tracepoints, each its probe a
+ * constant; with `ret` or `duration`, an entry program and a return one per point, the start kept
+ * by thread (and function: a function called inside another is timed on its own).
  */
-function functionPrograms(
+function perPointPrograms(
   stage: ProbeStage,
   aggregate: { readonly keys: readonly Column[]; readonly aggregates: readonly AggregateSpec[] },
-  points: Points & { kind: 'functions' },
+  points: Points,
   options: NativeOptions,
   maps: NativeMap[],
   returns: boolean,
@@ -345,21 +360,22 @@ function functionPrograms(
     entryOnly
       ? new Generator(filter, [], [], undefined, false, undefined, points, options, maps, undefined, probe)
       : new Generator(filter, aggregate.keys, aggregate.aggregates, stage.ship?.values, stage.aggregate !== undefined, stage.sampleRate, points, options, maps, starts, probe);
-  const probeNames = points.names.map((n) => `uprobe:${n}`);
+  const count = points.kind === 'functions' ? points.names.length : points.kind === 'syscalls' ? points.perCall!.length : 0;
+  const probeNames = points.kind === 'functions' ? { probeNames: points.names.map((n) => `uprobe:${n}`) } : {};
   if (!returns) {
-    const programs = points.names.map((_, probe) => generator(stage.filter, false, undefined, probe).generate());
-    return { ...programs[0]!, programs: programs.flatMap((p) => p.programs), probeNames };
+    const programs = Array.from({ length: count }, (_, probe) => generator(stage.filter, false, undefined, probe).generate());
+    return { ...programs[0]!, programs: programs.flatMap((p) => p.programs), ...probeNames };
   }
   const parts = stage.filter ? conjuncts(stage.filter) : [];
   const atEntry = parts.filter((e) => ![...fieldsOf(e)].some((f) => RETURN_FIELDS.has(f)));
   const atReturn = parts.filter((e) => !atEntry.includes(e));
-  const starts = maps.push({ name: 'fay_starts', type: MAP_TYPES.lruHash, keySize: 16, valueSize: 16, maxEntries: START_ENTRIES }) - 1;
-  const programs = points.names.map((_, probe) => {
+  const starts = maps.push({ name: 'fay_starts', type: MAP_TYPES.lruHash, keySize: points.kind === 'functions' ? 16 : 8, valueSize: 16, maxEntries: START_ENTRIES }) - 1;
+  const programs = Array.from({ length: count }, (_, probe) => {
     const enter = generator(atEntry.length > 0 ? conjoin(atEntry) : undefined, true, undefined, probe).generateEntry(starts);
     const program = generator(atReturn.length > 0 ? conjoin(atReturn) : undefined, false, starts, probe).generate();
     return { ...program, programs: [enter, ...program.programs] };
   });
-  return { ...programs[0]!, programs: programs.flatMap((p) => p.programs), probeNames };
+  return { ...programs[0]!, programs: programs.flatMap((p) => p.programs), ...probeNames };
 }
 
 /** The slot of bpf_get_current_pid_tgid()'s answer among the fields' (not a field name). */
@@ -415,6 +431,11 @@ class Generator {
 
   private source(name: string): FieldSource {
     return fieldSource(name, this.points, this.options.host);
+  }
+
+  /** Whether the program is on a system call's own tracepoint (its context that tracepoint's record). */
+  private get onCall(): boolean {
+    return this.points.kind === 'syscalls' && this.points.perCall !== undefined;
   }
 
   /** Whether the program is a tracepoint program, on the tracepoint's record (it reads the record's fields), not a raw one. */
@@ -597,8 +618,9 @@ class Generator {
     const value = this.frame.take(16);
     const key = this.startKey();
     asm.call(HELPERS.ktime_get_ns).store('u64', FP, value, 0);
-    // The probe: a system call's number (args[1] of sys_enter), or the function's own.
-    if (this.probe !== undefined) asm.storeImm('u64', FP, value + 8, this.probe);
+    // The probe: a system call's number (args[1] of sys_enter), or the program's own.
+    const probe = this.probeConstant();
+    if (probe !== undefined) asm.storeImm('u64', FP, value + 8, probe);
     else asm.load('u64', 1, this.ctx, 8).store('u64', FP, value + 8, 1);
     asm.loadMap(1, starts).mov(2, FP).aluImm('add', 2, key).mov(3, FP).aluImm('add', 3, value).aluImm('mov', 4, 0).call(HELPERS.map_update_elem);
     asm.label(out).aluImm('mov', 0, 0).exit();
@@ -612,13 +634,14 @@ class Generator {
       return { type: PROG_KPROBE, attach: `${binary}:${symbol}${atReturn ? ' (return)' : ''}`, code, uprobe: { binary, symbol, ret: atReturn } };
     }
     if (this.points.kind === 'tracepoints') return { type: this.onRecord ? PROG_TRACEPOINT : PROG_RAW_TRACEPOINT, attach: this.attachPoint(), code };
+    if (this.points.perCall !== undefined) return { type: PROG_TRACEPOINT, attach: `syscalls:sys_${atReturn ? 'exit' : 'enter'}_${this.points.perCall[this.probe!]!}`, code };
     return { type: PROG_RAW_TRACEPOINT, attach: atReturn ? 'sys_exit' : 'sys_enter', code };
   }
 
   /** On to `out` unless the call is one of those listened to, by its number (args[1] of sys_enter), by a process of the agent's cgroup. */
   private checkNumber(out: string): void {
     const { asm } = this;
-    const ids = this.points.kind === 'syscalls' ? this.points.ids : undefined;
+    const ids = this.points.kind === 'syscalls' && this.points.perCall === undefined ? this.points.ids : undefined;
     if (ids !== undefined) {
       asm.load('u64', 2, this.ctx, 8);
       const hit = asm.fresh('wanted');
@@ -780,6 +803,12 @@ class Generator {
     asm.jumpImm('eq', 0, 0, none).load('u64', 1, 0, 0).aluImm('add', 1, 1).store('u64', 0, 0, 1).label(none);
   }
 
+  /** The probe a program on one point stands for: a system call's number, or its place among the tracepoints or functions; undefined for the raw sys_enter's. */
+  private probeConstant(): number | undefined {
+    if (this.probe === undefined) return undefined;
+    return this.points.kind === 'syscalls' ? this.points.ids![this.probe]! : this.probe;
+  }
+
   /** The starts map's key: the thread (pid_tgid), and for a function its probe too (16 bytes). */
   private startKey(): number {
     if (this.points.kind !== 'functions') return this.pidTgid();
@@ -828,14 +857,15 @@ class Generator {
         asm.call(HELPERS.ktime_get_ns).store('u64', FP, at, 0);
         break;
       case 'id':
-        // A tracepoint's program is its probe's alone; a system call's number is args[1] of sys_enter.
-        if (this.probe !== undefined) asm.storeImm('u64', FP, at, this.probe);
+        // A program on one point has its probe as a constant; a system call's number is args[1] of sys_enter.
+        if (this.probeConstant() !== undefined) asm.storeImm('u64', FP, at, this.probeConstant()!);
         else asm.load('u64', 1, this.ctx, 8).store('u64', FP, at, 1);
         break;
       case 'ret':
         // args[1] of sys_exit: the return value, a long; a function's, in ax.
         if (this.starts === undefined) throw new Error('ret read at a call’s entry');
-        asm.load('u64', 1, this.ctx, this.points.kind === 'functions' ? RETURN_REGISTER : 8).store('u64', FP, at, 1);
+        // …in a system call's own exit tracepoint, its record's ret (after __syscall_nr).
+        asm.load('u64', 1, this.ctx, this.points.kind === 'functions' ? RETURN_REGISTER : this.onCall ? CALL_RECORD_ARGS : 8).store('u64', FP, at, 1);
         break;
       case 'callArg':
         // The function's argument in its register, in the pt_regs that is the program's context.
@@ -848,9 +878,14 @@ class Generator {
         asm.mov(1, FP).aluImm('add', 1, at).aluImm('mov', 2, 16).call(HELPERS.get_current_comm);
         break;
       case 'arg': {
-        // The argument's register in the pt_regs the tracepoint hands over, read with probe_read_kernel.
-        asm.storeImm('u64', FP, at, 0);
-        asm.mov(1, FP).aluImm('add', 1, at).aluImm('mov', 2, 8).load('u64', 3, this.ctx, 0).aluImm('add', 3, ARG_REGISTERS[source.index]!).call(HELPERS.probe_read_kernel);
+        if (this.onCall) {
+          // In the call's own tracepoint's record, eight bytes each after __syscall_nr.
+          asm.load('u64', 1, this.ctx, CALL_RECORD_ARGS + 8 * source.index).store('u64', FP, at, 1);
+        } else {
+          // The argument's register in the pt_regs the raw tracepoint hands over, read with probe_read_kernel.
+          asm.storeImm('u64', FP, at, 0);
+          asm.mov(1, FP).aluImm('add', 1, at).aluImm('mov', 2, 8).load('u64', 3, this.ctx, 0).aluImm('add', 3, ARG_REGISTERS[source.index]!).call(HELPERS.probe_read_kernel);
+        }
         if (source.bits < 64) {
           // To the C type's width, sign-extended when it is signed.
           const shift = 64 - source.bits;

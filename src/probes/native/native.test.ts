@@ -95,7 +95,7 @@ describe('what the native backend covers', () => {
 });
 
 /** Runs a query with a backend around a fresh workload; the final rows, sorted. */
-async function answer(query: string, backend: 'bpftrace' | 'native', workload: () => { pid: number; go: () => Promise<unknown> }): Promise<Record<string, Cell>[]> {
+async function answer(query: string, backend: 'bpftrace' | 'native' | 'auto', workload: () => { pid: number; go: () => Promise<unknown> }): Promise<Record<string, Cell>[]> {
   const w = workload();
   const run = cluster.run(query.replace('$PID', String(w.pid)), { providerOptions: { bpf: { backend } } });
   const result = await collect(run, () => w.go());
@@ -157,6 +157,8 @@ describe('both backends, the same exact answers, on real probes', () => {
       assert.deepEqual(comparable(native), expected, 'native');
       const bpftrace = await answer(query, 'bpftrace', workload);
       assert.deepEqual(comparable(native), comparable(bpftrace), 'native and bpftrace');
+      // auto: the named calls each on its own tracepoints (their records read, not the registers).
+      assert.deepEqual(comparable(await answer(query, 'auto', workload)), expected, 'auto');
     });
   }
 
@@ -313,10 +315,10 @@ describe('both backends, the same exact answers, on real probes', () => {
     }
   });
 
-  it('auto runs every system call natively, and leaves a few named ones to bpftrace, saying why', () => {
-    assert.match(cluster.explain('syscall:* | count() by probe'), /probe program \(bpf, eBPF \(native\)\)/);
-    assert.match(cluster.explain('syscall:getppid | count()'), /bpftrace: chosen over Fay's native backend: a few named system calls/);
-    assert.match(cluster.explain('syscall:getppid | count()', { providerOptions: { bpf: { backend: 'native' } } }), /eBPF \(native\)/);
+  it('auto runs every system call on the raw tracepoint, a few named ones each on its own tracepoints', () => {
+    assert.match(cluster.explain('syscall:* | count() by probe'), /probe program \(bpf, eBPF \(native\)\)[\s\S]*raw_tracepoint:sys_enter/);
+    assert.match(cluster.explain('syscall:getppid, syscall:read | where ret > 0 | count()'), /eBPF \(native\)[\s\S]*tracepoint:syscalls:sys_enter_read \(\d+ instructions\)[\s\S]*tracepoint:syscalls:sys_exit_read \(\d+ instructions\)[\s\S]*and 2 more.*tracepoint:syscalls:sys_enter_getppid, tracepoint:syscalls:sys_exit_getppid/);
+    assert.match(cluster.explain('syscall:getppid | count()', { providerOptions: { bpf: { backend: 'native' } } }), /eBPF \(native\)[\s\S]*raw_tracepoint:sys_enter/);
     assert.match(cluster.explain('tracepoint:sched:sched_switch | count()'), /probe program \(bpf, eBPF \(native\)\)[\s\S]*raw_tracepoint:sched_switch/);
     assert.match(cluster.explain('tracepoint:sched:sched_switch | count() by args.prev_comm'), /does not cover this query: args.prev_comm is a char\[16\]/);
   });
