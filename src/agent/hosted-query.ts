@@ -305,8 +305,9 @@ export class HostedQuery implements MachineSink {
     this.hooks.persist?.events(this.from.host, rows);
     if (this.spec.standing !== undefined) return;
     const columns = output.columns.map((c) => c.name);
-    this.batch ??= { columns, rows: [] };
     for (const r of rows) {
+      // A batch sent when full: the next row starts another (a probe may hand over thousands at once).
+      this.batch ??= { columns, rows: [] };
       this.batch.rows.push(columns.map((c) => wireCell(r[c])));
       if (this.batch.rows.length >= ROWS_PER_MESSAGE) this.sendBatch();
     }
