@@ -325,57 +325,43 @@ export function nativeProgram(stage: ProbeStage, options: NativeOptions): Native
   }
   const maps: NativeMap[] = [];
   const returns = [...fieldsRead(stage.filter, aggregate.keys, aggregate.aggregates, stage.ship?.values)].some((f) => RETURN_FIELDS.has(f));
-  if (points.kind === 'tracepoints') {
-    // A program per tracepoint, on the same maps (the generator makes each map once, by name).
-    const programs = points.names.map((_, probe) => new Generator(stage.filter, aggregate.keys, aggregate.aggregates, stage.ship?.values, stage.aggregate !== undefined, stage.sampleRate, points, options, maps, undefined, probe).generate());
-    return { ...programs[0]!, programs: programs.flatMap((p) => p.programs), probeNames: points.names.map((t) => `tracepoint:${t}`) };
+  const whole = (filter: Expr | undefined): ProgramWork => ({ filter, keyColumns: aggregate.keys, aggregates: aggregate.aggregates, shipped: stage.ship?.values, aggregating: stage.aggregate !== undefined, sampleRate: stage.sampleRate });
+  // One program on the raw sys_enter for system calls, or one per point (tracepoint, function, a call's own tracepoint), its probe a constant.
+  const perPoint = points.kind !== 'syscalls' || points.perCall !== undefined;
+  const count = points.kind === 'syscalls' ? (points.perCall?.length ?? 1) : points.names.length;
+  const probeNames = points.kind === 'tracepoints' ? points.names.map((t) => `tracepoint:${t}`) : points.kind === 'functions' ? points.names.map((n) => `uprobe:${n}`) : undefined;
+  const generator = (work: ProgramWork, starts: number | undefined, point: number) => new Generator(work, points, options, maps, starts, perPoint ? point : undefined);
+  let programs: NativeProgram[];
+  if (!returns) programs = Array.from({ length: count }, (_, point) => generator(whole(stage.filter), undefined, point).generate());
+  else {
+    // A call's entry and its return: the entry keeps its start (time, probe) by thread (and
+    // function: one called inside another is timed on its own), with the filter's parts that need
+    // no return value checked there; the return does the rest.
+    const parts = stage.filter ? conjuncts(stage.filter) : [];
+    const atEntry = parts.filter((e) => ![...fieldsOf(e)].some((f) => RETURN_FIELDS.has(f)));
+    const atReturn = parts.filter((e) => !atEntry.includes(e));
+    const entry: ProgramWork = { filter: atEntry.length > 0 ? conjoin(atEntry) : undefined, keyColumns: [], aggregates: [], shipped: undefined, aggregating: false, sampleRate: undefined };
+    const starts = maps.push({ name: 'fay_starts', type: MAP_TYPES.lruHash, keySize: points.kind === 'functions' ? 16 : 8, valueSize: 16, maxEntries: START_ENTRIES }) - 1;
+    programs = Array.from({ length: count }, (_, point) => {
+      const enter = generator(entry, undefined, point).generateEntry(starts);
+      const program = generator(whole(atReturn.length > 0 ? conjoin(atReturn) : undefined), starts, point).generate();
+      return { ...program, programs: [enter, ...program.programs] };
+    });
   }
-  if (points.kind === 'functions' || (points.kind === 'syscalls' && points.perCall !== undefined)) return perPointPrograms(stage, aggregate, points, options, maps, returns);
-  if (!returns) return new Generator(stage.filter, aggregate.keys, aggregate.aggregates, stage.ship?.values, stage.aggregate !== undefined, stage.sampleRate, points, options, maps, undefined).generate();
-  // A call's entry and its return: the entry keeps its start (time, number) by thread, with the
-  // filter's parts that need no return value checked there; the return does the rest.
-  const parts = stage.filter ? conjuncts(stage.filter) : [];
-  const atEntry = parts.filter((e) => ![...fieldsOf(e)].some((f) => RETURN_FIELDS.has(f)));
-  const atReturn = parts.filter((e) => !atEntry.includes(e));
-  const starts = maps.push({ name: 'fay_starts', type: MAP_TYPES.lruHash, keySize: 8, valueSize: 16, maxEntries: START_ENTRIES }) - 1;
-  const enter = new Generator(atEntry.length > 0 ? conjoin(atEntry) : undefined, [], [], undefined, false, undefined, points, options, maps, undefined).generateEntry(starts);
-  const program = new Generator(atReturn.length > 0 ? conjoin(atReturn) : undefined, aggregate.keys, aggregate.aggregates, stage.ship?.values, stage.aggregate !== undefined, stage.sampleRate, points, options, maps, starts).generate();
-  return { ...program, programs: [enter, ...program.programs] };
+  return { ...programs[0]!, programs: programs.flatMap((p) => p.programs), ...(probeNames !== undefined && { probeNames }) };
 }
 
-/**
- * A program per function (uprobe) or per system call on its own tracepoints, each its probe a
- * constant; with `ret` or `duration`, an entry program and a return one per point, the start kept
- * by thread (and function: a function called inside another is timed on its own).
- */
-function perPointPrograms(
-  stage: ProbeStage,
-  aggregate: { readonly keys: readonly Column[]; readonly aggregates: readonly AggregateSpec[] },
-  points: Points,
-  options: NativeOptions,
-  maps: NativeMap[],
-  returns: boolean,
-): NativeProgram {
-  const generator = (filter: Expr | undefined, entryOnly: boolean, starts: number | undefined, probe: number) =>
-    entryOnly
-      ? new Generator(filter, [], [], undefined, false, undefined, points, options, maps, undefined, probe)
-      : new Generator(filter, aggregate.keys, aggregate.aggregates, stage.ship?.values, stage.aggregate !== undefined, stage.sampleRate, points, options, maps, starts, probe);
-  const count = points.kind === 'functions' ? points.names.length : points.kind === 'syscalls' ? points.perCall!.length : 0;
-  const probeNames = points.kind === 'functions' ? { probeNames: points.names.map((n) => `uprobe:${n}`) } : {};
-  if (!returns) {
-    const programs = Array.from({ length: count }, (_, probe) => generator(stage.filter, false, undefined, probe).generate());
-    return { ...programs[0]!, programs: programs.flatMap((p) => p.programs), ...probeNames };
-  }
-  const parts = stage.filter ? conjuncts(stage.filter) : [];
-  const atEntry = parts.filter((e) => ![...fieldsOf(e)].some((f) => RETURN_FIELDS.has(f)));
-  const atReturn = parts.filter((e) => !atEntry.includes(e));
-  const starts = maps.push({ name: 'fay_starts', type: MAP_TYPES.lruHash, keySize: points.kind === 'functions' ? 16 : 8, valueSize: 16, maxEntries: START_ENTRIES }) - 1;
-  const programs = Array.from({ length: count }, (_, probe) => {
-    const enter = generator(atEntry.length > 0 ? conjoin(atEntry) : undefined, true, undefined, probe).generateEntry(starts);
-    const program = generator(atReturn.length > 0 ? conjoin(atReturn) : undefined, false, starts, probe).generate();
-    return { ...program, programs: [enter, ...program.programs] };
-  });
-  return { ...programs[0]!, programs: programs.flatMap((p) => p.programs), ...probeNames };
+/** What one program does: its filter, the groups it keeps, the values it ships, its sampling. */
+interface ProgramWork {
+  readonly filter: Expr | undefined;
+  readonly keyColumns: readonly Column[];
+  readonly aggregates: readonly AggregateSpec[];
+  /** The values each event ships, when the query ships events. */
+  readonly shipped: readonly Column[] | undefined;
+  /** Whether the program keeps groups (a query that only ships events, or a call's entry, keeps none). */
+  readonly aggregating: boolean;
+  /** The probability an event that passed the filter is kept (sample); undefined: every one. */
+  readonly sampleRate: number | undefined;
 }
 
 /** The slot of bpf_get_current_pid_tgid()'s answer among the fields' (not a field name). */
@@ -410,24 +396,25 @@ class Generator {
   private readonly ctx: Register = 6;
   private readonly phaseReg: Register = 7;
 
+  private readonly filter: Expr | undefined;
+  private readonly keyColumns: readonly Column[];
+  private readonly aggregates: readonly AggregateSpec[];
+  private readonly shipped: readonly Column[] | undefined;
+  private readonly aggregating: boolean;
+  private readonly sampleRate: number | undefined;
+
   constructor(
-    private readonly filter: Expr | undefined,
-    private readonly keyColumns: readonly Column[],
-    private readonly aggregates: readonly AggregateSpec[],
-    /** The values each event ships, when the query ships events. */
-    private readonly shipped: readonly Column[] | undefined,
-    /** Whether the program keeps groups (a query that only ships events keeps none). */
-    private readonly aggregating: boolean,
-    /** The probability an event that passed the filter is kept (sample); undefined: every one. */
-    private readonly sampleRate: number | undefined,
+    work: ProgramWork,
     private readonly points: Points,
     private readonly options: NativeOptions,
     private readonly maps: NativeMap[],
     /** At a call's return: the map of its starts (undefined: the program is at the entry). */
     private readonly starts: number | undefined,
-    /** On tracepoints: this program's, its place in points.names. */
+    /** A program on one point (a tracepoint, a function, a call's own tracepoint): its place among the points. */
     private readonly probe?: number,
-  ) {}
+  ) {
+    ({ filter: this.filter, keyColumns: this.keyColumns, aggregates: this.aggregates, shipped: this.shipped, aggregating: this.aggregating, sampleRate: this.sampleRate } = work);
+  }
 
   private source(name: string): FieldSource {
     return fieldSource(name, this.points, this.options.host);
@@ -556,7 +543,7 @@ class Generator {
     const done = asm.fresh('shipped');
     const over = asm.fresh('over');
     // Every value read first (reads call helpers, which clobber r0–r5).
-    const from = ship.values.map((v) => (v.part.kind === 'const' ? undefined : this.read((this.shipped!.find((c) => c.name === v.name)!.expr as { name: string }).name)));
+    const from = ship.values.map((v, i) => (v.part.kind === 'const' ? undefined : this.read((this.shipped![i]!.expr as { name: string }).name)));
     const budget = this.map('fay_budget', MAP_TYPES.array, 4, 16, 1);
     const record = this.frame.take(align8(ship.size));
     asm.call(HELPERS.ktime_get_ns).aluImm('div', 0, 1_000_000_000).loadMapValue(1, budget);

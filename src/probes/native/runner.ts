@@ -251,23 +251,21 @@ function decodeKey(program: NativeProgram, key: Buffer): GroupKeyPart[] {
 
 /** A key's part (or a shipped value) from its bytes. */
 function decodePart(program: NativeProgram, part: KeyPart, key: Buffer): GroupKeyPart {
-  {
-    switch (part.kind) {
-      case 'const':
-        return part.value;
-      case 'comm': {
-        const bytes = key.subarray(part.offset, part.offset + 16);
-        const end = bytes.indexOf(0);
-        return bytes.subarray(0, end < 0 ? 16 : end).toString('utf8');
-      }
-      case 'probe': {
-        const id = Number(key.readBigUInt64LE(part.offset));
-        if (program.probeNames !== undefined) return program.probeNames[id] ?? `probe_${id}`;
-        return `syscall:${SYSCALLS_X86_64[id] ?? `syscall_${id}`}`;
-      }
-      case 'int':
-        return Number(part.signed ? key.readBigInt64LE(part.offset) : key.readBigUInt64LE(part.offset));
+  switch (part.kind) {
+    case 'const':
+      return part.value;
+    case 'comm': {
+      const bytes = key.subarray(part.offset, part.offset + 16);
+      const end = bytes.indexOf(0);
+      return bytes.subarray(0, end < 0 ? 16 : end).toString('utf8');
     }
+    case 'probe': {
+      const id = Number(key.readBigUInt64LE(part.offset));
+      if (program.probeNames !== undefined) return program.probeNames[id] ?? `probe_${id}`;
+      return `syscall:${SYSCALLS_X86_64[id] ?? `syscall_${id}`}`;
+    }
+    case 'int':
+      return Number(part.signed ? key.readBigInt64LE(part.offset) : key.readBigUInt64LE(part.offset));
   }
 }
 
