@@ -27,7 +27,7 @@ import { NatsServer } from '../src/testing/nats-server.js';
 
 const SECONDS = Number(process.env.FAY_BENCH_CLUSTER_SECONDS ?? 10);
 const FANOUT = (process.env.FAY_BENCH_FANOUT ?? '10,100,500').split(',').map(Number);
-const GROUPS = 1000;
+const GROUPS = Number(process.env.FAY_BENCH_GROUPS ?? 1000);
 /**
  * The raw baselines, shipped at the same time over the same events: what a raw tracer (strace,
  * perf trace) ships for each, and the bare minimum of the grouping's two fields, whose runs of

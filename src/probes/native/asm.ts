@@ -43,6 +43,7 @@ export const HELPERS = {
   get_current_comm: 16,
   get_current_cgroup_id: 80,
   probe_read_kernel: 113,
+  probe_read_user_str: 114,
   ringbuf_output: 130,
 } as const;
 const HELPER_NAMES = new Map<number, string>(Object.entries(HELPERS).map(([name, id]) => [id, name]));

@@ -19,7 +19,8 @@ import { Assembler, FP, HELPERS, type Instruction, type JumpOp, type Register } 
  *  - fields: pid, tid, uid, cpu, comm, probe, host, time; of functions, args[0]–args[5], ret and
  *    duration; of system calls, integer arguments
  *    (`args.flags`, `args[1]`), ret and duration; of tracepoints, integer fields (`args.sig`);
- *  - a filter of comparisons of integer fields with integer constants and `comm ==`/`!=` a string,
+ *  - strings: `comm`, what a system call's `char *` argument points to, a tracepoint's char arrays;
+ *  - a filter of comparisons of integer fields with integer constants and of strings `==`/`!=` a string,
  *    joined by and, or, not;
  *  - keys among those fields; aggregates count, sum, min, max, avg, hist, lhist of an integer field;
  *  - `sample`: each event that passed the filter kept with the query's probability;
@@ -62,7 +63,7 @@ export interface NativeMap {
 
 /** A group key's part, where it is in the key bytes and how to read it back. */
 export type KeyPart =
-  | { readonly kind: 'comm'; readonly offset: number }
+  | { readonly kind: 'string'; readonly offset: number; readonly size: number }
   | { readonly kind: 'int'; readonly offset: number; readonly signed: boolean }
   | { readonly kind: 'probe'; readonly offset: number }
   | { readonly kind: 'const'; readonly value: string | number };
@@ -137,9 +138,21 @@ type FieldSource =
   | { readonly kind: 'ret' | 'duration' | 'time' }
   | { readonly kind: 'arg'; readonly index: number; readonly bits: 8 | 16 | 32 | 64; readonly signed: boolean }
   | { readonly kind: 'comm' }
+  /** A system call's `char *` argument: the string it points to, as bpftrace reads one (63 bytes and a NUL at most). */
+  | { readonly kind: 'userString'; readonly index: number }
   | { readonly kind: 'record'; readonly field: string; readonly signed: boolean }
+  /** A tracepoint's `char[N]` field, N ≤ 64. */
+  | { readonly kind: 'recordString'; readonly field: string; readonly size: number }
   | { readonly kind: 'callArg'; readonly index: number }
   | { readonly kind: 'const'; readonly value: string | number };
+
+/** The bytes a user string is read into (bpftrace's default string length). */
+const USER_STRING_BYTES = 64;
+
+/** The stack bytes a field takes: a string's own size, else a u64. */
+function slotBytes(source: FieldSource): number {
+  return source.kind === 'comm' ? 16 : source.kind === 'userString' ? USER_STRING_BYTES : source.kind === 'recordString' ? source.size : 8;
+}
 
 /** The width and sign of a C type of a system call's argument as the format file spells it. */
 function argumentType(cType: string): { bits: 8 | 16 | 32 | 64; signed: boolean } | undefined {
@@ -265,7 +278,10 @@ function fieldSource(name: string, points: Points, host: string): FieldSource {
   const index = positional ? Number(positional[1]) : named ? args.findIndex((a) => a?.name === named[1]) : -1;
   const arg = args[index];
   if (index < 0 || index > 5 || arg === undefined) throw new NotCovered(`field ${name} (the native backend reads pid, tid, uid, cpu, comm, probe, host and integer arguments)`);
-  if (arg.type !== 'int') throw new NotCovered(`${name} is a string (${arg.cType}); the native backend compares comm only`);
+  if (arg.type !== 'int') {
+    if (/^(const\s+)?char\s*\*$/.test(arg.cType.replace(/\b__user\b/g, '').trim())) return { kind: 'userString', index };
+    throw new NotCovered(`${name} is a ${arg.cType} (the native backend reads integers and strings a char * points to)`);
+  }
   const type = argumentType(arg.cType);
   if (type === undefined) throw new NotCovered(`${name}'s type ${arg.cType} is not one the native backend reads`);
   return { kind: 'arg', index, ...type };
@@ -276,12 +292,19 @@ function recordField(name: string, points: Points & { kind: 'tracepoints' }): Fi
   const field = /^args\.(\w+)$/.exec(name)?.[1];
   if (field === undefined) throw new NotCovered(`field ${name} of a tracepoint (the native backend reads pid, tid, uid, cpu, comm, probe, host and its integer fields there)`);
   let signed = false;
+  let ints = 0;
+  const strings = new Set<number>();
   for (const t of points.names) {
     const f = points.layouts.get(t)?.find((candidate) => candidate.name === field);
     if (f === undefined || f.offset === undefined) throw new NotCovered(`tracepoint:${t} has no field ${field} whose place is known`);
-    if (f.type !== 'int' || ![1, 2, 4, 8].includes(f.size ?? 0)) throw new NotCovered(`${name} is a ${f.cType} (the native backend reads a tracepoint's integer fields)`);
+    if (f.type === 'str' && /^char\[\d+\]$/.test(f.cType) && (f.size ?? 0) <= USER_STRING_BYTES) strings.add(align8(f.size!));
+    else if (f.type !== 'int' || ![1, 2, 4, 8].includes(f.size ?? 0)) throw new NotCovered(`${name} is a ${f.cType} (the native backend reads a tracepoint's integer fields and char arrays)`);
+    else ints++;
     signed = f.signed === true;
   }
+  if (strings.size > 0 && ints > 0) throw new NotCovered(`${name} is a number in some of the tracepoints and a string in others`);
+  // A char array of different sizes in different tracepoints: read as the largest.
+  if (strings.size > 0) return { kind: 'recordString', field, size: Math.max(...strings) };
   return { kind: 'record', field, signed };
 }
 
@@ -446,7 +469,7 @@ class Generator {
       if (column.expr.kind !== 'Field') throw new NotCovered(`key ${column.name} is an expression (the native backend keys on fields)`);
       const source = this.source(column.expr.name);
       if (source.kind === 'const') keys.push({ kind: 'const', value: source.value });
-      else if (source.kind === 'comm') keys.push({ kind: 'comm', offset: (keySize += 16) - 16 });
+      else if (isString(source)) keys.push({ kind: 'string', offset: (keySize += slotBytes(source)) - slotBytes(source), size: slotBytes(source) });
       else if (source.kind === 'id') keys.push({ kind: 'probe', offset: (keySize += 8) - 8 });
       else keys.push({ kind: 'int', offset: (keySize += 8) - 8, signed: ((source.kind === 'arg' || source.kind === 'record') && source.signed) || source.kind === 'ret' });
     }
@@ -514,8 +537,8 @@ class Generator {
       const part: ShipPart =
         source.kind === 'const'
           ? { kind: 'const', value: source.value }
-          : source.kind === 'comm'
-            ? { kind: 'comm', offset: (size += 16) - 16 }
+          : isString(source)
+            ? { kind: 'string', offset: (size += slotBytes(source)) - slotBytes(source), size: slotBytes(source) }
             : source.kind === 'id'
               ? { kind: 'probe', offset: (size += 8) - 8 }
               : source.kind === 'time'
@@ -554,7 +577,7 @@ class Generator {
     for (let off = 0; off < align8(ship.size); off += 8) asm.storeImm('u64', FP, record + off, 0);
     ship.values.forEach((v, i) => {
       if (v.part.kind === 'const') return;
-      const words = v.part.kind === 'comm' ? 2 : 1;
+      const words = v.part.kind === 'string' ? v.part.size / 8 : 1;
       for (let w = 0; w < words; w++) asm.load('u64', 1, FP, from[i]! + 8 * w).store('u64', FP, record + v.part.offset + 8 * w, 1);
     });
     asm.loadMap(1, ship.ring).mov(2, FP).aluImm('add', 2, record).aluImm('mov', 3, ship.size).aluImm('mov', 4, 0).call(HELPERS.ringbuf_output);
@@ -577,7 +600,7 @@ class Generator {
         const part = keys[i]!;
         if (part.kind === 'const') return;
         const from = this.read((column.expr as { name: string }).name);
-        const words = part.kind === 'comm' ? 2 : 1;
+        const words = part.kind === 'string' ? part.size / 8 : 1;
         for (let w = 0; w < words; w++) asm.load('u64', 1, FP, from + 8 * w).store('u64', FP, keyAt + part.offset + 8 * w, 1);
       });
     }
@@ -824,7 +847,7 @@ class Generator {
     if (known !== undefined) return known;
     const { asm } = this;
     const source = this.source(name);
-    const at = this.frame.take(source.kind === 'comm' ? 16 : 8);
+    const at = this.frame.take(slotBytes(source));
     switch (source.kind) {
       case 'pid':
       case 'tid':
@@ -864,6 +887,30 @@ class Generator {
         asm.storeImm('u64', FP, at, 0).storeImm('u64', FP, at + 8, 0);
         asm.mov(1, FP).aluImm('add', 1, at).aluImm('mov', 2, 16).call(HELPERS.get_current_comm);
         break;
+      case 'userString': {
+        // Zeroed first (the read leaves the bytes after the NUL as they were), then the string the
+        // argument points to: the pointer from the call's record, or from its register.
+        for (let w = 0; w < USER_STRING_BYTES; w += 8) asm.storeImm('u64', FP, at + w, 0);
+        if (this.onCall) asm.load('u64', 3, this.ctx, CALL_RECORD_ARGS + 8 * source.index);
+        else {
+          const pointer = this.frame.take(8);
+          asm.storeImm('u64', FP, pointer, 0);
+          asm.mov(1, FP).aluImm('add', 1, pointer).aluImm('mov', 2, 8).load('u64', 3, this.ctx, 0).aluImm('add', 3, ARG_REGISTERS[source.index]!).call(HELPERS.probe_read_kernel);
+          asm.load('u64', 3, FP, pointer);
+        }
+        asm.mov(1, FP).aluImm('add', 1, at).aluImm('mov', 2, USER_STRING_BYTES).call(HELPERS.probe_read_user_str);
+        break;
+      }
+      case 'recordString': {
+        // The char array from the record, in the widest loads its offset allows (the context must be read aligned), zero-padded.
+        if (this.points.kind !== 'tracepoints') throw new Error('a record field off a tracepoint');
+        const field = this.points.layouts.get(this.points.names[this.probe!]!)!.find((f) => f.name === source.field)!;
+        for (let w = 0; w < source.size; w += 8) asm.storeImm('u64', FP, at + w, 0);
+        const unit = [8, 4, 2, 1].find((u) => field.offset! % u === 0 && field.size! % u === 0)!;
+        const size = unit === 8 ? 'u64' : unit === 4 ? 'u32' : unit === 2 ? 'u16' : 'u8';
+        for (let b = 0; b < field.size!; b += unit) asm.load(size, 1, this.ctx, field.offset! + b).store(size, FP, at + b, 1);
+        break;
+      }
       case 'arg': {
         if (this.onCall) {
           // In the call's own tracepoint's record, eight bytes each after __syscall_nr.
@@ -953,8 +1000,8 @@ class Generator {
       return;
     }
     if (field.type === 'str') {
-      if (field.name !== 'comm' || typeof constant.value !== 'string' || (relation !== '==' && relation !== '!=')) throw new NotCovered('a string comparison other than comm == or != a string');
-      this.commEquals(constant.value, label, (relation === '==') === when);
+      if (typeof constant.value !== 'string' || (relation !== '==' && relation !== '!=')) throw new NotCovered(`a string comparison other than ${field.name} == or != a string`);
+      this.stringEquals(field.name, constant.value, label, (relation === '==') === when);
       return;
     }
     if (field.type !== 'int' || typeof constant.value !== 'number' || !Number.isSafeInteger(constant.value)) throw new NotCovered(`a comparison of ${field.name} with ${String(constant.value)}`);
@@ -964,20 +1011,23 @@ class Generator {
     else asm.constant(2, constant.value).jumpReg(jump, 1, 2, label);
   }
 
-  /** Goes to `label` when comm equals `text` (`equal`) or when it does not (`!equal`). */
-  private commEquals(text: string, label: string, equal: boolean): void {
+  /** Goes to `label` when a string field equals `text` (`equal`) or when it does not (`!equal`): its slot compared word by word with the text, zero-padded. */
+  private stringEquals(name: string, text: string, label: string, equal: boolean): void {
     const { asm } = this;
-    const bytes = Buffer.alloc(16);
+    const source = this.source(name);
+    if (!isString(source)) throw new NotCovered(`${name} compared with a string`);
+    const slot = slotBytes(source);
+    const bytes = Buffer.alloc(slot);
     const encoded = Buffer.from(text, 'utf8');
-    // A comm is at most 15 bytes: a longer text never equals one.
-    if (encoded.length > 15 || encoded.includes(0)) {
+    // A string holds at most its slot less the NUL (a char array may fill its slot): a longer text never equals it.
+    if (encoded.length > (source.kind === 'recordString' ? slot : slot - 1) || encoded.includes(0)) {
       if (!equal) this.always(label);
       return;
     }
     encoded.copy(bytes);
-    const at = this.read('comm');
+    const at = this.read(name);
     const differs = equal ? asm.fresh('differs') : label;
-    for (let w = 0; w < 2; w++) asm.load('u64', 1, FP, at + 8 * w).constant(2, bytes.readBigUInt64LE(8 * w)).jumpReg('ne', 1, 2, differs);
+    for (let w = 0; w < slot / 8; w++) asm.load('u64', 1, FP, at + 8 * w).constant(2, bytes.readBigUInt64LE(8 * w)).jumpReg('ne', 1, 2, differs);
     if (equal) asm.goto(label).label(differs);
   }
 }
@@ -989,6 +1039,10 @@ function fieldsRead(filter: Expr | undefined, keys: readonly Column[], aggregate
   for (const a of aggregates) fieldsOf(a.argument, fields);
   for (const c of shipped) fieldsOf(c.expr, fields);
   return fields;
+}
+
+function isString(source: FieldSource): boolean {
+  return source.kind === 'comm' || source.kind === 'userString' || source.kind === 'recordString';
 }
 
 function align8(n: number): number {

@@ -254,10 +254,10 @@ function decodePart(program: NativeProgram, part: KeyPart, key: Buffer): GroupKe
   switch (part.kind) {
     case 'const':
       return part.value;
-    case 'comm': {
-      const bytes = key.subarray(part.offset, part.offset + 16);
+    case 'string': {
+      const bytes = key.subarray(part.offset, part.offset + part.size);
       const end = bytes.indexOf(0);
-      return bytes.subarray(0, end < 0 ? 16 : end).toString('utf8');
+      return bytes.subarray(0, end < 0 ? part.size : end).toString('utf8');
     }
     case 'probe': {
       const id = Number(key.readBigUInt64LE(part.offset));
