@@ -201,13 +201,16 @@ describe('the fay command', () => {
     assert.match(kernel.lines.join('\n'), /kernel:<function>\s+\[unavailable\] unavailable here: .*kprobes/);
   });
 
-  it('explains a query: stages, placement and the generated program', async () => {
-    const { code, lines } = await runFay(['explain', 'syscall:openat | where comm == "cat" | count() by args.filename']);
-    assert.equal(code, 0);
-    const text = lines.join('\n');
+  it('explains a query: stages, placement and the generated program, on either backend', async () => {
+    const query = 'syscall:openat | where comm == "cat" | count() by args.filename';
+    const native = await runFay(['explain', query]);
+    assert.equal(native.code, 0);
+    const text = native.lines.join('\n');
     assert.match(text, /probe stage/);
-    assert.match(text, /tracepoint:syscalls:sys_enter_openat \/comm == "cat"\//);
-    assert.match(text, /@fay_c\[str\(args->filename\)\] = count\(\);/);
+    // The default, auto: Fay's own instructions on openat's tracepoint, the file name read as bpftrace reads it.
+    assert.match(text, /eBPF \(native\)[\s\S]*tracepoint:syscalls:sys_enter_openat \(\d+ instructions\)[\s\S]*call probe_read_user_str/);
+    const bpftrace = await runFay(['explain', '--backend', 'bpftrace', query]);
+    assert.match(bpftrace.lines.join('\n'), /tracepoint:syscalls:sys_enter_openat \/comm == "cat"\/[\s\S]*@fay_c\[str\(args->filename\)\] = count\(\);/);
   });
   it('keeps a standing query until --until, and lists, exports and removes what it kept with fay store', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'fay-cli-store-'));
