@@ -142,7 +142,7 @@ export function categorize(matrix: CountMatrix, options: CategorizeOptions = {})
   const few = n < FEW_ENTITIES;
   // A vector's squares are the entity's shares: their means are the mean shares, overall and by category.
   const { mean, squares: overall } = meansOf(vectors, null);
-  const { points, kept } = mostVarying(vectors, mean, CLUSTERED_FEATURES);
+  const { points, kept } = mostVarying(vectors, mean, overall, CLUSTERED_FEATURES);
   const clustered = kept.map((j) => features[j]!);
   const seed = options.seed ?? 42;
   const previous = options.previous;
@@ -309,22 +309,23 @@ function meansOf(vectors: readonly Float64Array[], which: readonly number[] | nu
   return { mean, squares };
 }
 
-/** The vectors (their `mean` given) cut to the `count` features that vary most across them (all, if there are no more), and which those are (in order). */
-function mostVarying(vectors: readonly Float64Array[], mean: Float64Array, count: number): { points: Float64Array[]; kept: number[] } {
+/** The vectors (the means of their values and of their squares given) cut to the `count` features that vary most across them (all, if there are no more), and which those are (in order). */
+function mostVarying(vectors: readonly Float64Array[], mean: Float64Array, squares: Float64Array, count: number): { points: Float64Array[]; kept: number[] } {
   const dims = vectors[0]!.length;
   if (dims <= count) return { points: [...vectors], kept: Array.from({ length: dims }, (_, j) => j) };
+  // Each feature's variance from the means already taken (of the values and of their squares): no pass of its own.
   const variance = new Float64Array(dims);
-  for (const v of vectors) {
-    for (let j = 0; j < dims; j++) {
-      const d = v[j]! - mean[j]!;
-      variance[j]! += d * d;
-    }
-  }
+  for (let j = 0; j < dims; j++) variance[j] = Math.max(0, squares[j]! - mean[j]! * mean[j]!);
   const kept = [...variance.keys()].sort((a, b) => variance[b]! - variance[a]! || a - b).slice(0, count).sort((a, b) => a - b);
-  const points = vectors.map((v) => {
-    const point = new Float64Array(kept.length);
-    for (let j = 0; j < kept.length; j++) point[j] = v[kept[j]!]!;
-    return point;
-  });
+  // One buffer for the points, a view each.
+  const width = kept.length;
+  const buffer = new Float64Array(vectors.length * width);
+  const points = new Array<Float64Array>(vectors.length);
+  for (let i = 0; i < vectors.length; i++) {
+    const v = vectors[i]!;
+    const base = i * width;
+    for (let j = 0; j < width; j++) buffer[base + j] = v[kept[j]!]!;
+    points[i] = buffer.subarray(base, base + width);
+  }
   return { points, kept };
 }
