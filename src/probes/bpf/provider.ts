@@ -22,7 +22,7 @@ import { wallClock } from './wall-clock.js';
 import { EnvironmentError, UsageError } from '../../errors.js';
 import { disassemble } from '../native/asm.js';
 import { nativeProgram, NotCovered, PROG_TRACEPOINT, type NativeProgram } from '../native/codegen.js';
-import { checkLoader, runNative } from '../native/runner.js';
+import { checkLoader, runNative, VerifierRefusal } from '../native/runner.js';
 import { bpfOptions, type Backend } from './backend.js';
 
 /** CPU ids in a kernel list such as "0-3,8". */
@@ -249,8 +249,9 @@ export class BpfProvider implements Provider {
 
 /**
  * Under --backend auto, a native probe the kernel refuses (a helper, a map type, raw tracepoints
- * this kernel does not allow) runs on bpftrace instead, with a notice saying why. A verifier
- * refusal is a bug in Fay's generator, and is not hidden this way.
+ * this kernel does not allow) runs on bpftrace instead, with a notice saying why. So does one the
+ * verifier refuses: that is a bug in Fay's generator, and the notice says so, with the end of the
+ * verifier's log (--backend native gives the whole of it as the error); the query still runs.
  */
 function withFallback(native: CompiledProbe, bpftrace: () => CompiledProbe): CompiledProbe {
   return {
@@ -260,10 +261,14 @@ function withFallback(native: CompiledProbe, bpftrace: () => CompiledProbe): Com
       let current = first;
       let stopped = false;
       const attached = first.attached.catch(async (error: unknown) => {
-        if (!(error instanceof EnvironmentError)) throw error;
+        if (!(error instanceof EnvironmentError) && !(error instanceof VerifierRefusal)) throw error;
         if (stopped) throw new StoppedBeforeAttaching();
         await first.finished.catch(() => undefined);
-        sink.notice(`the native eBPF backend could not run here (${error.message}); running on bpftrace instead`);
+        const why =
+          error instanceof VerifierRefusal
+            ? `the kernel's verifier refused the program Fay generated, a bug in Fay: please report it with the query and the verifier's log, which \`--backend native\` shows whole; its end: ${error.log.trim().split('\n').slice(-3).join(' | ')}`
+            : error.message;
+        sink.notice(`the native eBPF backend could not run here (${why}); running on bpftrace instead`);
         current = bpftrace().start(sink);
         return current.attached;
       });

@@ -333,6 +333,29 @@ describe('both backends, the same exact answers, on real probes', () => {
     }
   });
 
+  it('falls back to bpftrace under auto when the verifier refuses a program, saying it is a bug, with the end of its log', async () => {
+    // A stand-in loader for a generator bug: the verifier's refusal, as the loader reports one.
+    const dir = mkdtempSync(join(tmpdir(), 'fay-verifier-'));
+    const refusing = join(dir, 'loader');
+    // The loader escapes the log's newlines (\\n): printf's %s leaves them as they are.
+    writeFileSync(refusing, "#!/bin/sh\nprintf '%s\\n' 'error verifier Permission denied (errno 13)\\n0: (b7) r0 = 0\\nR0 !read_ok\\nprocessed 1 insns'\nexit 2\n", { mode: 0o755 });
+    process.env.FAY_BPF_LOADER = refusing;
+    try {
+      const w = getppid();
+      const result = await collect(cluster.run('syscall:getppid | where comm == "fay-nat" | count()', { providerOptions: { bpf: { backend: 'auto' } } }), () => w.go());
+      assert.deepEqual(rowsOf(result.final), [{ count: 3000 }]);
+      assert.ok(
+        result.notices.some((n) => /verifier refused the program Fay generated, a bug in Fay: please report it.*R0 !read_ok \| processed 1 insns\); running on bpftrace instead/.test(n.message)),
+        JSON.stringify(result.notices),
+      );
+      // Asked for by name, the whole log is the error.
+      await assert.rejects(collect(cluster.run('syscall:getppid | count()', { providerOptions: { bpf: { backend: 'native' } } }), () => Promise.resolve()), /verifier refused a program[\s\S]*R0 !read_ok/);
+    } finally {
+      delete process.env.FAY_BPF_LOADER;
+      rmSync(dir, { recursive: true });
+    }
+  });
+
   it('auto runs every system call on the raw tracepoint, a few named ones each on its own tracepoints', () => {
     assert.match(cluster.explain('syscall:* | count() by probe'), /probe program \(bpf, eBPF \(native\)\)[\s\S]*raw_tracepoint:sys_enter/);
     assert.match(cluster.explain('syscall:getppid, syscall:read | where ret > 0 | count()'), /eBPF \(native\)[\s\S]*tracepoint:syscalls:sys_enter_read \(\d+ instructions\)[\s\S]*tracepoint:syscalls:sys_exit_read \(\d+ instructions\)[\s\S]*and 2 more.*tracepoint:syscalls:sys_enter_getppid, tracepoint:syscalls:sys_exit_getppid/);
