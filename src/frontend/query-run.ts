@@ -82,7 +82,7 @@ export function limitFlags(command: Command): Command {
       `how long a Node.js process keeps the query's live edits after it, inert, for the next query on the same functions to take over without stopping the process again; 0: out when the query ends (default ${NODE_DEFAULTS.keepEditsMs / 1000}s)`,
     )
     .option('--max-memory <size>', 'memory for aggregate states per result, e.g. 256M; lowers --max-groups to fit (default 256M)')
-    .option('--backend <backend>', "the kernel probes' backend: bpftrace, native (Fay's own eBPF code, for the queries it covers) or auto (native for the queries it covers over many or all system calls, bpftrace for the rest) (default auto)");
+    .option('--backend <backend>', "the kernel probes' backend: bpftrace, native (Fay's own eBPF code, for the queries it covers) or auto (native for the queries it covers, a few named system calls each on its own tracepoint; bpftrace for the rest, or when the kernel refuses the native program) (default auto)");
 }
 
 /** Ctrl-C (or SIGTERM) stops the query cleanly and prints the final answer; a second one leaves at once. */

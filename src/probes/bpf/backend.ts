@@ -2,7 +2,7 @@ import { UsageError } from '../../errors.js';
 
 export type Backend = 'bpftrace' | 'native' | 'auto';
 export const BACKENDS: readonly Backend[] = ['bpftrace', 'native', 'auto'];
-/** Native where it covers the query, the kernel takes it and it costs the machine less (many or all system calls); bpftrace otherwise. */
+/** Native where it covers the query and the kernel takes it (a few named system calls each on its own tracepoint, as bpftrace attaches them); bpftrace otherwise. */
 export const DEFAULT_BACKEND: Backend = 'auto';
 
 /** The kernel provider's options of a query: which backend runs its probes (auto by default). */
