@@ -191,6 +191,10 @@ describe('both backends, the same exact answers, on real probes', () => {
     assert.deepEqual(new Set(native), new Set([JSON.stringify(['fay-nat', 0, -100, 'syscall:openat'])]));
     assert.deepEqual(native, await shipped('bpftrace'));
     assert.match(cluster.explain(query, { providerOptions: { bpf: { backend: 'native' } } }), /fay_events: type 27[\s\S]*call ringbuf_output/);
+    // More events at once than one of the agent's messages holds (2,000): all of them, in several messages.
+    const w = getppid();
+    const many = await collect(cluster.run('syscall:getppid | where comm == "fay-nat" | select comm', { providerOptions: { bpf: { backend: 'native' } } }), () => w.go());
+    assert.equal(many.events.reduce((n, m) => n + m.rows.length, 0), 3000);
   });
 
   it('ships within the budget a second, and counts every event it drops', async () => {
