@@ -15,6 +15,7 @@ import { collect, rowsOf } from '../../testing/query.js';
 import { waitingWorkload, workloadBinary } from '../../testing/workload.js';
 import { Assembler, disassemble, encode } from './asm.js';
 import { nativeProgram, NotCovered } from './codegen.js';
+import { loaderPath } from './runner.js';
 
 /**
  * Fay's own eBPF backend (issue 24): instructions encoded as the kernel reads them; the queries it
@@ -309,6 +310,25 @@ describe('both backends, the same exact answers, on real probes', () => {
       const native = await answer(query, 'native', opens);
       const bpftrace = await answer(query, 'bpftrace', opens);
       assert.deepEqual(comparable(native), comparable(bpftrace), query);
+    }
+  });
+
+  it('counts every event when the loader answers slowly: short periods, stopped as soon as the workload is done', async () => {
+    // The loader's answers come slowly here (2 ms a line, through a pipe): each 20 ms period's read
+    // takes most of the period, and the stop's detach and last read come in turn with them.
+    const dir = mkdtempSync(join(tmpdir(), 'fay-slow-loader-'));
+    const slow = join(dir, 'loader');
+    writeFileSync(slow, `#!/bin/sh\n'${loaderPath()}' | while IFS= read -r line; do printf '%s\\n' "$line"; sleep 0.002; done\n`, { mode: 0o755 });
+    process.env.FAY_BPF_LOADER = slow;
+    try {
+      for (let i = 0; i < 5; i++) {
+        const w = getppid();
+        const result = await collect(cluster.run('syscall:getppid | where comm == "fay-nat" | count() every 20ms', { providerOptions: { bpf: { backend: 'native' } } }), () => w.go());
+        assert.equal(result.results.flatMap(rowsOf).reduce((n, r) => n + (r.count as number), 0), 3000, `run ${i + 1}`);
+      }
+    } finally {
+      delete process.env.FAY_BPF_LOADER;
+      rmSync(dir, { recursive: true });
     }
   });
 

@@ -128,7 +128,8 @@ export function runNative(program: NativeProgram, kinds: readonly AggregateKind[
 
   /** Closes the period: flips the phase, waits for programs still on the old map, reads it. */
   const closePeriod = (): Promise<void> =>
-    (reading = reading.then(async () => {
+    // After the read before it, whether that one failed or not.
+    (reading = reading.catch(() => undefined).then(async () => {
       if (closed) return;
       const old = phase;
       phase = 1 - phase;
@@ -161,9 +162,14 @@ export function runNative(program: NativeProgram, kinds: readonly AggregateKind[
       // The last period, when the program ran at all; then the loader frees everything.
       const ran = await attached.then(() => true, () => false);
       if (ran) {
-        // Detached first: the last period then holds every event the programs saw.
-        child.stdin.write('detach\n');
-        if ((await nextLine()) === 'detached') await closePeriod().catch(() => undefined);
+        // Detached first: the last period then holds every event the programs saw. In turn with the
+        // reads (a period's read may be under way): its answer and the detach's are not mixed up.
+        let detached = false;
+        await (reading = reading.catch(() => undefined).then(async () => {
+          child.stdin.write('detach\n');
+          detached = (await nextLine()) === 'detached';
+        }));
+        if (detached) await closePeriod().catch(() => undefined);
       }
       child.stdin.end('quit\n');
       const killer = setTimeout(() => child.kill('SIGKILL'), 5000);
