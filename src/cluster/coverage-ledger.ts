@@ -33,11 +33,16 @@ export class CoverageLedger {
     return record;
   }
 
-  /** A window of a host arrived (in the order they come: a held-back one may end before the latest). */
+  /**
+   * A window of a host arrived (in the order they come: a held-back one may end before the latest).
+   * A break the host explained (its probes failed, its lease ran out) is a gap however short: its
+   * probes were off, and a restart takes milliseconds (Fay's native probes attach in ~5 ms). An
+   * unexplained break shorter than the tolerance is rounding.
+   */
   window(host: string, startNs: number, endNs: number): void {
     const record = this.record(host);
     const from = record.open?.startNs ?? record.lastEndNs;
-    if (from !== undefined && startNs - from > this.toleranceNs) {
+    if (from !== undefined && startNs - from > (record.open !== undefined ? 0 : this.toleranceNs)) {
       this.closed.push({ host, startNs: from, endNs: startNs, reason: record.open?.reason ?? this.unexplained(host, from, startNs) });
     }
     record.open = undefined;
