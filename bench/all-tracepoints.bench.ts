@@ -15,24 +15,21 @@
  * Fay on bpftrace refuses a query of more than 512 kernel probes (each took bpftrace ~70 ms to
  * detach here), so the bpftrace figures are of bpftrace's own one-liner.
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { readdirSync } from 'node:fs';
-import { availableParallelism } from 'node:os';
 import { createInterface } from 'node:readline';
 import { localCluster } from '../src/frontend/local-cluster.js';
 import { findBpftrace } from '../src/probes/bpf/environment.js';
-import { workloadBinary } from '../src/testing/workload.js';
+import { callLoop } from './support/call-loop.js';
 
 const CALLS = Number(process.env.FAY_BENCH_CALLS ?? 1_000_000);
 /** One round by default: bpftrace alone takes minutes to attach and detach this many tracepoints. */
 const ROUNDS = Number(process.env.FAY_BENCH_ROUNDS ?? 1);
 /** bpftrace is given this long to attach, and again to detach. */
 const BPFTRACE_LIMIT_MS = Number(process.env.FAY_BENCH_BPFTRACE_LIMIT_MS ?? 600_000);
-const LOOP_CPU = String(availableParallelism() - 1);
 const EVENTS = '/sys/kernel/tracing/events';
 
 const bpftrace = findBpftrace()!;
-const workload = workloadBinary();
 const cluster = localCluster();
 
 /** The tracepoint categories, syscalls left out. */
@@ -52,12 +49,8 @@ function fayQuery(): string {
   return `${sources.join(', ')} | count() by probe`;
 }
 
-/** ns per getppid() call, measured by the workload itself around its loop. */
-function loop(): number {
-  const result = spawnSync('taskset', ['-c', LOOP_CPU, workload, 'fay-bench', 'bench', String(CALLS)], { encoding: 'utf8' });
-  if (result.status !== 0) throw new Error(`the getppid loop failed: ${result.stderr}`);
-  return Number(result.stdout.trim().split('\n').pop());
-}
+/** ns per getppid() call. */
+const loop = (): number => callLoop(CALLS);
 
 interface Figures {
   attachMs: number;

@@ -7,12 +7,11 @@
  * process's memory; and the cost of probing every system call at once.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { availableParallelism } from 'node:os';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { localCluster } from '../src/frontend/local-cluster.js';
 import { findBpftrace } from '../src/probes/bpf/environment.js';
-import { workloadBinary } from '../src/testing/workload.js';
+import { callLoop, LOOP_CPU } from './support/call-loop.js';
 import { Assembler, encode, FP, HELPERS } from '../src/probes/native/asm.js';
 import { loaderPath } from '../src/probes/native/runner.js';
 import type { Backend } from '../src/probes/bpf/backend.js';
@@ -20,21 +19,12 @@ import type { Backend } from '../src/probes/bpf/backend.js';
 const CALLS = Number(process.env.FAY_BENCH_CALLS ?? 5_000_000);
 const STRACE_CALLS = Number(process.env.FAY_BENCH_STRACE_CALLS ?? 500_000);
 const ROUNDS = Number(process.env.FAY_BENCH_ROUNDS ?? 11);
-/** The loop runs alone on the last CPU; everything else may use the others. */
-const LOOP_CPU = String(availableParallelism() - 1);
-const COMM = 'fay-bench';
 
 const bpftrace = findBpftrace()!;
-const workload = workloadBinary();
 const cluster = localCluster();
 
-/** ns per getppid() call, measured by the workload itself around its loop. */
-function loop(calls = CALLS, wrapper: string[] = [], mode: 'bench' | 'benchother' = 'bench'): number {
-  const command = ['taskset', '-c', LOOP_CPU, ...wrapper, workload, COMM, mode, String(calls)];
-  const result = spawnSync(command[0]!, command.slice(1), { encoding: 'utf8' });
-  if (result.status !== 0) throw new Error(`${command.join(' ')} failed: ${result.stderr}`);
-  return Number(result.stdout.trim().split('\n').pop());
-}
+/** ns per getppid() call (getuid for `benchother`). */
+const loop = (calls = CALLS, wrapper: string[] = [], mode: 'bench' | 'benchother' = 'bench'): number => callLoop(calls, { wrapper, mode });
 
 /**
  * Runs the loop while a hand-written bpftrace program is attached. Once in an evening's runs its

@@ -1,5 +1,6 @@
 import type { AggregateSpec, Column } from '../../plan/logical.js';
 import { conjoin, conjuncts, fieldsOf, type Expr } from '../../plan/expr.js';
+import { DEFAULT_LIMITS } from '../../plan/limits.js';
 import type { ProbeStage } from '../../plan/planner.js';
 import { SYSCALL_NUMBERS_X86_64, type BpfSourceSchema } from '../bpf/sources.js';
 import { SYSCALLS_X86_64 } from '../bpf/syscall-table-x86_64.js';
@@ -82,8 +83,6 @@ export interface NativeShip {
   readonly size: number;
 }
 
-/** Events shipped a second when the options do not say (plan/limits.ts's default). */
-const DEFAULT_EVENTS_PER_SECOND = 100_000;
 /** The ring's bytes: room for ~100,000 events of ~40 bytes between two reads. */
 const RING_BYTES = 1 << 22;
 
@@ -453,12 +452,6 @@ class Generator {
     return readsRecord(this.points, fieldsRead(this.filter, this.keyColumns, this.aggregates, this.shipped));
   }
 
-  /** The raw tracepoint the program attaches to, or the tracepoint (`category:event`) a record program does. */
-  private attachPoint(): string {
-    if (this.points.kind === 'tracepoints') return this.onRecord ? this.points.names[this.probe!]! : this.points.names[this.probe!]!.split(':')[1]!;
-    return this.starts === undefined ? 'sys_enter' : 'sys_exit';
-  }
-
   generate(): NativeProgram {
     const { asm } = this;
     const out = 'out';
@@ -569,10 +562,11 @@ class Generator {
     const from = ship.values.map((v, i) => (v.part.kind === 'const' ? undefined : this.read((this.shipped![i]!.expr as { name: string }).name)));
     const budget = this.map('fay_budget', MAP_TYPES.array, 4, 16, 1);
     const record = this.frame.take(align8(ship.size));
-    asm.call(HELPERS.ktime_get_ns).aluImm('div', 0, 1_000_000_000).loadMapValue(1, budget);
+    // The second, from the event's time (read once: the same slot when the event ships its time).
+    asm.load('u64', 0, FP, this.read('time')).aluImm('div', 0, 1_000_000_000).loadMapValue(1, budget);
     const same = asm.fresh('second');
     asm.load('u64', 2, 1, 0).jumpReg('eq', 2, 0, same).store('u64', 1, 0, 0).storeImm('u64', 1, 8, 0).label(same);
-    asm.load('u64', 2, 1, 8).jumpImm('ge', 2, this.options.maxEventsPerSecond ?? DEFAULT_EVENTS_PER_SECOND, over);
+    asm.load('u64', 2, 1, 8).jumpImm('ge', 2, this.options.maxEventsPerSecond ?? DEFAULT_LIMITS.maxEventsPerSecond, over);
     asm.aluImm('mov', 2, 1).atomicAdd('u64', 1, 8, 2);
     for (let off = 0; off < align8(ship.size); off += 8) asm.storeImm('u64', FP, record + off, 0);
     ship.values.forEach((v, i) => {
@@ -643,7 +637,11 @@ class Generator {
       const { binary, symbol } = this.points.functions[this.probe!]!;
       return { type: PROG_KPROBE, attach: `${binary}:${symbol}${atReturn ? ' (return)' : ''}`, code, uprobe: { binary, symbol, ret: atReturn } };
     }
-    if (this.points.kind === 'tracepoints') return { type: this.onRecord ? PROG_TRACEPOINT : PROG_RAW_TRACEPOINT, attach: this.attachPoint(), code };
+    if (this.points.kind === 'tracepoints') {
+      // On the record: attached as `category:event`; raw: by the event's name alone.
+      const name = this.points.names[this.probe!]!;
+      return this.onRecord ? { type: PROG_TRACEPOINT, attach: name, code } : { type: PROG_RAW_TRACEPOINT, attach: name.split(':')[1]!, code };
+    }
     if (this.points.perCall !== undefined) return { type: PROG_TRACEPOINT, attach: `syscalls:sys_${atReturn ? 'exit' : 'enter'}_${this.points.perCall[this.probe!]!}`, code };
     return { type: PROG_RAW_TRACEPOINT, attach: atReturn ? 'sys_exit' : 'sys_enter', code };
   }

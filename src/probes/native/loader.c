@@ -225,6 +225,23 @@ static void add_prog(char *args) {
   prog_fds[progs++] = fd;
 }
 
+/**
+ * A perf event for every process (on the first CPU: a program set on it runs wherever its event
+ * fires), enabled, with the program set on it; -1 and errno when the kernel refuses. Closing it
+ * detaches the program.
+ */
+static int perf_event_with(struct perf_event_attr *attr, int prog_fd) {
+  int fd = syscall(__NR_perf_event_open, attr, -1, 0, -1, PERF_FLAG_FD_CLOEXEC);
+  if (fd < 0) return -1;
+  if (ioctl(fd, PERF_EVENT_IOC_SET_BPF, prog_fd) < 0 || ioctl(fd, PERF_EVENT_IOC_ENABLE, 0) < 0) {
+    int error = errno;
+    close(fd);
+    errno = error;
+    return -1;
+  }
+  return fd;
+}
+
 /** A tracepoint's id, from tracefs (`category:event`), or -1. */
 static long tracepoint_id(const char *name) {
   static const char *roots[] = {"/sys/kernel/tracing", "/sys/kernel/debug/tracing"};
@@ -242,10 +259,7 @@ static long tracepoint_id(const char *name) {
   return -1;
 }
 
-/**
- * A program on a tracepoint's record: a perf event on the tracepoint (any process, the first CPU:
- * the program runs wherever the tracepoint fires) with the program set on it. Closing it detaches.
- */
+/** A program on a tracepoint's record: a perf event on the tracepoint. */
 static int attach_tracepoint(const char *name, int prog_fd) {
   long id = tracepoint_id(name);
   if (id < 0) {
@@ -258,15 +272,7 @@ static int attach_tracepoint(const char *name, int prog_fd) {
   attr.config = id;
   attr.sample_period = 1;
   attr.wakeup_events = 1;
-  int fd = syscall(__NR_perf_event_open, &attr, -1, 0, -1, PERF_FLAG_FD_CLOEXEC);
-  if (fd < 0) return -1;
-  if (ioctl(fd, PERF_EVENT_IOC_SET_BPF, prog_fd) < 0 || ioctl(fd, PERF_EVENT_IOC_ENABLE, 0) < 0) {
-    int error = errno;
-    close(fd);
-    errno = error;
-    return -1;
-  }
-  return fd;
+  return perf_event_with(&attr, prog_fd);
 }
 
 /**
@@ -339,34 +345,23 @@ static int attach_uprobe(const char *path, const char *function, int ret, int pr
   attr.config = ret ? 1ULL << bit : 0;
   attr.config1 = (__u64)(unsigned long)path;
   attr.config2 = (__u64)offset;
-  int fd = syscall(__NR_perf_event_open, &attr, -1, 0, -1, PERF_FLAG_FD_CLOEXEC);
-  if (fd < 0) return -1;
-  if (ioctl(fd, PERF_EVENT_IOC_SET_BPF, prog_fd) < 0 || ioctl(fd, PERF_EVENT_IOC_ENABLE, 0) < 0) {
-    int error = errno;
-    close(fd);
-    errno = error;
-    return -1;
-  }
-  return fd;
+  return perf_event_with(&attr, prog_fd);
 }
 
+/** raw|tp <prog> <tracepoint>, or up <prog> <0|1 return> <function> <path, to the end of the line: it may hold spaces>. */
 static void attach(char *args) {
-  if (!strncmp(args, "up ", 3)) {
-    // up <prog> <0|1 return> <function> <path, to the end of the line: it may hold spaces>
-    int prog, ret, used = 0;
-    char function[256];
-    if (sscanf(args + 3, "%d %d %255s %n", &prog, &ret, function, &used) < 3 || !used || prog < 0 || prog >= progs) fail("usage", "attach up <prog> <0|1> <function> <path>");
-    if (links == MAX_LINKS) fail("usage", "too many attachments");
-    int fd = attach_uprobe(args + 3 + used, function, ret, prog_fds[prog]);
-    if (fd < 0) fail_errno("attach", function);
-    link_fds[links++] = fd;
-    return;
-  }
   char kind[16], name[256];
-  int prog;
-  if (sscanf(args, "%15s %d %255s", kind, &prog, name) < 3 || prog < 0 || prog >= progs || (strcmp(kind, "raw") && strcmp(kind, "tp"))) fail("usage", "attach raw|tp <prog> <tracepoint>");
+  int prog, ret, used = 0;
   if (links == MAX_LINKS) fail("usage", "too many attachments");
-  int fd = strcmp(kind, "raw") ? attach_tracepoint(name, prog_fds[prog]) : bpf_raw_tracepoint_open(name, prog_fds[prog]);
+  if (sscanf(args, "%15s %d", kind, &prog) < 2 || prog < 0 || prog >= progs) fail("usage", "attach raw|tp|up <prog> …");
+  int fd;
+  if (!strcmp(kind, "up")) {
+    if (sscanf(args, "%*s %*d %d %255s %n", &ret, name, &used) < 2 || !used) fail("usage", "attach up <prog> <0|1> <function> <path>");
+    fd = attach_uprobe(args + used, name, ret, prog_fds[prog]);
+  } else {
+    if (sscanf(args, "%*s %*d %255s", name) < 1 || (strcmp(kind, "raw") && strcmp(kind, "tp"))) fail("usage", "attach raw|tp <prog> <tracepoint>");
+    fd = strcmp(kind, "raw") ? attach_tracepoint(name, prog_fds[prog]) : bpf_raw_tracepoint_open(name, prog_fds[prog]);
+  }
   if (fd < 0) fail_errno("attach", name);
   link_fds[links++] = fd;
 }

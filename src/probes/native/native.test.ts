@@ -93,6 +93,20 @@ describe('what the native backend covers', () => {
   });
 });
 
+/** Runs `run` with the native backend's loader replaced by a shell script (a kernel that refuses, a slow loader…). */
+async function withStandInLoader(script: string, run: () => Promise<void>): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'fay-loader-'));
+  const loader = join(dir, 'loader');
+  writeFileSync(loader, script, { mode: 0o755 });
+  process.env.FAY_BPF_LOADER = loader;
+  try {
+    await run();
+  } finally {
+    delete process.env.FAY_BPF_LOADER;
+    rmSync(dir, { recursive: true });
+  }
+}
+
 /** Runs a query with a backend around a fresh workload; the final rows, sorted. */
 async function answer(query: string, backend: 'bpftrace' | 'native' | 'auto', workload: () => { pid: number; go: () => Promise<unknown> }): Promise<Record<string, Cell>[]> {
   const w = workload();
@@ -316,20 +330,13 @@ describe('both backends, the same exact answers, on real probes', () => {
   it('counts every event when the loader answers slowly: short periods, stopped as soon as the workload is done', async () => {
     // The loader's answers come slowly here (2 ms a line, through a pipe): each 20 ms period's read
     // takes most of the period, and the stop's detach and last read come in turn with them.
-    const dir = mkdtempSync(join(tmpdir(), 'fay-slow-loader-'));
-    const slow = join(dir, 'loader');
-    writeFileSync(slow, `#!/bin/sh\n'${loaderPath()}' | while IFS= read -r line; do printf '%s\\n' "$line"; sleep 0.002; done\n`, { mode: 0o755 });
-    process.env.FAY_BPF_LOADER = slow;
-    try {
+    await withStandInLoader(`#!/bin/sh\n'${loaderPath()}' | while IFS= read -r line; do printf '%s\\n' "$line"; sleep 0.002; done\n`, async () => {
       for (let i = 0; i < 5; i++) {
         const w = getppid();
         const result = await collect(cluster.run('syscall:getppid | where comm == "fay-nat" | count() every 20ms', { providerOptions: { bpf: { backend: 'native' } } }), () => w.go());
         assert.equal(result.results.flatMap(rowsOf).reduce((n, r) => n + (r.count as number), 0), 3000, `run ${i + 1}`);
       }
-    } finally {
-      delete process.env.FAY_BPF_LOADER;
-      rmSync(dir, { recursive: true });
-    }
+    });
   });
 
   it('the native backend is right where bpftrace is not: max() of negative values', async () => {
@@ -339,32 +346,21 @@ describe('both backends, the same exact answers, on real probes', () => {
 
   it('falls back to bpftrace, with a notice, on a kernel that refuses what the native program needs (auto)', async () => {
     // A stand-in loader for a kernel whose policy refuses raw tracepoints.
-    const dir = mkdtempSync(join(tmpdir(), 'fay-refusing-'));
-    const refusing = join(dir, 'loader');
-    writeFileSync(refusing, '#!/bin/sh\necho "error attach sys_enter: Operation not permitted (errno 1)"\nexit 2\n', { mode: 0o755 });
-    process.env.FAY_BPF_LOADER = refusing;
-    try {
+    await withStandInLoader('#!/bin/sh\necho "error attach sys_enter: Operation not permitted (errno 1)"\nexit 2\n', async () => {
       const w = getppid();
-      // Every system call: auto runs it natively (a few named ones it leaves to bpftrace).
+      // Every system call: auto runs it natively, on the raw sys_enter.
       const result = await collect(cluster.run('syscall:* | where comm == "fay-nat" and probe == "syscall:getppid" | count()', { providerOptions: { bpf: { backend: 'auto' } } }), () => w.go());
       assert.deepEqual(rowsOf(result.final), [{ count: 3000 }]);
       assert.ok(result.notices.some((n) => /native eBPF backend could not run here .*Operation not permitted.*; running on bpftrace instead/.test(n.message)), JSON.stringify(result.notices));
       // Asked for by name, the refusal is the answer.
       await assert.rejects(collect(cluster.run('syscall:getppid | count()', { providerOptions: { bpf: { backend: 'native' } } }), () => Promise.resolve()), /the kernel refused Fay's native probe \(attach\)/);
-    } finally {
-      delete process.env.FAY_BPF_LOADER;
-      rmSync(dir, { recursive: true });
-    }
+    });
   });
 
   it('falls back to bpftrace under auto when the verifier refuses a program, saying it is a bug, with the end of its log', async () => {
     // A stand-in loader for a generator bug: the verifier's refusal, as the loader reports one.
-    const dir = mkdtempSync(join(tmpdir(), 'fay-verifier-'));
-    const refusing = join(dir, 'loader');
     // The loader escapes the log's newlines (\\n): printf's %s leaves them as they are.
-    writeFileSync(refusing, "#!/bin/sh\nprintf '%s\\n' 'error verifier Permission denied (errno 13)\\n0: (b7) r0 = 0\\nR0 !read_ok\\nprocessed 1 insns'\nexit 2\n", { mode: 0o755 });
-    process.env.FAY_BPF_LOADER = refusing;
-    try {
+    await withStandInLoader("#!/bin/sh\nprintf '%s\\n' 'error verifier Permission denied (errno 13)\\n0: (b7) r0 = 0\\nR0 !read_ok\\nprocessed 1 insns'\nexit 2\n", async () => {
       const w = getppid();
       const result = await collect(cluster.run('syscall:getppid | where comm == "fay-nat" | count()', { providerOptions: { bpf: { backend: 'auto' } } }), () => w.go());
       assert.deepEqual(rowsOf(result.final), [{ count: 3000 }]);
@@ -374,10 +370,7 @@ describe('both backends, the same exact answers, on real probes', () => {
       );
       // Asked for by name, the whole log is the error.
       await assert.rejects(collect(cluster.run('syscall:getppid | count()', { providerOptions: { bpf: { backend: 'native' } } }), () => Promise.resolve()), /verifier refused a program[\s\S]*R0 !read_ok/);
-    } finally {
-      delete process.env.FAY_BPF_LOADER;
-      rmSync(dir, { recursive: true });
-    }
+    });
   });
 
   it('auto runs every system call on the raw tracepoint, a few named ones each on its own tracepoints', () => {
