@@ -22,7 +22,7 @@ import { GroupTable } from '../src/agg/group-table.js';
 import { createAggregate } from '../src/agg/registry.js';
 import { AgentMessage, PROTOCOL_VERSION, receiveFromHost, SUBJECTS, writeMessage } from '../src/bus/protocol.js';
 import { ClusterStage, type QueryMessage } from '../src/cluster/cluster-stage.js';
-import { mergeWindow, type MergingPeriod } from '../src/cluster/period-aligner.js';
+import { emptyPeriod, mergeWindow, type MergingPeriod } from '../src/cluster/period-aligner.js';
 import { prng } from '../src/prng.js';
 import { planStages } from '../src/plan/planner.js';
 import { compileQuery } from '../src/query/compile.js';
@@ -73,11 +73,11 @@ function windowMessages(window: number): Uint8Array[] {
 
 /** The period the hosts' messages make, as ClusterRun and the aligner make it. */
 function merge(messages: readonly Uint8Array[]): MergingPeriod {
-  const period: MergingPeriod = { table: new GroupTable(kinds, { maxGroups: HOSTS * CALLS }), startNs: Infinity, endNs: 0, droppedEvents: 0, uncountedEvents: 0, parts: new Map() };
+  const period: MergingPeriod = emptyPeriod(new GroupTable(kinds, { maxGroups: HOSTS * CALLS }), Infinity, 0);
   messages.forEach((data, h) => {
-    const message = receiveFromHost(AgentMessage, data, SUBJECTS.results('bench', hostName(h)), () => undefined);
+    const message = receiveFromHost(AgentMessage, data, SUBJECTS.windows('bench', hostName(h)), () => undefined);
     if (message?.kind !== 'window') throw new Error('a window message');
-    mergeWindow(period, { ...message, table: GroupTable.decode(kinds, message.table, { maxGroups: HOSTS * CALLS }) });
+    mergeWindow(period, { ...message, source: message.host, hosts: [message.host], table: GroupTable.decode(kinds, message.table, { maxGroups: HOSTS * CALLS }) });
   });
   return period;
 }

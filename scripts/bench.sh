@@ -3,6 +3,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
+# The cluster benchmark opens a NATS connection per synthetic agent (10,000 of them): as many files as allowed.
+ulimit -n "$(ulimit -Hn)"
 # fay web's benchmark lives with the page (web/), whose TypeScript knows the browser's types.
 for bench in bench/*.bench.ts web/*.bench.ts; do
   echo "== $bench"

@@ -14,6 +14,7 @@ exec node --import tsx --test \
   src/agg/aggregates.test.ts \
   src/cluster/windows.test.ts \
   src/cluster/coverage-ledger.test.ts \
+  src/cluster/merge-tree.test.ts \
   src/mine/categorize.test.ts \
   src/output/output.test.ts \
   src/output/exponential-histogram.test.ts \

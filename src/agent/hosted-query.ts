@@ -2,7 +2,8 @@ import type { AggregateKind } from '../agg/aggregate.js';
 import { GroupTable } from '../agg/group-table.js';
 import { createAggregate } from '../agg/registry.js';
 import type { Bus } from '../bus/bus.js';
-import { BUS_BOUNDS, MAX_MESSAGE_BYTES, SUBJECTS, writeMessage, type AgentMessage, type QuerySpec } from '../bus/protocol.js';
+import { inParts } from '../bus/parts.js';
+import { BUS_BOUNDS, SUBJECTS, writeMessage, type AgentMessage, type QuerySpec } from '../bus/protocol.js';
 import type { Row } from '../plan/evaluate.js';
 import type { Value } from '../plan/expr.js';
 import type { StagedPlan } from '../plan/planner.js';
@@ -18,8 +19,6 @@ const EVENT_BATCH_MS = 50;
 const MAX_BUFFERED_ROWS = 20_000;
 /** How often a host says how far it got removing its probes. */
 const DETACH_REPORT_MS = 1000;
-/** Aim for messages well under the limit, compressed. */
-const TARGET_MESSAGE_BYTES = MAX_MESSAGE_BYTES / 2;
 
 export interface HostedQueryHooks {
   onAttached(): void;
@@ -113,7 +112,11 @@ export class HostedQuery implements MachineSink {
       if (message.kind === 'notice') this.hooks.onStandingNotice?.(message.message);
       return;
     }
-    this.bus.publish(SUBJECTS.results(this.spec.id, this.from.host), bytes ?? writeMessage(message, !this.bus.local));
+    const data = bytes ?? writeMessage(message, !this.bus.local);
+    // Windows, the bulk, go on a subject of their own, by shard: to the client, or to the aggregator
+    // that owns the shard in a merge tree, which also hears there whether the host runs the query.
+    if (message.kind === 'window' || (this.spec.tree !== undefined && (message.kind === 'status' || message.kind === 'done'))) this.bus.publish(SUBJECTS.windows(this.spec.id, this.from.host), data);
+    if (message.kind !== 'window') this.bus.publish(SUBJECTS.results(this.spec.id, this.from.host), data);
   }
 
   start(): void {
@@ -260,7 +263,6 @@ export class HostedQuery implements MachineSink {
 
   /** One window, in as many parts as it takes to keep each message under the size target. */
   private sendWindow(w: PendingWindow): void {
-    const whole = w.table.encode();
     const message = (part: number, parts: number, table: unknown): AgentMessage => ({
       ...this.from,
       kind: 'window',
@@ -274,15 +276,7 @@ export class HostedQuery implements MachineSink {
       uncountedEvents: part === 0 ? w.uncountedEvents : 0,
       table,
     });
-    // Encoded once: a window that fits goes out as the bytes that were measured.
-    const single = message(0, 1, whole);
-    const bytes = writeMessage(single, !this.bus.local);
-    if (bytes.length <= TARGET_MESSAGE_BYTES) {
-      this.publishBytes(single, bytes);
-      return;
-    }
-    const tables = w.table.split(Math.ceil(bytes.length / TARGET_MESSAGE_BYTES) * 2);
-    tables.forEach((table, part) => this.publish(message(part, tables.length, table.encode())));
+    for (const p of inParts(w.table, message, (m) => writeMessage(m, !this.bus.local))) this.publishBytes(p.message, p.bytes);
   }
 
   private send(kind: 'events' | 'dump' | 'notice', message: AgentMessage, rows: number): void {

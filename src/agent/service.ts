@@ -171,7 +171,9 @@ export class AgentService {
       this.peersHeard.until = until;
       return;
     }
-    const heard = { until, unsubscribe: this.bus.subscribe(SUBJECTS.hosts, (data, _reply, subject) => this.hearPeer(data, subject)) };
+    const hear = (data: Uint8Array, _reply: string | undefined, subject: string) => this.hearPeer(data, subject);
+    const unsubscribe = [this.bus.subscribe(SUBJECTS.hosts, hear), this.bus.subscribe(SUBJECTS.beats, hear)];
+    const heard = { until, unsubscribe: () => unsubscribe.forEach((u) => u()) };
     this.peersHeard = heard;
     const check = () => {
       if (Date.now() < heard.until && this.closing === undefined) return void setTimeout(check, heard.until - Date.now()).unref();
@@ -234,7 +236,7 @@ export class AgentService {
 
   /** On this host's own subject, where clients can tell it is this host speaking. */
   private announce(kind: AgentAnnouncement['kind']): void {
-    if (this.bus.connected) this.bus.publish(SUBJECTS.host(this.host), writeMessage(this.announcement(kind)));
+    if (this.bus.connected) this.bus.publish(kind === 'heartbeat' ? SUBJECTS.beat(this.host) : SUBJECTS.host(this.host), writeMessage(this.announcement(kind)));
   }
 
   /** Every message from the bus comes through here: checked, then acted on; bad ones are counted and dropped. */

@@ -173,6 +173,12 @@ export class NatsBus implements Bus {
     await this.nc.drain().catch(() => this.nc.close());
   }
 
+  /** What this connection has received and sent so far: bytes and messages. */
+  stats(): { inBytes: number; inMessages: number; outBytes: number; outMessages: number } {
+    const { inBytes, inMsgs, outBytes, outMsgs } = this.nc.stats();
+    return { inBytes, inMessages: inMsgs, outBytes, outMessages: outMsgs };
+  }
+
   /** Waits until the server has seen everything published so far. */
   flush(): Promise<void> {
     return this.nc.flush();

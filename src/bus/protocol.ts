@@ -4,8 +4,10 @@ import { BusMessageError, decodeMessage, encodeMessage } from './codec.js';
 /**
  * The messages between clients and agents, versioned and checked on receipt.
  *
- *   fay.hosts.<host>        agent → clients   hello, heartbeat, bye (a hello also answers a ping); agents hear
+ *   fay.hosts.<host>        agent → clients   hello, bye (a hello also answers a ping); agents hear
  *                           (and agents)      each other's too, for the standing queries stopped while one was away
+ *   fay.beats.<shard>.<host> agent → clients  heartbeats, by shard: a client hears them all, unless a merge tree's
+ *                           or aggregators    aggregators do (each its shards'), who vouch for the hosts they hear
  *   fay.agents.ping         client → agents   "announce yourselves"
  *   fay.queries.lease       client → agents   a query and its lease; the first one starts it, later ones
  *                                             renew it (and start it on an agent that joins late)
@@ -13,7 +15,12 @@ import { BusMessageError, decodeMessage, encodeMessage } from './codec.js';
  *   fay.queries.list        client → agents   which queries run where (answered on the reply inbox)
  *   fay.queries.logs        client → agents   which logs each agent's trace store keeps (answered on the reply inbox)
  *   fay.queries.store       client → agents   fay store ls / rm / export on the agents' stores (answered on the reply inbox)
- *   fay.results.<id>.<host> agent → client    status, windows, events, notices, dumps, detaching, done
+ *   fay.results.<id>.<host> agent → client    status, events, notices, dumps, detaching, done
+ *   fay.windows.<id>.<shard>.<host>
+ *                           agent → client    its windows (the bulk); in a merge tree, to the aggregator that owns
+ *                           or aggregator     the shard (shardOf(host)), which also hears the host's done there
+ *   fay.aggregators.<name>  aggregator → all  hello, heartbeat (with its load), bye; a hello also answers a ping
+ *   fay.merged.<id>.<name>  aggregator → client  a period's windows of its hosts merged into one, and its final word
  *
  * <host> is the agent's host name as a subject token (hostToken). A client takes a message on a
  * host's subject only if the message names that host, so a server that gives each host its own
@@ -21,11 +28,24 @@ import { BusMessageError, decodeMessage, encodeMessage } from './codec.js';
  * The sample nats-server configuration lets agents publish only on fay.hosts.> and fay.results.>,
  * and clients only on fay.agents.ping and fay.queries.>: neither can pose as the other.
  */
-export const PROTOCOL_VERSION = 7;
+export const PROTOCOL_VERSION = 8;
+
+/** Shards of the host names: an aggregator of a merge tree takes whole shards (docs/cluster.md). */
+export const SHARDS = 256;
+
+/** The shard of a host: FNV-1a of its name, modulo SHARDS, as two hex digits (a subject token). */
+export function shardOf(host: string): string {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < host.length; i++) h = Math.imul(h ^ host.charCodeAt(i), 0x01000193) >>> 0;
+  return (h % SHARDS).toString(16).padStart(2, '0');
+}
 
 export const SUBJECTS = {
   host: (host: string) => `fay.hosts.${hostToken(host)}`,
   hosts: 'fay.hosts.*',
+  beat: (host: string) => `fay.beats.${shardOf(host)}.${hostToken(host)}`,
+  beats: 'fay.beats.*.*',
+  beatsOfShard: (shard: string) => `fay.beats.${shard}.*`,
   ping: 'fay.agents.ping',
   lease: 'fay.queries.lease',
   stop: 'fay.queries.stop',
@@ -34,6 +54,13 @@ export const SUBJECTS = {
   store: 'fay.queries.store',
   results: (queryId: string, host: string) => `fay.results.${queryId}.${hostToken(host)}`,
   resultsOf: (queryId: string) => `fay.results.${queryId}.*`,
+  windows: (queryId: string, host: string) => `fay.windows.${queryId}.${shardOf(host)}.${hostToken(host)}`,
+  windowsOf: (queryId: string) => `fay.windows.${queryId}.*.*`,
+  windowsOfShard: (queryId: string, shard: string) => `fay.windows.${queryId}.${shard}.*`,
+  aggregator: (name: string) => `fay.aggregators.${hostToken(name)}`,
+  aggregators: 'fay.aggregators.*',
+  merged: (queryId: string, aggregator: string) => `fay.merged.${queryId}.${hostToken(aggregator)}`,
+  mergedOf: (queryId: string) => `fay.merged.${queryId}.*`,
 } as const;
 
 /**
@@ -105,6 +132,8 @@ export const AgentAnnouncement = z.object({
 });
 export type AgentAnnouncement = z.infer<typeof AgentAnnouncement>;
 
+const aggregateFunction = z.enum(['count', 'sum', 'min', 'max', 'avg', 'stddev', 'hist', 'lhist', 'quantiles', 'distinct', 'topk', 'first', 'last', 'sample']);
+
 const logName = z.string().regex(/^[A-Za-z][A-Za-z0-9_.-]{0,63}$/);
 
 export const QuerySpec = z.object({
@@ -122,6 +151,19 @@ export const QuerySpec = z.object({
    * a lease, re-installs it when it starts again, and ends it only on a stop, or at `untilNs`.
    */
   standing: z.object({ untilNs: ns.optional() }).optional(),
+  /**
+   * The query goes through a merge tree: aggregators merge the windows of their shards' hosts per
+   * period and pass one partial up. What they need to merge them without planning the query.
+   */
+  tree: z
+    .object({
+      aggregates: z.array(z.object({ function: aggregateFunction, params: z.array(z.number().finite()).max(64) })).max(256),
+      maxGroups: upTo(BUS_BOUNDS.maxGroups),
+      periodMs: between(BUS_BOUNDS.periodMs),
+      /** A running result takes a window that came after its period closed into the next period. */
+      running: z.boolean(),
+    })
+    .optional(),
   options: z.object({
     refreshMs: between(BUS_BOUNDS.periodMs).optional(),
     everyMs: between(BUS_BOUNDS.periodMs).optional(),
@@ -216,6 +258,56 @@ export const AgentMessage = z.discriminatedUnion('kind', [
 ]);
 export type AgentMessage = z.infer<typeof AgentMessage>;
 
+/** An aggregator of a merge tree, as it announces itself: who, and how loaded. */
+export const AggregatorAnnouncement = z.object({
+  v,
+  kind: z.enum(['hello', 'heartbeat', 'bye']),
+  name,
+  /** Changes each time the aggregator starts. */
+  incarnation: text(64),
+  version: text(64),
+  heartbeatMs: between(BUS_BOUNDS.heartbeatMs).int(),
+  /** Over its last heartbeat period: the share of its time it was busy (0–1), windows taken and merged partials sent a second; the live hosts of its shards; its queries. */
+  load: z.object({ busy: z.number().min(0).max(1), windowsPerSecond: z.number().min(0), partialsPerSecond: z.number().min(0), hosts: count, queries: count }),
+  /**
+   * The hosts of its shards it heard and no longer hears (no heartbeat for three of theirs, or a bye):
+   * the client, which leaves the heartbeats to the aggregators, counts every other host of their
+   * shards alive, and these gone.
+   */
+  silent: z.array(name).max(100_000),
+  /** Messages it received and dropped (malformed, oversize, another version, a host posing as another). */
+  rejected: count,
+});
+export type AggregatorAnnouncement = z.infer<typeof AggregatorAnnouncement>;
+
+/** A window that reached an aggregator after it had passed its period up: left out, said so. */
+const leftOutWindow = z.object({ host: name, startNs: ns, endNs: ns });
+
+const fromAggregator = { v, id: queryId, aggregator: name, incarnation: text(64) };
+
+export const MergedMessage = z.discriminatedUnion('kind', [
+  z.object({
+    ...fromAggregator,
+    kind: z.literal('merged'),
+    /** The aggregator's period number for this query, from 0. */
+    seq: count,
+    /** A large partial travels in parts, as a host's window does; every part names its hosts. */
+    part: count,
+    parts: z.number().int().positive().max(10_000),
+    startNs: ns,
+    endNs: ns,
+    droppedEvents: count,
+    uncountedEvents: count,
+    /** The hosts whose whole window for the period is in the table. */
+    hosts: z.array(name).max(100_000),
+    leftOut: z.array(leftOutWindow).max(100_000),
+    table: z.unknown(),
+  }),
+  /** After the stop: every period it merged has gone up (its hosts said done, or it stopped waiting for them). */
+  z.object({ ...fromAggregator, kind: z.literal('final'), hosts: count }),
+]);
+export type MergedMessage = z.infer<typeof MergedMessage>;
+
 export const RunningQueries = z.object({
   v,
   kind: z.literal('running'),
@@ -236,7 +328,6 @@ export const RunningQueries = z.object({
 export type RunningQueries = z.infer<typeof RunningQueries>;
 
 const storedField = z.object({ name: text(256), type: z.enum(['int', 'str', 'bool', 'stack']), unit: z.literal('ns').optional() });
-const aggregateFunction = z.enum(['count', 'sum', 'min', 'max', 'avg', 'stddev', 'hist', 'lhist', 'quantiles', 'distinct', 'topk', 'first', 'last', 'sample']);
 
 /** A stored log as agents describe it: its name, the query that writes it, its kind, when it began, its retention. */
 const storedLog = {
@@ -326,7 +417,15 @@ export function receiveFromHost<T extends { host: string }>(schema: z.ZodType<T>
   return undefined;
 }
 
+/** receiveMessage for what an aggregator sends on its own subject: one naming another aggregator is rejected too. */
+export function receiveFromAggregator<T extends { aggregator: string } | { name: string }>(schema: z.ZodType<T>, data: Uint8Array, subject: string, onRejected: () => void): T | undefined {
+  const message = receiveMessage(schema, data, onRejected);
+  if (message === undefined || fromHost(subject, 'aggregator' in message ? message.aggregator : message.name)) return message;
+  onRejected();
+  return undefined;
+}
+
 /** A message as bus bytes; `compress` false for a bus that never leaves the process (Bus.local). */
-export function writeMessage(message: AgentAnnouncement | ClientMessage | AgentMessage | RunningQueries | StoredLogs | StoreAnswer, compress = true): Uint8Array {
+export function writeMessage(message: AgentAnnouncement | AggregatorAnnouncement | ClientMessage | AgentMessage | MergedMessage | RunningQueries | StoredLogs | StoreAnswer, compress = true): Uint8Array {
   return encodeMessage(message, compress);
 }

@@ -15,6 +15,7 @@ import { foldedShapeProblem } from '../output/folded-stacks.js';
 import { NdjsonSink } from '../output/ndjson.js';
 import { printable, printableLine } from '../output/printable.js';
 import { exitFlushed, watchStdio } from '../output/stdio.js';
+import type { AggregatorFlags } from './aggregator-command.js';
 import type { AgentFlags } from './agent-command.js';
 import type { StoreFlags } from './store-command.js';
 import type { WebFlags } from './web-command.js';
@@ -44,8 +45,7 @@ async function query(text: string, flags: QueryCommandFlags): Promise<void> {
   // A history query on this machine asks its agent, which holds the store, when one runs.
   if (client === undefined && /\bstored:/.test(text)) client = await localAgentClient();
   try {
-    const hosts = flags.hosts?.split(',').map((h) => h.trim()).filter(Boolean);
-    const run = client ? await client.start(text, { ...runOptions(flags), ...(hosts !== undefined && { hosts }) }) : await localCluster().start(text, runOptions(flags));
+    const run = client ? await client.start(text, { ...runOptions(flags), ...hostsFlag(flags), ...(flags.tree === false && { tree: false }) }) : await localCluster().start(text, runOptions(flags));
     const live = Boolean(process.stdout.isTTY) && !flags.json && !flags.folded;
     const shown = terminalSink({ json: Boolean(flags.json), folded: Boolean(flags.folded), live, title: `fay: ${text.trim()}` });
     const pprof = flags.pprof === undefined ? undefined : new (await import('../output/pprof.js')).PprofSink(flags.pprof, samplingPeriodNs(text));
@@ -126,6 +126,20 @@ async function explain(text: string, flags: QueryFlags): Promise<void> {
   const cluster = localCluster();
   await cluster.prepare(text);
   process.stdout.write(`${printable(cluster.explain(text, runOptions(flags)))}\n`);
+  // With a cluster: the merge tree the query would go through.
+  const client = await clusterClient(flags);
+  if (client === undefined) return;
+  try {
+    process.stdout.write(`${printable(await client.explainTree(text, { ...hostsFlag(flags), ...(flags.tree === false && { tree: false }) }))}\n`);
+  } finally {
+    await client.close();
+  }
+}
+
+/** --hosts as globs. */
+function hostsFlag(flags: QueryFlags): { hosts?: string[] } {
+  const hosts = flags.hosts?.split(',').map((h) => h.trim()).filter(Boolean);
+  return hosts === undefined ? {} : { hosts };
 }
 
 async function probes(glob: string | undefined, flags: { json?: boolean }): Promise<void> {
@@ -213,6 +227,7 @@ function build(): Command {
       .description('run a FayQL query and show its live answer (on this machine, or with --cluster on every agent)')
       .argument('<query>', 'e.g. \'syscall:openat | count() by comm\'')
       .option('--hosts <globs>', 'with --cluster: only hosts whose names match one of these comma-separated globs')
+      .option('--no-tree', "with --cluster: merge every host's windows here, even when aggregators (fay aggregator) are connected")
       .option('--json', 'print results as NDJSON')
       .option('--folded', "print the answer as folded stacks, a flame graph's input (flamegraph.pl, inferno, speedscope): 'stack;frames count' per row")
       .option('--pprof <file>', "also write the stacks counted (count() by ustack, kstack, jsstack…) as a gzipped pprof profile when the query ends, for go tool pprof, Parca, Pyroscope")
@@ -236,6 +251,12 @@ function build(): Command {
     .option('--prometheus <[host]:port>', "serve the standing queries' windows on http://host:port/metrics for Prometheus to scrape, each query's metrics named after its log")
     .option('--metric-prefix <prefix>', "with --prometheus: the metrics' names start with it (default fay)")
     .action(async (flags: AgentFlags) => (await import('./agent-command.js')).runAgent(flags, version));
+  clusterFlags(program.command('aggregator'), 'the same as --nats')
+    .description("run an aggregator of the cluster's merge tree in the foreground: it merges a share of the hosts' windows per period, so that a client merges a few partials instead of every host's (docs/cluster.md)")
+    .option('--nats <url>', 'the NATS server, e.g. nats://fay-aggregator:secret@10.0.0.5:4222')
+    .option('--name <name>', "its name in the tree, unique among the aggregators (default: this machine's name and the process id)")
+    .option('--heartbeat <period>', 'how often to say it is alive, with its load: its hosts move to the others three of them after it dies', '500ms')
+    .action(async (flags: AggregatorFlags) => (await import('./aggregator-command.js')).runAggregator(flags, version));
   clusterFlags(program.command('ps'))
     .description("list the queries running and standing on a cluster, or on this machine's agent: hosts, age, what their logs hold")
     .option('--json', 'one JSON object per line')
@@ -262,10 +283,11 @@ function build(): Command {
     .argument('<log>')
     .requiredOption('--parquet <dir>', 'the directory to write')
     .action(async (log: string, flags: StoreFlags & { parquet: string }) => (await import('./store-command.js')).exportLog(log, flags));
-  program
-    .command('explain')
+  clusterFlags(program.command('explain'), 'also show the merge tree the query would use on the cluster whose NATS server is at <url>')
     .description('show the stages of a query, where each part runs, and the generated probe program')
     .argument('<query>')
+    .option('--hosts <globs>', 'with --cluster: only hosts whose names match one of these comma-separated globs')
+    .option('--no-tree', 'with --cluster: as if run with --no-tree')
     .option('-e, --every <period>', 'explain as if run with --every')
     .option('--backend <backend>', "explain as if run with --backend: bpftrace, native or auto (default auto)")
     .action((text: string, flags: QueryFlags) => explain(text, flags));

@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { gatherQueries, type ListedQuery } from '../cluster/running-queries.js';
 import { join } from 'node:path';
 import type { ClusterClient } from '../cluster/cluster-client.js';
+import type { AggregatorAnnouncement } from '../bus/protocol.js';
 import { UsageError } from '../errors.js';
 import { parseDurationFlag } from '../frontend/flags.js';
 import { localAgentClient } from '../frontend/local-agent.js';
@@ -88,11 +89,13 @@ export async function listQueries(flags: ClusterFlags & { json?: boolean }): Pro
   const { client, local } = await standingClient(flags, false);
   let byId = new Map<string, ListedQuery>();
   let answered = 0;
+  let aggregators: AggregatorAnnouncement[] = [];
   if (client) {
     try {
       const answers = await client.list();
       answered = answers.length;
       byId = gatherQueries(answers);
+      aggregators = client.aggregators();
     } finally {
       await client.close();
     }
@@ -102,8 +105,10 @@ export async function listQueries(flags: ClusterFlags & { json?: boolean }): Pro
   }
   if (flags.json) {
     for (const [id, q] of byId) process.stdout.write(`${JSON.stringify({ id, ...q })}\n`);
+    for (const a of aggregators) process.stdout.write(`${JSON.stringify({ aggregator: a.name, ...a.load })}\n`);
     return;
   }
+  if (aggregators.length > 0) process.stdout.write(`${aggregatorTable(aggregators)}\n`);
   if (byId.size === 0) {
     say(client ? `no query runs on ${local ? "this machine's agent" : `the ${answered} agent${answered === 1 ? '' : 's'} that answered`}` : 'no query stands here, and no agent runs on this machine (fay agent starts one)');
     return;
@@ -122,6 +127,19 @@ export async function listQueries(flags: ClusterFlags & { json?: boolean }): Pro
     q.text.replaceAll('\n', ' '),
   ]);
   process.stdout.write(`${renderTable(['id', 'state', 'hosts', 'age', 'log', 'rows', 'stored', 'until', 'client', 'query'], rows).join('\n')}\n`);
+}
+
+/** The merge tree's aggregators and their load as each last said it (over its last heartbeat). */
+function aggregatorTable(aggregators: readonly AggregatorAnnouncement[]): string {
+  const rows = aggregators.map((a) => [
+    a.name,
+    `${(a.load.busy * 100).toFixed(1)}%`,
+    a.load.windowsPerSecond.toFixed(0),
+    a.load.partialsPerSecond.toFixed(1),
+    String(a.load.hosts),
+    String(a.load.queries),
+  ]);
+  return renderTable(['aggregator', 'busy', 'windows/s', 'partials/s', 'hosts', 'queries'], rows).join('\n');
 }
 
 /** The standing queries this machine's store keeps, read directly (no agent runs to hold it). */

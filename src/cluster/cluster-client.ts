@@ -1,10 +1,14 @@
 import { hostname, userInfo } from 'node:os';
 import type { Bus } from '../bus/bus.js';
-import { AgentAnnouncement, PROTOCOL_VERSION, receiveFromHost, receiveMessage, RunningQueries, StoreAnswer, StoredLogs, SUBJECTS, writeMessage, type ClientMessage } from '../bus/protocol.js';
+import { AgentAnnouncement, AggregatorAnnouncement, PROTOCOL_VERSION, shardOf, receiveFromAggregator, receiveFromHost, receiveMessage, RunningQueries, StoreAnswer, StoredLogs, SUBJECTS, writeMessage, type ClientMessage } from '../bus/protocol.js';
 import type { ProbeRegistry } from '../probes/registry.js';
 import { StoredProvider } from '../probes/stored/provider.js';
 import type { z } from 'zod';
+import { HostSelection } from '../plan/host-selection.js';
+import { planStages } from '../plan/planner.js';
+import { compileQuery } from '../query/compile.js';
 import { ClusterQueryRun, type ClusterRunOptions } from './cluster-run.js';
+import { describeTree, ownerOf, SHARD_TOKENS } from './merge-tree.js';
 
 /** An agent as the client last heard of it. */
 export interface KnownAgent {
@@ -15,16 +19,43 @@ export interface KnownAgent {
   readonly gone: boolean;
 }
 
-/** Missed heartbeats after which an agent counts as gone. */
-const MISSED_HEARTBEATS = 3;
+/** An aggregator of a merge tree as the client last heard of it. */
+export interface KnownAggregator {
+  readonly announcement: AggregatorAnnouncement;
+  readonly seenMs: number;
+  readonly gone: boolean;
+  /** The hosts of its shards it says went quiet. */
+  readonly silent: ReadonlySet<string>;
+}
+
+/** Missed heartbeats after which an agent (or an aggregator) counts as gone. */
+export const MISSED_HEARTBEATS = 3;
+
+/** How often the client looks whether an aggregator went quiet. */
+const AGGREGATOR_CHECK_MS = 250;
 
 /**
  * The client's side of a cluster: knows the agents (from their announcements
  * and heartbeats), runs queries across them, lists and stops running ones.
+ *
+ * The agents' heartbeats (one a second from each) are heard here only while no aggregator of a
+ * merge tree is alive, or a query runs without the tree: otherwise the aggregators hear their
+ * shards' heartbeats and vouch for the hosts they carry in each partial (`vouch`), so that the
+ * client's work does not grow with the cluster.
  */
 export class ClusterClient {
   private readonly agents = new Map<string, KnownAgent>();
+  private readonly aggregatorsByName = new Map<string, KnownAggregator>();
+  /** Called when an aggregator comes or goes (looked at every AGGREGATOR_CHECK_MS). */
+  readonly aggregatorListeners = new Set<() => void>();
   private readonly unsubscribe: (() => void)[] = [];
+  private unsubscribeBeats: (() => void) | undefined;
+  /** Queries running without the tree: they need every host's heartbeat here. */
+  private directRuns = 0;
+  private liveAggregatorNames = '';
+  /** shard → the live aggregator that owns it. */
+  private owners = new Map<string, string>();
+  private readonly aggregatorCheck: NodeJS.Timeout;
   /** Messages from the bus that failed their checks (malformed, oversize, wrong version). */
   rejected = 0;
   readonly name = `${userInfo().username}@${hostname()}`;
@@ -35,6 +66,58 @@ export class ClusterClient {
     readonly registry: ProbeRegistry,
   ) {
     this.unsubscribe.push(bus.subscribe(SUBJECTS.hosts, (data, _reply, subject) => this.hear(data, subject)));
+    this.unsubscribe.push(bus.subscribe(SUBJECTS.aggregators, (data, _reply, subject) => this.hearAggregator(data, subject)));
+    this.listenToBeats();
+    this.aggregatorCheck = setInterval(() => this.checkAggregators(), AGGREGATOR_CHECK_MS);
+    this.aggregatorCheck.unref();
+  }
+
+  private hearAggregator(data: Uint8Array, subject: string): void {
+    const announcement = receiveFromAggregator(AggregatorAnnouncement, data, subject, () => this.rejected++);
+    if (announcement === undefined) return;
+    this.aggregatorsByName.set(announcement.name, { announcement, seenMs: Date.now(), gone: announcement.kind === 'bye', silent: new Set(announcement.silent) });
+    this.checkAggregators();
+  }
+
+  /** Tells the listeners when the set of live aggregators changed, and hears the heartbeats when it must. */
+  private checkAggregators(): void {
+    const live = this.aggregators().map((a) => a.name);
+    const names = live.join();
+    if (names === this.liveAggregatorNames) return;
+    this.liveAggregatorNames = names;
+    this.owners = new Map(SHARD_TOKENS.map((s) => [s, ownerOf(s, live)!]));
+    this.listenToBeats();
+    for (const l of this.aggregatorListeners) l();
+  }
+
+  /** Hears every host's heartbeat while no aggregator vouches for them, or a query runs without the tree. */
+  private listenToBeats(): void {
+    const needed = this.directRuns > 0 || this.liveAggregatorNames === '';
+    if (needed && this.unsubscribeBeats === undefined) {
+      this.unsubscribeBeats = this.bus.subscribe(SUBJECTS.beats, (data, _reply, subject) => this.hear(data, subject));
+      // What was heard of the hosts before is as fresh as it is: a heartbeat a second renews it.
+    } else if (!needed && this.unsubscribeBeats !== undefined) {
+      this.unsubscribeBeats();
+      this.unsubscribeBeats = undefined;
+    }
+  }
+
+  /** A query runs without the tree (true), or no longer (false): while any does, heartbeats are heard here. */
+  runsDirect(direct: boolean): void {
+    this.directRuns += direct ? 1 : -1;
+    this.listenToBeats();
+  }
+
+
+
+  private aggregatorAlive(name: string, now = Date.now()): boolean {
+    const a = this.aggregatorsByName.get(name);
+    return a !== undefined && !a.gone && now - a.seenMs <= a.announcement.heartbeatMs * MISSED_HEARTBEATS;
+  }
+
+  /** The merge tree's aggregators alive now, by name, with their load as they last said it. */
+  aggregators(now = Date.now()): AggregatorAnnouncement[] {
+    return [...this.aggregatorsByName.values()].filter((a) => this.aggregatorAlive(a.announcement.name, now)).map((a) => a.announcement).sort((a, b) => a.name.localeCompare(b.name));
   }
 
   /** Called with the host of each hello heard (an agent starting, or answering a ping). */
@@ -48,10 +131,17 @@ export class ClusterClient {
     if (announcement.kind === 'hello') for (const l of this.helloListeners) l(announcement.host);
   }
 
-  /** Whether an agent is alive: heard within a few of its heartbeats, and not gone. */
+  /**
+   * Whether an agent is alive: heard within a few of its heartbeats, and not gone; or, while the
+   * aggregators hear the heartbeats instead, its shard's aggregator is alive and does not say it went quiet.
+   */
   alive(host: string, now = Date.now()): boolean {
     const agent = this.agents.get(host);
-    return agent !== undefined && !agent.gone && now - agent.seenMs <= agent.announcement.heartbeatMs * MISSED_HEARTBEATS;
+    if (agent === undefined || agent.gone) return false;
+    if (now - agent.seenMs <= agent.announcement.heartbeatMs * MISSED_HEARTBEATS) return true;
+    if (this.unsubscribeBeats !== undefined) return false;
+    const owner = this.owners.get(shardOf(host));
+    return owner !== undefined && this.aggregatorAlive(owner, now) && !this.aggregatorsByName.get(owner)!.silent.has(host);
   }
 
   /** When an agent was last heard (ms since the epoch), if ever. */
@@ -154,6 +244,15 @@ export class ClusterClient {
     for (const answer of await this.logs(undefined, expectAgents)) provider.know(answer.logs.map((l) => ({ ...l, retainMs: l.retainMs })));
   }
 
+  /** The merge tree a query would use over the agents it selects (`fay explain --cluster`). */
+  async explainTree(text: string, options: { hosts?: readonly string[]; tree?: boolean } = {}): Promise<string> {
+    await this.prepare(text);
+    const plan = planStages(compileQuery(text, this.registry));
+    const selection = new HostSelection(plan.logical.hosts, options.hosts);
+    const hosts = (await this.discover()).map((a) => a.host).filter((h) => selection.includes(h)).sort();
+    return describeTree(hosts, this.aggregators(), options.tree);
+  }
+
   /** prepare(), then run(). */
   async start(text: string, options: ClusterRunOptions = {}): Promise<ClusterQueryRun> {
     await this.prepare(text, options.expectAgents);
@@ -166,6 +265,8 @@ export class ClusterClient {
   }
 
   async close(): Promise<void> {
+    clearInterval(this.aggregatorCheck);
+    this.unsubscribeBeats?.();
     for (const u of this.unsubscribe) u();
     await this.bus.close();
   }

@@ -3,7 +3,7 @@ import type { AggregateKind } from '../agg/aggregate.js';
 import { GroupTable } from '../agg/group-table.js';
 import { createAggregate } from '../agg/registry.js';
 import { agentSettings, withWindowing } from '../agent/run-settings.js';
-import { AgentMessage, BUS_BOUNDS, PROTOCOL_VERSION, QuerySpec, receiveFromHost, SUBJECTS, writeMessage } from '../bus/protocol.js';
+import { AgentMessage, BUS_BOUNDS, MergedMessage, PROTOCOL_VERSION, QuerySpec, receiveFromAggregator, receiveFromHost, SUBJECTS, writeMessage } from '../bus/protocol.js';
 import { EnvironmentError, UsageError } from '../errors.js';
 import { HostSelection } from '../plan/host-selection.js';
 import { planStages, type StagedPlan } from '../plan/planner.js';
@@ -13,7 +13,7 @@ import { ClusterStage, type QueryMessage } from './cluster-stage.js';
 import type { QueryHandle, RunOptions, StopReason } from './query-handle.js';
 import { MessageQueue } from './message-queue.js';
 import { CoverageLedger } from './coverage-ledger.js';
-import { PeriodAligner, type AlignerHooks, type Coverage } from './period-aligner.js';
+import { PeriodAligner, type AlignerHooks, type Coverage, type HostWindow } from './period-aligner.js';
 import { HistoryAligner } from './history-aligner.js';
 
 export interface ClusterRunOptions extends RunOptions {
@@ -27,6 +27,11 @@ export interface ClusterRunOptions extends RunOptions {
   readonly expectAgents?: number;
   /** A standing query (it needs `persist`): agents keep and run it without this client; see leave(). */
   readonly standing?: { readonly untilNs?: number };
+  /**
+   * Through the merge tree (aggregators merge their hosts' windows and pass one partial up): true,
+   * false for straight from every host, default: through it when an aggregator is alive.
+   */
+  readonly tree?: boolean;
 }
 
 /**
@@ -93,7 +98,21 @@ export class ClusterQueryRun implements QueryHandle {
   readonly history: boolean;
   private readonly kinds: readonly AggregateKind[];
   private readonly maxGroups: number;
-  private readonly spec: QuerySpec;
+  private spec: QuerySpec;
+  /** Through the merge tree: aggregators merge the hosts' windows (decided once the agents are found). */
+  private tree = false;
+  /** The windows straight from the hosts are listened to (no tree, or no aggregator left in it). */
+  private direct: (() => void) | undefined;
+  private unmerged: (() => void) | undefined;
+  private unwatchTree: (() => void) | undefined;
+  /** Aggregators that passed up a partial of this query, and whether each said its final word after the stop. */
+  private readonly aggregators = new Map<string, { final: boolean }>();
+  /** The aggregator that last passed up each host's window. */
+  private readonly carriers = new Map<string, string>();
+  private finals: (() => void) | undefined;
+  /** expected(), worked out again when a host's state changes, otherwise at most every 100 ms. */
+  private expectedCache: { version: number; atMs: number; value: { all: string[]; alive: Set<string> } } | undefined;
+  private hostsVersion = 0;
   private readonly selection: HostSelection;
   private unsubscribe: (() => void) | undefined;
   private unlisten: (() => void) | undefined;
@@ -164,9 +183,10 @@ export class ClusterQueryRun implements QueryHandle {
         if (!this.history) for (const host of coverage.missing) this.ledger.interrupted(host, this.whyMissing(host), period.startNs);
         this.stage.period(period, coverage);
       },
-      onLate: (host, startNs, endNs) => {
-        this.ledger.leftOut(host, startNs, endNs, 'its window arrived after that window had closed');
-        this.stage.notice(host, `its window ${clock(startNs)} – ${clock(endNs)} arrived after that window closed; it is not in it`);
+      onLate: (w) => this.leftOut(w.source, w.hosts, w.startNs, w.endNs),
+      onDuplicate: (w) => {
+        for (const host of w.hosts) this.ledger.leftOut(host, w.startNs, w.endNs, 'two aggregators passed its window up while the tree changed; one was left out');
+        this.stage.notice(w.source, `passed up ${w.hosts.length} host${w.hosts.length === 1 ? "'s" : "s'"} windows for ${clock(w.startNs)} – ${clock(w.endNs)} that another aggregator had already passed up (the tree was changing); left out, not counted twice`);
       },
       expected: () => this.expected(),
       empty: () => new GroupTable(this.kinds, { maxGroups: this.maxGroups }),
@@ -193,10 +213,39 @@ export class ClusterQueryRun implements QueryHandle {
     );
   }
 
-  /** Hosts in the query (they accepted it, whatever became of them since), and which of them are alive in it. */
+  /**
+   * Hosts in the query (they accepted it, whatever became of them since), and which of them are
+   * alive in it. Asked at every window: worked out again when a host's state changes, otherwise at
+   * most every 100 ms (a heartbeat's lapse is seen that much later).
+   */
   private expected(): { all: string[]; alive: Set<string> } {
+    const now = Date.now();
+    const cached = this.expectedCache;
+    if (cached !== undefined && cached.version === this.hostsVersion && now - cached.atMs < 100) return cached.value;
     const all = [...this.hosts].filter(([, s]) => s.state !== 'waiting' && s.state !== 'refused').map(([h]) => h).sort();
-    return { all, alive: new Set(all.filter((h) => this.hosts.get(h)!.state === 'accepted' && this.client.alive(h))) };
+    const value = { all, alive: new Set(all.filter((h) => this.waitedFor(h, now))) };
+    this.expectedCache = { version: this.hostsVersion, atMs: now, value };
+    return value;
+  }
+
+  /**
+   * Whether a period waits for a host's window: it runs the query and is alive; or, through the
+   * tree, it said done but its last window is still on its way through its aggregator (one that
+   * is alive and has not said its final word).
+   */
+  private waitedFor(host: string, now: number): boolean {
+    const state = this.hosts.get(host)!.state;
+    if (state === 'accepted') return this.client.alive(host, now);
+    if (state !== 'done' || !this.tree) return false;
+    const carrier = this.carriers.get(host);
+    return carrier !== undefined && this.aggregators.get(carrier)?.final === false && this.client.aggregators(now).some((a) => a.name === carrier);
+  }
+
+  /** Windows that came after their period closed (a host's, or an aggregator's for its hosts): each host's span is a gap, said once. */
+  private leftOut(source: string, hosts: readonly string[], startNs: number, endNs: number): void {
+    for (const host of hosts) this.ledger.leftOut(host, startNs, endNs, 'its window arrived after that window had closed');
+    const whose = hosts.length === 1 && hosts[0] === source ? 'its window' : `the windows of ${hosts.length} of its hosts`;
+    this.stage.notice(source, `${whose} ${clock(startNs)} – ${clock(endNs)} arrived after that window closed; ${hosts.length === 1 ? 'it is' : 'they are'} not in it`);
   }
 
   /** Why a host the query expected is not in a period: what it said, or what this client saw. */
@@ -235,7 +284,28 @@ export class ClusterQueryRun implements QueryHandle {
       throw new EnvironmentError(`no Fay agent${this.selection.describe()} is connected to the bus`, { hint: 'start one on each machine with: fay agent --nats nats://…' });
     }
     for (const a of agents) this.hosts.set(a.host, { state: 'waiting' });
+    this.hostsVersion++;
     this.unsubscribe = this.client.bus.subscribe(SUBJECTS.resultsOf(this.id), (data, _reply, subject) => this.receive(data, subject));
+    this.tree = this.options.tree ?? (!this.history && this.options.standing === undefined && this.client.aggregators().length > 0);
+    if (this.tree) {
+      if (this.client.aggregators().length === 0) throw new EnvironmentError('no aggregator of a merge tree is connected to the bus', { hint: 'start one with: fay aggregator --nats nats://…, or leave the tree out (--no-tree)' });
+      const output = this.plan.cluster.output;
+      this.spec = {
+        ...this.spec,
+        tree: {
+          aggregates: output.kind === 'Aggregate' ? output.aggregates.map((a) => ({ function: a.function, params: [...a.params] })) : [],
+          maxGroups: this.maxGroups,
+          periodMs: agentSettings(this.plan, this.options).flushPeriodMs,
+          running: this.plan.cluster.windowing.coverNs === undefined,
+        },
+      };
+      this.unmerged = this.client.bus.subscribe(SUBJECTS.mergedOf(this.id), (data, _reply, subject) => this.receiveMerged(data, subject));
+      const watch = () => this.watchTree();
+      this.client.aggregatorListeners.add(watch);
+      this.unwatchTree = () => this.client.aggregatorListeners.delete(watch);
+    } else {
+      this.listenDirect();
+    }
     const lease = () => this.client.bus.publish(SUBJECTS.lease, writeMessage({ v: PROTOCOL_VERSION, kind: 'lease', spec: this.spec }));
     lease();
     this.renewal = setInterval(lease, Math.max(100, this.spec.leaseMs / 3));
@@ -279,6 +349,7 @@ export class ClusterQueryRun implements QueryHandle {
     });
     this.answered = undefined;
     const silent = [...this.hosts].filter(([, s]) => s.state === 'waiting').map(([h]) => h);
+    this.hostsVersion++;
     for (const host of silent) {
       this.hosts.set(host, { state: 'refused', reason: `no answer within ${timeoutMs} ms` });
       this.stage.notice(host, `did not answer within ${timeoutMs} ms; counted as missing`);
@@ -307,6 +378,7 @@ export class ClusterQueryRun implements QueryHandle {
       else if (host.state === 'lapsed') this.stage.notice(message.host, `heard this client again and rejoined the query${off}`);
     }
     host.incarnation = message.incarnation;
+    if (message.kind === 'status' || message.kind === 'done') this.hostsVersion++;
     switch (message.kind) {
       case 'status':
         if (host.state !== 'accepted' || message.state === 'accepted') host.state = message.state;
@@ -326,7 +398,7 @@ export class ClusterQueryRun implements QueryHandle {
           return;
         }
         this.ledger.window(message.host, message.startNs, message.endNs);
-        this.aligner.add({ ...message, table });
+        this.aligner.add({ ...message, source: message.host, hosts: [message.host], table });
         break;
       }
       case 'detaching': {
@@ -378,6 +450,90 @@ export class ClusterQueryRun implements QueryHandle {
     }
   }
 
+  /** Listens to the hosts' windows straight (no tree, or none of its aggregators is left). */
+  private listenDirect(): void {
+    if (this.direct !== undefined) return;
+    this.direct = this.client.bus.subscribe(SUBJECTS.windowsOf(this.id), (data, _reply, subject) => this.receive(data, subject));
+    // The hosts' heartbeats too: no aggregator hears them for this query.
+    this.client.runsDirect(true);
+  }
+
+  private stopDirect(): void {
+    if (this.direct === undefined) return;
+    this.direct();
+    this.direct = undefined;
+    this.client.runsDirect(false);
+  }
+
+  /** The tree changed: with no aggregator left, the hosts' windows come straight here until one is back. */
+  private watchTree(): void {
+    const left = this.client.aggregators().length;
+    if (left === 0 && this.direct === undefined && this.stopping === undefined) {
+      this.listenDirect();
+      this.stage.notice(this.client.name, 'no aggregator of the merge tree is left: the hosts\' windows come straight to this client');
+    } else if (left > 0 && this.direct !== undefined) {
+      this.stopDirect();
+      this.stage.notice(this.client.name, `an aggregator is back: the hosts' windows go through the merge tree again`);
+    }
+  }
+
+  /** An aggregator's partial: the windows of its hosts for one of its periods, merged. */
+  private receiveMerged(data: Uint8Array, subject: string): void {
+    const message = receiveFromAggregator(MergedMessage, data, subject, () => this.client.rejected++);
+    if (message === undefined || message.id !== this.id) return;
+    const source = `aggregator ${message.aggregator}`;
+    let known = this.aggregators.get(message.aggregator);
+    if (known === undefined) this.aggregators.set(message.aggregator, (known = { final: false }));
+    if (message.kind === 'final') {
+      known.final = true;
+      // Its hosts' last windows are in: periods no longer wait for them.
+      this.hostsVersion++;
+      if (this.aligner instanceof PeriodAligner) this.aligner.closeReady();
+      this.finals?.();
+      return;
+    }
+    // Only hosts of this query: an aggregator cannot bring in a host that never accepted it.
+    const hosts = message.hosts.filter((h) => this.hosts.has(h));
+    let table: GroupTable;
+    try {
+      table = GroupTable.decode(this.kinds, message.table, { maxGroups: this.maxGroups });
+    } catch (error) {
+      this.client.rejected++;
+      this.stage.notice(source, `sent a partial that does not decode (${(error as Error).message}); its ${hosts.length} hosts are left out of that window`);
+      return;
+    }
+    for (const w of message.leftOut) if (this.hosts.has(w.host)) this.leftOut(source, [w.host], w.startNs, w.endNs);
+    for (const host of hosts) {
+      this.ledger.window(host, message.startNs, message.endNs);
+      this.carriers.set(host, message.aggregator);
+    }
+    const w: HostWindow = { ...message, source, hosts, seqEnd: message.seq, table };
+    this.aligner.add(w);
+  }
+
+  /**
+   * After the hosts' done: each aggregator that passed up a part of this query passes up the rest and
+   * says final. One that is gone, or silent for a few periods, is not waited for.
+   */
+  private aggregatorsFinal(): Promise<void> {
+    if (!this.tree) return Promise.resolve();
+    const patienceMs = Math.max(3000, 2 * agentSettings(this.plan, this.options).flushPeriodMs);
+    return new Promise<void>((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.finals = undefined;
+        resolve();
+      };
+      const timer = setTimeout(done, patienceMs);
+      const check = () => {
+        const alive = new Set(this.client.aggregators().map((a) => a.name));
+        if ([...this.aggregators].every(([name, a]) => a.final || !alive.has(name))) done();
+      };
+      this.finals = check;
+      check();
+    });
+  }
+
   /** Stops the query everywhere; the final result follows once every host is done (or gone). */
   stop(reason: StopReason = 'stopped'): Promise<void> {
     this.reason ??= reason;
@@ -390,6 +546,7 @@ export class ClusterQueryRun implements QueryHandle {
       this.aligner.hold(this.stopNs);
       this.sayStop();
       await this.hostsEnded();
+      await this.aggregatorsFinal();
       const endNs = Date.now() * 1e6;
       for (const [host, s] of this.hosts) {
         if (s.state !== 'accepted') continue;
@@ -447,7 +604,7 @@ export class ClusterQueryRun implements QueryHandle {
     const { all } = this.expected();
     const reporting = all.filter((h) => this.hosts.get(h)!.state === 'done');
     const gaps = this.ledger.gaps(endNs);
-    return { expected: all, reporting, late: [], missing: all.filter((h) => !reporting.includes(h)), ...(gaps.length > 0 && { gaps }) };
+    return { expected: all, reporting, late: [], missing: all.filter((h) => this.hosts.get(h)!.state !== 'done'), ...(gaps.length > 0 && { gaps }) };
   }
 
   /**
@@ -466,6 +623,9 @@ export class ClusterQueryRun implements QueryHandle {
   private shutdown(): void {
     if (this.renewal) clearInterval(this.renewal);
     this.unsubscribe?.();
+    this.stopDirect();
+    this.unmerged?.();
+    this.unwatchTree?.();
     this.unlisten?.();
   }
 

@@ -1,4 +1,4 @@
-import { mergeWindow, reportingHosts, type AlignerHooks, type Coverage, type HostWindow, type MergingPeriod } from './period-aligner.js';
+import { emptyPeriod, mergeWindow, reportingHosts, type AlignerHooks, type Coverage, type HostWindow, type MergingPeriod } from './period-aligner.js';
 
 /**
  * Lines up the windows of a history query (a scan of each agent's trace store): they come as fast
@@ -24,7 +24,7 @@ export class HistoryAligner {
     const at = this.windowed ? w.startNs : 0;
     let period = this.periods.get(at);
     if (period === undefined) {
-      period = { table: this.hooks.empty(), startNs: w.startNs, endNs: w.endNs, droppedEvents: 0, uncountedEvents: 0, parts: new Map() };
+      period = emptyPeriod(this.hooks.empty(), w.startNs, w.endNs);
       this.periods.set(at, period);
     }
     mergeWindow(period, w);
@@ -37,7 +37,7 @@ export class HistoryAligner {
       const period = this.periods.get(at)!;
       this.periods.delete(at);
       const reporting = reportingHosts(period).sort();
-      const coverage: Coverage = { expected: [...all], reporting, late: [], missing: all.filter((h) => !reporting.includes(h)) };
+      const coverage: Coverage = { expected: [...all], reporting, late: [], missing: all.filter((h) => !period.covered.has(h)) };
       this.hooks.onPeriod(
         { table: period.table, startNs: period.startNs, endNs: period.endNs, hosts: reporting, droppedEvents: period.droppedEvents, uncountedEvents: period.uncountedEvents },
         coverage,

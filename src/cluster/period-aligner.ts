@@ -23,10 +23,13 @@ export interface CoverageGap {
   readonly reason: string;
 }
 
-/** One host's window, already decoded: what the aligner needs of it. */
+/** One host's window, already decoded, or an aggregator's merge of its hosts' windows: what the aligner needs of it. */
 export interface HostWindow {
-  readonly host: string;
+  /** Who sent it: the host, or the aggregator that merged it. */
+  readonly source: string;
   readonly incarnation: string;
+  /** The hosts whose windows it holds: the host's own name, or those an aggregator merged. */
+  readonly hosts: readonly string[];
   readonly seq: number;
   readonly seqEnd: number;
   readonly part: number;
@@ -38,32 +41,52 @@ export interface HostWindow {
   readonly table: GroupTable;
 }
 
-/** A period being filled: the hosts' windows merged into it so far, and how many parts of each came. */
+/** A period being filled: the windows merged into it so far, and how many parts of each came. */
 export interface MergingPeriod {
   table: GroupTable;
   startNs: number;
   endNs: number;
   droppedEvents: number;
   uncountedEvents: number;
-  /** host → parts received of its window for this period. */
-  readonly parts: Map<string, { received: number; parts: number }>;
+  /** source → parts received of its window for this period, and the hosts it holds. */
+  readonly parts: Map<string, { received: number; parts: number; hosts: readonly string[] }>;
+  /** Hosts some source's window for this period holds (complete or not): a host is counted once. */
+  readonly claimed: Set<string>;
+  /** Hosts whose window for this period is wholly in. */
+  readonly covered: Set<string>;
 }
 
-/** Merges one host's window (or part of one) into a period. */
-export function mergeWindow(period: MergingPeriod, w: HostWindow): void {
+/** An empty period. */
+export function emptyPeriod(table: GroupTable, startNs = Infinity, endNs = -Infinity): MergingPeriod {
+  return { table, startNs, endNs, droppedEvents: 0, uncountedEvents: 0, parts: new Map(), claimed: new Set(), covered: new Set() };
+}
+
+/**
+ * Merges a window (or part of one) into a period. A source's first part whose hosts another source
+ * already brought (two aggregators that both took a shard while the tree changed) is left out:
+ * false. Nothing is counted twice; the host stays covered by the first.
+ */
+export function mergeWindow(period: MergingPeriod, w: HostWindow): boolean {
+  let got = period.parts.get(w.source);
+  if (got === undefined) {
+    if (w.hosts.some((h) => period.claimed.has(h))) return false;
+    for (const h of w.hosts) period.claimed.add(h);
+    got = { received: 0, parts: w.parts, hosts: w.hosts };
+    period.parts.set(w.source, got);
+  }
   period.table.merge(w.table);
   period.startNs = Math.min(period.startNs, w.startNs);
   period.endNs = Math.max(period.endNs, w.endNs);
   period.droppedEvents += w.droppedEvents;
   period.uncountedEvents += w.uncountedEvents;
-  const got = period.parts.get(w.host) ?? { received: 0, parts: w.parts };
   got.received++;
-  period.parts.set(w.host, got);
+  if (got.received === got.parts) for (const h of got.hosts) period.covered.add(h);
+  return true;
 }
 
 /** The hosts whose every part of their window for a period came. */
 export function reportingHosts(period: MergingPeriod): string[] {
-  return [...period.parts].filter(([, got]) => got.received >= got.parts).map(([host]) => host);
+  return [...period.covered];
 }
 
 interface OpenPeriod extends MergingPeriod {
@@ -79,8 +102,10 @@ const QUIET_MS = 50;
 export interface AlignerHooks {
   /** A period closed: its merged table and who is in it. */
   onPeriod(period: Period, coverage: Coverage): void;
-  /** A host's window that came after its period closed (for windows; a running result takes it in the next period). */
-  onLate(host: string, startNs: number, endNs: number): void;
+  /** A window that came after its period closed (for windows; a running result takes it in the next period). */
+  onLate(w: HostWindow): void;
+  /** A window whose hosts another source had already brought to its period: left out, not counted twice. */
+  onDuplicate?(w: HostWindow): void;
   /** Hosts expected right now and, of them, which are alive. */
   expected(): { all: readonly string[]; alive: ReadonlySet<string> };
   empty(): GroupTable;
@@ -98,7 +123,7 @@ export interface AlignerHooks {
  */
 export class PeriodAligner {
   private readonly open = new Map<number, OpenPeriod>();
-  /** host → its incarnation and the period of its window seq 0. */
+  /** source → its incarnation and the period of its window seq 0. */
   private readonly offsets = new Map<string, { incarnation: string; base: number }>();
   private nextToClose = 0;
   private lastCloseMs = Date.now();
@@ -136,12 +161,12 @@ export class PeriodAligner {
 
   private periodOf(w: HostWindow): number {
     const periodNs = this.periodMs * 1e6;
-    let offset = this.offsets.get(w.host);
+    let offset = this.offsets.get(w.source);
     if (offset === undefined || offset.incarnation !== w.incarnation) {
       this.refEndNs ??= w.endNs - (w.seqEnd - w.seq) * periodNs;
       const endIndex = Math.round((w.endNs - this.refEndNs) / periodNs);
       offset = { incarnation: w.incarnation, base: endIndex - w.seqEnd };
-      this.offsets.set(w.host, offset);
+      this.offsets.set(w.source, offset);
     }
     return offset.base + w.seqEnd;
   }
@@ -151,13 +176,16 @@ export class PeriodAligner {
     let index = this.periodOf(w);
     if (index < this.nextToClose) {
       if (!this.running) {
-        this.hooks.onLate(w.host, w.startNs, w.endNs);
+        this.hooks.onLate(w);
         return;
       }
       index = this.nextToClose;
     }
     const period = this.periodAt(index);
-    mergeWindow(period, w);
+    if (!mergeWindow(period, w)) {
+      this.hooks.onDuplicate?.(w);
+      return;
+    }
     period.firstArrivalMs ??= Date.now();
     period.lastArrivalMs = Date.now();
     this.closeReady();
@@ -166,17 +194,16 @@ export class PeriodAligner {
   private periodAt(index: number): OpenPeriod {
     let period = this.open.get(index);
     if (period === undefined) {
-      period = { index, table: this.hooks.empty(), startNs: Infinity, endNs: -Infinity, droppedEvents: 0, uncountedEvents: 0, parts: new Map(), firstArrivalMs: undefined, lastArrivalMs: 0 };
+      period = { ...emptyPeriod(this.hooks.empty()), index, firstArrivalMs: undefined, lastArrivalMs: 0 };
       this.open.set(index, period);
     }
     return period;
   }
 
+  /** Every live host's window is in (asked at each window: fewer covered hosts than live ones answers at once). */
   private complete(period: OpenPeriod, alive: ReadonlySet<string>): boolean {
-    for (const host of alive) {
-      const got = period.parts.get(host);
-      if (!got || got.received < got.parts) return false;
-    }
+    if (period.covered.size < alive.size) return false;
+    for (const host of alive) if (!period.covered.has(host)) return false;
     return true;
   }
 
@@ -218,8 +245,8 @@ export class PeriodAligner {
     const coverage: Coverage = {
       expected: [...all],
       reporting,
-      late: all.filter((h) => alive.has(h) && !reporting.includes(h)),
-      missing: all.filter((h) => !alive.has(h) && !reporting.includes(h)),
+      late: all.filter((h) => alive.has(h) && !period.covered.has(h)),
+      missing: all.filter((h) => !alive.has(h) && !period.covered.has(h)),
     };
     const nowNs = Date.now() * 1e6;
     this.hooks.onPeriod(

@@ -15,6 +15,8 @@ import { onStdoutClosed, stdoutClosed } from '../output/stdio.js';
 
 export interface QueryFlags extends ClusterFlags {
   hosts?: string;
+  /** False with --no-tree: the client merges every host's windows itself, aggregators or not. */
+  tree?: boolean;
   json?: boolean;
   duration?: string;
   every?: string;

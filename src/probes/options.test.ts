@@ -47,7 +47,7 @@ describe('provider options', () => {
       leaseMs: 3000,
       options: { providers },
     });
-    assert.equal(PROTOCOL_VERSION, 7, 'the messages changed with provider options (4), --persist (5), standing queries (6), the store question and stopped standing queries in announcements (7): a new protocol version each time');
+    assert.equal(PROTOCOL_VERSION, 8, 'the messages changed with provider options (4), --persist (5), standing queries (6), the store question and stopped standing queries in announcements (7), the merge tree: windows and heartbeats on subjects by shard, merged partials (8): a new protocol version each time');
     assert.equal(QuerySpec.safeParse({ ...spec({}), options: { persist: { name: '../etc' } } }).success, false, 'a log name is checked on the bus too');
     assert.ok(QuerySpec.safeParse({ ...spec({}), options: { persist: { name: 'opens', retainMs: 86_400_000 } } }).success);
     assert.ok(QuerySpec.safeParse({ ...spec({}), standing: { untilNs: 2e18 } }).success);

@@ -61,18 +61,28 @@ export class TestAgent {
   }
 
   /** Starts an agent (inside a network namespace, with its `exec` as prefix) and resolves once it is on the bus. */
-  static async start(
+  static start(
     name: string,
     url: string,
     options: { cgroup?: string; heartbeat?: string; prefix?: readonly string[]; args?: readonly string[]; env?: NodeJS.ProcessEnv } = {},
   ): Promise<TestAgent> {
     const args = ['agent', '--nats', url, '--name', name, ...(options.cgroup ? ['--cgroup', options.cgroup] : []), '--heartbeat', options.heartbeat ?? '200ms', ...(options.args ?? [])];
+    return TestAgent.launch(name, args, options);
+  }
+
+  /** Starts `fay aggregator` (a merge tree's) and resolves once it has taken its shards. */
+  static startAggregator(name: string, url: string, options: { heartbeat?: string } = {}): Promise<TestAgent> {
+    return TestAgent.launch(name, ['aggregator', '--nats', url, '--name', name, '--heartbeat', options.heartbeat ?? '200ms'], {});
+  }
+
+  /** A `fay` process that logs "ready (incarnation …" once it is on the bus, ended with the test's process. */
+  private static async launch(name: string, args: readonly string[], options: { prefix?: readonly string[]; env?: NodeJS.ProcessEnv }): Promise<TestAgent> {
     const command = [...(options.prefix ?? []), 'setpriv', '--pdeathsig', 'SIGTERM', ...fayCommand(), ...args];
     const child = spawn(command[0]!, command.slice(1), { stdio: ['ignore', 'ignore', 'pipe'], ...(options.env && { env: options.env }) });
     const agent = new TestAgent(name, child);
     await Promise.race([
       agent.logged(/ready \(incarnation/),
-      agent.exited.then((code) => Promise.reject(new Error(`agent ${name} exited with ${code}:\n${agent.log}`))),
+      agent.exited.then((code) => Promise.reject(new Error(`${args[0]} ${name} exited with ${code}:\n${agent.log}`))),
     ]);
     return agent;
   }

@@ -24,7 +24,7 @@ export function freePort(): Promise<number> {
 export class NatsServer {
   private child: ChildProcess | undefined;
   private readonly dir = mkdtempSync(join(tmpdir(), 'fay-nats-'));
-  readonly passwords = { agent: randomBytes(12).toString('hex'), client: randomBytes(12).toString('hex') };
+  readonly passwords = { agent: randomBytes(12).toString('hex'), client: randomBytes(12).toString('hex'), aggregator: randomBytes(12).toString('hex') };
   /** Users of their own for these hosts, as the sample configuration's per-host template has them. */
   private readonly hostPasswords = new Map<string, string>();
 
@@ -41,7 +41,9 @@ export class NatsServer {
     let config = readFileSync(SAMPLE_CONFIG, 'utf8')
       .replace(/^listen: .*$/m, `listen: ${address}:${port}`)
       .replace('CHANGE-ME-AGENT-PASSWORD', this.passwords.agent)
-      .replace('CHANGE-ME-CLIENT-PASSWORD', this.passwords.client);
+      .replace('CHANGE-ME-CLIENT-PASSWORD', this.passwords.client)
+      .replace('CHANGE-ME-AGGREGATOR-PASSWORD', this.passwords.aggregator);
+    // The first commented-out user: the per-host one.
     const template = /^ {4}# \{\n(?:^ {4}#.*\n)*?^ {4}# \}\n/m.exec(config)?.[0];
     if (template === undefined) throw new Error('the sample configuration has no per-host user template');
     for (const host of hostUsers) {
@@ -80,9 +82,14 @@ export class NatsServer {
   }
 
   /** nats://user:password@address:port for a role; `anonymous` has no credentials. */
-  url(role: 'agent' | 'client' | 'anonymous'): string {
+  url(role: 'agent' | 'client' | 'aggregator' | 'anonymous'): string {
     if (role === 'anonymous') return `nats://${this.address}:${this.port}`;
     return `nats://fay-${role}:${this.passwords[role]}@${this.address}:${this.port}`;
+  }
+
+  /** Its process id (for a benchmark that measures its CPU time). */
+  get pid(): number | undefined {
+    return this.child?.pid;
   }
 
   /** Starts the server and resolves once it says it is ready. */
