@@ -294,7 +294,7 @@ class TreeQuery {
       },
       expected: () => this.expected(),
       empty: () => new GroupTable(this.kinds, { maxGroups: this.maxGroups }),
-    });
+    }, true);
     this.aligner.begin();
   }
 

@@ -140,6 +140,11 @@ export class PeriodAligner {
     /** A running result (no window) takes late windows into the next period instead of reporting them. */
     private readonly running: boolean,
     private readonly hooks: AlignerHooks,
+    /**
+     * No period closes before the first window of all came (an aggregator, which cannot know when its
+     * hosts attached: an empty first period closed too early would make their first windows late).
+     */
+    private readonly fromFirstWindow = false,
   ) {}
 
   /**
@@ -211,7 +216,7 @@ export class PeriodAligner {
   closeReady(now = Date.now()): void {
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
-    if (!this.started) return;
+    if (!this.started || (this.fromFirstWindow && this.refEndNs === undefined)) return;
     while (true) {
       const period = this.open.get(this.nextToClose);
       const { alive } = this.hooks.expected();

@@ -159,6 +159,26 @@ describe('a merge tree between the agents and the client', () => {
     }
   });
 
+  it('reports a stalled aggregator\'s hosts as late and counts nothing twice when it wakes', async () => {
+    const stalled = aggregators.get('agg-1')!;
+    const theirs = new Set(treeOf(HOSTS, AGGREGATORS).get('agg-1'));
+    let stoppedAt: number | undefined;
+    const late = new Set<string>();
+    const { results } = await windows(true, 6, (r, covered) => {
+      if (stoppedAt === undefined && covered === 2) {
+        stoppedAt = Date.now();
+        process.kill(stalled.child.pid!, 'SIGSTOP');
+        // Stalled for three periods: longer than three of its heartbeats, so the others take its shards meanwhile.
+        setTimeout(() => process.kill(stalled.child.pid!, 'SIGCONT'), 3 * PERIOD_MS).unref();
+      }
+      if (stoppedAt !== undefined) for (const h of r.coverage!.late) late.add(h);
+    });
+    // Whatever it passed up when it woke (periods the others had already passed up) counted nothing twice.
+    for (const r of results) assertExact(r);
+    assert.ok(late.size > 0, 'its hosts were late while it stalled');
+    for (const h of late) assert.ok(theirs.has(h), `${h} was not the stalled aggregator's`);
+  });
+
   it('moves a killed aggregator\'s hosts to the others within a lease, naming the windows they missed', async () => {
     const victim = 'agg-2';
     const orphans = new Set(treeOf(HOSTS, AGGREGATORS).get(victim));
