@@ -20,7 +20,10 @@ import { BusMessageError, decodeMessage, encodeMessage } from './codec.js';
  *                           agent → client    its windows (the bulk); in a merge tree, to the aggregator that owns
  *                           or aggregator     the shard (shardOf(host)), which also hears the host's done there
  *   fay.aggregators.<name>  aggregator → all  hello, heartbeat (with its load), bye; a hello also answers a ping
- *   fay.merged.<id>.<name>  aggregator → client  a period's windows of its hosts merged into one, and its final word
+ *   fay.merged.<id>.<level>.<shard>.<name>
+ *                           aggregator → client  a period's windows of its hosts merged into one, and its final word;
+ *                           or the level above   a tree of more levels: level n + 1 takes level n's partials by
+ *                                                shards of their names, as level 1 takes the hosts' windows
  *
  * <host> is the agent's host name as a subject token (hostToken). A client takes a message on a
  * host's subject only if the message names that host, so a server that gives each host its own
@@ -29,6 +32,9 @@ import { BusMessageError, decodeMessage, encodeMessage } from './codec.js';
  * and clients only on fay.agents.ping and fay.queries.>: neither can pose as the other.
  */
 export const PROTOCOL_VERSION = 8;
+
+/** The deepest merge tree: levels of aggregators between the agents and the client. */
+export const MAX_TREE_LEVELS = 4;
 
 /** Shards of the host names: an aggregator of a merge tree takes whole shards (docs/cluster.md). */
 export const SHARDS = 256;
@@ -59,8 +65,10 @@ export const SUBJECTS = {
   windowsOfShard: (queryId: string, shard: string) => `fay.windows.${queryId}.${shard}.*`,
   aggregator: (name: string) => `fay.aggregators.${hostToken(name)}`,
   aggregators: 'fay.aggregators.*',
-  merged: (queryId: string, aggregator: string) => `fay.merged.${queryId}.${hostToken(aggregator)}`,
-  mergedOf: (queryId: string) => `fay.merged.${queryId}.*`,
+  /** An aggregator's partials, by its level in the tree and the shard of its name (where the level above takes them). */
+  merged: (queryId: string, level: number, aggregator: string) => `fay.merged.${queryId}.${level}.${shardOf(aggregator)}.${hostToken(aggregator)}`,
+  mergedOf: (queryId: string, level: number) => `fay.merged.${queryId}.${level}.*.*`,
+  mergedOfShard: (queryId: string, level: number, shard: string) => `fay.merged.${queryId}.${level}.${shard}.*`,
 } as const;
 
 /**
@@ -267,6 +275,8 @@ export const AggregatorAnnouncement = z.object({
   incarnation: text(64),
   version: text(64),
   heartbeatMs: between(BUS_BOUNDS.heartbeatMs).int(),
+  /** Its level in the tree: 1 merges hosts' windows, n + 1 the partials of level n. */
+  level: z.number().int().min(1).max(MAX_TREE_LEVELS),
   /** Over its last heartbeat period: the share of its time it was busy (0–1), windows taken and merged partials sent a second; the live hosts of its shards; its queries. */
   load: z.object({ busy: z.number().min(0).max(1), windowsPerSecond: z.number().min(0), partialsPerSecond: z.number().min(0), hosts: count, queries: count }),
   /**

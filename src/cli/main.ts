@@ -256,6 +256,7 @@ function build(): Command {
     .option('--nats <url>', 'the NATS server, e.g. nats://fay-aggregator:secret@10.0.0.5:4222')
     .option('--name <name>', "its name in the tree, unique among the aggregators (default: this machine's name and the process id)")
     .option('--heartbeat <period>', 'how often to say it is alive, with its load: its hosts move to the others three of them after it dies', '500ms')
+    .option('--level <n>', "its level in the tree: 1 merges the hosts' windows, 2 the partials of level 1 (a deeper tree for the largest clusters)", '1')
     .action(async (flags: AggregatorFlags) => (await import('./aggregator-command.js')).runAggregator(flags, version));
   clusterFlags(program.command('ps'))
     .description("list the queries running and standing on a cluster, or on this machine's agent: hosts, age, what their logs hold")

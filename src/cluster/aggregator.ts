@@ -10,6 +10,7 @@ import {
   AgentMessage,
   AggregatorAnnouncement,
   ClientMessage,
+  MergedMessage,
   PROTOCOL_VERSION,
   receiveFromAggregator,
   receiveFromHost,
@@ -17,13 +18,12 @@ import {
   shardOf,
   SUBJECTS,
   writeMessage,
-  type MergedMessage,
   type QuerySpec,
 } from '../bus/protocol.js';
 import { UsageError } from '../errors.js';
 import { MISSED_HEARTBEATS } from './cluster-client.js';
 import { shardsOf } from './merge-tree.js';
-import { PeriodAligner, type HostWindow } from './period-aligner.js';
+import { PeriodAligner, type HostWindow, type MergingPeriod } from './period-aligner.js';
 
 export interface AggregatorOptions {
   /** Its name in the tree (its subjects' token): unique among the cluster's aggregators. */
@@ -32,6 +32,8 @@ export interface AggregatorOptions {
   readonly heartbeatMs?: number;
   /** How long it listens for the other aggregators before taking shards. Default 2 heartbeats. */
   readonly settleMs?: number;
+  /** Its level: 1 (the default) merges hosts' windows; n + 1 merges the partials of level n, for a deeper tree. */
+  readonly level?: number;
   readonly version?: string;
 }
 
@@ -52,7 +54,7 @@ interface Counters {
 export class Aggregator {
   readonly incarnation = randomBytes(4).toString('hex');
   private readonly heartbeatMs: number;
-  private readonly peers = new Map<string, { seenMs: number; heartbeatMs: number; gone: boolean }>();
+  private readonly peers = new Map<string, { seenMs: number; heartbeatMs: number; gone: boolean; level: number }>();
   /** The hosts of its shards it heard (a heartbeat, a hello, a query's message): when, and how often they beat. */
   private readonly heard = new Map<string, { seenMs: number; heartbeatMs: number; gone: boolean }>();
   private readonly beats = new Map<string, () => void>();
@@ -75,7 +77,10 @@ export class Aggregator {
     private readonly options: AggregatorOptions,
   ) {
     this.heartbeatMs = options.heartbeatMs ?? 500;
+    this.level = options.level ?? 1;
   }
+
+  readonly level: number;
 
   static async start(bus: Bus, options: AggregatorOptions): Promise<Aggregator> {
     const a = new Aggregator(bus, options);
@@ -84,8 +89,9 @@ export class Aggregator {
       bus.subscribe(SUBJECTS.ping, () => a.announce('hello')),
       bus.subscribe(SUBJECTS.lease, (data) => a.hearClient(data)),
       bus.subscribe(SUBJECTS.stop, (data) => a.hearClient(data)),
-      bus.subscribe(SUBJECTS.hosts, (data, _reply, subject) => a.hearHost(data, subject)),
     );
+    // The first level hears the hosts: it says which went quiet.
+    if (a.level === 1) a.unsubscribe.push(bus.subscribe(SUBJECTS.hosts, (data, _reply, subject) => a.hearHost(data, subject)));
     a.announce('hello');
     a.beat = setInterval(() => a.heartbeat(), a.heartbeatMs);
     // Listens for the others before taking shards: taking all of them at once would double what the others merge.
@@ -103,10 +109,16 @@ export class Aggregator {
     return this.options.name;
   }
 
-  /** The aggregators alive as this one sees them, itself included. */
+  /** The aggregators of its level alive as this one sees them, itself included. */
   live(now = Date.now()): string[] {
-    const names = [...this.peers].filter(([, p]) => !p.gone && now - p.seenMs <= p.heartbeatMs * MISSED_HEARTBEATS).map(([n]) => n);
+    const names = [...this.peers].filter(([n]) => this.peerAlive(n, this.level, now)).map(([n]) => n);
     return [...new Set([this.name, ...names])].sort();
+  }
+
+  /** Whether another aggregator of a level is alive: heard within three of its heartbeats, and no bye. */
+  peerAlive(name: string, level: number, now = Date.now()): boolean {
+    const p = this.peers.get(name);
+    return p !== undefined && p.level === level && !p.gone && now - p.seenMs <= p.heartbeatMs * MISSED_HEARTBEATS;
   }
 
   /** The shards it owns now. */
@@ -125,11 +137,12 @@ export class Aggregator {
       incarnation: this.incarnation,
       version: this.options.version ?? 'unknown',
       heartbeatMs: this.heartbeatMs,
+      level: this.level,
       load: {
         busy: Math.min(1, Math.max(0, used.utilization)),
         windowsPerSecond: this.counters.windows / seconds,
         partialsPerSecond: this.counters.partials / seconds,
-        hosts: [...this.heard.keys()].filter((h) => this.hostAlive(h, now)).length,
+        hosts: this.level === 1 ? [...this.heard.keys()].filter((h) => this.hostAlive(h, now)).length : [...this.queries.values()].reduce((n, q) => Math.max(n, q.hostCount()), 0),
         queries: this.queries.size,
       },
       silent: this.silent(now),
@@ -192,7 +205,7 @@ export class Aggregator {
       return;
     }
     const known = this.peers.has(a.name) && !this.peers.get(a.name)!.gone;
-    this.peers.set(a.name, { seenMs: Date.now(), heartbeatMs: a.heartbeatMs, gone: a.kind === 'bye' });
+    this.peers.set(a.name, { seenMs: Date.now(), heartbeatMs: a.heartbeatMs, gone: a.kind === 'bye', level: a.level });
     // A newcomer learns the others at once from their answers.
     if (a.kind === 'hello' && !known) this.announce('hello');
     if (!known || a.kind === 'bye') this.rebalance();
@@ -211,7 +224,7 @@ export class Aggregator {
       unsubscribe();
       this.beats.delete(shard);
     }
-    for (const shard of owned) {
+    for (const shard of this.level === 1 ? owned : []) {
       if (!this.beats.has(shard)) this.beats.set(shard, this.bus.subscribe(SUBJECTS.beatsOfShard(shard), (data, _reply, subject) => this.hearHost(data, subject)));
     }
     for (const host of [...this.heard.keys()]) if (!this.ownedSet.has(shardOf(host))) this.heard.delete(host);
@@ -250,15 +263,20 @@ export class Aggregator {
   }
 }
 
-/** What an aggregator knows of one host in one query. */
+/** What an aggregator knows of one source in one query: a host (level 1), or an aggregator of the level below. */
 interface TreeHost {
   /** When its latest message came (ms). */
   heardMs: number;
-  /** It said done (or refused): not waited for any more. */
+  /** It said done (or refused, or final): not waited for any more. */
   ended: boolean;
+  /** An aggregator below: the hosts of its latest partial. */
+  hosts?: number;
 }
 
-/** One query on one aggregator: the windows of its shards' hosts, merged per period and passed up. */
+/**
+ * One query on one aggregator: the windows of its shards' hosts (level 1), or the partials of the
+ * aggregators below whose names fall in its shards (a deeper level), merged per period and passed up.
+ */
 class TreeQuery {
   private readonly kinds: readonly AggregateKind[];
   private readonly maxGroups: number;
@@ -294,12 +312,27 @@ class TreeQuery {
       },
       expected: () => this.expected(),
       empty: () => new GroupTable(this.kinds, { maxGroups: this.maxGroups }),
+      // Above the first level, a period waits for every live aggregator below, each with its own hosts.
+      ...(aggregator.level > 1 && { complete: (period: MergingPeriod) => this.childrenIn(period) }),
     }, true);
     this.aligner.begin();
   }
 
+  /** The hosts it merges: its own (level 1), or those of its latest partials from below. */
   hostCount(): number {
-    return this.hosts.size;
+    if (this.aggregator.level === 1) return this.hosts.size;
+    return [...this.hosts.values()].reduce((n, s) => n + (s.hosts ?? 0), 0);
+  }
+
+  /** Above the first level: every aggregator below that is alive and not finished has its whole partial in the period. */
+  private childrenIn(period: MergingPeriod): boolean {
+    const now = Date.now();
+    for (const [name, s] of this.hosts) {
+      if (s.ended || !this.aggregator.peerAlive(name, this.aggregator.level - 1, now)) continue;
+      const got = period.parts.get(name);
+      if (got === undefined || got.received < got.parts) return false;
+    }
+    return true;
   }
 
   /**
@@ -312,9 +345,11 @@ class TreeQuery {
     if (this.cached !== undefined && this.cached.version === this.version && now - this.cached.atMs < 100) return this.cached.value;
     const all = [...this.hosts.keys()];
     const silentMs = MISSED_HEARTBEATS * this.periodMs + 1000;
+    const level = this.aggregator.level;
     const alive = new Set(all.filter((h) => {
       const s = this.hosts.get(h)!;
-      return !s.ended && (this.aggregator.hostAlive(h, now) || now - s.heardMs <= silentMs);
+      if (s.ended) return false;
+      return level === 1 ? this.aggregator.hostAlive(h, now) || now - s.heardMs <= silentMs : this.aggregator.peerAlive(h, level - 1, now);
     }));
     this.cached = { version: this.version, atMs: now, value: { all, alive } };
     return this.cached.value;
@@ -331,7 +366,8 @@ class TreeQuery {
     }
     for (const shard of wanted) {
       if (this.subscriptions.has(shard)) continue;
-      this.subscriptions.set(shard, this.aggregator.bus.subscribe(SUBJECTS.windowsOfShard(this.spec.id, shard), (data, _reply, subject) => this.receive(data, subject)));
+      const subject = this.aggregator.level === 1 ? SUBJECTS.windowsOfShard(this.spec.id, shard) : SUBJECTS.mergedOfShard(this.spec.id, this.aggregator.level - 1, shard);
+      this.subscriptions.set(shard, this.aggregator.bus.subscribe(subject, (data, _reply, on) => (this.aggregator.level === 1 ? this.receive(data, on) : this.receiveMerged(data, on))));
     }
     // Hosts of shards it gave up are another's now.
     for (const host of [...this.hosts.keys()]) if (!wanted.has(shardOf(host)) && this.hosts.delete(host)) this.version++;
@@ -377,6 +413,39 @@ class TreeQuery {
     this.checkFinished();
   }
 
+  /** A partial of an aggregator of the level below, in a shard it owns. */
+  private receiveMerged(data: Uint8Array, subject: string): void {
+    const message = receiveFromAggregator(MergedMessage, data, subject, () => this.aggregator.rejected++);
+    if (message === undefined || message.id !== this.spec.id) return;
+    let child = this.hosts.get(message.aggregator);
+    if (child === undefined) {
+      this.hosts.set(message.aggregator, (child = { heardMs: Date.now(), ended: false }));
+      this.version++;
+    }
+    child.heardMs = Date.now();
+    if (message.kind === 'final') {
+      child.ended = true;
+      this.version++;
+      this.aligner.closeReady();
+      this.checkFinished();
+      return;
+    }
+    let table: GroupTable;
+    try {
+      table = GroupTable.decode(this.kinds, message.table, { maxGroups: this.maxGroups });
+    } catch {
+      // Left out: the client sees its hosts uncovered for that period, never a zero.
+      this.aggregator.rejected++;
+      return;
+    }
+    this.counters.windows++;
+    child.hosts = message.hosts.length;
+    this.leftOut.push(...message.leftOut);
+    const w: HostWindow = { ...message, source: message.aggregator, seqEnd: message.seq, table };
+    this.aligner.add(w);
+    this.checkFinished();
+  }
+
   private passUp(period: { table: GroupTable; startNs: number; endNs: number; hosts: readonly string[]; droppedEvents: number; uncountedEvents: number }): void {
     const seq = this.seq++;
     if (period.hosts.length === 0 && this.leftOut.length === 0) return;
@@ -398,7 +467,7 @@ class TreeQuery {
       table,
     });
     for (const p of inParts(period.table, message, (m) => writeMessage(m, !this.aggregator.bus.local))) {
-      this.aggregator.bus.publish(SUBJECTS.merged(this.spec.id, this.aggregator.name), p.bytes);
+      this.aggregator.bus.publish(SUBJECTS.merged(this.spec.id, this.aggregator.level, this.aggregator.name), p.bytes);
     }
     this.counters.partials++;
   }
@@ -441,7 +510,7 @@ class TreeQuery {
     if (this.closed) return;
     this.aligner.finish();
     const final: MergedMessage = { v: PROTOCOL_VERSION, id: this.spec.id, aggregator: this.aggregator.name, incarnation: this.aggregator.incarnation, kind: 'final', hosts: this.hosts.size };
-    this.aggregator.bus.publish(SUBJECTS.merged(this.spec.id, this.aggregator.name), writeMessage(final));
+    this.aggregator.bus.publish(SUBJECTS.merged(this.spec.id, this.aggregator.level, this.aggregator.name), writeMessage(final));
     this.done();
   }
 

@@ -52,7 +52,9 @@ export class ClusterClient {
   private unsubscribeBeats: (() => void) | undefined;
   /** Queries running without the tree: they need every host's heartbeat here. */
   private directRuns = 0;
+  /** The live aggregators as last looked at (level:name, …), and whether the first level has any. */
   private liveAggregatorNames = '';
+  private firstLevel = false;
   /** shard → the live aggregator that owns it. */
   private owners = new Map<string, string>();
   private readonly aggregatorCheck: NodeJS.Timeout;
@@ -81,18 +83,21 @@ export class ClusterClient {
 
   /** Tells the listeners when the set of live aggregators changed, and hears the heartbeats when it must. */
   private checkAggregators(): void {
-    const live = this.aggregators().map((a) => a.name);
-    const names = live.join();
+    const live = this.aggregators();
+    const names = live.map((a) => `${a.level}:${a.name}`).join();
     if (names === this.liveAggregatorNames) return;
     this.liveAggregatorNames = names;
-    this.owners = new Map(SHARD_TOKENS.map((s) => [s, ownerOf(s, live)!]));
+    this.firstLevel = live.some((a) => a.level === 1);
+    // Hosts go to the first level; the heartbeats they no longer send, its aggregators say.
+    const first = live.filter((a) => a.level === 1).map((a) => a.name);
+    this.owners = new Map(SHARD_TOKENS.map((s) => [s, ownerOf(s, first)!]));
     this.listenToBeats();
     for (const l of this.aggregatorListeners) l();
   }
 
   /** Hears every host's heartbeat while no aggregator vouches for them, or a query runs without the tree. */
   private listenToBeats(): void {
-    const needed = this.directRuns > 0 || this.liveAggregatorNames === '';
+    const needed = this.directRuns > 0 || !this.firstLevel;
     if (needed && this.unsubscribeBeats === undefined) {
       this.unsubscribeBeats = this.bus.subscribe(SUBJECTS.beats, (data, _reply, subject) => this.hear(data, subject));
       // What was heard of the hosts before is as fresh as it is: a heartbeat a second renews it.
@@ -113,6 +118,17 @@ export class ClusterClient {
   private aggregatorAlive(name: string, now = Date.now()): boolean {
     const a = this.aggregatorsByName.get(name);
     return a !== undefined && !a.gone && now - a.seenMs <= a.announcement.heartbeatMs * MISSED_HEARTBEATS;
+  }
+
+  /**
+   * The tree's top level: the deepest level with a live aggregator, every level below it with one
+   * too (0: no tree). The client takes the partials of that level.
+   */
+  treeLevel(now = Date.now()): number {
+    const levels = new Set(this.aggregators(now).map((a) => a.level));
+    let level = 0;
+    while (levels.has(level + 1)) level++;
+    return level;
   }
 
   /** The merge tree's aggregators alive now, by name, with their load as they last said it. */

@@ -104,6 +104,8 @@ export class ClusterQueryRun implements QueryHandle {
   /** The windows straight from the hosts are listened to (no tree, or no aggregator left in it). */
   private direct: (() => void) | undefined;
   private unmerged: (() => void) | undefined;
+  /** The tree's level whose partials it takes (0: none). */
+  private level = 0;
   private unwatchTree: (() => void) | undefined;
   /** Aggregators that passed up a partial of this query, and whether each said its final word after the stop. */
   private readonly aggregators = new Map<string, { final: boolean }>();
@@ -286,9 +288,9 @@ export class ClusterQueryRun implements QueryHandle {
     for (const a of agents) this.hosts.set(a.host, { state: 'waiting' });
     this.hostsVersion++;
     this.unsubscribe = this.client.bus.subscribe(SUBJECTS.resultsOf(this.id), (data, _reply, subject) => this.receive(data, subject));
-    this.tree = this.options.tree ?? (!this.history && this.options.standing === undefined && this.client.aggregators().length > 0);
+    this.tree = this.options.tree ?? (!this.history && this.options.standing === undefined && this.client.treeLevel() > 0);
     if (this.tree) {
-      if (this.client.aggregators().length === 0) throw new EnvironmentError('no aggregator of a merge tree is connected to the bus', { hint: 'start one with: fay aggregator --nats nats://…, or leave the tree out (--no-tree)' });
+      if (this.client.treeLevel() === 0) throw new EnvironmentError('no aggregator of a merge tree is connected to the bus', { hint: 'start one with: fay aggregator --nats nats://…, or leave the tree out (--no-tree)' });
       const output = this.plan.cluster.output;
       this.spec = {
         ...this.spec,
@@ -299,7 +301,7 @@ export class ClusterQueryRun implements QueryHandle {
           running: this.plan.cluster.windowing.coverNs === undefined,
         },
       };
-      this.unmerged = this.client.bus.subscribe(SUBJECTS.mergedOf(this.id), (data, _reply, subject) => this.receiveMerged(data, subject));
+      this.listenToLevel(this.client.treeLevel());
       const watch = () => this.watchTree();
       this.client.aggregatorListeners.add(watch);
       this.unwatchTree = () => this.client.aggregatorListeners.delete(watch);
@@ -465,9 +467,23 @@ export class ClusterQueryRun implements QueryHandle {
     this.client.runsDirect(false);
   }
 
-  /** The tree changed: with no aggregator left, the hosts' windows come straight here until one is back. */
+  /** Takes the partials of the tree's top level (and no longer those of the level it took before). */
+  private listenToLevel(level: number): void {
+    if (level === this.level) return;
+    this.unmerged?.();
+    this.unmerged = undefined;
+    this.level = level;
+    if (level > 0) this.unmerged = this.client.bus.subscribe(SUBJECTS.mergedOf(this.id, level), (data, _reply, subject) => this.receiveMerged(data, subject));
+  }
+
+  /** The tree changed: its top level is another; with no aggregator left, the hosts' windows come straight here until one is back. */
   private watchTree(): void {
-    const left = this.client.aggregators().length;
+    const level = this.client.treeLevel();
+    if (level > 0 && level !== this.level && this.stopping === undefined) {
+      this.stage.notice(this.client.name, `the merge tree has ${level} level${level === 1 ? '' : 's'} now: this client takes the partials of level ${level}`);
+      this.listenToLevel(level);
+    }
+    const left = level;
     if (left === 0 && this.direct === undefined && this.stopping === undefined) {
       this.listenDirect();
       this.stage.notice(this.client.name, 'no aggregator of the merge tree is left: the hosts\' windows come straight to this client');

@@ -59,8 +59,8 @@ describe('merging aggregators\' partials into periods', () => {
   it('takes a partial only on the subject of the aggregator it names', () => {
     const message: MergedMessage = { v: PROTOCOL_VERSION, id: 'q1', aggregator: 'agg-1', incarnation: 'x', kind: 'final', hosts: 0 };
     let rejected = 0;
-    assert.equal(receiveFromAggregator(MergedMessage, writeMessage(message), SUBJECTS.merged('q1', 'agg-1'), () => rejected++)?.aggregator, 'agg-1');
-    assert.equal(receiveFromAggregator(MergedMessage, writeMessage(message), SUBJECTS.merged('q1', 'agg-0'), () => rejected++), undefined);
+    assert.equal(receiveFromAggregator(MergedMessage, writeMessage(message), SUBJECTS.merged('q1', 1, 'agg-1'), () => rejected++)?.aggregator, 'agg-1');
+    assert.equal(receiveFromAggregator(MergedMessage, writeMessage(message), SUBJECTS.merged('q1', 1, 'agg-0'), () => rejected++), undefined);
     assert.equal(rejected, 1);
   });
 

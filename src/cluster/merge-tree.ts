@@ -64,25 +64,36 @@ function someOf(names: readonly string[], max = 8): string {
 }
 
 /**
- * The tree a query will use, as `fay explain --cluster` prints it: each aggregator with the hosts it
- * merges, and what the client merges per period. `hosts` are the agents the query selects.
+ * The tree a query will use, as `fay explain --cluster` prints it: each level's aggregators with what
+ * they merge (hosts, or the aggregators below), and what the client merges per period. `hosts` are
+ * the agents the query selects; levels count from 1 while each has a live aggregator.
  */
-export function describeTree(hosts: readonly string[], aggregators: readonly { name: string; load: { busy: number } }[], tree: boolean | undefined): string {
+export function describeTree(hosts: readonly string[], aggregators: readonly { name: string; level: number; load: { busy: number } }[], tree: boolean | undefined): string {
   const lines = ['merge tree:'];
-  const names = aggregators.map((a) => a.name);
-  if (tree === false || names.length === 0) {
+  const byLevel: { name: string; load: { busy: number } }[][] = [];
+  for (let level = 1; aggregators.some((a) => a.level === level); level++) byLevel.push(aggregators.filter((a) => a.level === level));
+  if (tree === false || byLevel.length === 0) {
     lines.push(
       `  none: the client merges the windows of all ${hosts.length} host${hosts.length === 1 ? '' : 's'} itself each period` +
         (tree === false ? ' (--no-tree)' : ' (no aggregator is connected: fay aggregator --nats … starts one)'),
     );
     return lines.join('\n');
   }
-  const byAggregator = treeOf(hosts, names);
-  lines.push(`  ${hosts.length} hosts → ${names.length} aggregators → the client, which merges ${names.length} partials per period instead of ${hosts.length} windows`);
-  lines.push(`  hosts go by ${SHARDS} shards of their names, each shard to one aggregator (rendezvous hashing); when one goes, only its shards move`);
-  for (const a of aggregators) {
-    const mine = byAggregator.get(a.name) ?? [];
-    lines.push(`  ${a.name} (${shardsOf(a.name, names).length} shards, busy ${(a.load.busy * 100).toFixed(0)}%): ${mine.length} host${mine.length === 1 ? '' : 's'}${mine.length > 0 ? `: ${someOf(mine)}` : ''}`);
-  }
+  const top = byLevel[byLevel.length - 1]!;
+  const path = [`${hosts.length} hosts`, ...byLevel.map((level) => `${level.length} aggregators`), 'the client'].join(' → ');
+  lines.push(`  ${path}, which merges ${top.length} partials per period instead of ${hosts.length} windows`);
+  lines.push(`  hosts (and, above the first level, the aggregators below) go by ${SHARDS} shards of their names, each shard to one aggregator of the level above (rendezvous hashing); when one goes, only its shards move`);
+  let below: readonly string[] = hosts;
+  byLevel.forEach((level, i) => {
+    const names = level.map((a) => a.name);
+    const owned = treeOf(below, names);
+    if (byLevel.length > 1) lines.push(`  level ${i + 1}:`);
+    for (const a of level) {
+      const mine = owned.get(a.name) ?? [];
+      const what = i === 0 ? 'host' : 'aggregator';
+      lines.push(`  ${byLevel.length > 1 ? '  ' : ''}${a.name} (${shardsOf(a.name, names).length} shards, busy ${(a.load.busy * 100).toFixed(0)}%): ${mine.length} ${what}${mine.length === 1 ? '' : 's'}${mine.length > 0 ? `: ${someOf(mine)}` : ''}`);
+    }
+    below = names;
+  });
   return lines.join('\n');
 }

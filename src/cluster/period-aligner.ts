@@ -108,6 +108,8 @@ export interface AlignerHooks {
   onDuplicate?(w: HostWindow): void;
   /** Hosts expected right now and, of them, which are alive. */
   expected(): { all: readonly string[]; alive: ReadonlySet<string> };
+  /** Whether a period has everything it waits for, when that is not every live host's window (an aggregator of aggregators: every live one's partial). */
+  complete?(period: MergingPeriod): boolean;
   empty(): GroupTable;
 }
 
@@ -207,6 +209,7 @@ export class PeriodAligner {
 
   /** Every live host's window is in (asked at each window: fewer covered hosts than live ones answers at once). */
   private complete(period: OpenPeriod, alive: ReadonlySet<string>): boolean {
+    if (this.hooks.complete) return this.hooks.complete(period);
     if (period.covered.size < alive.size) return false;
     for (const host of alive) if (!period.covered.has(host)) return false;
     return true;

@@ -145,7 +145,7 @@ describe('a merge tree between the agents and the client', () => {
       await watcher.flush();
       const forged = Buffer.from('{}');
       // An agent's user may not speak as an aggregator…
-      const forgeries = [SUBJECTS.merged('q1', 'agg-7'), SUBJECTS.aggregator('agg-7')];
+      const forgeries = [SUBJECTS.merged('q1', 1, 'agg-7'), SUBJECTS.aggregator('agg-7')];
       for (const subject of forgeries) agent.publish(subject, forged);
       agent.publish(marks[0]!, forged);
       // …nor an aggregator's as an agent.
@@ -163,7 +163,8 @@ describe('a merge tree between the agents and the client', () => {
     const stalled = aggregators.get('agg-1')!;
     const theirs = new Set(treeOf(HOSTS, AGGREGATORS).get('agg-1'));
     let stoppedAt: number | undefined;
-    const late = new Set<string>();
+    const uncovered = new Set<string>();
+    const seen: string[] = [];
     const { results } = await windows(true, 6, (r, covered) => {
       if (stoppedAt === undefined && covered === 2) {
         stoppedAt = Date.now();
@@ -171,12 +172,14 @@ describe('a merge tree between the agents and the client', () => {
         // Stalled for three periods: longer than three of its heartbeats, so the others take its shards meanwhile.
         setTimeout(() => process.kill(stalled.child.pid!, 'SIGCONT'), 3 * PERIOD_MS).unref();
       }
-      if (stoppedAt !== undefined) for (const h of r.coverage!.late) late.add(h);
+      if (stoppedAt === undefined) return;
+      for (const h of [...r.coverage!.late, ...r.coverage!.missing]) uncovered.add(h);
+      seen.push(`${Date.now() - stoppedAt} ms: ${r.coverage!.reporting.length} reporting, late ${r.coverage!.late.join(',')}, missing ${r.coverage!.missing.join(',')}`);
     });
     // Whatever it passed up when it woke (periods the others had already passed up) counted nothing twice.
     for (const r of results) assertExact(r);
-    assert.ok(late.size > 0, 'its hosts were late while it stalled');
-    for (const h of late) assert.ok(theirs.has(h), `${h} was not the stalled aggregator's`);
+    assert.ok(uncovered.size > 0, `its hosts were not covered while it stalled:\n${seen.join('\n')}`);
+    for (const h of uncovered) assert.ok(theirs.has(h), `${h} was not the stalled aggregator's:\n${seen.join('\n')}`);
   });
 
   it('moves a killed aggregator\'s hosts to the others within a lease, naming the windows they missed', async () => {
@@ -207,5 +210,28 @@ describe('a merge tree between the agents and the client', () => {
     for (const h of uncovered) assert.ok(orphans.has(h), `${h} was not the victim's`);
     const gapped = new Set((end.coverage.gaps ?? []).map((g) => g.host));
     for (const h of uncovered) assert.ok(gapped.has(h), `the answer names ${h}'s gap`);
+  });
+
+  it('merges through a tree of two levels as exactly as through one', async () => {
+    // After the test above, agg-0 and agg-1 are the first level; two aggregators of level 2 merge their partials.
+    const deeper = new Promise<void>((resolve) => {
+      const heard = () => {
+        if (client.treeLevel() !== 2) return;
+        client.aggregatorListeners.delete(heard);
+        resolve();
+      };
+      client.aggregatorListeners.add(heard);
+    });
+    const upper = await Promise.all(['top-0', 'top-1'].map((name) => TestAgent.startAggregator(name, nats.url('aggregator'), { level: 2 })));
+    try {
+      await deeper;
+      const explain = await runFay(['explain', '--cluster', nats.url('client'), 'syscall:getppid | count() by comm']);
+      assert.match(explain.lines.join('\n'), /30 hosts → 2 aggregators → 2 aggregators → the client, which merges 2 partials per period/);
+      const { results } = await windows(true, 3);
+      for (const r of results) assertExact(r);
+      assert.ok(results.filter((r) => r.coverage!.reporting.length === HOST_COUNT).length >= 3);
+    } finally {
+      for (const a of upper) await a.stop();
+    }
   });
 });

@@ -71,8 +71,8 @@ export class TestAgent {
   }
 
   /** Starts `fay aggregator` (a merge tree's) and resolves once it has taken its shards. */
-  static startAggregator(name: string, url: string, options: { heartbeat?: string } = {}): Promise<TestAgent> {
-    return TestAgent.launch(name, ['aggregator', '--nats', url, '--name', name, '--heartbeat', options.heartbeat ?? '200ms'], {});
+  static startAggregator(name: string, url: string, options: { heartbeat?: string; level?: number } = {}): Promise<TestAgent> {
+    return TestAgent.launch(name, ['aggregator', '--nats', url, '--name', name, '--heartbeat', options.heartbeat ?? '200ms', '--level', String(options.level ?? 1)], {});
   }
 
   /** A `fay` process that logs "ready (incarnation …" once it is on the bus, ended with the test's process. */
