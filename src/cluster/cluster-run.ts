@@ -483,11 +483,10 @@ export class ClusterQueryRun implements QueryHandle {
       this.stage.notice(this.client.name, `the merge tree has ${level} level${level === 1 ? '' : 's'} now: this client takes the partials of level ${level}`);
       this.listenToLevel(level);
     }
-    const left = level;
-    if (left === 0 && this.direct === undefined && this.stopping === undefined) {
+    if (level === 0 && this.direct === undefined && this.stopping === undefined) {
       this.listenDirect();
       this.stage.notice(this.client.name, 'no aggregator of the merge tree is left: the hosts\' windows come straight to this client');
-    } else if (left > 0 && this.direct !== undefined) {
+    } else if (level > 0 && this.direct !== undefined) {
       this.stopDirect();
       this.stage.notice(this.client.name, `an aggregator is back: the hosts' windows go through the merge tree again`);
     }
