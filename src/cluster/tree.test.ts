@@ -234,4 +234,31 @@ describe('a merge tree between the agents and the client', () => {
       for (const a of upper) await a.stop();
     }
   });
+
+  it('takes the windows straight from the hosts when no aggregator is left, and says so', async () => {
+    let killedMs: number | undefined;
+    let coveredAfterMs: number | undefined;
+    const notices: string[] = [];
+    const run = client.run('syscall:getppid | count() by comm', { everyMs: PERIOD_MS, hosts: ['synthetic-*'], tree: true, expectAgents: HOST_COUNT });
+    const bound = setTimeout(() => void run.stop(), 30_000);
+    let covered = 0;
+    for await (const m of run as AsyncIterable<QueryMessage>) {
+      if (m.kind === 'notice') notices.push(m.message);
+      if (m.kind !== 'result' || !m.complete || m.coverage === undefined) continue;
+      assertExact(m);
+      if (m.coverage.reporting.length === HOST_COUNT) covered++;
+      if (killedMs === undefined && covered === 2) {
+        killedMs = Date.now();
+        // Every aggregator left (agg-2 was killed above): gone at once, as in a crash.
+        await Promise.all([...aggregators.values()].map((a) => a.kill()));
+      } else if (killedMs !== undefined && m.coverage.reporting.length === HOST_COUNT && coveredAfterMs === undefined && m.startNs / 1e6 > killedMs) {
+        coveredAfterMs = Date.now();
+        void run.stop();
+      }
+    }
+    clearTimeout(bound);
+    assert.ok(coveredAfterMs !== undefined && killedMs !== undefined, `covered again after the aggregators went; notices: ${notices.join(' | ')}`);
+    assert.ok(coveredAfterMs - killedMs <= 3000, `covered again ${coveredAfterMs - killedMs} ms after they went`);
+    assert.ok(notices.some((n) => n.includes('no aggregator of the merge tree is left')), notices.join(' | '));
+  });
 });
