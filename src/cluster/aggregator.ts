@@ -53,6 +53,8 @@ interface Counters {
  */
 export class Aggregator {
   readonly incarnation = randomBytes(4).toString('hex');
+  /** Its level in the tree: 1 takes hosts' windows, n + 1 the partials of level n. */
+  readonly level: number;
   private readonly heartbeatMs: number;
   private readonly peers = new Map<string, { seenMs: number; heartbeatMs: number; gone: boolean; level: number }>();
   /** The hosts of its shards it heard (a heartbeat, a hello, a query's message): when, and how often they beat. */
@@ -79,8 +81,6 @@ export class Aggregator {
     this.heartbeatMs = options.heartbeatMs ?? 500;
     this.level = options.level ?? 1;
   }
-
-  readonly level: number;
 
   static async start(bus: Bus, options: AggregatorOptions): Promise<Aggregator> {
     const a = new Aggregator(bus, options);

@@ -39,9 +39,9 @@ const AGGREGATOR_CHECK_MS = 250;
  * and heartbeats), runs queries across them, lists and stops running ones.
  *
  * The agents' heartbeats (one a second from each) are heard here only while no aggregator of a
- * merge tree is alive, or a query runs without the tree: otherwise the aggregators hear their
- * shards' heartbeats and vouch for the hosts they carry in each partial (`vouch`), so that the
- * client's work does not grow with the cluster.
+ * merge tree is alive, or a query runs without the tree: otherwise the first level's aggregators
+ * hear their shards' heartbeats and name, in their own, the hosts that went quiet (`alive`), so
+ * that the client's work does not grow with the cluster.
  */
 export class ClusterClient {
   private readonly agents = new Map<string, KnownAgent>();
@@ -100,7 +100,6 @@ export class ClusterClient {
     const needed = this.directRuns > 0 || !this.firstLevel;
     if (needed && this.unsubscribeBeats === undefined) {
       this.unsubscribeBeats = this.bus.subscribe(SUBJECTS.beats, (data, _reply, subject) => this.hear(data, subject));
-      // What was heard of the hosts before is as fresh as it is: a heartbeat a second renews it.
     } else if (!needed && this.unsubscribeBeats !== undefined) {
       this.unsubscribeBeats();
       this.unsubscribeBeats = undefined;
@@ -112,8 +111,6 @@ export class ClusterClient {
     this.directRuns += direct ? 1 : -1;
     this.listenToBeats();
   }
-
-
 
   private aggregatorAlive(name: string, now = Date.now()): boolean {
     const a = this.aggregatorsByName.get(name);
