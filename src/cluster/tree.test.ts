@@ -6,6 +6,10 @@ import { TestAgent } from '../testing/cluster.js';
 import { NatsServer } from '../testing/nats-server.js';
 import { runFay } from '../testing/cli.js';
 import { SyntheticAgent } from '../testing/synthetic-agent.js';
+import { GroupTable } from '../agg/group-table.js';
+import type { QuantilesResult } from '../agg/aggregate.js';
+import { QUANTILE_RELATIVE_ERROR } from '../agg/ddsketch.js';
+import { createAggregate } from '../agg/registry.js';
 import { localRegistry } from '../probes/default-registry.js';
 import { ClusterClient } from './cluster-client.js';
 import type { EndMessage, QueryMessage, ResultMessage } from './cluster-stage.js';
@@ -260,5 +264,76 @@ describe('a merge tree between the agents and the client', () => {
     assert.ok(coveredAfterMs !== undefined && killedMs !== undefined, `covered again after the aggregators went; notices: ${notices.join(' | ')}`);
     assert.ok(coveredAfterMs - killedMs <= 3000, `covered again ${coveredAfterMs - killedMs} ms after they went`);
     assert.ok(notices.some((n) => n.includes('no aggregator of the merge tree is left')), notices.join(' | '));
+  });
+});
+
+describe('sketches through a merge tree', () => {
+  const kinds = [createAggregate({ function: 'count', params: [] }), createAggregate({ function: 'quantiles', params: [0.5, 0.99] })];
+  const hosts = HOSTS.slice(0, 12);
+  let nats: NatsServer;
+  let client: ClusterClient;
+  const agents: SyntheticAgent[] = [];
+  const aggregators: TestAgent[] = [];
+
+  /** Host i's window: in group j, j + 1 calls that each returned 10 × (i + 1). */
+  function tableOf(host: string): unknown {
+    const table = new GroupTable(kinds);
+    for (let j = 0; j < GROUPS; j++) for (let n = 0; n <= j; n++) table.add([`proc-${j}`], [undefined, 10 * weight(host)], 0);
+    return table.encode();
+  }
+
+  before(async () => {
+    nats = await NatsServer.start();
+    for (const host of hosts) agents.push(new SyntheticAgent(await NatsBus.connect({ url: nats.url('agent'), name: host }), host, { groups: GROUPS, table: tableOf(host) }));
+    client = new ClusterClient(await NatsBus.connect({ url: nats.url('client'), name: 'test client' }), localRegistry());
+    aggregators.push(...(await Promise.all(['q-0', 'q-1'].map((name) => TestAgent.startAggregator(name, nats.url('aggregator'))))));
+  });
+
+  after(async () => {
+    for (const a of aggregators) await a.stop();
+    for (const a of agents) a.close();
+    await Promise.all(agents.map((a) => a.bus.close()));
+    await client?.close();
+    await nats?.stop();
+  });
+
+  /** The rows of the first window that covers every host. */
+  async function firstCovered(tree: boolean): Promise<ResultMessage> {
+    const run = client.run('syscall:getppid | count(), quantiles(ret, 0.5, 0.99) by comm', { everyMs: PERIOD_MS, hosts: ['synthetic-*'], tree, expectAgents: hosts.length });
+    const bound = setTimeout(() => void run.stop(), 30_000);
+    let found: ResultMessage | undefined;
+    for await (const m of run as AsyncIterable<QueryMessage>) {
+      if (found === undefined && m.kind === 'result' && m.complete && m.coverage?.reporting.length === hosts.length) {
+        found = m;
+        void run.stop();
+      }
+    }
+    clearTimeout(bound);
+    assert.ok(found, 'a window covered every host');
+    return found;
+  }
+
+  it('gives the same quantiles through the tree as straight, within the sketch\'s bound of the exact ones', async () => {
+    const known = new Promise<void>((resolve) => {
+      const heard = () => client.aggregators().length === 2 && resolve();
+      client.aggregatorListeners.add(heard);
+      heard();
+    });
+    await known;
+    const straight = await firstCovered(false);
+    const merged = await firstCovered(true);
+    // DDSketch's buckets add: merged in another order, the same sketch, so the same quantiles.
+    assert.deepEqual(merged.rows, straight.rows);
+    // Against the exact quantiles of every value the hosts counted (the value at rank ⌊p × (n − 1)⌋): within the sketch's 1%.
+    for (const row of merged.rows) {
+      const group = row[0] as string;
+      const j = Number(group.slice('proc-'.length));
+      const values = hosts.flatMap((h) => Array.from({ length: j + 1 }, () => 10 * weight(h))).sort((a, b) => a - b);
+      const result = row[2] as unknown as QuantilesResult;
+      for (const { p, value } of result.quantiles) {
+        const exact = values[Math.floor(p * (values.length - 1))]!;
+        assert.ok(value !== null && Math.abs(value - exact) <= exact * QUANTILE_RELATIVE_ERROR + 1e-9, `${group} p${p * 100}: ${value} against ${exact}`);
+      }
+    }
   });
 });

@@ -24,12 +24,13 @@ export class SyntheticAgent {
     readonly bus: Bus,
     readonly host: string,
     /** attachSpreadMs: each query starts (says accepted, sends windows) up to this long after its lease came, at random, as real agents attach at different times. */
-    options: { groups: number; weight?: number; heartbeatMs?: number; attachSpreadMs?: number },
+    /** table: the window's group table in its wire form, instead of the counts made from groups and weight. */
+    options: { groups: number; weight?: number; heartbeatMs?: number; attachSpreadMs?: number; table?: unknown },
   ) {
     this.attachSpreadMs = options.attachSpreadMs ?? 0;
     const keys = Array.from({ length: options.groups }, (_, j) => `proc-${j}`);
     const weight = options.weight ?? 1;
-    this.table = JSON.stringify({ v: 1, arity: 1, keys, states: [keys.map((_, j) => weight * (j + 1))] });
+    this.table = JSON.stringify(options.table ?? { v: 1, arity: 1, keys, states: [keys.map((_, j) => weight * (j + 1))] });
     const heartbeatMs = options.heartbeatMs ?? 1000;
     this.unsubscribe = [
       bus.subscribe(SUBJECTS.ping, () => this.announce('hello', heartbeatMs)),
