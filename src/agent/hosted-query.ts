@@ -2,7 +2,7 @@ import type { AggregateKind } from '../agg/aggregate.js';
 import { GroupTable } from '../agg/group-table.js';
 import { createAggregate } from '../agg/registry.js';
 import type { Bus } from '../bus/bus.js';
-import { inParts } from '../bus/parts.js';
+import { inParts, windowPart } from '../bus/parts.js';
 import { BUS_BOUNDS, SUBJECTS, writeMessage, type AgentMessage, type QuerySpec } from '../bus/protocol.js';
 import type { Row } from '../plan/evaluate.js';
 import type { Value } from '../plan/expr.js';
@@ -268,12 +268,7 @@ export class HostedQuery implements MachineSink {
       kind: 'window',
       seq: w.seq,
       seqEnd: w.seqEnd,
-      part,
-      parts,
-      startNs: w.startNs,
-      endNs: w.endNs,
-      droppedEvents: part === 0 ? w.droppedEvents : 0,
-      uncountedEvents: part === 0 ? w.uncountedEvents : 0,
+      ...windowPart(part, parts, w),
       table,
     });
     for (const p of inParts(w.table, message, (m) => writeMessage(m, !this.bus.local))) this.publishBytes(p.message, p.bytes);

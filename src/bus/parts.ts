@@ -9,6 +9,15 @@ export interface SplittableTable {
   split(parts: number): SplittableTable[];
 }
 
+/** A window's span and its counts of lost events, as part `part` of `parts` carries them: the counts go with the first part only. */
+export function windowPart(
+  part: number,
+  parts: number,
+  w: { readonly startNs: number; readonly endNs: number; readonly droppedEvents: number; readonly uncountedEvents: number },
+): { part: number; parts: number; startNs: number; endNs: number; droppedEvents: number; uncountedEvents: number } {
+  return { part, parts, startNs: w.startNs, endNs: w.endNs, droppedEvents: part === 0 ? w.droppedEvents : 0, uncountedEvents: part === 0 ? w.uncountedEvents : 0 };
+}
+
 /**
  * A message carrying a table, in as many parts as keep each under TARGET_MESSAGE_BYTES, each with
  * its bytes. A table that fits is encoded once and goes out as the bytes that were measured.

@@ -215,6 +215,20 @@ export const ClientMessage = z.discriminatedUnion('kind', [
 export type ClientMessage = z.infer<typeof ClientMessage>;
 
 const cells = z.array(z.array(cell).max(1024)).max(100_000);
+
+/** What a host's window and an aggregator's partial both carry: which part it is, its span, its counts of lost events, its table. */
+const windowBody = {
+  /** A large window travels in parts (each a table of some of its groups): this is part `part` of `parts`. */
+  part: count,
+  parts: z.number().int().positive().max(10_000),
+  startNs: ns,
+  endNs: ns,
+  droppedEvents: count,
+  /** Events its probes could not count: a kernel map was full. */
+  uncountedEvents: count,
+  /** GroupTable wire form; decoded (and checked) by the receiver against the query's aggregates. */
+  table: z.unknown(),
+};
 const fromAgent = { v, id: queryId, host: name, incarnation: text(64) };
 
 export const AgentMessage = z.discriminatedUnion('kind', [
@@ -233,16 +247,7 @@ export const AgentMessage = z.discriminatedUnion('kind', [
     /** The agent's window number for this query, from 0; a coalesced window covers several. */
     seq: count,
     seqEnd: count,
-    /** A large window travels in parts (each a table of some of its groups): this is part `part` of `parts`. */
-    part: count,
-    parts: z.number().int().positive().max(10_000),
-    startNs: ns,
-    endNs: ns,
-    droppedEvents: count,
-    /** Events its probes could not count: a kernel map was full. */
-    uncountedEvents: count,
-    /** GroupTable wire form; decoded (and checked) by the client against the query's aggregates. */
-    table: z.unknown(),
+    ...windowBody,
   }),
   z.object({ ...fromAgent, kind: z.literal('events'), columns: z.array(text(256)).max(1024), rows: cells, dropped: count }),
   z.object({ ...fromAgent, kind: z.literal('notice'), message: text(8192) }),
@@ -302,16 +307,10 @@ export const MergedMessage = z.discriminatedUnion('kind', [
     /** The aggregator's period number for this query, from 0. */
     seq: count,
     /** A large partial travels in parts, as a host's window does; every part names its hosts. */
-    part: count,
-    parts: z.number().int().positive().max(10_000),
-    startNs: ns,
-    endNs: ns,
-    droppedEvents: count,
-    uncountedEvents: count,
+    ...windowBody,
     /** The hosts whose whole window for the period is in the table. */
     hosts: z.array(name).max(100_000),
     leftOut: z.array(leftOutWindow).max(100_000),
-    table: z.unknown(),
   }),
   /** After the stop: every period it merged has gone up (its hosts said done, or it stopped waiting for them). */
   z.object({ ...fromAggregator, kind: z.literal('final'), hosts: count }),

@@ -4,7 +4,7 @@ import type { AggregateKind } from '../agg/aggregate.js';
 import { GroupTable } from '../agg/group-table.js';
 import { createAggregate } from '../agg/registry.js';
 import type { Bus } from '../bus/bus.js';
-import { inParts } from '../bus/parts.js';
+import { inParts, windowPart } from '../bus/parts.js';
 import {
   AgentAnnouncement,
   AgentMessage,
@@ -376,33 +376,16 @@ class TreeQuery {
   private receive(data: Uint8Array, subject: string): void {
     const message = receiveFromHost(AgentMessage, data, subject, () => this.aggregator.rejected++);
     if (message === undefined || message.id !== this.spec.id) return;
-    let host = this.hosts.get(message.host);
-    if (host === undefined) {
-      this.hosts.set(message.host, (host = { heardMs: Date.now(), ended: false }));
-      this.aggregator.noteHost(message.host);
-      this.version++;
-    }
-    host.heardMs = Date.now();
+    const host = this.heard(message.host);
     const ended = host.ended;
     switch (message.kind) {
       case 'status':
         host.ended = message.state === 'refused';
         break;
-      case 'window': {
-        let table: GroupTable;
-        try {
-          table = GroupTable.decode(this.kinds, message.table, { maxGroups: this.maxGroups });
-        } catch {
-          // Left out: the client sees the host uncovered for that period, never a zero.
-          this.aggregator.rejected++;
-          return;
-        }
-        this.counters.windows++;
+      case 'window':
+        if (!this.add(message.table, { ...message, source: message.host, hosts: [message.host] })) return;
         host.ended = false;
-        const w: HostWindow = { ...message, source: message.host, hosts: [message.host], table };
-        this.aligner.add(w);
         break;
-      }
       case 'done':
         host.ended = true;
         break;
@@ -417,12 +400,7 @@ class TreeQuery {
   private receiveMerged(data: Uint8Array, subject: string): void {
     const message = receiveFromAggregator(MergedMessage, data, subject, () => this.aggregator.rejected++);
     if (message === undefined || message.id !== this.spec.id) return;
-    let child = this.hosts.get(message.aggregator);
-    if (child === undefined) {
-      this.hosts.set(message.aggregator, (child = { heardMs: Date.now(), ended: false }));
-      this.version++;
-    }
-    child.heardMs = Date.now();
+    const child = this.heard(message.aggregator);
     if (message.kind === 'final') {
       child.ended = true;
       this.version++;
@@ -430,20 +408,36 @@ class TreeQuery {
       this.checkFinished();
       return;
     }
-    let table: GroupTable;
-    try {
-      table = GroupTable.decode(this.kinds, message.table, { maxGroups: this.maxGroups });
-    } catch {
-      // Left out: the client sees its hosts uncovered for that period, never a zero.
-      this.aggregator.rejected++;
-      return;
-    }
-    this.counters.windows++;
+    if (!this.add(message.table, { ...message, source: message.aggregator, seqEnd: message.seq })) return;
     child.hosts = message.hosts.length;
     this.leftOut.push(...message.leftOut);
-    const w: HostWindow = { ...message, source: message.aggregator, seqEnd: message.seq, table };
-    this.aligner.add(w);
     this.checkFinished();
+  }
+
+  /** A source heard now: a host (level 1) or an aggregator below, known from its first message on. */
+  private heard(name: string): TreeHost {
+    let source = this.hosts.get(name);
+    if (source === undefined) {
+      this.hosts.set(name, (source = { heardMs: Date.now(), ended: false }));
+      if (this.aggregator.level === 1) this.aggregator.noteHost(name);
+      this.version++;
+    }
+    source.heardMs = Date.now();
+    return source;
+  }
+
+  /** A window's or partial's table into its period; one that does not decode is left out (its hosts uncovered there, never a zero): false. */
+  private add(wire: unknown, w: Omit<HostWindow, 'table'>): boolean {
+    let table: GroupTable;
+    try {
+      table = GroupTable.decode(this.kinds, wire, { maxGroups: this.maxGroups });
+    } catch {
+      this.aggregator.rejected++;
+      return false;
+    }
+    this.counters.windows++;
+    this.aligner.add({ ...w, table });
+    return true;
   }
 
   private passUp(period: { table: GroupTable; startNs: number; endNs: number; hosts: readonly string[]; droppedEvents: number; uncountedEvents: number }): void {
@@ -456,12 +450,7 @@ class TreeQuery {
       ...from,
       kind: 'merged',
       seq,
-      part,
-      parts,
-      startNs: period.startNs,
-      endNs: period.endNs,
-      droppedEvents: part === 0 ? period.droppedEvents : 0,
-      uncountedEvents: part === 0 ? period.uncountedEvents : 0,
+      ...windowPart(part, parts, period),
       hosts: [...period.hosts],
       leftOut: part === 0 ? leftOut : [],
       table,

@@ -112,7 +112,8 @@ export class ClusterClient {
     this.listenToBeats();
   }
 
-  private aggregatorAlive(name: string, now = Date.now()): boolean {
+  /** Whether an aggregator is alive: heard within three of its heartbeats, and no bye. */
+  aggregatorAlive(name: string, now = Date.now()): boolean {
     const a = this.aggregatorsByName.get(name);
     return a !== undefined && !a.gone && now - a.seenMs <= a.announcement.heartbeatMs * MISSED_HEARTBEATS;
   }

@@ -240,7 +240,7 @@ export class ClusterQueryRun implements QueryHandle {
     if (state === 'accepted') return this.client.alive(host, now);
     if (state !== 'done' || !this.tree) return false;
     const carrier = this.carriers.get(host);
-    return carrier !== undefined && this.aggregators.get(carrier)?.final === false && this.client.aggregators(now).some((a) => a.name === carrier);
+    return carrier !== undefined && this.aggregators.get(carrier)?.final === false && this.client.aggregatorAlive(carrier, now);
   }
 
   /** Windows that came after their period closed (a host's, or an aggregator's for its hosts): each host's span is a gap, said once. */
