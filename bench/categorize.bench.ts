@@ -1,7 +1,7 @@
 /**
  * The categorize stage (issue 21), side by side in one run: one window of `count() by host, probe`
  * from HOSTS hosts × CALLS system calls (synthetic counts: five behaviours, each host a noisy copy
- * of one), through the real cluster stage.
+ * of one, its groups in an order of its own), through the real cluster stage.
  *
  *  - The merge (baseline): each host's window message as it comes off the bus (gzipped, as over
  *    NATS) read and checked, its table decoded and merged into the period, with the functions
@@ -53,16 +53,25 @@ const calls = Array.from({ length: CALLS }, (_, i) => `syscall:call_${String(i).
 const behaviours = Array.from({ length: BEHAVIOURS }, () => calls.map(() => (random() < 0.05 ? 1000 + random() * 20_000 : random() * 50)));
 const hostName = (h: number) => `host-${String(h).padStart(4, '0')}`;
 
-/** One window's messages as the hosts send them: gzipped protocol messages, each table a noisy copy of the host's behaviour. */
+/**
+ * One window's messages as the hosts send them: gzipped protocol messages, each table a noisy copy
+ * of the host's behaviour, its groups in an order of its own (as the native backend reads them from
+ * a kernel hash map, whose order follows a hash seeded at random per map; bpftrace's follow the counts).
+ */
 function windowMessages(window: number): Uint8Array[] {
   const noise = prng(100 + window);
   return Array.from({ length: HOSTS }, (_, h) => {
     const table = new GroupTable(kinds);
     const behaviour = behaviours[h % BEHAVIOURS]!;
-    calls.forEach((call, c) => {
+    const order = calls.map((_, c) => c);
+    for (let i = order.length - 1; i > 0; i--) {
+      const j = Math.floor(noise() * (i + 1));
+      [order[i], order[j]] = [order[j]!, order[i]!];
+    }
+    for (const c of order) {
       const n = Math.round(behaviour[c]! * (0.8 + 0.4 * noise()));
-      if (n > 0) table.mergeGroup([hostName(h), call], [kinds[0]!.decode(n)]);
-    });
+      if (n > 0) table.mergeGroup([hostName(h), calls[c]!], [kinds[0]!.decode(n)]);
+    }
     return writeMessage({
       v: PROTOCOL_VERSION, id: 'bench', host: hostName(h), incarnation: 'a.1', kind: 'window',
       seq: window, seqEnd: window, part: 0, parts: 1, startNs: window * 10 * S, endNs: (window + 1) * 10 * S, droppedEvents: 0, uncountedEvents: 0,

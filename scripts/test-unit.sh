@@ -16,6 +16,7 @@ exec node --import tsx --test \
   src/cluster/coverage-ledger.test.ts \
   src/cluster/merge-tree.test.ts \
   src/mine/categorize.test.ts \
+  src/mine/names.test.ts \
   src/output/output.test.ts \
   src/output/exponential-histogram.test.ts \
   src/output/pprof.test.ts \

@@ -138,6 +138,44 @@ describe('categorize: hosts by the mix of their system calls', () => {
     }
   });
 
+  it('keeps the last window\'s clustered features while each still varies among the 48 that vary most', () => {
+    // 30 hosts × 60 calls of random mixes: more features than the 24 clustered.
+    const random = prng(11);
+    const features = Array.from({ length: 60 }, (_, j) => `syscall:c${String(j).padStart(2, '0')}`);
+    const rows = Array.from({ length: 30 }, (_, i) => Float64Array.from(features, (_, j) => Math.round(10 + random() * (j % 3 === 0 ? 5000 : 500) * (1 + (i % 4)))));
+    const first = categorize({ features, rows });
+    assert.equal(first.state.features.length, 24);
+    // The features by how much their shares' square roots vary across hosts, most first (what categorize ranks them by).
+    const ranked = (m: readonly Float64Array[]) => {
+      const roots = m.map((r) => {
+        const total = r.reduce((a, b) => a + b, 0);
+        return Array.from(r, (c) => Math.sqrt(c / total));
+      });
+      const variance = features.map((_, j) => {
+        const mean = roots.reduce((a, r) => a + r[j]!, 0) / roots.length;
+        return roots.reduce((a, r) => a + r[j]! * r[j]!, 0) / roots.length - mean * mean;
+      });
+      return features.map((_, j) => j).sort((a, b) => variance[b]! - variance[a]! || a - b);
+    };
+    const order = ranked(rows);
+    assert.deepEqual([...first.state.features].sort(), order.slice(0, 24).map((j) => features[j]!).sort(), 'the 24 that vary most');
+    /** The counts with the columns of two features swapped: each host's mix the same, the two features' names traded. */
+    const swapped = (a: number, b: number) => rows.map((r) => {
+      const copy = Float64Array.from(r);
+      [copy[a], copy[b]] = [r[b]!, r[a]!];
+      return copy;
+    });
+    // The 24th and 25th trade places: a fresh choice takes the 25th, the next window keeps the 24th.
+    const near = swapped(order[23]!, order[24]!);
+    assert.ok(!categorize({ features, rows: near }).state.features.includes(features[order[23]!]!));
+    assert.deepEqual(categorize({ features, rows: near }, { previous: first.state }).state.features, first.state.features);
+    // The 24th trades with the one that varies least (60th): it is no longer among 48, and the choice is made afresh.
+    const far = swapped(order[23]!, order[59]!);
+    const fresh = categorize({ features, rows: far });
+    assert.notDeepEqual(fresh.state.features, first.state.features);
+    assert.deepEqual(categorize({ features, rows: far }, { previous: first.state }).state.features, fresh.state.features);
+  });
+
   it('k=3 asks for three categories', () => {
     const found = categorize(countMatrix(Array.from({ length: 12 }, (_, i) => new Map(Object.entries(mixOf(i % 2 === 0 ? 'A' : 'B', i))))), { k: 3 });
     assert.equal(found.k, 3);

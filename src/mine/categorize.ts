@@ -88,6 +88,8 @@ const MIN_SILHOUETTE = 0.25;
 const MIN_SILHOUETTE_FEW = 0.5;
 /** k-means runs on at most this many features, those that vary most across entities (distances and features use all). */
 const CLUSTERED_FEATURES = 24;
+/** The last window's clustered features stay while each is still among this many that vary most (no reshuffle for noise at the 24th place). */
+const STILL_VARYING = 2 * CLUSTERED_FEATURES;
 /** Two categories' centres at least this far apart (Hellinger), or k is too large. */
 const MIN_CENTRE_DISTANCE = 0.05;
 const TOP_FEATURES = 3;
@@ -142,10 +144,10 @@ export function categorize(matrix: CountMatrix, options: CategorizeOptions = {})
   const few = n < FEW_ENTITIES;
   // A vector's squares are the entity's shares: their means are the mean shares, overall and by category.
   const { mean, squares: overall } = meansOf(vectors, null);
-  const { points, kept } = mostVarying(vectors, mean, overall, CLUSTERED_FEATURES);
+  const previous = options.previous;
+  const { points, kept } = mostVarying(vectors, mean, overall, CLUSTERED_FEATURES, previous && features.length > CLUSTERED_FEATURES ? keptBefore(features, previous.features) : undefined);
   const clustered = kept.map((j) => features[j]!);
   const seed = options.seed ?? 42;
-  const previous = options.previous;
   const resumed = previous !== undefined && previous.k <= n && previous.features.length === clustered.length && previous.features.every((f, i) => f === clustered[i]);
   /** A clustering for k: from the last window's centres when it had this k, else k-means++ with `restarts`. */
   const cluster = (k: number, restarts: number): Clustering =>
@@ -309,14 +311,43 @@ function meansOf(vectors: readonly Float64Array[], which: readonly number[] | nu
   return { mean, squares };
 }
 
-/** The vectors (the means of their values and of their squares given) cut to the `count` features that vary most across them (all, if there are no more), and which those are (in order). */
-function mostVarying(vectors: readonly Float64Array[], mean: Float64Array, squares: Float64Array, count: number): { points: Float64Array[]; kept: number[] } {
+/** The indexes (ascending) of the last window's clustered features among this window's (in name order, as they were), or undefined when one is gone. */
+function keptBefore(features: readonly string[], before: readonly string[]): number[] | undefined {
+  const kept: number[] = [];
+  let j = 0;
+  for (const name of before) {
+    while (j < features.length && features[j]! < name) j++;
+    if (features[j] !== name) return undefined;
+    kept.push(j);
+  }
+  return kept;
+}
+
+/**
+ * The vectors (the means of their values and of their squares given) cut to the `count` features
+ * that vary most across them (all, if there are no more), and which those are (in order). The
+ * last window's (`before`) are kept while each is still among the STILL_VARYING that vary most:
+ * features that vary about as much as the count-th swap places from window to window with noise,
+ * and each swap would make the clustering start afresh.
+ */
+function mostVarying(
+  vectors: readonly Float64Array[],
+  mean: Float64Array,
+  squares: Float64Array,
+  count: number,
+  before: readonly number[] | undefined,
+): { points: Float64Array[]; kept: number[] } {
   const dims = vectors[0]!.length;
   if (dims <= count) return { points: [...vectors], kept: Array.from({ length: dims }, (_, j) => j) };
   // Each feature's variance from the means already taken (of the values and of their squares): no pass of its own.
   const variance = new Float64Array(dims);
   for (let j = 0; j < dims; j++) variance[j] = Math.max(0, squares[j]! - mean[j]! * mean[j]!);
-  const kept = [...variance.keys()].sort((a, b) => variance[b]! - variance[a]! || a - b).slice(0, count).sort((a, b) => a - b);
+  const ranked = [...variance.keys()].sort((a, b) => variance[b]! - variance[a]! || a - b);
+  let kept = ranked.slice(0, count).sort((a, b) => a - b);
+  if (before !== undefined && before.length === count) {
+    const still = new Set(ranked.slice(0, STILL_VARYING));
+    if (before.every((j) => still.has(j))) kept = [...before];
+  }
   // One buffer for the points, a view each.
   const width = kept.length;
   const buffer = new Float64Array(vectors.length * width);

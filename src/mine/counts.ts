@@ -1,6 +1,7 @@
 import type { GroupTable, KeyPart } from '../agg/group-table.js';
 import type { Cell } from '../cluster/rows.js';
 import type { CountMatrix } from './categorize.js';
+import { Names } from './names.js';
 import type { Scratch } from './scratch.js';
 
 /**
@@ -39,7 +40,7 @@ function featureOf(key: readonly (Cell | KeyPart)[], featureAt: readonly number[
 class KeyIndex {
   readonly entityCells: Cell[] = [];
   private readonly entityIndex = new Map<Cell, number>();
-  private readonly featureIndex = new Map<string, number>();
+  private readonly featureIndex = new Names();
   entityOf = new Int32Array(0);
   featureOf = new Int32Array(0);
   countOf = new Float64Array(0);
@@ -71,15 +72,13 @@ class KeyIndex {
     }
     this.lastEntity = entityCell;
     this.lastIndex = e;
-    let f = this.featureIndex.get(feature);
-    if (f === undefined) this.featureIndex.set(feature, (f = this.featureIndex.size));
     this.entityOf[this.size] = e;
-    this.featureOf[this.size] = f;
+    this.featureOf[this.size] = this.featureIndex.number(feature);
     this.countOf[this.size++] = n;
   }
 
   featureNames(): string[] {
-    return [...this.featureIndex.keys()];
+    return this.featureIndex.list();
   }
 }
 
