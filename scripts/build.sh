@@ -21,6 +21,13 @@ node --import tsx scripts/bundle-runtime.ts dist/probes/node/target/runtime.js d
 node_modules/.bin/esbuild dist/cli/main.js --bundle --platform=node --target=node20 --format=esm --splitting \
   --outdir=dist/bin --log-level=warning --external:@duckdb/node-api \
   "--banner:js=import { createRequire as fayCreateRequire } from 'node:module'; const require = fayCreateRequire(import.meta.url);"
+# What the `fay` command starts: fay.cjs, CommonJS (Node.js starts it sooner than an ES module), which
+# hands `fay query --json` to this machine's agent when one runs, loading nothing more, and otherwise
+# imports main.js, the whole command line.
+node_modules/.bin/esbuild dist/cli/fay.js --bundle --platform=node --target=node20 --format=cjs \
+  --outfile=dist/bin/fay.cjs --log-level=warning --external:./main.js --define:import.meta.url=fayEntryUrl \
+  "--banner:js=const fayEntryUrl = require('node:url').pathToFileURL(__filename).href;"
+chmod +x dist/bin/fay.cjs
 # fay web's page: its TypeScript bundled for the browser, with its HTML and styles (web/).
 mkdir -p dist/web/assets
 node_modules/.bin/esbuild web/app/main.ts --bundle --format=esm --target=es2022 --minify --sourcemap \

@@ -26,6 +26,7 @@ exec node --import tsx --test \
   src/store/trace-store.test.ts \
   src/probes/stored/history.test.ts \
   src/cli/top.test.ts \
+  src/cli/thin-query.test.ts \
   src/linq/lambda.test.ts \
   src/linq/equivalence.test.ts \
   src/linq/stored.test.ts \

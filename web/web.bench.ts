@@ -31,7 +31,7 @@ const ROUNDS = Number(process.env.FAY_BENCH_WEB_ROUNDS ?? 5);
 const GROUPS = 1000;
 const QUERY = 'syscall:getppid | count() every 1s';
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-const FAY = new URL('../dist/bin/main.js', import.meta.url).pathname;
+const FAY = new URL('../dist/bin/fay.cjs', import.meta.url).pathname;
 
 const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--no-sandbox'] });
 

@@ -6,6 +6,7 @@ import { InProcessBus } from '../bus/in-process.js';
 import { LocalBusServer, localAgentSocket } from '../bus/local-socket.js';
 import { NatsBus } from '../bus/nats.js';
 import { localRegistry } from '../probes/default-registry.js';
+import { queryServer } from './served-query.js';
 import { UsageError } from '../errors.js';
 import { resolveCgroup } from '../probes/cgroup.js';
 import { clusterSettings, type ClusterFlags } from '../frontend/cluster-config.js';
@@ -34,6 +35,7 @@ export async function runAgent(flags: AgentFlags, version: string): Promise<void
   const heartbeatMs = flags.heartbeat === undefined ? 1000 : parseDurationFlag(flags.heartbeat, '--heartbeat');
   const storeMaxBytes = flags.storeMax === undefined ? undefined : parseSizeFlag(flags.storeMax, '--store-max');
   const log = (line: string) => process.stderr.write(`${new Date().toISOString()} fay agent ${host}: ${line}\n`);
+  const registry = localRegistry();
   let bus: Bus;
   let local: LocalBusServer | undefined;
   if (settings !== undefined) {
@@ -43,7 +45,10 @@ export async function runAgent(flags: AgentFlags, version: string): Promise<void
   } else {
     const inProcess = new InProcessBus({ served: true });
     try {
-      local = await LocalBusServer.listen(inProcess, localAgentSocket());
+      // The queries commands on this machine hand over (fay query --json) run here too, when the
+      // agent sees what the command would: all of this machine, under its own name.
+      const serves = cgroup === undefined && flags.name === undefined;
+      local = await LocalBusServer.listen(inProcess, localAgentSocket(), serves ? queryServer(inProcess, registry, version, log) : undefined);
     } catch (error) {
       throw new UsageError(`cannot run this machine's agent: ${(error as Error).message}`, { hint: 'fay ps lists what it runs; fay agent --nats nats://… joins a cluster instead' });
     }
@@ -54,7 +59,7 @@ export async function runAgent(flags: AgentFlags, version: string): Promise<void
   const metrics = flags.prometheus === undefined ? undefined : await import('../output/prometheus.js').then(async (m) => ({ m, endpoint: await m.MetricsEndpoint.start(m.listenAddress(flags.prometheus!)) }));
   const standingWindows = metrics && metrics.m.standingMetrics(metrics.endpoint, flags.metricPrefix, host, log);
   if (metrics) log(`Prometheus can scrape the standing queries' windows at ${metrics.endpoint.url}`);
-  const service = new AgentService(bus, new Agent(localRegistry(), host, cgroup), { version, heartbeatMs, log, resumeStanding: true, ...(storeMaxBytes !== undefined && { storeMaxBytes }), ...(standingWindows && { standingWindows }) });
+  const service = new AgentService(bus, new Agent(registry, host, cgroup), { version, heartbeatMs, log, resumeStanding: true, ...(storeMaxBytes !== undefined && { storeMaxBytes }), ...(standingWindows && { standingWindows }) });
   service.start();
   log(`ready (incarnation ${service.incarnation}${cgroup === undefined ? '' : `, scoped to ${cgroup}`}${local ? `, this machine alone: ${local.path}` : ''})`);
   await new Promise<void>((resolve) => {

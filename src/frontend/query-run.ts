@@ -101,21 +101,32 @@ export function stopOnSignals(run: QueryHandle): () => void {
   };
 }
 
+/** Whether the reader of a query's answer went away, and how to hear of it: standard output's, unless served elsewhere. */
+export interface OutputEnd {
+  closed(): boolean;
+  /** Calls the listener once the reader goes away; returns how to stop listening. */
+  onClosed(listener: () => void): () => void;
+}
+
+const STDOUT_END: OutputEnd = { closed: stdoutClosed, onClosed: onStdoutClosed };
+
 /**
  * Hands a run's messages to `sink` until it ends; `stopWhen` arranges for Ctrl-C to stop it (default:
- * process signals); `attaching`, when given, is said on standard error until the probes are in.
+ * process signals); `output` says when the answer's reader is gone, which stops it too (default:
+ * standard output's); `attaching`, when given, is said on standard error until the probes are in.
  * Resolves with the exit code the answer calls for: EXIT_INCOMPLETE when part of it is missing (a
  * host failed or was lost), else 0.
  */
 export async function follow(
   run: QueryHandle,
   sink: OutputSink,
-  options: { attaching?: string; stopWhen?: (run: QueryHandle) => () => void } = {},
+  options: { attaching?: string; stopWhen?: (run: QueryHandle) => () => void; output?: OutputEnd } = {},
 ): Promise<number> {
   let code = 0;
   const release = (options.stopWhen ?? stopOnSignals)(run);
   // A reader that went away (| head) stops the query: its probes come out, and the command ends quietly.
-  const unwatch = onStdoutClosed(() => void run.stop());
+  const output = options.output ?? STDOUT_END;
+  const unwatch = output.onClosed(() => void run.stop());
   try {
     if (options.attaching !== undefined) {
       process.stderr.write(`${options.attaching}\n`);
@@ -124,7 +135,7 @@ export async function follow(
     }
     for await (const message of run) {
       if (message.kind === 'end' && !message.complete) code = EXIT_INCOMPLETE;
-      if (stdoutClosed()) continue;
+      if (output.closed()) continue;
       // The sink waits for a slow reader: nothing piles up here, and nothing is lost.
       await sink.export(message);
     }

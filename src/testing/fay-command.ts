@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 /** The built command: what ./fay, the package's bin and the quick start run (scripts/build.sh). */
-const MAIN = join(ROOT, 'dist/bin/main.js');
+const MAIN = join(ROOT, 'dist/bin/fay.cjs');
 
 let checked = false;
 
