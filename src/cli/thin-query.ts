@@ -4,6 +4,7 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { localAgentSocket } from '../bus/local-socket.js';
+import { EXIT_INCOMPLETE } from '../errors.js';
 
 /**
  * `fay query --json …` handed to this machine's agent when one runs (`fay agent`): the command
@@ -16,7 +17,7 @@ import { localAgentSocket } from '../bus/local-socket.js';
  * else, no agent, or an agent that declines (another Fay version), and the command runs the query
  * itself, as before. FAY_NO_AGENT=1 makes it always do so.
  *
- * Imports only Node.js's own modules and the socket's path: it is loaded on every start.
+ * Imports only Node.js's own modules, the socket's path and an exit code: it is loaded on every start.
  */
 
 /** How each flag a command may hand over is spelled, its name as the command's flags have it, and whether it takes a value. */
@@ -157,7 +158,7 @@ export function runByAgent(request: ThinRequest, version: string, path: string =
     socket.once('close', () => {
       if (finished || code !== undefined || !printed) return finish(code);
       process.stderr.write("fay: this machine's agent went away before the query ended; its answer is incomplete\n");
-      finish(4);
+      finish(EXIT_INCOMPLETE);
     });
   });
 }
