@@ -46,13 +46,15 @@ describe("fay query --json, run by this machine's agent", () => {
     return () => new Promise<void>((resolve, reject) => {
       const look = () => pattern.test(agent.stderr().slice(from));
       if (look()) return resolve();
+      const gone = () => reject(new Error(`the agent exited before saying ${String(pattern)}`));
       const check = () => {
         if (!look()) return;
         agent.child.stderr!.off('data', check);
+        agent.child.off('close', gone);
         resolve();
       };
       agent.child.stderr!.on('data', check);
-      agent.child.once('close', () => reject(new Error(`the agent exited before saying ${String(pattern)}`)));
+      agent.child.once('close', gone);
     });
   };
 
