@@ -28,8 +28,10 @@ import { BusMessageError, decodeMessage, encodeMessage } from './codec.js';
  * <host> is the agent's host name as a subject token (hostToken). A client takes a message on a
  * host's subject only if the message names that host, so a server that gives each host its own
  * user, allowed to publish only on its own subjects, keeps agents from speaking for each other.
- * The sample nats-server configuration lets agents publish only on fay.hosts.> and fay.results.>,
- * and clients only on fay.agents.ping and fay.queries.>: neither can pose as the other.
+ * The sample nats-server configuration (deploy/nats-server.conf) lets agents publish only on
+ * fay.hosts.*, fay.beats.*.*, fay.results.> and fay.windows.>, aggregators only on fay.merged.>
+ * and fay.aggregators.*, and clients only on fay.agents.ping and fay.queries.>: none can pose as
+ * another.
  */
 export const PROTOCOL_VERSION = 8;
 

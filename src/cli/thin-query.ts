@@ -20,24 +20,31 @@ import { EXIT_INCOMPLETE } from '../errors.js';
  * Imports only Node.js's own modules, the socket's path and an exit code: it is loaded on every start.
  */
 
-/** How each flag a command may hand over is spelled, its name as the command's flags have it, and whether it takes a value. */
-const SPELLINGS: Readonly<Record<string, { readonly name: string; readonly value: boolean }>> = {
-  '--json': { name: 'json', value: false },
-  '-d': { name: 'duration', value: true },
-  '--duration': { name: 'duration', value: true },
-  '-e': { name: 'every', value: true },
-  '--every': { name: 'every', value: true },
-  '--backend': { name: 'backend', value: true },
-  '--max-groups': { name: 'maxGroups', value: true },
-  '--max-events': { name: 'maxEvents', value: true },
-  '--max-memory': { name: 'maxMemory', value: true },
-  '--max-calls': { name: 'maxCalls', value: true },
-  '--max-pause': { name: 'maxPause', value: true },
-  '--keep-edits': { name: 'keepEdits', value: true },
+/** The flags a command may hand over, by their names as the command's flags have them, and whether each takes a value. */
+const HANDED: Readonly<Record<string, boolean>> = {
+  json: false,
+  duration: true,
+  every: true,
+  backend: true,
+  maxGroups: true,
+  maxEvents: true,
+  maxMemory: true,
+  maxCalls: true,
+  maxPause: true,
+  keepEdits: true,
 };
 
+/** The short spellings; the long one of each flag is --kebab-case of its name. */
+const SHORT: Readonly<Record<string, string>> = { '-d': 'duration', '-e': 'every' };
+
+/** How each is spelled on the command line. */
+const SPELLINGS = new Map<string, { readonly name: string; readonly value: boolean }>([
+  ...Object.entries(HANDED).map(([name, value]) => [`--${name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`, { name, value }] as const),
+  ...Object.entries(SHORT).map(([short, name]) => [short, { name, value: HANDED[name]! }] as const),
+]);
+
 /** The flags (by name) the agent runs a command's query with. */
-export const SERVED_FLAGS: ReadonlySet<string> = new Set(Object.values(SPELLINGS).map((s) => s.name));
+export const SERVED_FLAGS: ReadonlySet<string> = new Set(Object.keys(HANDED));
 
 export interface ThinRequest {
   readonly text: string;
@@ -73,7 +80,7 @@ export function thinRequest(argv: readonly string[], env: NodeJS.ProcessEnv = pr
       continue;
     }
     const equals = arg.startsWith('--') ? arg.indexOf('=') : -1;
-    const spec = SPELLINGS[equals > 0 ? arg.slice(0, equals) : arg];
+    const spec = SPELLINGS.get(equals > 0 ? arg.slice(0, equals) : arg);
     // A flag it does not know, one given twice, or one spelled unlike the above: the command decides.
     if (spec === undefined || spec.name in flags || (!spec.value && equals > 0)) return undefined;
     if (!spec.value) {
@@ -123,14 +130,6 @@ export function runByAgent(request: ThinRequest, version: string, path: string =
     // The reader went away (| head): the agent stops the query when the connection goes. Kept to
     // the end, for the writes still pending then.
     const readerGone = () => finish(0);
-    // No agent (no socket, or none listening), or the connection cut: 'close' says what follows.
-    socket.on('error', () => undefined);
-    socket.once('connect', () => {
-      for (const s of signalNames) process.on(s, onSignal);
-      process.stdout.on('error', readerGone);
-      socket.write(`${JSON.stringify({ op: 'query', version, text: request.text, flags: request.flags })}\n`);
-      createInterface({ input: socket, crlfDelay: Infinity }).on('line', take).on('error', () => undefined);
-    });
     const take = (line: string) => {
       let reply: Reply;
       try {
@@ -151,10 +150,17 @@ export function runByAgent(request: ThinRequest, version: string, path: string =
       } else if (reply.op === 'exit' && typeof reply.code === 'number') {
         code = reply.code;
       } else if (reply.op === 'refused' && !printed) {
-        code = undefined;
         finish(undefined);
       }
     };
+    // No agent (no socket, or none listening), or the connection cut: 'close' says what follows.
+    socket.on('error', () => undefined);
+    socket.once('connect', () => {
+      for (const s of signalNames) process.on(s, onSignal);
+      process.stdout.on('error', readerGone);
+      socket.write(`${JSON.stringify({ op: 'query', version, text: request.text, flags: request.flags })}\n`);
+      createInterface({ input: socket, crlfDelay: Infinity }).on('line', take).on('error', () => undefined);
+    });
     socket.once('close', () => {
       if (finished || code !== undefined || !printed) return finish(code);
       process.stderr.write("fay: this machine's agent went away before the query ended; its answer is incomplete\n");
